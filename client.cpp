@@ -1,0 +1,400 @@
+/*
+ * client.cpp — the ts command's side of every action.
+ *
+ * Connecting: the socket is $TS_SOCKET, else $TMPDIR/socket-ts.UID, else
+ * /tmp/socket-ts.UID. When nothing answers there, the client takes a lock on
+ * <socket>.lock, tries once more (another client may have just started a
+ * server), and otherwise binds and listens on the socket itself and only then
+ * forks the server (twice, so that init adopts it), handing it the listening
+ * socket and a close-on-exec pipe. The server closes the pipe when it is
+ * ready, or writes why it could not start. Binding before forking, under the
+ * lock, means that any number of clients racing to start a server end with
+ * exactly one.
+ *
+ * Enqueueing sends the whole job (argv, environment, cwd, umask, limits, nice
+ * value) and exits once the server has given it an id: a queued job costs no
+ * process. Only `-f` stays, to run its job in the foreground when the server
+ * says so.
+ */
+#include "client.h"
+
+#include <cerrno>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <fcntl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "frame.h"
+#include "jobs.h"
+#include "runner.h"
+#include "server.h"
+#include "util.h"
+
+extern char** environ;
+
+namespace {
+
+using proto::MsgType;
+
+struct Socket {
+    std::string path;       // as used for connect/bind (maybe relative)
+    std::string abs_path;   // for the server, which runs in /
+    bool is_default = false;
+};
+
+Socket socket_location() {
+    Socket s;
+    const char* env = getenv("TS_SOCKET");
+    if (env) {
+        s.path = env;
+    } else {
+        const char* tmp = getenv("TMPDIR");
+        s.path = format("%s/socket-ts.%u", tmp && *tmp ? tmp : "/tmp", unsigned(getuid()));
+        s.is_default = true;
+    }
+    if (s.path.empty()) die("The server didn't come up.");
+    if (s.path.size() >= sizeof(sockaddr_un{}.sun_path))
+        die("Cannot create the socket '%s'. Probably, the name is too long.", s.path.c_str());
+    s.abs_path = s.path;
+    if (s.path[0] != '/') {
+        char cwd[4096];
+        if (getcwd(cwd, sizeof cwd)) s.abs_path = std::string(cwd) + "/" + s.path;
+    }
+    return s;
+}
+
+sockaddr_un address(const std::string& path) {
+    sockaddr_un a{};
+    a.sun_family = AF_UNIX;
+    std::memcpy(a.sun_path, path.c_str(), path.size() + 1);
+    return a;
+}
+
+/* connect(); an invalid Fd with errno set on failure. */
+Fd try_connect(const std::string& path) {
+    Fd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    if (!fd) return fd;
+    sockaddr_un a = address(path);
+    int r;
+    do {
+        r = connect(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a);
+    } while (r != 0 && errno == EINTR);
+    if (r != 0) {
+        int e = errno;
+        fd.reset();
+        errno = e;
+    }
+    return fd;
+}
+
+/* Bind and listen, then fork the server. Dies if it cannot come up. */
+void start_server(const Socket& s) {
+    struct stat st;
+    if (lstat(s.path.c_str(), &st) == 0) {
+        if (!S_ISSOCK(st.st_mode))
+            die("The socket path exists and it is not a unix socket: %s", s.path.c_str());
+        unlink(s.path.c_str());   // stale: nobody answered on it
+    }
+    Fd lfd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    if (!lfd) die("The server didn't come up. (socket: %s)", strerror(errno));
+    sockaddr_un a = address(s.path);
+    mode_t old = umask(077);
+    int r = bind(lfd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a);
+    int e = errno;
+    umask(old);
+    if (r != 0) die("The server didn't come up. (bind %s: %s)", s.path.c_str(), strerror(e));
+    if (listen(lfd.get(), SOMAXCONN) != 0)
+        die("The server didn't come up. (listen: %s)", strerror(errno));
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) != 0) die("The server didn't come up. (pipe: %s)", strerror(errno));
+    Fd err_r(p[0]), err_w(p[1]);
+    pid_t pid = fork();
+    if (pid < 0) die("The server didn't come up. (fork: %s)", strerror(errno));
+    if (pid == 0) {
+        err_r.reset();
+        if (fork() != 0) _exit(0);   // the server is the grandchild, adopted by init
+        setsid();
+        if (chdir("/") != 0) {
+        }
+        int null = open("/dev/null", O_RDWR);
+        if (null >= 0) {
+            dup2(null, 0);
+            dup2(null, 1);
+            dup2(null, 2);
+            if (null > 2) close(null);
+        }
+        close_other_fds({lfd.get(), err_w.get()});
+        run_server(std::move(lfd), std::move(err_w), s.abs_path);
+    }
+    err_w.reset();
+    lfd.reset();
+    int status;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    std::string why, chunk(256, '\0');
+    for (;;) {
+        ssize_t n = read(err_r.get(), &chunk[0], chunk.size());
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        why.append(chunk.data(), static_cast<size_t>(n));
+    }
+    if (!why.empty()) die("The server didn't come up. (%s)", why.c_str());
+}
+
+/* Connect, starting a server when none answers (see the file comment). */
+Fd connect_server(const Socket& s) {
+    Fd fd = try_connect(s.path);
+    if (!fd && (errno == ENOENT || errno == ECONNREFUSED)) {
+        std::string lock_path = s.path + ".lock";
+        Fd lock(open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+        if (!lock)
+            die("The server didn't come up. (cannot create %s: %s)", lock_path.c_str(),
+                strerror(errno));
+        struct flock fl {};
+        fl.l_type = F_WRLCK;
+        fl.l_whence = SEEK_SET;
+        while (fcntl(lock.get(), F_SETLKW, &fl) != 0 && errno == EINTR) {
+        }
+        fd = try_connect(s.path);
+        if (!fd && (errno == ENOENT || errno == ECONNREFUSED)) {
+            start_server(s);
+            fd = try_connect(s.path);
+            if (!fd) die("The server didn't come up.");
+        }
+    }
+    if (!fd) die("c: cannot connect to the server at '%s': %s", s.path.c_str(), strerror(errno));
+    if (s.is_default) {
+        struct stat st;
+        if (stat(s.path.c_str(), &st) == 0 && st.st_uid != getuid())
+            die("The uid %u does not own the socket %s.", unsigned(getuid()), s.path.c_str());
+    }
+    return fd;
+}
+
+uid_t peer_uid(int fd) {
+    struct ucred cred {};
+    socklen_t len = sizeof cred;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) return static_cast<uid_t>(-1);
+    return cred.uid;
+}
+
+class Client {
+public:
+    explicit Client(const Options& o) : o_(o), sock_(socket_location()), fd_(connect_server(sock_)) {}
+
+    int run();
+
+private:
+    void send(const std::string& bytes);
+    /* The next frame; dies with `lost` when the server closes first. */
+    Frame receive(const char* lost);
+    [[noreturn]] void request_failed(const Frame& f);
+    proto::JobRef job_ref() const;
+
+    int list();
+    int enqueue();
+    int kill_server();
+    int slots();
+    int state();
+    int output();
+    int wait();
+    int foreground(JobId id, const JobSpec& spec);
+
+    const Options& o_;
+    Socket sock_;
+    Fd fd_;
+};
+
+void Client::send(const std::string& bytes) {
+    if (!send_frame(fd_.get(), bytes)) die("Error sending the request to the server.");
+}
+
+Frame Client::receive(const char* lost) {
+    Frame f;
+    if (!recv_frame(fd_.get(), &f)) die("%s", lost);
+    if (f.version != proto::kVersion || f.type == MsgType::Version)
+        die("The server at %s runs another version of ts; stop it with `ts -K`.",
+            sock_.path.c_str());
+    return f;
+}
+
+/* Error replies print as task-spooler's "Error in the request: ..."; anything
+ * else unexpected is a protocol error. */
+void Client::request_failed(const Frame& f) {
+    if (f.type == MsgType::Error) {
+        std::string line;
+        TailReader r(f.payload);
+        if (r.next(&line)) die_with(kExitError, "Error in the request: " + line);
+    }
+    die("ts: unexpected answer (type %u) from the server at %s.", unsigned(f.type),
+        sock_.path.c_str());
+}
+
+proto::JobRef Client::job_ref() const {
+    proto::JobRef r{};
+    r.id = o_.id;
+    return r;
+}
+
+int Client::list() {
+    send(encode_empty(MsgType::List));
+    Frame f = receive("Error reading the list from the server.");
+    std::string text;
+    TailReader r(f.payload);
+    if (f.type != MsgType::Text || !r.next(&text)) request_failed(f);
+    fwrite(text.data(), 1, text.size(), stdout);
+    return kExitOk;
+}
+
+int Client::kill_server() {
+    send(encode_empty(MsgType::KillServer));
+    Frame f;
+    (void)recv_frame(fd_.get(), &f);   // the server closes when it exits
+    return kExitOk;
+}
+
+int Client::slots() {
+    if (o_.action == Action::SetSlots) {
+        proto::Slots s{};
+        s.n = o_.slots;
+        send(encode(MsgType::SetSlots, s));
+        Frame f = receive("Error setting the slots.");
+        if (f.type != MsgType::Done) request_failed(f);
+        return kExitOk;
+    }
+    send(encode_empty(MsgType::GetSlots));
+    Frame f = receive("Error getting the slots.");
+    proto::Slots s;
+    if (f.type != MsgType::Slots || !decode_body(f, &s)) request_failed(f);
+    printf("%i\n", s.n);
+    return kExitOk;
+}
+
+int Client::state() {
+    send(encode(MsgType::State, job_ref()));
+    Frame f = receive("Error getting the state.");
+    proto::StateBody s;
+    if (f.type != MsgType::StateReply || !decode_body(f, &s) || s.state > proto::kHeld)
+        request_failed(f);
+    static const char* const kNames[] = {"queued", "running", "finished", "skipped", "skipped"};
+    printf("%s\n", kNames[s.state]);
+    return kExitOk;
+}
+
+int Client::output() {
+    send(encode(MsgType::Output, job_ref()));
+    Frame f = receive("Error getting the output.");
+    proto::OutputBody b;
+    std::string_view path;
+    if (f.type != MsgType::OutputReply || !decode_body(f, &b, &path)) request_failed(f);
+    if (o_.action == Action::Pid) {
+        printf("%i\n", b.pid);
+        return kExitOk;
+    }
+    if (!b.stored || path.empty()) die("The output is not stored.");
+    printf("%.*s\n", int(path.size()), path.data());
+    return kExitOk;
+}
+
+int Client::wait() {
+    send(encode(MsgType::Wait, job_ref()));
+    Frame f = receive("Error in wait_job");
+    proto::WaitBody w;
+    if (f.type != MsgType::WaitDone || !decode_body(f, &w)) request_failed(f);
+    return w.errorlevel & 255;
+}
+
+JobSpec job_spec(const Options& o, bool send_env) {
+    JobSpec s;
+    s.argv = o.command;
+    if (send_env)
+        for (char** e = environ; *e; ++e) s.env.emplace_back(*e);
+    char cwd[4096];
+    if (getcwd(cwd, sizeof cwd)) s.cwd = cwd;
+    s.label = o.label;
+    s.flags = 0;
+    if (o.store_output) s.flags |= proto::kStoreOutput;
+    if (o.gzip) s.flags |= proto::kGzip;
+    if (o.stderr_apart) s.flags |= proto::kStderrApart;
+    if (o.mail) s.flags |= proto::kMail;
+    if (o.foreground) s.flags |= proto::kForeground;
+    if (o.store_output || !o.foreground) s.flags |= proto::kKeepFinished;
+    if (o.no_block) s.flags |= proto::kNoBlock;
+    s.num_slots = o.num_slots;
+    s.depends = o.depends;
+    s.depend_on = o.depend_on;
+    mode_t m = umask(0);
+    umask(m);
+    s.umask = m;
+    errno = 0;
+    int prio = getpriority(PRIO_PROCESS, 0);
+    s.nice = errno ? 0 : prio;
+    for (int i = 0; i < proto::kNumLimits; ++i) {
+        int res = limit_resource(i);
+        struct rlimit rl;
+        if (res < 0 || getrlimit(res, &rl) != 0) continue;
+        s.limits[i].cur = rl.rlim_cur;
+        s.limits[i].max = rl.rlim_max;
+        s.limits_valid |= 1u << i;
+    }
+    return s;
+}
+
+int Client::enqueue() {
+    // The environment goes only to a server of our own uid.
+    JobSpec spec = job_spec(o_, peer_uid(fd_.get()) == getuid());
+    send(encode_submit(spec));
+    Frame f = receive("Error getting the newjob_ok");
+    if (f.type == MsgType::QueueFull) die_with(kExitQueueFull, "Error, queue full\n");
+    proto::JobRef r;
+    if (f.type != MsgType::SubmitOk || !decode_body(f, &r)) request_failed(f);
+    if (o_.store_output) {
+        printf("%i\n", r.id);
+        fflush(stdout);
+    }
+    if (!o_.foreground) return kExitOk;
+    return foreground(r.id, spec);
+}
+
+/* -f: wait for our turn, then run the job here with the caller's terminal. */
+int Client::foreground(JobId id, const JobSpec& spec) {
+    Frame f;
+    if (!recv_frame(fd_.get(), &f)) return kExitError;   // removed, or the server went away
+    proto::RunBody rb;
+    if (f.type != MsgType::Run || !decode_body(f, &rb)) request_failed(f);
+    if (rb.skip) return kExitError;
+    RunOutcome out = run_job(spec, id, fd_.get(), true);
+    return out.result.errorlevel & 255;
+}
+
+int Client::run() {
+    switch (o_.action) {
+    case Action::List: return list();
+    case Action::Enqueue: return enqueue();
+    case Action::KillServer: return kill_server();
+    case Action::GetSlots:
+    case Action::SetSlots: return slots();
+    case Action::State: return state();
+    case Action::Output:
+    case Action::Pid: return output();
+    case Action::Wait: return wait();
+    default: break;
+    }
+    die("ts: this action is not available yet.");
+}
+
+}  // namespace
+
+int run_client(const Options& o) {
+    signal(SIGPIPE, SIG_IGN);
+    Client c(o);
+    int rc = c.run();
+    fflush(stdout);
+    return rc;
+}

@@ -1,0 +1,146 @@
+/*
+ * jobs.h — the queue model: jobs, their states and order, slots,
+ * dependencies, the finished list and task-spooler's "last job" rules.
+ *
+ * It knows nothing about sockets, files or processes: the server feeds it
+ * events (a job was submitted, started, finished, its runner vanished) and
+ * asks it what to start next; unit tests drive it directly.
+ *
+ * Every job lives in one map keyed by id. Two orderings refer to it: the
+ * active list (queued and running jobs, in queue order, which -u and -U can
+ * change) and the finished list (finished and skipped jobs, in the order they
+ * ended). Job::state says which list a job is on.
+ */
+#pragma once
+
+#include <cstdint>
+#include <list>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <sys/types.h>
+
+#include "protocol.h"
+
+using JobId = int;
+
+enum class JobState { Queued, Running, Finished, Skipped };
+const char* to_string(JobState s);
+
+/* Everything the submitter sent: what to run and in which context. */
+struct JobSpec {
+    std::vector<std::string> argv;
+    std::vector<std::string> env;
+    std::string cwd;
+    std::optional<std::string> label;
+    std::optional<std::string> env_info;   // TS_ENV output
+    uint32_t flags = proto::kStoreOutput | proto::kKeepFinished;
+    int num_slots = 1;
+    bool depends = false;
+    int depend_on = -1;                    // -1 with depends: "the job before" (-d)
+    uint32_t umask = 022;
+    int nice = 0;
+    uint32_t limits_valid = 0;
+    proto::RLimit limits[proto::kNumLimits] = {};
+    uid_t uid = 0;
+
+    bool stores_output() const { return flags & proto::kStoreOutput; }
+    bool foreground() const { return flags & proto::kForeground; }
+    std::string command() const;           // argv joined by spaces, as the list shows it
+};
+
+struct JobResult {
+    int errorlevel = 0;    // (signed char) exit status; -1 for a signal, a skip or a lost runner
+    int signal = 0;        // 0 unless killed by a signal
+    bool skipped = false;
+    double real = 0, user = 0, sys = 0;   // seconds
+};
+
+struct Job {
+    JobId id = 0;
+    JobState state = JobState::Queued;
+    JobSpec spec;
+    // Dependency as resolved at submit time (task-spooler §4.6).
+    bool depends = false;
+    int depend_on = -1;                    // shown as "[N]&& "; -1: shown as "&& "
+    std::optional<int> dep_result;         // known at submit: the errorlevel that decides
+    std::string output;                    // path of the output file once started
+    pid_t pid = 0;
+    double enqueue_time = 0, start_time = 0, end_time = 0;
+    JobResult result;
+
+    std::string dep_prefix() const;        // "", "&& " or "[N]&& "
+};
+
+/* What one scheduling pass decided. */
+struct Decisions {
+    std::vector<JobId> start;     // now Running: start their runners
+    std::vector<JobId> skipped;   // now Skipped: a dependency failed
+};
+
+class Queue {
+public:
+    Queue();
+
+    JobId add(JobSpec spec, double now);
+    Job* find(JobId id);
+    const Job* find(JobId id) const;
+
+    /* Start every job that fits in the free slots, in queue order, and skip
+     * the jobs whose dependency failed. */
+    Decisions schedule();
+
+    /* The runner of a Running job reported its pid and output file. */
+    void started(JobId id, pid_t pid, const std::string& output, double start);
+    /* A Running job ended (or its runner vanished: pass lost_result()).
+     * It moves to the finished list, or is forgotten if not kept (-nf). */
+    void finished(JobId id, const JobResult& r, double end);
+    static JobResult lost_result();
+
+    /* task-spooler's "last job" rules (ts-spec §1.5); nullptr if none. */
+    Job* last_added();   // -s -w -r: tail of the active list, else of the finished list
+    Job* last_run();     // -o -p -t -c -k -i: head of the active list if a slot is busy,
+                         // else tail of the finished list
+
+    int busy_slots() const { return busy_; }
+    int max_slots() const { return max_slots_; }
+    void set_max_slots(int n) { max_slots_ = n; }
+    void set_max_finished(size_t n) { max_finished_ = n; }
+
+    const std::list<JobId>& active() const { return active_; }
+    const std::list<JobId>& finished_list() const { return finished_; }
+    size_t size() const { return jobs_.size(); }
+
+    /* The whole list, as `ts -l` prints it. */
+    std::string list_text() const;
+
+private:
+    void resolve_dependency(Job& j);
+    void end_job(Job& j, const JobResult& r, double end);
+    void evict_finished();
+
+    struct Entry {
+        Job job;
+        std::list<JobId>::iterator pos;   // in active_ or finished_, per job.state
+    };
+    std::unordered_map<JobId, Entry> jobs_;
+    std::list<JobId> active_;
+    std::list<JobId> finished_;
+    JobId next_id_ = 0;
+    int busy_ = 0;
+    int max_slots_ = 1;
+    size_t max_finished_ = 1000;
+    int last_errorlevel_ = 0;        // of the job that ended last (for -d)
+    JobId last_finished_id_ = -1;
+};
+
+/* One line of the list, for a job in any state. */
+std::string list_line(const Job& j);
+std::string list_header(int busy, int max);
+
+/* Submit frame <-> JobSpec (the tail layout is in protocol.h). */
+std::string encode_submit(const JobSpec& spec);
+struct Frame;
+[[nodiscard]] bool decode_submit(const Frame& f, JobSpec* spec);

@@ -1,0 +1,184 @@
+/*
+ * protocol.h — the wire contract between ts clients, runners and the server,
+ * and nothing else (encoding helpers live in frame.h).
+ *
+ * Every message is one frame: an 8-byte Header, then `len` bytes made of a
+ * fixed-size body (one trivially copyable struct per message type, built
+ * from fixed-width integers with explicit padding) and, for some types, a
+ * tail of length-counted strings (uint32 length + bytes, see frame.h).
+ * Integers are in the host's byte order: both ends are on one machine.
+ *
+ * The version is in every header. A server that gets a frame of another
+ * version answers MsgType::Version and closes. KillServer and Version keep
+ * their numbers and (empty/tiny) bodies in every version, so `ts -K` can stop
+ * a server of any version. The header starts with the version and then the
+ * type, so that a task-spooler 1.x server, which reads the first 4 bytes as its
+ * message type, sees a type it does not know (>= 65536) and just closes the
+ * connection instead of acting on it.
+ *
+ * Types are numbered in blocks: 1xx client -> server, 2xx server -> client,
+ * 3xx runner -> server. Numbers are never reused.
+ */
+#pragma once
+
+#include <cstdint>
+#include <type_traits>
+
+namespace proto {
+
+constexpr uint16_t kVersion = 1;
+constexpr uint32_t kMaxFrame = 32u << 20;   // body + tail; bigger frames are refused
+constexpr int kNumLimits = 16;              // resource limits carried by Submit
+
+struct Header {
+    uint16_t version;
+    uint16_t type;
+    uint32_t len;   // bytes after the header
+};
+static_assert(sizeof(Header) == 8);
+
+enum class MsgType : uint16_t {
+    // client -> server
+    KillServer = 100,   // no body; honoured whatever the version
+    List = 101,         // no body -> Text
+    Submit = 102,       // Submit + tail -> SubmitOk | QueueFull (| Run later, foreground)
+    State = 103,        // JobRef -> StateReply | Error
+    Output = 104,       // JobRef -> OutputReply | Error
+    Wait = 105,         // JobRef -> WaitDone (when the job ends) | Error
+    SetSlots = 106,     // Slots -> Done
+    GetSlots = 107,     // no body -> Slots
+    Remove = 108,       // JobRef -> Done | Error
+    Urgent = 109,       // JobRef -> Done | Error
+    Swap = 110,         // JobPair -> Done | Error
+    Info = 111,         // JobRef -> Text | Error
+    Clear = 112,        // no body -> Done
+    Kill = 113,         // JobRef -> Done | Error (the server signals the job)
+    // server -> client
+    Version = 200,      // VersionBody: the server's version, then the server closes
+    Error = 201,        // tail: one message line, printed as "Error in the request: ..."
+    Text = 202,         // tail: text for stdout
+    SubmitOk = 203,     // JobRef: the id given to the job
+    QueueFull = 204,    // no body (-B and the queue is full)
+    StateReply = 205,   // StateBody
+    OutputReply = 206,  // OutputBody + tail: output path
+    WaitDone = 207,     // WaitBody
+    Slots = 208,        // Slots
+    Done = 209,         // no body: the request was carried out
+    Run = 210,          // RunBody: a client-held runner may start its job now
+    // runner -> server
+    Started = 300,      // StartedBody + tail: output path (empty if not stored)
+    Finished = 301,     // FinishedBody
+};
+
+// Submit::flags
+constexpr uint32_t kStoreOutput = 1u << 0;   // not -n
+constexpr uint32_t kGzip = 1u << 1;          // -g
+constexpr uint32_t kStderrApart = 1u << 2;   // -E
+constexpr uint32_t kMail = 1u << 3;          // -m
+constexpr uint32_t kForeground = 1u << 4;    // client-held runner (-f)
+constexpr uint32_t kKeepFinished = 1u << 5;  // not (-n and -f)
+constexpr uint32_t kNoBlock = 1u << 6;       // -B
+constexpr uint32_t kDepend = 1u << 7;        // -d / -D: depend_on is valid
+constexpr uint32_t kHasLabel = 1u << 8;      // tail carries a label
+constexpr uint32_t kHasEnvInfo = 1u << 9;    // tail carries TS_ENV output
+
+struct RLimit {
+    uint64_t cur;
+    uint64_t max;
+};
+static_assert(sizeof(RLimit) == 16);
+
+/* Submit tail, in order: argc argv strings, envc environment strings, cwd,
+ * [label], [TS_ENV output]. */
+struct Submit {
+    uint32_t flags;
+    int32_t num_slots;
+    int32_t depend_on;      // job id; -1 = "the job before" (-d)
+    uint32_t umask;
+    int32_t nice;
+    uint32_t argc;
+    uint32_t envc;
+    uint32_t limits_valid;  // bit i set: limits[i] was read on the client
+    RLimit limits[kNumLimits];
+};
+static_assert(sizeof(Submit) == 32 + 16 * kNumLimits);
+
+struct JobRef {
+    int32_t id;             // -1 = "the last job", as task-spooler
+    uint32_t pad;
+};
+static_assert(sizeof(JobRef) == 8);
+
+struct JobPair {
+    int32_t a;
+    int32_t b;
+};
+static_assert(sizeof(JobPair) == 8);
+
+struct Slots {
+    int32_t n;
+    uint32_t pad;
+};
+static_assert(sizeof(Slots) == 8);
+
+struct VersionBody {
+    uint16_t version;
+    uint16_t pad;
+};
+static_assert(sizeof(VersionBody) == 4);
+
+// Wire values of a job's state.
+enum WireState : uint8_t { kQueued = 0, kRunning = 1, kFinished = 2, kSkipped = 3, kHeld = 4 };
+
+struct StateBody {
+    uint8_t state;          // WireState
+    uint8_t pad[7];
+};
+static_assert(sizeof(StateBody) == 8);
+
+struct OutputBody {
+    int32_t id;
+    int32_t pid;            // 0 when the job has not started
+    uint8_t stored;         // 1: output goes to a file (tail: its path, may be empty)
+    uint8_t state;          // WireState
+    uint8_t pad[6];
+};
+static_assert(sizeof(OutputBody) == 16);
+
+struct WaitBody {
+    int32_t errorlevel;     // signed, as the list shows it
+    uint32_t pad;
+};
+static_assert(sizeof(WaitBody) == 8);
+
+struct RunBody {
+    int32_t id;
+    uint8_t skip;           // 1: a dependency failed; report Finished with skipped
+    uint8_t pad[3];
+};
+static_assert(sizeof(RunBody) == 8);
+
+struct StartedBody {
+    int32_t pid;
+    uint32_t pad;
+    int64_t start_us;       // wall clock, microseconds since the epoch
+};
+static_assert(sizeof(StartedBody) == 16);
+
+struct FinishedBody {
+    int32_t errorlevel;     // (signed char) exit status, -1 if signalled
+    int32_t signal;         // 0 unless killed by a signal
+    uint8_t skipped;
+    uint8_t pad[7];
+    int64_t real_us;
+    int64_t user_us;
+    int64_t sys_us;
+    int64_t end_us;         // wall clock, microseconds since the epoch
+};
+static_assert(sizeof(FinishedBody) == 48);
+
+static_assert(std::is_trivially_copyable_v<Header> && std::is_trivially_copyable_v<Submit> &&
+              std::is_trivially_copyable_v<JobRef> && std::is_trivially_copyable_v<OutputBody> &&
+              std::is_trivially_copyable_v<StartedBody> && std::is_trivially_copyable_v<FinishedBody>);
+
+}  // namespace proto

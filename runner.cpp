@@ -1,0 +1,314 @@
+/*
+ * runner.cpp — see runner.h.
+ *
+ * After fork() the job child only sets up its context and execs; on failure
+ * it writes task-spooler's message to its stderr (the output file) and
+ * calls _exit(255), which the list shows as E-Level -1.
+ */
+#include "runner.h"
+
+#include <cerrno>
+#include <csignal>
+#include <cstdlib>
+#include <cstring>
+#include <fcntl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "frame.h"
+#include "util.h"
+
+extern char** environ;
+
+namespace {
+
+constexpr int kLimitMap[proto::kNumLimits] = {
+    RLIMIT_CPU, RLIMIT_FSIZE, RLIMIT_DATA, RLIMIT_STACK, RLIMIT_CORE, RLIMIT_NOFILE, RLIMIT_AS,
+#ifdef RLIMIT_RSS
+    RLIMIT_RSS,
+#else
+    -1,
+#endif
+#ifdef RLIMIT_NPROC
+    RLIMIT_NPROC,
+#else
+    -1,
+#endif
+#ifdef RLIMIT_MEMLOCK
+    RLIMIT_MEMLOCK,
+#else
+    -1,
+#endif
+#ifdef RLIMIT_LOCKS
+    RLIMIT_LOCKS,
+#else
+    -1,
+#endif
+#ifdef RLIMIT_SIGPENDING
+    RLIMIT_SIGPENDING,
+#else
+    -1,
+#endif
+#ifdef RLIMIT_MSGQUEUE
+    RLIMIT_MSGQUEUE,
+#else
+    -1,
+#endif
+#ifdef RLIMIT_NICE
+    RLIMIT_NICE,
+#else
+    -1,
+#endif
+#ifdef RLIMIT_RTPRIO
+    RLIMIT_RTPRIO,
+#else
+    -1,
+#endif
+#ifdef RLIMIT_RTTIME
+    RLIMIT_RTTIME,
+#else
+    -1,
+#endif
+};
+
+volatile sig_atomic_t g_job_pid = 0;
+
+/* -f: Ctrl-C reaches the runner; pass it on to the job, as task-spooler does. */
+void forward_signal(int sig) {
+    if (g_job_pid > 0) kill(g_job_pid, sig);
+}
+
+std::string env_value(const std::vector<std::string>& env, const char* name) {
+    size_t n = std::strlen(name);
+    for (const auto& e : env)
+        if (e.size() > n && e.compare(0, n, name) == 0 && e[n] == '=') return e.substr(n + 1);
+    return std::string();
+}
+
+/* NULL-terminated pointer arrays into a vector of strings. */
+std::vector<char*> c_array(const std::vector<std::string>& v) {
+    std::vector<char*> out;
+    out.reserve(v.size() + 1);
+    for (const auto& s : v) out.push_back(const_cast<char*>(s.c_str()));
+    out.push_back(nullptr);
+    return out;
+}
+
+void reset_signals() {
+    for (int s : {SIGPIPE, SIGCHLD, SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2})
+        signal(s, SIG_DFL);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
+}
+
+void apply_limits(const JobSpec& spec) {
+    for (int i = 0; i < proto::kNumLimits; ++i) {
+        if (!(spec.limits_valid & (1u << i)) || kLimitMap[i] < 0) continue;
+        struct rlimit rl;
+        rl.rlim_cur = static_cast<rlim_t>(spec.limits[i].cur);
+        rl.rlim_max = static_cast<rlim_t>(spec.limits[i].max);
+        if (setrlimit(kLimitMap[i], &rl) != 0) {
+            // Cannot raise a hard limit without privilege: keep ours, lower the soft one.
+            struct rlimit cur;
+            if (getrlimit(kLimitMap[i], &cur) == 0) {
+                rl.rlim_max = cur.rlim_max;
+                if (rl.rlim_cur > rl.rlim_max) rl.rlim_cur = rl.rlim_max;
+                (void)setrlimit(kLimitMap[i], &rl);
+            }
+        }
+    }
+}
+
+[[noreturn]] void child_fail(const char* msg) {
+    (void)!write(STDERR_FILENO, msg, std::strlen(msg));
+    _exit(255);
+}
+
+/* In the job child: the context, then exec. Never returns. */
+[[noreturn]] void exec_job(const JobSpec& spec, char* const* argv, char* const* envp, int in,
+                           int out, int err) {
+    setsid();
+    if (in >= 0 && in != 0) dup2(in, 0);
+    if (out >= 0 && out != 1) dup2(out, 1);
+    if (err >= 0 && err != 2) dup2(err, 2);
+    close_other_fds();
+    reset_signals();
+    umask(static_cast<mode_t>(spec.umask));
+    apply_limits(spec);
+    errno = 0;
+    int cur = getpriority(PRIO_PROCESS, 0);
+    if (errno == 0 && spec.nice != cur) (void)setpriority(PRIO_PROCESS, 0, spec.nice);
+    if (!spec.cwd.empty() && chdir(spec.cwd.c_str()) != 0) {
+        child_fail("ts: cannot change to the job's working directory\n");
+    }
+    environ = const_cast<char**>(envp);   // execvp searches the job's own PATH
+    execvp(argv[0], argv);
+    child_fail("ts could not run the command\n");
+}
+
+int64_t to_us(double s) { return static_cast<int64_t>(s * 1e6); }
+double tv_seconds(const struct timeval& tv) { return double(tv.tv_sec) + double(tv.tv_usec) / 1e6; }
+
+pid_t wait_for(pid_t pid, int* status, struct rusage* ru) {
+    for (;;) {
+        pid_t r = wait4(pid, status, 0, ru);
+        if (r >= 0 || errno != EINTR) return r;
+    }
+}
+
+/* TS_ONFINISH: prog jobid errorlevel outfile command (outfile left out with -n). */
+void run_onfinish(const JobSpec& spec, JobId id, int errorlevel, const std::string& out,
+                  struct rusage* total) {
+    std::string prog = env_value(spec.env, "TS_ONFINISH");
+    if (prog.empty()) return;
+    std::vector<std::string> args = {prog, format("%d", id), format("%d", errorlevel)};
+    if (spec.stores_output()) args.push_back(out);
+    args.push_back(spec.command());
+    auto argv = c_array(args);
+    auto envp = c_array(spec.env);
+    pid_t pid = fork();
+    if (pid < 0) return;
+    if (pid == 0) {
+        int null = open("/dev/null", O_RDWR);
+        exec_job(spec, argv.data(), envp.data(), null, -1, -1);
+    }
+    int st;
+    struct rusage ru {};
+    if (wait_for(pid, &st, &ru) == pid) {
+        total->ru_utime.tv_sec += ru.ru_utime.tv_sec;
+        total->ru_utime.tv_usec += ru.ru_utime.tv_usec;
+        total->ru_stime.tv_sec += ru.ru_stime.tv_sec;
+        total->ru_stime.tv_usec += ru.ru_stime.tv_usec;
+    }
+}
+
+/* The output file, and -g's gzip between the job and it. */
+struct Output {
+    std::string path;
+    Fd file, err_file, gzip_in;
+    pid_t gzip_pid = -1;
+};
+
+bool open_output(const JobSpec& spec, const char* const* envp, Output* o) {
+    std::string dir = env_value(spec.env, "TMPDIR");
+    if (dir.empty()) dir = "/tmp";
+    std::string templ = dir + "/ts-out.XXXXXX";
+    std::vector<char> buf(templ.begin(), templ.end());
+    buf.push_back('\0');
+    int fd = mkostemp(buf.data(), O_CLOEXEC);
+    if (fd < 0) return false;
+    o->path = buf.data();
+    o->file.reset(fd);
+    if (spec.flags & proto::kStderrApart) {
+        std::string e = o->path + ".e";
+        o->err_file.reset(open(e.c_str(), O_CREAT | O_WRONLY | O_TRUNC | O_CLOEXEC, 0600));
+    }
+    if (spec.flags & proto::kGzip) {
+        int p[2];
+        if (pipe2(p, O_CLOEXEC) != 0) return false;
+        Fd rd(p[0]);
+        o->gzip_in.reset(p[1]);
+        static char gz[] = "gzip";
+        char* argv[] = {gz, nullptr};
+        pid_t pid = fork();
+        if (pid < 0) return false;
+        if (pid == 0) {
+            int null = open("/dev/null", O_WRONLY);
+            JobSpec ctx = spec;
+            ctx.cwd.clear();
+            exec_job(ctx, argv, const_cast<char* const*>(envp), rd.get(), o->file.get(), null);
+        }
+        o->gzip_pid = pid;
+    }
+    return true;
+}
+
+}  // namespace
+
+int limit_resource(int i) { return i >= 0 && i < proto::kNumLimits ? kLimitMap[i] : -1; }
+
+void report_skipped(int fd) {
+    proto::StartedBody s{};
+    s.pid = -1;
+    (void)send_frame(fd, encode(proto::MsgType::Started, s));
+    proto::FinishedBody f{};
+    f.errorlevel = -1;
+    f.skipped = 1;
+    f.end_us = to_us(now_seconds());
+    (void)send_frame(fd, encode(proto::MsgType::Finished, f));
+}
+
+RunOutcome run_job(const JobSpec& spec, JobId id, int fd, bool foreground) {
+    RunOutcome outcome;
+    auto argv = c_array(spec.argv);
+    auto envp = c_array(spec.env);
+    Output out;
+    Fd null(open("/dev/null", O_RDWR | O_CLOEXEC));
+    int in = foreground ? 0 : null.get();
+    int o1 = foreground ? 1 : null.get(), o2 = foreground ? 2 : null.get();
+    bool out_ok = true;
+    if (spec.stores_output()) {
+        out_ok = open_output(spec, envp.data(), &out);
+        o1 = out.gzip_in ? out.gzip_in.get() : out.file.get();
+        o2 = out.err_file ? out.err_file.get() : o1;
+    }
+    double start = now_seconds();
+    pid_t pid = -1;
+    if (out_ok) {
+        if (foreground) {
+            struct sigaction sa {};
+            sa.sa_handler = forward_signal;
+            sigaction(SIGINT, &sa, nullptr);   // no SA_RESTART: wait4 loops on EINTR
+        }
+        pid = fork();
+        if (pid == 0) exec_job(spec, argv.data(), envp.data(), in, o1, o2);
+    }
+    proto::StartedBody sb{};
+    sb.pid = pid > 0 ? pid : 0;
+    sb.start_us = to_us(start);
+    outcome.reported = send_frame(fd, encode(proto::MsgType::Started, sb, out.path));
+
+    JobResult& r = outcome.result;
+    struct rusage ru {};
+    if (pid > 0) {
+        g_job_pid = pid;
+        int st = 0;
+        if (wait_for(pid, &st, &ru) == pid) {
+            if (WIFEXITED(st)) {
+                r.errorlevel = static_cast<signed char>(WEXITSTATUS(st));
+            } else {
+                r.errorlevel = -1;
+                r.signal = WIFSIGNALED(st) ? WTERMSIG(st) : 0;
+            }
+        } else {
+            r.errorlevel = -1;
+        }
+        g_job_pid = 0;
+    } else {
+        r.errorlevel = -1;   // no output file or no fork: the job could not start
+    }
+    out.gzip_in.reset();
+    if (out.gzip_pid > 0) {
+        int st;
+        (void)wait_for(out.gzip_pid, &st, nullptr);
+    }
+    if (pid > 0) run_onfinish(spec, id, r.errorlevel, out.path, &ru);
+    double end = now_seconds();
+    r.real = end - start;
+    r.user = tv_seconds(ru.ru_utime);
+    r.sys = tv_seconds(ru.ru_stime);
+
+    proto::FinishedBody fb{};
+    fb.errorlevel = r.errorlevel;
+    fb.signal = r.signal;
+    fb.real_us = to_us(r.real);
+    fb.user_us = to_us(r.user);
+    fb.sys_us = to_us(r.sys);
+    fb.end_us = to_us(end);
+    outcome.reported = send_frame(fd, encode(proto::MsgType::Finished, fb)) && outcome.reported;
+    return outcome;
+}

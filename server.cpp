@@ -1,0 +1,537 @@
+/*
+ * server.cpp — the queue server.
+ *
+ * One thread, one poll() over: the listening socket, a self-pipe fed by the
+ * signal handlers (SIGCHLD, SIGTERM, SIGINT, SIGHUP), and every connection.
+ * Each connection is non-blocking with an input and an output buffer; only
+ * complete frames are dispatched, through kHandlers, which also checks each
+ * body's size. A malformed or oversized frame marks that connection dead and
+ * nothing else; dead connections are erased after the round, never during it.
+ * After the round's messages, one scheduling pass starts every job that fits.
+ *
+ * A connection is a plain client (one request, one reply, then closed by the
+ * server), a waiter (-w: the reply comes when the job ends), or a runner: a
+ * socketpair to a runner process the server forked, or a `ts -f` client that
+ * runs its own job when the server sends Run.
+ */
+#include "server.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <csignal>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <fcntl.h>
+#include <memory>
+#include <optional>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <vector>
+
+#include "frame.h"
+#include "jobs.h"
+#include "runner.h"
+
+namespace {
+
+using proto::MsgType;
+
+int g_sig_fd = -1;
+
+void on_signal(int sig) {
+    int saved = errno;
+    unsigned char c = static_cast<unsigned char>(sig);
+    (void)!write(g_sig_fd, &c, 1);
+    errno = saved;
+}
+
+struct Conn {
+    Fd fd;
+    std::string in, out;
+    bool dead = false;
+    bool close_after_flush = false;
+    uid_t uid = static_cast<uid_t>(-1);
+    std::optional<JobId> runner_of;     // runs (or will run) this job
+    bool spawned = false;               // a runner the server forked
+    std::optional<JobId> waiting_for;   // -w
+};
+
+class Server {
+public:
+    Server(Fd listener, std::string path);
+    [[noreturn]] void run();
+
+    void on_kill_server(Conn& c, const Frame& f);
+    void on_list(Conn& c, const Frame& f);
+    void on_submit(Conn& c, const Frame& f);
+    void on_state(Conn& c, const Frame& f);
+    void on_output(Conn& c, const Frame& f);
+    void on_wait(Conn& c, const Frame& f);
+    void on_set_slots(Conn& c, const Frame& f);
+    void on_get_slots(Conn& c, const Frame& f);
+    void on_started(Conn& c, const Frame& f);
+    void on_finished(Conn& c, const Frame& f);
+
+private:
+    void accept_all();
+    void read_conn(Conn& c);
+    void dispatch(Conn& c, const Frame& f);
+    void flush(Conn& c);
+    void reply(Conn& c, const std::string& bytes, bool last = true);
+    void error(Conn& c, const std::string& line);
+    void drain_signals();
+    void schedule();
+    void spawn_runner(Job& j);
+    void job_ended(JobId id, const JobResult& r);
+    void conn_lost(Conn& c);
+    Job* lookup(int id, bool last_added);
+    void log(const char* fmt, ...) __attribute__((format(printf, 2, 3)));
+    [[noreturn]] void shutdown(int code);
+
+    Queue queue_;
+    Fd listener_;
+    Fd sig_r_, sig_w_;
+    std::string path_;
+    std::vector<std::unique_ptr<Conn>> conns_;
+    bool accepting_ = true;
+};
+
+struct Handler {
+    MsgType type;
+    size_t body;      // exact size, or minimum size when tail
+    bool tail;
+    void (Server::*fn)(Conn&, const Frame&);
+};
+
+const Handler kHandlers[] = {
+    {MsgType::KillServer, 0, false, &Server::on_kill_server},
+    {MsgType::List, 0, false, &Server::on_list},
+    {MsgType::Submit, sizeof(proto::Submit), true, &Server::on_submit},
+    {MsgType::State, sizeof(proto::JobRef), false, &Server::on_state},
+    {MsgType::Output, sizeof(proto::JobRef), false, &Server::on_output},
+    {MsgType::Wait, sizeof(proto::JobRef), false, &Server::on_wait},
+    {MsgType::SetSlots, sizeof(proto::Slots), false, &Server::on_set_slots},
+    {MsgType::GetSlots, 0, false, &Server::on_get_slots},
+    {MsgType::Started, sizeof(proto::StartedBody), true, &Server::on_started},
+    {MsgType::Finished, sizeof(proto::FinishedBody), false, &Server::on_finished},
+};
+
+double us_to_s(int64_t us) { return double(us) / 1e6; }
+
+Server::Server(Fd listener, std::string path) : listener_(std::move(listener)), path_(std::move(path)) {
+    int p[2];
+    if (pipe2(p, O_CLOEXEC | O_NONBLOCK) != 0) die("ts: cannot create a pipe: %s", strerror(errno));
+    sig_r_.reset(p[0]);
+    sig_w_.reset(p[1]);
+    g_sig_fd = sig_w_.get();
+    struct sigaction sa {};
+    sa.sa_handler = on_signal;
+    sa.sa_flags = SA_RESTART | SA_NOCLDSTOP;
+    sigemptyset(&sa.sa_mask);
+    for (int s : {SIGCHLD, SIGTERM, SIGINT, SIGHUP}) sigaction(s, &sa, nullptr);
+    signal(SIGPIPE, SIG_IGN);
+    set_nonblock(listener_.get());
+    set_cloexec(listener_.get());
+
+    if (const char* s = getenv("TS_SLOTS")) {
+        int n = std::abs(atoi(s));
+        if (n > 0) queue_.set_max_slots(n);
+        else log("TS_SLOTS=%s ignored: it must be a number of at least 1", s);
+    }
+    if (const char* s = getenv("TS_MAXFINISHED"))
+        queue_.set_max_finished(static_cast<size_t>(std::abs(atoi(s))));
+}
+
+void Server::log(const char* fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    std::string msg = vformat(fmt, ap);
+    va_end(ap);
+    time_t t = time(nullptr);
+    char when[64];
+    strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", localtime(&t));
+    std::string line = format("%s ts server %d: %s\n", when, int(getpid()), msg.c_str());
+    Fd fd(open((path_ + ".error").c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600));
+    if (fd) (void)write_all(fd.get(), line.data(), line.size());
+}
+
+void Server::run() {
+    std::vector<pollfd> pfds;
+    for (;;) {
+        pfds.clear();
+        pfds.push_back({sig_r_.get(), POLLIN, 0});
+        pfds.push_back({listener_.get(), short(accepting_ ? POLLIN : 0), 0});
+        for (auto& c : conns_)
+            pfds.push_back({c->fd.get(), short(POLLIN | (c->out.empty() ? 0 : POLLOUT)), 0});
+        int timeout = accepting_ ? -1 : 100;   // after EMFILE, retry accept shortly
+        int n = poll(pfds.data(), pfds.size(), timeout);
+        if (n < 0 && errno != EINTR) {
+            log("poll: %s", strerror(errno));
+            shutdown(1);
+        }
+        accepting_ = true;
+        if (pfds[0].revents) drain_signals();
+        if (pfds[1].revents & POLLIN) accept_all();
+        for (size_t i = 2; i < pfds.size(); ++i) {
+            Conn& c = *conns_[i - 2];
+            if (pfds[i].revents & (POLLIN | POLLHUP | POLLERR)) read_conn(c);
+            if (!c.dead && (pfds[i].revents & POLLOUT)) flush(c);
+        }
+        for (auto& c : conns_)
+            if (c->dead) conn_lost(*c);
+        conns_.erase(std::remove_if(conns_.begin(), conns_.end(),
+                                    [](const std::unique_ptr<Conn>& c) { return c->dead; }),
+                     conns_.end());
+        schedule();
+    }
+}
+
+void Server::accept_all() {
+    for (int i = 0; i < 64; ++i) {
+        int fd = accept4(listener_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                accepting_ = false;   // back off; poll again in a moment
+                log("accept: %s", strerror(errno));
+            }
+            return;
+        }
+        auto c = std::make_unique<Conn>();
+        c->fd.reset(fd);
+        struct ucred cred {};
+        socklen_t len = sizeof cred;
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) c->uid = cred.uid;
+        conns_.push_back(std::move(c));
+    }
+}
+
+void Server::read_conn(Conn& c) {
+    char buf[65536];
+    for (int round = 0; round < 16 && !c.dead; ++round) {
+        ssize_t n = ::read(c.fd.get(), buf, sizeof buf);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK) c.dead = true;
+            break;
+        }
+        if (n == 0) {
+            c.dead = true;
+            break;
+        }
+        c.in.append(buf, static_cast<size_t>(n));
+        size_t off = 0;
+        while (!c.dead) {
+            Frame f;
+            size_t used = 0;
+            ParseStatus st = parse_frame(std::string_view(c.in).substr(off), &f, &used);
+            if (st == ParseStatus::Incomplete) break;
+            if (st == ParseStatus::TooBig) {
+                c.dead = true;
+                break;
+            }
+            off += used;
+            dispatch(c, f);
+        }
+        c.in.erase(0, off);
+    }
+}
+
+void Server::dispatch(Conn& c, const Frame& f) {
+    if (c.close_after_flush) return;   // one request per connection: ignore extra frames
+    if (f.version != proto::kVersion && f.type != MsgType::KillServer) {
+        proto::VersionBody v{};
+        v.version = proto::kVersion;
+        reply(c, encode(MsgType::Version, v));
+        return;
+    }
+    for (const Handler& h : kHandlers) {
+        if (h.type != f.type) continue;
+        if (h.tail ? f.payload.size() < h.body : f.payload.size() != h.body) break;
+        // Runner messages only on runner connections, requests only on others.
+        bool runner_msg = f.type == MsgType::Started || f.type == MsgType::Finished;
+        if (runner_msg != c.runner_of.has_value()) break;
+        if (c.waiting_for) break;
+        (this->*h.fn)(c, f);
+        return;
+    }
+    c.dead = true;   // unknown type, wrong size or out of place
+}
+
+void Server::flush(Conn& c) {
+    while (!c.out.empty()) {
+        ssize_t n = ::send(c.fd.get(), c.out.data(), c.out.size(), MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK) c.dead = true;
+            return;
+        }
+        c.out.erase(0, static_cast<size_t>(n));
+    }
+    if (c.close_after_flush) c.dead = true;
+}
+
+void Server::reply(Conn& c, const std::string& bytes, bool last) {
+    c.out += bytes;
+    if (last) c.close_after_flush = true;
+    flush(c);
+}
+
+void Server::error(Conn& c, const std::string& line) {
+    TailWriter t;
+    t.add(line);
+    reply(c, encode_empty(MsgType::Error, t.str()));
+}
+
+void Server::drain_signals() {
+    unsigned char sigs[64];
+    bool child = false;
+    for (;;) {
+        ssize_t n = ::read(sig_r_.get(), sigs, sizeof sigs);
+        if (n <= 0) break;
+        for (ssize_t i = 0; i < n; ++i) {
+            if (sigs[i] == SIGCHLD) child = true;
+            else if (sigs[i] == SIGTERM || sigs[i] == SIGINT) {
+                log("got signal %d, exiting", sigs[i]);
+                shutdown(1);
+            }
+        }
+    }
+    // Runners report over their socketpair; reaping only clears the zombies.
+    if (child)
+        while (waitpid(-1, nullptr, WNOHANG) > 0) {
+        }
+}
+
+[[noreturn]] void Server::shutdown(int code) {
+    unlink(path_.c_str());
+    _exit(code);
+}
+
+void Server::on_kill_server(Conn&, const Frame&) { shutdown(0); }
+
+void Server::on_list(Conn& c, const Frame&) {
+    TailWriter t;
+    t.add(queue_.list_text());
+    reply(c, encode_empty(MsgType::Text, t.str()));
+}
+
+void Server::on_submit(Conn& c, const Frame& f) {
+    JobSpec spec;
+    if (!decode_submit(f, &spec)) {
+        c.dead = true;
+        return;
+    }
+    spec.uid = c.uid;
+    bool foreground = spec.foreground();
+    JobId id = queue_.add(std::move(spec), now_seconds());
+    proto::JobRef r{};
+    r.id = id;
+    if (foreground) {
+        c.runner_of = id;   // the client waits for Run on this connection
+        reply(c, encode(MsgType::SubmitOk, r), false);
+    } else {
+        reply(c, encode(MsgType::SubmitOk, r));
+    }
+}
+
+/* An id from the command line: -1 means "the last job" (either rule). */
+Job* Server::lookup(int id, bool last_added) {
+    if (id == -1) return last_added ? queue_.last_added() : queue_.last_run();
+    return queue_.find(id);
+}
+
+void Server::on_state(Conn& c, const Frame& f) {
+    proto::JobRef r;
+    (void)decode_body(f, &r);
+    Job* j = lookup(r.id, true);
+    if (!j) {
+        error(c, r.id == -1 ? "The last job cannot be stated.\n"
+                            : format("The job %i cannot be stated.\n", r.id));
+        return;
+    }
+    proto::StateBody s{};
+    s.state = static_cast<uint8_t>(j->state);
+    reply(c, encode(MsgType::StateReply, s));
+}
+
+void Server::on_output(Conn& c, const Frame& f) {
+    proto::JobRef r;
+    (void)decode_body(f, &r);
+    Job* j = lookup(r.id, false);
+    if (!j || (r.id != -1 && j->state == JobState::Queued)) {
+        error(c, r.id == -1 ? "No jobs.\n" : format("Job %i not finished or not running.\n", r.id));
+        return;
+    }
+    if (j->state == JobState::Skipped) {
+        error(c, r.id == -1 ? "The last job was skipped due to a dependency.\n"
+                            : format("Job %i was skipped due to a dependency.\n", r.id));
+        return;
+    }
+    proto::OutputBody o{};
+    o.id = j->id;
+    o.pid = j->pid;
+    o.stored = j->spec.stores_output() ? 1 : 0;
+    o.state = static_cast<uint8_t>(j->state);
+    reply(c, encode(MsgType::OutputReply, o, j->output));
+}
+
+void Server::on_wait(Conn& c, const Frame& f) {
+    proto::JobRef r;
+    (void)decode_body(f, &r);
+    Job* j = lookup(r.id, true);
+    if (!j) {
+        error(c, r.id == -1 ? "The last job cannot be waited.\n"
+                            : format("The job %i cannot be waited.\n", r.id));
+        return;
+    }
+    if (j->state == JobState::Finished || j->state == JobState::Skipped) {
+        proto::WaitBody w{};
+        w.errorlevel = j->result.errorlevel;
+        reply(c, encode(MsgType::WaitDone, w));
+        return;
+    }
+    c.waiting_for = j->id;
+}
+
+void Server::on_set_slots(Conn& c, const Frame& f) {
+    proto::Slots s;
+    (void)decode_body(f, &s);
+    if (s.n >= 1) queue_.set_max_slots(s.n);
+    reply(c, encode_empty(MsgType::Done));
+}
+
+void Server::on_get_slots(Conn& c, const Frame&) {
+    proto::Slots s{};
+    s.n = queue_.max_slots();
+    reply(c, encode(MsgType::Slots, s));
+}
+
+void Server::on_started(Conn& c, const Frame& f) {
+    proto::StartedBody s;
+    std::string_view path;
+    (void)decode_body(f, &s, &path);
+    Job* j = queue_.find(*c.runner_of);
+    if (!j || j->state != JobState::Running) return;
+    queue_.started(j->id, s.pid, std::string(path), us_to_s(s.start_us));
+}
+
+void Server::on_finished(Conn& c, const Frame& f) {
+    proto::FinishedBody b;
+    (void)decode_body(f, &b);
+    JobId id = *c.runner_of;
+    c.runner_of.reset();
+    c.close_after_flush = true;
+    c.dead = c.out.empty();
+    Job* j = queue_.find(id);
+    if (!j || j->state != JobState::Running) return;
+    JobResult r;
+    r.errorlevel = b.errorlevel;
+    r.signal = b.signal;
+    r.skipped = b.skipped != 0;
+    r.real = us_to_s(b.real_us);
+    r.user = us_to_s(b.user_us);
+    r.sys = us_to_s(b.sys_us);
+    queue_.finished(id, r, us_to_s(b.end_us));
+    job_ended(id, r);
+}
+
+/* Wake the job's waiters. */
+void Server::job_ended(JobId id, const JobResult& r) {
+    proto::WaitBody w{};
+    w.errorlevel = r.errorlevel;
+    std::string bytes = encode(MsgType::WaitDone, w);
+    for (auto& c : conns_) {
+        if (c->waiting_for == id && !c->dead) {
+            c->waiting_for.reset();
+            reply(*c, bytes);
+        }
+    }
+}
+
+/* A connection is going away: a runner that did not report loses its job. */
+void Server::conn_lost(Conn& c) {
+    if (!c.runner_of) return;
+    JobId id = *c.runner_of;
+    c.runner_of.reset();
+    Job* j = queue_.find(id);
+    if (!j || (j->state != JobState::Running && j->state != JobState::Queued)) return;
+    log("job %d: its runner quit before reporting the end", id);
+    JobResult r = Queue::lost_result();
+    queue_.finished(id, r, now_seconds());
+    job_ended(id, r);
+}
+
+void Server::schedule() {
+    Decisions d = queue_.schedule();
+    for (JobId id : d.skipped) {
+        for (auto& c : conns_) {
+            if (c->runner_of == id && !c->spawned) {   // a -f client: tell it to give up
+                c->runner_of.reset();
+                proto::RunBody rb{};
+                rb.id = id;
+                rb.skip = 1;
+                reply(*c, encode(MsgType::Run, rb));
+            }
+        }
+        job_ended(id, queue_.find(id) ? queue_.find(id)->result : JobResult{-1, 0, true});
+    }
+    for (JobId id : d.start) {
+        Job* j = queue_.find(id);
+        if (!j->spec.foreground()) {
+            spawn_runner(*j);
+            continue;
+        }
+        for (auto& c : conns_) {
+            if (c->runner_of == id && !c->dead) {
+                proto::RunBody rb{};
+                rb.id = id;
+                reply(*c, encode(MsgType::Run, rb), false);
+            }
+        }
+    }
+}
+
+void Server::spawn_runner(Job& j) {
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+        log("job %d: socketpair: %s", j.id, strerror(errno));
+        JobId id = j.id;
+        queue_.finished(id, Queue::lost_result(), now_seconds());
+        job_ended(id, Queue::lost_result());
+        return;
+    }
+    Fd mine(sv[0]), theirs(sv[1]);
+    pid_t pid = fork();
+    if (pid < 0) {
+        log("job %d: fork: %s", j.id, strerror(errno));
+        JobId id = j.id;
+        queue_.finished(id, Queue::lost_result(), now_seconds());
+        job_ended(id, Queue::lost_result());
+        return;
+    }
+    if (pid == 0) {
+        for (int s : {SIGCHLD, SIGTERM, SIGINT, SIGHUP}) signal(s, SIG_DFL);
+        close_other_fds({theirs.get()});
+        (void)run_job(j.spec, j.id, theirs.get(), false);
+        _exit(0);
+    }
+    set_nonblock(mine.get());
+    auto c = std::make_unique<Conn>();
+    c->fd = std::move(mine);
+    c->runner_of = j.id;
+    c->spawned = true;
+    c->uid = getuid();
+    conns_.push_back(std::move(c));
+}
+
+}  // namespace
+
+void run_server(Fd listener, Fd err_pipe, const std::string& socket_path) {
+    Server s(std::move(listener), socket_path);
+    err_pipe.reset();   // ready: the starting client may go on
+    s.run();
+}

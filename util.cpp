@@ -1,0 +1,145 @@
+/*
+ * util.cpp — see util.h.
+ */
+#include "util.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/syscall.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+Fd& Fd::operator=(Fd&& o) noexcept {
+    if (this != &o) reset(o.release());
+    return *this;
+}
+
+void Fd::reset(int fd) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = fd;
+}
+
+std::string vformat(const char* fmt, va_list ap) {
+    va_list copy;
+    va_copy(copy, ap);
+    int n = std::vsnprintf(nullptr, 0, fmt, copy);
+    va_end(copy);
+    if (n <= 0) return std::string();
+    std::string s(static_cast<size_t>(n) + 1, '\0');
+    std::vsnprintf(&s[0], s.size(), fmt, ap);
+    s.resize(static_cast<size_t>(n));
+    return s;
+}
+
+std::string format(const char* fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    std::string s = vformat(fmt, ap);
+    va_end(ap);
+    return s;
+}
+
+void die(const char* fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    std::string s = vformat(fmt, ap);
+    va_end(ap);
+    s += '\n';
+    die_with(kExitError, s);
+}
+
+void die_with(int code, const std::string& text) {
+    std::fflush(stdout);
+    (void)!write_all(STDERR_FILENO, text.data(), text.size());
+    std::exit(code);
+}
+
+bool write_all(int fd, const void* buf, size_t len) {
+    const char* p = static_cast<const char*>(buf);
+    while (len > 0) {
+        ssize_t n = ::write(fd, p, len);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return false;
+        }
+        p += n;
+        len -= static_cast<size_t>(n);
+    }
+    return true;
+}
+
+bool read_exact(int fd, void* buf, size_t len) {
+    char* p = static_cast<char*>(buf);
+    while (len > 0) {
+        ssize_t n = ::read(fd, p, len);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return false;
+        p += n;
+        len -= static_cast<size_t>(n);
+    }
+    return true;
+}
+
+bool set_nonblock(int fd) {
+    int fl = fcntl(fd, F_GETFL);
+    return fl >= 0 && fcntl(fd, F_SETFL, fl | O_NONBLOCK) == 0;
+}
+
+bool set_cloexec(int fd) {
+    int fl = fcntl(fd, F_GETFD);
+    return fl >= 0 && fcntl(fd, F_SETFD, fl | FD_CLOEXEC) == 0;
+}
+
+/* Close [lo, hi]; close_range(2) where the kernel has it, else one by one. */
+static void close_span(unsigned lo, unsigned hi) {
+    if (lo > hi) return;
+#ifdef SYS_close_range
+    if (syscall(SYS_close_range, lo, hi, 0u) == 0) return;
+#endif
+    long max = sysconf(_SC_OPEN_MAX);
+    if (max < 0 || max > 65536) max = 65536;
+    for (unsigned fd = lo; fd <= hi && fd < static_cast<unsigned>(max); ++fd) ::close(int(fd));
+}
+
+void close_other_fds(std::initializer_list<int> keep) {
+    std::vector<int> k(keep);
+    std::sort(k.begin(), k.end());
+    unsigned lo = 3;
+    for (int fd : k) {
+        if (fd < 3) continue;
+        if (unsigned(fd) > lo) close_span(lo, unsigned(fd) - 1);
+        lo = unsigned(fd) + 1;
+    }
+    close_span(lo, ~0u);
+}
+
+double now_seconds() {
+    struct timeval tv;
+    gettimeofday(&tv, nullptr);
+    return double(tv.tv_sec) + double(tv.tv_usec) / 1e6;
+}
+
+bool read_file(const std::string& path, std::string* out) {
+    Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) return false;
+    out->clear();
+    char buf[65536];
+    for (;;) {
+        ssize_t n = ::read(fd.get(), buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return n == 0;
+        out->append(buf, static_cast<size_t>(n));
+    }
+}
+
+std::string dir_name(const std::string& path) {
+    size_t slash = path.rfind('/');
+    if (slash == std::string::npos) return ".";
+    if (slash == 0) return "/";
+    return path.substr(0, slash);
+}

@@ -1,0 +1,70 @@
+/*
+ * util.h — small pieces every part of ts uses: an owning file descriptor
+ * (Fd), printf-style string formatting, fatal and non-fatal error
+ * reporting, and blocking read/write loops that survive EINTR.
+ *
+ * Errors: die() prints "ts: <message>" (the caller's text only: the
+ * task-spooler compatible messages have no prefix, so callers pass the
+ * exact line) and exits 255, the code task-spooler uses for every error.
+ */
+#pragma once
+
+#include <cstdarg>
+#include <cstddef>
+#include <initializer_list>
+#include <string>
+#include <string_view>
+#include <vector>
+
+/* Exit codes, in one place (documented in ts.1 under EXIT STATUS). */
+constexpr int kExitOk = 0;
+constexpr int kExitQueueFull = 2;   // -B and the queue is full
+constexpr int kExitError = 255;     // every other error (task-spooler's exit(-1))
+
+/* A move-only owner of a file descriptor. */
+class Fd {
+public:
+    Fd() = default;
+    explicit Fd(int fd) : fd_(fd) {}
+    Fd(Fd&& o) noexcept : fd_(o.release()) {}
+    Fd& operator=(Fd&& o) noexcept;
+    Fd(const Fd&) = delete;
+    Fd& operator=(const Fd&) = delete;
+    ~Fd() { reset(); }
+
+    int get() const { return fd_; }
+    int release() { int f = fd_; fd_ = -1; return f; }
+    void reset(int fd = -1);
+    explicit operator bool() const { return fd_ >= 0; }
+
+private:
+    int fd_ = -1;
+};
+
+std::string format(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
+std::string vformat(const char* fmt, va_list ap);
+
+/* Print the message (a newline is added) to stderr and exit 255. */
+[[noreturn]] void die(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Print the exact text to stderr and exit with the given code. */
+[[noreturn]] void die_with(int code, const std::string& text);
+
+/* Write all of buf; false on error (errno set). Retries EINTR. */
+[[nodiscard]] bool write_all(int fd, const void* buf, size_t len);
+/* Read exactly len bytes; false on EOF or error. Retries EINTR. */
+[[nodiscard]] bool read_exact(int fd, void* buf, size_t len);
+
+bool set_nonblock(int fd);
+bool set_cloexec(int fd);
+
+/* Close every descriptor >= 3 except those in `keep`. */
+void close_other_fds(std::initializer_list<int> keep = {});
+
+/* Seconds since the epoch as a double, from CLOCK_REALTIME. */
+double now_seconds();
+
+/* Read the whole file; false when it cannot be opened. */
+bool read_file(const std::string& path, std::string* out);
+
+/* Path with a directory part removed, and the directory part. */
+std::string dir_name(const std::string& path);
