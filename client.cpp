@@ -18,11 +18,13 @@
  */
 #include "client.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -205,6 +207,10 @@ private:
     int output();
     int wait();
     int foreground(JobId id, const JobSpec& spec);
+    int simple(MsgType type, const std::string& request);
+    int info();
+    int kill_job();
+    int follow();
 
     const Options& o_;
     Socket sock_;
@@ -310,6 +316,38 @@ int Client::wait() {
     return w.errorlevel & 255;
 }
 
+/* TS_ENV: run it with /bin/sh, keep what it prints (shown by -i). */
+std::optional<std::string> ts_env_output() {
+    const char* cmd = getenv("TS_ENV");
+    if (!cmd) return std::nullopt;
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) != 0) return std::string();
+    Fd rd(p[0]), wr(p[1]);
+    pid_t pid = fork();
+    if (pid < 0) return std::string();
+    if (pid == 0) {
+        int null = open("/dev/null", O_RDONLY);
+        dup2(null, 0);
+        dup2(wr.get(), 1);
+        dup2(wr.get(), 2);
+        signal(SIGPIPE, SIG_DFL);
+        execl("/bin/sh", "sh", "-c", cmd, static_cast<char*>(nullptr));
+        _exit(127);
+    }
+    wr.reset();
+    std::string out;
+    char buf[4096];
+    for (;;) {
+        ssize_t n = read(rd.get(), buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        out.append(buf, static_cast<size_t>(n));
+    }
+    while (waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+    }
+    return out;
+}
+
 JobSpec job_spec(const Options& o, bool send_env) {
     JobSpec s;
     s.argv = o.command;
@@ -318,6 +356,7 @@ JobSpec job_spec(const Options& o, bool send_env) {
     char cwd[4096];
     if (getcwd(cwd, sizeof cwd)) s.cwd = cwd;
     s.label = o.label;
+    s.env_info = ts_env_output();
     s.flags = 0;
     if (o.store_output) s.flags |= proto::kStoreOutput;
     if (o.gzip) s.flags |= proto::kGzip;
@@ -373,6 +412,104 @@ int Client::foreground(JobId id, const JobSpec& spec) {
     return out.result.errorlevel & 255;
 }
 
+/* A request answered by Done or an error. */
+int Client::simple(MsgType, const std::string& request) {
+    send(request);
+    Frame f = receive("Error reading the answer of the server.");
+    if (f.type != MsgType::Done) request_failed(f);
+    return kExitOk;
+}
+
+int Client::info() {
+    send(encode(MsgType::Info, job_ref()));
+    Frame f = receive("Error reading the job information.");
+    std::string text;
+    TailReader r(f.payload);
+    if (f.type != MsgType::Text || !r.next(&text)) request_failed(f);
+    fwrite(text.data(), 1, text.size(), stdout);
+    return kExitOk;
+}
+
+/* -k: the server signals the job's process group (it knows whether the job
+ * still runs, so a finished job's reused pid is never hit). */
+int Client::kill_job() {
+    send(encode(MsgType::Kill, job_ref()));
+    Frame f = receive("Error reading the answer of the server.");
+    proto::OutputBody b;
+    if (f.type == MsgType::OutputReply && decode_body(f, &b))
+        die("Error: strange PID received: %i", b.pid);
+    if (f.type != MsgType::Done) request_failed(f);
+    return kExitOk;
+}
+
+/* Where -t starts: just after the 11th newline from the end (the last ten
+ * lines and any unterminated tail), or 0 when the file has fewer. */
+off_t tail_start(int fd) {
+    off_t end = lseek(fd, 0, SEEK_END);
+    if (end <= 0) return 0;
+    char buf[65536];
+    int newlines = 0;
+    off_t pos = end;
+    while (pos > 0) {
+        off_t n = std::min<off_t>(pos, sizeof buf);
+        pos -= n;
+        if (pread(fd, buf, static_cast<size_t>(n), pos) != n) return 0;
+        for (off_t i = n - 1; i >= 0; --i)
+            if (buf[i] == '\n' && ++newlines == 11) return pos + i + 1;
+    }
+    return 0;
+}
+
+/* Copy what the file has beyond *pos to stdout. False if stdout broke. */
+bool copy_new(int fd, off_t* pos) {
+    char buf[65536];
+    for (;;) {
+        ssize_t n = pread(fd, buf, sizeof buf, *pos);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return true;
+        if (!write_all(STDOUT_FILENO, buf, static_cast<size_t>(n))) return false;
+        *pos += n;
+    }
+}
+
+/* -t and -c: print the output file (the last ten lines for -t), then follow
+ * it until the job ends; the exit status is the job's. */
+int Client::follow() {
+    bool tail = o_.action == Action::Tail;
+    send(encode(MsgType::Output, job_ref()));
+    Frame f = receive("Error getting the output.");
+    proto::OutputBody b;
+    std::string_view path;
+    if (f.type != MsgType::OutputReply || !decode_body(f, &b, &path)) request_failed(f);
+    if (!b.stored || path.empty())
+        die(tail ? "The output is not stored. Cannot tail." : "The output is not stored. Cannot cat.");
+    std::string file(path);
+    Fd in(open(file.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!in) {
+        int e = errno;
+        die("Error: cannot open the output file. errno: %d (%s)", e, strerror(e));
+    }
+    // Ask for the end of this very job on a second connection.
+    fd_ = connect_server(sock_);
+    proto::JobRef r{};
+    r.id = b.id;
+    send(encode(MsgType::Wait, r));
+    off_t pos = tail ? tail_start(in.get()) : 0;
+    signal(SIGPIPE, SIG_DFL);   // `ts -c | head` ends at once, like cat
+    for (;;) {
+        if (!copy_new(in.get(), &pos)) return kExitError;
+        struct pollfd p = {fd_.get(), POLLIN, 0};
+        int n = poll(&p, 1, 250);
+        if (n <= 0) continue;
+        Frame w;
+        proto::WaitBody wb{};
+        bool ended = recv_frame(fd_.get(), &w) && w.type == MsgType::WaitDone && decode_body(w, &wb);
+        if (!copy_new(in.get(), &pos)) return kExitError;
+        if (!ended) die("Error in wait_job");
+        return wb.errorlevel & 255;
+    }
+}
+
 int Client::run() {
     switch (o_.action) {
     case Action::List: return list();
@@ -384,6 +521,19 @@ int Client::run() {
     case Action::Output:
     case Action::Pid: return output();
     case Action::Wait: return wait();
+    case Action::Remove: return simple(MsgType::Remove, encode(MsgType::Remove, job_ref()));
+    case Action::Urgent: return simple(MsgType::Urgent, encode(MsgType::Urgent, job_ref()));
+    case Action::Swap: {
+        proto::JobPair p{};
+        p.a = o_.swap_a;
+        p.b = o_.swap_b;
+        return simple(MsgType::Swap, encode(MsgType::Swap, p));
+    }
+    case Action::Clear: return simple(MsgType::Clear, encode_empty(MsgType::Clear));
+    case Action::Info: return info();
+    case Action::Kill: return kill_job();
+    case Action::Tail:
+    case Action::Cat: return follow();
     default: break;
     }
     die("ts: this action is not available yet.");

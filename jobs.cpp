@@ -5,13 +5,17 @@
 
 #include <algorithm>
 #include <array>
+#include <ctime>
+#include <iterator>
 
 #include "frame.h"
 #include "util.h"
 
 namespace {
-constexpr std::array<const char*, 4> kStateNames = {"queued", "running", "finished", "skipped"};
-static_assert(kStateNames.size() == static_cast<size_t>(JobState::Skipped) + 1);
+// A held job shows as "skipped", as task-spooler shows its holding clients.
+constexpr std::array<const char*, 5> kStateNames = {"queued", "running", "finished", "skipped",
+                                                    "skipped"};
+static_assert(kStateNames.size() == static_cast<size_t>(JobState::Held) + 1);
 }  // namespace
 
 const char* to_string(JobState s) { return kStateNames[static_cast<size_t>(s)]; }
@@ -50,9 +54,27 @@ JobId Queue::add(JobSpec spec, double now) {
     e.job.spec = std::move(spec);
     e.job.enqueue_time = now;
     resolve_dependency(e.job);   // before the job joins the active list
-    e.pos = active_.insert(active_.end(), id);
+    if (max_jobs_ && active_.size() + held_.size() + 1 >= max_jobs_) {
+        e.job.state = JobState::Held;
+        e.pos = held_.insert(held_.end(), id);
+    } else {
+        e.pos = active_.insert(active_.end(), id);
+    }
     jobs_.emplace(id, std::move(e));
     return id;
+}
+
+std::vector<JobId> Queue::release_held() {
+    std::vector<JobId> out;
+    while (!held_.empty() && (!max_jobs_ || active_.size() + 1 < max_jobs_)) {
+        JobId id = held_.front();
+        held_.pop_front();
+        Entry& e = jobs_.at(id);
+        e.job.state = JobState::Queued;
+        e.pos = active_.insert(active_.end(), id);
+        out.push_back(id);
+    }
+    return out;
 }
 
 /* task-spooler §4.6: an explicit id is looked up when the job is due; "-d"
@@ -125,7 +147,7 @@ void Queue::started(JobId id, pid_t pid, const std::string& output, double start
 
 void Queue::finished(JobId id, const JobResult& r, double end) {
     Job* j = find(id);
-    if (!j || (j->state != JobState::Running && j->state != JobState::Queued)) return;
+    if (!j || j->state == JobState::Finished || j->state == JobState::Skipped) return;
     if (j->state == JobState::Running) busy_ -= j->spec.num_slots;
     end_job(*j, r, end);
 }
@@ -140,7 +162,7 @@ JobResult Queue::lost_result() {
 /* Move a job from the active list to the finished list (or drop it). */
 void Queue::end_job(Job& j, const JobResult& r, double end) {
     Entry& e = jobs_.at(j.id);
-    active_.erase(e.pos);
+    (j.state == JobState::Held ? held_ : active_).erase(e.pos);
     j.state = r.skipped ? JobState::Skipped : JobState::Finished;
     j.result = r;
     j.end_time = end;
@@ -160,6 +182,53 @@ void Queue::evict_finished() {
         finished_.pop_front();
         jobs_.erase(id);
     }
+}
+
+bool Queue::remove(JobId id) {
+    auto it = jobs_.find(id);
+    if (it == jobs_.end()) return false;
+    Entry& e = it->second;
+    if (e.job.state == JobState::Running || e.job.state == JobState::Held) return false;
+    if (e.job.state == JobState::Queued) {
+        if (e.pos == active_.begin()) return false;
+        active_.erase(e.pos);
+    } else {
+        finished_.erase(e.pos);
+    }
+    last_errorlevel_ = -1;   // a "-d" job after this one will be skipped, as in task-spooler
+    jobs_.erase(it);
+    return true;
+}
+
+bool Queue::urgent(JobId id) {
+    Job* j = find(id);
+    if (!j || j->state != JobState::Queued) return false;
+    Entry& e = jobs_.at(id);
+    if (e.pos == active_.begin()) return false;
+    auto second = std::next(active_.begin());
+    if (e.pos == second) return true;
+    active_.splice(second, active_, e.pos);
+    return true;
+}
+
+bool Queue::swap(JobId a, JobId b) {
+    Job* ja = find(a);
+    Job* jb = find(b);
+    auto in_queue = [this](Job* j) {
+        return j && (j->state == JobState::Queued || j->state == JobState::Running) &&
+               jobs_.at(j->id).pos != active_.begin();
+    };
+    if (a == b || !in_queue(ja) || !in_queue(jb)) return false;
+    Entry& ea = jobs_.at(a);
+    Entry& eb = jobs_.at(b);
+    std::swap(*ea.pos, *eb.pos);
+    std::swap(ea.pos, eb.pos);
+    return true;
+}
+
+void Queue::clear_finished() {
+    for (JobId id : finished_) jobs_.erase(id);
+    finished_.clear();
 }
 
 Job* Queue::last_added() {
@@ -197,6 +266,40 @@ std::string list_line(const Job& j) {
                       j.result.sys, cmd.c_str());
     return format("%-4i %-10s %-20s %-8s %14s %s\n", j.id, to_string(j.state), out.c_str(), "",
                   "", cmd.c_str());
+}
+
+static std::string ctime_text(double t) {
+    time_t tt = static_cast<time_t>(t);
+    char buf[64];
+    struct tm tm;
+    localtime_r(&tt, &tm);
+    strftime(buf, sizeof buf, "%a %b %e %H:%M:%S %Y\n", &tm);
+    return buf;
+}
+
+std::string info_text(const Job& j, double now) {
+    std::string s;
+    if (j.spec.env_info) s += "Environment:\n" + *j.spec.env_info;
+    if (j.state == JobState::Finished || j.state == JobState::Skipped) {
+        if (j.result.signal)
+            s += format("Exit status: killed by signal %i\n", j.result.signal);
+        else
+            s += format("Exit status: died with exit code %i\n", j.result.errorlevel);
+    }
+    s += "Command: ";
+    if (j.depends && j.depend_on != -1) s += format("[%i]&& ", j.depend_on);
+    s += j.spec.command() + "\n";
+    s += format("Slots required: %i\n", j.spec.num_slots);
+    s += "Enqueue time: " + ctime_text(j.enqueue_time);
+    if (j.state == JobState::Running) {
+        s += "Start time: " + ctime_text(j.start_time);
+        s += format("Time running: %fs\n", now - j.start_time);
+    } else if (j.state == JobState::Finished) {
+        s += "Start time: " + ctime_text(j.start_time);
+        s += "End time: " + ctime_text(j.end_time);
+        s += format("Time run: %fs\n", j.end_time - j.start_time);
+    }
+    return s;
 }
 
 std::string Queue::list_text() const {
@@ -263,4 +366,21 @@ bool decode_submit(const Frame& f, JobSpec* s) {
     s->limits_valid = b.limits_valid;
     for (int i = 0; i < proto::kNumLimits; ++i) s->limits[i] = b.limits[i];
     return true;
+}
+
+std::string Queue::savelist_text() const {
+    std::string s =
+        "#!/bin/sh\n"
+        "# - task spooler (ts) job dump\n"
+        "# This file has been created because a SIGTERM killed\n"
+        "# your queue server.\n"
+        "# The finished commands are listed first.\n"
+        "# The commands running or to be run are stored as you would\n"
+        "# probably run them. Take care - some quotes may have got broken\n"
+        "\n";
+    s += "# " + list_header(busy_, max_slots_);
+    for (JobId id : finished_) s += "# " + list_line(*find(id));
+    s += "\n";
+    for (JobId id : active_) s += "ts " + find(id)->spec.command() + "\n";
+    return s;
 }

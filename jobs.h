@@ -9,7 +9,9 @@
  * Every job lives in one map keyed by id. Two orderings refer to it: the
  * active list (queued and running jobs, in queue order, which -u and -U can
  * change) and the finished list (finished and skipped jobs, in the order they
- * ended). Job::state says which list a job is on.
+ * ended). Job::state says which list a job is on. A third, the held list,
+ * keeps jobs submitted while the queue was full (only when a limit is set,
+ * TS_MAXCONN): their submitters wait until there is room, as in task-spooler.
  */
 #pragma once
 
@@ -26,7 +28,7 @@
 
 using JobId = int;
 
-enum class JobState { Queued, Running, Finished, Skipped };
+enum class JobState { Queued, Running, Finished, Skipped, Held };
 const char* to_string(JobState s);
 
 /* Everything the submitter sent: what to run and in which context. */
@@ -84,7 +86,12 @@ class Queue {
 public:
     Queue();
 
+    /* A new job: Queued, or Held when the queue is full. */
     JobId add(JobSpec spec, double now);
+    /* Held jobs that now fit, moved to the end of the active list. */
+    std::vector<JobId> release_held();
+    /* 0: no limit. Otherwise at most limit-1 jobs queued or running. */
+    void set_max_jobs(size_t n) { max_jobs_ = n; }
     Job* find(JobId id);
     const Job* find(JobId id) const;
 
@@ -109,12 +116,23 @@ public:
     void set_max_slots(int n) { max_slots_ = n; }
     void set_max_finished(size_t n) { max_finished_ = n; }
 
+    /* -r: a queued job that is not the head, or a finished one. */
+    [[nodiscard]] bool remove(JobId id);
+    /* -u: a queued job (not the head) moves right after the head. */
+    [[nodiscard]] bool urgent(JobId id);
+    /* -U: two jobs of the active list, neither of them the head. */
+    [[nodiscard]] bool swap(JobId a, JobId b);
+    /* -C: forget every finished and skipped job. */
+    void clear_finished();
+
     const std::list<JobId>& active() const { return active_; }
     const std::list<JobId>& finished_list() const { return finished_; }
     size_t size() const { return jobs_.size(); }
 
     /* The whole list, as `ts -l` prints it. */
     std::string list_text() const;
+    /* TS_SAVELIST's dump (ts-spec §2.6). */
+    std::string savelist_text() const;
 
 private:
     void resolve_dependency(Job& j);
@@ -128,6 +146,8 @@ private:
     std::unordered_map<JobId, Entry> jobs_;
     std::list<JobId> active_;
     std::list<JobId> finished_;
+    std::list<JobId> held_;
+    size_t max_jobs_ = 0;
     JobId next_id_ = 0;
     int busy_ = 0;
     int max_slots_ = 1;
@@ -139,6 +159,8 @@ private:
 /* One line of the list, for a job in any state. */
 std::string list_line(const Job& j);
 std::string list_header(int busy, int max);
+/* The -i block (ts-spec §2.2), `now` for a running job's time. */
+std::string info_text(const Job& j, double now);
 
 /* Submit frame <-> JobSpec (the tail layout is in protocol.h). */
 std::string encode_submit(const JobSpec& spec);

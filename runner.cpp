@@ -160,6 +160,15 @@ pid_t wait_for(pid_t pid, int* status, struct rusage* ru) {
     }
 }
 
+/* Wait for a helper process and add its CPU times to *total. */
+void wait_adding(pid_t pid, struct rusage* total) {
+    int st;
+    struct rusage ru {};
+    if (wait_for(pid, &st, &ru) != pid) return;
+    timeradd(&total->ru_utime, &ru.ru_utime, &total->ru_utime);
+    timeradd(&total->ru_stime, &ru.ru_stime, &total->ru_stime);
+}
+
 /* TS_ONFINISH: prog jobid errorlevel outfile command (outfile left out with -n). */
 void run_onfinish(const JobSpec& spec, JobId id, int errorlevel, const std::string& out,
                   struct rusage* total) {
@@ -176,14 +185,39 @@ void run_onfinish(const JobSpec& spec, JobId id, int errorlevel, const std::stri
         int null = open("/dev/null", O_RDWR);
         exec_job(spec, argv.data(), envp.data(), null, -1, -1);
     }
-    int st;
-    struct rusage ru {};
-    if (wait_for(pid, &st, &ru) == pid) {
-        total->ru_utime.tv_sec += ru.ru_utime.tv_sec;
-        total->ru_utime.tv_usec += ru.ru_utime.tv_usec;
-        total->ru_stime.tv_sec += ru.ru_stime.tv_sec;
-        total->ru_stime.tv_usec += ru.ru_stime.tv_usec;
+    wait_adding(pid, total);
+}
+
+/* -m: mail the output through sendmail (a missing sendmail is ignored). */
+void send_mail(const JobSpec& spec, JobId id, int errorlevel, const std::string& out,
+               struct rusage* total) {
+    std::string to = env_value(spec.env, "TS_MAILTO");
+    if (to.empty() || to.size() > 100) to = env_value(spec.env, "USER");
+    if (to.empty()) to = "nobody";
+    std::string msg = format("From: Task Spooler <taskspooler>\nTo: %s\n"
+                             "Subject: the task %d finished with error %d. \n\nCommand: %s\nOutput:\n",
+                             to.c_str(), id, errorlevel, spec.command().c_str());
+    std::string body;
+    if (read_file(out, &body)) msg += body;
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) != 0) return;
+    Fd rd(p[0]), wr(p[1]);
+    std::vector<std::string> args = {"/usr/sbin/sendmail", "-oi", to};
+    auto argv = c_array(args);
+    auto envp = c_array(spec.env);
+    pid_t pid = fork();
+    if (pid < 0) return;
+    if (pid == 0) {
+        int null = open("/dev/null", O_WRONLY);
+        JobSpec ctx = spec;
+        ctx.cwd.clear();
+        exec_job(ctx, argv.data(), envp.data(), rd.get(), null, null);
     }
+    rd.reset();
+    signal(SIGPIPE, SIG_IGN);
+    (void)write_all(wr.get(), msg.data(), msg.size());
+    wr.reset();
+    wait_adding(pid, total);
 }
 
 /* The output file, and -g's gzip between the job and it. */
@@ -296,6 +330,8 @@ RunOutcome run_job(const JobSpec& spec, JobId id, int fd, bool foreground) {
         int st;
         (void)wait_for(out.gzip_pid, &st, nullptr);
     }
+    if (pid > 0 && (spec.flags & proto::kMail) && !out.path.empty())
+        send_mail(spec, id, r.errorlevel, out.path, &ru);
     if (pid > 0) run_onfinish(spec, id, r.errorlevel, out.path, &ru);
     double end = now_seconds();
     r.real = end - start;

@@ -26,6 +26,7 @@
 #include <memory>
 #include <optional>
 #include <poll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -58,12 +59,14 @@ struct Conn {
     std::optional<JobId> runner_of;     // runs (or will run) this job
     bool spawned = false;               // a runner the server forked
     std::optional<JobId> waiting_for;   // -w
+    std::optional<JobId> held;          // submitted while the queue was full: no id yet
 };
 
 class Server {
 public:
     Server(Fd listener, std::string path);
     [[noreturn]] void run();
+    const std::string& startup_error() const { return startup_error_; }
 
     void on_kill_server(Conn& c, const Frame& f);
     void on_list(Conn& c, const Frame& f);
@@ -73,6 +76,13 @@ public:
     void on_wait(Conn& c, const Frame& f);
     void on_set_slots(Conn& c, const Frame& f);
     void on_get_slots(Conn& c, const Frame& f);
+    void submitted(Conn& c, JobId id);
+    void on_remove(Conn& c, const Frame& f);
+    void on_urgent(Conn& c, const Frame& f);
+    void on_swap(Conn& c, const Frame& f);
+    void on_info(Conn& c, const Frame& f);
+    void on_clear(Conn& c, const Frame& f);
+    void on_kill(Conn& c, const Frame& f);
     void on_started(Conn& c, const Frame& f);
     void on_finished(Conn& c, const Frame& f);
 
@@ -89,8 +99,10 @@ private:
     void job_ended(JobId id, const JobResult& r);
     void conn_lost(Conn& c);
     Job* lookup(int id, bool last_added);
+    Job* lookup_run(Conn& c, int id);
     void log(const char* fmt, ...) __attribute__((format(printf, 2, 3)));
     [[noreturn]] void shutdown(int code);
+    void save_list();
 
     Queue queue_;
     Fd listener_;
@@ -98,6 +110,7 @@ private:
     std::string path_;
     std::vector<std::unique_ptr<Conn>> conns_;
     bool accepting_ = true;
+    std::string startup_error_;
 };
 
 struct Handler {
@@ -116,6 +129,12 @@ const Handler kHandlers[] = {
     {MsgType::Wait, sizeof(proto::JobRef), false, &Server::on_wait},
     {MsgType::SetSlots, sizeof(proto::Slots), false, &Server::on_set_slots},
     {MsgType::GetSlots, 0, false, &Server::on_get_slots},
+    {MsgType::Remove, sizeof(proto::JobRef), false, &Server::on_remove},
+    {MsgType::Urgent, sizeof(proto::JobRef), false, &Server::on_urgent},
+    {MsgType::Swap, sizeof(proto::JobPair), false, &Server::on_swap},
+    {MsgType::Info, sizeof(proto::JobRef), false, &Server::on_info},
+    {MsgType::Clear, 0, false, &Server::on_clear},
+    {MsgType::Kill, sizeof(proto::JobRef), false, &Server::on_kill},
     {MsgType::Started, sizeof(proto::StartedBody), true, &Server::on_started},
     {MsgType::Finished, sizeof(proto::FinishedBody), false, &Server::on_finished},
 };
@@ -141,6 +160,19 @@ Server::Server(Fd listener, std::string path) : listener_(std::move(listener)), 
         int n = std::abs(atoi(s));
         if (n > 0) queue_.set_max_slots(n);
         else log("TS_SLOTS=%s ignored: it must be a number of at least 1", s);
+    }
+    if (const char* s = getenv("TS_MAXCONN")) {
+        // task-spooler's limit: max_conn connections, max_conn - 5 queued jobs.
+        long n = std::min(1000, std::abs(atoi(s)));
+        struct rlimit rl;
+        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+            static_cast<rlim_t>(n) > rl.rlim_cur)
+            n = static_cast<long>(rl.rlim_cur) - 5;
+        if (n < 1) {
+            startup_error_ = format("TS_MAXCONN=%s: it must be at least 1", s);
+            return;
+        }
+        queue_.set_max_jobs(static_cast<size_t>(std::max(1L, n - 5)));
     }
     if (const char* s = getenv("TS_MAXFINISHED"))
         queue_.set_max_finished(static_cast<size_t>(std::abs(atoi(s))));
@@ -254,7 +286,7 @@ void Server::dispatch(Conn& c, const Frame& f) {
         // Runner messages only on runner connections, requests only on others.
         bool runner_msg = f.type == MsgType::Started || f.type == MsgType::Finished;
         if (runner_msg != c.runner_of.has_value()) break;
-        if (c.waiting_for) break;
+        if (c.waiting_for || c.held) break;
         (this->*h.fn)(c, f);
         return;
     }
@@ -296,6 +328,7 @@ void Server::drain_signals() {
             if (sigs[i] == SIGCHLD) child = true;
             else if (sigs[i] == SIGTERM || sigs[i] == SIGINT) {
                 log("got signal %d, exiting", sigs[i]);
+                if (sigs[i] == SIGTERM) save_list();
                 shutdown(1);
             }
         }
@@ -304,6 +337,16 @@ void Server::drain_signals() {
     if (child)
         while (waitpid(-1, nullptr, WNOHANG) > 0) {
         }
+}
+
+/* TS_SAVELIST: on SIGTERM, append the list as a shell script. */
+void Server::save_list() {
+    const char* path = getenv("TS_SAVELIST");
+    if (!path || !*path) return;
+    Fd fd(open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600));
+    std::string text = queue_.savelist_text();
+    if (!fd || !write_all(fd.get(), text.data(), text.size()))
+        log("cannot write TS_SAVELIST %s: %s", path, strerror(errno));
 }
 
 [[noreturn]] void Server::shutdown(int code) {
@@ -326,8 +369,24 @@ void Server::on_submit(Conn& c, const Frame& f) {
         return;
     }
     spec.uid = c.uid;
-    bool foreground = spec.foreground();
+    bool no_block = spec.flags & proto::kNoBlock;
     JobId id = queue_.add(std::move(spec), now_seconds());
+    if (queue_.find(id)->state == JobState::Held) {
+        if (no_block) {   // -B: refused; recorded as a job whose runner vanished, as in task-spooler
+            queue_.finished(id, Queue::lost_result(), now_seconds());
+            reply(c, encode_empty(MsgType::QueueFull));
+        } else {
+            c.held = id;   // answered when there is room (release_held)
+        }
+        return;
+    }
+    submitted(c, id);
+}
+
+/* Tell the submitter its job's id; a -f client stays for its Run. */
+void Server::submitted(Conn& c, JobId id) {
+    Job* j = queue_.find(id);
+    bool foreground = j && j->spec.foreground();
     proto::JobRef r{};
     r.id = id;
     if (foreground) {
@@ -358,25 +417,114 @@ void Server::on_state(Conn& c, const Frame& f) {
     reply(c, encode(MsgType::StateReply, s));
 }
 
+/* The job of -o -p -t -c -k -i (the "last run" rule), or an error reply. */
+Job* Server::lookup_run(Conn& c, int id) {
+    Job* j = lookup(id, false);
+    if (!j || (id != -1 && j->state == JobState::Queued)) {
+        error(c, id == -1 ? "No jobs.\n" : format("Job %i not finished or not running.\n", id));
+        return nullptr;
+    }
+    if (j->state == JobState::Skipped) {
+        error(c, id == -1 ? "The last job was skipped due to a dependency.\n"
+                          : format("Job %i was skipped due to a dependency.\n", id));
+        return nullptr;
+    }
+    return j;
+}
+
 void Server::on_output(Conn& c, const Frame& f) {
     proto::JobRef r;
     (void)decode_body(f, &r);
-    Job* j = lookup(r.id, false);
-    if (!j || (r.id != -1 && j->state == JobState::Queued)) {
-        error(c, r.id == -1 ? "No jobs.\n" : format("Job %i not finished or not running.\n", r.id));
-        return;
-    }
-    if (j->state == JobState::Skipped) {
-        error(c, r.id == -1 ? "The last job was skipped due to a dependency.\n"
-                            : format("Job %i was skipped due to a dependency.\n", r.id));
-        return;
-    }
+    Job* j = lookup_run(c, r.id);
+    if (!j) return;
     proto::OutputBody o{};
     o.id = j->id;
     o.pid = j->pid;
     o.stored = j->spec.stores_output() ? 1 : 0;
     o.state = static_cast<uint8_t>(j->state);
     reply(c, encode(MsgType::OutputReply, o, j->output));
+}
+
+void Server::on_kill(Conn& c, const Frame& f) {
+    proto::JobRef r;
+    (void)decode_body(f, &r);
+    Job* j = lookup_run(c, r.id);
+    if (!j) return;
+    if (j->pid <= 0) {   // not started (yet): the client reports the strange pid
+        proto::OutputBody o{};
+        o.id = j->id;
+        o.pid = j->pid;
+        reply(c, encode(MsgType::OutputReply, o));
+        return;
+    }
+    // Only a running job: a finished job's process group may belong to someone else now.
+    if (j->state == JobState::Running && kill(-j->pid, SIGTERM) != 0 && errno != ESRCH)
+        log("job %d: kill(-%d, SIGTERM): %s", j->id, int(j->pid), strerror(errno));
+    reply(c, encode_empty(MsgType::Done));
+}
+
+void Server::on_info(Conn& c, const Frame& f) {
+    proto::JobRef r;
+    (void)decode_body(f, &r);
+    Job* j = lookup_run(c, r.id);
+    if (!j) return;
+    TailWriter t;
+    t.add(info_text(*j, now_seconds()));
+    reply(c, encode_empty(MsgType::Text, t.str()));
+}
+
+void Server::on_remove(Conn& c, const Frame& f) {
+    proto::JobRef r;
+    (void)decode_body(f, &r);
+    Job* j = lookup(r.id, true);
+    JobId id = j ? j->id : r.id;
+    if (!j || !queue_.remove(id)) {
+        error(c, r.id == -1 ? "The last job cannot be removed.\n"
+                            : format("The job %i cannot be removed.\n", r.id));
+        return;
+    }
+    for (auto& o : conns_) {
+        if (o->runner_of == id && !o->spawned) {   // a -f client whose job will never run
+            o->runner_of.reset();
+            o->dead = true;
+        }
+    }
+    JobResult gone;
+    gone.errorlevel = -1;
+    job_ended(id, gone);   // waiters return at once (task-spooler leaves them hanging)
+    reply(c, encode_empty(MsgType::Done));
+}
+
+void Server::on_urgent(Conn& c, const Frame& f) {
+    proto::JobRef r;
+    (void)decode_body(f, &r);
+    JobId id = r.id;
+    if (id == -1) id = queue_.active().empty() ? -1 : queue_.active().back();
+    if (id == -1 && r.id == -1) {
+        error(c, "The last job cannot be urged.\n");
+        return;
+    }
+    if (!queue_.urgent(id)) {
+        error(c, r.id == -1 ? "The last job cannot be urged.\n"
+                            : format("The job %i cannot be urged.\n", r.id));
+        return;
+    }
+    reply(c, encode_empty(MsgType::Done));
+}
+
+void Server::on_swap(Conn& c, const Frame& f) {
+    proto::JobPair p;
+    (void)decode_body(f, &p);
+    if (!queue_.swap(p.a, p.b)) {
+        error(c, format("The jobs %i and %i cannot be swapped.\n", p.a, p.b));
+        return;
+    }
+    reply(c, encode_empty(MsgType::Done));
+}
+
+void Server::on_clear(Conn& c, const Frame&) {
+    queue_.clear_finished();
+    reply(c, encode_empty(MsgType::Done));
 }
 
 void Server::on_wait(Conn& c, const Frame& f) {
@@ -454,9 +602,10 @@ void Server::job_ended(JobId id, const JobResult& r) {
 
 /* A connection is going away: a runner that did not report loses its job. */
 void Server::conn_lost(Conn& c) {
-    if (!c.runner_of) return;
-    JobId id = *c.runner_of;
+    if (!c.runner_of && !c.held) return;
+    JobId id = c.runner_of ? *c.runner_of : *c.held;
     c.runner_of.reset();
+    c.held.reset();
     Job* j = queue_.find(id);
     if (!j || (j->state != JobState::Running && j->state != JobState::Queued)) return;
     log("job %d: its runner quit before reporting the end", id);
@@ -466,6 +615,14 @@ void Server::conn_lost(Conn& c) {
 }
 
 void Server::schedule() {
+    for (JobId id : queue_.release_held()) {
+        for (auto& c : conns_) {
+            if (c->held == id && !c->dead) {
+                c->held.reset();
+                submitted(*c, id);
+            }
+        }
+    }
     Decisions d = queue_.schedule();
     for (JobId id : d.skipped) {
         for (auto& c : conns_) {
@@ -515,6 +672,7 @@ void Server::spawn_runner(Job& j) {
     }
     if (pid == 0) {
         for (int s : {SIGCHLD, SIGTERM, SIGINT, SIGHUP}) signal(s, SIG_DFL);
+        set_process_name("ts-runner");
         close_other_fds({theirs.get()});
         (void)run_job(j.spec, j.id, theirs.get(), false);
         _exit(0);
@@ -531,7 +689,13 @@ void Server::spawn_runner(Job& j) {
 }  // namespace
 
 void run_server(Fd listener, Fd err_pipe, const std::string& socket_path) {
+    set_process_name("ts-server");
     Server s(std::move(listener), socket_path);
+    if (!s.startup_error().empty()) {
+        (void)write_all(err_pipe.get(), s.startup_error().data(), s.startup_error().size());
+        unlink(socket_path.c_str());
+        _exit(1);
+    }
     err_pipe.reset();   // ready: the starting client may go on
     s.run();
 }

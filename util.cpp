@@ -11,6 +11,9 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/syscall.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
 #include <sys/time.h>
 #include <unistd.h>
 
@@ -116,6 +119,14 @@ void close_other_fds(std::initializer_list<int> keep) {
         lo = unsigned(fd) + 1;
     }
     close_span(lo, ~0u);
+}
+
+void set_process_name(const char* name) {
+#ifdef __linux__
+    prctl(PR_SET_NAME, name, 0, 0, 0);
+#else
+    (void)name;
+#endif
 }
 
 double now_seconds() {

@@ -60,6 +60,9 @@ bool set_cloexec(int fd);
 /* Close every descriptor >= 3 except those in `keep`. */
 void close_other_fds(std::initializer_list<int> keep = {});
 
+/* Name the process in ps/top (/proc/PID/comm) where the system allows it. */
+void set_process_name(const char* name);
+
 /* Seconds since the epoch as a double, from CLOCK_REALTIME. */
 double now_seconds();
 
