@@ -85,6 +85,9 @@ void Queue::resolve_dependency(Job& j) {
     j.depends = true;
     if (j.spec.depend_on != -1) {
         j.depend_on = j.spec.depend_on;
+        const Job* dep = find(j.depend_on);
+        if (dep && dep->state != JobState::Finished && dep->state != JobState::Skipped)
+            dependents_[j.depend_on].push_back(j.id);
         return;
     }
     int d = -1;
@@ -92,6 +95,7 @@ void Queue::resolve_dependency(Job& j) {
     if (last_finished_id_ > d) d = -1;
     if (d != -1) {
         j.depend_on = d;
+        dependents_[d].push_back(j.id);
         return;
     }
     int newest = -1;
@@ -121,8 +125,9 @@ Decisions Queue::schedule() {
                     JobResult r;
                     r.errorlevel = -1;
                     r.skipped = true;
+                    JobId id = j.id;   // end_job may forget the job (not kept)
                     end_job(j, r, j.enqueue_time);
-                    d.skipped.push_back(j.id);
+                    d.skipped.push_back(id);
                     again = true;
                     continue;
                 }
@@ -168,6 +173,7 @@ void Queue::end_job(Job& j, const JobResult& r, double end) {
     j.end_time = end;
     last_errorlevel_ = r.errorlevel;
     last_finished_id_ = j.id;
+    tell_dependents(j.id, r.errorlevel);
     if (!(j.spec.flags & proto::kKeepFinished)) {
         jobs_.erase(j.id);
         return;
@@ -184,6 +190,16 @@ void Queue::evict_finished() {
     }
 }
 
+void Queue::tell_dependents(JobId id, int errorlevel) {
+    auto it = dependents_.find(id);
+    if (it == dependents_.end()) return;
+    for (JobId d : it->second) {
+        Job* j = find(d);
+        if (j && !j->dep_result) j->dep_result = errorlevel;
+    }
+    dependents_.erase(it);
+}
+
 bool Queue::remove(JobId id) {
     auto it = jobs_.find(id);
     if (it == jobs_.end()) return false;
@@ -196,6 +212,7 @@ bool Queue::remove(JobId id) {
         finished_.erase(e.pos);
     }
     last_errorlevel_ = -1;   // a "-d" job after this one will be skipped, as in task-spooler
+    tell_dependents(id, -1);
     jobs_.erase(it);
     return true;
 }

@@ -136,6 +136,7 @@ public:
 
 private:
     void resolve_dependency(Job& j);
+    void tell_dependents(JobId id, int errorlevel);
     void end_job(Job& j, const JobResult& r, double end);
     void evict_finished();
 
@@ -147,6 +148,9 @@ private:
     std::list<JobId> active_;
     std::list<JobId> finished_;
     std::list<JobId> held_;
+    // Jobs waiting for the end of a job still in the queue; they learn its
+    // result when it ends, even if it is forgotten right after.
+    std::unordered_map<JobId, std::vector<JobId>> dependents_;
     size_t max_jobs_ = 0;
     JobId next_id_ = 0;
     int busy_ = 0;

@@ -1,0 +1,795 @@
+/*
+ * jobs_test.cpp — the queue model (jobs.h) driven directly, no sockets:
+ * ids, slots, finishing order, the finished list, "last job" rules,
+ * dependencies and the exact `ts -l` text.
+ */
+#include <gtest/gtest.h>
+
+#include <initializer_list>
+#include <string>
+#include <vector>
+
+#include "jobs.h"
+
+namespace {
+
+constexpr uint32_t kDefaultFlags = proto::kStoreOutput | proto::kKeepFinished;
+
+JobSpec cmd(std::initializer_list<const char*> argv, int slots = 1) {
+    JobSpec s;
+    for (const char* a : argv) s.argv.push_back(a);
+    s.cwd = "/tmp";
+    s.num_slots = slots;
+    return s;
+}
+
+JobSpec dep_on(int id, std::initializer_list<const char*> argv = {"true"}) {
+    JobSpec s = cmd(argv);
+    s.depends = true;
+    s.depend_on = id;   // -1: "-d"
+    return s;
+}
+
+JobResult exit_with(int errorlevel, double real = 0, double user = 0, double sys = 0) {
+    JobResult r;
+    r.errorlevel = errorlevel;
+    r.real = real;
+    r.user = user;
+    r.sys = sys;
+    return r;
+}
+
+std::vector<JobId> ids(const std::list<JobId>& l) { return std::vector<JobId>(l.begin(), l.end()); }
+
+using V = std::vector<JobId>;
+
+const char* const kHeader01 =
+    "ID   State      Output               E-Level  Times(r/u/s)   Command [run=0/1]\n";
+
+}  // namespace
+
+// ----------------------------------------------------------- ids and slots
+
+TEST(Queue, IdsStartAtZeroAndIncrease) {
+    Queue q;
+    EXPECT_EQ(q.size(), 0u);
+    EXPECT_EQ(q.add(cmd({"a"}), 1.5), 0);
+    EXPECT_EQ(q.add(cmd({"b"}), 2.5), 1);
+    EXPECT_EQ(q.add(cmd({"c"}), 3.5), 2);
+    EXPECT_EQ(q.size(), 3u);
+    ASSERT_NE(q.find(1), nullptr);
+    EXPECT_EQ(q.find(1)->id, 1);
+    EXPECT_EQ(q.find(1)->state, JobState::Queued);
+    EXPECT_EQ(q.find(1)->spec.argv, std::vector<std::string>{"b"});
+    EXPECT_DOUBLE_EQ(q.find(1)->enqueue_time, 2.5);
+    EXPECT_EQ(q.find(3), nullptr);
+    EXPECT_EQ(q.find(-1), nullptr);
+    EXPECT_EQ(ids(q.active()), (V{0, 1, 2}));
+    EXPECT_TRUE(q.finished_list().empty());
+}
+
+TEST(Queue, IdsKeepIncreasingForForgottenJobs) {
+    Queue q;
+    JobSpec nf = cmd({"x"});
+    nf.flags = proto::kForeground;   // -nf: not kept
+    EXPECT_EQ(q.add(nf, 0), 0);
+    EXPECT_EQ(q.schedule().start, V{0});
+    q.finished(0, exit_with(0), 1);
+    EXPECT_EQ(q.size(), 0u);
+    EXPECT_EQ(q.add(cmd({"y"}), 2), 1);
+}
+
+TEST(Queue, OneSlotStartsOneJob) {
+    Queue q;
+    EXPECT_EQ(q.max_slots(), 1);
+    q.add(cmd({"a"}), 0);
+    q.add(cmd({"b"}), 0);
+    q.add(cmd({"c"}), 0);
+    Decisions d = q.schedule();
+    EXPECT_EQ(d.start, V{0});
+    EXPECT_TRUE(d.skipped.empty());
+    EXPECT_EQ(q.busy_slots(), 1);
+    EXPECT_EQ(q.find(0)->state, JobState::Running);
+    EXPECT_EQ(q.find(1)->state, JobState::Queued);
+    EXPECT_EQ(q.find(2)->state, JobState::Queued);
+    EXPECT_TRUE(q.schedule().start.empty());   // nothing changes on a second pass
+
+    q.finished(0, exit_with(0), 5);
+    EXPECT_EQ(q.busy_slots(), 0);
+    EXPECT_EQ(q.schedule().start, V{1});
+    EXPECT_EQ(q.busy_slots(), 1);
+}
+
+TEST(Queue, ThreeSlotsStartThreeAtOnce) {
+    Queue q;
+    q.set_max_slots(3);
+    for (int i = 0; i < 4; ++i) q.add(cmd({"sleep", "1"}), 0);
+    Decisions d = q.schedule();
+    EXPECT_EQ(d.start, (V{0, 1, 2}));
+    EXPECT_EQ(q.busy_slots(), 3);
+    EXPECT_EQ(q.max_slots(), 3);
+    EXPECT_EQ(q.find(3)->state, JobState::Queued);
+    q.finished(1, exit_with(0), 1);
+    EXPECT_EQ(q.busy_slots(), 2);
+    EXPECT_EQ(q.schedule().start, V{3});
+    EXPECT_EQ(q.busy_slots(), 3);
+}
+
+TEST(Queue, LoweringSlotsNeverStopsJobsAndBlocksNewOnes) {
+    Queue q;
+    q.set_max_slots(3);
+    for (int i = 0; i < 4; ++i) q.add(cmd({"x"}), 0);
+    ASSERT_EQ(q.schedule().start.size(), 3u);
+    q.set_max_slots(1);
+    EXPECT_EQ(q.busy_slots(), 3);
+    EXPECT_TRUE(q.schedule().start.empty());
+    q.finished(0, exit_with(0), 1);
+    q.finished(1, exit_with(0), 1);
+    EXPECT_TRUE(q.schedule().start.empty());   // busy 1 of 1
+    q.finished(2, exit_with(0), 1);
+    EXPECT_EQ(q.schedule().start, V{3});
+}
+
+TEST(Queue, BigJobIsOvertakenBySmallerOnes) {
+    Queue q;
+    q.set_max_slots(2);
+    q.add(cmd({"a"}, 1), 0);        // 0
+    EXPECT_EQ(q.schedule().start, V{0});
+    q.add(cmd({"big"}, 2), 0);      // 1: needs 2, only 1 free
+    q.add(cmd({"c"}, 1), 0);        // 2
+    EXPECT_EQ(q.schedule().start, V{2});
+    EXPECT_EQ(q.busy_slots(), 2);
+    EXPECT_EQ(q.find(1)->state, JobState::Queued);
+
+    q.finished(0, exit_with(0), 1);
+    EXPECT_EQ(q.busy_slots(), 1);
+    EXPECT_TRUE(q.schedule().start.empty());   // still only 1 free
+    EXPECT_EQ(q.find(1)->state, JobState::Queued);
+
+    q.finished(2, exit_with(0), 2);
+    EXPECT_EQ(q.busy_slots(), 0);
+    EXPECT_EQ(q.schedule().start, V{1});
+    EXPECT_EQ(q.busy_slots(), 2);
+    EXPECT_EQ(q.find(1)->state, JobState::Running);
+}
+
+TEST(Queue, JobLargerThanMaxSlotsWaitsButDoesNotBlock) {
+    Queue q;   // 1 slot
+    q.add(cmd({"huge"}, 5), 0);
+    q.add(cmd({"small"}), 0);
+    EXPECT_EQ(q.schedule().start, V{1});
+    q.finished(1, exit_with(0), 1);
+    EXPECT_TRUE(q.schedule().start.empty());
+    q.set_max_slots(5);
+    EXPECT_EQ(q.schedule().start, V{0});
+    EXPECT_EQ(q.busy_slots(), 5);
+}
+
+TEST(Queue, ZeroSlotJobNeedsAFreeSlotButOccupiesNone) {
+    Queue q;   // 1 slot
+    q.add(cmd({"a"}), 0);        // 0
+    EXPECT_EQ(q.schedule().start, V{0});
+    q.add(cmd({"zero"}, 0), 0);  // 1
+    q.add(cmd({"b"}), 0);        // 2
+    EXPECT_TRUE(q.schedule().start.empty());   // no free slot, not even for -N 0
+    q.finished(0, exit_with(0), 1);
+    EXPECT_EQ(q.schedule().start, (V{1, 2}));
+    EXPECT_EQ(q.busy_slots(), 1);
+    q.finished(1, exit_with(0), 2);
+    EXPECT_EQ(q.busy_slots(), 1);   // job 1 gave back nothing
+    q.finished(2, exit_with(0), 3);
+    EXPECT_EQ(q.busy_slots(), 0);
+}
+
+// ---------------------------------------------------------- finished list
+
+TEST(Queue, FinishedListIsInFinishingOrder) {
+    Queue q;
+    q.set_max_slots(3);
+    for (int i = 0; i < 3; ++i) q.add(cmd({"x"}), 0);
+    ASSERT_EQ(q.schedule().start.size(), 3u);
+    q.finished(2, exit_with(4, 1.0), 10);
+    q.finished(0, exit_with(0), 11);
+    q.finished(1, exit_with(-1), 12);
+    EXPECT_EQ(ids(q.finished_list()), (V{2, 0, 1}));
+    EXPECT_TRUE(q.active().empty());
+    EXPECT_EQ(q.busy_slots(), 0);
+    EXPECT_EQ(q.find(2)->state, JobState::Finished);
+    EXPECT_EQ(q.find(2)->result.errorlevel, 4);
+    EXPECT_DOUBLE_EQ(q.find(2)->result.real, 1.0);
+    EXPECT_DOUBLE_EQ(q.find(2)->end_time, 10);
+    EXPECT_EQ(q.find(1)->result.errorlevel, -1);
+    EXPECT_FALSE(q.find(1)->result.skipped);
+}
+
+TEST(Queue, FinishingTwiceDoesNotFreeSlotsTwice) {
+    Queue q;
+    q.set_max_slots(2);
+    q.add(cmd({"a"}, 2), 0);
+    ASSERT_EQ(q.schedule().start, V{0});
+    q.finished(0, exit_with(0), 1);
+    q.finished(0, exit_with(3), 2);
+    EXPECT_EQ(q.busy_slots(), 0);
+    EXPECT_EQ(q.find(0)->result.errorlevel, 0);
+    EXPECT_EQ(ids(q.finished_list()), V{0});
+    q.finished(42, exit_with(0), 3);   // unknown id: ignored
+    EXPECT_EQ(q.busy_slots(), 0);
+}
+
+TEST(Queue, QueuedJobCanEndWithoutFreeingSlots) {
+    Queue q;
+    q.add(cmd({"a"}), 0);
+    q.add(cmd({"b"}), 0);
+    ASSERT_EQ(q.schedule().start, V{0});
+    q.finished(1, Queue::lost_result(), 3);   // its client vanished while queued
+    EXPECT_EQ(q.busy_slots(), 1);
+    EXPECT_EQ(ids(q.active()), V{0});
+    EXPECT_EQ(ids(q.finished_list()), V{1});
+    EXPECT_EQ(q.find(1)->state, JobState::Finished);
+}
+
+TEST(Queue, StartedRecordsPidAndOutputOnlyForRunningJobs) {
+    Queue q;
+    q.add(cmd({"a"}), 0);
+    q.add(cmd({"b"}), 0);
+    q.schedule();
+    q.started(0, 4321, "/tmp/ts-out.A", 7.0);
+    q.started(1, 999, "/tmp/ts-out.B", 8.0);   // job 1 is only queued
+    EXPECT_EQ(q.find(0)->pid, 4321);
+    EXPECT_EQ(q.find(0)->output, "/tmp/ts-out.A");
+    EXPECT_DOUBLE_EQ(q.find(0)->start_time, 7.0);
+    EXPECT_EQ(q.find(1)->pid, 0);
+    EXPECT_EQ(q.find(1)->output, "");
+}
+
+TEST(Queue, JobWithoutKeepFinishedIsForgotten) {
+    Queue q;
+    q.set_max_slots(2);
+    JobSpec nf = cmd({"nf"});
+    nf.flags = proto::kForeground;   // -n -f
+    q.add(nf, 0);                    // 0
+    q.add(cmd({"kept"}), 0);         // 1
+    ASSERT_EQ(q.schedule().start, (V{0, 1}));
+    q.finished(0, exit_with(0), 1);
+    EXPECT_EQ(q.find(0), nullptr);
+    EXPECT_EQ(q.size(), 1u);
+    EXPECT_TRUE(q.finished_list().empty());
+    EXPECT_EQ(q.busy_slots(), 1);
+    q.finished(1, exit_with(0), 2);
+    EXPECT_EQ(ids(q.finished_list()), V{1});
+    EXPECT_EQ(q.size(), 1u);
+}
+
+TEST(Queue, MaxFinishedEvictsOldest) {
+    Queue q;
+    q.set_max_finished(2);
+    q.set_max_slots(4);
+    for (int i = 0; i < 4; ++i) q.add(cmd({"x"}), 0);
+    q.schedule();
+    q.finished(3, exit_with(0), 1);
+    q.finished(1, exit_with(0), 2);
+    EXPECT_EQ(ids(q.finished_list()), (V{3, 1}));
+    q.finished(0, exit_with(0), 3);
+    EXPECT_EQ(ids(q.finished_list()), (V{1, 0}));
+    EXPECT_EQ(q.find(3), nullptr);
+    q.finished(2, exit_with(0), 4);
+    EXPECT_EQ(ids(q.finished_list()), (V{0, 2}));
+    EXPECT_EQ(q.find(1), nullptr);
+    EXPECT_EQ(q.size(), 2u);
+}
+
+TEST(Queue, MaxFinishedOneKeepsOnlyTheLast) {
+    Queue q;
+    q.set_max_finished(1);
+    for (int i = 0; i < 3; ++i) {
+        q.add(cmd({"x"}), 0);
+        q.schedule();
+        q.finished(i, exit_with(i), i);
+        EXPECT_EQ(ids(q.finished_list()), V{i});
+        EXPECT_EQ(q.size(), 1u);
+        ASSERT_NE(q.last_run(), nullptr);
+        EXPECT_EQ(q.last_run()->id, i);
+    }
+}
+
+TEST(Queue, MaxFinishedZeroKeepsNothing) {
+    Queue q;
+    q.set_max_finished(0);
+    q.add(cmd({"x"}), 0);
+    q.schedule();
+    q.finished(0, exit_with(0), 1);
+    EXPECT_TRUE(q.finished_list().empty());
+    EXPECT_EQ(q.find(0), nullptr);
+    EXPECT_EQ(q.size(), 0u);
+    EXPECT_EQ(q.last_run(), nullptr);
+    EXPECT_EQ(q.last_added(), nullptr);
+    EXPECT_EQ(q.list_text(), kHeader01);
+}
+
+// --------------------------------------------------------- "last" rules
+
+TEST(Queue, LastAddedRules) {
+    Queue q;
+    EXPECT_EQ(q.last_added(), nullptr);
+    q.set_max_slots(2);
+    q.add(cmd({"a"}), 0);
+    q.add(cmd({"b"}), 0);
+    q.add(cmd({"c"}), 0);
+    ASSERT_NE(q.last_added(), nullptr);
+    EXPECT_EQ(q.last_added()->id, 2);   // tail of the active list, even if queued
+    q.schedule();                       // 0 and 1 run
+    q.finished(1, exit_with(0), 1);
+    q.schedule();                       // 2 runs
+    EXPECT_EQ(q.last_added()->id, 2);
+    q.finished(2, exit_with(0), 2);
+    EXPECT_EQ(q.last_added()->id, 0);   // only 0 left active
+    q.finished(0, exit_with(0), 3);
+    EXPECT_EQ(q.last_added()->id, 0);   // tail of the finished list: finished last
+    EXPECT_EQ(ids(q.finished_list()), (V{1, 2, 0}));
+}
+
+TEST(Queue, LastRunRules) {
+    Queue q;
+    EXPECT_EQ(q.last_run(), nullptr);
+    q.set_max_slots(2);
+    q.add(cmd({"a"}), 0);   // 0
+    EXPECT_EQ(q.last_run(), nullptr);   // queued but no slot busy, nothing finished
+    q.schedule();
+    ASSERT_NE(q.last_run(), nullptr);
+    EXPECT_EQ(q.last_run()->id, 0);
+    q.add(cmd({"big"}, 2), 0);   // 1
+    q.add(cmd({"c"}), 0);        // 2
+    q.schedule();                // 2 runs, 1 waits
+    EXPECT_EQ(q.last_run()->id, 0);
+    q.finished(0, exit_with(0), 1);
+    // A slot is busy (job 2): the head of the active list is job 1, which is only queued.
+    ASSERT_EQ(ids(q.active()), (V{1, 2}));
+    ASSERT_EQ(q.busy_slots(), 1);
+    ASSERT_NE(q.last_run(), nullptr);
+    EXPECT_EQ(q.last_run()->id, 1);
+    EXPECT_EQ(q.last_run()->state, JobState::Queued);
+    q.finished(2, exit_with(0), 2);
+    // Nothing busy: the most recently finished job, though job 1 is still queued.
+    ASSERT_EQ(q.busy_slots(), 0);
+    EXPECT_EQ(q.last_run()->id, 2);
+    EXPECT_EQ(q.last_added()->id, 1);
+}
+
+TEST(Queue, LastRunCanBeASkippedJob) {
+    Queue q;
+    q.add(cmd({"false"}), 0);
+    q.schedule();
+    q.finished(0, exit_with(1), 1);
+    q.add(dep_on(0), 2);
+    Decisions d = q.schedule();
+    EXPECT_EQ(d.skipped, V{1});
+    ASSERT_NE(q.last_run(), nullptr);
+    EXPECT_EQ(q.last_run()->id, 1);
+    EXPECT_EQ(q.last_run()->state, JobState::Skipped);
+}
+
+// ---------------------------------------------------------- dependencies
+
+TEST(Queue, DependentRunsAfterSuccess) {
+    Queue q;
+    q.set_max_slots(2);
+    q.add(cmd({"a"}), 0);
+    q.add(dep_on(0), 0);
+    EXPECT_EQ(q.schedule().start, V{0});   // a free slot, but job 1 waits for job 0
+    EXPECT_EQ(q.find(1)->state, JobState::Queued);
+    EXPECT_TRUE(q.find(1)->depends);
+    EXPECT_EQ(q.find(1)->depend_on, 0);
+    q.finished(0, exit_with(0), 1);
+    Decisions d = q.schedule();
+    EXPECT_EQ(d.start, V{1});
+    EXPECT_TRUE(d.skipped.empty());
+}
+
+TEST(Queue, DependentOfFailedJobIsSkippedAndCascades) {
+    Queue q;
+    q.add(cmd({"false"}), 0);   // 0
+    q.add(dep_on(0), 0);        // 1
+    q.add(dep_on(1), 0);        // 2
+    q.add(cmd({"other"}), 0);   // 3
+    EXPECT_EQ(q.schedule().start, V{0});
+    q.finished(0, exit_with(3), 5);
+    Decisions d = q.schedule();
+    EXPECT_EQ(d.skipped, (V{1, 2}));
+    EXPECT_EQ(d.start, V{3});
+    for (JobId id : {1, 2}) {
+        const Job* j = q.find(id);
+        ASSERT_NE(j, nullptr);
+        EXPECT_EQ(j->state, JobState::Skipped);
+        EXPECT_EQ(j->result.errorlevel, -1);
+        EXPECT_TRUE(j->result.skipped);
+        EXPECT_EQ(j->result.signal, 0);
+    }
+    EXPECT_EQ(ids(q.finished_list()), (V{0, 1, 2}));
+    EXPECT_EQ(ids(q.active()), V{3});
+    EXPECT_EQ(q.busy_slots(), 1);   // skips take no slot
+}
+
+TEST(Queue, SkipCascadesToADependentEarlierInTheList) {
+    Queue q;
+    q.add(cmd({"false"}), 0);   // 0
+    q.add(dep_on(2), 0);        // 1: on job 2, which is after it in the list
+    q.add(dep_on(0), 0);        // 2
+    EXPECT_EQ(q.schedule().start, V{0});
+    q.finished(0, exit_with(1), 1);
+    Decisions d = q.schedule();
+    EXPECT_EQ(d.skipped, (V{2, 1}));
+    EXPECT_TRUE(d.start.empty());
+    EXPECT_EQ(q.find(1)->state, JobState::Skipped);
+}
+
+TEST(Queue, DependencyOnSignalledOrLostJobSkips) {
+    Queue q;
+    q.add(cmd({"a"}), 0);
+    q.add(dep_on(0), 0);
+    q.schedule();
+    q.finished(0, Queue::lost_result(), 1);
+    EXPECT_EQ(q.schedule().skipped, V{1});
+}
+
+TEST(Queue, DependencyOnFinishedJobUsesItsResult) {
+    Queue q;
+    q.add(cmd({"ok"}), 0);      // 0
+    q.schedule();
+    q.finished(0, exit_with(0), 1);
+    q.add(cmd({"bad"}), 0);     // 1
+    q.schedule();
+    q.finished(1, exit_with(2), 2);
+    q.add(dep_on(0), 3);        // 2: job 0 succeeded, although the last job failed
+    q.add(dep_on(1), 3);        // 3
+    Decisions d = q.schedule();
+    EXPECT_EQ(d.start, V{2});
+    EXPECT_EQ(d.skipped, V{3});
+}
+
+TEST(Queue, UnknownDependencyIsSkipped) {
+    Queue q;
+    q.add(dep_on(99), 0);       // 0: never existed
+    q.add(dep_on(-5), 0);       // 1: explicit negative id
+    Decisions d = q.schedule();
+    EXPECT_EQ(d.skipped, (V{0, 1}));
+    EXPECT_TRUE(d.start.empty());
+    EXPECT_EQ(q.find(1)->depend_on, -5);
+    EXPECT_EQ(q.find(1)->dep_prefix(), "[-5]&& ");
+    EXPECT_EQ(q.busy_slots(), 0);
+}
+
+TEST(Queue, WaitingDependentDoesNotBlockLaterJobs) {
+    Queue q;
+    q.set_max_slots(2);
+    q.add(cmd({"long"}), 0);    // 0
+    q.add(dep_on(0), 0);        // 1
+    q.add(cmd({"indep"}), 0);   // 2
+    Decisions d = q.schedule();
+    EXPECT_EQ(d.start, (V{0, 2}));
+    EXPECT_EQ(q.find(1)->state, JobState::Queued);
+}
+
+TEST(Queue, DependentOfQueuedJobWaits) {
+    Queue q;
+    q.add(cmd({"a"}), 0);       // 0 runs
+    q.add(cmd({"b"}), 0);       // 1 queued
+    q.add(dep_on(1), 0);        // 2
+    q.schedule();
+    q.finished(0, exit_with(0), 1);
+    EXPECT_EQ(q.schedule().start, V{1});
+    EXPECT_EQ(q.find(2)->state, JobState::Queued);
+    q.finished(1, exit_with(0), 2);
+    EXPECT_EQ(q.schedule().start, V{2});
+}
+
+/* ts-spec §4.6: a job waiting on an explicit id "is notified when it ends"
+ * (task-spooler's notify_errorlevel), so the result reaches it even when the
+ * job it depends on is not kept in the finished list (-nf). */
+TEST(Queue, DependentOfForgottenJobGetsItsResult) {
+    Queue q;
+    JobSpec nf = cmd({"nf"});
+    nf.flags = proto::kForeground;   // -nf: forgotten when it ends
+    q.add(nf, 0);                    // 0
+    q.add(dep_on(0), 0);             // 1
+    q.add(dep_on(-1), 0);            // 2: -d -> newest active job, 1
+    ASSERT_EQ(q.schedule().start, V{0});
+    EXPECT_EQ(q.find(2)->depend_on, 1);
+    q.finished(0, exit_with(0), 1);   // succeeded
+    Decisions d = q.schedule();
+    EXPECT_EQ(d.start, V{1});
+    EXPECT_TRUE(d.skipped.empty());
+}
+
+TEST(Queue, DependentOfEvictedJobGetsItsResult) {
+    Queue q;
+    q.set_max_finished(0);
+    q.add(cmd({"a"}), 0);       // 0
+    q.add(dep_on(0), 0);        // 1
+    ASSERT_EQ(q.schedule().start, V{0});
+    q.finished(0, exit_with(0), 1);
+    EXPECT_EQ(q.schedule().start, V{1});
+}
+
+/* A skipped job that is not kept (or evicted at once) must not be touched
+ * after it is gone (run under ASan). */
+TEST(Queue, SkippedJobThatIsNotKeptIsForgotten) {
+    Queue q;
+    q.add(cmd({"false"}), 0);   // 0
+    JobSpec nf = dep_on(0);
+    nf.flags = proto::kForeground;
+    q.add(nf, 0);               // 1
+    q.schedule();
+    q.finished(0, exit_with(1), 1);
+    Decisions d = q.schedule();
+    EXPECT_EQ(d.skipped, V{1});
+    EXPECT_EQ(q.find(1), nullptr);
+    EXPECT_EQ(ids(q.finished_list()), V{0});
+}
+
+TEST(Queue, SkipWithMaxFinishedZero) {
+    Queue q;
+    q.set_max_finished(0);
+    q.add(dep_on(7), 0);        // 0: unknown id
+    Decisions d = q.schedule();
+    EXPECT_EQ(d.skipped, V{0});
+    EXPECT_EQ(q.find(0), nullptr);
+    EXPECT_TRUE(q.finished_list().empty());
+}
+
+// -d resolution (ts-spec §4.6)
+
+TEST(Queue, DashDWithNothingAnywhereUsesLastErrorlevelZero) {
+    Queue q;
+    q.add(dep_on(-1), 0);
+    const Job* j = q.find(0);
+    EXPECT_TRUE(j->depends);
+    EXPECT_EQ(j->depend_on, -1);
+    EXPECT_EQ(j->dep_prefix(), "&& ");
+    ASSERT_TRUE(j->dep_result.has_value());
+    EXPECT_EQ(*j->dep_result, 0);
+    EXPECT_EQ(q.schedule().start, V{0});
+}
+
+TEST(Queue, DashDDependsOnNewestActiveJob) {
+    Queue q;
+    q.set_max_slots(3);
+    q.add(cmd({"a"}), 0);       // 0
+    q.add(cmd({"b"}), 0);       // 1
+    q.schedule();               // both run
+    q.add(dep_on(-1), 0);       // 2 -> 1
+    q.add(dep_on(-1), 0);       // 3 -> 2
+    EXPECT_EQ(q.find(2)->depend_on, 1);
+    EXPECT_EQ(q.find(3)->depend_on, 2);
+    EXPECT_EQ(q.find(2)->dep_prefix(), "[1]&& ");
+    EXPECT_FALSE(q.find(2)->dep_result.has_value());
+    EXPECT_TRUE(q.schedule().start.empty());
+    q.finished(1, exit_with(0), 1);
+    EXPECT_EQ(q.schedule().start, V{2});
+    q.finished(2, exit_with(0), 2);
+    EXPECT_EQ(q.schedule().start, V{3});
+}
+
+TEST(Queue, DashDAfterSuccessfulFinishedJob) {
+    Queue q;
+    q.add(cmd({"a"}), 0);
+    q.schedule();
+    q.finished(0, exit_with(0), 1);
+    q.add(dep_on(-1), 2);       // 1
+    EXPECT_EQ(q.find(1)->depend_on, 0);
+    EXPECT_EQ(q.find(1)->dep_prefix(), "[0]&& ");
+    EXPECT_EQ(q.schedule().start, V{1});
+}
+
+TEST(Queue, DashDAfterFailedFinishedJob) {
+    Queue q;
+    q.add(cmd({"a"}), 0);
+    q.schedule();
+    q.finished(0, exit_with(2), 1);
+    q.add(dep_on(-1), 2);       // 1
+    EXPECT_EQ(q.find(1)->depend_on, 0);
+    Decisions d = q.schedule();
+    EXPECT_EQ(d.skipped, V{1});
+    EXPECT_TRUE(d.start.empty());
+}
+
+TEST(Queue, DashDWithEmptyFinishedListUsesLastErrorlevel) {
+    for (int el : {0, 1}) {
+        Queue q;
+        JobSpec nf = cmd({"nf"});
+        nf.flags = proto::kForeground;   // not kept: the finished list stays empty
+        q.add(nf, 0);
+        q.schedule();
+        q.finished(0, exit_with(el), 1);
+        ASSERT_TRUE(q.finished_list().empty());
+        q.add(dep_on(-1), 2);            // 1
+        const Job* j = q.find(1);
+        EXPECT_EQ(j->depend_on, -1) << el;
+        EXPECT_EQ(j->dep_prefix(), "&& ") << el;
+        Decisions d = q.schedule();
+        if (el == 0) {
+            EXPECT_EQ(d.start, V{1});
+        } else {
+            EXPECT_EQ(d.skipped, V{1});
+        }
+    }
+}
+
+TEST(Queue, DashDIgnoresOlderActiveJobWhenANewerOneFinished) {
+    Queue q;
+    q.set_max_slots(2);
+    q.add(cmd({"slow"}), 0);    // 0
+    q.add(cmd({"fast"}), 0);    // 1
+    q.schedule();
+    q.finished(1, exit_with(4), 1);   // newer than job 0, which still runs
+    q.add(dep_on(-1), 2);       // 2: not on 0, but on what finished last
+    EXPECT_EQ(q.find(2)->depend_on, 1);
+    EXPECT_EQ(q.find(2)->dep_prefix(), "[1]&& ");
+    Decisions d = q.schedule();
+    EXPECT_EQ(d.skipped, V{2});
+}
+
+TEST(Queue, DashDUsesNewestFinishedJobWhenItIsNewerThanTheLastToFinish) {
+    Queue q;
+    q.set_max_slots(2);
+    q.add(cmd({"a"}), 0);       // 0
+    q.add(cmd({"b"}), 0);       // 1
+    q.schedule();
+    q.finished(1, exit_with(0), 1);
+    q.finished(0, exit_with(5), 2);   // finished last, but older
+    q.add(dep_on(-1), 3);       // 2: highest finished id is 1, which succeeded
+    EXPECT_EQ(q.find(2)->depend_on, 1);
+    ASSERT_TRUE(q.find(2)->dep_result.has_value());
+    EXPECT_EQ(*q.find(2)->dep_result, 0);
+    EXPECT_EQ(q.schedule().start, V{2});
+}
+
+TEST(Queue, DashDAfterSkippedJobIsSkipped) {
+    Queue q;
+    q.add(cmd({"false"}), 0);   // 0
+    q.schedule();
+    q.finished(0, exit_with(1), 1);
+    q.add(dep_on(0), 2);        // 1 -> skipped
+    ASSERT_EQ(q.schedule().skipped, V{1});
+    q.add(dep_on(-1), 3);       // 2 -> on 1 (skipped, -1)
+    EXPECT_EQ(q.find(2)->depend_on, 1);
+    EXPECT_EQ(q.schedule().skipped, V{2});
+}
+
+TEST(Queue, LostResult) {
+    JobResult r = Queue::lost_result();
+    EXPECT_EQ(r.errorlevel, -1);
+    EXPECT_EQ(r.signal, 9);
+    EXPECT_FALSE(r.skipped);
+    EXPECT_DOUBLE_EQ(r.real, 0);
+    EXPECT_DOUBLE_EQ(r.user, 0);
+    EXPECT_DOUBLE_EQ(r.sys, 0);
+}
+
+TEST(Jobs, StateNamesAndCommand) {
+    EXPECT_STREQ(to_string(JobState::Queued), "queued");
+    EXPECT_STREQ(to_string(JobState::Running), "running");
+    EXPECT_STREQ(to_string(JobState::Finished), "finished");
+    EXPECT_STREQ(to_string(JobState::Skipped), "skipped");
+    EXPECT_EQ(cmd({"echo", "a b", "", "c"}).command(), "echo a b  c");
+    EXPECT_EQ(cmd({}).command(), "");
+    JobSpec def;
+    EXPECT_EQ(def.flags, kDefaultFlags);
+    EXPECT_TRUE(def.stores_output());
+    EXPECT_FALSE(def.foreground());
+}
+
+// ------------------------------------------------------------- list text
+
+TEST(List, EmptyHeader) {
+    Queue q;
+    EXPECT_EQ(q.list_text(), kHeader01);
+    EXPECT_EQ(list_header(0, 1), kHeader01);
+    EXPECT_EQ(list_header(3, 1),
+              "ID   State      Output               E-Level  Times(r/u/s)   Command [run=3/1]\n");
+}
+
+TEST(List, MixedQueue) {
+    Queue q;
+    q.set_max_slots(2);
+    q.add(cmd({"sleep", "1"}), 0);                 // 0
+    q.schedule();
+    q.started(0, 100, "/tmp/ts-out.JhV49t", 1);
+    JobSpec lab = dep_on(0, {"echo", "q"});
+    lab.label = "lab";
+    q.add(lab, 0);                                 // 1
+    JobSpec plain = cmd({"true"});
+    plain.flags = proto::kKeepFinished;            // -n
+    q.add(plain, 0);                               // 2
+    q.schedule();                                  // 2 runs
+    EXPECT_EQ(q.list_text(),
+              "ID   State      Output               E-Level  Times(r/u/s)   Command [run=2/2]\n"
+              "0    running    /tmp/ts-out.JhV49t                           sleep 1\n"
+              "1    queued     (file)                                       [0]&& [lab]echo q\n"
+              "2    running    stdout                                       true\n");
+
+    q.finished(2, exit_with(0), 2);
+    EXPECT_EQ(q.list_text(),
+              "ID   State      Output               E-Level  Times(r/u/s)   Command [run=1/2]\n"
+              "0    running    /tmp/ts-out.JhV49t                           sleep 1\n"
+              "1    queued     (file)                                       [0]&& [lab]echo q\n"
+              "2    finished   stdout               0        0.00/0.00/0.00 true\n");
+
+    q.finished(0, exit_with(0, 1.004, 0.001, 0.002), 3);
+    ASSERT_EQ(q.schedule().start, V{1});
+    q.started(1, 101, "/tmp/ts-out.b", 3);
+    EXPECT_EQ(q.list_text(),
+              "ID   State      Output               E-Level  Times(r/u/s)   Command [run=1/2]\n"
+              "1    running    /tmp/ts-out.b                                [0]&& [lab]echo q\n"
+              "2    finished   stdout               0        0.00/0.00/0.00 true\n"
+              "0    finished   /tmp/ts-out.JhV49t   0        1.00/0.00/0.00 sleep 1\n");
+}
+
+TEST(List, FinishedWithNegativeLevelAndSkipped) {
+    Queue q;
+    q.add(cmd({"false"}), 0);                      // 0
+    q.schedule();
+    q.started(0, 5, "/tmp/ts-out.x", 0);
+    q.finished(0, exit_with(-56, 0.5, 0.25, 0.126), 1);
+    q.add(dep_on(0), 2);                           // 1
+    q.schedule();
+    JobSpec empty_label = dep_on(-1);
+    empty_label.label = "";
+    q.add(empty_label, 3);                         // 2: -d on skipped job 1, -L ''
+    q.schedule();
+    EXPECT_EQ(q.list_text(),
+              std::string(kHeader01) +
+                  "0    finished   /tmp/ts-out.x        -56      0.50/0.25/0.13 false\n"
+                  "1    skipped    (no output)                                  [0]&& true\n"
+                  "2    skipped    (no output)                                  [1]&& []true\n");
+}
+
+TEST(List, DependencyOnNothing) {
+    Queue q;
+    q.add(dep_on(-1), 0);
+    EXPECT_EQ(q.list_text(), std::string(kHeader01) +
+                                 "0    queued     (file)                                       && true\n");
+    q.schedule();
+    // Running, but the runner has not reported its output file yet.
+    EXPECT_EQ(q.list_text(),
+              "ID   State      Output               E-Level  Times(r/u/s)   Command [run=1/1]\n"
+              "0    running    (...)                                        && true\n");
+}
+
+TEST(List, LostQueuedJobAndLongPath) {
+    Queue q;
+    for (int i = 0; i < 12; ++i) {   // ids 0..11, finished and evicted
+        q.add(cmd({"x"}), 0);
+        q.schedule();
+        q.finished(i, exit_with(0), 0);
+    }
+    q.set_max_finished(2);
+    q.add(cmd({"sleep", "10"}), 0);  // 12
+    q.add(cmd({"true"}), 0);         // 13
+    q.schedule();
+    q.started(12, 77, "/tmp/a/very/long/path/ts-out.123456", 0);
+    q.finished(13, Queue::lost_result(), 1);   // client of the queued job died
+    q.finished(11, exit_with(0), 1);           // already finished: no change
+    EXPECT_EQ(q.list_text(),
+              "ID   State      Output               E-Level  Times(r/u/s)   Command [run=1/1]\n"
+              "12   running    /tmp/a/very/long/path/ts-out.123456                         sleep 10\n"
+              "11   finished   (...)                0        0.00/0.00/0.00 x\n"
+              "13   finished   (...)                -1       0.00/0.00/0.00 true\n");
+    q.finished(12, exit_with(3, 12.5, 1.5, 0), 2);
+    EXPECT_EQ(q.list_text(),
+              std::string(kHeader01) +
+                  "13   finished   (...)                -1       0.00/0.00/0.00 true\n"
+                  "12   finished   /tmp/a/very/long/path/ts-out.123456 3        12.50/1.50/0.00 sleep 10\n");
+}
+
+TEST(List, QueuedWithoutStoredOutputShowsStdout) {
+    Queue q;
+    q.add(cmd({"a"}), 0);
+    JobSpec n = cmd({"a", "b"});
+    n.flags = proto::kKeepFinished;
+    q.add(n, 0);
+    q.schedule();
+    EXPECT_EQ(list_line(*q.find(1)),
+              "1    queued     stdout                                       a b\n");
+    EXPECT_EQ(list_line(*q.find(0)),
+              "0    running    (...)                                        a\n");
+}

@@ -1,0 +1,632 @@
+/*
+ * protocol_test.cpp — frames (frame.h) and the Submit payload (jobs.h):
+ * encoding, incremental parsing, size checks and the string tail.
+ */
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "frame.h"
+#include "jobs.h"
+#include "protocol.h"
+
+using proto::MsgType;
+
+namespace {
+
+/* Raw header bytes, built without encode_frame. */
+std::string raw_header(uint16_t version, uint16_t type, uint32_t len) {
+    proto::Header h{};
+    h.version = version;
+    h.type = type;
+    h.len = len;
+    return std::string(reinterpret_cast<const char*>(&h), sizeof h);
+}
+
+proto::Header header_of(const std::string& bytes) {
+    proto::Header h{};
+    EXPECT_GE(bytes.size(), sizeof h);
+    std::memcpy(&h, bytes.data(), sizeof h);
+    return h;
+}
+
+std::string u32(uint32_t n) { return std::string(reinterpret_cast<const char*>(&n), sizeof n); }
+
+Frame make_frame(MsgType type, std::string payload) {
+    Frame f;
+    f.version = proto::kVersion;
+    f.type = type;
+    f.payload = std::move(payload);
+    return f;
+}
+
+/* Parse exactly one frame that must fill the whole buffer. */
+Frame parse_whole(const std::string& bytes) {
+    Frame f;
+    size_t used = 12345;
+    EXPECT_EQ(parse_frame(bytes, &f, &used), ParseStatus::Ok);
+    EXPECT_EQ(used, bytes.size());
+    return f;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- encoding
+
+TEST(Frame, EncodeLayoutOfFixedBody) {
+    proto::JobRef r{7, 0};
+    std::string b = encode(MsgType::State, r);
+    ASSERT_EQ(b.size(), 16u);
+    proto::Header h = header_of(b);
+    EXPECT_EQ(h.version, proto::kVersion);
+    EXPECT_EQ(h.type, 103);
+    EXPECT_EQ(h.len, 8u);
+    int32_t id;
+    std::memcpy(&id, b.data() + 8, 4);
+    EXPECT_EQ(id, 7);
+}
+
+TEST(Frame, EncodeEmptyIsHeaderOnly) {
+    std::string b = encode_empty(MsgType::List);
+    ASSERT_EQ(b, raw_header(proto::kVersion, 101, 0));
+    Frame f = parse_whole(b);
+    EXPECT_EQ(f.version, proto::kVersion);
+    EXPECT_EQ(f.type, MsgType::List);
+    EXPECT_TRUE(f.payload.empty());
+}
+
+TEST(Frame, EncodeFrameKeepsExplicitVersion) {
+    std::string b = encode_frame(MsgType::KillServer, nullptr, 0, {}, 42);
+    Frame f = parse_whole(b);
+    EXPECT_EQ(f.version, 42);
+    EXPECT_EQ(f.type, MsgType::KillServer);
+}
+
+TEST(Frame, RoundTripJobRefNegativeId) {
+    proto::JobRef r{-1, 0};
+    Frame f = parse_whole(encode(MsgType::Wait, r));
+    EXPECT_EQ(f.type, MsgType::Wait);
+    EXPECT_EQ(f.payload.size(), sizeof(proto::JobRef));
+    proto::JobRef back{99, 99};
+    ASSERT_TRUE(decode_body(f, &back));
+    EXPECT_EQ(back.id, -1);
+}
+
+TEST(Frame, RoundTripJobPair) {
+    proto::JobPair p{3, 11};
+    Frame f = parse_whole(encode(MsgType::Swap, p));
+    EXPECT_EQ(f.type, MsgType::Swap);
+    proto::JobPair back{};
+    ASSERT_TRUE(decode_body(f, &back));
+    EXPECT_EQ(back.a, 3);
+    EXPECT_EQ(back.b, 11);
+}
+
+TEST(Frame, RoundTripFinishedBody) {
+    proto::FinishedBody fb{};
+    fb.errorlevel = -56;
+    fb.signal = 15;
+    fb.skipped = 1;
+    fb.real_us = 1234567;
+    fb.user_us = -1;
+    fb.sys_us = std::numeric_limits<int64_t>::max();
+    fb.end_us = 1700000000123456LL;
+    Frame f = parse_whole(encode(MsgType::Finished, fb));
+    EXPECT_EQ(f.type, MsgType::Finished);
+    ASSERT_EQ(f.payload.size(), 48u);
+    proto::FinishedBody back{};
+    ASSERT_TRUE(decode_body(f, &back));
+    EXPECT_EQ(back.errorlevel, -56);
+    EXPECT_EQ(back.signal, 15);
+    EXPECT_EQ(back.skipped, 1);
+    EXPECT_EQ(back.real_us, 1234567);
+    EXPECT_EQ(back.user_us, -1);
+    EXPECT_EQ(back.sys_us, std::numeric_limits<int64_t>::max());
+    EXPECT_EQ(back.end_us, 1700000000123456LL);
+}
+
+TEST(Frame, RoundTripOutputReplyWithTail) {
+    proto::OutputBody ob{};
+    ob.id = 4;
+    ob.pid = 31337;
+    ob.stored = 1;
+    ob.state = proto::kRunning;
+    TailWriter t;
+    t.add("/tmp/ts-out.abcdef");
+    std::string b = encode(MsgType::OutputReply, ob, t.str());
+    EXPECT_EQ(header_of(b).len, 16u + 4u + 18u);
+    Frame f = parse_whole(b);
+    EXPECT_EQ(f.type, MsgType::OutputReply);
+    proto::OutputBody back{};
+    std::string_view tail;
+    ASSERT_TRUE(decode_body(f, &back, &tail));
+    EXPECT_EQ(back.id, 4);
+    EXPECT_EQ(back.pid, 31337);
+    EXPECT_EQ(back.stored, 1);
+    EXPECT_EQ(back.state, proto::kRunning);
+    EXPECT_EQ(tail.size(), 22u);
+    TailReader r(tail);
+    std::string path;
+    ASSERT_TRUE(r.next(&path));
+    EXPECT_EQ(path, "/tmp/ts-out.abcdef");
+    EXPECT_TRUE(r.at_end());
+    // Without a tail pointer the same frame is refused: it is not exactly the body.
+    EXPECT_FALSE(decode_body(f, &back));
+}
+
+TEST(Frame, RoundTripTextTailOnly) {
+    TailWriter t;
+    t.add("ID   State\nline 2\n");
+    Frame f = parse_whole(encode_empty(MsgType::Text, t.str()));
+    EXPECT_EQ(f.type, MsgType::Text);
+    EXPECT_EQ(f.payload, t.str());
+    TailReader r(f.payload);
+    std::string s;
+    ASSERT_TRUE(r.next(&s));
+    EXPECT_EQ(s, "ID   State\nline 2\n");
+    EXPECT_TRUE(r.at_end());
+}
+
+TEST(Frame, RoundTripStartedBodyWithEmptyPath) {
+    proto::StartedBody sb{};
+    sb.pid = 4242;
+    sb.start_us = 99;
+    TailWriter t;
+    t.add("");
+    Frame f = parse_whole(encode(MsgType::Started, sb, t.str()));
+    EXPECT_EQ(f.type, MsgType::Started);
+    EXPECT_EQ(f.payload.size(), 16u + 4u);
+    proto::StartedBody back{};
+    std::string_view tail;
+    ASSERT_TRUE(decode_body(f, &back, &tail));
+    EXPECT_EQ(back.pid, 4242);
+    EXPECT_EQ(back.start_us, 99);
+    TailReader r(tail);
+    std::string path = "not empty";
+    ASSERT_TRUE(r.next(&path));
+    EXPECT_EQ(path, "");
+    EXPECT_TRUE(r.at_end());
+}
+
+// ----------------------------------------------------------------- parsing
+
+TEST(Frame, ParsePartialHeaderIsIncomplete) {
+    std::string b = encode(MsgType::State, proto::JobRef{1, 0});
+    for (size_t n = 0; n < sizeof(proto::Header); ++n) {
+        Frame f;
+        f.payload = "untouched";
+        size_t used = 777;
+        EXPECT_EQ(parse_frame(std::string_view(b).substr(0, n), &f, &used),
+                  ParseStatus::Incomplete)
+            << "n=" << n;
+        EXPECT_EQ(used, 777u) << "n=" << n;
+        EXPECT_EQ(f.payload, "untouched") << "n=" << n;
+    }
+}
+
+TEST(Frame, ParsePartialBodyIsIncomplete) {
+    TailWriter t;
+    t.add("hello");
+    std::string b = encode(MsgType::OutputReply, proto::OutputBody{}, t.str());
+    ASSERT_EQ(b.size(), 8u + 16u + 9u);
+    for (size_t n = sizeof(proto::Header); n < b.size(); ++n) {
+        Frame f;
+        size_t used = 777;
+        EXPECT_EQ(parse_frame(std::string_view(b).substr(0, n), &f, &used),
+                  ParseStatus::Incomplete)
+            << "n=" << n;
+        EXPECT_EQ(used, 777u) << "n=" << n;
+    }
+    Frame f;
+    size_t used = 0;
+    EXPECT_EQ(parse_frame(b, &f, &used), ParseStatus::Ok);
+    EXPECT_EQ(used, b.size());
+}
+
+TEST(Frame, TwoFramesBackToBack) {
+    std::string a = encode(MsgType::Kill, proto::JobRef{5, 0});
+    TailWriter t;
+    t.add("Error text\n");
+    std::string b = encode_empty(MsgType::Error, t.str());
+    std::string c = encode(MsgType::Slots, proto::Slots{3, 0});
+    std::string buf = a + b + c.substr(0, 5);
+
+    Frame f;
+    size_t used = 0;
+    ASSERT_EQ(parse_frame(buf, &f, &used), ParseStatus::Ok);
+    EXPECT_EQ(used, a.size());
+    EXPECT_EQ(used, 16u);
+    EXPECT_EQ(f.type, MsgType::Kill);
+    proto::JobRef r{};
+    ASSERT_TRUE(decode_body(f, &r));
+    EXPECT_EQ(r.id, 5);
+
+    std::string_view rest = std::string_view(buf).substr(used);
+    ASSERT_EQ(parse_frame(rest, &f, &used), ParseStatus::Ok);
+    EXPECT_EQ(used, b.size());
+    EXPECT_EQ(used, 8u + 4u + 11u);
+    EXPECT_EQ(f.type, MsgType::Error);
+    EXPECT_EQ(f.payload, t.str());
+
+    rest = rest.substr(used);
+    EXPECT_EQ(rest.size(), 5u);
+    size_t used3 = 777;
+    EXPECT_EQ(parse_frame(rest, &f, &used3), ParseStatus::Incomplete);
+    EXPECT_EQ(used3, 777u);
+}
+
+TEST(Frame, HeaderClaimingFourGigabytesIsTooBig) {
+    std::string b = raw_header(proto::kVersion, 102, 0xFFFFFFFFu);
+    ASSERT_EQ(b.size(), 8u);
+    Frame f;
+    f.payload = "keep";
+    const size_t cap = f.payload.capacity();
+    size_t used = 777;
+    EXPECT_EQ(parse_frame(b, &f, &used), ParseStatus::TooBig);
+    EXPECT_EQ(used, 777u);
+    EXPECT_EQ(f.payload, "keep");
+    EXPECT_EQ(f.payload.capacity(), cap);   // nothing was reserved for the claimed size
+}
+
+TEST(Frame, MaxFrameBoundary) {
+    Frame f;
+    size_t used = 777;
+    EXPECT_EQ(parse_frame(raw_header(1, 202, proto::kMaxFrame + 1), &f, &used),
+              ParseStatus::TooBig);
+    // Exactly kMaxFrame is allowed: with only the header at hand it is still incomplete.
+    EXPECT_EQ(parse_frame(raw_header(1, 202, proto::kMaxFrame), &f, &used),
+              ParseStatus::Incomplete);
+    EXPECT_EQ(used, 777u);
+}
+
+TEST(Frame, ParseKeepsUnknownTypeAndVersion) {
+    std::string b = raw_header(9, 65000, 3) + "abc";
+    Frame f = parse_whole(b);
+    EXPECT_EQ(f.version, 9);
+    EXPECT_EQ(static_cast<uint16_t>(f.type), 65000);
+    EXPECT_EQ(f.payload, "abc");
+}
+
+// ------------------------------------------------------------- decode_body
+
+TEST(DecodeBody, TooShortIsRefused) {
+    proto::JobRef r{55, 66};
+    Frame f = make_frame(MsgType::State, std::string(7, '\x01'));
+    EXPECT_FALSE(decode_body(f, &r));
+    std::string_view tail = "sentinel";
+    EXPECT_FALSE(decode_body(f, &r, &tail));
+    EXPECT_EQ(r.id, 55);   // untouched on failure
+    EXPECT_EQ(r.pad, 66u);
+    EXPECT_EQ(tail, "sentinel");
+    Frame empty = make_frame(MsgType::State, "");
+    EXPECT_FALSE(decode_body(empty, &r));
+}
+
+TEST(DecodeBody, TooLongWithoutTailIsRefused) {
+    proto::JobRef r{55, 0};
+    Frame f = make_frame(MsgType::State, std::string(9, '\0'));
+    EXPECT_FALSE(decode_body(f, &r));
+    EXPECT_EQ(r.id, 55);
+}
+
+TEST(DecodeBody, ExactSizeWithoutTail) {
+    int32_t id = 12;
+    std::string p(reinterpret_cast<const char*>(&id), 4);
+    p += std::string(4, '\0');
+    Frame f = make_frame(MsgType::State, p);
+    proto::JobRef r{};
+    ASSERT_TRUE(decode_body(f, &r));
+    EXPECT_EQ(r.id, 12);
+}
+
+TEST(DecodeBody, WithTail) {
+    int32_t id = -3;
+    std::string p(reinterpret_cast<const char*>(&id), 4);
+    p += std::string(4, '\0');
+    Frame exact = make_frame(MsgType::State, p);
+    proto::JobRef r{};
+    std::string_view tail = "sentinel";
+    ASSERT_TRUE(decode_body(exact, &r, &tail));
+    EXPECT_EQ(r.id, -3);
+    EXPECT_TRUE(tail.empty());
+
+    Frame longer = make_frame(MsgType::State, p + "xyz");
+    ASSERT_TRUE(decode_body(longer, &r, &tail));
+    EXPECT_EQ(r.id, -3);
+    EXPECT_EQ(tail, "xyz");
+}
+
+// -------------------------------------------------------------------- tail
+
+TEST(Tail, RoundTripWithEmptyNulAndNewlines) {
+    const std::vector<std::string> in = {
+        "", "abc", std::string("a\0b\0", 4), "line1\nline2\n", std::string(1, '\0'), "",
+        std::string(300, 'x'),
+    };
+    TailWriter w;
+    size_t expect_size = 0;
+    for (const auto& s : in) {
+        w.add(s);
+        expect_size += 4 + s.size();
+    }
+    EXPECT_EQ(w.str().size(), expect_size);
+    // The first string is empty: its length is four zero bytes.
+    EXPECT_EQ(w.str().substr(0, 4), std::string(4, '\0'));
+    EXPECT_EQ(w.str().substr(4, 4), u32(3));
+
+    TailReader r(w.str());
+    for (size_t i = 0; i < in.size(); ++i) {
+        EXPECT_FALSE(r.at_end()) << i;
+        std::string out = "garbage";
+        ASSERT_TRUE(r.next(&out)) << i;
+        EXPECT_EQ(out, in[i]) << i;
+    }
+    EXPECT_TRUE(r.at_end());
+    std::string out = "kept";
+    EXPECT_FALSE(r.next(&out));
+    EXPECT_EQ(out, "kept");
+}
+
+TEST(Tail, EmptyTail) {
+    TailWriter w;
+    EXPECT_TRUE(w.str().empty());
+    TailReader r("");
+    EXPECT_TRUE(r.at_end());
+    std::string s;
+    EXPECT_FALSE(r.next(&s));
+}
+
+TEST(Tail, ReaderRefusesLengthPastTheEnd) {
+    std::string t = u32(10) + "abc";
+    TailReader r(t);
+    std::string out = "kept";
+    EXPECT_FALSE(r.next(&out));
+    EXPECT_EQ(out, "kept");
+    EXPECT_FALSE(r.at_end());
+
+    std::string off_by_one = u32(4) + "abc";
+    TailReader r2(off_by_one);
+    EXPECT_FALSE(r2.next(&out));
+
+    std::string huge = u32(0xFFFFFFFFu) + "abcdefgh";
+    TailReader r3(huge);
+    EXPECT_FALSE(r3.next(&out));
+    EXPECT_EQ(out, "kept");
+}
+
+TEST(Tail, ReaderRefusesPartialLength) {
+    for (size_t n = 1; n < 4; ++n) {
+        TailReader r(std::string(n, '\0'));
+        std::string out;
+        EXPECT_FALSE(r.next(&out)) << n;
+    }
+}
+
+TEST(Tail, SecondStringRunningPastTheEnd) {
+    std::string t = u32(2) + "ok" + u32(5) + "abcd";
+    TailReader r(t);
+    std::string out;
+    ASSERT_TRUE(r.next(&out));
+    EXPECT_EQ(out, "ok");
+    EXPECT_FALSE(r.next(&out));
+    EXPECT_EQ(out, "ok");
+}
+
+// ------------------------------------------------------------------ Submit
+
+namespace {
+
+JobSpec full_spec() {
+    JobSpec s;
+    s.argv = {"sh", "-c", "echo a\nb", std::string("nul\0in", 6), ""};
+    s.env = {"A=1", "EMPTY=", "PATH=/usr/bin:/bin"};
+    s.cwd = "/tmp/dir with space";
+    s.label = "my label";
+    s.env_info = "ENV line 1\nENV line 2\n";
+    s.flags = proto::kStoreOutput | proto::kGzip | proto::kStderrApart | proto::kNoBlock |
+              proto::kKeepFinished;
+    s.num_slots = 3;
+    s.depends = true;
+    s.depend_on = 17;
+    s.umask = 027;
+    s.nice = 7;
+    s.limits_valid = (1u << 0) | (1u << 2) | (1u << 15);
+    s.limits[0] = {1, 2};
+    s.limits[2] = {std::numeric_limits<uint64_t>::max(), 5};
+    s.limits[15] = {1ull << 40, 1ull << 41};
+    return s;
+}
+
+std::string submit_payload(const JobSpec& s) {
+    std::string b = encode_submit(s);
+    Frame f;
+    size_t used = 0;
+    EXPECT_EQ(parse_frame(b, &f, &used), ParseStatus::Ok);
+    EXPECT_EQ(f.type, MsgType::Submit);
+    return f.payload;
+}
+
+/* A Submit payload built by hand. */
+std::string raw_submit(uint32_t flags, uint32_t argc, uint32_t envc,
+                       const std::vector<std::string>& strings) {
+    proto::Submit b{};
+    b.flags = flags;
+    b.num_slots = 1;
+    b.depend_on = -1;
+    b.umask = 022;
+    b.argc = argc;
+    b.envc = envc;
+    TailWriter t;
+    for (const auto& s : strings) t.add(s);
+    return std::string(reinterpret_cast<const char*>(&b), sizeof b) + t.str();
+}
+
+}  // namespace
+
+TEST(Submit, FullSpecRoundTrip) {
+    const JobSpec in = full_spec();
+    std::string bytes = encode_submit(in);
+    Frame f = parse_whole(bytes);
+    EXPECT_EQ(f.version, proto::kVersion);
+    EXPECT_EQ(f.type, MsgType::Submit);
+
+    // The body announces the optional parts.
+    proto::Submit body{};
+    std::string_view tail;
+    ASSERT_TRUE(decode_body(f, &body, &tail));
+    EXPECT_EQ(body.argc, 5u);
+    EXPECT_EQ(body.envc, 3u);
+    EXPECT_TRUE(body.flags & proto::kHasLabel);
+    EXPECT_TRUE(body.flags & proto::kHasEnvInfo);
+    EXPECT_TRUE(body.flags & proto::kDepend);
+    EXPECT_EQ(body.depend_on, 17);
+
+    JobSpec out;
+    ASSERT_TRUE(decode_submit(f, &out));
+    EXPECT_EQ(out.argv, in.argv);
+    EXPECT_EQ(out.env, in.env);
+    EXPECT_EQ(out.cwd, "/tmp/dir with space");
+    ASSERT_TRUE(out.label.has_value());
+    EXPECT_EQ(*out.label, "my label");
+    ASSERT_TRUE(out.env_info.has_value());
+    EXPECT_EQ(*out.env_info, "ENV line 1\nENV line 2\n");
+    EXPECT_EQ(out.flags, in.flags);   // the tail-layout bits are not job flags
+    EXPECT_EQ(out.num_slots, 3);
+    EXPECT_TRUE(out.depends);
+    EXPECT_EQ(out.depend_on, 17);
+    EXPECT_EQ(out.umask, 027u);
+    EXPECT_EQ(out.nice, 7);
+    EXPECT_EQ(out.limits_valid, in.limits_valid);
+    for (int i = 0; i < proto::kNumLimits; ++i) {
+        EXPECT_EQ(out.limits[i].cur, in.limits[i].cur) << i;
+        EXPECT_EQ(out.limits[i].max, in.limits[i].max) << i;
+    }
+    EXPECT_EQ(out.command(), in.command());
+}
+
+TEST(Submit, MinimalSpecRoundTrip) {
+    JobSpec in;
+    in.argv = {"true"};
+    in.cwd = "/";
+    in.flags = proto::kForeground | proto::kMail | proto::kStoreOutput | proto::kKeepFinished;
+    in.depend_on = -1;
+    Frame f = parse_whole(encode_submit(in));
+    EXPECT_EQ(f.payload.size(), sizeof(proto::Submit) + 4 + 4 + 4 + 1);
+    JobSpec out;
+    ASSERT_TRUE(decode_submit(f, &out));
+    EXPECT_EQ(out.argv, std::vector<std::string>{"true"});
+    EXPECT_TRUE(out.env.empty());
+    EXPECT_EQ(out.cwd, "/");
+    EXPECT_FALSE(out.label.has_value());
+    EXPECT_FALSE(out.env_info.has_value());
+    EXPECT_EQ(out.flags, in.flags);
+    EXPECT_FALSE(out.depends);
+    EXPECT_EQ(out.depend_on, -1);
+    EXPECT_EQ(out.num_slots, 1);
+    EXPECT_EQ(out.umask, 022u);
+    EXPECT_EQ(out.nice, 0);
+    EXPECT_EQ(out.limits_valid, 0u);
+}
+
+TEST(Submit, EmptyLabelAndEnvInfoArePresent) {
+    JobSpec in;
+    in.argv = {"x"};
+    in.label = "";
+    in.env_info = "";
+    in.depends = true;
+    in.depend_on = -1;   // -d
+    Frame f = parse_whole(encode_submit(in));
+    JobSpec out;
+    ASSERT_TRUE(decode_submit(f, &out));
+    ASSERT_TRUE(out.label.has_value());
+    EXPECT_EQ(*out.label, "");
+    ASSERT_TRUE(out.env_info.has_value());
+    EXPECT_EQ(*out.env_info, "");
+    EXPECT_TRUE(out.depends);
+    EXPECT_EQ(out.depend_on, -1);
+}
+
+TEST(Submit, DecodeClampsSlotsAndUmask) {
+    JobSpec in;
+    in.argv = {"x"};
+    in.num_slots = -4;
+    in.umask = 0177777;
+    Frame f = parse_whole(encode_submit(in));
+    JobSpec out;
+    ASSERT_TRUE(decode_submit(f, &out));
+    EXPECT_EQ(out.num_slots, 0);
+    EXPECT_EQ(out.umask, 0777u);
+}
+
+TEST(Submit, TruncatedPayloadsAreRefused) {
+    const std::string payload = submit_payload(full_spec());
+    ASSERT_GT(payload.size(), sizeof(proto::Submit));
+    {
+        JobSpec whole;
+        ASSERT_TRUE(decode_submit(make_frame(MsgType::Submit, payload), &whole));
+    }
+    for (size_t n = 0; n < payload.size(); ++n) {
+        JobSpec out;
+        EXPECT_FALSE(decode_submit(make_frame(MsgType::Submit, payload.substr(0, n)), &out))
+            << "accepted a payload cut to " << n << " of " << payload.size() << " bytes";
+    }
+}
+
+TEST(Submit, ArgcZeroIsRefused) {
+    JobSpec in;
+    in.cwd = "/tmp";
+    in.argv.clear();
+    JobSpec out;
+    EXPECT_FALSE(decode_submit(parse_whole(encode_submit(in)), &out));
+    EXPECT_FALSE(decode_submit(make_frame(MsgType::Submit, raw_submit(0, 0, 0, {"/tmp"})), &out));
+}
+
+TEST(Submit, HandBuiltPayloadIsAccepted) {
+    // Baseline for the refusals below: the same builder with sane counts works.
+    JobSpec out;
+    ASSERT_TRUE(decode_submit(
+        make_frame(MsgType::Submit, raw_submit(0, 2, 1, {"echo", "hi", "A=b", "/w"})), &out));
+    EXPECT_EQ(out.argv, (std::vector<std::string>{"echo", "hi"}));
+    EXPECT_EQ(out.env, std::vector<std::string>{"A=b"});
+    EXPECT_EQ(out.cwd, "/w");
+}
+
+TEST(Submit, CountsLargerThanTheTailAreRefused) {
+    const std::vector<std::string> strs = {"echo", "hi", "A=b", "/w"};   // 4 strings, 27 bytes of tail
+    JobSpec out;
+    EXPECT_FALSE(decode_submit(make_frame(MsgType::Submit, raw_submit(0, 0xFFFFFFFFu, 0, strs)), &out));
+    EXPECT_FALSE(decode_submit(make_frame(MsgType::Submit, raw_submit(0, 1, 0xFFFFFFFFu, strs)), &out));
+    EXPECT_FALSE(decode_submit(make_frame(MsgType::Submit, raw_submit(0, 0x7FFFFFFFu, 0x7FFFFFFFu, strs)), &out));
+    // Plausible but still more strings than the tail holds.
+    EXPECT_FALSE(decode_submit(make_frame(MsgType::Submit, raw_submit(0, 4, 1, strs)), &out));
+    EXPECT_FALSE(decode_submit(make_frame(MsgType::Submit, raw_submit(0, 2, 2, strs)), &out));
+    EXPECT_FALSE(decode_submit(make_frame(MsgType::Submit, raw_submit(0, 7, 0, strs)), &out));
+}
+
+TEST(Submit, MissingOptionalStringsAreRefused) {
+    JobSpec out;
+    EXPECT_FALSE(decode_submit(
+        make_frame(MsgType::Submit, raw_submit(proto::kHasLabel, 1, 0, {"true", "/w"})), &out));
+    EXPECT_FALSE(decode_submit(
+        make_frame(MsgType::Submit, raw_submit(proto::kHasEnvInfo | proto::kHasLabel, 1, 0,
+                                               {"true", "/w", "lab"})),
+        &out));
+    ASSERT_TRUE(decode_submit(
+        make_frame(MsgType::Submit, raw_submit(proto::kHasLabel, 1, 0, {"true", "/w", "lab"})),
+        &out));
+    EXPECT_EQ(out.label, std::optional<std::string>("lab"));
+}
+
+TEST(Submit, TrailingGarbageIsRefused) {
+    const std::string payload = submit_payload(full_spec());
+    JobSpec out;
+    EXPECT_FALSE(decode_submit(make_frame(MsgType::Submit, payload + "x"), &out));
+    EXPECT_FALSE(decode_submit(make_frame(MsgType::Submit, payload + std::string(3, '\0')), &out));
+    // A whole extra (empty) string is garbage too.
+    EXPECT_FALSE(decode_submit(make_frame(MsgType::Submit, payload + u32(0)), &out));
+    EXPECT_FALSE(decode_submit(make_frame(MsgType::Submit, raw_submit(0, 1, 0, {"true", "/w", "extra"})), &out));
+}

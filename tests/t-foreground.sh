@@ -1,0 +1,58 @@
+#!/bin/bash
+# -f / -nf (ts-spec.md §1.3, §4.3, §4.10).
+. "$(dirname "$0")/lib.sh"
+
+echo data >"$T/in"
+STDIN="$T/in" check "-f cat: id on stdout, job reads the caller's stdin" 0 $'0\n' '' -- "$TS" -f cat
+check "output file has the data" 0 $'data\n' '' -- cat "$("$TS" -o 0)"
+check "-f exit 3 -> rc 3" 3 $'1\n' '' -- "$TS" -f sh -c 'echo x; exit 3'
+check "-f exit 200 -> rc 200" 200 $'2\n' '' -- "$TS" -f sh -c 'exit 200'
+check "-f signal -> rc 255" 255 $'3\n' '' -- "$TS" -f sh -c 'kill -9 $$'
+check "-f nonexistent command -> rc 255" 255 $'4\n' '' -- "$TS" -f nonexistent-command-xyz
+check "its output file" 0 $'ts could not run the command\n' '' -- cat "$("$TS" -o 4)"
+check "-f output goes to the file, not the terminal" 0 $'5\n' '' -- "$TS" -f sh -c 'echo out; echo err >&2'
+check "file content" 0 $'out\nerr\n' '' -- cat "$("$TS" -o 5)"
+
+STDIN="$T/in" check "-nf cat: no id, output on the caller's stdout" 0 $'data\n' '' -- "$TS" -nf cat
+check "-nf: stdout and stderr are the caller's" 0 $'out\n' $'err\n' -- "$TS" -nf sh -c 'echo out; echo err >&2'
+check "-nf exit 5 -> rc 5" 5 '' '' -- "$TS" -nf sh -c 'exit 5'
+check "-nf exit 200 -> rc 200" 200 '' '' -- "$TS" -nf sh -c 'exit 200'
+check "-nf nonexistent command: message on the caller's stderr, rc 255" 255 '' $'ts could not run the command\n' -- "$TS" -nf nonexistent-command-xyz
+
+check_norm "-f jobs are listed, -nf jobs are not kept" 0 "$(HDR 0 1
+LF 0 OUT 0 cat
+LF 1 OUT 3 'sh -c echo x; exit 3'
+LF 2 OUT -56 'sh -c exit 200'
+LF 3 OUT -1 'sh -c kill -9 $$'
+LF 4 OUT -1 nonexistent-command-xyz
+LF 5 OUT 0 'sh -c echo out; echo err >&2')
+" '' -- "$TS"
+check "ids went on counting through the -nf jobs (11)" 0 $'11\n' '' -- "$TS" true
+check "-w" 0 '' '' -- "$TS" -w
+
+# a -nf job is listed while it runs (Output "stdout")
+"$TS" -nf waitfor go12 >"$T/nf.out" 2>"$T/nf.err" </dev/null &
+nfpid=$!
+wait_state 12 running
+check_norm "running -nf job shows stdout" 0 "$(HDR 1 1; LQ 12 running stdout 'waitfor go12')
+" '' -- sh -c '"$TS" | head -n 2'
+release go12
+wait "$nfpid"
+is "$?" 0 "-nf client exit status"
+check "-s 12 after it ended: gone" 255 '' $'Error in the request: The job 12 cannot be stated.\n' -- "$TS" -s 12
+
+# a -f job waits for its turn in the queue; its id is printed at once
+check "job 13 blocker" 0 $'13\n' '' -- "$TS" waitfor go13
+wait_running 13
+("$TS" -f sh -c 'echo fg-ran; exit 6' >"$T/f.out" 2>"$T/f.err" </dev/null; echo $? >"$T/f.rc") &
+fpid=$!
+wait_state 14 queued
+check "the foreground job is queued behind 13" 0 $'queued\n' '' -- "$TS" -s 14
+release go13
+wait "$fpid"
+check "-f client: rc 6" 0 $'6\n' '' -- cat "$T/f.rc"
+check "-f client: printed only the id" 0 $'14\n' '' -- cat "$T/f.out"
+check "-f client: no stderr" 0 '' '' -- cat "$T/f.err"
+check "its output" 0 $'fg-ran\n' '' -- cat "$("$TS" -o 14)"
+
+done_testing
