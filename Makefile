@@ -48,6 +48,7 @@ install: ts
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1
 	install -m 755 ts $(DESTDIR)$(PREFIX)/bin/ts
 	ln -sf ts $(DESTDIR)$(PREFIX)/bin/tsp
+	ln -sf ts.1 $(DESTDIR)$(PREFIX)/share/man/man1/tsp.1
 	install -m 644 ts.1 $(DESTDIR)$(PREFIX)/share/man/man1/ts.1
 
 clean:

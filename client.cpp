@@ -194,8 +194,9 @@ public:
 
 private:
     void send(const std::string& bytes);
-    /* The next frame; dies with `lost` when the server closes first. */
-    Frame receive(const char* lost);
+    /* The next frame; dies with `lost` (or a general message) when the
+     * server closes first. */
+    Frame receive(const char* lost = nullptr);
     [[noreturn]] void request_failed(const Frame& f);
     proto::JobRef job_ref() const;
 
@@ -223,7 +224,12 @@ void Client::send(const std::string& bytes) {
 
 Frame Client::receive(const char* lost) {
     Frame f;
-    if (!recv_frame(fd_.get(), &f)) die("%s", lost);
+    if (!recv_frame(fd_.get(), &f)) {
+        if (lost) die("%s", lost);
+        die("The server at %s closed the connection without answering: it stopped, or it is "
+            "not a ts server (task-spooler 1.x?).",
+            sock_.path.c_str());
+    }
     if (f.version != proto::kVersion || f.type == MsgType::Version)
         die("The server at %s runs another version of ts; stop it with `ts -K`.",
             sock_.path.c_str());
@@ -250,7 +256,7 @@ proto::JobRef Client::job_ref() const {
 
 int Client::list() {
     send(encode_empty(MsgType::List));
-    Frame f = receive("Error reading the list from the server.");
+    Frame f = receive();
     std::string text;
     TailReader r(f.payload);
     if (f.type != MsgType::Text || !r.next(&text)) request_failed(f);
@@ -258,10 +264,15 @@ int Client::list() {
     return kExitOk;
 }
 
+/* The server answers Done (whatever its version) just before it exits. */
 int Client::kill_server() {
     send(encode_empty(MsgType::KillServer));
     Frame f;
-    (void)recv_frame(fd_.get(), &f);   // the server closes when it exits
+    if (!recv_frame(fd_.get(), &f) || f.type != MsgType::Done)
+        die("The server at %s did not confirm that it stopped: it is not a ts server "
+            "(task-spooler 1.x?); stop it with its own -K.",
+            sock_.path.c_str());
+    (void)recv_frame(fd_.get(), &f);   // wait for it to close
     return kExitOk;
 }
 
@@ -270,12 +281,12 @@ int Client::slots() {
         proto::Slots s{};
         s.n = o_.slots;
         send(encode(MsgType::SetSlots, s));
-        Frame f = receive("Error setting the slots.");
+        Frame f = receive();
         if (f.type != MsgType::Done) request_failed(f);
         return kExitOk;
     }
     send(encode_empty(MsgType::GetSlots));
-    Frame f = receive("Error getting the slots.");
+    Frame f = receive();
     proto::Slots s;
     if (f.type != MsgType::Slots || !decode_body(f, &s)) request_failed(f);
     printf("%i\n", s.n);
@@ -284,7 +295,7 @@ int Client::slots() {
 
 int Client::state() {
     send(encode(MsgType::State, job_ref()));
-    Frame f = receive("Error getting the state.");
+    Frame f = receive();
     proto::StateBody s;
     if (f.type != MsgType::StateReply || !decode_body(f, &s) || s.state > proto::kHeld)
         request_failed(f);
@@ -295,7 +306,7 @@ int Client::state() {
 
 int Client::output() {
     send(encode(MsgType::Output, job_ref()));
-    Frame f = receive("Error getting the output.");
+    Frame f = receive();
     proto::OutputBody b;
     std::string_view path;
     if (f.type != MsgType::OutputReply || !decode_body(f, &b, &path)) request_failed(f);
@@ -415,14 +426,14 @@ int Client::foreground(JobId id, const JobSpec& spec) {
 /* A request answered by Done or an error. */
 int Client::simple(MsgType, const std::string& request) {
     send(request);
-    Frame f = receive("Error reading the answer of the server.");
+    Frame f = receive();
     if (f.type != MsgType::Done) request_failed(f);
     return kExitOk;
 }
 
 int Client::info() {
     send(encode(MsgType::Info, job_ref()));
-    Frame f = receive("Error reading the job information.");
+    Frame f = receive();
     std::string text;
     TailReader r(f.payload);
     if (f.type != MsgType::Text || !r.next(&text)) request_failed(f);
@@ -434,7 +445,7 @@ int Client::info() {
  * still runs, so a finished job's reused pid is never hit). */
 int Client::kill_job() {
     send(encode(MsgType::Kill, job_ref()));
-    Frame f = receive("Error reading the answer of the server.");
+    Frame f = receive();
     proto::OutputBody b;
     if (f.type == MsgType::OutputReply && decode_body(f, &b))
         die("Error: strange PID received: %i", b.pid);
@@ -477,7 +488,7 @@ bool copy_new(int fd, off_t* pos) {
 int Client::follow() {
     bool tail = o_.action == Action::Tail;
     send(encode(MsgType::Output, job_ref()));
-    Frame f = receive("Error getting the output.");
+    Frame f = receive();
     proto::OutputBody b;
     std::string_view path;
     if (f.type != MsgType::OutputReply || !decode_body(f, &b, &path)) request_failed(f);

@@ -354,7 +354,15 @@ void Server::save_list() {
     _exit(code);
 }
 
-void Server::on_kill_server(Conn&, const Frame&) { shutdown(0); }
+/* Confirm with Done, in our version's header: the client accepts it from any version. */
+void Server::on_kill_server(Conn& c, const Frame&) {
+    unlink(path_.c_str());   // no new client reaches us from now on
+    std::string done = encode_empty(MsgType::Done);
+    int fl = fcntl(c.fd.get(), F_GETFL);
+    if (fl >= 0) fcntl(c.fd.get(), F_SETFL, fl & ~O_NONBLOCK);
+    (void)send_frame(c.fd.get(), done);
+    shutdown(0);
+}
 
 void Server::on_list(Conn& c, const Frame&) {
     TailWriter t;

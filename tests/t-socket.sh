@@ -34,6 +34,24 @@ ok "$([ -S "$T/d/socket-ts.$(id -u)" ]; echo $?)" "default socket is \$TMPDIR/so
 check "same queue via an explicit TS_SOCKET" 0 $'finished\n' '' -- env TS_SOCKET="$T/d/socket-ts.$(id -u)" "$TS" -s 0
 check "-K via the default path" 0 '' '' -- env -u TS_SOCKET TMPDIR="$T/d" "$TS" -K
 
+# a default socket that belongs to someone else is refused (root can fake one with chown)
+if [ "$(id -u)" = 0 ]; then
+    mkdir "$T/o"
+    check "server on the default path" 0 $'1\n' '' -- env -u TS_SOCKET TMPDIR="$T/o" "$TS" -S
+    chown 65534 "$T/o/socket-ts.0"
+    run_cmd env -u TS_SOCKET TMPDIR="$T/o" "$TS" -l
+    is "$ERR" "The uid 0 does not own the socket $T/o/socket-ts.0."$'\n' "foreign default socket: message"
+    is "$OUT" "" "foreign default socket: no stdout"
+    if ts_only; then is "$RC" 255 "foreign default socket: rc 255"; else skip "foreign default socket: rc 255" "tsp crashes (rc 139)"; fi
+    check "an explicit TS_SOCKET is not checked" 0 $'1\n' '' -- env TS_SOCKET="$T/o/socket-ts.0" "$TS" -S
+    check "-K it" 0 '' '' -- env TS_SOCKET="$T/o/socket-ts.0" "$TS" -K
+else
+    for d in "server on the default path" "foreign default socket: message" "foreign default socket: no stdout" \
+             "foreign default socket: rc 255" "an explicit TS_SOCKET is not checked" "-K it"; do
+        skip "$d" "needs root to chown the socket"
+    done
+fi
+
 # sun_path is 108 bytes: a 107-byte path works, 108 bytes is too long
 base="$T/"
 p107=$base$(printf '%*s' $((107 - ${#base})) '' | tr ' ' x)
