@@ -200,7 +200,7 @@ private:
     [[noreturn]] void request_failed(const Frame& f);
     proto::JobRef job_ref() const;
 
-    int list();
+    int print_text(const std::string& request);
     int enqueue();
     int kill_server();
     int slots();
@@ -208,8 +208,7 @@ private:
     int output();
     int wait();
     int foreground(JobId id, const JobSpec& spec);
-    int simple(MsgType type, const std::string& request);
-    int info();
+    int simple(const std::string& request);
     int kill_job();
     int follow();
 
@@ -254,8 +253,9 @@ proto::JobRef Client::job_ref() const {
     return r;
 }
 
-int Client::list() {
-    send(encode_empty(MsgType::List));
+/* A request answered by Text (the list, -i): print it. */
+int Client::print_text(const std::string& request) {
+    send(request);
     Frame f = receive();
     std::string text;
     TailReader r(f.payload);
@@ -424,20 +424,10 @@ int Client::foreground(JobId id, const JobSpec& spec) {
 }
 
 /* A request answered by Done or an error. */
-int Client::simple(MsgType, const std::string& request) {
+int Client::simple(const std::string& request) {
     send(request);
     Frame f = receive();
     if (f.type != MsgType::Done) request_failed(f);
-    return kExitOk;
-}
-
-int Client::info() {
-    send(encode(MsgType::Info, job_ref()));
-    Frame f = receive();
-    std::string text;
-    TailReader r(f.payload);
-    if (f.type != MsgType::Text || !r.next(&text)) request_failed(f);
-    fwrite(text.data(), 1, text.size(), stdout);
     return kExitOk;
 }
 
@@ -523,7 +513,7 @@ int Client::follow() {
 
 int Client::run() {
     switch (o_.action) {
-    case Action::List: return list();
+    case Action::List: return print_text(encode_empty(MsgType::List));
     case Action::Enqueue: return enqueue();
     case Action::KillServer: return kill_server();
     case Action::GetSlots:
@@ -532,16 +522,16 @@ int Client::run() {
     case Action::Output:
     case Action::Pid: return output();
     case Action::Wait: return wait();
-    case Action::Remove: return simple(MsgType::Remove, encode(MsgType::Remove, job_ref()));
-    case Action::Urgent: return simple(MsgType::Urgent, encode(MsgType::Urgent, job_ref()));
+    case Action::Remove: return simple(encode(MsgType::Remove, job_ref()));
+    case Action::Urgent: return simple(encode(MsgType::Urgent, job_ref()));
     case Action::Swap: {
         proto::JobPair p{};
         p.a = o_.swap_a;
         p.b = o_.swap_b;
-        return simple(MsgType::Swap, encode(MsgType::Swap, p));
+        return simple(encode(MsgType::Swap, p));
     }
-    case Action::Clear: return simple(MsgType::Clear, encode_empty(MsgType::Clear));
-    case Action::Info: return info();
+    case Action::Clear: return simple(encode_empty(MsgType::Clear));
+    case Action::Info: return print_text(encode(MsgType::Info, job_ref()));
     case Action::Kill: return kill_job();
     case Action::Tail:
     case Action::Cat: return follow();

@@ -655,6 +655,27 @@ TEST(Queue, DashDAfterSkippedJobIsSkipped) {
     EXPECT_EQ(q.schedule().skipped, V{2});
 }
 
+TEST(Queue, DashDAfterForgottenJobUsesLastErrorlevel) {
+    // "-d" after a "-nf" run: the newest kept job (0) succeeded, but the job
+    // that finished last (1, not kept) failed, and that result decides.
+    Queue q;
+    q.add(cmd({"ok"}), 0);           // 0
+    q.schedule();
+    q.finished(0, exit_with(0), 1);
+    JobSpec nf = cmd({"bad"});
+    nf.flags = proto::kForeground;
+    q.add(nf, 2);                    // 1
+    q.schedule();
+    q.finished(1, exit_with(3), 3);
+    ASSERT_EQ(ids(q.finished_list()), V{0});
+    q.add(dep_on(-1), 4);            // 2
+    EXPECT_EQ(q.find(2)->depend_on, 0);
+    EXPECT_EQ(q.find(2)->dep_prefix(), "[0]&& ");
+    ASSERT_TRUE(q.find(2)->dep_result.has_value());
+    EXPECT_EQ(*q.find(2)->dep_result, 3);
+    EXPECT_EQ(q.schedule().skipped, V{2});
+}
+
 TEST(Queue, LostResult) {
     JobResult r = Queue::lost_result();
     EXPECT_EQ(r.errorlevel, -1);
