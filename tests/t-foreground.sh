@@ -55,4 +55,23 @@ check "-f client: printed only the id" 0 $'14\n' '' -- cat "$T/f.out"
 check "-f client: no stderr" 0 '' '' -- cat "$T/f.err"
 check "its output" 0 $'fg-ran\n' '' -- cat "$("$TS" -o 14)"
 
+# SIGINT to a -f client goes to the job, and the job's real exit status is still reported
+# (task-spooler 1.0.1 loses it: wait() is not restarted and it records garbage, rc 255).
+if ts_only; then
+    "$TS" -f sh -c 'trap "echo got-int; exit 42" INT; touch "$TMPDIR/armed"; waitfor never & wait' \
+        >/dev/null 2>&1 </dev/null &
+    fpid=$!
+    eventually "the -f job has set its trap" -- test -e "$T/armed"
+    kill -INT "$fpid"
+    wait "$fpid"
+    is "$?" 42 "-f client interrupted: rc is the job's (42)"
+    check "its E-Level is 42" 0 $'finished\n' '' -- "$TS" -s 15
+    check "-i shows the real exit" 0 $'Exit status: died with exit code 42\n' '' -- sh -c '"$TS" -i 15 | head -1'
+    check "the job saw the signal" 0 $'got-int\n' '' -- cat "$("$TS" -o 15)"
+else
+    for d in "the -f job has set its trap" "-f client interrupted: rc" "its E-Level" "-i real exit" "saw the signal"; do
+        skip "$d" "tsp 1.0.1 loses the status (bug)"
+    done
+fi
+
 done_testing
