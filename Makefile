@@ -15,7 +15,7 @@ CXXFLAGS += -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-san
 LDFLAGS  := -fsanitize=address,undefined
 endif
 
-LIB  := frame.o jobs.o options.o client.o server.o runner.o util.o
+LIB  := frame.o jobs.o journal.o options.o client.o server.o runner.o util.o
 OBJS := $(addprefix $(B)/,$(LIB))
 UNIT := $(B)/unit_tests
 TESTS := $(wildcard tests/*_test.cpp)

@@ -23,6 +23,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/resource.h>
@@ -95,29 +96,34 @@ Fd try_connect(const std::string& path) {
     return fd;
 }
 
-/* Bind and listen, then fork the server. Dies if it cannot come up. */
-void start_server(const Socket& s) {
+/* Bind and listen, then fork the server. False with *err if it cannot come up. */
+bool start_server(const Socket& s, std::string* err) {
     struct stat st;
     if (lstat(s.path.c_str(), &st) == 0) {
-        if (!S_ISSOCK(st.st_mode))
-            die("The socket path exists and it is not a unix socket: %s", s.path.c_str());
+        if (!S_ISSOCK(st.st_mode)) {
+            *err = format("The socket path exists and it is not a unix socket: %s", s.path.c_str());
+            return false;
+        }
         unlink(s.path.c_str());   // stale: nobody answered on it
     }
+    auto fail = [err](const char* what, int e) {
+        *err = format("The server didn't come up. (%s: %s)", what, strerror(e));
+        return false;
+    };
     Fd lfd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    if (!lfd) die("The server didn't come up. (socket: %s)", strerror(errno));
+    if (!lfd) return fail("socket", errno);
     sockaddr_un a = address(s.path);
     mode_t old = umask(077);
     int r = bind(lfd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a);
     int e = errno;
     umask(old);
-    if (r != 0) die("The server didn't come up. (bind %s: %s)", s.path.c_str(), strerror(e));
-    if (listen(lfd.get(), SOMAXCONN) != 0)
-        die("The server didn't come up. (listen: %s)", strerror(errno));
+    if (r != 0) return fail("bind", e);
+    if (listen(lfd.get(), SOMAXCONN) != 0) return fail("listen", errno);
     int p[2];
-    if (pipe2(p, O_CLOEXEC) != 0) die("The server didn't come up. (pipe: %s)", strerror(errno));
+    if (pipe2(p, O_CLOEXEC) != 0) return fail("pipe", errno);
     Fd err_r(p[0]), err_w(p[1]);
     pid_t pid = fork();
-    if (pid < 0) die("The server didn't come up. (fork: %s)", strerror(errno));
+    if (pid < 0) return fail("fork", errno);
     if (pid == 0) {
         err_r.reset();
         if (fork() != 0) _exit(0);   // the server is the grandchild, adopted by init
@@ -146,18 +152,24 @@ void start_server(const Socket& s) {
         if (n <= 0) break;
         why.append(chunk.data(), static_cast<size_t>(n));
     }
-    if (!why.empty()) die("The server didn't come up. (%s)", why.c_str());
+    if (!why.empty()) {
+        *err = format("The server didn't come up. (%s)", why.c_str());
+        return false;
+    }
+    return true;
 }
 
 /* Connect, starting a server when none answers (see the file comment). */
-Fd connect_server(const Socket& s) {
+Fd open_server(const Socket& s, std::string* err) {
     Fd fd = try_connect(s.path);
     if (!fd && (errno == ENOENT || errno == ECONNREFUSED)) {
         std::string lock_path = s.path + ".lock";
         Fd lock(open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
-        if (!lock)
-            die("The server didn't come up. (cannot create %s: %s)", lock_path.c_str(),
-                strerror(errno));
+        if (!lock) {
+            *err = format("The server didn't come up. (cannot create %s: %s)", lock_path.c_str(),
+                          strerror(errno));
+            return Fd();
+        }
         struct flock fl {};
         fl.l_type = F_WRLCK;
         fl.l_whence = SEEK_SET;
@@ -165,17 +177,32 @@ Fd connect_server(const Socket& s) {
         }
         fd = try_connect(s.path);
         if (!fd && (errno == ENOENT || errno == ECONNREFUSED)) {
-            start_server(s);
+            if (!start_server(s, err)) return Fd();
             fd = try_connect(s.path);
-            if (!fd) die("The server didn't come up.");
+            if (!fd) {
+                *err = "The server didn't come up.";
+                return Fd();
+            }
         }
     }
-    if (!fd) die("c: cannot connect to the server at '%s': %s", s.path.c_str(), strerror(errno));
+    if (!fd) {
+        *err = format("c: cannot connect to the server at '%s': %s", s.path.c_str(), strerror(errno));
+        return Fd();
+    }
     if (s.is_default) {
         struct stat st;
-        if (stat(s.path.c_str(), &st) == 0 && st.st_uid != getuid())
-            die("The uid %u does not own the socket %s.", unsigned(getuid()), s.path.c_str());
+        if (stat(s.path.c_str(), &st) == 0 && st.st_uid != getuid()) {
+            *err = format("The uid %u does not own the socket %s.", unsigned(getuid()), s.path.c_str());
+            return Fd();
+        }
     }
+    return fd;
+}
+
+Fd connect_server(const Socket& s) {
+    std::string err;
+    Fd fd = open_server(s, &err);
+    if (!fd) die("%s", err.c_str());
     return fd;
 }
 
@@ -197,6 +224,8 @@ private:
     /* The next frame; dies with `lost` (or a general message) when the
      * server closes first. */
     Frame receive(const char* lost = nullptr);
+    void receive_checked(const Frame& f);
+    bool wait_step(int* id, int* errorlevel);
     [[noreturn]] void request_failed(const Frame& f);
     proto::JobRef job_ref() const;
 
@@ -215,6 +244,7 @@ private:
     const Options& o_;
     Socket sock_;
     Fd fd_;
+    int reconnects_ = 0;
 };
 
 void Client::send(const std::string& bytes) {
@@ -229,10 +259,14 @@ Frame Client::receive(const char* lost) {
             "not a ts server (task-spooler 1.x?).",
             sock_.path.c_str());
     }
+    receive_checked(f);
+    return f;
+}
+
+void Client::receive_checked(const Frame& f) {
     if (f.version != proto::kVersion || f.type == MsgType::Version)
         die("The server at %s runs another version of ts; stop it with `ts -K`.",
             sock_.path.c_str());
-    return f;
 }
 
 /* Error replies print as task-spooler's "Error in the request: ..."; anything
@@ -319,12 +353,43 @@ int Client::output() {
     return kExitOk;
 }
 
+/* One step of waiting for a job's end: read the next frame on fd_. Returns
+ * true with *errorlevel once the job ended. A server that went away (crash,
+ * SIGTERM) is reconnected to, starting a new one, and asked again: the queue
+ * survives it. Bye (-K) or repeated failures end with task-spooler's error. */
+bool Client::wait_step(int* id, int* errorlevel) {
+    Frame f;
+    if (recv_frame(fd_.get(), &f)) {
+        if (f.version != proto::kVersion || f.type == MsgType::Version) receive_checked(f);
+        proto::JobRef r;
+        proto::WaitBody w;
+        if (f.type == MsgType::Waiting && decode_body(f, &r)) {
+            *id = r.id;
+            return false;
+        }
+        if (f.type == MsgType::WaitDone && decode_body(f, &w)) {
+            *errorlevel = w.errorlevel;
+            return true;
+        }
+        if (f.type == MsgType::Bye) die("Error in wait_job");
+        request_failed(f);
+    }
+    if (*id == -1 || ++reconnects_ > 20) die("Error in wait_job");
+    struct timespec ts = {0, 100 * 1000000L};
+    nanosleep(&ts, nullptr);
+    fd_ = connect_or_start(sock_.abs_path);
+    proto::JobRef r{};
+    r.id = *id;
+    if (!fd_ || !send_frame(fd_.get(), encode(MsgType::Wait, r))) fd_.reset(open("/dev/null", O_RDONLY));
+    return false;
+}
+
 int Client::wait() {
     send(encode(MsgType::Wait, job_ref()));
-    Frame f = receive("Error in wait_job");
-    proto::WaitBody w;
-    if (f.type != MsgType::WaitDone || !decode_body(f, &w)) request_failed(f);
-    return w.errorlevel & 255;
+    int id = o_.id, errorlevel = 0;
+    while (!wait_step(&id, &errorlevel)) {
+    }
+    return errorlevel & 255;
 }
 
 /* TS_ENV: run it with /bin/sh, keep what it prints (shown by -i). */
@@ -414,12 +479,21 @@ int Client::enqueue() {
 
 /* -f: wait for our turn, then run the job here with the caller's terminal. */
 int Client::foreground(JobId id, const JobSpec& spec) {
-    Frame f;
-    if (!recv_frame(fd_.get(), &f)) return kExitError;   // removed, or the server went away
-    proto::RunBody rb;
-    if (f.type != MsgType::Run || !decode_body(f, &rb)) request_failed(f);
+    std::string path = sock_.abs_path;
+    ServerLink link(std::move(fd_), [path] { return connect_or_start(path); }, id);
+    proto::RunBody rb{};
+    for (;;) {
+        Frame f;
+        if (!link.receive(&f)) {   // the server went away: re-attached, or gone for good
+            if (link.gone()) return kExitError;
+            continue;
+        }
+        if (f.type == MsgType::Bye) return kExitError;   // removed, or the server was stopped
+        if (f.type != MsgType::Run || !decode_body(f, &rb)) request_failed(f);
+        break;
+    }
     if (rb.skip) return kExitError;
-    RunOutcome out = run_job(spec, id, fd_.get(), true);
+    RunOutcome out = run_job(spec, id, link, true);
     return out.result.errorlevel & 255;
 }
 
@@ -492,22 +566,19 @@ int Client::follow() {
     }
     // Ask for the end of this very job on a second connection.
     fd_ = connect_server(sock_);
+    int id = b.id, errorlevel = 0;
     proto::JobRef r{};
-    r.id = b.id;
+    r.id = id;
     send(encode(MsgType::Wait, r));
     off_t pos = tail ? tail_start(in.get()) : 0;
     signal(SIGPIPE, SIG_DFL);   // `ts -c | head` ends at once, like cat
     for (;;) {
         if (!copy_new(in.get(), &pos)) return kExitError;
         struct pollfd p = {fd_.get(), POLLIN, 0};
-        int n = poll(&p, 1, 250);
-        if (n <= 0) continue;
-        Frame w;
-        proto::WaitBody wb{};
-        bool ended = recv_frame(fd_.get(), &w) && w.type == MsgType::WaitDone && decode_body(w, &wb);
+        if (poll(&p, 1, 250) <= 0) continue;
+        if (!wait_step(&id, &errorlevel)) continue;
         if (!copy_new(in.get(), &pos)) return kExitError;
-        if (!ended) die("Error in wait_job");
-        return wb.errorlevel & 255;
+        return errorlevel & 255;
     }
 }
 
@@ -541,6 +612,13 @@ int Client::run() {
 }
 
 }  // namespace
+
+Fd connect_or_start(const std::string& abs_path) {
+    Socket s;
+    s.path = s.abs_path = abs_path;
+    std::string err;
+    return open_server(s, &err);
+}
 
 int run_client(const Options& o) {
     signal(SIGPIPE, SIG_IGN);

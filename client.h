@@ -4,7 +4,15 @@
  */
 #pragma once
 
+#include <string>
+
 #include "options.h"
+#include "util.h"
 
 /* Carry out the options' action; returns the exit status. */
 int run_client(const Options& o);
+
+/* Connect to the server at an absolute socket path, starting one when none
+ * answers (runners and waiters use it after a server restart). An invalid
+ * Fd when that fails. */
+Fd connect_or_start(const std::string& abs_path);

@@ -64,6 +64,72 @@ JobId Queue::add(JobSpec spec, double now) {
     return id;
 }
 
+void Queue::restore(Job j) {
+    JobId id = j.id;
+    next_id_ = std::max(next_id_, id + 1);
+    if (jobs_.count(id)) return;   // a journal never holds one id twice; ignore if it does
+    Entry e;
+    e.job = std::move(j);
+    Job& job = e.job;
+    switch (job.state) {
+    case JobState::Queued: e.pos = active_.insert(active_.end(), id); break;
+    case JobState::Running:
+        e.pos = active_.insert(active_.end(), id);
+        busy_ += job.spec.num_slots;
+        break;
+    case JobState::Held: e.pos = held_.insert(held_.end(), id); break;
+    case JobState::Finished:
+    case JobState::Skipped: e.pos = finished_.insert(finished_.end(), id); break;
+    }
+    bool waiting = job.state == JobState::Queued || job.state == JobState::Held;
+    if (waiting && job.depends && !job.dep_result) {
+        const Job* dep = find(job.depend_on);
+        if (dep && dep->state != JobState::Finished && dep->state != JobState::Skipped)
+            dependents_[job.depend_on].push_back(id);
+        // A dependency that is gone is decided when the job is due (as "failed").
+    }
+    jobs_.emplace(id, std::move(e));
+}
+
+bool Queue::start(JobId id) {
+    Job* j = find(id);
+    if (!j || j->state != JobState::Queued) return false;
+    j->state = JobState::Running;
+    busy_ += j->spec.num_slots;
+    return true;
+}
+
+bool Queue::requeue(JobId id) {
+    Job* j = find(id);
+    if (!j || j->state != JobState::Running) return false;
+    j->state = JobState::Queued;
+    busy_ -= j->spec.num_slots;
+    j->pid = 0;
+    j->runner_pid = 0;
+    return true;
+}
+
+void Queue::set_runner(JobId id, pid_t runner_pid) {
+    if (Job* j = find(id)) j->runner_pid = runner_pid;
+}
+
+void Queue::set_meta(const Meta& m) {
+    next_id_ = std::max(next_id_, m.next_id);
+    last_errorlevel_ = m.last_errorlevel;
+    last_finished_id_ = m.last_finished_id;
+    if (m.max_slots >= 1) max_slots_ = m.max_slots;
+}
+
+bool Queue::release(JobId id) {
+    Job* j = find(id);
+    if (!j || j->state != JobState::Held) return false;
+    Entry& e = jobs_.at(id);
+    held_.erase(e.pos);
+    j->state = JobState::Queued;
+    e.pos = active_.insert(active_.end(), id);
+    return true;
+}
+
 std::vector<JobId> Queue::release_held() {
     std::vector<JobId> out;
     while (!held_.empty() && (!max_jobs_ || active_.size() + 1 < max_jobs_)) {
@@ -112,7 +178,7 @@ Decisions Queue::schedule() {
         again = false;
         for (auto it = active_.begin(); it != active_.end();) {
             Job& j = jobs_.at(*it++).job;
-            if (j.state != JobState::Queued) continue;
+            if (j.state != JobState::Queued || j.awaiting_client) continue;
             if (j.depends) {
                 std::optional<int> result = j.dep_result;
                 if (!result) {
@@ -171,6 +237,8 @@ void Queue::end_job(Job& j, const JobResult& r, double end) {
     j.state = r.skipped ? JobState::Skipped : JobState::Finished;
     j.result = r;
     j.end_time = end;
+    j.awaiting_client = false;
+    std::vector<std::string>().swap(j.spec.env);   // not needed any more: save the memory
     last_errorlevel_ = r.errorlevel;
     last_finished_id_ = j.id;
     tell_dependents(j.id, r.errorlevel);

@@ -70,8 +70,12 @@ struct Job {
     std::optional<int> dep_result;         // known at submit: the errorlevel that decides
     std::string output;                    // path of the output file once started
     pid_t pid = 0;
+    pid_t runner_pid = 0;                  // of a server-spawned runner
     double enqueue_time = 0, start_time = 0, end_time = 0;
     JobResult result;
+    // Not saved: a restored -f job whose client has not come back yet is
+    // not started (its client must run it).
+    bool awaiting_client = false;
 
     std::string dep_prefix() const;        // "", "&& " or "[N]&& "
 };
@@ -88,6 +92,28 @@ public:
 
     /* A new job: Queued, or Held when the queue is full. */
     JobId add(JobSpec spec, double now);
+    /* Put back a job exactly as it was (from the journal), at the end of
+     * the list its state belongs to. */
+    void restore(Job j);
+    /* Mark a queued job running (the journal's record of a scheduling decision). */
+    bool start(JobId id);
+    void set_runner(JobId id, pid_t runner_pid);
+    /* A Running job that never started after all goes back to Queued. */
+    bool requeue(JobId id);
+
+    /* The little state besides the jobs, for the journal. */
+    struct Meta {
+        JobId next_id = 0;
+        int last_errorlevel = 0;
+        JobId last_finished_id = -1;
+        int max_slots = 1;
+    };
+    Meta meta() const { return {next_id_, last_errorlevel_, last_finished_id_, max_slots_}; }
+    void set_meta(const Meta& m);
+    std::vector<JobId> held() const { return {held_.begin(), held_.end()}; }
+
+    /* A held job let in (the journal's record of release_held). */
+    bool release(JobId id);
     /* Held jobs that now fit, moved to the end of the active list. */
     std::vector<JobId> release_held();
     /* 0: no limit. Otherwise at most limit-1 jobs queued or running. */

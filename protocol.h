@@ -53,6 +53,7 @@ enum class MsgType : uint16_t {
     Info = 111,         // JobRef -> Text | Error
     Clear = 112,        // no body -> Done
     Kill = 113,         // JobRef -> Done | Error (the server signals the job)
+    Attach = 114,       // AttachBody: a runner or -f client is back after a server restart
     // server -> client
     Version = 200,      // VersionBody: the server's version, then the server closes
     Error = 201,        // tail: one message line, printed as "Error in the request: ..."
@@ -65,6 +66,8 @@ enum class MsgType : uint16_t {
     Slots = 208,        // Slots
     Done = 209,         // no body: the request was carried out
     Run = 210,          // RunBody: a client-held runner may start its job now
+    Waiting = 211,      // JobRef: a Wait is registered for this job (sent before WaitDone)
+    Bye = 212,          // no body: the server stops for good (-K); do not reconnect
     // runner -> server
     Started = 300,      // StartedBody + tail: output path (empty if not stored)
     Finished = 301,     // FinishedBody
@@ -157,6 +160,14 @@ struct RunBody {
     uint8_t pad[3];
 };
 static_assert(sizeof(RunBody) == 8);
+
+struct AttachBody {
+    int32_t id;
+    int32_t runner_pid;
+    uint8_t started;        // 1: the job runs (Started follows); 0: still waiting for Run
+    uint8_t pad[7];
+};
+static_assert(sizeof(AttachBody) == 16);
 
 struct StartedBody {
     int32_t pid;

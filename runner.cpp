@@ -12,6 +12,9 @@
 #include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
+#include <poll.h>
+#include <algorithm>
+#include <ctime>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/time.h>
@@ -265,18 +268,96 @@ bool open_output(const JobSpec& spec, const char* const* envp, Output* o) {
 
 int limit_resource(int i) { return i >= 0 && i < proto::kNumLimits ? kLimitMap[i] : -1; }
 
-void report_skipped(int fd) {
-    proto::StartedBody s{};
-    s.pid = -1;
-    (void)send_frame(fd, encode(proto::MsgType::Started, s));
-    proto::FinishedBody f{};
-    f.errorlevel = -1;
-    f.skipped = 1;
-    f.end_us = to_us(now_seconds());
-    (void)send_frame(fd, encode(proto::MsgType::Finished, f));
+bool ServerLink::reattach() {
+    if (gone_) return false;
+    fd_.reset();
+    // Back off from 50 ms to 1 s; give up after about a minute.
+    for (int delay_ms = 50, waited = 0; waited < 60000; waited += delay_ms, delay_ms = std::min(delay_ms * 2, 1000)) {
+        fd_ = connect_();
+        if (fd_) {
+            proto::AttachBody a{};
+            a.id = id_;
+            a.runner_pid = getpid();
+            a.started = started_.empty() ? 0 : 1;
+            if (send_frame(fd_.get(), encode(proto::MsgType::Attach, a)) &&
+                (started_.empty() || send_frame(fd_.get(), started_)))
+                return true;
+            fd_.reset();
+        }
+        struct timespec ts = {0, delay_ms * 1000000L};
+        nanosleep(&ts, nullptr);
+    }
+    gone_ = true;
+    return false;
 }
 
-RunOutcome run_job(const JobSpec& spec, JobId id, int fd, bool foreground) {
+bool ServerLink::send(const std::string& frame) {
+    for (int tries = 0; tries < 3 && !gone_; ++tries) {
+        if (fd_ && send_frame(fd_.get(), frame)) return true;
+        if (!reattach()) return false;
+    }
+    return false;
+}
+
+bool ServerLink::send_final(const std::string& frame) {
+    for (int tries = 0; tries < 10 && !gone_; ++tries) {
+        if (!send(frame)) return false;
+        Frame f;
+        while (fd_ && recv_frame(fd_.get(), &f)) {
+            if (f.type == proto::MsgType::Done) return true;
+            if (f.type == proto::MsgType::Bye) {
+                gone_ = true;
+                return false;
+            }
+        }
+        if (!reattach()) return false;   // sends Started again; Finished follows
+    }
+    return false;
+}
+
+bool ServerLink::receive(Frame* f) {
+    if (gone_) return false;
+    if (recv_frame(fd_.get(), f)) {
+        if (f->type == proto::MsgType::Bye) gone_ = true;
+        return true;
+    }
+    reattach();
+    return false;
+}
+
+namespace {
+int g_child_pipe = -1;
+void on_child(int) {
+    int saved = errno;
+    char c = 0;
+    (void)!write(g_child_pipe, &c, 1);
+    errno = saved;
+}
+
+/* Wait for the job while watching the server link: a server that goes away
+ * is reconnected to at once, so the new server learns that we are alive. */
+int wait_job(pid_t pid, ServerLink& link, int child_pipe, struct rusage* ru) {
+    for (;;) {
+        int st = 0;
+        pid_t r = wait4(pid, &st, WNOHANG, ru);
+        if (r == pid) return st;
+        if (r < 0 && errno != EINTR) return -1;
+        struct pollfd p[2] = {{child_pipe, POLLIN, 0}, {link.gone() ? -1 : link.fd(), POLLIN, 0}};
+        if (poll(p, 2, 1000) < 0) continue;
+        if (p[0].revents) {
+            char buf[64];
+            while (read(child_pipe, buf, sizeof buf) > 0) {
+            }
+        }
+        if (p[1].revents) {
+            Frame f;
+            (void)link.receive(&f);   // EOF re-attaches; Bye means stop reporting
+        }
+    }
+}
+}  // namespace
+
+RunOutcome run_job(const JobSpec& spec, JobId id, ServerLink& link, bool foreground) {
     RunOutcome outcome;
     auto argv = c_array(spec.argv);
     auto envp = c_array(spec.env);
@@ -290,13 +371,25 @@ RunOutcome run_job(const JobSpec& spec, JobId id, int fd, bool foreground) {
         o1 = out.gzip_in ? out.gzip_in.get() : out.file.get();
         o2 = out.err_file ? out.err_file.get() : o1;
     }
+    int cp[2];
+    Fd child_r, child_w;
+    if (pipe2(cp, O_CLOEXEC | O_NONBLOCK) == 0) {
+        child_r.reset(cp[0]);
+        child_w.reset(cp[1]);
+    }
+    g_child_pipe = child_w.get();
+    struct sigaction sa {};
+    sa.sa_handler = on_child;
+    sa.sa_flags = SA_NOCLDSTOP;
+    sigaction(SIGCHLD, &sa, nullptr);
+    signal(SIGPIPE, SIG_IGN);
     double start = now_seconds();
     pid_t pid = -1;
     if (out_ok) {
         if (foreground) {
-            struct sigaction sa {};
-            sa.sa_handler = forward_signal;
-            sigaction(SIGINT, &sa, nullptr);   // no SA_RESTART: wait4 loops on EINTR
+            struct sigaction si {};
+            si.sa_handler = forward_signal;
+            sigaction(SIGINT, &si, nullptr);   // no SA_RESTART: the wait loop retries
         }
         pid = fork();
         if (pid == 0) exec_job(spec, argv.data(), envp.data(), in, o1, o2);
@@ -304,22 +397,20 @@ RunOutcome run_job(const JobSpec& spec, JobId id, int fd, bool foreground) {
     proto::StartedBody sb{};
     sb.pid = pid > 0 ? pid : 0;
     sb.start_us = to_us(start);
-    outcome.reported = send_frame(fd, encode(proto::MsgType::Started, sb, out.path));
+    std::string started = encode(proto::MsgType::Started, sb, out.path);
+    link.set_started(started);
+    (void)link.send(started);
 
     JobResult& r = outcome.result;
     struct rusage ru {};
     if (pid > 0) {
         g_job_pid = pid;
-        int st = 0;
-        if (wait_for(pid, &st, &ru) == pid) {
-            if (WIFEXITED(st)) {
-                r.errorlevel = static_cast<signed char>(WEXITSTATUS(st));
-            } else {
-                r.errorlevel = -1;
-                r.signal = WIFSIGNALED(st) ? WTERMSIG(st) : 0;
-            }
+        int st = wait_job(pid, link, child_r.get(), &ru);
+        if (st >= 0 && WIFEXITED(st)) {
+            r.errorlevel = static_cast<signed char>(WEXITSTATUS(st));
         } else {
             r.errorlevel = -1;
+            r.signal = st >= 0 && WIFSIGNALED(st) ? WTERMSIG(st) : 0;
         }
         g_job_pid = 0;
     } else {
@@ -345,6 +436,6 @@ RunOutcome run_job(const JobSpec& spec, JobId id, int fd, bool foreground) {
     fb.user_us = to_us(r.user);
     fb.sys_us = to_us(r.sys);
     fb.end_us = to_us(end);
-    outcome.reported = send_frame(fd, encode(proto::MsgType::Finished, fb)) && outcome.reported;
+    outcome.reported = link.send_final(encode(proto::MsgType::Finished, fb));
     return outcome;
 }

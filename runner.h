@@ -5,28 +5,61 @@
  * file ($TMPDIR/ts-out.XXXXXX from the job's own environment, mode 0600),
  * forks the job into its own session (so `kill -- -PID` reaches all of it)
  * with the submitter's context (argv, environment, cwd, umask, resource
- * limits, nice value), waits for it with wait4, runs TS_ONFINISH, and reports
- * Started and Finished frames over its connection to the server.
+ * limits, nice value), waits for it, runs TS_ONFINISH, and reports Started
+ * and Finished frames to the server.
  *
  * The same code serves both kinds of runner (design.md): one the server
  * forks for a queued job, talking over a socketpair, and the `ts -f` client
  * itself, which runs the job in the foreground with the caller's terminal.
+ *
+ * The connection is a ServerLink: when it breaks because the server died,
+ * the runner connects again (starting a server if none answers), attaches
+ * to its job id and reports again, so the job's result is never lost. Only
+ * Bye (the server was stopped with -K) makes it give up reporting.
  */
 #pragma once
 
+#include <functional>
+
 #include "jobs.h"
+#include "util.h"
 
 /* The local RLIMIT_* for wire index i of Submit::limits, or -1. */
 int limit_resource(int i);
 
-struct RunOutcome {
-    JobResult result;
-    bool reported = false;   // Finished reached the server
+class ServerLink {
+public:
+    using Connect = std::function<Fd()>;   // an invalid Fd when it cannot connect
+
+    ServerLink(Fd fd, Connect connect, JobId id) : fd_(std::move(fd)), connect_(std::move(connect)), id_(id) {}
+
+    /* Send a frame, re-attaching after a server restart; false once the server is gone for good. */
+    bool send(const std::string& frame);
+    /* Send the last report and wait until the server confirms it (Done),
+     * re-attaching and sending again if it went away first. */
+    bool send_final(const std::string& frame);
+    /* Read what the server sent; on EOF re-attach. Returns the frame if one came. */
+    bool receive(struct Frame* f);
+    /* Connect again and attach to our job (started: the job runs). */
+    bool reattach();
+
+    int fd() const { return fd_.get(); }
+    bool gone() const { return gone_; }
+    void set_started(const std::string& started_frame) { started_ = started_frame; }
+
+private:
+    Fd fd_;
+    Connect connect_;
+    JobId id_;
+    std::string started_;   // our Started frame, sent again after re-attaching
+    bool gone_ = false;
 };
 
-/* Run the job and report to the server over fd; returns the result.
- * foreground: stdin is the caller's, and SIGINT is forwarded to the job. */
-RunOutcome run_job(const JobSpec& spec, JobId id, int fd, bool foreground);
+struct RunOutcome {
+    JobResult result;
+    bool reported = false;   // Finished reached a server
+};
 
-/* The skipped-job report of a client-held runner (a dependency failed). */
-void report_skipped(int fd);
+/* Run the job and report to the server; returns the result.
+ * foreground: stdin is the caller's, and SIGINT is forwarded to the job. */
+RunOutcome run_job(const JobSpec& spec, JobId id, ServerLink& link, bool foreground);

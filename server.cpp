@@ -33,8 +33,10 @@
 #include <unistd.h>
 #include <vector>
 
+#include "client.h"
 #include "frame.h"
 #include "jobs.h"
+#include "journal.h"
 #include "runner.h"
 
 namespace {
@@ -77,12 +79,17 @@ public:
     void on_set_slots(Conn& c, const Frame& f);
     void on_get_slots(Conn& c, const Frame& f);
     void submitted(Conn& c, JobId id);
+    void restored();
+    void check_detached();
+    void finish(JobId id, const JobResult& r, double end);
+    Conn* runner_conn(JobId id);
     void on_remove(Conn& c, const Frame& f);
     void on_urgent(Conn& c, const Frame& f);
     void on_swap(Conn& c, const Frame& f);
     void on_info(Conn& c, const Frame& f);
     void on_clear(Conn& c, const Frame& f);
     void on_kill(Conn& c, const Frame& f);
+    void on_attach(Conn& c, const Frame& f);
     void on_started(Conn& c, const Frame& f);
     void on_finished(Conn& c, const Frame& f);
 
@@ -111,6 +118,8 @@ private:
     std::vector<std::unique_ptr<Conn>> conns_;
     bool accepting_ = true;
     std::string startup_error_;
+    std::optional<Journal> journal_;
+    double reattach_deadline_ = 0;   // until then, runners of restored jobs may come back
 };
 
 struct Handler {
@@ -135,11 +144,16 @@ const Handler kHandlers[] = {
     {MsgType::Info, sizeof(proto::JobRef), false, &Server::on_info},
     {MsgType::Clear, 0, false, &Server::on_clear},
     {MsgType::Kill, sizeof(proto::JobRef), false, &Server::on_kill},
+    {MsgType::Attach, sizeof(proto::AttachBody), false, &Server::on_attach},
     {MsgType::Started, sizeof(proto::StartedBody), true, &Server::on_started},
     {MsgType::Finished, sizeof(proto::FinishedBody), false, &Server::on_finished},
 };
 
 double us_to_s(int64_t us) { return double(us) / 1e6; }
+
+// How long restored jobs wait for their runner or -f client to come back
+// (a live server-spawned runner is waited for as long as it lives).
+constexpr double kReattachGrace = 5.0;
 
 Server::Server(Fd listener, std::string path) : listener_(std::move(listener)), path_(std::move(path)) {
     int p[2];
@@ -156,10 +170,10 @@ Server::Server(Fd listener, std::string path) : listener_(std::move(listener)), 
     set_nonblock(listener_.get());
     set_cloexec(listener_.get());
 
+    int slots = 0;
     if (const char* s = getenv("TS_SLOTS")) {
-        int n = std::abs(atoi(s));
-        if (n > 0) queue_.set_max_slots(n);
-        else log("TS_SLOTS=%s ignored: it must be a number of at least 1", s);
+        slots = std::abs(atoi(s));
+        if (slots < 1) log("TS_SLOTS=%s ignored: it must be a number of at least 1", s);
     }
     if (const char* s = getenv("TS_MAXCONN")) {
         // task-spooler's limit: max_conn connections, max_conn - 5 queued jobs.
@@ -176,6 +190,27 @@ Server::Server(Fd listener, std::string path) : listener_(std::move(listener)), 
     }
     if (const char* s = getenv("TS_MAXFINISHED"))
         queue_.set_max_finished(static_cast<size_t>(std::abs(atoi(s))));
+    journal_.emplace(path_ + ".journal", &queue_, [this](const std::string& m) { log("%s", m.c_str()); });
+    if (journal_->replayed_anything()) {
+        restored();   // the journal's slot count wins over TS_SLOTS
+    } else if (slots > 0) {
+        queue_.set_max_slots(slots);
+        journal_->slots(slots);
+    }
+}
+
+/* After a restart: jobs that were running wait for their runners to come
+ * back; -f jobs wait for their clients; held submitters are gone. */
+void Server::restored() {
+    reattach_deadline_ = now_seconds() + kReattachGrace;
+    std::vector<JobId> lost;
+    for (JobId id : queue_.held()) lost.push_back(id);
+    for (JobId id : lost) finish(id, Queue::lost_result(), now_seconds());
+    for (JobId id : queue_.active()) {
+        Job* j = queue_.find(id);
+        if (j->state == JobState::Queued && j->spec.foreground()) j->awaiting_client = true;
+    }
+    log("queue restored from the journal: %zu jobs", queue_.size());
 }
 
 void Server::log(const char* fmt, ...) {
@@ -200,6 +235,7 @@ void Server::run() {
         for (auto& c : conns_)
             pfds.push_back({c->fd.get(), short(POLLIN | (c->out.empty() ? 0 : POLLOUT)), 0});
         int timeout = accepting_ ? -1 : 100;   // after EMFILE, retry accept shortly
+        if (reattach_deadline_ != 0) timeout = timeout < 0 ? 500 : std::min(timeout, 500);
         int n = poll(pfds.data(), pfds.size(), timeout);
         if (n < 0 && errno != EINTR) {
             log("poll: %s", strerror(errno));
@@ -218,7 +254,9 @@ void Server::run() {
         conns_.erase(std::remove_if(conns_.begin(), conns_.end(),
                                     [](const std::unique_ptr<Conn>& c) { return c->dead; }),
                      conns_.end());
+        check_detached();
         schedule();
+        journal_->maybe_compact(queue_);
     }
 }
 
@@ -357,6 +395,14 @@ void Server::save_list() {
 /* Confirm with Done, in our version's header: the client accepts it from any version. */
 void Server::on_kill_server(Conn& c, const Frame&) {
     unlink(path_.c_str());   // no new client reaches us from now on
+    journal_->remove_file();   // -K means a fresh, empty queue
+    // Runners, -f clients and waiters must not bring a server back for this queue.
+    std::string bye = encode_empty(MsgType::Bye);
+    for (auto& o : conns_)
+        if (o.get() != &c && (o->runner_of || o->waiting_for || o->held)) {
+            o->out += bye;
+            flush(*o);
+        }
     std::string done = encode_empty(MsgType::Done);
     int fl = fcntl(c.fd.get(), F_GETFL);
     if (fl >= 0) fcntl(c.fd.get(), F_SETFL, fl & ~O_NONBLOCK);
@@ -379,9 +425,10 @@ void Server::on_submit(Conn& c, const Frame& f) {
     spec.uid = c.uid;
     bool no_block = spec.flags & proto::kNoBlock;
     JobId id = queue_.add(std::move(spec), now_seconds());
+    journal_->job(*queue_.find(id));
     if (queue_.find(id)->state == JobState::Held) {
         if (no_block) {   // -B: refused; recorded as a job whose runner vanished, as in task-spooler
-            queue_.finished(id, Queue::lost_result(), now_seconds());
+            finish(id, Queue::lost_result(), now_seconds());
             reply(c, encode_empty(MsgType::QueueFull));
         } else {
             c.held = id;   // answered when there is room (release_held)
@@ -491,10 +538,11 @@ void Server::on_remove(Conn& c, const Frame& f) {
                             : format("The job %i cannot be removed.\n", r.id));
         return;
     }
+    journal_->removed(id);
     for (auto& o : conns_) {
         if (o->runner_of == id && !o->spawned) {   // a -f client whose job will never run
             o->runner_of.reset();
-            o->dead = true;
+            reply(*o, encode_empty(MsgType::Bye));
         }
     }
     JobResult gone;
@@ -517,6 +565,7 @@ void Server::on_urgent(Conn& c, const Frame& f) {
                             : format("The job %i cannot be urged.\n", r.id));
         return;
     }
+    journal_->urgent(id);
     reply(c, encode_empty(MsgType::Done));
 }
 
@@ -527,11 +576,89 @@ void Server::on_swap(Conn& c, const Frame& f) {
         error(c, format("The jobs %i and %i cannot be swapped.\n", p.a, p.b));
         return;
     }
+    journal_->swapped(p.a, p.b);
     reply(c, encode_empty(MsgType::Done));
+}
+
+Conn* Server::runner_conn(JobId id) {
+    for (auto& c : conns_)
+        if (c->runner_of == id && !c->dead) return c.get();
+    return nullptr;
+}
+
+/* A runner or -f client is back after a server restart. */
+void Server::on_attach(Conn& c, const Frame& f) {
+    proto::AttachBody a;
+    (void)decode_body(f, &a);
+    Job* j = queue_.find(a.id);
+    bool ok = j && (j->state == JobState::Running ||
+                    (j->state == JobState::Queued && j->spec.foreground() && !a.started));
+    if (!ok || runner_conn(a.id)) {   // not ours (any more): stop reporting
+        reply(c, encode_empty(MsgType::Bye));
+        return;
+    }
+    c.runner_of = a.id;
+    c.spawned = !j->spec.foreground();
+    j->awaiting_client = false;
+    if (a.runner_pid > 0 && c.spawned) queue_.set_runner(a.id, a.runner_pid);
+    log("job %d: its %s is back", a.id, c.spawned ? "runner" : "client");
+    if (j->state == JobState::Running && !a.started) {   // its Run was lost with the old server
+        proto::RunBody rb{};
+        rb.id = a.id;
+        reply(c, encode(MsgType::Run, rb), false);
+    }
+}
+
+/* Whether a restored job's runner still lives (not a zombie, and a ts runner). */
+static bool runner_alive(pid_t pid) {
+    if (pid <= 0 || (kill(pid, 0) != 0 && errno != EPERM)) return false;
+    std::string stat, comm;
+    if (read_file(format("/proc/%d/stat", int(pid)), &stat)) {
+        size_t paren = stat.rfind(')');
+        if (paren != std::string::npos && paren + 2 < stat.size() && stat[paren + 2] == 'Z')
+            return false;
+    }
+    if (read_file(format("/proc/%d/comm", int(pid)), &comm) && comm.rfind("ts-runner", 0) != 0)
+        return false;
+    return true;
+}
+
+/* Restored jobs whose runner or client did not come back. */
+void Server::check_detached() {
+    if (reattach_deadline_ == 0) return;
+    double now = now_seconds();
+    bool waiting = false;
+    std::vector<JobId> ids(queue_.active().begin(), queue_.active().end());
+    for (JobId id : ids) {
+        Job* j = queue_.find(id);
+        if (!j || runner_conn(id)) continue;
+        bool restored_running = j->state == JobState::Running;
+        if (!restored_running && !j->awaiting_client) continue;
+        if (restored_running && !j->spec.foreground() && runner_alive(j->runner_pid)) {
+            waiting = true;   // alive: it will come back (or we see it die)
+            continue;
+        }
+        if (now < reattach_deadline_) {
+            waiting = true;
+            continue;
+        }
+        if (restored_running && !j->spec.foreground() && j->runner_pid == 0) {
+            // Recorded as started, but no runner was ever forked: it never ran.
+            log("job %d: never started before the restart; queued again", id);
+            (void)queue_.requeue(id);
+            journal_->compact(queue_);
+            continue;
+        }
+        log("job %d: its %s did not come back; marked lost", id,
+            j->spec.foreground() ? "client" : "runner");
+        finish(id, Queue::lost_result(), now);
+    }
+    if (!waiting) reattach_deadline_ = 0;
 }
 
 void Server::on_clear(Conn& c, const Frame&) {
     queue_.clear_finished();
+    journal_->cleared();
     reply(c, encode_empty(MsgType::Done));
 }
 
@@ -551,12 +678,18 @@ void Server::on_wait(Conn& c, const Frame& f) {
         return;
     }
     c.waiting_for = j->id;
+    proto::JobRef w{};
+    w.id = j->id;
+    reply(c, encode(MsgType::Waiting, w), false);   // so the client can ask again after a restart
 }
 
 void Server::on_set_slots(Conn& c, const Frame& f) {
     proto::Slots s;
     (void)decode_body(f, &s);
-    if (s.n >= 1) queue_.set_max_slots(s.n);
+    if (s.n >= 1) {
+        queue_.set_max_slots(s.n);
+        journal_->slots(s.n);
+    }
     reply(c, encode_empty(MsgType::Done));
 }
 
@@ -573,6 +706,7 @@ void Server::on_started(Conn& c, const Frame& f) {
     Job* j = queue_.find(*c.runner_of);
     if (!j || j->state != JobState::Running) return;
     queue_.started(j->id, s.pid, std::string(path), us_to_s(s.start_us));
+    journal_->started(j->id, s.pid, std::string(path), us_to_s(s.start_us));
 }
 
 void Server::on_finished(Conn& c, const Frame& f) {
@@ -580,10 +714,11 @@ void Server::on_finished(Conn& c, const Frame& f) {
     (void)decode_body(f, &b);
     JobId id = *c.runner_of;
     c.runner_of.reset();
-    c.close_after_flush = true;
-    c.dead = c.out.empty();
     Job* j = queue_.find(id);
-    if (!j || j->state != JobState::Running) return;
+    bool ours = j && j->state == JobState::Running;
+    // Acknowledge once recorded: a runner exits only after this, so a result is never lost.
+    reply(c, encode_empty(ours ? MsgType::Done : MsgType::Bye));
+    if (!ours) return;
     JobResult r;
     r.errorlevel = b.errorlevel;
     r.signal = b.signal;
@@ -591,7 +726,13 @@ void Server::on_finished(Conn& c, const Frame& f) {
     r.real = us_to_s(b.real_us);
     r.user = us_to_s(b.user_us);
     r.sys = us_to_s(b.sys_us);
-    queue_.finished(id, r, us_to_s(b.end_us));
+    finish(id, r, us_to_s(b.end_us));
+}
+
+/* A job ended (or never will run): record it and wake its waiters. */
+void Server::finish(JobId id, const JobResult& r, double end) {
+    queue_.finished(id, r, end);
+    journal_->finished(id, r, end);
     job_ended(id, r);
 }
 
@@ -617,13 +758,12 @@ void Server::conn_lost(Conn& c) {
     Job* j = queue_.find(id);
     if (!j || (j->state != JobState::Running && j->state != JobState::Queued)) return;
     log("job %d: its runner quit before reporting the end", id);
-    JobResult r = Queue::lost_result();
-    queue_.finished(id, r, now_seconds());
-    job_ended(id, r);
+    finish(id, Queue::lost_result(), now_seconds());
 }
 
 void Server::schedule() {
     for (JobId id : queue_.release_held()) {
+        journal_->released(id);
         for (auto& c : conns_) {
             if (c->held == id && !c->dead) {
                 c->held.reset();
@@ -633,6 +773,9 @@ void Server::schedule() {
     }
     Decisions d = queue_.schedule();
     for (JobId id : d.skipped) {
+        const Job* sj = queue_.find(id);
+        JobResult skip = sj ? sj->result : JobResult{-1, 0, true};
+        journal_->finished(id, skip, sj ? sj->end_time : now_seconds());
         for (auto& c : conns_) {
             if (c->runner_of == id && !c->spawned) {   // a -f client: tell it to give up
                 c->runner_of.reset();
@@ -642,9 +785,10 @@ void Server::schedule() {
                 reply(*c, encode(MsgType::Run, rb));
             }
         }
-        job_ended(id, queue_.find(id) ? queue_.find(id)->result : JobResult{-1, 0, true});
+        job_ended(id, skip);
     }
     for (JobId id : d.start) {
+        journal_->start(id);   // before the runner exists: a crash now cannot run it twice
         Job* j = queue_.find(id);
         if (!j->spec.foreground()) {
             spawn_runner(*j);
@@ -664,27 +808,27 @@ void Server::spawn_runner(Job& j) {
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
         log("job %d: socketpair: %s", j.id, strerror(errno));
-        JobId id = j.id;
-        queue_.finished(id, Queue::lost_result(), now_seconds());
-        job_ended(id, Queue::lost_result());
+        finish(j.id, Queue::lost_result(), now_seconds());
         return;
     }
     Fd mine(sv[0]), theirs(sv[1]);
     pid_t pid = fork();
     if (pid < 0) {
         log("job %d: fork: %s", j.id, strerror(errno));
-        JobId id = j.id;
-        queue_.finished(id, Queue::lost_result(), now_seconds());
-        job_ended(id, Queue::lost_result());
+        finish(j.id, Queue::lost_result(), now_seconds());
         return;
     }
     if (pid == 0) {
         for (int s : {SIGCHLD, SIGTERM, SIGINT, SIGHUP}) signal(s, SIG_DFL);
         set_process_name("ts-runner");
         close_other_fds({theirs.get()});
-        (void)run_job(j.spec, j.id, theirs.get(), false);
+        std::string path = path_;
+        ServerLink link(std::move(theirs), [path] { return connect_or_start(path); }, j.id);
+        (void)run_job(j.spec, j.id, link, false);
         _exit(0);
     }
+    queue_.set_runner(j.id, pid);
+    journal_->runner(j.id, pid);
     set_nonblock(mine.get());
     auto c = std::make_unique<Conn>();
     c->fd = std::move(mine);
