@@ -337,7 +337,12 @@ bool Journal::write_snapshot(const Queue& q) {
     append(kMeta, bytes_of(MetaRec{m.next_id, m.last_errorlevel, m.last_finished_id, m.max_slots}));
     for (JobId id : q.active()) append(kJob, encode_job(*q.find(id)));
     for (JobId id : q.held()) append(kJob, encode_job(*q.find(id)));
-    for (JobId id : q.finished_list()) append(kJob, encode_job(*q.find(id)));
+    size_t done = 0, before = size_;
+    for (JobId id : q.finished_list()) {
+        append(kJob, encode_job(*q.find(id)));
+        ++done;
+    }
+    if (done) done_bytes_ = double(size_ - before) / double(done);
     ok = ok && fd_ && fsync(fd_.get()) == 0 && rename(tmp.c_str(), path_.c_str()) == 0;
     if (!ok) {
         log_(format("journal %s: cannot write a snapshot: %s", path_.c_str(), strerror(errno)));
@@ -349,11 +354,12 @@ bool Journal::write_snapshot(const Queue& q) {
 }
 
 /* The live state is estimated (jobs times their average record size), so
- * that deciding costs nothing; a snapshot is written when the file is four
+ * that deciding costs nothing; a snapshot is written when the file is three
  * times larger than that. After -C the estimate drops and the file follows. */
 void Journal::maybe_compact(const Queue& q) {
-    double live = 64 + double(q.size()) * job_bytes_;
-    if (fd_ && size_ > kMinCompact && double(size_) > 4 * live) write_snapshot(q);
+    double ended = double(q.finished_list().size());
+    double live = 64 + (double(q.size()) - ended) * job_bytes_ + ended * done_bytes_;
+    if (fd_ && size_ > kMinCompact && double(size_) > 3 * live) write_snapshot(q);
 }
 
 void Journal::remove_file() {

@@ -71,7 +71,8 @@ private:
     Log log_;
     Fd fd_;
     size_t size_ = 0;
-    double job_bytes_ = 256;      // running average size of a job record
+    double job_bytes_ = 256;      // average record of a job added (with its environment)
+    double done_bytes_ = 256;     // average record of an ended job (without it)
     bool replayed_ = false;
 };
 
