@@ -187,6 +187,9 @@ Decisions Queue::schedule() {
                         continue;   // not decided yet; later jobs may go first
                     result = dep ? dep->result.errorlevel : -1;
                 }
+                // Skipped when it would start, as in task-spooler: with a free slot.
+                int free = max_slots_ - busy_;
+                if (*result != 0 && (free <= 0 || free < j.spec.num_slots)) continue;
                 if (*result != 0) {
                     JobResult r;
                     r.errorlevel = -1;

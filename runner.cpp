@@ -172,14 +172,16 @@ void wait_adding(pid_t pid, struct rusage* total) {
     timeradd(&total->ru_stime, &ru.ru_stime, &total->ru_stime);
 }
 
-/* TS_ONFINISH: prog jobid errorlevel outfile command (outfile left out with -n). */
+/* TS_ONFINISH: prog jobid errorlevel outfile command (only the first two with -n). */
 void run_onfinish(const JobSpec& spec, JobId id, int errorlevel, const std::string& out,
                   struct rusage* total) {
     std::string prog = env_value(spec.env, "TS_ONFINISH");
     if (prog.empty()) return;
     std::vector<std::string> args = {prog, format("%d", id), format("%d", errorlevel)};
-    if (spec.stores_output()) args.push_back(out);
-    args.push_back(spec.command());
+    if (spec.stores_output()) {   // with -n, task-spooler passes only the first two
+        args.push_back(out);
+        args.push_back(spec.command());
+    }
     auto argv = c_array(args);
     auto envp = c_array(spec.env);
     pid_t pid = fork();

@@ -521,8 +521,11 @@ void Server::on_kill(Conn& c, const Frame& f) {
 void Server::on_info(Conn& c, const Frame& f) {
     proto::JobRef r;
     (void)decode_body(f, &r);
-    Job* j = lookup_run(c, r.id);
-    if (!j) return;
+    Job* j = lookup(r.id, false);   // any state, when an id is given
+    if (!j) {
+        error(c, r.id == -1 ? "No jobs.\n" : format("Job %i not finished or not running.\n", r.id));
+        return;
+    }
     TailWriter t;
     t.add(info_text(*j, now_seconds()));
     reply(c, encode_empty(MsgType::Text, t.str()));

@@ -443,7 +443,26 @@ TEST(Queue, DependencyOnFinishedJobUsesItsResult) {
     q.add(dep_on(1), 3);        // 3
     Decisions d = q.schedule();
     EXPECT_EQ(d.start, V{2});
-    EXPECT_EQ(d.skipped, V{3});
+    EXPECT_TRUE(d.skipped.empty());   // a skip, like a start, waits for a free slot
+    q.finished(2, exit_with(0), 4);
+    EXPECT_EQ(q.schedule().skipped, V{3});
+}
+
+TEST(Queue, SkipWaitsForAFreeSlotLikeAStart) {
+    Queue q;
+    q.add(cmd({"long"}), 0);     // 0: runs
+    q.add(cmd({"doomed"}), 0);   // 1: removed below
+    q.add(dep_on(1), 0);         // 2
+    q.add(cmd({"after"}), 0);    // 3
+    EXPECT_EQ(q.schedule().start, V{0});
+    ASSERT_TRUE(q.remove(1));
+    EXPECT_TRUE(q.schedule().skipped.empty());   // no free slot yet
+    q.finished(0, exit_with(0), 1);
+    Decisions d = q.schedule();
+    EXPECT_EQ(d.skipped, V{2});
+    EXPECT_EQ(d.start, V{3});
+    std::list<JobId> order(q.finished_list());
+    EXPECT_EQ(order, (std::list<JobId>{0, 2}));
 }
 
 TEST(Queue, UnknownDependencyIsSkipped) {
