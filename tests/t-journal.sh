@@ -29,7 +29,6 @@ for round in $(seq 10); do
     for i in $(seq 1000); do "$TS" -n -L "r$round" true; done
     "$TS" -w "$(( round * 1000 ))" >/dev/null
     for i in $(seq 1 4); do "$TS" -w "$(( round * 1000 - i ))" >/dev/null 2>&1; done
-    wait_state "$(( round * 1000 ))" finished >/dev/null
     total=$(( total + $(size "$J") ))
     "$TS" -C
 done
