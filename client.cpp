@@ -104,7 +104,12 @@ bool start_server(const Socket& s, std::string* err) {
             *err = format("The socket path exists and it is not a unix socket: %s", s.path.c_str());
             return false;
         }
-        unlink(s.path.c_str());   // stale: nobody answered on it
+        if (unlink(s.path.c_str()) != 0 && st.st_uid != getuid()) {   // stale: nobody answered on it
+            *err = format("The server didn't come up. (the socket %s belongs to uid %u and nobody "
+                          "answers on it: only that user or root may start its server)",
+                          s.path.c_str(), unsigned(st.st_uid));
+            return false;
+        }
     }
     auto fail = [err](const char* what, int e) {
         *err = format("The server didn't come up. (%s: %s)", what, strerror(e));
@@ -118,6 +123,16 @@ bool start_server(const Socket& s, std::string* err) {
     int e = errno;
     umask(old);
     if (r != 0) return fail("bind", e);
+    if (const char* m = getenv("TS_SOCKET_MODE")) {   // a shared queue: e.g. 0660 or 0666
+        char* end = nullptr;
+        long mode = strtol(m, &end, 8);
+        if (!*m || *end || mode < 0 || mode > 0777) {
+            unlink(s.path.c_str());
+            *err = format("TS_SOCKET_MODE=%s: it must be an octal mode such as 0660", m);
+            return false;
+        }
+        if (chmod(s.path.c_str(), static_cast<mode_t>(mode)) != 0) return fail("chmod", errno);
+    }
     if (listen(lfd.get(), SOMAXCONN) != 0) return fail("listen", errno);
     int p[2];
     if (pipe2(p, O_CLOEXEC) != 0) return fail("pipe", errno);
@@ -165,7 +180,10 @@ Fd open_server(const Socket& s, std::string* err) {
     if (!fd && (errno == ENOENT || errno == ECONNREFUSED)) {
         std::string lock_path = s.path + ".lock";
         Fd lock(open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
-        if (!lock) {
+        if (!lock && errno == EACCES) {
+            // Another user's lock in a shared directory: go on without it. Binding
+            // still lets only one server in, and the server says whose queue it is.
+        } else if (!lock) {
             *err = format("The server didn't come up. (cannot create %s: %s)", lock_path.c_str(),
                           strerror(errno));
             return Fd();
@@ -173,7 +191,7 @@ Fd open_server(const Socket& s, std::string* err) {
         struct flock fl {};
         fl.l_type = F_WRLCK;
         fl.l_whence = SEEK_SET;
-        while (fcntl(lock.get(), F_SETLKW, &fl) != 0 && errno == EINTR) {
+        while (lock && fcntl(lock.get(), F_SETLKW, &fl) != 0 && errno == EINTR) {
         }
         fd = try_connect(s.path);
         if (!fd && (errno == ENOENT || errno == ECONNREFUSED)) {
@@ -206,16 +224,20 @@ Fd connect_server(const Socket& s) {
     return fd;
 }
 
+}  // namespace
 uid_t peer_uid(int fd) {
     struct ucred cred {};
     socklen_t len = sizeof cred;
     if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) return static_cast<uid_t>(-1);
     return cred.uid;
 }
+namespace {
 
 class Client {
 public:
-    explicit Client(const Options& o) : o_(o), sock_(socket_location()), fd_(connect_server(sock_)) {}
+    explicit Client(const Options& o)
+        : o_(o), sock_(socket_location()), fd_(connect_server(sock_)),
+          foreign_(peer_uid(fd_.get()) != getuid()) {}
 
     int run();
 
@@ -237,6 +259,9 @@ private:
     int output();
     int wait();
     int foreground(JobId id, const JobSpec& spec);
+    int background(JobId id, const JobSpec& spec);
+    bool wait_for_run(ServerLink& link);
+    ServerLink::Connect reconnector() const;
     int simple(const std::string& request);
     int kill_job();
     int follow();
@@ -244,8 +269,12 @@ private:
     const Options& o_;
     Socket sock_;
     Fd fd_;
+    bool foreign_;   // the server runs under another uid (a shared queue)
     int reconnects_ = 0;
 };
+
+// A runner of another user's server waits this long for it to come back.
+constexpr int kForeignPatienceMs = 24 * 3600 * 1000;
 
 void Client::send(const std::string& bytes) {
     if (!send_frame(fd_.get(), bytes)) die("Error sending the request to the server.");
@@ -302,7 +331,8 @@ int Client::print_text(const std::string& request) {
 int Client::kill_server() {
     send(encode_empty(MsgType::KillServer));
     Frame f;
-    if (!recv_frame(fd_.get(), &f) || f.type != MsgType::Done)
+    if (recv_frame(fd_.get(), &f) && f.type == MsgType::Error) request_failed(f);
+    if (f.type != MsgType::Done)
         die("The server at %s did not confirm that it stopped: it is not a ts server "
             "(task-spooler 1.x?); stop it with its own -K.",
             sock_.path.c_str());
@@ -377,7 +407,7 @@ bool Client::wait_step(int* id, int* errorlevel) {
     if (*id == -1 || ++reconnects_ > 20) die("Error in wait_job");
     struct timespec ts = {0, 100 * 1000000L};
     nanosleep(&ts, nullptr);
-    fd_ = connect_or_start(sock_.abs_path);
+    fd_ = reconnector()();
     proto::JobRef r{};
     r.id = *id;
     if (!fd_ || !send_frame(fd_.get(), encode(MsgType::Wait, r))) fd_.reset(open("/dev/null", O_RDONLY));
@@ -462,9 +492,15 @@ JobSpec job_spec(const Options& o, bool send_env) {
 }
 
 int Client::enqueue() {
-    // The environment goes only to a server of our own uid.
-    JobSpec spec = job_spec(o_, peer_uid(fd_.get()) == getuid());
-    send(encode_submit(spec));
+    // A server of another uid cannot run our job as us: we run it ourselves
+    // (in the background, as task-spooler does), and it never gets our environment.
+    JobSpec spec = job_spec(o_, true);
+    JobSpec sent = spec;
+    if (foreign_) {
+        sent.env.clear();
+        if (!o_.foreground) sent.flags |= proto::kClientHeld;
+    }
+    send(encode_submit(sent));
     Frame f = receive("Error getting the newjob_ok");
     if (f.type == MsgType::QueueFull) die_with(kExitQueueFull, "Error, queue full\n");
     proto::JobRef r;
@@ -473,28 +509,65 @@ int Client::enqueue() {
         printf("%i\n", r.id);
         fflush(stdout);
     }
-    if (!o_.foreground) return kExitOk;
-    return foreground(r.id, spec);
+    if (o_.foreground) return foreground(r.id, spec);
+    if (foreign_) return background(r.id, spec);
+    return kExitOk;
+}
+
+/* The runner of a job submitted to a server of another uid: detach, wait
+ * for the server's Run, run the job as ourselves, report. */
+int Client::background(JobId id, const JobSpec& spec) {
+    pid_t pid = fork();
+    if (pid < 0) die("ts: cannot fork the job's runner: %s", strerror(errno));
+    if (pid > 0) return kExitOk;
+    setsid();
+    set_process_name("ts-runner");
+    int null = open("/dev/null", O_RDWR);
+    if (null >= 0) {
+        dup2(null, 0);
+        dup2(null, 1);
+        dup2(null, 2);
+        if (null > 2) close(null);
+    }
+    ServerLink link(std::move(fd_), reconnector(), id);
+    link.set_patience(kForeignPatienceMs);
+    if (!wait_for_run(link)) _exit(kExitError);
+    (void)run_job(spec, id, link, false);
+    _exit(kExitOk);
 }
 
 /* -f: wait for our turn, then run the job here with the caller's terminal. */
 int Client::foreground(JobId id, const JobSpec& spec) {
-    std::string path = sock_.abs_path;
-    ServerLink link(std::move(fd_), [path] { return connect_or_start(path); }, id);
-    proto::RunBody rb{};
+    ServerLink link(std::move(fd_), reconnector(), id);
+    if (foreign_) link.set_patience(kForeignPatienceMs);
+    if (!wait_for_run(link)) return kExitError;
+    RunOutcome out = run_job(spec, id, link, true);
+    return out.result.errorlevel & 255;
+}
+
+/* A client-held job waits for the server's Run; false if it will never come
+ * (skipped, removed, or the server was stopped). */
+bool Client::wait_for_run(ServerLink& link) {
     for (;;) {
         Frame f;
         if (!link.receive(&f)) {   // the server went away: re-attached, or gone for good
-            if (link.gone()) return kExitError;
+            if (link.gone()) return false;
             continue;
         }
-        if (f.type == MsgType::Bye) return kExitError;   // removed, or the server was stopped
+        if (f.type == MsgType::Bye) return false;
+        proto::RunBody rb{};
         if (f.type != MsgType::Run || !decode_body(f, &rb)) request_failed(f);
-        break;
+        return !rb.skip;
     }
-    if (rb.skip) return kExitError;
-    RunOutcome out = run_job(spec, id, link, true);
-    return out.result.errorlevel & 255;
+}
+
+/* How a runner or waiter reaches the server again after it went away: one
+ * of our own uid may be started anew; another user's never is (its owner,
+ * or root, starts it). */
+ServerLink::Connect Client::reconnector() const {
+    std::string path = sock_.abs_path;
+    bool may_start = !foreign_;
+    return [path, may_start] { return connect_or_start(path, may_start); };
 }
 
 /* A request answered by Done or an error. */
@@ -613,9 +686,10 @@ int Client::run() {
 
 }  // namespace
 
-Fd connect_or_start(const std::string& abs_path) {
+Fd connect_or_start(const std::string& abs_path, bool may_start) {
     Socket s;
     s.path = s.abs_path = abs_path;
+    if (!may_start) return try_connect(s.path);
     std::string err;
     return open_server(s, &err);
 }

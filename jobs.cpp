@@ -365,7 +365,7 @@ static std::string ctime_text(double t) {
     return buf;
 }
 
-std::string info_text(const Job& j, double now) {
+std::string info_text(const Job& j, double now, uid_t server_uid) {
     std::string s;
     if (j.spec.env_info) s += "Environment:\n" + *j.spec.env_info;
     if (j.state == JobState::Finished || j.state == JobState::Skipped) {
@@ -378,6 +378,7 @@ std::string info_text(const Job& j, double now) {
     if (j.depends && j.depend_on != -1) s += format("[%i]&& ", j.depend_on);
     s += j.spec.command() + "\n";
     s += format("Slots required: %i\n", j.spec.num_slots);
+    if (j.spec.uid != server_uid) s += format("User: %u\n", unsigned(j.spec.uid));
     s += "Enqueue time: " + ctime_text(j.enqueue_time);
     if (j.state == JobState::Running) {
         s += "Start time: " + ctime_text(j.start_time);

@@ -50,6 +50,8 @@ struct JobSpec {
 
     bool stores_output() const { return flags & proto::kStoreOutput; }
     bool foreground() const { return flags & proto::kForeground; }
+    /* A client runs it (-f, or a submitter of another uid), not a runner of the server's. */
+    bool client_held() const { return flags & (proto::kForeground | proto::kClientHeld); }
     std::string command() const;           // argv joined by spaces, as the list shows it
 };
 
@@ -189,8 +191,9 @@ private:
 /* One line of the list, for a job in any state. */
 std::string list_line(const Job& j);
 std::string list_header(int busy, int max);
-/* The -i block (ts-spec §2.2), `now` for a running job's time. */
-std::string info_text(const Job& j, double now);
+/* The -i block (ts-spec §2.2), `now` for a running job's time; a job of
+ * another uid than the server's gets a "User: UID" line. */
+std::string info_text(const Job& j, double now, uid_t server_uid);
 
 /* Submit frame <-> JobSpec (the tail layout is in protocol.h). */
 std::string encode_submit(const JobSpec& spec);

@@ -52,7 +52,7 @@ enum class MsgType : uint16_t {
     Swap = 110,         // JobPair -> Done | Error
     Info = 111,         // JobRef -> Text | Error
     Clear = 112,        // no body -> Done
-    Kill = 113,         // JobRef -> Done | Error (the server signals the job)
+    Kill = 113,         // JobRef -> Done | Error (the job's runner, or the server, signals it)
     Attach = 114,       // AttachBody: a runner or -f client is back after a server restart
     // server -> client
     Version = 200,      // VersionBody: the server's version, then the server closes
@@ -68,6 +68,7 @@ enum class MsgType : uint16_t {
     Run = 210,          // RunBody: a client-held runner may start its job now
     Waiting = 211,      // JobRef: a Wait is registered for this job (sent before WaitDone)
     Bye = 212,          // no body: the server stops for good (-K); do not reconnect
+    Signal = 213,       // Slots (the signal number): a runner signals its job's process group
     // runner -> server
     Started = 300,      // StartedBody + tail: output path (empty if not stored)
     Finished = 301,     // FinishedBody
@@ -84,6 +85,7 @@ constexpr uint32_t kNoBlock = 1u << 6;       // -B
 constexpr uint32_t kDepend = 1u << 7;        // -d / -D: depend_on is valid
 constexpr uint32_t kHasLabel = 1u << 8;      // tail carries a label
 constexpr uint32_t kHasEnvInfo = 1u << 9;    // tail carries TS_ENV output
+constexpr uint32_t kClientHeld = 1u << 10;   // the submitting client runs the job (another uid)
 
 struct RLimit {
     uint64_t cur;

@@ -273,8 +273,8 @@ int limit_resource(int i) { return i >= 0 && i < proto::kNumLimits ? kLimitMap[i
 bool ServerLink::reattach() {
     if (gone_) return false;
     fd_.reset();
-    // Back off from 50 ms to 1 s; give up after about a minute.
-    for (int delay_ms = 50, waited = 0; waited < 60000; waited += delay_ms, delay_ms = std::min(delay_ms * 2, 1000)) {
+    // Back off from 50 ms to 1 s; give up after patience_ms_.
+    for (int delay_ms = 50, waited = 0; waited < patience_ms_; waited += delay_ms, delay_ms = std::min(delay_ms * 2, 1000)) {
         fd_ = connect_();
         if (fd_) {
             proto::AttachBody a{};
@@ -353,7 +353,11 @@ int wait_job(pid_t pid, ServerLink& link, int child_pipe, struct rusage* ru) {
         }
         if (p[1].revents) {
             Frame f;
-            (void)link.receive(&f);   // EOF re-attaches; Bye means stop reporting
+            proto::Slots sig;
+            // EOF re-attaches; Bye means stop reporting; Signal is `ts -k`, done as the job's owner.
+            if (link.receive(&f) && f.type == proto::MsgType::Signal && decode_body(f, &sig) &&
+                sig.n > 0 && sig.n < 65)
+                kill(-pid, sig.n);
         }
     }
 }

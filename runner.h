@@ -44,6 +44,8 @@ public:
     bool reattach();
 
     int fd() const { return fd_.get(); }
+    /* How long to keep trying to reach a server that went away (default a minute). */
+    void set_patience(int ms) { patience_ms_ = ms; }
     bool gone() const { return gone_; }
     void set_started(const std::string& started_frame) { started_ = started_frame; }
 
@@ -53,6 +55,7 @@ private:
     JobId id_;
     std::string started_;   // our Started frame, sent again after re-attaching
     bool gone_ = false;
+    int patience_ms_ = 60000;
 };
 
 struct RunOutcome {

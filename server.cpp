@@ -83,6 +83,8 @@ public:
     void check_detached();
     void finish(JobId id, const JobResult& r, double end);
     Conn* runner_conn(JobId id);
+    bool may_manage(Conn& c, const Job& j, const char* what);
+    bool may_admin(Conn& c, const char* what);
     void on_remove(Conn& c, const Frame& f);
     void on_urgent(Conn& c, const Frame& f);
     void on_swap(Conn& c, const Frame& f);
@@ -119,6 +121,7 @@ private:
     bool accepting_ = true;
     std::string startup_error_;
     std::optional<Journal> journal_;
+    uid_t uid_ = getuid();
     double reattach_deadline_ = 0;   // until then, runners of restored jobs may come back
 };
 
@@ -190,7 +193,16 @@ Server::Server(Fd listener, std::string path) : listener_(std::move(listener)), 
     }
     if (const char* s = getenv("TS_MAXFINISHED"))
         queue_.set_max_finished(static_cast<size_t>(std::abs(atoi(s))));
-    journal_.emplace(path_ + ".journal", &queue_, [this](const std::string& m) { log("%s", m.c_str()); });
+    struct stat st;
+    std::string jpath = path_ + ".journal";
+    if (lstat(jpath.c_str(), &st) == 0 && st.st_uid != uid_ && uid_ != 0) {
+        // A shared queue belongs to whoever started it first; never take it over.
+        startup_error_ = format("the queue at %s belongs to uid %u (its journal %s): only that "
+                                "user or root may start its server",
+                                path_.c_str(), unsigned(st.st_uid), jpath.c_str());
+        return;
+    }
+    journal_.emplace(jpath, &queue_, [this](const std::string& m) { log("%s", m.c_str()); });
     if (journal_->replayed_anything()) {
         restored();   // the journal's slot count wins over TS_SLOTS
     } else if (slots > 0) {
@@ -208,7 +220,7 @@ void Server::restored() {
     for (JobId id : lost) finish(id, Queue::lost_result(), now_seconds());
     for (JobId id : queue_.active()) {
         Job* j = queue_.find(id);
-        if (j->state == JobState::Queued && j->spec.foreground()) j->awaiting_client = true;
+        if (j->state == JobState::Queued && j->spec.client_held()) j->awaiting_client = true;
     }
     log("queue restored from the journal: %zu jobs", queue_.size());
 }
@@ -394,6 +406,7 @@ void Server::save_list() {
 
 /* Confirm with Done, in our version's header: the client accepts it from any version. */
 void Server::on_kill_server(Conn& c, const Frame&) {
+    if (!may_admin(c, "stop the server")) return;
     unlink(path_.c_str());   // no new client reaches us from now on
     journal_->remove_file();   // -K means a fresh, empty queue
     // Runners, -f clients and waiters must not bring a server back for this queue.
@@ -441,7 +454,7 @@ void Server::on_submit(Conn& c, const Frame& f) {
 /* Tell the submitter its job's id; a -f client stays for its Run. */
 void Server::submitted(Conn& c, JobId id) {
     Job* j = queue_.find(id);
-    bool foreground = j && j->spec.foreground();
+    bool foreground = j && j->spec.client_held();
     proto::JobRef r{};
     r.id = id;
     if (foreground) {
@@ -512,9 +525,20 @@ void Server::on_kill(Conn& c, const Frame& f) {
         reply(c, encode(MsgType::OutputReply, o));
         return;
     }
+    if (!may_manage(c, *j, "kill")) return;
     // Only a running job: a finished job's process group may belong to someone else now.
-    if (j->state == JobState::Running && kill(-j->pid, SIGTERM) != 0 && errno != ESRCH)
-        log("job %d: kill(-%d, SIGTERM): %s", j->id, int(j->pid), strerror(errno));
+    // Its runner sends the signal: it runs as the job's owner, which the server may not.
+    if (j->state == JobState::Running) {
+        if (Conn* r = runner_conn(j->id)) {
+            proto::Slots sig{};
+            sig.n = SIGTERM;
+            reply(*r, encode(MsgType::Signal, sig), false);
+        } else if (kill(-j->pid, SIGTERM) != 0 && errno != ESRCH) {
+            error(c, format("Cannot signal job %i (process group %i): %s.\n", j->id, int(j->pid),
+                            strerror(errno)));
+            return;
+        }
+    }
     reply(c, encode_empty(MsgType::Done));
 }
 
@@ -527,7 +551,7 @@ void Server::on_info(Conn& c, const Frame& f) {
         return;
     }
     TailWriter t;
-    t.add(info_text(*j, now_seconds()));
+    t.add(info_text(*j, now_seconds(), uid_));
     reply(c, encode_empty(MsgType::Text, t.str()));
 }
 
@@ -536,6 +560,7 @@ void Server::on_remove(Conn& c, const Frame& f) {
     (void)decode_body(f, &r);
     Job* j = lookup(r.id, true);
     JobId id = j ? j->id : r.id;
+    if (j && !may_manage(c, *j, "remove")) return;
     if (!j || !queue_.remove(id)) {
         error(c, r.id == -1 ? "The last job cannot be removed.\n"
                             : format("The job %i cannot be removed.\n", r.id));
@@ -563,6 +588,7 @@ void Server::on_urgent(Conn& c, const Frame& f) {
         error(c, "The last job cannot be urged.\n");
         return;
     }
+    if (Job* j = queue_.find(id); j && !may_manage(c, *j, "urge")) return;
     if (!queue_.urgent(id)) {
         error(c, r.id == -1 ? "The last job cannot be urged.\n"
                             : format("The job %i cannot be urged.\n", r.id));
@@ -575,12 +601,30 @@ void Server::on_urgent(Conn& c, const Frame& f) {
 void Server::on_swap(Conn& c, const Frame& f) {
     proto::JobPair p;
     (void)decode_body(f, &p);
+    for (int id : {p.a, p.b})
+        if (Job* j = queue_.find(id); j && !may_manage(c, *j, "move")) return;
     if (!queue_.swap(p.a, p.b)) {
         error(c, format("The jobs %i and %i cannot be swapped.\n", p.a, p.b));
         return;
     }
     journal_->swapped(p.a, p.b);
     reply(c, encode_empty(MsgType::Done));
+}
+
+/* Shared queues: a job's owner, the server's owner and root may change a job. */
+bool Server::may_manage(Conn& c, const Job& j, const char* what) {
+    if (c.uid == j.spec.uid || c.uid == uid_ || c.uid == 0) return true;
+    error(c, format("Job %i belongs to uid %u: only its owner, the server's owner (uid %u) or root "
+                    "may %s it.\n",
+                    j.id, unsigned(j.spec.uid), unsigned(uid_), what));
+    return false;
+}
+
+/* Only the server's owner and root may change the server itself. */
+bool Server::may_admin(Conn& c, const char* what) {
+    if (c.uid == uid_ || c.uid == 0) return true;
+    error(c, format("Only the server's owner (uid %u) or root may %s.\n", unsigned(uid_), what));
+    return false;
 }
 
 Conn* Server::runner_conn(JobId id) {
@@ -595,13 +639,13 @@ void Server::on_attach(Conn& c, const Frame& f) {
     (void)decode_body(f, &a);
     Job* j = queue_.find(a.id);
     bool ok = j && (j->state == JobState::Running ||
-                    (j->state == JobState::Queued && j->spec.foreground() && !a.started));
+                    (j->state == JobState::Queued && j->spec.client_held() && !a.started));
     if (!ok || runner_conn(a.id)) {   // not ours (any more): stop reporting
         reply(c, encode_empty(MsgType::Bye));
         return;
     }
     c.runner_of = a.id;
-    c.spawned = !j->spec.foreground();
+    c.spawned = !j->spec.client_held();
     j->awaiting_client = false;
     if (a.runner_pid > 0 && c.spawned) queue_.set_runner(a.id, a.runner_pid);
     log("job %d: its %s is back", a.id, c.spawned ? "runner" : "client");
@@ -637,7 +681,7 @@ void Server::check_detached() {
         if (!j || runner_conn(id)) continue;
         bool restored_running = j->state == JobState::Running;
         if (!restored_running && !j->awaiting_client) continue;
-        if (restored_running && !j->spec.foreground() && runner_alive(j->runner_pid)) {
+        if (restored_running && !j->spec.client_held() && runner_alive(j->runner_pid)) {
             waiting = true;   // alive: it will come back (or we see it die)
             continue;
         }
@@ -645,7 +689,7 @@ void Server::check_detached() {
             waiting = true;
             continue;
         }
-        if (restored_running && !j->spec.foreground() && j->runner_pid == 0) {
+        if (restored_running && !j->spec.client_held() && j->runner_pid == 0) {
             // Recorded as started, but no runner was ever forked: it never ran.
             log("job %d: never started before the restart; queued again", id);
             (void)queue_.requeue(id);
@@ -653,15 +697,23 @@ void Server::check_detached() {
             continue;
         }
         log("job %d: its %s did not come back; marked lost", id,
-            j->spec.foreground() ? "client" : "runner");
+            j->spec.client_held() ? "client" : "runner");
         finish(id, Queue::lost_result(), now);
     }
     if (!waiting) reattach_deadline_ = 0;
 }
 
 void Server::on_clear(Conn& c, const Frame&) {
-    queue_.clear_finished();
-    journal_->cleared();
+    if (c.uid == uid_ || c.uid == 0) {
+        queue_.clear_finished();
+        journal_->cleared();
+    } else {   // another user's -C clears that user's finished jobs only
+        std::vector<JobId> mine;
+        for (JobId id : queue_.finished_list())
+            if (queue_.find(id)->spec.uid == c.uid) mine.push_back(id);
+        for (JobId id : mine)
+            if (queue_.remove(id)) journal_->removed(id);
+    }
     reply(c, encode_empty(MsgType::Done));
 }
 
@@ -689,6 +741,7 @@ void Server::on_wait(Conn& c, const Frame& f) {
 void Server::on_set_slots(Conn& c, const Frame& f) {
     proto::Slots s;
     (void)decode_body(f, &s);
+    if (!may_admin(c, "change the slots")) return;
     if (s.n >= 1) {
         queue_.set_max_slots(s.n);
         journal_->slots(s.n);
@@ -793,7 +846,7 @@ void Server::schedule() {
     for (JobId id : d.start) {
         journal_->start(id);   // before the runner exists: a crash now cannot run it twice
         Job* j = queue_.find(id);
-        if (!j->spec.foreground()) {
+        if (!j->spec.client_held()) {
             spawn_runner(*j);
             continue;
         }
