@@ -175,7 +175,27 @@ bool start_server(const Socket& s, std::string* err) {
 }
 
 /* Connect, starting a server when none answers (see the file comment). */
-Fd open_server(const Socket& s, std::string* err) {
+/* -K and nobody answers: empty the queue without starting a server for it
+ * (under the lock, so no server can be starting meanwhile). */
+bool forget_dead_queue(const Socket& s, std::string* err) {
+    struct stat st;
+    if (lstat(s.path.c_str(), &st) == 0) {
+        if (!S_ISSOCK(st.st_mode)) {
+            *err = format("The socket path exists and it is not a unix socket: %s", s.path.c_str());
+            return false;
+        }
+        if (st.st_uid != getuid() && getuid() != 0) {
+            *err = format("The socket %s belongs to uid %u: only that user or root may empty its queue.",
+                          s.path.c_str(), unsigned(st.st_uid));
+            return false;
+        }
+        unlink(s.path.c_str());
+    }
+    unlink((s.path + ".journal").c_str());
+    return true;
+}
+
+Fd open_server(const Socket& s, std::string* err, bool kill_only = false, bool* dead = nullptr) {
     Fd fd = try_connect(s.path);
     if (!fd && (errno == ENOENT || errno == ECONNREFUSED)) {
         std::string lock_path = s.path + ".lock";
@@ -194,6 +214,10 @@ Fd open_server(const Socket& s, std::string* err) {
         while (lock && fcntl(lock.get(), F_SETLKW, &fl) != 0 && errno == EINTR) {
         }
         fd = try_connect(s.path);
+        if (!fd && (errno == ENOENT || errno == ECONNREFUSED) && kill_only) {
+            *dead = forget_dead_queue(s, err);
+            return Fd();
+        }
         if (!fd && (errno == ENOENT || errno == ECONNREFUSED)) {
             if (!start_server(s, err)) return Fd();
             fd = try_connect(s.path);
@@ -235,9 +259,8 @@ namespace {
 
 class Client {
 public:
-    explicit Client(const Options& o)
-        : o_(o), sock_(socket_location()), fd_(connect_server(sock_)),
-          foreign_(peer_uid(fd_.get()) != getuid()) {}
+    Client(const Options& o, Socket s, Fd fd)
+        : o_(o), sock_(std::move(s)), fd_(std::move(fd)), foreign_(peer_uid(fd_.get()) != getuid()) {}
 
     int run();
 
@@ -395,6 +418,7 @@ bool Client::wait_step(int* id, int* errorlevel) {
         proto::WaitBody w;
         if (f.type == MsgType::Waiting && decode_body(f, &r)) {
             *id = r.id;
+            reconnects_ = 0;
             return false;
         }
         if (f.type == MsgType::WaitDone && decode_body(f, &w)) {
@@ -503,6 +527,7 @@ int Client::enqueue() {
     send(encode_submit(sent));
     Frame f = receive("Error getting the newjob_ok");
     if (f.type == MsgType::QueueFull) die_with(kExitQueueFull, "Error, queue full\n");
+    if (f.type == MsgType::Bye) die("Error getting the newjob_ok");   // -K while we waited for room
     proto::JobRef r;
     if (f.type != MsgType::SubmitOk || !decode_body(f, &r)) request_failed(f);
     if (o_.store_output) {
@@ -550,8 +575,8 @@ int Client::foreground(JobId id, const JobSpec& spec) {
 bool Client::wait_for_run(ServerLink& link) {
     for (;;) {
         Frame f;
-        if (!link.receive(&f)) {   // the server went away: re-attached, or gone for good
-            if (link.gone()) return false;
+        if (!link.receive(&f)) {   // the server went away: come back to the next one
+            if (link.gone() || !link.reattach()) return false;
             continue;
         }
         if (f.type == MsgType::Bye) return false;
@@ -696,7 +721,18 @@ Fd connect_or_start(const std::string& abs_path, bool may_start) {
 
 int run_client(const Options& o) {
     signal(SIGPIPE, SIG_IGN);
-    Client c(o);
+    Socket s = socket_location();
+    Fd fd;
+    if (o.action == Action::KillServer) {   // -K never starts a server just to stop it
+        std::string err;
+        bool dead = false;
+        fd = open_server(s, &err, true, &dead);
+        if (dead) return kExitOk;
+        if (!fd) die("%s", err.c_str());
+    } else {
+        fd = connect_server(s);
+    }
+    Client c(o, std::move(s), std::move(fd));
     int rc = c.run();
     fflush(stdout);
     return rc;

@@ -48,6 +48,7 @@ const Job* Queue::find(JobId id) const {
 }
 
 JobId Queue::add(JobSpec spec, double now) {
+    if (!relinked_) relink_dependencies();
     JobId id = next_id_++;
     Entry e;
     e.job.id = id;
@@ -81,14 +82,22 @@ void Queue::restore(Job j) {
     case JobState::Finished:
     case JobState::Skipped: e.pos = finished_.insert(finished_.end(), id); break;
     }
-    bool waiting = job.state == JobState::Queued || job.state == JobState::Held;
-    if (waiting && job.depends && !job.dep_result) {
-        const Job* dep = find(job.depend_on);
+    jobs_.emplace(id, std::move(e));
+    relinked_ = false;
+}
+
+void Queue::relink_dependencies() {
+    dependents_.clear();
+    for (const auto& [id, e] : jobs_) {
+        const Job& j = e.job;
+        bool waiting = j.state == JobState::Queued || j.state == JobState::Held;
+        if (!waiting || !j.depends || j.dep_result) continue;
+        const Job* dep = find(j.depend_on);
         if (dep && dep->state != JobState::Finished && dep->state != JobState::Skipped)
-            dependents_[job.depend_on].push_back(id);
+            dependents_[j.depend_on].push_back(id);
         // A dependency that is gone is decided when the job is due (as "failed").
     }
-    jobs_.emplace(id, std::move(e));
+    relinked_ = true;
 }
 
 bool Queue::start(JobId id) {
@@ -172,6 +181,7 @@ void Queue::resolve_dependency(Job& j) {
 }
 
 Decisions Queue::schedule() {
+    if (!relinked_) relink_dependencies();
     Decisions d;
     bool again = true;
     while (again) {   // a skip may unblock (and skip) dependents earlier in the list
@@ -220,6 +230,7 @@ void Queue::started(JobId id, pid_t pid, const std::string& output, double start
 }
 
 void Queue::finished(JobId id, const JobResult& r, double end) {
+    if (!relinked_) relink_dependencies();
     Job* j = find(id);
     if (!j || j->state == JobState::Finished || j->state == JobState::Skipped) return;
     if (j->state == JobState::Running) busy_ -= j->spec.num_slots;
@@ -272,6 +283,7 @@ void Queue::tell_dependents(JobId id, int errorlevel) {
 }
 
 bool Queue::remove(JobId id) {
+    if (!relinked_) relink_dependencies();
     auto it = jobs_.find(id);
     if (it == jobs_.end()) return false;
     Entry& e = it->second;
@@ -373,6 +385,7 @@ std::string info_text(const Job& j, double now, uid_t server_uid) {
             s += format("Exit status: killed by signal %i\n", j.result.signal);
         else
             s += format("Exit status: died with exit code %i\n", j.result.errorlevel);
+        if (!j.result.note.empty()) s += "Error: " + j.result.note + "\n";
     }
     s += "Command: ";
     if (j.depends && j.depend_on != -1) s += format("[%i]&& ", j.depend_on);

@@ -60,6 +60,7 @@ struct JobResult {
     int signal = 0;        // 0 unless killed by a signal
     bool skipped = false;
     double real = 0, user = 0, sys = 0;   // seconds
+    std::string note;      // why the job could not start, shown by -i
 };
 
 struct Job {
@@ -97,6 +98,9 @@ public:
     /* Put back a job exactly as it was (from the journal), at the end of
      * the list its state belongs to. */
     void restore(Job j);
+    /* After restoring: link every waiting job to the dependency it waits for
+     * (a dependency may come later in a snapshot than its dependent). */
+    void relink_dependencies();
     /* Mark a queued job running (the journal's record of a scheduling decision). */
     bool start(JobId id);
     void set_runner(JobId id, pid_t runner_pid);
@@ -179,6 +183,7 @@ private:
     // Jobs waiting for the end of a job still in the queue; they learn its
     // result when it ends, even if it is forgotten right after.
     std::unordered_map<JobId, std::vector<JobId>> dependents_;
+    bool relinked_ = true;        // false after restore(): dependents_ is rebuilt when next used
     size_t max_jobs_ = 0;
     JobId next_id_ = 0;
     int busy_ = 0;

@@ -127,6 +127,7 @@ std::string encode_job(const Job& j) {
     TailWriter t;
     t.add(j.output);
     t.add(encode_submit(j.spec));
+    t.add(j.result.note);
     return bytes_of(r, t.str());
 }
 
@@ -136,7 +137,8 @@ bool decode_job(std::string_view bytes, Job* j) {
     if (!take(bytes, &r, &tail) || r.state > static_cast<uint8_t>(JobState::Held)) return false;
     TailReader t(tail);
     std::string submit;
-    if (!t.next(&j->output) || !t.next(&submit) || !t.at_end()) return false;
+    if (!t.next(&j->output) || !t.next(&submit) || !t.next(&j->result.note) || !t.at_end())
+        return false;
     Frame f;
     size_t used = 0;
     if (parse_frame(submit, &f, &used) != ParseStatus::Ok || used != submit.size() ||
@@ -170,6 +172,12 @@ Journal::Journal(std::string path, Queue* q, Log log) : path_(std::move(path)), 
 void Journal::replay(Queue* q) {
     std::string data;
     bool exists = read_file(path_, &data);
+    if (!exists && errno != ENOENT) {
+        // There, but unreadable: never write an empty queue over it.
+        log_(format("journal %s: cannot read it: %s; the queue is not saved", path_.c_str(),
+                    strerror(errno)));
+        return;
+    }
     if (exists && !data.empty()) {
         uint32_t version = 0;
         if (data.size() >= 8) std::memcpy(&version, data.data() + 4, 4);
@@ -200,15 +208,19 @@ void Journal::replay(Queue* q) {
         log_(format("journal %s: dropped %zu bytes after offset %zu (a torn or damaged end)",
                     path_.c_str(), data.size() - good, good));
     replayed_ = records > 0;
-    // Start from a clean snapshot of what came back (this also cuts a torn tail).
+    q->relink_dependencies();
+    // Start from a clean snapshot of what came back (this also cuts a torn tail);
+    // if that fails, maybe_compact tries again.
     if (!write_snapshot(*q)) {
-        fd_.reset(open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
-        if (!fd_) log_(format("journal %s: %s; the queue is not saved", path_.c_str(), strerror(errno)));
+        unlink(path_.c_str());
+        broken_ = true;
     }
 }
 
 void Journal::set_aside(const std::string& why) {
     std::string aside = format("%s.bad.%ld", path_.c_str(), long(time(nullptr)));
+    for (int n = 1; access(aside.c_str(), F_OK) == 0; ++n)   // never over an earlier one
+        aside = format("%s.bad.%ld.%d", path_.c_str(), long(time(nullptr)), n);
     if (rename(path_.c_str(), aside.c_str()) == 0)
         log_(format("journal %s: %s; moved aside to %s", path_.c_str(), why.c_str(), aside.c_str()));
     else
@@ -245,7 +257,8 @@ bool Journal::apply(uint16_t type, std::string_view b, Queue* q) {
     }
     case kFinished: {
         FinishedRec f;
-        if (!take(b, &f)) return false;
+        std::string_view note;
+        if (!take(b, &f, &note)) return false;
         JobResult r;
         r.errorlevel = f.errorlevel;
         r.signal = f.signal;
@@ -253,6 +266,7 @@ bool Journal::apply(uint16_t type, std::string_view b, Queue* q) {
         r.real = sec(f.real_us);
         r.user = sec(f.user_us);
         r.sys = sec(f.sys_us);
+        r.note = std::string(note);
         q->finished(f.id, r, sec(f.end_us));
         return true;
     }
@@ -281,9 +295,13 @@ void Journal::append(uint16_t type, const std::string& body) {
     h.crc = crc32(std::string_view(rec).substr(8));
     std::memcpy(&rec[0], &h, sizeof h);
     if (!write_all(fd_.get(), rec.data(), rec.size())) {
-        log_(format("journal %s: write: %s; the queue is no longer saved", path_.c_str(),
+        // A journal that missed a change must never be replayed: remove it, and
+        // write a whole snapshot as soon as that works again (maybe_compact).
+        log_(format("journal %s: write: %s; it is written anew when it can be", path_.c_str(),
                     strerror(errno)));
         fd_.reset();
+        unlink(path_.c_str());
+        broken_ = true;
         return;
     }
     size_ += rec.size();
@@ -309,7 +327,7 @@ void Journal::finished(JobId id, const JobResult& r, double end) {
     f.user_us = us(r.user);
     f.sys_us = us(r.sys);
     f.end_us = us(end);
-    append(kFinished, bytes_of(f));
+    append(kFinished, bytes_of(f, r.note));
 }
 void Journal::removed(JobId id) { append(kRemoved, bytes_of(IdRec{id, 0})); }
 void Journal::urgent(JobId id) { append(kUrgent, bytes_of(IdRec{id, 0})); }
@@ -335,8 +353,16 @@ bool Journal::write_snapshot(const Queue& q) {
     size_ = head.size();
     Queue::Meta m = q.meta();
     append(kMeta, bytes_of(MetaRec{m.next_id, m.last_errorlevel, m.last_finished_id, m.max_slots}));
-    for (JobId id : q.active()) append(kJob, encode_job(*q.find(id)));
-    for (JobId id : q.held()) append(kJob, encode_job(*q.find(id)));
+    size_t waiting = 0, start = size_;
+    for (JobId id : q.active()) {
+        append(kJob, encode_job(*q.find(id)));
+        ++waiting;
+    }
+    for (JobId id : q.held()) {
+        append(kJob, encode_job(*q.find(id)));
+        ++waiting;
+    }
+    if (waiting) job_bytes_ = double(size_ - start) / double(waiting);
     size_t done = 0, before = size_;
     for (JobId id : q.finished_list()) {
         append(kJob, encode_job(*q.find(id)));
@@ -348,6 +374,7 @@ bool Journal::write_snapshot(const Queue& q) {
         log_(format("journal %s: cannot write a snapshot: %s", path_.c_str(), strerror(errno)));
         unlink(tmp.c_str());
         fd_ = std::move(old);
+        size_ = fd_ ? static_cast<size_t>(lseek(fd_.get(), 0, SEEK_END)) : 0;
         return false;
     }
     return true;
@@ -357,6 +384,13 @@ bool Journal::write_snapshot(const Queue& q) {
  * that deciding costs nothing; a snapshot is written when the file is three
  * times larger than that. After -C the estimate drops and the file follows. */
 void Journal::maybe_compact(const Queue& q) {
+    if (broken_) {
+        if (write_snapshot(q)) {
+            broken_ = false;
+            log_(format("journal %s: written again", path_.c_str()));
+        }
+        return;
+    }
     double ended = double(q.finished_list().size());
     double live = 64 + (double(q.size()) - ended) * job_bytes_ + ended * done_bytes_;
     if (fd_ && size_ > kMinCompact && double(size_) > 3 * live) write_snapshot(q);

@@ -74,6 +74,7 @@ private:
     double job_bytes_ = 256;      // average record of a job added (with its environment)
     double done_bytes_ = 256;     // average record of an ended job (without it)
     bool replayed_ = false;
+    bool broken_ = false;   // a write failed: the file on disk is gone until a snapshot works
 };
 
 /* A whole job as bytes, and back (shared by the journal and its tests). */

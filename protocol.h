@@ -71,7 +71,7 @@ enum class MsgType : uint16_t {
     Signal = 213,       // Slots (the signal number): a runner signals its job's process group
     // runner -> server
     Started = 300,      // StartedBody + tail: output path (empty if not stored)
-    Finished = 301,     // FinishedBody
+    Finished = 301,     // FinishedBody + tail: why the job could not start (usually empty)
 };
 
 // Submit::flags

@@ -232,14 +232,17 @@ struct Output {
     pid_t gzip_pid = -1;
 };
 
-bool open_output(const JobSpec& spec, const char* const* envp, Output* o) {
+bool open_output(const JobSpec& spec, const char* const* envp, Output* o, std::string* why) {
     std::string dir = env_value(spec.env, "TMPDIR");
     if (dir.empty()) dir = "/tmp";
     std::string templ = dir + "/ts-out.XXXXXX";
     std::vector<char> buf(templ.begin(), templ.end());
     buf.push_back('\0');
     int fd = mkostemp(buf.data(), O_CLOEXEC);
-    if (fd < 0) return false;
+    if (fd < 0) {
+        *why = format("cannot create the output file in %s: %s", dir.c_str(), strerror(errno));
+        return false;
+    }
     o->path = buf.data();
     o->file.reset(fd);
     if (spec.flags & proto::kStderrApart) {
@@ -248,13 +251,19 @@ bool open_output(const JobSpec& spec, const char* const* envp, Output* o) {
     }
     if (spec.flags & proto::kGzip) {
         int p[2];
-        if (pipe2(p, O_CLOEXEC) != 0) return false;
+        if (pipe2(p, O_CLOEXEC) != 0) {
+            *why = format("cannot create a pipe for gzip: %s", strerror(errno));
+            return false;
+        }
         Fd rd(p[0]);
         o->gzip_in.reset(p[1]);
         static char gz[] = "gzip";
         char* argv[] = {gz, nullptr};
         pid_t pid = fork();
-        if (pid < 0) return false;
+        if (pid < 0) {
+            *why = format("cannot start gzip: %s", strerror(errno));
+            return false;
+        }
         if (pid == 0) {
             int null = open("/dev/null", O_WRONLY);
             JobSpec ctx = spec;
@@ -270,22 +279,44 @@ bool open_output(const JobSpec& spec, const char* const* envp, Output* o) {
 
 int limit_resource(int i) { return i >= 0 && i < proto::kNumLimits ? kLimitMap[i] : -1; }
 
-bool ServerLink::reattach() {
-    if (gone_) return false;
+/* Frames the old connection still holds: a Bye (or another version's answer)
+ * in there means we must not reconnect. */
+void ServerLink::drain() {
+    if (!fd_) return;
+    set_nonblock(fd_.get());
+    Frame f;
+    while (!gone_ && recv_frame(fd_.get(), &f)) note(f);
     fd_.reset();
+}
+
+/* Frames that end the link for good. */
+void ServerLink::note(const Frame& f) {
+    if (f.type == proto::MsgType::Bye || f.type == proto::MsgType::Version ||
+        f.version != proto::kVersion)
+        gone_ = true;
+}
+
+bool ServerLink::try_reattach() {
+    if (gone_) return false;
+    drain();
+    fd_ = connect_();
+    if (!fd_) return false;
+    proto::AttachBody a{};
+    a.id = id_;
+    a.runner_pid = getpid();
+    a.started = started_.empty() ? 0 : 1;
+    if (send_frame(fd_.get(), encode(proto::MsgType::Attach, a)) &&
+        (started_.empty() || send_frame(fd_.get(), started_)))
+        return true;
+    fd_.reset();
+    return false;
+}
+
+bool ServerLink::reattach() {
     // Back off from 50 ms to 1 s; give up after patience_ms_.
-    for (int delay_ms = 50, waited = 0; waited < patience_ms_; waited += delay_ms, delay_ms = std::min(delay_ms * 2, 1000)) {
-        fd_ = connect_();
-        if (fd_) {
-            proto::AttachBody a{};
-            a.id = id_;
-            a.runner_pid = getpid();
-            a.started = started_.empty() ? 0 : 1;
-            if (send_frame(fd_.get(), encode(proto::MsgType::Attach, a)) &&
-                (started_.empty() || send_frame(fd_.get(), started_)))
-                return true;
-            fd_.reset();
-        }
+    for (int delay_ms = 50, waited = 0; !gone_ && waited < patience_ms_;
+         waited += delay_ms, delay_ms = std::min(delay_ms * 2, 1000)) {
+        if (try_reattach()) return true;
         struct timespec ts = {0, delay_ms * 1000000L};
         nanosleep(&ts, nullptr);
     }
@@ -307,10 +338,8 @@ bool ServerLink::send_final(const std::string& frame) {
         Frame f;
         while (fd_ && recv_frame(fd_.get(), &f)) {
             if (f.type == proto::MsgType::Done) return true;
-            if (f.type == proto::MsgType::Bye) {
-                gone_ = true;
-                return false;
-            }
+            note(f);
+            if (gone_) return false;
         }
         if (!reattach()) return false;   // sends Started again; Finished follows
     }
@@ -318,12 +347,12 @@ bool ServerLink::send_final(const std::string& frame) {
 }
 
 bool ServerLink::receive(Frame* f) {
-    if (gone_) return false;
+    if (gone_ || !fd_) return false;
     if (recv_frame(fd_.get(), f)) {
-        if (f->type == proto::MsgType::Bye) gone_ = true;
+        note(*f);
         return true;
     }
-    reattach();
+    fd_.reset();   // the server went away: the caller decides when to come back
     return false;
 }
 
@@ -344,8 +373,11 @@ int wait_job(pid_t pid, ServerLink& link, int child_pipe, struct rusage* ru) {
         pid_t r = wait4(pid, &st, WNOHANG, ru);
         if (r == pid) return st;
         if (r < 0 && errno != EINTR) return -1;
-        struct pollfd p[2] = {{child_pipe, POLLIN, 0}, {link.gone() ? -1 : link.fd(), POLLIN, 0}};
-        if (poll(p, 2, 1000) < 0) continue;
+        // Without a server, try to come back every half second, and keep reaping.
+        bool away = !link.gone() && link.fd() < 0;
+        if (away && link.try_reattach()) away = false;
+        struct pollfd p[2] = {{child_pipe, POLLIN, 0}, {link.fd(), POLLIN, 0}};
+        if (poll(p, 2, away ? 500 : 1000) < 0) continue;
         if (p[0].revents) {
             char buf[64];
             while (read(child_pipe, buf, sizeof buf) > 0) {
@@ -354,7 +386,7 @@ int wait_job(pid_t pid, ServerLink& link, int child_pipe, struct rusage* ru) {
         if (p[1].revents) {
             Frame f;
             proto::Slots sig;
-            // EOF re-attaches; Bye means stop reporting; Signal is `ts -k`, done as the job's owner.
+            // EOF: come back later; Bye: stop reporting; Signal is `ts -k`, done as the job's owner.
             if (link.receive(&f) && f.type == proto::MsgType::Signal && decode_body(f, &sig) &&
                 sig.n > 0 && sig.n < 65)
                 kill(-pid, sig.n);
@@ -372,8 +404,9 @@ RunOutcome run_job(const JobSpec& spec, JobId id, ServerLink& link, bool foregro
     int in = foreground ? 0 : null.get();
     int o1 = foreground ? 1 : null.get(), o2 = foreground ? 2 : null.get();
     bool out_ok = true;
+    std::string why;
     if (spec.stores_output()) {
-        out_ok = open_output(spec, envp.data(), &out);
+        out_ok = open_output(spec, envp.data(), &out, &why);
         o1 = out.gzip_in ? out.gzip_in.get() : out.file.get();
         o2 = out.err_file ? out.err_file.get() : o1;
     }
@@ -399,6 +432,7 @@ RunOutcome run_job(const JobSpec& spec, JobId id, ServerLink& link, bool foregro
         }
         pid = fork();
         if (pid == 0) exec_job(spec, argv.data(), envp.data(), in, o1, o2);
+        if (pid < 0) why = format("cannot fork: %s", strerror(errno));
     }
     proto::StartedBody sb{};
     sb.pid = pid > 0 ? pid : 0;
@@ -419,8 +453,10 @@ RunOutcome run_job(const JobSpec& spec, JobId id, ServerLink& link, bool foregro
             r.signal = st >= 0 && WIFSIGNALED(st) ? WTERMSIG(st) : 0;
         }
         g_job_pid = 0;
+        if (foreground) signal(SIGINT, SIG_DFL);   // the job is over: Ctrl-C now stops us
     } else {
         r.errorlevel = -1;   // no output file or no fork: the job could not start
+        r.note = why;
     }
     out.gzip_in.reset();
     if (out.gzip_pid > 0) {
@@ -442,6 +478,6 @@ RunOutcome run_job(const JobSpec& spec, JobId id, ServerLink& link, bool foregro
     fb.user_us = to_us(r.user);
     fb.sys_us = to_us(r.sys);
     fb.end_us = to_us(end);
-    outcome.reported = link.send_final(encode(proto::MsgType::Finished, fb));
+    outcome.reported = link.send_final(encode(proto::MsgType::Finished, fb, r.note));
     return outcome;
 }

@@ -38,10 +38,12 @@ public:
     /* Send the last report and wait until the server confirms it (Done),
      * re-attaching and sending again if it went away first. */
     bool send_final(const std::string& frame);
-    /* Read what the server sent; on EOF re-attach. Returns the frame if one came. */
+    /* Read what the server sent: false on EOF (then fd() < 0 until re-attached). */
     bool receive(struct Frame* f);
-    /* Connect again and attach to our job (started: the job runs). */
+    /* Connect again and attach to our job, retrying for a while; false when
+     * the server is gone for good. try_reattach tries once. */
     bool reattach();
+    bool try_reattach();
 
     int fd() const { return fd_.get(); }
     /* How long to keep trying to reach a server that went away (default a minute). */
@@ -50,6 +52,9 @@ public:
     void set_started(const std::string& started_frame) { started_ = started_frame; }
 
 private:
+    void drain();
+    void note(const struct Frame& f);
+
     Fd fd_;
     Connect connect_;
     JobId id_;

@@ -122,6 +122,7 @@ private:
     std::string startup_error_;
     std::optional<Journal> journal_;
     uid_t uid_ = getuid();
+    bool unlinked_ = false;   // -K removed the socket already
     double reattach_deadline_ = 0;   // until then, runners of restored jobs may come back
 };
 
@@ -149,7 +150,7 @@ const Handler kHandlers[] = {
     {MsgType::Kill, sizeof(proto::JobRef), false, &Server::on_kill},
     {MsgType::Attach, sizeof(proto::AttachBody), false, &Server::on_attach},
     {MsgType::Started, sizeof(proto::StartedBody), true, &Server::on_started},
-    {MsgType::Finished, sizeof(proto::FinishedBody), false, &Server::on_finished},
+    {MsgType::Finished, sizeof(proto::FinishedBody), true, &Server::on_finished},
 };
 
 double us_to_s(int64_t us) { return double(us) / 1e6; }
@@ -400,15 +401,24 @@ void Server::save_list() {
 }
 
 [[noreturn]] void Server::shutdown(int code) {
-    unlink(path_.c_str());
+    if (!unlinked_) unlink(path_.c_str());
     _exit(code);
 }
 
 /* Confirm with Done, in our version's header: the client accepts it from any version. */
 void Server::on_kill_server(Conn& c, const Frame&) {
     if (!may_admin(c, "stop the server")) return;
-    unlink(path_.c_str());   // no new client reaches us from now on
+    // Hold the start lock until we exit: a client that finds no server waits for
+    // it, and then starts a fresh one that finds no journal.
+    Fd lock(open((path_ + ".lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+    struct flock lk {};
+    lk.l_type = F_WRLCK;
+    lk.l_whence = SEEK_SET;
+    while (lock && fcntl(lock.get(), F_SETLKW, &lk) != 0 && errno == EINTR) {
+    }
     journal_->remove_file();   // -K means a fresh, empty queue
+    unlink(path_.c_str());     // no new client reaches us from now on
+    unlinked_ = true;
     // Runners, -f clients and waiters must not bring a server back for this queue.
     std::string bye = encode_empty(MsgType::Bye);
     for (auto& o : conns_)
@@ -640,6 +650,8 @@ void Server::on_attach(Conn& c, const Frame& f) {
     Job* j = queue_.find(a.id);
     bool ok = j && (j->state == JobState::Running ||
                     (j->state == JobState::Queued && j->spec.client_held() && !a.started));
+    // A client-held job belongs to its submitter; a spawned runner runs as the server's uid.
+    if (ok) ok = j->spec.client_held() ? (c.uid == j->spec.uid || c.uid == 0) : (c.uid == uid_ || c.uid == 0);
     if (!ok || runner_conn(a.id)) {   // not ours (any more): stop reporting
         reply(c, encode_empty(MsgType::Bye));
         return;
@@ -767,14 +779,15 @@ void Server::on_started(Conn& c, const Frame& f) {
 
 void Server::on_finished(Conn& c, const Frame& f) {
     proto::FinishedBody b;
-    (void)decode_body(f, &b);
+    std::string_view note;
+    (void)decode_body(f, &b, &note);
     JobId id = *c.runner_of;
     c.runner_of.reset();
     Job* j = queue_.find(id);
-    bool ours = j && j->state == JobState::Running;
-    // Acknowledge once recorded: a runner exits only after this, so a result is never lost.
-    reply(c, encode_empty(ours ? MsgType::Done : MsgType::Bye));
-    if (!ours) return;
+    if (!j || j->state != JobState::Running) {
+        reply(c, encode_empty(MsgType::Bye));
+        return;
+    }
     JobResult r;
     r.errorlevel = b.errorlevel;
     r.signal = b.signal;
@@ -782,7 +795,11 @@ void Server::on_finished(Conn& c, const Frame& f) {
     r.real = us_to_s(b.real_us);
     r.user = us_to_s(b.user_us);
     r.sys = us_to_s(b.sys_us);
+    r.note.assign(note.substr(0, 1000));
+    if (!r.note.empty()) log("job %d: %s", id, r.note.c_str());
     finish(id, r, us_to_s(b.end_us));
+    // Acknowledged once journaled: the runner exits only now, so a result is never lost.
+    reply(c, encode_empty(MsgType::Done));
 }
 
 /* A job ended (or never will run): record it and wake its waiters. */
@@ -830,7 +847,13 @@ void Server::schedule() {
     Decisions d = queue_.schedule();
     for (JobId id : d.skipped) {
         const Job* sj = queue_.find(id);
-        JobResult skip = sj ? sj->result : JobResult{-1, 0, true};
+        JobResult skip;
+        if (sj) {
+            skip = sj->result;
+        } else {
+            skip.errorlevel = -1;
+            skip.skipped = true;
+        }
         journal_->finished(id, skip, sj ? sj->end_time : now_seconds());
         for (auto& c : conns_) {
             if (c->runner_of == id && !c->spawned) {   // a -f client: tell it to give up

@@ -1,0 +1,1148 @@
+/*
+ * journal_test.cpp — the queue on disk (journal.h): job records, CRC-32,
+ * replay through the Queue operations, the startup snapshot, a torn or
+ * damaged file, a file that is not a journal, compaction and -K.
+ *
+ * Each test works in a fresh directory under /tmp, removed at the end. The
+ * server is simulated the way server.cpp drives the pair: a Queue operation,
+ * then the matching Journal record.
+ */
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <csignal>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <dirent.h>
+#include <map>
+#include <set>
+#include <fcntl.h>
+#include <memory>
+#include <optional>
+#include <random>
+#include <string>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <vector>
+
+#include "jobs.h"
+#include "journal.h"
+#include "util.h"
+
+namespace {
+
+using V = std::vector<JobId>;
+
+V ids(const std::list<JobId>& l) { return V(l.begin(), l.end()); }
+
+/* A fresh directory under /tmp, removed (with what is in it) at the end. */
+class TempDir {
+public:
+    TempDir() {
+        char t[] = "/tmp/ts-journal-test.XXXXXX";
+        if (mkdtemp(t)) path_ = t;
+    }
+    ~TempDir() {
+        for (const std::string& n : names()) unlink((path_ + "/" + n).c_str());
+        if (!path_.empty()) rmdir(path_.c_str());
+    }
+    TempDir(const TempDir&) = delete;
+    TempDir& operator=(const TempDir&) = delete;
+
+    const std::string& path() const { return path_; }
+    std::string file(const std::string& name) const { return path_ + "/" + name; }
+    std::vector<std::string> names() const {
+        std::vector<std::string> out;
+        DIR* d = opendir(path_.c_str());
+        if (!d) return out;
+        while (struct dirent* e = readdir(d)) {
+            std::string n = e->d_name;
+            if (n != "." && n != "..") out.push_back(n);
+        }
+        closedir(d);
+        std::sort(out.begin(), out.end());
+        return out;
+    }
+
+private:
+    std::string path_;
+};
+
+bool exists(const std::string& path) {
+    struct stat st;
+    return stat(path.c_str(), &st) == 0;
+}
+
+off_t file_size(const std::string& path) {
+    struct stat st;
+    return stat(path.c_str(), &st) == 0 ? st.st_size : -1;
+}
+
+ino_t inode(const std::string& path) {
+    struct stat st;
+    return stat(path.c_str(), &st) == 0 ? st.st_ino : 0;
+}
+
+std::string slurp(const std::string& path) {
+    std::string s;
+    EXPECT_TRUE(read_file(path, &s)) << path;
+    return s;
+}
+
+void spit(const std::string& path, const std::string& bytes) {
+    Fd fd(open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+    ASSERT_TRUE(fd) << path << ": " << strerror(errno);
+    ASSERT_TRUE(write_all(fd.get(), bytes.data(), bytes.size()));
+}
+
+int open_fds() {
+    int n = 0;
+    DIR* d = opendir("/proc/self/fd");
+    if (!d) return -1;
+    while (struct dirent* e = readdir(d))
+        if (e->d_name[0] != '.') ++n;
+    closedir(d);
+    return n;
+}
+
+JobSpec cmd(std::vector<std::string> argv) {
+    JobSpec s;
+    s.argv = std::move(argv);
+    s.cwd = "/home/u/work";
+    s.env = {"HOME=/home/u", "PATH=/usr/bin:/bin", "TMPDIR=/tmp"};
+    return s;
+}
+
+/* A spec with every field set to something other than its default. */
+JobSpec full_spec() {
+    JobSpec s = cmd({"sh", "-c", "echo 'a b' > out; exit 3", ""});
+    s.env.push_back("EMPTY=");
+    s.label = "my label";
+    s.env_info = "X=1\nY=two words\n";
+    s.flags = proto::kStoreOutput | proto::kKeepFinished | proto::kGzip | proto::kStderrApart |
+              proto::kMail;
+    s.num_slots = 3;
+    s.depends = true;
+    s.depend_on = 7;
+    s.umask = 027;
+    s.nice = 5;
+    s.limits_valid = (1u << 0) | (1u << 5) | (1u << 15);
+    s.limits[0] = {60, 120};
+    s.limits[5] = {1024, 4096};
+    s.limits[15] = {~0ull, ~0ull};
+    s.uid = 1234;
+    return s;
+}
+
+JobResult result(int errorlevel, int signal = 0, bool skipped = false, double real = 0,
+                 double user = 0, double sys = 0) {
+    JobResult r;
+    r.errorlevel = errorlevel;
+    r.signal = signal;
+    r.skipped = skipped;
+    r.real = real;
+    r.user = user;
+    r.sys = sys;
+    return r;
+}
+
+void expect_same_spec(const JobSpec& a, const JobSpec& b, const std::string& what) {
+    SCOPED_TRACE(what);
+    EXPECT_EQ(a.argv, b.argv);
+    EXPECT_EQ(a.env, b.env);
+    EXPECT_EQ(a.cwd, b.cwd);
+    EXPECT_EQ(a.label, b.label);
+    EXPECT_EQ(a.env_info, b.env_info);
+    EXPECT_EQ(a.flags, b.flags);
+    EXPECT_EQ(a.num_slots, b.num_slots);
+    EXPECT_EQ(a.depends, b.depends);
+    EXPECT_EQ(a.depend_on, b.depend_on);
+    EXPECT_EQ(a.umask, b.umask);
+    EXPECT_EQ(a.nice, b.nice);
+    EXPECT_EQ(a.limits_valid, b.limits_valid);
+    for (int i = 0; i < proto::kNumLimits; ++i) {
+        EXPECT_EQ(a.limits[i].cur, b.limits[i].cur) << "limit " << i;
+        EXPECT_EQ(a.limits[i].max, b.limits[i].max) << "limit " << i;
+    }
+    EXPECT_EQ(a.uid, b.uid);
+}
+
+/* Every saved field (awaiting_client is deliberately not saved). */
+void expect_same_job(const Job& a, const Job& b) {
+    std::string what = "job " + std::to_string(a.id);
+    SCOPED_TRACE(what);
+    EXPECT_EQ(a.id, b.id);
+    EXPECT_EQ(a.state, b.state);
+    expect_same_spec(a.spec, b.spec, what);
+    EXPECT_EQ(a.depends, b.depends);
+    EXPECT_EQ(a.depend_on, b.depend_on);
+    EXPECT_EQ(a.dep_result, b.dep_result);
+    EXPECT_EQ(a.output, b.output);
+    EXPECT_EQ(a.pid, b.pid);
+    EXPECT_EQ(a.runner_pid, b.runner_pid);
+    EXPECT_NEAR(a.enqueue_time, b.enqueue_time, 1e-6);
+    EXPECT_NEAR(a.start_time, b.start_time, 1e-6);
+    EXPECT_NEAR(a.end_time, b.end_time, 1e-6);
+    EXPECT_EQ(a.result.errorlevel, b.result.errorlevel);
+    EXPECT_EQ(a.result.signal, b.result.signal);
+    EXPECT_EQ(a.result.skipped, b.result.skipped);
+    EXPECT_NEAR(a.result.real, b.result.real, 1e-6);
+    EXPECT_NEAR(a.result.user, b.result.user, 1e-6);
+    EXPECT_NEAR(a.result.sys, b.result.sys, 1e-6);
+}
+
+void expect_same_queue(const Queue& a, const Queue& b) {
+    EXPECT_EQ(a.list_text(), b.list_text());
+    Queue::Meta ma = a.meta(), mb = b.meta();
+    EXPECT_EQ(ma.next_id, mb.next_id);
+    EXPECT_EQ(ma.last_errorlevel, mb.last_errorlevel);
+    EXPECT_EQ(ma.last_finished_id, mb.last_finished_id);
+    EXPECT_EQ(ma.max_slots, mb.max_slots);
+    EXPECT_EQ(a.busy_slots(), b.busy_slots());
+    EXPECT_EQ(a.size(), b.size());
+    EXPECT_EQ(ids(a.active()), ids(b.active()));
+    EXPECT_EQ(ids(a.finished_list()), ids(b.finished_list()));
+    EXPECT_EQ(a.held(), b.held());
+    std::vector<JobId> all = ids(a.active());
+    for (JobId id : a.finished_list()) all.push_back(id);
+    for (JobId id : a.held()) all.push_back(id);
+    for (JobId id : all) {
+        const Job* ja = a.find(id);
+        const Job* jb = b.find(id);
+        ASSERT_NE(jb, nullptr) << "job " << id << " missing after replay";
+        expect_same_job(*ja, *jb);
+    }
+}
+
+/* A Queue and its Journal, driven the way server.cpp drives them. */
+struct Live {
+    Queue q;
+    std::optional<Journal> j;
+
+    Live(const std::string& path, Journal::Log log) { j.emplace(path, &q, std::move(log)); }
+
+    JobId add(JobSpec s, double t) {
+        JobId id = q.add(std::move(s), t);
+        j->job(*q.find(id));
+        return id;
+    }
+    /* Server::schedule: held jobs let in, skips recorded, starts recorded. */
+    Decisions schedule(double t) {
+        for (JobId id : q.release_held()) j->released(id);
+        Decisions d = q.schedule();
+        for (JobId id : d.skipped) {
+            const Job* sj = q.find(id);
+            JobResult skip = sj ? sj->result : result(-1, 0, true);
+            j->finished(id, skip, sj ? sj->end_time : t);
+        }
+        for (JobId id : d.start) j->start(id);
+        return d;
+    }
+    void spawned(JobId id, pid_t runner) {
+        q.set_runner(id, runner);
+        j->runner(id, runner);
+    }
+    void started(JobId id, pid_t pid, const std::string& out, double t) {
+        q.started(id, pid, out, t);
+        j->started(id, pid, out, t);
+    }
+    void finish(JobId id, const JobResult& r, double t) {
+        q.finished(id, r, t);
+        j->finished(id, r, t);
+    }
+    bool remove(JobId id) {
+        if (!q.remove(id)) return false;
+        j->removed(id);
+        return true;
+    }
+    bool urgent(JobId id) {
+        if (!q.urgent(id)) return false;
+        j->urgent(id);
+        return true;
+    }
+    bool swap(JobId a, JobId b) {
+        if (!q.swap(a, b)) return false;
+        j->swapped(a, b);
+        return true;
+    }
+    void slots(int n) {
+        q.set_max_slots(n);
+        j->slots(n);
+    }
+    void clear() {
+        q.clear_finished();
+        j->cleared();
+    }
+};
+
+class JournalTest : public ::testing::Test {
+protected:
+    void SetUp() override { ASSERT_FALSE(dir_.path().empty()) << "mkdtemp: " << strerror(errno); }
+
+    Journal::Log logger() {
+        return [this](const std::string& m) { logs_.push_back(m); };
+    }
+    std::unique_ptr<Live> open_live() { return std::make_unique<Live>(path_, logger()); }
+    std::unique_ptr<Live> open_at(const std::string& path) {
+        return std::make_unique<Live>(path, logger());
+    }
+    bool logged(const std::string& part) const {
+        for (const auto& m : logs_)
+            if (m.find(part) != std::string::npos) return true;
+        return false;
+    }
+    std::string all_logs() const {
+        std::string s;
+        for (const auto& m : logs_) s += "  " + m + "\n";
+        return s;
+    }
+    /* Files in the directory whose name starts with prefix. */
+    std::vector<std::string> named(const std::string& prefix) const {
+        std::vector<std::string> out;
+        for (const auto& n : dir_.names())
+            if (n.compare(0, prefix.size(), prefix) == 0) out.push_back(n);
+        return out;
+    }
+
+    TempDir dir_;
+    std::string path_ = dir_.file("s.journal");
+    std::vector<std::string> logs_;
+};
+
+/* One server round: let held jobs in, schedule, and for every job that
+ * started, its runner (none for -f) and its Started report. Then the jobs
+ * with an outcome end with it; the others keep running. */
+std::vector<JobId> server_round(Live& a, double t, const std::map<JobId, JobResult>& outcome,
+                         const std::set<JobId>& keep_running) {
+    Decisions d = a.schedule(t);
+    for (JobId id : d.start) {
+        const Job* j = a.q.find(id);
+        if (!j->spec.foreground()) a.spawned(id, 10000 + id);
+        a.started(id, 20000 + id, j->spec.stores_output() ? "/tmp/ts-out." + std::to_string(id) : "",
+                  t + 0.25);
+    }
+    for (JobId id : d.start) {
+        if (keep_running.count(id)) continue;
+        auto it = outcome.find(id);
+        a.finish(id, it == outcome.end() ? result(0, 0, false, 0.5, 0.25, 0.125) : it->second,
+                 t + 0.5);
+    }
+    std::vector<JobId> changed = d.start;
+    changed.insert(changed.end(), d.skipped.begin(), d.skipped.end());
+    return changed;
+}
+
+/* Rounds until nothing starts or is skipped any more; returns the next time. */
+double settle(Live& a, double t, const std::map<JobId, JobResult>& outcome = {},
+              const std::set<JobId>& keep_running = {}) {
+    for (int i = 0; i < 50 && !server_round(a, t, outcome, keep_running).empty(); ++i) t += 1;
+    return t + 1;
+}
+
+// A queue with a bit of everything, built through the journal. Times are
+// exact in binary, so that they survive as microseconds.
+struct Scenario {
+    JobId head, failed, skipped, nf, removed, urgent, swap_a, swap_b, dash_d, big, killed;
+    JobId failed2, skipped2, skipped3, ok, running2, waits_on_running, big2, big3, released, held;
+};
+
+Scenario build_everything(Live& a) {
+    Scenario s{};
+    double t = 1700000000.5;
+    a.slots(2);
+    JobSpec first = full_spec();
+    first.depends = false;
+    first.depend_on = -1;
+    first.num_slots = 1;
+    s.head = a.add(first, t);                                     // 0: keeps running
+    s.failed = a.add(cmd({"false"}), t + 1);                      // 1: exits 1
+    JobSpec d1 = cmd({"echo", "never"});
+    d1.depends = true;
+    d1.depend_on = s.failed;                                      // -D 1: skipped
+    s.skipped = a.add(d1, t + 2);                                 // 2
+    JobSpec nf = cmd({"true"});
+    nf.flags = proto::kForeground;                                // -nf: not kept
+    s.nf = a.add(nf, t + 3);                                      // 3
+    s.removed = a.add(cmd({"rm", "me"}), t + 4);                  // 4
+    s.urgent = a.add(cmd({"urgent"}), t + 5);                     // 5
+    s.swap_a = a.add(cmd({"swap", "a"}), t + 6);                  // 6: killed by SIGTERM
+    s.swap_b = a.add(cmd({"swap", "b"}), t + 7);                  // 7
+    JobSpec dd = cmd({"after", "swap"});
+    dd.depends = true;                                            // -d: on the newest, 7
+    s.dash_d = a.add(dd, t + 8);                                  // 8
+    JobSpec big = cmd({"needs", "three", "slots"});
+    big.num_slots = 3;                                            // never fits in 2
+    s.big = a.add(big, t + 9);                                    // 9
+    s.killed = s.swap_a;
+    EXPECT_TRUE(a.remove(s.removed));
+    EXPECT_TRUE(a.urgent(s.urgent));
+    EXPECT_TRUE(a.swap(s.swap_a, s.swap_b));
+    EXPECT_EQ(ids(a.q.active()), (V{0, 5, 1, 2, 3, 7, 6, 8, 9}));
+    std::map<JobId, JobResult> outcome = {
+        {s.failed, result(1, 0, false, 0.5, 0.25, 0.125)},
+        {s.swap_a, result(-1, 15, false, 3, 0.75, 0.5)},
+    };
+    t = settle(a, t + 10, outcome, {s.head});
+    a.clear();   // -C
+
+    // Another failure and its skipped dependents, kept in the finished list.
+    s.failed2 = a.add(cmd({"exit", "2"}), t);                     // 10
+    JobSpec d2 = cmd({"skipped", "too"});
+    d2.depends = true;
+    d2.depend_on = s.failed2;
+    s.skipped2 = a.add(d2, t + 1);                                // 11: -D 10
+    JobSpec d3 = cmd({"and", "me"});
+    d3.depends = true;
+    s.skipped3 = a.add(d3, t + 2);                                // 12: -d, on 11
+    s.ok = a.add(cmd({"fine"}), t + 3);                           // 13
+    s.running2 = a.add(cmd({"sleep", "1000"}), t + 4);            // 14: keeps running
+    JobSpec d4 = cmd({"after", "the", "sleep"});
+    d4.depends = true;
+    d4.depend_on = s.running2;
+    s.waits_on_running = a.add(d4, t + 5);                        // 15: -D 14, undecided
+    t = settle(a, t + 6, {{s.failed2, result(2, 0, false, 1, 0.5, 0.25)}}, {s.running2});
+    s.big2 = a.add(big, t);                                       // 16
+    s.big3 = a.add(big, t + 1);                                   // 17
+    EXPECT_TRUE(a.urgent(s.big3));                                // 0, 17, 9, 14, 15, 16
+    EXPECT_TRUE(a.swap(s.big, s.big2));                           // 0, 17, 16, 14, 15, 9
+    t += 2;
+
+    // TS_MAXCONN: two held jobs, one let in.
+    a.q.set_max_jobs(a.q.active().size() + 1);
+    s.released = a.add(cmd({"held", "1"}), t);                    // 18
+    s.held = a.add(cmd({"held", "2"}), t + 1);                    // 19
+    a.q.set_max_jobs(a.q.active().size() + 2);
+    settle(a, t + 2);
+    return s;
+}
+
+}  // namespace
+
+// ------------------------------------------------------------------ records
+
+TEST(JournalCrc, KnownVectors) {
+    EXPECT_EQ(crc32(""), 0u);
+    EXPECT_EQ(crc32("123456789"), 0xCBF43926u);
+    EXPECT_EQ(crc32("a"), 0xE8B7BE43u);
+    EXPECT_EQ(crc32("The quick brown fox jumps over the lazy dog"), 0x414FA339u);
+    EXPECT_EQ(crc32(std::string(32, '\0')), 0x190A55ADu);
+    EXPECT_NE(crc32("123456789"), crc32("123456788"));
+}
+
+TEST(JournalRecord, RoundTripInEveryState) {
+    std::vector<Job> jobs;
+
+    Job queued;
+    queued.id = 3;
+    queued.state = JobState::Queued;
+    queued.spec = full_spec();
+    queued.depends = true;
+    queued.depend_on = 7;   // dep_result unset: decided when 7 ends
+    queued.enqueue_time = 1700000000.25;
+    jobs.push_back(queued);
+
+    Job dashd = queued;     // "-d" after a finished job: shown as "&& ", result known
+    dashd.id = 4;
+    dashd.spec.depend_on = -1;
+    dashd.depend_on = -1;
+    dashd.dep_result = 0;
+    dashd.spec.label = std::string();   // present but empty
+    dashd.spec.env_info.reset();
+    jobs.push_back(dashd);
+
+    Job running;
+    running.id = 12;
+    running.state = JobState::Running;
+    running.spec = cmd({"sleep", "100"});
+    running.spec.uid = 1000;
+    running.pid = 31337;
+    running.runner_pid = 31336;
+    running.output = "/tmp/ts-out.Xy12Zq";
+    running.enqueue_time = 1700000001.5;
+    running.start_time = 1700000002.75;
+    running.depends = true;
+    running.depend_on = 11;
+    running.dep_result = 0;
+    jobs.push_back(running);
+
+    Job finished = running;
+    finished.id = 13;
+    finished.state = JobState::Finished;
+    finished.spec.env.clear();   // dropped when a job ends
+    finished.dep_result = -1;
+    finished.end_time = 1700000010.125;
+    finished.result = result(2, 0, false, 7.375, 1.5, 0.0625);
+    jobs.push_back(finished);
+
+    Job killed = finished;
+    killed.id = 14;
+    killed.result = result(-1, 9, false, 1, 0, 0);
+    killed.spec.flags = proto::kKeepFinished;   // -n
+    jobs.push_back(killed);
+
+    Job skipped;
+    skipped.id = 15;
+    skipped.state = JobState::Skipped;
+    skipped.spec = cmd({"echo", "skipped"});
+    skipped.spec.env.clear();
+    skipped.spec.depends = true;
+    skipped.spec.depend_on = 13;
+    skipped.depends = true;
+    skipped.depend_on = 13;
+    skipped.dep_result = 2;
+    skipped.result = result(-1, 0, true);
+    skipped.enqueue_time = skipped.end_time = 1700000003;
+    jobs.push_back(skipped);
+
+    Job held;
+    held.id = 16;
+    held.state = JobState::Held;
+    held.spec = cmd({"held"});
+    held.spec.flags = proto::kStoreOutput | proto::kKeepFinished | proto::kNoBlock;
+    held.enqueue_time = 1700000004;
+    jobs.push_back(held);
+
+    Job fg;   // a -f job with a negative nice value and no limits
+    fg.id = 0;
+    fg.spec = cmd({"vi", "file"});
+    fg.spec.flags = proto::kForeground | proto::kStoreOutput | proto::kKeepFinished;
+    fg.spec.nice = -5;
+    fg.spec.umask = 0;
+    fg.spec.num_slots = 0;
+    jobs.push_back(fg);
+
+    for (const Job& j : jobs) {
+        std::string bytes = encode_job(j);
+        Job back;
+        ASSERT_TRUE(decode_job(bytes, &back)) << "job " << j.id;
+        expect_same_job(j, back);
+        EXPECT_EQ(list_line(j), list_line(back));
+        EXPECT_EQ(encode_job(back), bytes) << "job " << j.id << ": encoding is stable";
+    }
+}
+
+TEST(JournalRecord, EveryTruncationIsRejected) {
+    Job j;
+    j.id = 5;
+    j.state = JobState::Running;
+    j.spec = full_spec();
+    j.output = "/tmp/ts-out.abcdef";
+    j.pid = 10;
+    j.runner_pid = 9;
+    std::string bytes = encode_job(j);
+    ASSERT_GT(bytes.size(), 88u);
+    for (size_t n = 0; n < bytes.size(); ++n) {
+        Job back;
+        EXPECT_FALSE(decode_job(std::string_view(bytes).substr(0, n), &back)) << "cut at " << n;
+    }
+    Job back;
+    EXPECT_FALSE(decode_job(bytes + '\0', &back)) << "a byte too many";
+    EXPECT_TRUE(decode_job(bytes, &back));
+}
+
+TEST(JournalRecord, BadStateByteIsRejected) {
+    Job j;
+    j.id = 1;
+    j.spec = cmd({"x"});
+    std::string bytes = encode_job(j);
+    const size_t kState = 4;   // after the int32 id
+    for (int s = 0; s <= 4; ++s) {
+        std::string b = bytes;
+        b[kState] = char(s);
+        Job back;
+        ASSERT_TRUE(decode_job(b, &back)) << "state " << s;
+        EXPECT_EQ(back.state, static_cast<JobState>(s));
+    }
+    for (int s : {5, 6, 0x7f, 0x80, 0xff}) {
+        std::string b = bytes;
+        b[kState] = char(s);
+        Job back;
+        EXPECT_FALSE(decode_job(b, &back)) << "state byte " << s;
+    }
+}
+
+TEST(JournalRecord, DamagedSubmitIsRejected) {
+    Job j;
+    j.spec = cmd({"x", "y"});
+    std::string bytes = encode_job(j);
+    // The submit frame's type sits after the JobRec, the output string and the frame's length.
+    Job back;
+    std::string b = bytes;
+    b[88 + 4 + 4 + 2] ^= 0x01;   // after JobRec, output length (empty), submit length, version
+    EXPECT_FALSE(decode_job(b, &back));
+    b = bytes;
+    b[b.size() - 5] ^= 0x01;   // the cwd's last byte (the note, empty, comes last): still valid
+    ASSERT_TRUE(decode_job(b, &back));
+    EXPECT_NE(back.spec.cwd, j.spec.cwd);
+}
+
+// ------------------------------------------------------------------- replay
+
+TEST_F(JournalTest, FreshJournalIsASnapshotOfNothing) {
+    auto a = open_live();
+    EXPECT_TRUE(exists(path_));
+    EXPECT_FALSE(a->j->replayed_anything());
+    EXPECT_EQ(a->q.size(), 0u);
+    std::string bytes = slurp(path_);
+    ASSERT_GE(bytes.size(), 8u);
+    EXPECT_EQ(bytes.substr(0, 4), std::string("TSJ\0", 4));
+    EXPECT_EQ(size_t(file_size(path_)), a->j->size());
+    struct stat st;
+    ASSERT_EQ(stat(path_.c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 0777, 0600u);
+    EXPECT_TRUE(logs_.empty()) << all_logs();
+    EXPECT_EQ(named("s.journal"), std::vector<std::string>{"s.journal"}) << "no .tmp or .bad left";
+}
+
+TEST_F(JournalTest, EmptyFileIsAnEmptyJournal) {
+    spit(path_, "");
+    auto a = open_live();
+    EXPECT_EQ(a->q.size(), 0u);
+    EXPECT_TRUE(logs_.empty()) << all_logs();
+    EXPECT_TRUE(named("s.journal.bad").empty());
+}
+
+TEST_F(JournalTest, ReplayRestoresEverything) {
+    auto a = open_live();
+    Scenario s = build_everything(*a);
+    const Queue& q = a->q;
+    // The scenario reached every state it meant to.
+    auto state = [&](JobId id) { return q.find(id) ? q.find(id)->state : JobState(-1); };
+    EXPECT_EQ(state(s.head), JobState::Running);
+    EXPECT_EQ(state(s.running2), JobState::Running);
+    EXPECT_EQ(q.find(s.head)->runner_pid, 10000 + s.head);
+    EXPECT_EQ(q.find(s.head)->output, "/tmp/ts-out.0");
+    EXPECT_EQ(q.find(s.failed), nullptr);      // cleared
+    EXPECT_EQ(q.find(s.removed), nullptr);     // removed
+    EXPECT_EQ(q.find(s.nf), nullptr);          // -nf: not kept
+    EXPECT_EQ(state(s.big), JobState::Queued);
+    EXPECT_EQ(state(s.waits_on_running), JobState::Queued);
+    EXPECT_FALSE(q.find(s.waits_on_running)->dep_result.has_value());
+    EXPECT_EQ(state(s.failed2), JobState::Finished);
+    EXPECT_EQ(state(s.skipped2), JobState::Skipped);
+    EXPECT_EQ(state(s.skipped3), JobState::Skipped);
+    EXPECT_EQ(state(s.ok), JobState::Finished);
+    EXPECT_EQ(state(s.released), JobState::Queued);
+    EXPECT_EQ(state(s.held), JobState::Held);
+    EXPECT_EQ(ids(q.active()), (V{0, 17, 16, 14, 15, 9, 18}));
+    EXPECT_EQ(ids(q.finished_list()), (V{10, 11, 12, 13}));
+    EXPECT_EQ(q.held(), V{19});
+    EXPECT_EQ(q.max_slots(), 2);
+    EXPECT_TRUE(logs_.empty()) << all_logs();
+
+    auto b = open_at(path_);   // a second server on the same journal (a is "dead")
+    EXPECT_TRUE(b->j->replayed_anything());
+    {
+        SCOPED_TRACE("replay of the log");
+        expect_same_queue(a->q, b->q);
+    }
+    auto c = open_at(path_);   // a third one, from the second one's snapshot
+    {
+        SCOPED_TRACE("replay of a snapshot");
+        expect_same_queue(a->q, c->q);
+    }
+    EXPECT_TRUE(logs_.empty()) << all_logs();
+}
+
+TEST_F(JournalTest, ReplayedQueueGoesOnLikeTheOriginal) {
+    auto a = open_live();
+    Scenario s = build_everything(*a);
+    auto b = open_at(path_);
+    double t = 1700005000;
+    for (Live* l : {a.get(), b.get()}) {
+        l->q.set_max_jobs(0);
+        l->finish(s.running2, result(0), t);
+        l->finish(s.head, result(3), t + 1);
+        l->slots(3);
+        settle(*l, t + 2, {{s.waits_on_running, result(4)}});
+    }
+    EXPECT_EQ(a->q.find(s.waits_on_running)->state, JobState::Finished);
+    EXPECT_EQ(a->q.find(s.big)->state, JobState::Finished);
+    EXPECT_EQ(a->q.find(s.held)->state, JobState::Finished);
+    expect_same_queue(a->q, b->q);
+}
+
+TEST_F(JournalTest, StartupWritesACompactSnapshot) {
+    auto a = open_live();
+    build_everything(*a);
+    a->q.set_max_jobs(0);
+    // Lots of history that leaves little behind.
+    for (int i = 0; i < 50; ++i) {
+        JobId id = a->add(cmd({"churn", std::to_string(i)}), 1700001000 + i);
+        EXPECT_TRUE(a->remove(id));
+    }
+    off_t with_history = file_size(path_);
+    EXPECT_EQ(size_t(with_history), a->j->size());
+
+    auto b = open_live();   // replays, then writes a snapshot
+    off_t snapshot = file_size(path_);
+    EXPECT_LT(snapshot, with_history);
+    EXPECT_EQ(size_t(snapshot), b->j->size());
+    expect_same_queue(a->q, b->q);
+    std::string first = slurp(path_);
+
+    auto c = open_live();   // replaying the snapshot gives the same state and the same bytes
+    expect_same_queue(a->q, c->q);
+    EXPECT_EQ(slurp(path_), first);
+    EXPECT_EQ(named("s.journal"), std::vector<std::string>{"s.journal"});
+    EXPECT_TRUE(logs_.empty()) << all_logs();
+}
+
+TEST_F(JournalTest, SizeFollowsTheFile) {
+    auto a = open_live();
+    EXPECT_EQ(size_t(file_size(path_)), a->j->size());
+    a->add(cmd({"a"}), 1);
+    a->slots(3);
+    a->schedule(2);
+    EXPECT_EQ(size_t(file_size(path_)), a->j->size());
+}
+
+// --------------------------------------------------------- damaged journals
+
+TEST_F(JournalTest, TornTailAtEveryOffsetOfTheLastRecord) {
+    size_t before = 0, after = 0;
+    std::string expected;
+    {
+        auto a = open_live();
+        a->add(cmd({"a"}), 1700000000);
+        a->add(cmd({"b"}), 1700000001);
+        a->schedule(1700000002);
+        a->spawned(0, 100);
+        a->started(0, 101, "/tmp/ts-out.x", 1700000003);
+        a->finish(0, result(0), 1700000004);
+        expected = a->q.list_text();
+        before = a->j->size();
+        JobSpec last = full_spec();
+        last.depends = false;
+        a->add(last, 1700000005);   // the record that gets torn
+        after = a->j->size();
+    }
+    ASSERT_GT(after, before + 100);
+    std::string bytes = slurp(path_);
+    ASSERT_EQ(bytes.size(), after);
+    for (size_t cut = before; cut < after; ++cut) {
+        spit(path_, bytes.substr(0, cut));
+        logs_.clear();
+        auto r = open_live();
+        EXPECT_EQ(r->q.list_text(), expected) << "cut at " << cut;
+        EXPECT_EQ(r->q.size(), 2u) << "cut at " << cut;
+        if (cut == before) {
+            EXPECT_FALSE(logged("dropped")) << all_logs();
+        } else {
+            std::string want = format("dropped %zu bytes after offset %zu", cut - before, before);
+            EXPECT_TRUE(logged(want)) << "cut at " << cut << ", want \"" << want << "\", got\n"
+                                      << all_logs();
+        }
+        // The torn tail is gone from the file: a second replay is clean.
+        r.reset();
+        logs_.clear();
+        auto again = open_live();
+        EXPECT_EQ(again->q.list_text(), expected);
+        EXPECT_FALSE(logged("dropped")) << "cut at " << cut << "\n" << all_logs();
+    }
+    spit(path_, bytes);   // and the whole file brings all three back
+    auto whole = open_live();
+    EXPECT_EQ(whole->q.size(), 3u);
+}
+
+TEST_F(JournalTest, GarbageAppendedIsDroppedAndLogged) {
+    std::string expected;
+    {
+        auto a = open_live();
+        a->add(cmd({"a"}), 1700000000);
+        a->add(cmd({"b"}), 1700000001);
+        expected = a->q.list_text();
+    }
+    std::string good = slurp(path_);
+    struct Case {
+        const char* what;
+        std::string tail;
+    };
+    std::string plausible(12, '\0');   // a header with a small length and a wrong CRC
+    plausible[0] = 4;
+    plausible[8] = 2;
+    plausible += "abcd";
+    std::string long_len(12, '\0');    // claims more than the file holds
+    long_len[0] = 100;
+    long_len[8] = 2;
+    std::vector<Case> cases = {
+        {"0xAB bytes", std::string(37, '\xAB')},
+        {"one byte", std::string(1, '\x01')},
+        {"zeros", std::string(64, '\0')},
+        {"bad crc", plausible},
+        {"long length", long_len},
+        {"text", "hello, this is not a record\n"},
+    };
+    for (const Case& c : cases) {
+        spit(path_, good + c.tail);
+        logs_.clear();
+        auto r = open_live();
+        EXPECT_EQ(r->q.list_text(), expected) << c.what;
+        std::string want = format("dropped %zu bytes after offset %zu", c.tail.size(), good.size());
+        EXPECT_TRUE(logged(want)) << c.what << ": want \"" << want << "\", got\n" << all_logs();
+        std::string ref = dir_.file("ref.journal");
+        spit(ref, good);
+        open_at(ref);   // a snapshot of the good part
+        EXPECT_EQ(slurp(path_), slurp(ref)) << c.what << ": the tail is gone from the file";
+    }
+}
+
+TEST_F(JournalTest, FlippedByteKeepsTheRecordsBeforeIt) {
+    // Ops that write one record each; the state after each.
+    std::vector<size_t> off;
+    std::vector<std::string> state;
+    {
+        auto a = open_live();
+        auto mark = [&] {
+            off.push_back(a->j->size());
+            state.push_back(a->q.list_text());
+        };
+        mark();
+        a->add(cmd({"a"}), 1700000000);
+        mark();
+        a->add(cmd({"b"}), 1700000001);
+        mark();
+        JobSpec c = cmd({"c"});
+        c.label = "L";
+        a->add(c, 1700000002);
+        mark();
+        a->add(cmd({"d"}), 1700000003);
+        mark();
+        a->slots(3);
+        mark();
+        ASSERT_TRUE(a->urgent(3));
+        mark();
+        ASSERT_TRUE(a->remove(2));
+        mark();
+        ASSERT_TRUE(a->swap(1, 3));
+        mark();
+        a->add(cmd({"e"}), 1700000004);
+        mark();
+    }
+    std::string bytes = slurp(path_);
+    ASSERT_EQ(bytes.size(), off.back());
+    auto check = [&](size_t k, size_t at) {   // flip byte `at`, inside record k (1-based)
+        std::string b = bytes;
+        b[at] = char(b[at] ^ 0x5A);
+        spit(path_, b);
+        logs_.clear();
+        auto r = open_live();
+        EXPECT_EQ(r->q.list_text(), state[k - 1]) << "record " << k << ", byte " << at;
+        std::string want =
+            format("dropped %zu bytes after offset %zu", bytes.size() - off[k - 1], off[k - 1]);
+        EXPECT_TRUE(logged(want)) << "record " << k << ", byte " << at << ": want \"" << want
+                                  << "\", got\n"
+                                  << all_logs();
+    };
+    for (size_t k = 1; k < off.size(); ++k) check(k, off[k - 1] + (off[k] - off[k - 1]) / 2);
+    for (size_t at = off[5]; at < off[6]; ++at) check(6, at);   // every byte of the urgent record
+    // A flip in the snapshot's meta record (the first record) loses everything.
+    std::string b = bytes;
+    b[8 + 12 + 2] ^= 0x01;
+    spit(path_, b);
+    logs_.clear();
+    auto r = open_live();
+    EXPECT_EQ(r->q.size(), 0u);
+    EXPECT_TRUE(logged("dropped")) << all_logs();
+}
+
+TEST_F(JournalTest, NotAJournalIsMovedAside) {
+    std::mt19937 rng(42);
+    std::string junk;
+    for (int i = 0; i < 300; ++i) junk += char(rng() & 0xFF);
+    junk[0] = 'X';
+    spit(path_, junk);
+    auto a = open_live();
+    EXPECT_EQ(a->q.size(), 0u);
+    EXPECT_EQ(a->q.list_text(), Queue().list_text());
+    EXPECT_FALSE(a->j->replayed_anything());
+    std::vector<std::string> aside = named("s.journal.bad.");
+    ASSERT_EQ(aside.size(), 1u) << all_logs();
+    std::string suffix = aside[0].substr(std::string("s.journal.bad.").size());
+    EXPECT_FALSE(suffix.empty());
+    EXPECT_EQ(suffix.find_first_not_of("0123456789"), std::string::npos) << aside[0];
+    EXPECT_EQ(slurp(dir_.file(aside[0])), junk) << "the original bytes are kept";
+    EXPECT_TRUE(logged("not a ts journal")) << all_logs();
+    EXPECT_TRUE(logged("moved aside to " + dir_.file(aside[0]))) << all_logs();
+    // The journal at the path is a fresh one that works.
+    a->add(cmd({"new"}), 1);
+    a.reset();
+    auto b = open_live();
+    EXPECT_EQ(b->q.size(), 1u);
+}
+
+TEST_F(JournalTest, TooShortIsMovedAside) {
+    spit(path_, "TS");
+    auto a = open_live();
+    EXPECT_EQ(a->q.size(), 0u);
+    EXPECT_EQ(named("s.journal.bad.").size(), 1u) << all_logs();
+    EXPECT_TRUE(logged("not a ts journal")) << all_logs();
+}
+
+TEST_F(JournalTest, NewerFormatIsMovedAsideNamingIt) {
+    std::string head("TSJ\0", 4);
+    uint32_t nine = 9;
+    head.append(reinterpret_cast<const char*>(&nine), 4);
+    head += std::string(40, '\x07');
+    spit(path_, head);
+    auto a = open_live();
+    EXPECT_EQ(a->q.size(), 0u);
+    std::vector<std::string> aside = named("s.journal.bad.");
+    ASSERT_EQ(aside.size(), 1u) << all_logs();
+    EXPECT_EQ(slurp(dir_.file(aside[0])), head);
+    EXPECT_TRUE(logged("format 9")) << all_logs();
+    EXPECT_TRUE(logged("moved aside")) << all_logs();
+    std::string now = slurp(path_);
+    ASSERT_GE(now.size(), 8u);
+    uint32_t v = 0;
+    std::memcpy(&v, now.data() + 4, 4);
+    EXPECT_EQ(v, 1u) << "a journal of this format replaces it";
+}
+
+// --------------------------------------------------------------- compaction
+
+TEST_F(JournalTest, CompactsAfterClearingFinishedJobs) {
+    auto a = open_live();
+    a->slots(8);
+    JobSpec s = cmd({"work"});
+    s.env.assign(20, std::string(40, 'e'));   // about 1 KiB per job record
+    for (int i = 0; i < 300; ++i) {
+        a->add(s, 1700000000 + i);
+        Decisions d = a->schedule(1700000000 + i);
+        for (JobId id : d.start) {
+            a->spawned(id, 1000 + id);
+            a->started(id, 2000 + id, "/tmp/ts-out." + std::to_string(id), 1700000000 + i);
+            a->finish(id, result(0), 1700000000.5 + i);
+        }
+    }
+    EXPECT_EQ(a->q.finished_list().size(), 300u);
+    a->clear();
+    a->j->maybe_compact(a->q);
+    EXPECT_LT(file_size(path_), 1024) << "after -C only the meta record is left";
+    EXPECT_EQ(size_t(file_size(path_)), a->j->size());
+    auto b = open_at(path_);
+    expect_same_queue(a->q, b->q);
+    EXPECT_EQ(b->q.meta().next_id, 300);
+}
+
+TEST_F(JournalTest, StaysWithinAFewTimesTheLiveStateWithLiveJobs) {
+    auto a = open_live();
+    a->slots(4);
+    JobSpec big = cmd({"long", "job"});
+    big.env.assign(15, std::string(40, 'b'));   // ~700 bytes per job record
+    // 60 jobs that never run: two of them hold the slots, the rest wait behind a 5-slot job.
+    JobSpec blocker = cmd({"needs", "five"});
+    blocker.num_slots = 5;
+    a->add(blocker, 1700000000);
+    for (int i = 0; i < 60; ++i) a->add(big, 1700000000 + i);
+    a->schedule(1700000100);   // the first 4 of the 60 start; the rest wait
+    size_t biggest = 0;
+    JobSpec small = cmd({"quick"});
+    small.env.assign(15, std::string(40, 's'));
+    for (int i = 0; i < 3000; ++i) {
+        JobId id = a->add(small, 1700000200 + i);
+        ASSERT_TRUE(a->q.start(id));   // runs at once (past the slot count: no matter here)
+        a->j->start(id);
+        a->spawned(id, 100000 + id);
+        a->started(id, 200000 + id, "/tmp/ts-out.q" + std::to_string(id), 1700000200 + i);
+        a->finish(id, result(0), 1700000200.5 + i);
+        if (i % 10 == 9) a->clear();
+        a->j->maybe_compact(a->q);
+        biggest = std::max(biggest, a->j->size());
+    }
+    a->clear();
+    a->j->maybe_compact(a->q);
+    size_t end_size = a->j->size();
+    a.reset();
+    std::string copy = dir_.file("fresh.journal");
+    spit(copy, slurp(path_));
+    auto fresh = open_at(copy);   // a fresh snapshot of the same queue
+    size_t live = fresh->j->size();
+    ASSERT_GT(live, 30000u);
+    EXPECT_LE(end_size, 4 * live) << "end " << end_size << " vs a snapshot of " << live;
+    EXPECT_LE(biggest, 4 * live) << "at most " << biggest << " vs a snapshot of " << live;
+}
+
+TEST_F(JournalTest, RemoveFileDeletesTheJournalForGood) {
+    auto a = open_live();
+    a->add(cmd({"a"}), 1);
+    ASSERT_TRUE(exists(path_));
+    a->j->remove_file();
+    EXPECT_FALSE(exists(path_));
+    // A server on its way out must not bring it back.
+    a->add(cmd({"b"}), 2);
+    a->slots(2);
+    a->schedule(3);
+    a->j->maybe_compact(a->q);
+    EXPECT_FALSE(exists(path_));
+    EXPECT_TRUE(named("s.journal").empty());
+    a.reset();
+    auto b = open_live();   // the next server: a fresh, empty queue
+    EXPECT_EQ(b->q.size(), 0u);
+    EXPECT_FALSE(b->j->replayed_anything());
+}
+
+TEST_F(JournalTest, NoDescriptorLeaks) {
+    int before = open_fds();
+    ASSERT_GT(before, 0);
+    for (int i = 0; i < 20; ++i) {
+        auto a = open_live();
+        for (int k = 0; k < 5; ++k) a->add(cmd({"x"}), k);
+        a->j->compact(a->q);
+        a->j->maybe_compact(a->q);
+        a.reset();
+        std::string b = slurp(path_);
+        spit(path_, b + "garbage");   // a torn tail
+        auto r = open_live();
+        r.reset();
+        spit(path_, "not a journal at all");
+        auto s = open_live();
+        s->j->remove_file();
+    }
+    EXPECT_EQ(open_fds(), before);
+}
+
+// ----------------------------------------------------- problems (review)
+
+/* A job that depends on a job further down the list (-u or -U moved it up)
+ * is restored from a snapshot before its dependency, so Queue::restore()
+ * does not register it as a dependent and it is never told the dependency's
+ * result; if that dependency is then forgotten (-nf, -C, TS_MAXFINISHED),
+ * the dependent is skipped although its dependency succeeded. (Replaying the
+ * raw log is fine: the jobs were added in id order.) */
+TEST_F(JournalTest, DependentMovedAheadOfItsDependencyLearnsItsResultAfterReplay) {
+    auto a = open_live();
+    a->add(cmd({"head"}), 1700000000);          // 0: running
+    JobSpec nf = cmd({"true"});
+    nf.flags = proto::kForeground;              // 1: -nf, not kept once it ends
+    a->add(nf, 1700000001);
+    JobSpec dep = cmd({"after", "one"});
+    dep.depends = true;                         // 2: -d, on job 1
+    a->add(dep, 1700000002);
+    ASSERT_EQ(a->q.find(2)->depend_on, 1);
+    Decisions d = a->schedule(1700000003);
+    ASSERT_EQ(d.start, V{0});
+    ASSERT_TRUE(a->urgent(2));                  // ts -u 2: 0, 2, 1
+    ASSERT_EQ(ids(a->q.active()), (V{0, 2, 1}));
+    a->j->compact(a->q);                        // a compaction (or an earlier restart) ...
+
+    auto b = open_at(path_);                    // ... then the server restarts
+    for (Live* l : {a.get(), b.get()}) {
+        l->finish(0, result(0), 1700000004);
+        Decisions s = l->schedule(1700000005);  // 2 waits for 1; 1 starts
+        EXPECT_EQ(s.start, V{1});
+        l->finish(1, result(0), 1700000006);    // succeeds and is forgotten
+        l->schedule(1700000007);
+    }
+    ASSERT_NE(a->q.find(2), nullptr);
+    EXPECT_EQ(a->q.find(2)->state, JobState::Running) << "without a restart, 2 runs";
+    ASSERT_NE(b->q.find(2), nullptr);
+    EXPECT_EQ(b->q.find(2)->state, JobState::Running)
+        << "after the restart, 2 must run too (its dependency exited 0)\n"
+        << b->q.list_text();
+}
+
+/* The same without -u: the order of the snapshot is the order of the queue,
+ * and the dependent learns the result (this one passes; it shows that the
+ * test above fails for the order alone). */
+TEST_F(JournalTest, DependentBehindItsDependencyLearnsItsResultAfterReplay) {
+    auto a = open_live();
+    a->add(cmd({"head"}), 1700000000);
+    JobSpec nf = cmd({"true"});
+    nf.flags = proto::kForeground;
+    a->add(nf, 1700000001);
+    JobSpec dep = cmd({"after", "one"});
+    dep.depends = true;
+    a->add(dep, 1700000002);
+    a->schedule(1700000003);
+    a->j->compact(a->q);
+    auto b = open_at(path_);
+    b->finish(0, result(0), 1700000004);
+    EXPECT_EQ(b->schedule(1700000005).start, V{1});
+    b->finish(1, result(0), 1700000006);
+    b->schedule(1700000007);
+    ASSERT_NE(b->q.find(2), nullptr);
+    EXPECT_EQ(b->q.find(2)->state, JobState::Running) << b->q.list_text();
+}
+
+/* After a restart the average job record is forgotten (256 bytes assumed),
+ * so with real environments (a few KiB per job) the live state is
+ * underestimated and every maybe_compact() — once per server loop round —
+ * rewrites and fsyncs the whole journal, though nothing changed. */
+TEST_F(JournalTest, NoCompactionWithoutChangesAfterARestart) {
+    {
+        auto a = open_live();
+        JobSpec s = cmd({"job"});
+        s.env.assign(30, std::string(70, 'v'));   // ~2.3 KiB, a modest environment
+        a->add(cmd({"head"}), 1700000000);
+        a->schedule(1700000000);
+        for (int i = 0; i < 20; ++i) a->add(s, 1700000001 + i);
+    }
+    auto b = open_live();   // the restart
+    ASSERT_GT(b->j->size(), 16u * 1024);
+    ino_t ino = inode(path_);
+    for (int round = 0; round < 3; ++round) b->j->maybe_compact(b->q);   // idle rounds
+    EXPECT_EQ(inode(path_), ino) << "the journal was rewritten though nothing changed";
+}
+
+/* The same without a restart: a few big jobs, then many small ones, and the
+ * running average of a job record says the queue is small. */
+TEST_F(JournalTest, NoCompactionWithoutChangesAfterSmallJobsFollowBigOnes) {
+    auto a = open_live();
+    a->add(cmd({"head"}), 1700000000);
+    a->schedule(1700000000);
+    JobSpec big = cmd({"big"});
+    big.env.assign(100, std::string(100, 'B'));   // ~10 KiB
+    for (int i = 0; i < 10; ++i) a->add(big, 1700000001 + i);
+    for (int i = 0; i < 40; ++i) a->add(cmd({"small"}), 1700000100 + i);
+    a->j->maybe_compact(a->q);   // may compact once
+    ino_t ino = inode(path_);
+    for (int round = 0; round < 3; ++round) a->j->maybe_compact(a->q);
+    EXPECT_EQ(inode(path_), ino) << "the journal was rewritten though nothing changed";
+}
+
+/* One failed write (disk full for a moment, here RLIMIT_FSIZE) stops the
+ * journal for good, but leaves the old file in place: the next server
+ * replays a stale queue, and jobs that already ran come back queued (they
+ * run twice) while newer jobs are lost and their ids given again. */
+TEST_F(JournalTest, AFailedWriteNeverLeavesAStaleQueueBehind) {
+    auto a = open_live();
+    a->add(cmd({"first"}), 1700000000);
+    a->add(cmd({"second"}), 1700000001);
+    struct sigaction ign {}, old_sa {};
+    ign.sa_handler = SIG_IGN;
+    sigemptyset(&ign.sa_mask);
+    ASSERT_EQ(sigaction(SIGXFSZ, &ign, &old_sa), 0);
+    struct rlimit old_rl;
+    ASSERT_EQ(getrlimit(RLIMIT_FSIZE, &old_rl), 0);
+    struct rlimit small = old_rl;
+    small.rlim_cur = static_cast<rlim_t>(file_size(path_)) + 5;
+    bool limited = setrlimit(RLIMIT_FSIZE, &small) == 0;
+    a->schedule(1700000002);   // "start 0" cannot be written
+    setrlimit(RLIMIT_FSIZE, &old_rl);
+    sigaction(SIGXFSZ, &old_sa, nullptr);
+    ASSERT_TRUE(limited);
+    EXPECT_TRUE(logged("write")) << all_logs();
+
+    // The disk has room again; the server goes on for a while.
+    a->spawned(0, 300);
+    a->started(0, 301, "/tmp/ts-out.0", 1700000003);
+    a->finish(0, result(0), 1700000004);
+    a->schedule(1700000005);
+    a->add(cmd({"third"}), 1700000006);
+    for (int round = 0; round < 3; ++round) a->j->maybe_compact(a->q);
+
+    auto b = open_at(path_);   // the server is restarted
+    for (JobId id : b->q.active()) {
+        const Job* live = a->q.find(id);
+        ASSERT_NE(live, nullptr) << "job " << id << " came back but is gone";
+        EXPECT_EQ(b->q.find(id)->state, live->state)
+            << "job " << id << " is " << to_string(b->q.find(id)->state) << " after the restart but "
+            << to_string(live->state) << " in the server that wrote the journal";
+    }
+    EXPECT_TRUE(b->q.size() == 0 || b->q.meta().next_id >= a->q.meta().next_id)
+        << "ids " << b->q.meta().next_id << ".. would be given again";
+}
