@@ -24,6 +24,12 @@ BIN      := ts
 ifeq ($(SANITIZE),1)
 BIN      := $(B)/ts
 endif
+ifeq ($(VALGRIND),1)
+B        := build-vg
+BIN      := $(B)/ts
+CXXFLAGS += -g
+LDFLAGS  :=
+endif
 
 all: $(BIN)
 
@@ -52,7 +58,27 @@ install: ts
 	install -m 644 ts.1 $(DESTDIR)$(PREFIX)/share/man/man1/ts.1
 
 clean:
-	rm -rf build build-san ts
+	rm -rf build build-san build-vg build-fuzz ts
 
-.PHONY: all check install clean
+# The integration suite with every server under valgrind (a dynamic build:
+# memcheck cannot see malloc in a static binary); fails on any error or leak.
+check-valgrind:
+	$(MAKE) VALGRIND=1 build-vg/ts
+	rm -f build-vg/vg.*
+	TS="$(CURDIR)/build-vg/ts" TS_VALGRIND="$(CURDIR)/build-vg/vg" tests/run.sh
+	tests/valgrind-report.sh build-vg/vg.*
+
+# libFuzzer (clang): the decoders and every message handler, FUZZ_TIME seconds.
+FUZZ_TIME ?= 60
+FUZZ_SRC  := $(LIB:.o=.cpp)
+fuzz:
+	mkdir -p build-fuzz/corpus
+	clang++ -std=c++17 -g -O1 -fsanitize=fuzzer,address,undefined -I. -o build-fuzz/fuzz_server \
+	  tests/fuzz_server.cpp $(FUZZ_SRC)
+	$(CXX) -std=c++17 -O1 -I. -o build-fuzz/fuzz_seeds tests/fuzz_seeds.cpp frame.cpp jobs.cpp util.cpp
+	build-fuzz/fuzz_seeds build-fuzz/corpus
+	build-fuzz/fuzz_server -max_total_time=$(FUZZ_TIME) -max_len=65536 -timeout=10 \
+	  -print_final_stats=1 build-fuzz/corpus
+
+.PHONY: all check check-valgrind install clean fuzz
 -include $(wildcard $(B)/*.d)

@@ -96,6 +96,25 @@ Fd try_connect(const std::string& path) {
     return fd;
 }
 
+/* make check-valgrind: the server runs under valgrind, which needs an exec:
+ * ts --internal-serve LISTEN_FD ERROR_FD SOCKET (see main). Logs go to
+ * TS_VALGRIND.PID. Falls back to running the server here if that fails. */
+void exec_under_valgrind(const char* log_prefix, const Fd& lfd, const Fd& err_w, const std::string& path) {
+    fcntl(lfd.get(), F_SETFD, 0);   // both must survive the exec
+    fcntl(err_w.get(), F_SETFD, 0);
+    std::string log = format("--log-file=%s.%%p", log_prefix);
+    std::string l = format("%d", lfd.get()), e = format("%d", err_w.get());
+    char self[4096];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n <= 0) return;
+    self[n] = '\0';
+    execlp("valgrind", "valgrind", "-q", "--leak-check=full", "--errors-for-leak-kinds=definite",
+           "--child-silent-after-fork=no", log.c_str(), self, "--internal-serve", l.c_str(),
+           e.c_str(), path.c_str(), static_cast<char*>(nullptr));
+    set_cloexec(lfd.get());
+    set_cloexec(err_w.get());
+}
+
 /* Bind and listen, then fork the server. False with *err if it cannot come up. */
 bool start_server(const Socket& s, std::string* err) {
     struct stat st;
@@ -153,6 +172,7 @@ bool start_server(const Socket& s, std::string* err) {
             if (null > 2) close(null);
         }
         close_other_fds({lfd.get(), err_w.get()});
+        if (const char* vg = getenv("TS_VALGRIND")) exec_under_valgrind(vg, lfd, err_w, s.abs_path);
         run_server(std::move(lfd), std::move(err_w), s.abs_path);
     }
     err_w.reset();

@@ -355,10 +355,30 @@ static std::string output_shown(const Job& j) {
     return j.output.empty() ? "(...)" : j.output;
 }
 
+/* Control characters (a newline in an argument, say) as C escapes, so that a
+ * job is always one line of the list; every other byte as it is. */
+std::string printable(const std::string& s) {
+    std::string out;
+    out.reserve(s.size());
+    for (unsigned char c : s) {
+        if (c >= 0x20 && c != 0x7f) {
+            out += static_cast<char>(c);
+            continue;
+        }
+        switch (c) {
+        case '\n': out += "\\n"; break;
+        case '\t': out += "\\t"; break;
+        case '\r': out += "\\r"; break;
+        default: out += format("\\x%02x", c); break;
+        }
+    }
+    return out;
+}
+
 std::string list_line(const Job& j) {
     std::string cmd = j.dep_prefix();
-    if (j.spec.label) cmd += "[" + *j.spec.label + "]";
-    cmd += j.spec.command();
+    if (j.spec.label) cmd += "[" + printable(*j.spec.label) + "]";
+    cmd += printable(j.spec.command());
     std::string out = output_shown(j);
     if (j.state == JobState::Finished)
         return format("%-4i %-10s %-20s %-8i %0.2f/%0.2f/%0.2f %s\n", j.id, to_string(j.state),
@@ -483,6 +503,6 @@ std::string Queue::savelist_text() const {
     s += "# " + list_header(busy_, max_slots_);
     for (JobId id : finished_) s += "# " + list_line(*find(id));
     s += "\n";
-    for (JobId id : active_) s += "ts " + find(id)->spec.command() + "\n";
+    for (JobId id : active_) s += "ts " + printable(find(id)->spec.command()) + "\n";
     return s;
 }

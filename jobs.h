@@ -193,6 +193,8 @@ private:
     JobId last_finished_id_ = -1;
 };
 
+/* Text with control characters escaped (\n, \t, \r, \xHH), for one-line output. */
+std::string printable(const std::string& s);
 /* One line of the list, for a job in any state. */
 std::string list_line(const Job& j);
 std::string list_header(int busy, int max);

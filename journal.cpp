@@ -165,7 +165,7 @@ bool decode_job(std::string_view bytes, Job* j) {
 }
 
 Journal::Journal(std::string path, Queue* q, Log log) : path_(std::move(path)), log_(std::move(log)) {
-    replay(q);
+    if (!path_.empty()) replay(q);   // an empty path: no journal (TS_JOURNAL=0)
 }
 
 /* Read the whole file, apply every intact record, cut off a torn tail. */
@@ -398,5 +398,5 @@ void Journal::maybe_compact(const Queue& q) {
 
 void Journal::remove_file() {
     fd_.reset();
-    unlink(path_.c_str());
+    if (!path_.empty()) unlink(path_.c_str());
 }

@@ -66,8 +66,13 @@ struct Conn {
 
 class Server {
 public:
-    Server(Fd listener, std::string path);
+    Server(Fd listener, std::string path, bool harness = false);
     [[noreturn]] void run();
+    void round(int timeout);
+    /* For ServerHarness: a connection from a client of this uid. */
+    void add_conn(Fd fd, uid_t uid);
+    bool stopped() const { return stopped_; }
+    std::string list() const { return queue_.list_text(); }
     const std::string& startup_error() const { return startup_error_; }
 
     void on_kill_server(Conn& c, const Frame& f);
@@ -110,7 +115,7 @@ private:
     Job* lookup(int id, bool last_added);
     Job* lookup_run(Conn& c, int id);
     void log(const char* fmt, ...) __attribute__((format(printf, 2, 3)));
-    [[noreturn]] void shutdown(int code);
+    void shutdown(int code);   // exits, except in a harness
     void save_list();
 
     Queue queue_;
@@ -123,6 +128,10 @@ private:
     std::optional<Journal> journal_;
     uid_t uid_ = getuid();
     bool unlinked_ = false;   // -K removed the socket already
+    // A harness (fuzzer, tests) has no listener, forks nothing, signals nothing and never exits.
+    bool harness_ = false;
+    bool stopped_ = false;
+    std::vector<pollfd> pfds_;
     double reattach_deadline_ = 0;   // until then, runners of restored jobs may come back
 };
 
@@ -159,20 +168,23 @@ double us_to_s(int64_t us) { return double(us) / 1e6; }
 // (a live server-spawned runner is waited for as long as it lives).
 constexpr double kReattachGrace = 5.0;
 
-Server::Server(Fd listener, std::string path) : listener_(std::move(listener)), path_(std::move(path)) {
+Server::Server(Fd listener, std::string path, bool harness)
+    : listener_(std::move(listener)), path_(std::move(path)), harness_(harness) {
     int p[2];
     if (pipe2(p, O_CLOEXEC | O_NONBLOCK) != 0) die("ts: cannot create a pipe: %s", strerror(errno));
     sig_r_.reset(p[0]);
     sig_w_.reset(p[1]);
-    g_sig_fd = sig_w_.get();
-    struct sigaction sa {};
-    sa.sa_handler = on_signal;
-    sa.sa_flags = SA_RESTART | SA_NOCLDSTOP;
-    sigemptyset(&sa.sa_mask);
-    for (int s : {SIGCHLD, SIGTERM, SIGINT, SIGHUP}) sigaction(s, &sa, nullptr);
+    if (!harness_) {
+        g_sig_fd = sig_w_.get();
+        struct sigaction sa {};
+        sa.sa_handler = on_signal;
+        sa.sa_flags = SA_RESTART | SA_NOCLDSTOP;
+        sigemptyset(&sa.sa_mask);
+        for (int s : {SIGCHLD, SIGTERM, SIGINT, SIGHUP}) sigaction(s, &sa, nullptr);
+        set_nonblock(listener_.get());
+        set_cloexec(listener_.get());
+    }
     signal(SIGPIPE, SIG_IGN);
-    set_nonblock(listener_.get());
-    set_cloexec(listener_.get());
 
     int slots = 0;
     if (const char* s = getenv("TS_SLOTS")) {
@@ -203,7 +215,10 @@ Server::Server(Fd listener, std::string path) : listener_(std::move(listener)), 
                                 path_.c_str(), unsigned(st.st_uid), jpath.c_str());
         return;
     }
-    journal_.emplace(jpath, &queue_, [this](const std::string& m) { log("%s", m.c_str()); });
+    const char* use_journal = getenv("TS_JOURNAL");   // 0: keep the queue in memory only
+    bool journal_off = harness_ || (use_journal && std::string(use_journal) == "0");
+    journal_.emplace(journal_off ? std::string() : jpath, &queue_,
+                     [this](const std::string& m) { log("%s", m.c_str()); });
     if (journal_->replayed_anything()) {
         restored();   // the journal's slot count wins over TS_SLOTS
     } else if (slots > 0) {
@@ -240,15 +255,23 @@ void Server::log(const char* fmt, ...) {
 }
 
 void Server::run() {
-    std::vector<pollfd> pfds;
     for (;;) {
+        int timeout = accepting_ ? -1 : 100;   // after EMFILE, retry accept shortly
+        if (reattach_deadline_ != 0) timeout = timeout < 0 ? 500 : std::min(timeout, 500);
+        round(timeout);
+    }
+}
+
+/* One turn of the loop: poll, read and dispatch, drop dead connections,
+ * then schedule once. */
+void Server::round(int timeout) {
+    std::vector<pollfd>& pfds = pfds_;
+    {
         pfds.clear();
         pfds.push_back({sig_r_.get(), POLLIN, 0});
         pfds.push_back({listener_.get(), short(accepting_ ? POLLIN : 0), 0});
         for (auto& c : conns_)
             pfds.push_back({c->fd.get(), short(POLLIN | (c->out.empty() ? 0 : POLLOUT)), 0});
-        int timeout = accepting_ ? -1 : 100;   // after EMFILE, retry accept shortly
-        if (reattach_deadline_ != 0) timeout = timeout < 0 ? 500 : std::min(timeout, 500);
         int n = poll(pfds.data(), pfds.size(), timeout);
         if (n < 0 && errno != EINTR) {
             log("poll: %s", strerror(errno));
@@ -400,7 +423,11 @@ void Server::save_list() {
         log("cannot write TS_SAVELIST %s: %s", path, strerror(errno));
 }
 
-[[noreturn]] void Server::shutdown(int code) {
+void Server::shutdown(int code) {
+    if (harness_) {   // the fuzzer and the tests go on with the next input
+        stopped_ = true;
+        return;
+    }
     if (!unlinked_) unlink(path_.c_str());
     _exit(code);
 }
@@ -430,6 +457,8 @@ void Server::on_kill_server(Conn& c, const Frame&) {
     int fl = fcntl(c.fd.get(), F_GETFL);
     if (fl >= 0) fcntl(c.fd.get(), F_SETFL, fl & ~O_NONBLOCK);
     (void)send_frame(c.fd.get(), done);
+    if (fl >= 0) fcntl(c.fd.get(), F_SETFL, fl);
+    c.dead = true;
     shutdown(0);
 }
 
@@ -543,7 +572,7 @@ void Server::on_kill(Conn& c, const Frame& f) {
             proto::Slots sig{};
             sig.n = SIGTERM;
             reply(*r, encode(MsgType::Signal, sig), false);
-        } else if (kill(-j->pid, SIGTERM) != 0 && errno != ESRCH) {
+        } else if (!harness_ && kill(-j->pid, SIGTERM) != 0 && errno != ESRCH) {
             error(c, format("Cannot signal job %i (process group %i): %s.\n", j->id, int(j->pid),
                             strerror(errno)));
             return;
@@ -891,13 +920,17 @@ void Server::spawn_runner(Job& j) {
         return;
     }
     Fd mine(sv[0]), theirs(sv[1]);
-    pid_t pid = fork();
+    pid_t pid = harness_ ? 0 : fork();
+    if (harness_) {   // no runner: its end closes, and the job is lost at the next round
+        theirs.reset();
+        pid = 1 << 30;
+    }
     if (pid < 0) {
         log("job %d: fork: %s", j.id, strerror(errno));
         finish(j.id, Queue::lost_result(), now_seconds());
         return;
     }
-    if (pid == 0) {
+    if (pid == 0 && !harness_) {
         for (int s : {SIGCHLD, SIGTERM, SIGINT, SIGHUP}) signal(s, SIG_DFL);
         set_process_name("ts-runner");
         close_other_fds({theirs.get()});
@@ -917,7 +950,34 @@ void Server::spawn_runner(Job& j) {
     conns_.push_back(std::move(c));
 }
 
+void Server::add_conn(Fd fd, uid_t uid) {
+    set_nonblock(fd.get());
+    auto c = std::make_unique<Conn>();
+    c->fd = std::move(fd);
+    c->uid = uid;
+    conns_.push_back(std::move(c));
+}
+
 }  // namespace
+
+struct ServerHarness::Impl {
+    Server server;
+    explicit Impl(const std::string& path) : server(Fd(), path, true) {}
+};
+
+ServerHarness::ServerHarness(const std::string& socket_path) : impl_(new Impl(socket_path)) {}
+ServerHarness::~ServerHarness() = default;
+
+Fd ServerHarness::connect(uid_t uid) {
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) return Fd();
+    impl_->server.add_conn(Fd(sv[0]), uid);
+    return Fd(sv[1]);
+}
+
+void ServerHarness::round() { impl_->server.round(0); }
+bool ServerHarness::stopped() const { return impl_->server.stopped(); }
+std::string ServerHarness::list() const { return impl_->server.list(); }
 
 void run_server(Fd listener, Fd err_pipe, const std::string& socket_path) {
     set_process_name("ts-server");

@@ -3,7 +3,9 @@
  */
 #pragma once
 
+#include <memory>
 #include <string>
+#include <sys/types.h>
 
 #include "util.h"
 
@@ -11,3 +13,20 @@
  * problems are written to err_pipe (the starting client prints them); the
  * pipe is closed once the server is ready. Never returns. */
 [[noreturn]] void run_server(Fd listener, Fd err_pipe, const std::string& socket_path);
+
+/* A server with no listening socket that forks, signals and exits nothing,
+ * for the fuzzer and tests: connect() gives the client end of a new
+ * connection, round() runs one turn of the loop (poll, dispatch, schedule). */
+class ServerHarness {
+public:
+    explicit ServerHarness(const std::string& socket_path);
+    ~ServerHarness();
+    Fd connect(uid_t uid);
+    void round();
+    bool stopped() const;    // a KillServer was honoured
+    std::string list() const;
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};

@@ -8,9 +8,12 @@
  * runner.cpp, and the man page ts.1.
  */
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 
 #include "client.h"
 #include "options.h"
+#include "server.h"
 #include "util.h"
 
 namespace {
@@ -66,6 +69,13 @@ void print_help(const char* argv0) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    // Internal: a server exec'd under valgrind (make check-valgrind; client.cpp).
+    if (argc == 5 && std::strcmp(argv[1], "--internal-serve") == 0) {
+        Fd lfd(std::atoi(argv[2])), err(std::atoi(argv[3]));
+        set_cloexec(lfd.get());
+        set_cloexec(err.get());
+        run_server(std::move(lfd), std::move(err), argv[4]);
+    }
     Options o;
     std::string err;
     if (!parse_options(argc, argv, &o, &err)) die_with(kExitError, err);

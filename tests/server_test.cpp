@@ -1,0 +1,175 @@
+/*
+ * server_test.cpp — the server's message handling through a ServerHarness:
+ * real connections (socketpairs) and one loop round at a time, no listener
+ * and no forks. A bad peer loses its own connection and nothing else.
+ */
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <string>
+#include <unistd.h>
+
+#include "frame.h"
+#include "jobs.h"
+#include "server.h"
+
+namespace {
+
+using proto::MsgType;
+
+class ServerTest : public ::testing::Test {
+protected:
+    void SetUp() override {
+        char templ[] = "/tmp/ts-server-test.XXXXXX";
+        ASSERT_NE(mkdtemp(templ), nullptr);
+        dir_ = templ;
+        setenv("TS_JOURNAL", "0", 1);
+        h_ = std::make_unique<ServerHarness>(dir_ + "/s");
+    }
+    void TearDown() override {
+        h_.reset();
+        std::string cmd = "rm -rf '" + dir_ + "'";
+        ASSERT_EQ(system(cmd.c_str()), 0);
+    }
+
+    /* Send bytes, run a round, and read back the whole reply (until EOF). */
+    std::string ask(const std::string& bytes, uid_t uid = getuid()) {
+        Fd c = h_->connect(uid);
+        EXPECT_TRUE(write_all(c.get(), bytes.data(), bytes.size()));
+        h_->round();
+        h_->round();
+        set_nonblock(c.get());
+        std::string out;
+        char buf[4096];
+        ssize_t n;
+        while ((n = read(c.get(), buf, sizeof buf)) > 0) out.append(buf, size_t(n));
+        return out;
+    }
+    static Frame first(const std::string& bytes) {
+        Frame f;
+        size_t used = 0;
+        EXPECT_EQ(parse_frame(bytes, &f, &used), ParseStatus::Ok);
+        return f;
+    }
+    std::string submit(const std::vector<std::string>& argv) {
+        JobSpec s;
+        s.argv = argv;
+        s.cwd = "/";
+        s.num_slots = 5;   // more than the slots: it stays queued (no runner in a harness)
+        return encode_submit(s);
+    }
+
+    std::string dir_;
+    std::unique_ptr<ServerHarness> h_;
+};
+
+TEST_F(ServerTest, ListOfAnEmptyQueue) {
+    Frame f = first(ask(encode_empty(MsgType::List)));
+    EXPECT_EQ(f.type, MsgType::Text);
+    std::string text;
+    TailReader r(f.payload);
+    ASSERT_TRUE(r.next(&text));
+    EXPECT_EQ(text, list_header(0, 1));
+}
+
+TEST_F(ServerTest, SubmitGivesIdsFromZero) {
+    for (int i = 0; i < 3; ++i) {
+        Frame f = first(ask(submit({"echo", std::to_string(i)})));
+        proto::JobRef r;
+        ASSERT_EQ(f.type, MsgType::SubmitOk);
+        ASSERT_TRUE(decode_body(f, &r));
+        EXPECT_EQ(r.id, i);
+    }
+    EXPECT_NE(h_->list().find("echo 2"), std::string::npos);
+}
+
+TEST_F(ServerTest, MalformedFramesCloseOnlyTheirConnection) {
+    ask(submit({"keep", "me"}));
+    Fd idle = h_->connect(getuid());   // a quiet client, kept open throughout
+    const std::string bad[] = {
+        std::string("\xff\xff\xff\xff\xff\xff\xff\xff", 8),       // huge length
+        encode_frame(static_cast<MsgType>(999), nullptr, 0),       // unknown type
+        encode_frame(MsgType::State, "abc", 3),                    // wrong body size
+        encode_frame(MsgType::Started, nullptr, 0),                // runner message from a client
+        std::string("garbage that is not a frame at all"),
+    };
+    for (const auto& b : bad) {
+        std::string reply = ask(b);
+        EXPECT_TRUE(reply.empty()) << "a reply to a bad frame";
+    }
+    EXPECT_FALSE(h_->stopped());
+    EXPECT_NE(h_->list().find("keep me"), std::string::npos);
+    Frame f = first(ask(encode_empty(MsgType::List)));
+    EXPECT_EQ(f.type, MsgType::Text);
+}
+
+TEST_F(ServerTest, AnotherVersionGetsVersionAndNothingElse) {
+    Frame f = first(ask(encode_frame(MsgType::List, nullptr, 0, {}, proto::kVersion + 1)));
+    EXPECT_EQ(f.type, MsgType::Version);
+    proto::VersionBody v;
+    ASSERT_TRUE(decode_body(f, &v));
+    EXPECT_EQ(v.version, proto::kVersion);
+}
+
+TEST_F(ServerTest, KillServerFromAnyVersionStopsIt) {
+    Frame f = first(ask(encode_frame(MsgType::KillServer, nullptr, 0, {}, 77)));
+    EXPECT_EQ(f.type, MsgType::Done);
+    EXPECT_TRUE(h_->stopped());
+}
+
+TEST_F(ServerTest, ErrorsAreTaskSpoolersLines) {
+    proto::JobRef r{};
+    r.id = 42;
+    Frame f = first(ask(encode(MsgType::State, r)));
+    ASSERT_EQ(f.type, MsgType::Error);
+    std::string line;
+    TailReader t(f.payload);
+    ASSERT_TRUE(t.next(&line));
+    EXPECT_EQ(line, "The job 42 cannot be stated.\n");
+}
+
+TEST_F(ServerTest, OtherUsersAreRefusedWhatIsNotTheirs) {
+    ask(submit({"mine"}));
+    ask(submit({"mine", "too"}));
+    proto::JobRef r{};
+    r.id = 1;
+    Frame f = first(ask(encode(MsgType::Remove, r), getuid() + 1000));
+    ASSERT_EQ(f.type, MsgType::Error);
+    std::string line;
+    TailReader t(f.payload);
+    ASSERT_TRUE(t.next(&line));
+    EXPECT_NE(line.find("belongs to uid"), std::string::npos) << line;
+    proto::Slots s{};
+    s.n = 4;
+    EXPECT_EQ(first(ask(encode(MsgType::SetSlots, s), getuid() + 1000)).type, MsgType::Error);
+    EXPECT_EQ(first(ask(encode_empty(MsgType::KillServer), getuid() + 1000)).type, MsgType::Error);
+    EXPECT_FALSE(h_->stopped());
+    EXPECT_EQ(first(ask(encode(MsgType::Remove, r))).type, MsgType::Done);   // the owner may
+}
+
+TEST_F(ServerTest, ASlowReaderDoesNotBlockOthers) {
+    for (int i = 0; i < 2000; ++i) ask(submit({"job", std::string(200, 'x')}));
+    Fd slow = h_->connect(getuid());
+    std::string req = encode_empty(MsgType::List);
+    ASSERT_TRUE(write_all(slow.get(), req.data(), req.size()));   // and never read: ~500 KB
+    h_->round();
+    Frame f = first(ask(encode_empty(MsgType::GetSlots)));
+    EXPECT_EQ(f.type, MsgType::Slots);
+}
+
+TEST_F(ServerTest, FramesSplitIntoSingleBytes) {
+    Fd c = h_->connect(getuid());
+    std::string req = submit({"split", "up"});
+    for (char b : req) {
+        ASSERT_EQ(write(c.get(), &b, 1), 1);
+        h_->round();
+    }
+    h_->round();
+    set_nonblock(c.get());
+    char buf[256];
+    ssize_t n = read(c.get(), buf, sizeof buf);
+    ASSERT_GT(n, 0);
+    EXPECT_EQ(first(std::string(buf, size_t(n))).type, MsgType::SubmitOk);
+}
+
+}  // namespace
