@@ -833,3 +833,15 @@ TEST(List, QueuedWithoutStoredOutputShowsStdout) {
     EXPECT_EQ(list_line(*q.find(0)),
               "0    running    (...)                                        a\n");
 }
+
+TEST(ListLine, ControlCharactersKeepOneLinePerJob) {
+    EXPECT_EQ(printable(std::string("a\nb\tc\rd\x01" "e\x7f", 10) + "\xff"), "a\\nb\\tc\\rd\\x01e\\x7f\xff");
+    Queue q;
+    JobSpec s;
+    s.argv = {"printf", "x\ny"};
+    s.label = std::string("l\tb");
+    q.add(s, 0);
+    std::string line = list_line(*q.find(0));
+    EXPECT_EQ(line.find('\n'), line.size() - 1);
+    EXPECT_NE(line.find("[l\\tb]printf x\\ny"), std::string::npos) << line;
+}
