@@ -187,6 +187,9 @@ Decisions Queue::schedule() {
     while (again) {   // a skip may unblock (and skip) dependents earlier in the list
         again = false;
         for (auto it = active_.begin(); it != active_.end();) {
+            // Starting and skipping both need a free slot: with none, nothing can
+            // happen, however long the queue (this keeps a full queue cheap).
+            if (max_slots_ - busy_ <= 0) break;
             Job& j = jobs_.at(*it++).job;
             if (j.state != JobState::Queued || j.awaiting_client) continue;
             if (j.depends) {
@@ -211,7 +214,6 @@ Decisions Queue::schedule() {
                     continue;
                 }
             }
-            if (max_slots_ - busy_ <= 0) continue;   // a later skip may still happen
             if (max_slots_ - busy_ < j.spec.num_slots) continue;
             j.state = JobState::Running;
             busy_ += j.spec.num_slots;

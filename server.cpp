@@ -697,17 +697,18 @@ void Server::on_attach(Conn& c, const Frame& f) {
     }
 }
 
-/* Whether a restored job's runner still lives (not a zombie, and a ts runner). */
+/* Whether a restored job's runner may still live: the process exists, is
+ * ours, and is not a zombie (a runner whose parent died may linger as one). */
 static bool runner_alive(pid_t pid) {
-    if (pid <= 0 || (kill(pid, 0) != 0 && errno != EPERM)) return false;
-    std::string stat, comm;
+    if (pid <= 0 || kill(pid, 0) != 0) return false;   // EPERM: someone else's process
+    std::string stat;
     if (read_file(format("/proc/%d/stat", int(pid)), &stat)) {
         size_t paren = stat.rfind(')');
         if (paren != std::string::npos && paren + 2 < stat.size() && stat[paren + 2] == 'Z')
             return false;
     }
-    if (read_file(format("/proc/%d/comm", int(pid)), &comm) && comm.rfind("ts-runner", 0) != 0)
-        return false;
+    struct stat st;
+    if (::stat(format("/proc/%d", int(pid)).c_str(), &st) == 0 && st.st_uid != getuid()) return false;
     return true;
 }
 

@@ -40,7 +40,11 @@ check "value intact" 0 "$multi" '' -- cat "$("$TS" -o 3)"
 
 check "resource limits come from the client (ulimit -n 123)" 0 $'4\n' '' -- sh -c 'ulimit -S -n 123 && exec "$TS" sh -c "ulimit -n"'
 check "-w" 0 '' '' -- "$TS" -w
-check "job saw 123" 0 $'123\n' '' -- cat "$("$TS" -o 4)"
+if [ -n "${TS_VALGRIND-}" ]; then   # valgrind keeps the descriptor limit of its processes to itself
+    skip "job saw 123" "the runner runs under valgrind (make check-valgrind)"
+else
+    check "job saw 123" 0 $'123\n' '' -- cat "$("$TS" -o 4)"
+fi
 
 check "nice value comes from the client (nice -n 7)" 0 $'5\n' '' -- nice -n 7 "$TS" nice
 check "-w" 0 '' '' -- "$TS" -w
