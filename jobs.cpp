@@ -47,12 +47,32 @@ const Job* Queue::find(JobId id) const {
     return it == jobs_.end() ? nullptr : &it->second.job;
 }
 
+EnvPtr Queue::intern(Env env) {
+    if (env.empty()) return nullptr;
+    std::string key;
+    for (const auto& v : env) {
+        key += v;
+        key += '\0';
+    }
+    if (++interned_ % 1024 == 0) {   // forget environments no job uses any more
+        for (auto it = envs_.begin(); it != envs_.end();)
+            it = it->second.expired() ? envs_.erase(it) : std::next(it);
+    }
+    auto& slot = envs_[key];
+    if (EnvPtr p = slot.lock()) return p;
+    EnvPtr p = std::make_shared<const Env>(std::move(env));
+    slot = p;
+    return p;
+}
+
 JobId Queue::add(JobSpec spec, double now) {
     if (!relinked_) relink_dependencies();
     JobId id = next_id_++;
     Entry e;
     e.job.id = id;
     e.job.spec = std::move(spec);
+    e.job.env = intern(std::move(e.job.spec.env));
+    e.job.spec.env.clear();
     e.job.enqueue_time = now;
     resolve_dependency(e.job);   // before the job joins the active list
     if (max_jobs_ && active_.size() + held_.size() + 1 >= max_jobs_) {
@@ -67,6 +87,9 @@ JobId Queue::add(JobSpec spec, double now) {
 
 void Queue::restore(Job j) {
     JobId id = j.id;
+    if (!j.spec.env.empty()) j.env = intern(std::move(j.spec.env));
+    else if (j.env) j.env = intern(*j.env);
+    j.spec.env.clear();
     next_id_ = std::max(next_id_, id + 1);
     if (jobs_.count(id)) return;   // a journal never holds one id twice; ignore if it does
     Entry e;
@@ -254,7 +277,7 @@ void Queue::end_job(Job& j, const JobResult& r, double end) {
     j.result = r;
     j.end_time = end;
     j.awaiting_client = false;
-    std::vector<std::string>().swap(j.spec.env);   // not needed any more: save the memory
+    j.env.reset();   // not needed any more: save the memory
     last_errorlevel_ = r.errorlevel;
     last_finished_id_ = j.id;
     tell_dependents(j.id, r.errorlevel);

@@ -17,6 +17,7 @@
 
 #include <cstdint>
 #include <list>
+#include <memory>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -55,6 +56,11 @@ struct JobSpec {
     std::string command() const;           // argv joined by spaces, as the list shows it
 };
 
+/* An environment shared by the jobs that have the same one: most jobs of a
+ * queue come from the same shell, so a queue of 100,000 jobs keeps a few. */
+using Env = std::vector<std::string>;
+using EnvPtr = std::shared_ptr<const Env>;
+
 struct JobResult {
     int errorlevel = 0;    // (signed char) exit status; -1 for a signal, a skip or a lost runner
     int signal = 0;        // 0 unless killed by a signal
@@ -72,6 +78,7 @@ struct Job {
     int depend_on = -1;                    // shown as "[N]&& "; -1: shown as "&& "
     std::optional<int> dep_result;         // known at submit: the errorlevel that decides
     std::string output;                    // path of the output file once started
+    EnvPtr env;                            // the environment (spec.env is moved here)
     pid_t pid = 0;
     pid_t runner_pid = 0;                  // of a server-spawned runner
     double enqueue_time = 0, start_time = 0, end_time = 0;
@@ -166,6 +173,9 @@ public:
     /* TS_SAVELIST's dump (ts-spec §2.6). */
     std::string savelist_text() const;
 
+    /* The shared copy of an environment (nullptr for an empty one). */
+    EnvPtr intern(Env env);
+
 private:
     void resolve_dependency(Job& j);
     void tell_dependents(JobId id, int errorlevel);
@@ -183,6 +193,8 @@ private:
     // Jobs waiting for the end of a job still in the queue; they learn its
     // result when it ends, even if it is forgotten right after.
     std::unordered_map<JobId, std::vector<JobId>> dependents_;
+    std::unordered_map<std::string, std::weak_ptr<const Env>> envs_;   // by content
+    size_t interned_ = 0;
     bool relinked_ = true;        // false after restore(): dependents_ is rebuilt when next used
     size_t max_jobs_ = 0;
     JobId next_id_ = 0;

@@ -22,6 +22,7 @@ constexpr size_t kMinCompact = 16 * 1024;
 enum RecType : uint16_t {
     kMeta = 1, kJob = 2, kStart = 3, kRunner = 4, kStarted = 5, kFinished = 6,
     kRemoved = 7, kUrgent = 8, kSwap = 9, kSlots = 10, kClear = 11, kReleased = 12,
+    kEnv = 13,   // uint32 id, then the strings: an environment shared by later job records
 };
 
 struct RecHeader {
@@ -43,7 +44,7 @@ struct JobRec {
     int32_t depend_on, dep_result, pid, runner_pid;
     uint32_t uid;
     int32_t errorlevel, signal;
-    uint32_t pad;
+    uint32_t env_id;   // 0: the environment is in the submit frame; else a kEnv record's
     int64_t enqueue_us, start_us, end_us, real_us, user_us, sys_us;
 };
 static_assert(sizeof(JobRec) == 88);
@@ -104,8 +105,9 @@ uint32_t crc32(std::string_view data) {
     return c ^ 0xFFFFFFFFu;
 }
 
-std::string encode_job(const Job& j) {
+std::string encode_job(const Job& j, uint32_t env_id) {
     JobRec r{};
+    r.env_id = env_id;
     r.id = j.id;
     r.state = static_cast<uint8_t>(j.state);
     r.depends = j.depends;
@@ -126,12 +128,18 @@ std::string encode_job(const Job& j) {
     r.sys_us = us(j.result.sys);
     TailWriter t;
     t.add(j.output);
-    t.add(encode_submit(j.spec));
+    if (j.env && !env_id) {   // the environment inline, unless a kEnv record holds it
+        JobSpec spec = j.spec;
+        spec.env = *j.env;
+        t.add(encode_submit(spec));
+    } else {
+        t.add(encode_submit(j.spec));
+    }
     t.add(j.result.note);
     return bytes_of(r, t.str());
 }
 
-bool decode_job(std::string_view bytes, Job* j) {
+bool decode_job(std::string_view bytes, Job* j, const EnvTable* envs) {
     JobRec r;
     std::string_view tail;
     if (!take(bytes, &r, &tail) || r.state > static_cast<uint8_t>(JobState::Held)) return false;
@@ -144,6 +152,11 @@ bool decode_job(std::string_view bytes, Job* j) {
     if (parse_frame(submit, &f, &used) != ParseStatus::Ok || used != submit.size() ||
         f.type != proto::MsgType::Submit || !decode_submit(f, &j->spec))
         return false;
+    if (r.env_id) {
+        auto it = envs ? envs->find(r.env_id) : EnvTable::const_iterator();
+        if (!envs || it == envs->end()) return false;
+        j->env = it->second;
+    }
     j->id = r.id;
     j->state = static_cast<JobState>(r.state);
     j->depends = r.depends;
@@ -239,8 +252,22 @@ bool Journal::apply(uint16_t type, std::string_view b, Queue* q) {
     }
     case kJob: {
         Job j;
-        if (!decode_job(b, &j)) return false;
+        if (!decode_job(b, &j, &env_table_)) return false;
         q->restore(std::move(j));
+        return true;
+    }
+    case kEnv: {
+        uint32_t id;
+        std::string_view rest;
+        if (!take(b, &id, &rest) || id == 0) return false;
+        TailReader t(rest);
+        Env env;
+        std::string v;
+        while (!t.at_end()) {
+            if (!t.next(&v)) return false;
+            env.push_back(v);
+        }
+        env_table_[id] = q->intern(std::move(env));
         return true;
     }
     case kStart: return take(b, &id) && q->start(id.id);
@@ -307,8 +334,21 @@ void Journal::append(uint16_t type, const std::string& body) {
     size_ += rec.size();
 }
 
+/* The id of a kEnv record holding this environment, written if needed. */
+uint32_t Journal::env_id(const EnvPtr& env) {
+    if (!env) return 0;
+    auto it = env_ids_.find(env.get());
+    if (it != env_ids_.end()) return it->second.first;
+    uint32_t id = ++next_env_id_;
+    TailWriter t;
+    for (const auto& v : *env) t.add(v);
+    append(kEnv, bytes_of(id, t.str()));
+    env_ids_[env.get()] = {id, env};   // keeps it alive: the pointer stays unique
+    return id;
+}
+
 void Journal::job(const Job& j) {
-    std::string rec = encode_job(j);
+    std::string rec = encode_job(j, env_id(j.env));
     job_bytes_ = 0.9 * job_bytes_ + 0.1 * double(rec.size());
     append(kJob, rec);
 }
@@ -347,6 +387,8 @@ bool Journal::write_snapshot(const Queue& q) {
     Fd old = std::move(fd_);
     fd_ = std::move(fd);
     size_ = 0;
+    env_ids_.clear();   // a snapshot writes the environments it needs again
+    next_env_id_ = 0;
     std::string head(kMagic, 4);
     head.append(reinterpret_cast<const char*>(&kFormat), 4);
     bool ok = write_all(fd_.get(), head.data(), head.size());
@@ -355,11 +397,13 @@ bool Journal::write_snapshot(const Queue& q) {
     append(kMeta, bytes_of(MetaRec{m.next_id, m.last_errorlevel, m.last_finished_id, m.max_slots}));
     size_t waiting = 0, start = size_;
     for (JobId id : q.active()) {
-        append(kJob, encode_job(*q.find(id)));
+        const Job& j = *q.find(id);
+        append(kJob, encode_job(j, env_id(j.env)));
         ++waiting;
     }
     for (JobId id : q.held()) {
-        append(kJob, encode_job(*q.find(id)));
+        const Job& j = *q.find(id);
+        append(kJob, encode_job(j, env_id(j.env)));
         ++waiting;
     }
     if (waiting) job_bytes_ = double(size_ - start) / double(waiting);

@@ -26,9 +26,12 @@
 
 #include <functional>
 #include <string>
+#include <unordered_map>
 
 #include "jobs.h"
 #include "util.h"
+
+using EnvTable = std::unordered_map<uint32_t, EnvPtr>;
 
 class Journal {
 public:
@@ -66,6 +69,7 @@ private:
     bool apply(uint16_t type, std::string_view body, Queue* q);
     void set_aside(const std::string& why);
     bool write_snapshot(const Queue& q);
+    uint32_t env_id(const EnvPtr& env);
 
     std::string path_;
     Log log_;
@@ -75,9 +79,14 @@ private:
     double done_bytes_ = 256;     // average record of an ended job (without it)
     bool replayed_ = false;
     bool broken_ = false;   // a write failed: the file on disk is gone until a snapshot works
+    // Environments written since the last snapshot (each once), and read back.
+    std::unordered_map<const Env*, std::pair<uint32_t, EnvPtr>> env_ids_;
+    uint32_t next_env_id_ = 0;
+    EnvTable env_table_;
 };
 
-/* A whole job as bytes, and back (shared by the journal and its tests). */
-std::string encode_job(const Job& j);
-[[nodiscard]] bool decode_job(std::string_view bytes, Job* j);
+/* A whole job as bytes, and back (shared by the journal and its tests). With
+ * env_id the environment is left out: a kEnv record with that id holds it. */
+std::string encode_job(const Job& j, uint32_t env_id = 0);
+[[nodiscard]] bool decode_job(std::string_view bytes, Job* j, const EnvTable* envs = nullptr);
 uint32_t crc32(std::string_view data);

@@ -935,6 +935,7 @@ void Server::spawn_runner(Job& j) {
         for (int s : {SIGCHLD, SIGTERM, SIGINT, SIGHUP}) signal(s, SIG_DFL);
         set_process_name("ts-runner");
         close_other_fds({theirs.get()});
+        if (j.env) j.spec.env = *j.env;   // this process's own copy of the job
         std::string path = path_;
         ServerLink link(std::move(theirs), [path] { return connect_or_start(path); }, j.id);
         (void)run_job(j.spec, j.id, link, false);

@@ -845,3 +845,19 @@ TEST(ListLine, ControlCharactersKeepOneLinePerJob) {
     EXPECT_EQ(line.find('\n'), line.size() - 1);
     EXPECT_NE(line.find("[l\\tb]printf x\\ny"), std::string::npos) << line;
 }
+
+TEST(Queue, JobsShareOneCopyOfAnEnvironment) {
+    Queue q;
+    JobSpec s;
+    s.argv = {"x"};
+    s.env = {"PATH=/bin", "HOME=/h"};
+    q.add(s, 0);
+    q.add(s, 0);
+    s.env.push_back("EXTRA=1");
+    q.add(s, 0);
+    ASSERT_TRUE(q.find(0)->env && q.find(1)->env && q.find(2)->env);
+    EXPECT_EQ(q.find(0)->env.get(), q.find(1)->env.get());
+    EXPECT_NE(q.find(0)->env.get(), q.find(2)->env.get());
+    EXPECT_EQ(*q.find(2)->env, (Env{"PATH=/bin", "HOME=/h", "EXTRA=1"}));
+    EXPECT_TRUE(q.find(0)->spec.env.empty());   // moved into the shared copy
+}

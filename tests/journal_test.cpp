@@ -717,6 +717,7 @@ TEST_F(JournalTest, TornTailAtEveryOffsetOfTheLastRecord) {
         before = a->j->size();
         JobSpec last = full_spec();
         last.depends = false;
+        last.env.clear();   // a new environment would come in a record of its own first
         a->add(last, 1700000005);   // the record that gets torn
         after = a->j->size();
     }
@@ -791,7 +792,13 @@ TEST_F(JournalTest, GarbageAppendedIsDroppedAndLogged) {
 }
 
 TEST_F(JournalTest, FlippedByteKeepsTheRecordsBeforeIt) {
-    // Ops that write one record each; the state after each.
+    // Ops that write one record each; the state after each. (No environments:
+    // a job's new environment would be a record of its own.)
+    auto cmd = [](std::vector<std::string> argv) {
+        JobSpec s = ::cmd(std::move(argv));
+        s.env.clear();
+        return s;
+    };
     std::vector<size_t> off;
     std::vector<std::string> state;
     {
@@ -937,7 +944,10 @@ TEST_F(JournalTest, StaysWithinAFewTimesTheLiveStateWithLiveJobs) {
     JobSpec blocker = cmd({"needs", "five"});
     blocker.num_slots = 5;
     a->add(blocker, 1700000000);
-    for (int i = 0; i < 60; ++i) a->add(big, 1700000000 + i);
+    for (int i = 0; i < 60; ++i) {
+        big.env[0] = "I=" + std::to_string(i);   // sixty environments, not one shared
+        a->add(big, 1700000000 + i);
+    }
     a->schedule(1700000100);   // the first 4 of the 60 start; the rest wait
     size_t biggest = 0;
     JobSpec small = cmd({"quick"});
@@ -1079,7 +1089,10 @@ TEST_F(JournalTest, NoCompactionWithoutChangesAfterARestart) {
         s.env.assign(30, std::string(70, 'v'));   // ~2.3 KiB, a modest environment
         a->add(cmd({"head"}), 1700000000);
         a->schedule(1700000000);
-        for (int i = 0; i < 20; ++i) a->add(s, 1700000001 + i);
+        for (int i = 0; i < 20; ++i) {
+            s.env[0] = "I=" + std::to_string(i);   // twenty environments, not one shared
+            a->add(s, 1700000001 + i);
+        }
     }
     auto b = open_live();   // the restart
     ASSERT_GT(b->j->size(), 16u * 1024);
@@ -1145,4 +1158,22 @@ TEST_F(JournalTest, AFailedWriteNeverLeavesAStaleQueueBehind) {
     }
     EXPECT_TRUE(b->q.size() == 0 || b->q.meta().next_id >= a->q.meta().next_id)
         << "ids " << b->q.meta().next_id << ".. would be given again";
+}
+
+TEST_F(JournalTest, EnvironmentsAreWrittenOnceAndComeBack) {
+    JobSpec s = cmd({"x"});
+    s.env.assign(40, std::string(50, 'e'));   // 2 KiB
+    {
+        auto a = open_live();
+        a->add(cmd({"head"}), 1700000000);
+        a->schedule(1700000000);
+        for (int i = 0; i < 100; ++i) a->add(s, 1700000001 + i);
+        EXPECT_LT(a->j->size(), 100u * 700) << "the environment was written more than once";   // 2 KiB each would be 250 KiB
+    }
+    auto b = open_live();
+    ASSERT_EQ(b->q.size(), 101u);
+    ASSERT_TRUE(b->q.find(100)->env);
+    EXPECT_EQ(*b->q.find(100)->env, s.env);
+    EXPECT_EQ(b->q.find(1)->env.get(), b->q.find(100)->env.get());   // still one copy
+    EXPECT_LT(b->j->size(), 100u * 700);   // the snapshot too
 }
