@@ -693,8 +693,15 @@ int Client::follow() {
     signal(SIGPIPE, SIG_DFL);   // `ts -c | head` ends at once, like cat
     for (;;) {
         if (!copy_new(in.get(), &pos)) return kExitError;
-        struct pollfd p = {fd_.get(), POLLIN, 0};
-        if (poll(&p, 1, 250) <= 0) continue;
+        // Also watch stdout: when its reader is gone (`| head`), stop now, as a
+        // write would, rather than when the job next prints something.
+        struct pollfd p[2] = {{fd_.get(), POLLIN, 0}, {STDOUT_FILENO, 0, 0}};
+        if (poll(p, 2, 250) <= 0) continue;
+        if (p[1].revents & (POLLERR | POLLHUP)) {
+            raise(SIGPIPE);
+            return kExitError;
+        }
+        if (!(p[0].revents & (POLLIN | POLLHUP | POLLERR))) continue;
         if (!wait_step(&id, &errorlevel)) continue;
         if (!copy_new(in.get(), &pos)) return kExitError;
         return errorlevel & 255;

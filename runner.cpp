@@ -422,6 +422,7 @@ RunOutcome run_job(const JobSpec& spec, JobId id, ServerLink& link, bool foregro
     sa.sa_flags = SA_NOCLDSTOP;
     sigaction(SIGCHLD, &sa, nullptr);
     signal(SIGPIPE, SIG_IGN);
+    signal(SIGHUP, SIG_IGN);   // a closing terminal must not cost the job its result (the job gets SIG_DFL)
     double start = now_seconds();
     pid_t pid = -1;
     if (out_ok) {
