@@ -80,5 +80,14 @@ fuzz:
 	build-fuzz/fuzz_server -max_total_time=$(FUZZ_TIME) -max_len=65536 -timeout=10 \
 	  -print_final_stats=1 build-fuzz/corpus
 
-.PHONY: all check check-valgrind install clean fuzz
+# make bench: ts against Debian's tsp (when installed), side by side; not part of `make check`.
+# BENCHFLAGS=--quick for a short run; python3 bench/bench.py --help for the rest.
+bench: $(BIN)
+	python3 bench/bench.py --ts "$(CURDIR)/$(BIN)" $(BENCHFLAGS)
+
+# make profile: where ts's time goes (callgrind on the server and a runner, perf on clients).
+profile: $(BIN)
+	bench/profile.sh "$(CURDIR)/$(BIN)"
+
+.PHONY: all check check-valgrind install clean fuzz bench profile
 -include $(wildcard $(B)/*.d)
