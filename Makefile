@@ -47,8 +47,9 @@ include tests/gtest.mk
 $(UNIT): $(TESTS) $(OBJS) $(GTEST_DEP) | $(B)
 	$(CXX) $(CXXFLAGS) $(GTEST_CFLAGS) -I. -o $@ $(TESTS) $(OBJS) $(GTEST_LIBS) -pthread
 
+# Under the sanitizers (slow) the heaviest scripts do less: TS_TEST_LIGHT.
 check: $(BIN) $(UNIT)
-	TS="$(CURDIR)/$(BIN)" tests/run.sh $(UNIT)
+	TS="$(CURDIR)/$(BIN)" TS_TEST_LIGHT=$(SANITIZE) tests/run.sh $(UNIT)
 
 install: ts
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1

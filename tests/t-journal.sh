@@ -23,9 +23,9 @@ m=$(stat -c %a "$J")
 is "$m" 600 "the journal is mode 0600"
 
 # Growth: 10 rounds of 1,000 jobs, each round cleared with -C, then 50 jobs left in the list
-# (2 rounds of 200 when the server runs under valgrind: make check-valgrind).
+# (2 rounds of 200 under valgrind or the sanitizers: make check-valgrind, make check SANITIZE=1).
 rounds=10 per=1000
-if [ -n "${TS_VALGRIND-}" ]; then rounds=2 per=200; fi
+if [ -n "${TS_VALGRIND-}" ] || [ "${TS_TEST_LIGHT-0}" = 1 ]; then rounds=2 per=200; fi
 "$TS" -S 4 >/dev/null
 total=0
 for round in $(seq $rounds); do
