@@ -15,20 +15,20 @@ CXXFLAGS += -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-san
 LDFLAGS  := -fsanitize=address,undefined
 endif
 
+ifeq ($(VALGRIND),1)
+B        := build-vg
+CXXFLAGS += -g
+LDFLAGS  :=
+endif
+
 LIB  := frame.o jobs.o journal.o options.o client.o server.o runner.o util.o
 OBJS := $(addprefix $(B)/,$(LIB))
 UNIT := $(B)/unit_tests
 TESTS := $(wildcard tests/*_test.cpp)
 
 BIN      := ts
-ifeq ($(SANITIZE),1)
+ifneq ($(filter 1,$(SANITIZE) $(VALGRIND)),)
 BIN      := $(B)/ts
-endif
-ifeq ($(VALGRIND),1)
-B        := build-vg
-BIN      := $(B)/ts
-CXXFLAGS += -g
-LDFLAGS  :=
 endif
 
 all: $(BIN)

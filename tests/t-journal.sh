@@ -63,7 +63,9 @@ a=$(size "$T/j.before") b=$(size "$T/j.after")
 echo "# last record: bytes $a to $b"
 ok "$([ "$b" -gt "$a" ]; echo $?)" "the last job added one record"
 bad=0
-for cut in $(seq "$a" $((b - 1))); do
+step=1   # every offset; every 23rd under valgrind, where each server start takes a second
+if [ -n "${TS_VALGRIND-}" ]; then step=23; fi
+for cut in $(seq "$a" "$step" $((b - 1))); do
     head -c "$cut" "$T/j.after" >"$T/t/s.journal"
     rm -f "$T/t/s.error"
     got=$("$TS" 2>&1 | sed 1d | awk '{print $1, $2, $NF}' | tr '\n' ,)
@@ -75,7 +77,7 @@ for cut in $(seq "$a" $((b - 1))); do
     fi
     "$TS" -K
 done
-is "$bad" 0 "cut at each of the $((b - a)) offsets of the last record: the two intact jobs come back, the cut is logged"
+is "$bad" 0 "cut at the offsets of the last record ($((b - a)) bytes, step $step): the two intact jobs come back, the cut is logged"
 
 # The whole journal intact: all three come back (the check above is not vacuous).
 cp "$T/j.after" "$T/t/s.journal"
