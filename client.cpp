@@ -165,13 +165,7 @@ bool start_server(const Socket& s, std::string* err) {
         setsid();
         if (chdir("/") != 0) {
         }
-        int null = open("/dev/null", O_RDWR);
-        if (null >= 0) {
-            dup2(null, 0);
-            dup2(null, 1);
-            dup2(null, 2);
-            if (null > 2) close(null);
-        }
+        stdio_to_dev_null();
         close_other_fds({lfd.get(), err_w.get()});
         if (const char* vg = getenv("TS_VALGRIND")) exec_under_valgrind(vg, lfd, err_w, s.abs_path);
         run_server(std::move(lfd), std::move(err_w), s.abs_path);
@@ -220,19 +214,13 @@ Fd open_server(const Socket& s, std::string* err, bool kill_only = false, bool* 
     Fd fd = try_connect(s.path);
     if (!fd && (errno == ENOENT || errno == ECONNREFUSED)) {
         std::string lock_path = s.path + ".lock";
-        Fd lock(open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
-        if (!lock && errno == EACCES) {
-            // Another user's lock in a shared directory: go on without it. Binding
-            // still lets only one server in, and the server says whose queue it is.
-        } else if (!lock) {
+        Fd lock = lock_file(lock_path);
+        // Another user's lock in a shared directory (EACCES): go on without it. Binding
+        // still lets only one server in, and the server says whose queue it is.
+        if (!lock && errno != EACCES) {
             *err = format("The server didn't come up. (cannot create %s: %s)", lock_path.c_str(),
                           strerror(errno));
             return Fd();
-        }
-        struct flock fl {};
-        fl.l_type = F_WRLCK;
-        fl.l_whence = SEEK_SET;
-        while (lock && fcntl(lock.get(), F_SETLKW, &fl) != 0 && errno == EINTR) {
         }
         fd = try_connect(s.path);
         if (!fd && (errno == ENOENT || errno == ECONNREFUSED) && kill_only) {
@@ -568,13 +556,7 @@ int Client::background(JobId id, const JobSpec& spec) {
     if (pid > 0) return kExitOk;
     setsid();
     set_process_name("ts-runner");
-    int null = open("/dev/null", O_RDWR);
-    if (null >= 0) {
-        dup2(null, 0);
-        dup2(null, 1);
-        dup2(null, 2);
-        if (null > 2) close(null);
-    }
+    stdio_to_dev_null();
     ServerLink link(std::move(fd_), reconnector(), id);
     link.set_patience(kForeignPatienceMs);
     if (!wait_for_run(link)) _exit(kExitError);

@@ -227,11 +227,8 @@ Decisions Queue::schedule() {
                 int free = max_slots_ - busy_;
                 if (*result != 0 && (free <= 0 || free < j.spec.num_slots)) continue;
                 if (*result != 0) {
-                    JobResult r;
-                    r.errorlevel = -1;
-                    r.skipped = true;
                     JobId id = j.id;   // end_job may forget the job (not kept)
-                    end_job(j, r, j.enqueue_time);
+                    end_job(j, skipped_result(), j.enqueue_time);
                     d.skipped.push_back(id);
                     again = true;
                     continue;
@@ -260,6 +257,37 @@ void Queue::finished(JobId id, const JobResult& r, double end) {
     if (!j || j->state == JobState::Finished || j->state == JobState::Skipped) return;
     if (j->state == JobState::Running) busy_ -= j->spec.num_slots;
     end_job(*j, r, end);
+}
+
+proto::FinishedBody finished_body(const JobResult& r, double end) {
+    auto us = [](double s) { return static_cast<int64_t>(s * 1e6); };
+    proto::FinishedBody b{};
+    b.errorlevel = r.errorlevel;
+    b.signal = r.signal;
+    b.skipped = r.skipped ? 1 : 0;
+    b.real_us = us(r.real);
+    b.user_us = us(r.user);
+    b.sys_us = us(r.sys);
+    b.end_us = us(end);
+    return b;
+}
+
+JobResult result_of(const proto::FinishedBody& b) {
+    JobResult r;
+    r.errorlevel = b.errorlevel;
+    r.signal = b.signal;
+    r.skipped = b.skipped != 0;
+    r.real = double(b.real_us) / 1e6;
+    r.user = double(b.user_us) / 1e6;
+    r.sys = double(b.sys_us) / 1e6;
+    return r;
+}
+
+JobResult skipped_result() {
+    JobResult r;
+    r.errorlevel = -1;
+    r.skipped = true;
+    return r;
 }
 
 JobResult Queue::lost_result() {

@@ -69,6 +69,12 @@ struct JobResult {
     std::string note;      // why the job could not start, shown by -i
 };
 
+/* A result as Finished carries it (and the journal records it), and back. */
+proto::FinishedBody finished_body(const JobResult& r, double end);
+JobResult result_of(const proto::FinishedBody& b);
+/* The result of a job skipped because its dependency failed. */
+JobResult skipped_result();
+
 struct Job {
     JobId id = 0;
     JobState state = JobState::Queued;

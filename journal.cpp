@@ -61,11 +61,11 @@ struct StartedRec {
 static_assert(sizeof(StartedRec) == 16);
 
 struct FinishedRec {
-    int32_t id, errorlevel, signal;
-    uint8_t skipped, pad[3];
-    int64_t real_us, user_us, sys_us, end_us;
+    int32_t id;
+    uint32_t pad;
+    proto::FinishedBody result;   // as the runner reported it
 };
-static_assert(sizeof(FinishedRec) == 48);
+static_assert(sizeof(FinishedRec) == 56);
 
 int64_t us(double s) { return static_cast<int64_t>(s * 1e6); }
 double sec(int64_t u) { return double(u) / 1e6; }
@@ -286,15 +286,9 @@ bool Journal::apply(uint16_t type, std::string_view b, Queue* q) {
         FinishedRec f;
         std::string_view note;
         if (!take(b, &f, &note)) return false;
-        JobResult r;
-        r.errorlevel = f.errorlevel;
-        r.signal = f.signal;
-        r.skipped = f.skipped;
-        r.real = sec(f.real_us);
-        r.user = sec(f.user_us);
-        r.sys = sec(f.sys_us);
+        JobResult r = result_of(f.result);
         r.note = std::string(note);
-        q->finished(f.id, r, sec(f.end_us));
+        q->finished(f.id, r, sec(f.result.end_us));
         return true;
     }
     case kRemoved: return take(b, &id) && q->remove(id.id);
@@ -360,13 +354,7 @@ void Journal::started(JobId id, pid_t pid, const std::string& output, double sta
 void Journal::finished(JobId id, const JobResult& r, double end) {
     FinishedRec f{};
     f.id = id;
-    f.errorlevel = r.errorlevel;
-    f.signal = r.signal;
-    f.skipped = r.skipped;
-    f.real_us = us(r.real);
-    f.user_us = us(r.user);
-    f.sys_us = us(r.sys);
-    f.end_us = us(end);
+    f.result = finished_body(r, end);
     append(kFinished, bytes_of(f, r.note));
 }
 void Journal::removed(JobId id) { append(kRemoved, bytes_of(IdRec{id, 0})); }

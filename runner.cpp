@@ -472,13 +472,7 @@ RunOutcome run_job(const JobSpec& spec, JobId id, ServerLink& link, bool foregro
     r.user = tv_seconds(ru.ru_utime);
     r.sys = tv_seconds(ru.ru_stime);
 
-    proto::FinishedBody fb{};
-    fb.errorlevel = r.errorlevel;
-    fb.signal = r.signal;
-    fb.real_us = to_us(r.real);
-    fb.user_us = to_us(r.user);
-    fb.sys_us = to_us(r.sys);
-    fb.end_us = to_us(end);
-    outcome.reported = link.send_final(encode(proto::MsgType::Finished, fb, r.note));
+    outcome.reported =
+        link.send_final(encode(proto::MsgType::Finished, finished_body(r, end), r.note));
     return outcome;
 }

@@ -437,12 +437,7 @@ void Server::on_kill_server(Conn& c, const Frame&) {
     if (!may_admin(c, "stop the server")) return;
     // Hold the start lock until we exit: a client that finds no server waits for
     // it, and then starts a fresh one that finds no journal.
-    Fd lock(open((path_ + ".lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
-    struct flock lk {};
-    lk.l_type = F_WRLCK;
-    lk.l_whence = SEEK_SET;
-    while (lock && fcntl(lock.get(), F_SETLKW, &lk) != 0 && errno == EINTR) {
-    }
+    Fd lock = lock_file(path_ + ".lock");
     journal_->remove_file();   // -K means a fresh, empty queue
     unlink(path_.c_str());     // no new client reaches us from now on
     unlinked_ = true;
@@ -606,11 +601,9 @@ void Server::on_remove(Conn& c, const Frame& f) {
         return;
     }
     journal_->removed(id);
-    for (auto& o : conns_) {
-        if (o->runner_of == id && !o->spawned) {   // a -f client whose job will never run
-            o->runner_of.reset();
-            reply(*o, encode_empty(MsgType::Bye));
-        }
+    if (Conn* o = runner_conn(id)) {   // a client-held job that will never run
+        o->runner_of.reset();
+        reply(*o, encode_empty(MsgType::Bye));
     }
     JobResult gone;
     gone.errorlevel = -1;
@@ -622,13 +615,10 @@ void Server::on_urgent(Conn& c, const Frame& f) {
     proto::JobRef r;
     (void)decode_body(f, &r);
     JobId id = r.id;
-    if (id == -1) id = queue_.active().empty() ? -1 : queue_.active().back();
-    if (id == -1 && r.id == -1) {
-        error(c, "The last job cannot be urged.\n");
-        return;
-    }
-    if (Job* j = queue_.find(id); j && !may_manage(c, *j, "urge")) return;
-    if (!queue_.urgent(id)) {
+    if (id == -1 && !queue_.active().empty()) id = queue_.active().back();   // the tail only
+    Job* j = queue_.find(id);
+    if (j && !may_manage(c, *j, "urge")) return;
+    if (!j || !queue_.urgent(id)) {
         error(c, r.id == -1 ? "The last job cannot be urged.\n"
                             : format("The job %i cannot be urged.\n", r.id));
         return;
@@ -818,13 +808,7 @@ void Server::on_finished(Conn& c, const Frame& f) {
         reply(c, encode_empty(MsgType::Bye));
         return;
     }
-    JobResult r;
-    r.errorlevel = b.errorlevel;
-    r.signal = b.signal;
-    r.skipped = b.skipped != 0;
-    r.real = us_to_s(b.real_us);
-    r.user = us_to_s(b.user_us);
-    r.sys = us_to_s(b.sys_us);
+    JobResult r = result_of(b);
     r.note.assign(note.substr(0, 1000));
     if (!r.note.empty()) log("job %d: %s", id, r.note.c_str());
     finish(id, r, us_to_s(b.end_us));
@@ -876,25 +860,15 @@ void Server::schedule() {
     }
     Decisions d = queue_.schedule();
     for (JobId id : d.skipped) {
-        const Job* sj = queue_.find(id);
-        JobResult skip;
-        if (sj) {
-            skip = sj->result;
-        } else {
-            skip.errorlevel = -1;
-            skip.skipped = true;
+        journal_->finished(id, skipped_result(), now_seconds());
+        if (Conn* c = runner_conn(id)) {   // a client-held job: tell its client to give up
+            c->runner_of.reset();
+            proto::RunBody rb{};
+            rb.id = id;
+            rb.skip = 1;
+            reply(*c, encode(MsgType::Run, rb));
         }
-        journal_->finished(id, skip, sj ? sj->end_time : now_seconds());
-        for (auto& c : conns_) {
-            if (c->runner_of == id && !c->spawned) {   // a -f client: tell it to give up
-                c->runner_of.reset();
-                proto::RunBody rb{};
-                rb.id = id;
-                rb.skip = 1;
-                reply(*c, encode(MsgType::Run, rb));
-            }
-        }
-        job_ended(id, skip);
+        job_ended(id, skipped_result());
     }
     for (JobId id : d.start) {
         journal_->start(id);   // before the runner exists: a crash now cannot run it twice
@@ -903,12 +877,10 @@ void Server::schedule() {
             spawn_runner(*j);
             continue;
         }
-        for (auto& c : conns_) {
-            if (c->runner_of == id && !c->dead) {
-                proto::RunBody rb{};
-                rb.id = id;
-                reply(*c, encode(MsgType::Run, rb), false);
-            }
+        if (Conn* c = runner_conn(id)) {
+            proto::RunBody rb{};
+            rb.id = id;
+            reply(*c, encode(MsgType::Run, rb), false);
         }
     }
 }

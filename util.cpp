@@ -98,6 +98,25 @@ bool set_cloexec(int fd) {
     return fl >= 0 && fcntl(fd, F_SETFD, fl | FD_CLOEXEC) == 0;
 }
 
+Fd lock_file(const std::string& path) {
+    Fd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+    if (!fd) return fd;
+    struct flock lk {};
+    lk.l_type = F_WRLCK;
+    lk.l_whence = SEEK_SET;
+    while (fcntl(fd.get(), F_SETLKW, &lk) != 0 && errno == EINTR) {
+    }
+    return fd;
+}
+
+void stdio_to_dev_null() {
+    int null = ::open("/dev/null", O_RDWR);
+    if (null < 0) return;
+    for (int fd = 0; fd < 3; ++fd)
+        if (null != fd) dup2(null, fd);
+    if (null > 2) ::close(null);
+}
+
 /* Close [lo, hi]; close_range(2) where the kernel has it, else one by one. */
 static void close_span(unsigned lo, unsigned hi) {
     if (lo > hi) return;

@@ -57,6 +57,14 @@ std::string vformat(const char* fmt, va_list ap);
 bool set_nonblock(int fd);
 bool set_cloexec(int fd);
 
+/* Open (creating, 0600) and write-lock a lock file, waiting for the lock
+ * (fcntl, so it goes with the process). An invalid Fd, errno set, if it
+ * cannot be opened. */
+Fd lock_file(const std::string& path);
+
+/* Point stdin, stdout and stderr at /dev/null (a daemon, a detached runner). */
+void stdio_to_dev_null();
+
 /* Close every descriptor >= 3 except those in `keep`. */
 void close_other_fds(std::initializer_list<int> keep = {});
 
