@@ -543,6 +543,30 @@ bool decode_submit(const Frame& f, JobSpec* s) {
     return true;
 }
 
+std::string encode_assign(JobId id, const JobSpec& spec) {
+    proto::JobRef r{};
+    r.id = id;
+    TailWriter t;
+    t.add(encode_submit(spec));
+    return encode(proto::MsgType::Assign, r, t.str());
+}
+
+bool decode_assign(const Frame& f, JobId* id, JobSpec* spec) {
+    proto::JobRef r;
+    std::string_view tail;
+    std::string submit;
+    if (f.type != proto::MsgType::Assign || !decode_body(f, &r, &tail) || r.id < 0) return false;
+    TailReader t(tail);
+    if (!t.next(&submit) || !t.at_end()) return false;
+    Frame inner;
+    size_t used = 0;
+    if (parse_frame(submit, &inner, &used) != ParseStatus::Ok || used != submit.size() ||
+        inner.type != proto::MsgType::Submit || !decode_submit(inner, spec))
+        return false;
+    *id = r.id;
+    return true;
+}
+
 std::string Queue::savelist_text() const {
     std::string s =
         "#!/bin/sh\n"

@@ -224,3 +224,7 @@ std::string info_text(const Job& j, double now, uid_t server_uid);
 std::string encode_submit(const JobSpec& spec);
 struct Frame;
 [[nodiscard]] bool decode_submit(const Frame& f, JobSpec* spec);
+/* The Assign frame that hands job id to a spare runner: the job's Submit
+ * frame (spec with its environment) in the tail. */
+std::string encode_assign(JobId id, const JobSpec& spec);
+[[nodiscard]] bool decode_assign(const Frame& f, JobId* id, JobSpec* spec);

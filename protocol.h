@@ -69,9 +69,11 @@ enum class MsgType : uint16_t {
     Waiting = 211,      // JobRef: a Wait is registered for this job (sent before WaitDone)
     Bye = 212,          // no body: the server stops for good (-K); do not reconnect
     Signal = 213,       // Slots (the signal number): a runner signals its job's process group
+    Assign = 214,       // JobRef + tail: the job's Submit frame (with its environment); a spare runs it
     // runner -> server
     Started = 300,      // StartedBody + tail: output path (empty if not stored)
     Finished = 301,     // FinishedBody + tail: why the job could not start (usually empty)
+    Spare = 302,        // no body: a spare runner from the spawner, ready for Assign (server's uid only)
 };
 
 // Submit::flags

@@ -15,6 +15,7 @@
 #include <poll.h>
 #include <algorithm>
 #include <ctime>
+#include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/time.h>
@@ -232,19 +233,43 @@ struct Output {
     pid_t gzip_pid = -1;
 };
 
-bool open_output(const JobSpec& spec, const char* const* envp, Output* o, std::string* why) {
-    std::string dir = env_value(spec.env, "TMPDIR");
-    if (dir.empty()) dir = "/tmp";
-    std::string templ = dir + "/ts-out.XXXXXX";
-    std::vector<char> buf(templ.begin(), templ.end());
-    buf.push_back('\0');
-    int fd = mkostemp(buf.data(), O_CLOEXEC);
-    if (fd < 0) {
-        *why = format("cannot create the output file in %s: %s", dir.c_str(), strerror(errno));
-        return false;
+/* Give a file made ahead (unnamed) its name: $DIR/ts-out.XXXXXX, as mkstemp
+ * would choose it. False if it cannot be linked (then it is dropped). */
+bool name_output(OutputFile* f) {
+    static const char kChars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    std::string proc = format("/proc/self/fd/%d", f->fd.get());
+    uint64_t r = 0;
+    for (int attempt = 0; attempt < 100; ++attempt) {
+        if (getrandom(&r, sizeof r, GRND_NONBLOCK) != sizeof r)
+            r = (r ^ uint64_t(getpid())) * 6364136223846793005ull + uint64_t(now_seconds() * 1e6);
+        std::string path = f->dir + "/ts-out.";
+        for (int i = 0; i < 6; ++i, r /= 62) path += kChars[r % 62];
+        if (linkat(AT_FDCWD, proc.c_str(), AT_FDCWD, path.c_str(), AT_SYMLINK_FOLLOW) == 0) {
+            f->path = path;
+            return true;
+        }
+        if (errno != EEXIST) break;
     }
-    o->path = buf.data();
-    o->file.reset(fd);
+    f->fd.reset();
+    return false;
+}
+
+bool open_output(const JobSpec& spec, const char* const* envp, Output* o, std::string* why,
+                 OutputFile* ready) {
+    std::string dir = output_dir(spec.env);
+    if (ready && ready->fd && ready->dir == dir && name_output(ready)) {
+        o->path = ready->path;
+        o->file = std::move(ready->fd);
+    } else {
+        OutputFile f;
+        int err = 0;
+        if (!make_output_file(dir, &f, &err)) {
+            *why = format("cannot create the output file in %s: %s", dir.c_str(), strerror(err));
+            return false;
+        }
+        o->path = f.path;
+        o->file = std::move(f.fd);
+    }
     if (spec.flags & proto::kStderrApart) {
         std::string e = o->path + ".e";
         o->err_file.reset(open(e.c_str(), O_CREAT | O_WRONLY | O_TRUNC | O_CLOEXEC, 0600));
@@ -278,6 +303,41 @@ bool open_output(const JobSpec& spec, const char* const* envp, Output* o, std::s
 }  // namespace
 
 int limit_resource(int i) { return i >= 0 && i < proto::kNumLimits ? kLimitMap[i] : -1; }
+
+std::string output_dir(const std::vector<std::string>& env) {
+    std::string dir = env_value(env, "TMPDIR");
+    return dir.empty() ? "/tmp" : dir;
+}
+
+bool make_unnamed_output_file(const std::string& dir, OutputFile* o) {
+#ifdef O_TMPFILE
+    int fd = open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    if (fd < 0) return false;
+    o->dir = dir;
+    o->path.clear();
+    o->fd.reset(fd);
+    return true;
+#else
+    (void)dir;
+    (void)o;
+    return false;
+#endif
+}
+
+bool make_output_file(const std::string& dir, OutputFile* o, int* err) {
+    std::string templ = dir + "/ts-out.XXXXXX";
+    std::vector<char> buf(templ.begin(), templ.end());
+    buf.push_back('\0');
+    int fd = mkostemp(buf.data(), O_CLOEXEC);
+    if (fd < 0) {
+        *err = errno;
+        return false;
+    }
+    o->dir = dir;
+    o->path = buf.data();
+    o->fd.reset(fd);
+    return true;
+}
 
 /* Frames the old connection still holds: a Bye (or another version's answer)
  * in there means we must not reconnect. */
@@ -395,7 +455,7 @@ int wait_job(pid_t pid, ServerLink& link, int child_pipe, struct rusage* ru) {
 }
 }  // namespace
 
-RunOutcome run_job(const JobSpec& spec, JobId id, ServerLink& link, bool foreground) {
+RunOutcome run_job(const JobSpec& spec, JobId id, ServerLink& link, bool foreground, OutputFile* ready) {
     RunOutcome outcome;
     auto argv = c_array(spec.argv);
     auto envp = c_array(spec.env);
@@ -406,10 +466,11 @@ RunOutcome run_job(const JobSpec& spec, JobId id, ServerLink& link, bool foregro
     bool out_ok = true;
     std::string why;
     if (spec.stores_output()) {
-        out_ok = open_output(spec, envp.data(), &out, &why);
+        out_ok = open_output(spec, envp.data(), &out, &why, ready);
         o1 = out.gzip_in ? out.gzip_in.get() : out.file.get();
         o2 = out.err_file ? out.err_file.get() : o1;
     }
+    if (ready) ready->fd.reset();   // made for nothing (no file, another directory): it vanishes
     int cp[2];
     Fd child_r, child_w;
     if (pipe2(cp, O_CLOEXEC | O_NONBLOCK) == 0) {

@@ -68,6 +68,24 @@ struct RunOutcome {
     bool reported = false;   // Finished reached a server
 };
 
+/* An output file: its directory, its path, and the open file. */
+struct OutputFile {
+    std::string dir, path;
+    Fd fd;
+};
+/* Create an empty $DIR/ts-out.XXXXXX (mode 0600). */
+bool make_output_file(const std::string& dir, OutputFile* o, int* err);
+/* Create an unnamed file in DIR (O_TMPFILE; path stays empty): a spare
+ * runner makes it while it waits, since creating a file is the slow part on
+ * some file systems. A job whose TMPDIR is DIR gets it, named
+ * ts-out.XXXXXX then; otherwise it just vanishes. False where the system or
+ * the file system cannot. */
+bool make_unnamed_output_file(const std::string& dir, OutputFile* o);
+/* The directory of a job's output file: its TMPDIR, or /tmp. */
+std::string output_dir(const std::vector<std::string>& env);
+
 /* Run the job and report to the server; returns the result.
- * foreground: stdin is the caller's, and SIGINT is forwarded to the job. */
-RunOutcome run_job(const JobSpec& spec, JobId id, ServerLink& link, bool foreground);
+ * foreground: stdin is the caller's, and SIGINT is forwarded to the job.
+ * ready: a file made ahead (used, or removed when the job needs another). */
+RunOutcome run_job(const JobSpec& spec, JobId id, ServerLink& link, bool foreground,
+                   OutputFile* ready = nullptr);

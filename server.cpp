@@ -22,6 +22,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <deque>
 #include <fcntl.h>
 #include <memory>
 #include <optional>
@@ -38,6 +39,7 @@
 #include "jobs.h"
 #include "journal.h"
 #include "runner.h"
+#include "spawner.h"
 
 namespace {
 
@@ -59,7 +61,9 @@ struct Conn {
     bool close_after_flush = false;
     uid_t uid = static_cast<uid_t>(-1);
     std::optional<JobId> runner_of;     // runs (or will run) this job
-    bool spawned = false;               // a runner the server forked
+    bool spawned = false;               // a runner of the server's (not a client-held job)
+    bool spare = false;                 // an idle spare runner, waiting for Assign
+    pid_t pid = 0;                      // of the connecting process (SO_PEERCRED)
     std::optional<JobId> waiting_for;   // -w
     std::optional<JobId> held;          // submitted while the queue was full: no id yet
 };
@@ -99,6 +103,7 @@ public:
     void on_attach(Conn& c, const Frame& f);
     void on_started(Conn& c, const Frame& f);
     void on_finished(Conn& c, const Frame& f);
+    void on_spare(Conn& c, const Frame& f);
 
 private:
     void accept_all();
@@ -110,6 +115,11 @@ private:
     void drain_signals();
     void schedule();
     void spawn_runner(Job& j);
+    void fork_runner(Job& j);
+    void assign(Conn& spare, Job& j);
+    void top_up_spares();
+    void spawner_gone(const char* why);
+    void check_unassigned();
     void job_ended(JobId id, const JobResult& r);
     void conn_lost(Conn& c);
     Job* lookup(int id, bool last_added);
@@ -133,6 +143,10 @@ private:
     bool stopped_ = false;
     std::vector<pollfd> pfds_;
     double reattach_deadline_ = 0;   // until then, runners of restored jobs may come back
+    Spawner spawner_;                  // forks spare runners (spawner.h); none: fork them here
+    int spares_asked_ = 0;             // spares asked of the spawner that have not come yet
+    std::deque<JobId> unassigned_;     // started jobs waiting for a spare runner
+    double unassigned_since_ = 0;
 };
 
 struct Handler {
@@ -160,6 +174,7 @@ const Handler kHandlers[] = {
     {MsgType::Attach, sizeof(proto::AttachBody), false, &Server::on_attach},
     {MsgType::Started, sizeof(proto::StartedBody), true, &Server::on_started},
     {MsgType::Finished, sizeof(proto::FinishedBody), true, &Server::on_finished},
+    {MsgType::Spare, 0, false, &Server::on_spare},
 };
 
 double us_to_s(int64_t us) { return double(us) / 1e6; }
@@ -167,9 +182,14 @@ double us_to_s(int64_t us) { return double(us) / 1e6; }
 // How long restored jobs wait for their runner or -f client to come back
 // (a live server-spawned runner is waited for as long as it lives).
 constexpr double kReattachGrace = 5.0;
+// How long a started job waits for a spare runner before the server forks one.
+constexpr double kSpareWait = 2.0;
 
 Server::Server(Fd listener, std::string path, bool harness)
     : listener_(std::move(listener)), path_(std::move(path)), harness_(harness) {
+    // First, while this process is small (before the journal is read).
+    if (!harness_ && !start_spawner(path_, &spawner_))
+        log("cannot start the spawner (%s): runners are forked by the server", strerror(errno));
     int p[2];
     if (pipe2(p, O_CLOEXEC | O_NONBLOCK) != 0) die("ts: cannot create a pipe: %s", strerror(errno));
     sig_r_.reset(p[0]);
@@ -225,6 +245,7 @@ Server::Server(Fd listener, std::string path, bool harness)
         queue_.set_max_slots(slots);
         journal_->slots(slots);
     }
+    top_up_spares();   // a spare ready for the first job
 }
 
 /* After a restart: jobs that were running wait for their runners to come
@@ -257,7 +278,7 @@ void Server::log(const char* fmt, ...) {
 void Server::run() {
     for (;;) {
         int timeout = accepting_ ? -1 : 100;   // after EMFILE, retry accept shortly
-        if (reattach_deadline_ != 0) timeout = timeout < 0 ? 500 : std::min(timeout, 500);
+        if (reattach_deadline_ != 0 || !unassigned_.empty()) timeout = timeout < 0 ? 500 : std::min(timeout, 500);
         round(timeout);
     }
 }
@@ -291,6 +312,7 @@ void Server::round(int timeout) {
                                     [](const std::unique_ptr<Conn>& c) { return c->dead; }),
                      conns_.end());
         check_detached();
+        check_unassigned();
         schedule();
         journal_->maybe_compact(queue_);
     }
@@ -310,7 +332,10 @@ void Server::accept_all() {
         c->fd.reset(fd);
         struct ucred cred {};
         socklen_t len = sizeof cred;
-        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) c->uid = cred.uid;
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
+            c->uid = cred.uid;
+            c->pid = cred.pid;
+        }
         conns_.push_back(std::move(c));
     }
 }
@@ -407,10 +432,12 @@ void Server::drain_signals() {
             }
         }
     }
-    // Runners report over their socketpair; reaping only clears the zombies.
-    if (child)
-        while (waitpid(-1, nullptr, WNOHANG) > 0) {
-        }
+    // Runners report over their connection; reaping only clears the zombies.
+    if (child) {
+        pid_t pid;
+        while ((pid = waitpid(-1, nullptr, WNOHANG)) > 0)
+            if (pid == spawner_.pid) spawner_gone("it ended");
+    }
 }
 
 /* TS_SAVELIST: on SIGTERM, append the list as a shell script. */
@@ -795,6 +822,8 @@ void Server::on_started(Conn& c, const Frame& f) {
     if (!j || j->state != JobState::Running) return;
     queue_.started(j->id, s.pid, std::string(path), us_to_s(s.start_us));
     journal_->started(j->id, s.pid, std::string(path), us_to_s(s.start_us));
+    // The spare that became this runner is replaced now, not while it was starting the job.
+    if (c.spawned) top_up_spares();
 }
 
 void Server::on_finished(Conn& c, const Frame& f) {
@@ -812,6 +841,7 @@ void Server::on_finished(Conn& c, const Frame& f) {
     r.note.assign(note.substr(0, 1000));
     if (!r.note.empty()) log("job %d: %s", id, r.note.c_str());
     finish(id, r, us_to_s(b.end_us));
+    schedule();   // the freed slot's next job first: this runner only has to exit
     // Acknowledged once journaled: the runner exits only now, so a result is never lost.
     reply(c, encode_empty(MsgType::Done));
 }
@@ -838,6 +868,11 @@ void Server::job_ended(JobId id, const JobResult& r) {
 
 /* A connection is going away: a runner that did not report loses its job. */
 void Server::conn_lost(Conn& c) {
+    if (c.spare) {   // an idle spare ended: have another made
+        c.spare = false;
+        top_up_spares();
+        return;
+    }
     if (!c.runner_of && !c.held) return;
     JobId id = c.runner_of ? *c.runner_of : *c.held;
     c.runner_of.reset();
@@ -885,7 +920,106 @@ void Server::schedule() {
     }
 }
 
+/* Start a job's runner: a spare one when there is one (the usual way), else
+ * wait for the spare asked of the spawner, else fork it here. */
 void Server::spawn_runner(Job& j) {
+    for (auto& c : conns_) {
+        if (c->spare && !c->dead) {
+            assign(*c, j);   // its replacement is asked for once the job runs (on_started)
+            return;
+        }
+    }
+    if (spawner_.requests) {
+        if (unassigned_.empty()) unassigned_since_ = now_seconds();
+        unassigned_.push_back(j.id);
+        top_up_spares();
+        if (spawner_.requests) return;   // else the spawner is gone: fork it here after all
+        unassigned_.pop_back();
+    }
+    fork_runner(j);
+}
+
+/* Hand a started job to an idle spare: its pid is journaled as the job's
+ * runner before the job is sent, so a restart waits for that process. */
+void Server::assign(Conn& spare, Job& j) {
+    spare.spare = false;
+    spare.runner_of = j.id;
+    spare.spawned = true;
+    queue_.set_runner(j.id, spare.pid);
+    journal_->runner(j.id, spare.pid);
+    JobSpec spec = j.spec;
+    if (j.env) spec.env = *j.env;
+    reply(spare, encode_assign(j.id, spec), false);
+}
+
+/* Keep one idle spare, plus one for every job waiting for a spare. */
+void Server::top_up_spares() {
+    if (!spawner_.requests) return;
+    size_t have = static_cast<size_t>(spares_asked_);
+    for (auto& c : conns_)
+        if (c->spare && !c->dead) ++have;
+    size_t want = 1 + unassigned_.size();
+    while (have < want) {
+        char one = 1;
+        ssize_t n = write(spawner_.requests.get(), &one, 1);
+        if (n == 1) {
+            ++have;
+            ++spares_asked_;
+            continue;
+        }
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && errno == EAGAIN) return;   // it has plenty to do already
+        spawner_gone(strerror(errno));
+        return;
+    }
+}
+
+/* A spare runner connected: give it the oldest job waiting for one. */
+void Server::on_spare(Conn& c, const Frame&) {
+    if (c.uid != uid_ || c.spare) {   // only the spawner's children, which run as us
+        c.dead = true;
+        return;
+    }
+    if (spares_asked_ > 0) --spares_asked_;
+    c.spare = true;
+    while (!unassigned_.empty()) {
+        JobId id = unassigned_.front();
+        unassigned_.pop_front();
+        unassigned_since_ = now_seconds();
+        Job* j = queue_.find(id);
+        if (j && j->state == JobState::Running && !runner_conn(id)) {
+            assign(c, *j);
+            break;
+        }
+    }
+    top_up_spares();
+}
+
+/* The spawner ended or cannot be reached: fork runners here from now on. */
+void Server::spawner_gone(const char* why) {
+    if (!spawner_.requests) return;
+    log("the spawner is gone (%s): runners are forked by the server from now on", why);
+    spawner_.requests.reset();
+    spares_asked_ = 0;
+    check_unassigned();
+}
+
+/* Jobs that waited too long for a spare (or whose spawner is gone) get a runner forked here. */
+void Server::check_unassigned() {
+    if (unassigned_.empty()) return;
+    if (spawner_.requests && now_seconds() - unassigned_since_ < kSpareWait) return;
+    if (spawner_.requests) log("no spare runner came for %.0f s: forking runners here", kSpareWait);
+    std::deque<JobId> ids;
+    ids.swap(unassigned_);
+    spares_asked_ = 0;
+    for (JobId id : ids) {
+        Job* j = queue_.find(id);
+        if (j && j->state == JobState::Running && !runner_conn(id)) fork_runner(*j);
+    }
+}
+
+/* The runner forked here (harness: no process, the job is lost next round). */
+void Server::fork_runner(Job& j) {
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
         log("job %d: socketpair: %s", j.id, strerror(errno));

@@ -61,7 +61,9 @@ wait_running 3
 jpid=$("$TS" -p 3)
 runner=$(stat_field "$jpid" 2)
 is "$(cat "/proc/$runner/comm" 2>/dev/null)" ts-runner "the job's parent is a ts-runner process ($runner)"
-is "$(stat_field "$runner" 2)" "$spid" "... a child of the server"
+spawner=$(stat_field "$runner" 2)
+is "$(cat "/proc/$spawner/comm" 2>/dev/null)" ts-spawner "... a child of the ts-spawner process ($spawner)"
+is "$(stat_field "$spawner" 2)" "$spid" "... which is a child of the server"
 rpgrp=$(stat_field "$runner" 3)
 echo "# job $jpid (process group $(stat_field "$jpid" 3)), runner $runner (process group $rpgrp), server $spid"
 kill -HUP -- "-$rpgrp"
