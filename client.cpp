@@ -513,14 +513,16 @@ JobSpec job_spec(const Options& o, bool send_env) {
     errno = 0;
     int prio = getpriority(PRIO_PROCESS, 0);
     s.nice = errno ? 0 : prio;
+    auto limits = std::make_shared<Limits>();
     for (int i = 0; i < proto::kNumLimits; ++i) {
         int res = limit_resource(i);
         struct rlimit rl;
         if (res < 0 || getrlimit(res, &rl) != 0) continue;
-        s.limits[i].cur = rl.rlim_cur;
-        s.limits[i].max = rl.rlim_max;
-        s.limits_valid |= 1u << i;
+        limits->v[i].cur = rl.rlim_cur;
+        limits->v[i].max = rl.rlim_max;
+        limits->valid |= 1u << i;
     }
+    if (limits->valid) s.limits = std::move(limits);
     return s;
 }
 

@@ -65,6 +65,19 @@ EnvPtr Queue::intern(Env env) {
     return p;
 }
 
+LimitsPtr Queue::intern(const LimitsPtr& limits) {
+    if (!limits || !limits->valid) return nullptr;
+    std::string key(reinterpret_cast<const char*>(limits.get()), sizeof(Limits));
+    if (++limits_interned_ % 1024 == 0) {   // forget the sets no job uses any more
+        for (auto it = limits_.begin(); it != limits_.end();)
+            it = it->second.expired() ? limits_.erase(it) : std::next(it);
+    }
+    auto& slot = limits_[key];
+    if (LimitsPtr p = slot.lock()) return p;
+    slot = limits;
+    return limits;
+}
+
 JobId Queue::add(JobSpec spec, double now) {
     if (!relinked_) relink_dependencies();
     JobId id = next_id_++;
@@ -73,6 +86,7 @@ JobId Queue::add(JobSpec spec, double now) {
     e.job.spec = std::move(spec);
     e.job.env = intern(std::move(e.job.spec.env));
     e.job.spec.env.clear();
+    e.job.spec.limits = intern(e.job.spec.limits);
     e.job.enqueue_time = now;
     resolve_dependency(e.job);   // before the job joins the active list
     if (max_jobs_ && active_.size() + held_.size() + 1 >= max_jobs_) {
@@ -90,6 +104,7 @@ void Queue::restore(Job j) {
     if (!j.spec.env.empty()) j.env = intern(std::move(j.spec.env));
     else if (j.env) j.env = intern(*j.env);
     j.spec.env.clear();
+    j.spec.limits = intern(j.spec.limits);
     next_id_ = std::max(next_id_, id + 1);
     if (jobs_.count(id)) return;   // a journal never holds one id twice; ignore if it does
     Entry e;
@@ -496,8 +511,10 @@ std::string encode_submit(const JobSpec& s) {
     b.nice = s.nice;
     b.argc = static_cast<uint32_t>(s.argv.size());
     b.envc = static_cast<uint32_t>(s.env.size());
-    b.limits_valid = s.limits_valid;
-    for (int i = 0; i < proto::kNumLimits; ++i) b.limits[i] = s.limits[i];
+    if (s.limits) {
+        b.limits_valid = s.limits->valid;
+        for (int i = 0; i < proto::kNumLimits; ++i) b.limits[i] = s.limits->v[i];
+    }
     TailWriter t;
     for (const auto& a : s.argv) t.add(a);
     for (const auto& e : s.env) t.add(e);
@@ -538,8 +555,14 @@ bool decode_submit(const Frame& f, JobSpec* s) {
     s->depend_on = b.depend_on;
     s->umask = b.umask & 0777;
     s->nice = b.nice;
-    s->limits_valid = b.limits_valid;
-    for (int i = 0; i < proto::kNumLimits; ++i) s->limits[i] = b.limits[i];
+    s->limits.reset();
+    if (b.limits_valid) {
+        auto l = std::make_shared<Limits>();
+        l->valid = b.limits_valid;
+        for (int i = 0; i < proto::kNumLimits; ++i)
+            if (b.limits_valid & (1u << i)) l->v[i] = b.limits[i];
+        s->limits = std::move(l);
+    }
     return true;
 }
 

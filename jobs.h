@@ -32,6 +32,15 @@ using JobId = int;
 enum class JobState { Queued, Running, Finished, Skipped, Held };
 const char* to_string(JobState s);
 
+/* The resource limits the client read, shared by the jobs that have the
+ * same ones (a queue of 100,000 jobs from one shell keeps one copy). */
+struct Limits {
+    uint32_t valid = 0;   // bit i set: v[i] was read on the client
+    uint32_t pad = 0;
+    proto::RLimit v[proto::kNumLimits] = {};
+};
+using LimitsPtr = std::shared_ptr<const Limits>;
+
 /* Everything the submitter sent: what to run and in which context. */
 struct JobSpec {
     std::vector<std::string> argv;
@@ -45,8 +54,7 @@ struct JobSpec {
     int depend_on = -1;                    // -1 with depends: "the job before" (-d)
     uint32_t umask = 022;
     int nice = 0;
-    uint32_t limits_valid = 0;
-    proto::RLimit limits[proto::kNumLimits] = {};
+    LimitsPtr limits;                      // nullptr: none were read
     uid_t uid = 0;
 
     bool stores_output() const { return flags & proto::kStoreOutput; }
@@ -181,6 +189,8 @@ public:
 
     /* The shared copy of an environment (nullptr for an empty one). */
     EnvPtr intern(Env env);
+    /* The shared copy of a set of limits (nullptr for none). */
+    LimitsPtr intern(const LimitsPtr& limits);
 
 private:
     void resolve_dependency(Job& j);
@@ -200,6 +210,8 @@ private:
     // result when it ends, even if it is forgotten right after.
     std::unordered_map<JobId, std::vector<JobId>> dependents_;
     std::unordered_map<std::string, std::weak_ptr<const Env>> envs_;   // by content
+    std::unordered_map<std::string, std::weak_ptr<const Limits>> limits_;
+    size_t limits_interned_ = 0;
     size_t interned_ = 0;
     bool relinked_ = true;        // false after restore(): dependents_ is rebuilt when next used
     size_t max_jobs_ = 0;

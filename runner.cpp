@@ -110,11 +110,12 @@ void reset_signals() {
 }
 
 void apply_limits(const JobSpec& spec) {
+    if (!spec.limits) return;
     for (int i = 0; i < proto::kNumLimits; ++i) {
-        if (!(spec.limits_valid & (1u << i)) || kLimitMap[i] < 0) continue;
+        if (!(spec.limits->valid & (1u << i)) || kLimitMap[i] < 0) continue;
         struct rlimit rl;
-        rl.rlim_cur = static_cast<rlim_t>(spec.limits[i].cur);
-        rl.rlim_max = static_cast<rlim_t>(spec.limits[i].max);
+        rl.rlim_cur = static_cast<rlim_t>(spec.limits->v[i].cur);
+        rl.rlim_max = static_cast<rlim_t>(spec.limits->v[i].max);
         if (setrlimit(kLimitMap[i], &rl) != 0) {
             // Cannot raise a hard limit without privilege: keep ours, lower the soft one.
             struct rlimit cur;

@@ -861,3 +861,35 @@ TEST(Queue, JobsShareOneCopyOfAnEnvironment) {
     EXPECT_EQ(*q.find(2)->env, (Env{"PATH=/bin", "HOME=/h", "EXTRA=1"}));
     EXPECT_TRUE(q.find(0)->spec.env.empty());   // moved into the shared copy
 }
+
+TEST(Queue, JobsWithTheSameLimitsShareOneCopy) {
+    auto limits = [](uint64_t cpu) {
+        auto l = std::make_shared<Limits>();
+        l->valid = (1u << 0) | (1u << 5);
+        l->v[0] = {cpu, cpu * 2};
+        l->v[5] = {1024, 4096};
+        return l;
+    };
+    Queue q;
+    JobSpec a = cmd({"true"}), b = cmd({"true"}), c = cmd({"true"}), d = cmd({"true"});
+    a.limits = limits(60);
+    b.limits = limits(60);   // equal, but another object
+    c.limits = limits(61);
+    q.add(a, 0);
+    q.add(b, 0);
+    q.add(c, 0);
+    q.add(d, 0);
+    ASSERT_TRUE(q.find(0)->spec.limits && q.find(1)->spec.limits && q.find(2)->spec.limits);
+    EXPECT_EQ(q.find(0)->spec.limits.get(), q.find(1)->spec.limits.get());
+    EXPECT_NE(q.find(0)->spec.limits.get(), q.find(2)->spec.limits.get());
+    EXPECT_EQ(q.find(2)->spec.limits->v[0].cur, 61u);
+    EXPECT_EQ(q.find(0)->spec.limits->v[5].max, 4096u);
+    EXPECT_FALSE(q.find(3)->spec.limits);
+
+    Job r;   // a restored job (from the journal) joins the same copy
+    r.id = 10;
+    r.spec = cmd({"true"});
+    r.spec.limits = limits(60);
+    q.restore(r);
+    EXPECT_EQ(q.find(10)->spec.limits.get(), q.find(0)->spec.limits.get());
+}

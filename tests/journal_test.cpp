@@ -129,10 +129,12 @@ JobSpec full_spec() {
     s.depend_on = 7;
     s.umask = 027;
     s.nice = 5;
-    s.limits_valid = (1u << 0) | (1u << 5) | (1u << 15);
-    s.limits[0] = {60, 120};
-    s.limits[5] = {1024, 4096};
-    s.limits[15] = {~0ull, ~0ull};
+    auto l = std::make_shared<Limits>();
+    l->valid = (1u << 0) | (1u << 5) | (1u << 15);
+    l->v[0] = {60, 120};
+    l->v[5] = {1024, 4096};
+    l->v[15] = {~0ull, ~0ull};
+    s.limits = l;
     s.uid = 1234;
     return s;
 }
@@ -162,10 +164,13 @@ void expect_same_spec(const JobSpec& a, const JobSpec& b, const std::string& wha
     EXPECT_EQ(a.depend_on, b.depend_on);
     EXPECT_EQ(a.umask, b.umask);
     EXPECT_EQ(a.nice, b.nice);
-    EXPECT_EQ(a.limits_valid, b.limits_valid);
-    for (int i = 0; i < proto::kNumLimits; ++i) {
-        EXPECT_EQ(a.limits[i].cur, b.limits[i].cur) << "limit " << i;
-        EXPECT_EQ(a.limits[i].max, b.limits[i].max) << "limit " << i;
+    ASSERT_EQ(bool(a.limits), bool(b.limits));
+    if (a.limits) {
+        EXPECT_EQ(a.limits->valid, b.limits->valid);
+        for (int i = 0; i < proto::kNumLimits; ++i) {
+            EXPECT_EQ(a.limits->v[i].cur, b.limits->v[i].cur) << "limit " << i;
+            EXPECT_EQ(a.limits->v[i].max, b.limits->v[i].max) << "limit " << i;
+        }
     }
     EXPECT_EQ(a.uid, b.uid);
 }

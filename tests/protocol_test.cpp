@@ -434,10 +434,12 @@ JobSpec full_spec() {
     s.depend_on = 17;
     s.umask = 027;
     s.nice = 7;
-    s.limits_valid = (1u << 0) | (1u << 2) | (1u << 15);
-    s.limits[0] = {1, 2};
-    s.limits[2] = {std::numeric_limits<uint64_t>::max(), 5};
-    s.limits[15] = {1ull << 40, 1ull << 41};
+    auto l = std::make_shared<Limits>();
+    l->valid = (1u << 0) | (1u << 2) | (1u << 15);
+    l->v[0] = {1, 2};
+    l->v[2] = {std::numeric_limits<uint64_t>::max(), 5};
+    l->v[15] = {1ull << 40, 1ull << 41};
+    s.limits = l;
     return s;
 }
 
@@ -500,10 +502,11 @@ TEST(Submit, FullSpecRoundTrip) {
     EXPECT_EQ(out.depend_on, 17);
     EXPECT_EQ(out.umask, 027u);
     EXPECT_EQ(out.nice, 7);
-    EXPECT_EQ(out.limits_valid, in.limits_valid);
+    ASSERT_TRUE(out.limits);
+    EXPECT_EQ(out.limits->valid, in.limits->valid);
     for (int i = 0; i < proto::kNumLimits; ++i) {
-        EXPECT_EQ(out.limits[i].cur, in.limits[i].cur) << i;
-        EXPECT_EQ(out.limits[i].max, in.limits[i].max) << i;
+        EXPECT_EQ(out.limits->v[i].cur, in.limits->v[i].cur) << i;
+        EXPECT_EQ(out.limits->v[i].max, in.limits->v[i].max) << i;
     }
     EXPECT_EQ(out.command(), in.command());
 }
@@ -529,7 +532,7 @@ TEST(Submit, MinimalSpecRoundTrip) {
     EXPECT_EQ(out.num_slots, 1);
     EXPECT_EQ(out.umask, 022u);
     EXPECT_EQ(out.nice, 0);
-    EXPECT_EQ(out.limits_valid, 0u);
+    EXPECT_FALSE(out.limits);
 }
 
 TEST(Submit, EmptyLabelAndEnvInfoArePresent) {
