@@ -27,6 +27,7 @@
 #include <memory>
 #include <optional>
 #include <poll.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -981,7 +982,6 @@ void Server::on_spare(Conn& c, const Frame&) {
         return;
     }
     if (spares_asked_ > 0) --spares_asked_;
-    c.spare = true;
     while (!unassigned_.empty()) {
         JobId id = unassigned_.front();
         unassigned_.pop_front();
@@ -989,9 +989,19 @@ void Server::on_spare(Conn& c, const Frame&) {
         Job* j = queue_.find(id);
         if (j && j->state == JobState::Running && !runner_conn(id)) {
             assign(c, *j);
-            break;
+            top_up_spares();
+            return;
         }
     }
+    // One idle spare is enough: a late one (its job got a runner forked here
+    // meanwhile) is sent away, and ends without a job.
+    for (auto& o : conns_) {
+        if (o->spare && !o->dead) {
+            c.dead = true;
+            return;
+        }
+    }
+    c.spare = true;
     top_up_spares();
 }
 
@@ -1011,7 +1021,12 @@ void Server::check_unassigned() {
     if (spawner_.requests) log("no spare runner came for %.0f s: forking runners here", kSpareWait);
     std::deque<JobId> ids;
     ids.swap(unassigned_);
-    spares_asked_ = 0;
+    // Spares the spawner was asked for and has forked, but which never came
+    // (one died young), are asked for again; requests it has not read yet
+    // (it is stopped, or slow) still count, so that they do not pile up.
+    int unread = 0;
+    if (spawner_.requests && ioctl(spawner_.requests.get(), FIONREAD, &unread) == 0)
+        spares_asked_ = std::min(spares_asked_, unread);
     for (JobId id : ids) {
         Job* j = queue_.find(id);
         if (j && j->state == JobState::Running && !runner_conn(id)) fork_runner(*j);
