@@ -108,7 +108,10 @@ void exec_under_valgrind(const char* log_prefix, const Fd& lfd, const Fd& err_w,
     ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
     if (n <= 0) return;
     self[n] = '\0';
-    setenv("TMPDIR", "/tmp", 1);   // valgrind's own files; the server itself never uses TMPDIR
+    // valgrind's own files. The server never uses TMPDIR; its spare runners
+    // make their output files there ahead, which then fit no job's TMPDIR:
+    // under valgrind every job makes its own file, the slower way.
+    setenv("TMPDIR", "/tmp", 1);
     execlp("valgrind", "valgrind", "-q", "--leak-check=full", "--errors-for-leak-kinds=definite",
            "--child-silent-after-fork=no", log.c_str(), self, "--internal-serve", l.c_str(),
            e.c_str(), path.c_str(), static_cast<char*>(nullptr));

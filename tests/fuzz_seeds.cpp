@@ -1,7 +1,8 @@
 /*
  * fuzz_seeds.cpp — writes the fuzzer's seed corpus: one file per valid
- * request (every client message, a runner's Started/Finished, a -f submit),
- * in the chunk format of fuzz_server.cpp. Usage: fuzz_seeds DIR
+ * request (every client message, a runner's Started/Finished, a -f submit,
+ * a spare runner), in the chunk format of fuzz_server.cpp.
+ * Usage: fuzz_seeds DIR
  */
 #include <cstdio>
 #include <string>
@@ -69,6 +70,16 @@ int main(int argc, char** argv) {
     put(d, "clear", chunk(3, encode_empty(MsgType::Clear)));
     put(d, "attach", chunk(0, encode(MsgType::Attach, at)));
     put(d, "kill-server", chunk(2, encode_empty(MsgType::KillServer)));
+    // A spare runner (conn 0, the server's uid) gets the job of conn 1 and
+    // reports it; one of another uid (conn 3) is refused.
+    proto::StartedBody st{};
+    st.pid = 1234;
+    JobResult res;
+    res.errorlevel = 3;
+    put(d, "spare", chunk(0, encode_empty(MsgType::Spare)) + chunk(3, encode_empty(MsgType::Spare)) +
+                        chunk(1, submit(false, false)) + chunk(6, "") +
+                        chunk(0, encode(MsgType::Started, st, "/tmp/ts-out.AAAAAA")) +
+                        chunk(0, encode(MsgType::Finished, finished_body(res, 1.0))));
     put(d, "old-version", chunk(0, encode_frame(MsgType::List, nullptr, 0, {}, 99)));
     return 0;
 }
