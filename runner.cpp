@@ -408,9 +408,9 @@ bool ServerLink::send_final(const std::string& frame) {
 }
 
 bool ServerLink::receive(Frame* f) {
-    if (gone_ || !fd_) return false;
-    if (recv_frame(fd_.get(), f)) {
+    if (!gone_ && fd_ && recv_frame(fd_.get(), f)) {
         note(*f);
+        if (gone_) fd_.reset();   // a Bye: nothing more will come, and the caller must not poll it
         return true;
     }
     fd_.reset();   // the server went away: the caller decides when to come back

@@ -914,7 +914,8 @@ def main():
             p("")
             p("flat: the server's CPU time for the operation grows by less than 1 ns per queued job (0.1 ms "
               "from %s to %s); the server's CPU is read from /proc/PID/schedstat around each command. The drain "
-              "step's CPU includes forking the runner." % (n1, n2))
+              "step's CPU includes handing the job to a spare runner (the server forks one only when no "
+              "spare comes)." % (n1, n2))
     print("\n".join(out))
 
 

@@ -34,8 +34,16 @@ check "-K" 0 '' '' -- "$TS" -K
 check "job 0 (running)" 0 $'0\n' '' -- "$TS" sh -c 'waitfor go0; echo done >marker0'
 check "job 1 (queued)" 0 $'1\n' '' -- "$TS" sh -c 'echo ran >marker1'
 wait_running 0
+runner=$(sed 's/.*) //' "/proc/$("$TS" -p 0)/stat" | cut -d' ' -f2)
 check "-K" 0 '' '' -- "$TS" -K
 eventually "socket file removed" -- socket_gone
+# The job's runner (tsp: its client) waits for the job without a server, and quietly: CPU it uses in half
+# a second (schedstat, ns). A runner that polled its closed connection used all of a CPU.
+cpu_ns() { cut -d' ' -f1 "/proc/$1/schedstat" 2>/dev/null || echo 0; }
+a=$(cpu_ns "$runner") t0=$(date +%s%N)
+while [ $(( $(date +%s%N) - t0 )) -lt 500000000 ]; do sleep 0.05; done
+used=$(( ($(cpu_ns "$runner") - a) / 1000000 ))
+ok "$([ "$used" -lt 50 ]; echo $?)" "the running job's runner ($runner) waits quietly: ${used} ms of CPU in 0.5 s"
 release go0
 marker0() { [ -s "$T/marker0" ]; }
 eventually "the running job went on and finished" -- marker0
