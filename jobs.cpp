@@ -47,6 +47,20 @@ const Job* Queue::find(JobId id) const {
     return it == jobs_.end() ? nullptr : &it->second.job;
 }
 
+template <class T>
+template <class Make>
+std::shared_ptr<const T> Queue::Pool<T>::get(const std::string& key, Make make) {
+    if (++lookups % 1024 == 0) {
+        for (auto it = by_content.begin(); it != by_content.end();)
+            it = it->second.expired() ? by_content.erase(it) : std::next(it);
+    }
+    auto& slot = by_content[key];
+    if (std::shared_ptr<const T> p = slot.lock()) return p;
+    std::shared_ptr<const T> p = make();
+    slot = p;
+    return p;
+}
+
 EnvPtr Queue::intern(Env env) {
     if (env.empty()) return nullptr;
     std::string key;
@@ -54,28 +68,13 @@ EnvPtr Queue::intern(Env env) {
         key += v;
         key += '\0';
     }
-    if (++interned_ % 1024 == 0) {   // forget environments no job uses any more
-        for (auto it = envs_.begin(); it != envs_.end();)
-            it = it->second.expired() ? envs_.erase(it) : std::next(it);
-    }
-    auto& slot = envs_[key];
-    if (EnvPtr p = slot.lock()) return p;
-    EnvPtr p = std::make_shared<const Env>(std::move(env));
-    slot = p;
-    return p;
+    return envs_.get(key, [&env] { return std::make_shared<const Env>(std::move(env)); });
 }
 
 LimitsPtr Queue::intern(const LimitsPtr& limits) {
     if (!limits || !limits->valid) return nullptr;
     std::string key(reinterpret_cast<const char*>(limits.get()), sizeof(Limits));
-    if (++limits_interned_ % 1024 == 0) {   // forget the sets no job uses any more
-        for (auto it = limits_.begin(); it != limits_.end();)
-            it = it->second.expired() ? limits_.erase(it) : std::next(it);
-    }
-    auto& slot = limits_[key];
-    if (LimitsPtr p = slot.lock()) return p;
-    slot = limits;
-    return limits;
+    return limits_.get(key, [&limits] { return limits; });
 }
 
 JobId Queue::add(JobSpec spec, double now) {

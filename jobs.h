@@ -209,10 +209,16 @@ private:
     // Jobs waiting for the end of a job still in the queue; they learn its
     // result when it ends, even if it is forgotten right after.
     std::unordered_map<JobId, std::vector<JobId>> dependents_;
-    std::unordered_map<std::string, std::weak_ptr<const Env>> envs_;   // by content
-    std::unordered_map<std::string, std::weak_ptr<const Limits>> limits_;
-    size_t limits_interned_ = 0;
-    size_t interned_ = 0;
+    // Shared copies by content; one no job uses any more is forgotten now and then.
+    template <class T>
+    struct Pool {
+        std::unordered_map<std::string, std::weak_ptr<const T>> by_content;
+        size_t lookups = 0;
+        template <class Make>
+        std::shared_ptr<const T> get(const std::string& key, Make make);
+    };
+    Pool<Env> envs_;
+    Pool<Limits> limits_;
     bool relinked_ = true;        // false after restore(): dependents_ is rebuilt when next used
     size_t max_jobs_ = 0;
     JobId next_id_ = 0;

@@ -257,7 +257,7 @@ bool name_output(OutputFile* f) {
 
 bool open_output(const JobSpec& spec, const char* const* envp, Output* o, std::string* why,
                  OutputFile* ready) {
-    std::string dir = output_dir(spec.env);
+    std::string dir = output_dir(env_value(spec.env, "TMPDIR").c_str());
     if (ready && ready->fd && ready->dir == dir && name_output(ready)) {
         o->path = ready->path;
         o->file = std::move(ready->fd);
@@ -305,10 +305,7 @@ bool open_output(const JobSpec& spec, const char* const* envp, Output* o, std::s
 
 int limit_resource(int i) { return i >= 0 && i < proto::kNumLimits ? kLimitMap[i] : -1; }
 
-std::string output_dir(const std::vector<std::string>& env) {
-    std::string dir = env_value(env, "TMPDIR");
-    return dir.empty() ? "/tmp" : dir;
-}
+std::string output_dir(const char* tmpdir) { return tmpdir && *tmpdir ? tmpdir : "/tmp"; }
 
 bool make_unnamed_output_file(const std::string& dir, OutputFile* o) {
 #ifdef O_TMPFILE

@@ -81,8 +81,8 @@ bool make_output_file(const std::string& dir, OutputFile* o, int* err);
  * ts-out.XXXXXX then; otherwise it just vanishes. False where the system or
  * the file system cannot. */
 bool make_unnamed_output_file(const std::string& dir, OutputFile* o);
-/* The directory of a job's output file: its TMPDIR, or /tmp. */
-std::string output_dir(const std::vector<std::string>& env);
+/* The directory of output files for a TMPDIR value (null if unset): /tmp if empty. */
+std::string output_dir(const char* tmpdir);
 
 /* Run the job and report to the server; returns the result.
  * foreground: stdin is the caller's, and SIGINT is forwarded to the job.

@@ -63,7 +63,6 @@ struct Conn {
     uid_t uid = static_cast<uid_t>(-1);
     std::optional<JobId> runner_of;     // runs (or will run) this job
     bool spawned = false;               // a runner of the server's (not a client-held job)
-    bool spare = false;                 // an idle spare runner, waiting for Assign
     pid_t pid = 0;                      // of the connecting process (SO_PEERCRED)
     std::optional<JobId> waiting_for;   // -w
     std::optional<JobId> held;          // submitted while the queue was full: no id yet
@@ -105,6 +104,7 @@ public:
     void on_started(Conn& c, const Frame& f);
     void on_finished(Conn& c, const Frame& f);
     void on_spare(Conn& c, const Frame& f);
+    Conn* idle_spare() const { return idle_spare_ && !idle_spare_->dead ? idle_spare_ : nullptr; }
 
 private:
     void accept_all();
@@ -146,6 +146,7 @@ private:
     double reattach_deadline_ = 0;   // until then, runners of restored jobs may come back
     Spawner spawner_;                  // forks spare runners (spawner.h); none: fork them here
     int spares_asked_ = 0;             // spares asked of the spawner that have not come yet
+    Conn* idle_spare_ = nullptr;       // the one spare runner waiting for Assign
     std::deque<JobId> unassigned_;     // started jobs waiting for a spare runner
     double unassigned_since_ = 0;
 };
@@ -869,8 +870,8 @@ void Server::job_ended(JobId id, const JobResult& r) {
 
 /* A connection is going away: a runner that did not report loses its job. */
 void Server::conn_lost(Conn& c) {
-    if (c.spare) {   // an idle spare ended: have another made
-        c.spare = false;
+    if (&c == idle_spare_) {   // the idle spare ended: have another made
+        idle_spare_ = nullptr;
         top_up_spares();
         return;
     }
@@ -924,18 +925,16 @@ void Server::schedule() {
 /* Start a job's runner: a spare one when there is one (the usual way), else
  * wait for the spare asked of the spawner, else fork it here. */
 void Server::spawn_runner(Job& j) {
-    for (auto& c : conns_) {
-        if (c->spare && !c->dead) {
-            assign(*c, j);   // its replacement is asked for once the job runs (on_started)
-            return;
-        }
+    if (Conn* spare = idle_spare()) {
+        idle_spare_ = nullptr;
+        assign(*spare, j);   // its replacement is asked for once the job runs (on_started)
+        return;
     }
     if (spawner_.requests) {
         if (unassigned_.empty()) unassigned_since_ = now_seconds();
         unassigned_.push_back(j.id);
-        top_up_spares();
-        if (spawner_.requests) return;   // else the spawner is gone: fork it here after all
-        unassigned_.pop_back();
+        top_up_spares();   // if the spawner turns out to be gone, its runner is forked here then
+        return;
     }
     fork_runner(j);
 }
@@ -943,7 +942,6 @@ void Server::spawn_runner(Job& j) {
 /* Hand a started job to an idle spare: its pid is journaled as the job's
  * runner before the job is sent, so a restart waits for that process. */
 void Server::assign(Conn& spare, Job& j) {
-    spare.spare = false;
     spare.runner_of = j.id;
     spare.spawned = true;
     queue_.set_runner(j.id, spare.pid);
@@ -956,9 +954,7 @@ void Server::assign(Conn& spare, Job& j) {
 /* Keep one idle spare, plus one for every job waiting for a spare. */
 void Server::top_up_spares() {
     if (!spawner_.requests) return;
-    size_t have = static_cast<size_t>(spares_asked_);
-    for (auto& c : conns_)
-        if (c->spare && !c->dead) ++have;
+    size_t have = static_cast<size_t>(spares_asked_) + (idle_spare() ? 1 : 0);
     size_t want = 1 + unassigned_.size();
     while (have < want) {
         char one = 1;
@@ -977,7 +973,7 @@ void Server::top_up_spares() {
 
 /* A spare runner connected: give it the oldest job waiting for one. */
 void Server::on_spare(Conn& c, const Frame&) {
-    if (c.uid != uid_ || c.spare) {   // only the spawner's children, which run as us
+    if (c.uid != uid_ || &c == idle_spare_) {   // only the spawner's children, which run as us
         c.dead = true;
         return;
     }
@@ -995,13 +991,11 @@ void Server::on_spare(Conn& c, const Frame&) {
     }
     // One idle spare is enough: a late one (its job got a runner forked here
     // meanwhile) is sent away, and ends without a job.
-    for (auto& o : conns_) {
-        if (o->spare && !o->dead) {
-            c.dead = true;
-            return;
-        }
+    if (idle_spare()) {
+        c.dead = true;
+        return;
     }
-    c.spare = true;
+    idle_spare_ = &c;
     top_up_spares();
 }
 

@@ -5,6 +5,7 @@
 
 #include <cerrno>
 #include <csignal>
+#include <cstdlib>
 #include <fcntl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -24,8 +25,7 @@ namespace {
     set_process_name("ts-runner");
     signal(SIGCHLD, SIG_DFL);   // not the spawner's handler: run_job waits for our job
     OutputFile ready;
-    const char* tmp = getenv("TMPDIR");
-    (void)make_unnamed_output_file(tmp && *tmp ? tmp : "/tmp", &ready);
+    (void)make_unnamed_output_file(output_dir(getenv("TMPDIR")), &ready);
     Fd fd = connect_or_start(path, false);
     if (!fd || peer_uid(fd.get()) != getuid()) _exit(0);   // no server, or not our server
     if (!send_frame(fd.get(), encode_empty(proto::MsgType::Spare))) _exit(0);

@@ -159,6 +159,5 @@ kill -9 "$spid"
 eventually "the server is gone" -- no_server
 eventually "its spawner ends" -- gone "$sp"
 eventually "its spare ends" -- gone "$spare"
-check "-K (a last server, if any)" 0 '' '' -- sh -c '"$TS" -K 2>/dev/null; true'
 
 done_testing
