@@ -129,7 +129,7 @@ bool start_server(const Socket& s, std::string* err) {
         }
         if (unlink(s.path.c_str()) != 0 && st.st_uid != getuid()) {   // stale: nobody answered on it
             *err = format("The server didn't come up. (the socket %s belongs to uid %u and nobody "
-                          "answers on it: only that user or root may start its server)",
+                          "answers on it: only that user may start its server)",
                           s.path.c_str(), unsigned(st.st_uid));
             return false;
         }
@@ -192,37 +192,61 @@ bool start_server(const Socket& s, std::string* err) {
     return true;
 }
 
-/* Connect, starting a server when none answers (see the file comment). */
 /* -K and nobody answers: empty the queue without starting a server for it
  * (under the lock, so no server can be starting meanwhile). */
 bool forget_dead_queue(const Socket& s, std::string* err) {
     struct stat st;
-    if (lstat(s.path.c_str(), &st) == 0) {
-        if (!S_ISSOCK(st.st_mode)) {
-            *err = format("The socket path exists and it is not a unix socket: %s", s.path.c_str());
-            return false;
-        }
-        if (st.st_uid != getuid() && getuid() != 0) {
-            *err = format("The socket %s belongs to uid %u: only that user or root may empty its queue.",
-                          s.path.c_str(), unsigned(st.st_uid));
-            return false;
-        }
-        unlink(s.path.c_str());
+    if (lstat(s.path.c_str(), &st) == 0 && !S_ISSOCK(st.st_mode)) {
+        *err = format("The socket path exists and it is not a unix socket: %s", s.path.c_str());
+        return false;
     }
+    QueueOwner owner = queue_owner(s.abs_path);
+    if (owner.known && owner.uid != getuid() && getuid() != 0) {
+        *err = format("The queue at %s belongs to uid %u (%s): only that user or root may empty it.",
+                      s.path.c_str(), unsigned(owner.uid), owner.why.c_str());
+        return false;
+    }
+    unlink(s.path.c_str());
     unlink((s.path + ".journal").c_str());
     return true;
 }
 
+/* The answer to "who serves this queue" must be its owner: anyone else at
+ * the path gets nothing from us, not even the request. */
+bool check_server(const Socket& s, int fd, std::string* err) {
+    uid_t peer = peer_uid(fd);
+    struct stat st;
+    if (s.is_default && (peer != getuid() || (stat(s.path.c_str(), &st) == 0 && st.st_uid != getuid()))) {
+        *err = format("The uid %u does not own the socket %s.", unsigned(getuid()), s.path.c_str());
+        return false;
+    }
+    QueueOwner owner = queue_owner(s.abs_path);
+    if (owner.known && peer != owner.uid) {
+        *err = format("The server at %s runs as uid %u, but the queue belongs to uid %u (%s): it is "
+                      "not the queue's server, and nothing was sent to it.",
+                      s.path.c_str(), unsigned(peer), unsigned(owner.uid), owner.why.c_str());
+        return false;
+    }
+    return true;
+}
+
+/* Connect, starting a server when none answers (see the file comment). */
 Fd open_server(const Socket& s, std::string* err, bool kill_only = false, bool* dead = nullptr) {
+    if (!check_socket_dir(s.abs_path, err)) return Fd();
     Fd fd = try_connect(s.path);
     if (!fd && (errno == ENOENT || errno == ECONNREFUSED)) {
-        std::string lock_path = s.path + ".lock";
-        Fd lock = lock_file(lock_path);
-        // Another user's lock in a shared directory (EACCES): go on without it. Binding
-        // still lets only one server in, and the server says whose queue it is.
-        if (!lock && errno != EACCES) {
-            *err = format("The server didn't come up. (cannot create %s: %s)", lock_path.c_str(),
-                          strerror(errno));
+        QueueOwner owner = queue_owner(s.abs_path);
+        if (owner.known && owner.uid != getuid() && !kill_only) {
+            // Nobody else's server may run over this queue, root's included.
+            *err = format("The server didn't come up. (the queue at %s belongs to uid %u (%s): only "
+                          "that user may start its server)",
+                          s.path.c_str(), unsigned(owner.uid), owner.why.c_str());
+            return Fd();
+        }
+        std::string lock_path = s.path + ".lock", why;
+        Fd lock = lock_file(lock_path, &why);
+        if (!lock) {
+            *err = format("The server didn't come up. (%s)", why.c_str());
             return Fd();
         }
         fd = try_connect(s.path);
@@ -243,13 +267,7 @@ Fd open_server(const Socket& s, std::string* err, bool kill_only = false, bool* 
         *err = format("c: cannot connect to the server at '%s': %s", s.path.c_str(), strerror(errno));
         return Fd();
     }
-    if (s.is_default) {
-        struct stat st;
-        if (stat(s.path.c_str(), &st) == 0 && st.st_uid != getuid()) {
-            *err = format("The uid %u does not own the socket %s.", unsigned(getuid()), s.path.c_str());
-            return Fd();
-        }
-    }
+    if (!check_server(s, fd.get(), err)) return Fd();
     return fd;
 }
 
@@ -272,7 +290,8 @@ namespace {
 class Client {
 public:
     Client(const Options& o, Socket s, Fd fd)
-        : o_(o), sock_(std::move(s)), fd_(std::move(fd)), foreign_(peer_uid(fd_.get()) != getuid()) {}
+        : o_(o), sock_(std::move(s)), fd_(std::move(fd)), server_uid_(peer_uid(fd_.get())),
+          foreign_(server_uid_ != getuid()) {}
 
     int run();
 
@@ -304,7 +323,8 @@ private:
     const Options& o_;
     Socket sock_;
     Fd fd_;
-    bool foreign_;   // the server runs under another uid (a shared queue)
+    uid_t server_uid_;   // reconnections accept a server of this uid only
+    bool foreign_;       // the server runs under another uid (a shared queue)
     int reconnects_ = 0;
 };
 
@@ -354,12 +374,15 @@ proto::JobRef Client::job_ref() const {
 /* A request answered by Text (the list, -i): print it. */
 int Client::print_text(const std::string& request) {
     send(request);
-    Frame f = receive();
-    std::string text;
-    TailReader r(f.payload);
-    if (f.type != MsgType::Text || !r.next(&text)) request_failed(f);
-    fwrite(text.data(), 1, text.size(), stdout);
-    return kExitOk;
+    for (;;) {   // a long text comes in pieces (TextPart ... Text)
+        Frame f = receive();
+        std::string text;
+        TailReader r(f.payload);
+        bool part = f.type == MsgType::TextPart;
+        if ((!part && f.type != MsgType::Text) || !r.next(&text) || !r.at_end()) request_failed(f);
+        if (fwrite(text.data(), 1, text.size(), stdout) != text.size()) return kExitError;
+        if (!part) return kExitOk;
+    }
 }
 
 /* The server answers Done (whatever its version) just before it exits. */
@@ -600,7 +623,8 @@ bool Client::wait_for_run(ServerLink& link) {
 ServerLink::Connect Client::reconnector() const {
     std::string path = sock_.abs_path;
     bool may_start = !foreign_;
-    return [path, may_start] { return connect_or_start(path, may_start); };
+    uid_t expect = server_uid_;
+    return [path, may_start, expect] { return connect_or_start(path, may_start, expect); };
 }
 
 /* A request answered by Done or an error. */
@@ -726,12 +750,49 @@ int Client::run() {
 
 }  // namespace
 
-Fd connect_or_start(const std::string& abs_path, bool may_start) {
+Fd connect_or_start(const std::string& abs_path, bool may_start, uid_t expect) {
     Socket s;
     s.path = s.abs_path = abs_path;
-    if (!may_start) return try_connect(s.path);
     std::string err;
-    return open_server(s, &err);
+    Fd fd = may_start ? open_server(s, &err) : try_connect(s.path);
+    if (fd && peer_uid(fd.get()) != expect) fd.reset();   // not the server we worked for
+    return fd;
+}
+
+QueueOwner queue_owner(const std::string& socket_path) {
+    QueueOwner o;
+    std::string dir = dir_name(socket_path);
+    struct stat st;
+    if (stat(dir.c_str(), &st) == 0 && !(st.st_mode & (S_IWGRP | S_IWOTH))) {
+        o.known = true;   // only the directory's owner can put a server there
+        o.uid = st.st_uid;
+        o.why = format("the owner of %s", dir.c_str());
+        return o;
+    }
+    for (const char* ext : {".journal", ".lock"}) {
+        std::string p = socket_path + ext;
+        if (lstat(p.c_str(), &st) == 0) {
+            o.known = true;
+            o.uid = st.st_uid;
+            o.why = format("%s %s", ext[1] == 'j' ? "its journal" : "its lock file", p.c_str());
+            return o;
+        }
+    }
+    return o;
+}
+
+bool check_socket_dir(const std::string& socket_path, std::string* err) {
+    std::string dir = dir_name(socket_path);
+    struct stat st;
+    if (stat(dir.c_str(), &st) != 0) return true;   // bind or connect says what is wrong
+    if ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX)) {
+        *err = format("The directory %s can be written by other users and is not sticky (mode %04o): "
+                      "any of them could replace the queue there. Use a directory that only the "
+                      "queue's owner can write (chmod g-w,o-w), or a sticky one (chmod +t).",
+                      dir.c_str(), unsigned(st.st_mode & 07777));
+        return false;
+    }
+    return true;
 }
 
 int run_client(const Options& o) {

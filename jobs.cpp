@@ -94,8 +94,44 @@ JobId Queue::add(JobSpec spec, double now) {
     } else {
         e.pos = active_.insert(active_.end(), id);
     }
+    e.bytes = spec_bytes(e.job.spec);
+    count(e.job, e.bytes);
     jobs_.emplace(id, std::move(e));
     return id;
+}
+
+size_t Queue::spec_bytes(const JobSpec& s) {
+    size_t n = s.cwd.size() + (s.label ? s.label->size() : 0) + (s.env_info ? s.env_info->size() : 0);
+    for (const auto& a : s.argv) n += a.size() + 1;
+    for (const auto& e : s.env) n += e.size() + 1;
+    return n;
+}
+
+static bool waiting(JobState s) {
+    return s == JobState::Queued || s == JobState::Running || s == JobState::Held;
+}
+
+/* A job joins the queue: its owner's usage grows. */
+void Queue::count(const Job& j, size_t bytes) {
+    Usage& u = usage_[j.spec.uid];
+    u.bytes += bytes;
+    if (waiting(j.state)) ++u.waiting;
+}
+
+/* Drop a job from the map (it is on no list any more), and from its owner's usage. */
+void Queue::forget(JobId id) {
+    auto it = jobs_.find(id);
+    if (it == jobs_.end()) return;
+    Usage& u = usage_[it->second.job.spec.uid];
+    u.bytes -= it->second.bytes;
+    if (waiting(it->second.job.state)) --u.waiting;
+    jobs_.erase(it);
+}
+
+const Queue::Usage& Queue::usage(uid_t uid) const {
+    static const Usage kNone;
+    auto it = usage_.find(uid);
+    return it == usage_.end() ? kNone : it->second;
 }
 
 void Queue::restore(Job j) {
@@ -119,6 +155,8 @@ void Queue::restore(Job j) {
     case JobState::Finished:
     case JobState::Skipped: e.pos = finished_.insert(finished_.end(), id); break;
     }
+    e.bytes = spec_bytes(job.spec);
+    count(job, e.bytes);
     jobs_.emplace(id, std::move(e));
     relinked_ = false;
 }
@@ -315,6 +353,7 @@ JobResult Queue::lost_result() {
 void Queue::end_job(Job& j, const JobResult& r, double end) {
     Entry& e = jobs_.at(j.id);
     (j.state == JobState::Held ? held_ : active_).erase(e.pos);
+    --usage_[j.spec.uid].waiting;
     j.state = r.skipped ? JobState::Skipped : JobState::Finished;
     j.result = r;
     j.end_time = end;
@@ -324,7 +363,7 @@ void Queue::end_job(Job& j, const JobResult& r, double end) {
     last_finished_id_ = j.id;
     tell_dependents(j.id, r.errorlevel);
     if (!(j.spec.flags & proto::kKeepFinished)) {
-        jobs_.erase(j.id);
+        forget(j.id);
         return;
     }
     e.pos = finished_.insert(finished_.end(), j.id);
@@ -335,7 +374,7 @@ void Queue::evict_finished() {
     while (finished_.size() > max_finished_) {
         JobId id = finished_.front();
         finished_.pop_front();
-        jobs_.erase(id);
+        forget(id);
     }
 }
 
@@ -363,7 +402,7 @@ bool Queue::remove(JobId id) {
     }
     last_errorlevel_ = -1;   // a "-d" job after this one will be skipped, as in task-spooler
     tell_dependents(id, -1);
-    jobs_.erase(it);
+    forget(id);
     return true;
 }
 
@@ -375,6 +414,34 @@ bool Queue::urgent(JobId id) {
     auto second = std::next(active_.begin());
     if (e.pos == second) return true;
     active_.splice(second, active_, e.pos);
+    return true;
+}
+
+bool Queue::urgent_among_own(JobId id, JobId* before) {
+    *before = -1;
+    Job* j = find(id);
+    if (!j || j->state != JobState::Queued) return false;
+    Entry& e = jobs_.at(id);
+    if (e.pos == active_.begin()) return false;
+    auto to = std::next(active_.begin());
+    for (; to != e.pos; ++to) {
+        const Job& o = jobs_.at(*to).job;
+        if (o.state == JobState::Queued && o.spec.uid == j->spec.uid) break;
+    }
+    if (to == e.pos) return true;   // first of its owner's already
+    *before = *to;
+    active_.splice(to, active_, e.pos);
+    return true;
+}
+
+bool Queue::move_before(JobId id, JobId before) {
+    Job* j = find(id);
+    Job* b = find(before);
+    if (!j || !b || id == before || j->state != JobState::Queued || b->state != JobState::Queued)
+        return false;
+    Entry& e = jobs_.at(id);
+    if (e.pos == active_.begin()) return false;
+    active_.splice(jobs_.at(before).pos, active_, e.pos);
     return true;
 }
 
@@ -394,7 +461,7 @@ bool Queue::swap(JobId a, JobId b) {
 }
 
 void Queue::clear_finished() {
-    for (JobId id : finished_) jobs_.erase(id);
+    for (JobId id : finished_) forget(id);
     finished_.clear();
 }
 
@@ -442,11 +509,31 @@ std::string printable(const std::string& s) {
     return out;
 }
 
+std::string printable_lines(const std::string& s) {
+    std::string out;
+    size_t from = 0;
+    for (size_t i = 0; i <= s.size(); ++i) {
+        if (i < s.size() && s[i] != '\n' && s[i] != '\t') continue;
+        out += printable(s.substr(from, i - from));
+        if (i < s.size()) out += s[i];
+        from = i + 1;
+    }
+    return out;
+}
+
+std::string shell_quote(const std::string& s) {
+    static const char kPlain[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_@%+=:,./-";
+    if (!s.empty() && s.find_first_not_of(kPlain) == std::string::npos) return s;
+    std::string out = "'";
+    for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    return out + "'";
+}
+
 std::string list_line(const Job& j) {
     std::string cmd = j.dep_prefix();
     if (j.spec.label) cmd += "[" + printable(*j.spec.label) + "]";
     cmd += printable(j.spec.command());
-    std::string out = output_shown(j);
+    std::string out = printable(output_shown(j));
     if (j.state == JobState::Finished)
         return format("%-4i %-10s %-20s %-8i %0.2f/%0.2f/%0.2f %s\n", j.id, to_string(j.state),
                       out.c_str(), j.result.errorlevel, j.result.real, j.result.user,
@@ -466,17 +553,17 @@ static std::string ctime_text(double t) {
 
 std::string info_text(const Job& j, double now, uid_t server_uid) {
     std::string s;
-    if (j.spec.env_info) s += "Environment:\n" + *j.spec.env_info;
+    if (j.spec.env_info) s += "Environment:\n" + printable_lines(*j.spec.env_info);
     if (j.state == JobState::Finished || j.state == JobState::Skipped) {
         if (j.result.signal)
             s += format("Exit status: killed by signal %i\n", j.result.signal);
         else
             s += format("Exit status: died with exit code %i\n", j.result.errorlevel);
-        if (!j.result.note.empty()) s += "Error: " + j.result.note + "\n";
+        if (!j.result.note.empty()) s += "Error: " + printable(j.result.note) + "\n";
     }
     s += "Command: ";
     if (j.depends && j.depend_on != -1) s += format("[%i]&& ", j.depend_on);
-    s += j.spec.command() + "\n";
+    s += printable(j.spec.command()) + "\n";
     s += format("Slots required: %i\n", j.spec.num_slots);
     if (j.spec.uid != server_uid) s += format("User: %u\n", unsigned(j.spec.uid));
     s += "Enqueue time: " + ctime_text(j.enqueue_time);
@@ -566,15 +653,16 @@ bool decode_submit(const Frame& f, JobSpec* s) {
 }
 
 std::string encode_assign(JobId id, const JobSpec& spec) {
-    proto::JobRef r{};
+    proto::AssignBody r{};
     r.id = id;
+    r.uid = static_cast<uint32_t>(spec.uid);
     TailWriter t;
     t.add(encode_submit(spec));
     return encode(proto::MsgType::Assign, r, t.str());
 }
 
-bool decode_assign(const Frame& f, JobId* id, JobSpec* spec) {
-    proto::JobRef r;
+bool decode_assign(const Frame& f, JobId* id, JobSpec* spec, uid_t* owner) {
+    proto::AssignBody r;
     std::string_view tail;
     std::string submit;
     if (f.type != proto::MsgType::Assign || !decode_body(f, &r, &tail) || r.id < 0) return false;
@@ -586,10 +674,12 @@ bool decode_assign(const Frame& f, JobId* id, JobSpec* spec) {
         inner.type != proto::MsgType::Submit || !decode_submit(inner, spec))
         return false;
     *id = r.id;
+    *owner = static_cast<uid_t>(r.uid);
+    spec->uid = *owner;
     return true;
 }
 
-std::string Queue::savelist_text() const {
+std::string Queue::savelist_text(uid_t owner) const {
     std::string s =
         "#!/bin/sh\n"
         "# - task spooler (ts) job dump\n"
@@ -602,6 +692,15 @@ std::string Queue::savelist_text() const {
     s += "# " + list_header(busy_, max_slots_);
     for (JobId id : finished_) s += "# " + list_line(*find(id));
     s += "\n";
-    for (JobId id : active_) s += "ts " + printable(find(id)->spec.command()) + "\n";
+    for (JobId id : active_) {
+        const Job& j = *find(id);
+        std::string cmd = "ts";
+        for (const auto& a : j.spec.argv) cmd += " " + shell_quote(a);
+        if (j.spec.uid == owner)
+            s += cmd + "\n";
+        else   // another user's command must not run as the owner: a comment, one line
+            s += format("# job %d of uid %u, not queued again: ", j.id, unsigned(j.spec.uid)) +
+                 printable(cmd) + "\n";
+    }
     return s;
 }

@@ -173,6 +173,23 @@ public:
     [[nodiscard]] bool remove(JobId id);
     /* -u: a queued job (not the head) moves right after the head. */
     [[nodiscard]] bool urgent(JobId id);
+    /* -u of another user than the queue's owner: the job moves ahead of its
+     * owner's own queued jobs only (*before: the job it now precedes, or -1
+     * when it was already first of them). */
+    [[nodiscard]] bool urgent_among_own(JobId id, JobId* before);
+    /* A queued job moves to just before another queued job (the journal's
+     * record of urgent_among_own). */
+    bool move_before(JobId id, JobId before);
+
+    /* What one user's jobs hold of the queue: queued, running and held
+     * jobs, and the bytes of every job of theirs it keeps (finished too). */
+    struct Usage {
+        size_t waiting = 0;
+        size_t bytes = 0;
+    };
+    const Usage& usage(uid_t uid) const;
+    /* The bytes a job's spec holds in memory (argv, cwd, label, TS_ENV text). */
+    static size_t spec_bytes(const JobSpec& spec);
     /* -U: two jobs of the active list, neither of them the head. */
     [[nodiscard]] bool swap(JobId a, JobId b);
     /* -C: forget every finished and skipped job. */
@@ -184,8 +201,10 @@ public:
 
     /* The whole list, as `ts -l` prints it. */
     std::string list_text() const;
-    /* TS_SAVELIST's dump (ts-spec §2.6). */
-    std::string savelist_text() const;
+    /* TS_SAVELIST's dump (ts-spec §2.6), with each argument quoted for sh;
+     * jobs of other users than `owner` are left as comments (running the
+     * dump must not run their commands as the owner). */
+    std::string savelist_text(uid_t owner) const;
 
     /* The shared copy of an environment (nullptr for an empty one). */
     EnvPtr intern(Env env);
@@ -197,11 +216,15 @@ private:
     void tell_dependents(JobId id, int errorlevel);
     void end_job(Job& j, const JobResult& r, double end);
     void evict_finished();
+    void forget(JobId id);
+    void count(const Job& j, size_t bytes);
 
     struct Entry {
         Job job;
         std::list<JobId>::iterator pos;   // in active_ or finished_, per job.state
+        size_t bytes = 0;                 // spec_bytes, counted in usage_
     };
+    std::unordered_map<uid_t, Usage> usage_;
     std::unordered_map<JobId, Entry> jobs_;
     std::list<JobId> active_;
     std::list<JobId> finished_;
@@ -231,6 +254,10 @@ private:
 
 /* Text with control characters escaped (\n, \t, \r, \xHH), for one-line output. */
 std::string printable(const std::string& s);
+/* The same, but newlines and tabs kept (text of several lines, like TS_ENV's). */
+std::string printable_lines(const std::string& s);
+/* An argument quoted for sh (as it is when it needs no quotes). */
+std::string shell_quote(const std::string& s);
 /* One line of the list, for a job in any state. */
 std::string list_line(const Job& j);
 std::string list_header(int busy, int max);
@@ -242,7 +269,8 @@ std::string info_text(const Job& j, double now, uid_t server_uid);
 std::string encode_submit(const JobSpec& spec);
 struct Frame;
 [[nodiscard]] bool decode_submit(const Frame& f, JobSpec* spec);
-/* The Assign frame that hands job id to a spare runner: the job's Submit
- * frame (spec with its environment) in the tail. */
+/* The Assign frame that hands job id to a spare runner: the job's owner in
+ * the body (the spare refuses a job of another uid than its own), the job's
+ * Submit frame (spec with its environment) in the tail. */
 std::string encode_assign(JobId id, const JobSpec& spec);
-[[nodiscard]] bool decode_assign(const Frame& f, JobId* id, JobSpec* spec);
+[[nodiscard]] bool decode_assign(const Frame& f, JobId* id, JobSpec* spec, uid_t* owner);

@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <vector>
 
 #include "frame.h"
 
@@ -23,6 +24,7 @@ enum RecType : uint16_t {
     kMeta = 1, kJob = 2, kStart = 3, kRunner = 4, kStarted = 5, kFinished = 6,
     kRemoved = 7, kUrgent = 8, kSwap = 9, kSlots = 10, kClear = 11, kReleased = 12,
     kEnv = 13,   // uint32 id, then the strings: an environment shared by later job records
+    kMoveBefore = 14,   // IdRec {id, before}: another user's -u
 };
 
 struct RecHeader {
@@ -183,13 +185,26 @@ Journal::Journal(std::string path, Queue* q, Log log) : path_(std::move(path)), 
 
 /* Read the whole file, apply every intact record, cut off a torn tail. */
 void Journal::replay(Queue* q) {
-    std::string data;
-    bool exists = read_file(path_, &data);
-    if (!exists && errno != ENOENT) {
-        // There, but unreadable: never write an empty queue over it.
-        log_(format("journal %s: cannot read it: %s; the queue is not saved", path_.c_str(),
-                    strerror(errno)));
+    std::string data, why;
+    Fd in = open_private(path_, O_RDONLY, &why);
+    if (!in && errno != ENOENT) {
+        // There, but not a file of ours, or unreadable: never read it, never write over it.
+        refused_ = why;
+        log_(format("journal %s: not used: %s", path_.c_str(), why.c_str()));
+        path_.clear();
         return;
+    }
+    bool exists = false;
+    if (in) {
+        exists = true;
+        char buf[65536];
+        for (;;) {
+            ssize_t n = read(in.get(), buf, sizeof buf);
+            if (n < 0 && errno == EINTR) continue;
+            if (n <= 0) break;
+            data.append(buf, static_cast<size_t>(n));
+        }
+        in.reset();
     }
     if (exists && !data.empty()) {
         uint32_t version = 0;
@@ -302,6 +317,7 @@ bool Journal::apply(uint16_t type, std::string_view b, Queue* q) {
         q->clear_finished();
         return b.empty();
     case kReleased: return take(b, &id) && q->release(id.id);
+    case kMoveBefore: return take(b, &id) && q->move_before(id.id, id.x);
     default: return false;
     }
 }
@@ -363,11 +379,32 @@ void Journal::swapped(JobId a, JobId b) { append(kSwap, bytes_of(IdRec{a, b})); 
 void Journal::slots(int n) { append(kSlots, bytes_of(IdRec{n, 0})); }
 void Journal::cleared() { append(kClear, std::string()); }
 void Journal::released(JobId id) { append(kReleased, bytes_of(IdRec{id, 0})); }
+void Journal::moved_before(JobId id, JobId before) { append(kMoveBefore, bytes_of(IdRec{id, before})); }
+
+/* A new file for a snapshot, next to the journal: <journal>.tmp, made
+ * exclusively (an old one of ours is removed first); if something of another
+ * user is there, a fresh name beside it. Never a file someone planted. */
+static Fd make_temp(const std::string& path, std::string* tmp) {
+    *tmp = path + ".tmp";
+    for (int attempt = 0; attempt < 2; ++attempt) {
+        Fd fd(open(tmp->c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+        if (fd || errno != EEXIST) return fd;
+        struct stat st;
+        if (lstat(tmp->c_str(), &st) != 0 || st.st_uid != geteuid() || unlink(tmp->c_str()) != 0) break;
+    }
+    std::string templ = path + ".tmp.XXXXXX";
+    std::vector<char> buf(templ.begin(), templ.end());
+    buf.push_back('\0');
+    Fd fd(mkostemp(buf.data(), O_CLOEXEC));
+    *tmp = buf.data();
+    return fd;
+}
 
 /* The live state as a fresh journal, renamed over the old one. */
 bool Journal::write_snapshot(const Queue& q) {
-    std::string tmp = path_ + ".tmp";
-    Fd fd(open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+    if (path_.empty()) return true;   // no journal (TS_JOURNAL=0, or refused)
+    std::string tmp;
+    Fd fd = make_temp(path_, &tmp);
     if (!fd) {
         log_(format("journal %s: %s", tmp.c_str(), strerror(errno)));
         return false;

@@ -52,6 +52,7 @@ public:
     void slots(int n);
     void cleared();
     void released(JobId id);
+    void moved_before(JobId id, JobId before);
 
     /* Compact when the file has grown well beyond the live state. */
     void maybe_compact(const Queue& q);
@@ -62,6 +63,9 @@ public:
 
     size_t size() const { return size_; }
     bool replayed_anything() const { return replayed_; }
+    /* Why the file at the journal's path was not used (a link, a FIFO, a file
+     * of another user or with another name): then nothing is read or written. */
+    const std::string& refused() const { return refused_; }
 
 private:
     void append(uint16_t type, const std::string& body);
@@ -78,6 +82,7 @@ private:
     double job_bytes_ = 256;      // average record of a job added (with its environment)
     double done_bytes_ = 256;     // average record of an ended job (without it)
     bool replayed_ = false;
+    std::string refused_;
     bool broken_ = false;   // a write failed: the file on disk is gone until a snapshot works
     // Environments written since the last snapshot (each once), and read back.
     std::unordered_map<const Env*, std::pair<uint32_t, EnvPtr>> env_ids_;

@@ -69,7 +69,8 @@ enum class MsgType : uint16_t {
     Waiting = 211,      // JobRef: a Wait is registered for this job (sent before WaitDone)
     Bye = 212,          // no body: the server stops for good (-K); do not reconnect
     Signal = 213,       // Slots (the signal number): a runner signals its job's process group
-    Assign = 214,       // JobRef + tail: the job's Submit frame (with its environment); a spare runs it
+    Assign = 214,       // AssignBody + tail: the job's Submit frame (with its environment); a spare runs it
+    TextPart = 215,     // tail: a piece of a long text; more follow, the last piece comes as Text
     // runner -> server
     Started = 300,      // StartedBody + tail: output path (empty if not stored)
     Finished = 301,     // FinishedBody + tail: why the job could not start (usually empty)
@@ -115,6 +116,12 @@ struct JobRef {
     uint32_t pad;
 };
 static_assert(sizeof(JobRef) == 8);
+
+struct AssignBody {
+    int32_t id;
+    uint32_t uid;           // the job's owner: a spare runs only a job of its own uid
+};
+static_assert(sizeof(AssignBody) == 8);
 
 struct JobPair {
     int32_t a;

@@ -255,25 +255,42 @@ bool name_output(OutputFile* f) {
     return false;
 }
 
+/* The output file, and with -E its ".e" beside it, both made exclusively:
+ * nothing that already exists at either name is ever opened (someone may
+ * have put it there to read the job's output). */
 bool open_output(const JobSpec& spec, const char* const* envp, Output* o, std::string* why,
                  OutputFile* ready) {
     std::string dir = output_dir(env_value(spec.env, "TMPDIR").c_str());
-    if (ready && ready->fd && ready->dir == dir && name_output(ready)) {
-        o->path = ready->path;
-        o->file = std::move(ready->fd);
-    } else {
-        OutputFile f;
-        int err = 0;
-        if (!make_output_file(dir, &f, &err)) {
-            *why = format("cannot create the output file in %s: %s", dir.c_str(), strerror(err));
+    for (int attempt = 0; attempt < 20; ++attempt) {
+        if (ready && ready->fd && ready->dir == dir && name_output(ready)) {
+            o->path = ready->path;
+            o->file = std::move(ready->fd);
+        } else {
+            OutputFile f;
+            int err = 0;
+            if (!make_output_file(dir, &f, &err)) {
+                *why = format("cannot create the output file in %s: %s", dir.c_str(), strerror(err));
+                return false;
+            }
+            o->path = f.path;
+            o->file = std::move(f.fd);
+        }
+        if (!(spec.flags & proto::kStderrApart)) break;
+        std::string e = o->path + ".e";
+        o->err_file.reset(open(e.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0600));
+        if (o->err_file) break;
+        int err = errno;
+        unlink(o->path.c_str());   // ours, made just now: try another name
+        o->file.reset();
+        o->path.clear();
+        if (err != EEXIST) {
+            *why = format("cannot create the output file %s: %s", e.c_str(), strerror(err));
             return false;
         }
-        o->path = f.path;
-        o->file = std::move(f.fd);
     }
-    if (spec.flags & proto::kStderrApart) {
-        std::string e = o->path + ".e";
-        o->err_file.reset(open(e.c_str(), O_CREAT | O_WRONLY | O_TRUNC | O_CLOEXEC, 0600));
+    if (!o->file) {
+        *why = format("cannot create the output files in %s: every name tried was taken", dir.c_str());
+        return false;
     }
     if (spec.flags & proto::kGzip) {
         int p[2];

@@ -23,6 +23,7 @@
 #include <cstring>
 #include <ctime>
 #include <deque>
+#include <unordered_map>
 #include <fcntl.h>
 #include <memory>
 #include <optional>
@@ -55,12 +56,26 @@ void on_signal(int sig) {
     errno = saved;
 }
 
+/* A long answer (-l, -i) made as its reader takes it: at most about
+ * kStreamHigh bytes of it wait in the connection's buffer, whatever the
+ * size of the queue and however slowly (or never) the reader reads. */
+struct TextStream {
+    std::string text;            // made; text[sent..] is not sent yet
+    size_t sent = 0;
+    std::vector<JobId> ids;      // list lines still to make (jobs gone meanwhile are left out)
+    size_t next = 0;
+};
+
 struct Conn {
     Fd fd;
     std::string in, out;
     bool dead = false;
     bool close_after_flush = false;
     uid_t uid = static_cast<uid_t>(-1);
+    bool trusted = false;               // the server's uid or root: no per-user bounds
+    double idle_deadline = 0;           // another user's connection that has not asked anything yet
+    double partial_deadline = 0;        // half a frame is buffered: the rest must come by then
+    std::unique_ptr<TextStream> stream;
     std::optional<JobId> runner_of;     // runs (or will run) this job
     bool spawned = false;               // a runner of the server's (not a client-held job)
     pid_t pid = 0;                      // of the connecting process (SO_PEERCRED)
@@ -105,6 +120,14 @@ public:
     void on_finished(Conn& c, const Frame& f);
     void on_spare(Conn& c, const Frame& f);
     Conn* idle_spare() const { return idle_spare_ && !idle_spare_->dead ? idle_spare_ : nullptr; }
+    void configure();
+    bool open_log();
+    bool may_serve();
+    bool admit(Conn& c);
+    bool may_queue(Conn& c, const JobSpec& spec);
+    void check_deadlines(double now, int* timeout);
+    void reply_text(Conn& c, std::string text, std::vector<JobId> ids = {});
+    void pump(Conn& c);
 
 private:
     void accept_all();
@@ -149,7 +172,24 @@ private:
     Conn* idle_spare_ = nullptr;       // the one spare runner waiting for Assign
     std::deque<JobId> unassigned_;     // started jobs waiting for a spare runner
     double unassigned_since_ = 0;
+    Fd log_fd_;                        // opened once: the log works when descriptors run out
+    // Bounds on what other users may hold (the owner's queue is bounded by memory only).
+    size_t user_max_jobs_ = 1000;                // TS_USER_MAXJOBS: queued and running jobs
+    size_t user_max_size_ = size_t(64) << 20;    // TS_USER_MAXSIZE: bytes of their jobs
+    size_t others_conns_ = 0;                    // connections of other users, all together
+    size_t others_max_conns_ = 1000;             // leaves descriptors for the owner and runners
+    std::unordered_map<uid_t, size_t> user_input_;   // bytes buffered, per other user
+    double refusal_logged_ = 0;
 };
+
+// Bounds on another user's connections (design.md "Trust").
+constexpr size_t kUserMaxConns = 32;            // plain connections (not a job's runner) per uid
+constexpr uint32_t kUserMaxFrame = 4u << 20;    // a request of another user
+constexpr uint32_t kRunnerMaxFrame = 64u << 10; // what another user's runner reports
+constexpr size_t kUserMaxInput = 16u << 20;     // buffered input of one uid, all connections
+constexpr double kIdleLimit = 10.0;             // to send a first request, or the rest of a frame
+constexpr size_t kFdReserve = 64;               // descriptors kept for the owner and runners
+constexpr size_t kStreamHigh = 256u << 10;      // a long answer is made in pieces of this size
 
 struct Handler {
     MsgType type;
@@ -189,7 +229,8 @@ constexpr double kSpareWait = 2.0;
 
 Server::Server(Fd listener, std::string path, bool harness)
     : listener_(std::move(listener)), path_(std::move(path)), harness_(harness) {
-    // First, while this process is small (before the journal is read).
+    if (!open_log() || !may_serve()) return;
+    // Then, while this process is small (before the journal is read), the spawner.
     if (!harness_ && !start_spawner(path_, &spawner_))
         log("cannot start the spawner (%s): runners are forked by the server", strerror(errno));
     int p[2];
@@ -207,16 +248,74 @@ Server::Server(Fd listener, std::string path, bool harness)
         set_cloexec(listener_.get());
     }
     signal(SIGPIPE, SIG_IGN);
-
-    int slots = 0;
-    if (const char* s = getenv("TS_SLOTS")) {
-        slots = std::abs(atoi(s));
-        if (slots < 1) log("TS_SLOTS=%s ignored: it must be a number of at least 1", s);
+    configure();
+    if (!startup_error_.empty()) return;
+    const char* use_journal = getenv("TS_JOURNAL");   // 0: keep the queue in memory only
+    bool journal_off = harness_ || (use_journal && std::string(use_journal) == "0");
+    journal_.emplace(journal_off ? std::string() : path_ + ".journal", &queue_,
+                     [this](const std::string& m) { log("%s", printable(m).c_str()); });
+    if (!journal_->refused().empty()) {
+        startup_error_ = format("cannot use the journal: %s", journal_->refused().c_str());
+        return;
     }
+    if (journal_->replayed_anything()) {
+        restored();   // the journal's slot count wins over TS_SLOTS
+    } else if (const char* s = getenv("TS_SLOTS"); s && std::abs(atoi(s)) >= 1) {
+        queue_.set_max_slots(std::abs(atoi(s)));
+        journal_->slots(std::abs(atoi(s)));
+    }
+    top_up_spares();   // a spare ready for the first job
+}
+
+/* The log, <socket>.error: opened once, and only if it is a file of ours
+ * (never a link, a FIFO or another user's file planted next to the socket). */
+bool Server::open_log() {
+    std::string why;
+    log_fd_ = open_private(path_ + ".error", O_WRONLY | O_APPEND | O_CREAT, &why);
+    if (!log_fd_) startup_error_ = format("cannot use the log: %s", why.c_str());
+    return !startup_error_.empty() ? false : true;
+}
+
+/* No server runs over a queue of another uid, root's included. */
+bool Server::may_serve() {
+    if (harness_) return true;
+    std::string why;
+    if (!check_socket_dir(path_, &why)) {
+        startup_error_ = why;
+        return false;
+    }
+    QueueOwner owner = queue_owner(path_);
+    if (owner.known && owner.uid != uid_) {
+        startup_error_ = format("the queue at %s belongs to uid %u (%s): only that user may start "
+                                "its server",
+                                path_.c_str(), unsigned(owner.uid), owner.why.c_str());
+        return false;
+    }
+    return true;
+}
+
+/* Size with an optional K, M or G; 0 when it is not one. */
+static size_t parse_size(const char* s) {
+    char* end = nullptr;
+    unsigned long long n = strtoull(s, &end, 10);
+    if (end == s) return 0;
+    switch (*end) {
+    case 'k': case 'K': n <<= 10; ++end; break;
+    case 'm': case 'M': n <<= 20; ++end; break;
+    case 'g': case 'G': n <<= 30; ++end; break;
+    default: break;
+    }
+    return *end ? 0 : static_cast<size_t>(n);
+}
+
+/* The server's settings from its environment, read once. */
+void Server::configure() {
+    if (const char* s = getenv("TS_SLOTS"); s && std::abs(atoi(s)) < 1)
+        log("TS_SLOTS=%s ignored: it must be a number of at least 1", s);
+    struct rlimit rl;
     if (const char* s = getenv("TS_MAXCONN")) {
         // task-spooler's limit: max_conn connections, max_conn - 5 queued jobs.
         long n = std::min(1000, std::abs(atoi(s)));
-        struct rlimit rl;
         if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
             static_cast<rlim_t>(n) > rl.rlim_cur)
             n = static_cast<long>(rl.rlim_cur) - 5;
@@ -228,26 +327,27 @@ Server::Server(Fd listener, std::string path, bool harness)
     }
     if (const char* s = getenv("TS_MAXFINISHED"))
         queue_.set_max_finished(static_cast<size_t>(std::abs(atoi(s))));
-    struct stat st;
-    std::string jpath = path_ + ".journal";
-    if (lstat(jpath.c_str(), &st) == 0 && st.st_uid != uid_ && uid_ != 0) {
-        // A shared queue belongs to whoever started it first; never take it over.
-        startup_error_ = format("the queue at %s belongs to uid %u (its journal %s): only that "
-                                "user or root may start its server",
-                                path_.c_str(), unsigned(st.st_uid), jpath.c_str());
-        return;
+    if (const char* s = getenv("TS_USER_MAXJOBS")) {
+        char* end = nullptr;
+        long n = strtol(s, &end, 10);
+        if (*s && !*end && n >= 0) user_max_jobs_ = static_cast<size_t>(n);
+        else log("TS_USER_MAXJOBS=%s ignored: it must be a number", s);
     }
-    const char* use_journal = getenv("TS_JOURNAL");   // 0: keep the queue in memory only
-    bool journal_off = harness_ || (use_journal && std::string(use_journal) == "0");
-    journal_.emplace(journal_off ? std::string() : jpath, &queue_,
-                     [this](const std::string& m) { log("%s", m.c_str()); });
-    if (journal_->replayed_anything()) {
-        restored();   // the journal's slot count wins over TS_SLOTS
-    } else if (slots > 0) {
-        queue_.set_max_slots(slots);
-        journal_->slots(slots);
+    if (const char* s = getenv("TS_USER_MAXSIZE")) {
+        if (size_t n = parse_size(s)) user_max_size_ = n;
+        else log("TS_USER_MAXSIZE=%s ignored: it must be a size such as 64M", s);
     }
-    top_up_spares();   // a spare ready for the first job
+    // Descriptors: as many as allowed, and some always kept for the owner and runners.
+    if (!harness_ && getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+        rlim_t want = std::min<rlim_t>(rl.rlim_max, 65536);
+        if (rl.rlim_cur < want) {
+            rl.rlim_cur = want;
+            (void)setrlimit(RLIMIT_NOFILE, &rl);
+            (void)getrlimit(RLIMIT_NOFILE, &rl);
+        }
+        size_t n = rl.rlim_cur == RLIM_INFINITY ? 65536 : size_t(rl.rlim_cur);
+        others_max_conns_ = n > 2 * kFdReserve ? n - 2 * kFdReserve : n / 4;
+    }
 }
 
 /* After a restart: jobs that were running wait for their runners to come
@@ -259,6 +359,8 @@ void Server::restored() {
     for (JobId id : lost) finish(id, Queue::lost_result(), now_seconds());
     for (JobId id : queue_.active()) {
         Job* j = queue_.find(id);
+        // Another user's job runs in that user's own process, whatever the file says.
+        if (j->spec.uid != uid_) j->spec.flags |= proto::kClientHeld;
         if (j->state == JobState::Queued && j->spec.client_held()) j->awaiting_client = true;
     }
     log("queue restored from the journal: %zu jobs", queue_.size());
@@ -273,8 +375,7 @@ void Server::log(const char* fmt, ...) {
     char when[64];
     strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", localtime(&t));
     std::string line = format("%s ts server %d: %s\n", when, int(getpid()), msg.c_str());
-    Fd fd(open((path_ + ".error").c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600));
-    if (fd) (void)write_all(fd.get(), line.data(), line.size());
+    if (log_fd_) (void)write_all(log_fd_.get(), line.data(), line.size());
 }
 
 void Server::run() {
@@ -290,6 +391,7 @@ void Server::run() {
 void Server::round(int timeout) {
     std::vector<pollfd>& pfds = pfds_;
     {
+        check_deadlines(now_seconds(), &timeout);
         pfds.clear();
         pfds.push_back({sig_r_.get(), POLLIN, 0});
         pfds.push_back({listener_.get(), short(accepting_ ? POLLIN : 0), 0});
@@ -338,8 +440,51 @@ void Server::accept_all() {
             c->uid = cred.uid;
             c->pid = cred.pid;
         }
-        conns_.push_back(std::move(c));
+        if (admit(*c)) conns_.push_back(std::move(c));
     }
+}
+
+/* Another user may hold only so many connections that are not a job's
+ * runner, and all other users together leave descriptors for the owner. */
+bool Server::admit(Conn& c) {
+    c.trusted = c.uid == uid_ || c.uid == 0;
+    if (c.trusted) return true;
+    size_t plain = 0;
+    for (const auto& o : conns_)
+        if (o->uid == c.uid && !o->runner_of && !o->dead) ++plain;
+    if (plain >= kUserMaxConns || others_conns_ >= others_max_conns_) {
+        double now = now_seconds();
+        if (now - refusal_logged_ > 60) {   // at most a line a minute
+            refusal_logged_ = now;
+            log("uid %u: connection refused (%zu of its own open, %zu of other users): too many",
+                unsigned(c.uid), plain, others_conns_);
+        }
+        return false;   // closed: it never waits in the backlog
+    }
+    ++others_conns_;
+    c.idle_deadline = now_seconds() + kIdleLimit;
+    return true;
+}
+
+/* Connections of other users that sent nothing, or half a frame, for too
+ * long are closed; the poll timeout wakes the loop for the next deadline. */
+void Server::check_deadlines(double now, int* timeout) {
+    double next = 0;
+    for (auto& c : conns_) {
+        for (double d : {c->idle_deadline, c->partial_deadline}) {
+            if (d == 0 || c->dead) continue;
+            if (now >= d) {
+                c->dead = true;
+                if (!c->trusted) log("uid %u: connection closed: no whole request within %.0f s",
+                                     unsigned(c->uid), kIdleLimit);
+            } else if (next == 0 || d < next) {
+                next = d;
+            }
+        }
+    }
+    if (next == 0) return;
+    int ms = static_cast<int>((next - now) * 1000) + 1;
+    if (*timeout < 0 || ms < *timeout) *timeout = ms;
 }
 
 void Server::read_conn(Conn& c) {
@@ -355,9 +500,29 @@ void Server::read_conn(Conn& c) {
             c.dead = true;
             break;
         }
+        if (!c.trusted) {   // what one other user may have buffered, all connections together
+            size_t& mine = user_input_[c.uid];
+            if (mine + size_t(n) > kUserMaxInput) {
+                log("uid %u: connection closed: more than %zu bytes of requests buffered",
+                    unsigned(c.uid), kUserMaxInput);
+                c.dead = true;
+                break;
+            }
+            mine += size_t(n);
+        }
         c.in.append(buf, static_cast<size_t>(n));
         size_t off = 0;
         while (!c.dead) {
+            // Another user's frame must be small; a runner reports only a little.
+            uint32_t limit = c.trusted ? proto::kMaxFrame : c.runner_of ? kRunnerMaxFrame : kUserMaxFrame;
+            proto::Header h;
+            if (c.in.size() - off >= sizeof h) {
+                std::memcpy(&h, c.in.data() + off, sizeof h);
+                if (h.len > limit) {
+                    c.dead = true;
+                    break;
+                }
+            }
             Frame f;
             size_t used = 0;
             ParseStatus st = parse_frame(std::string_view(c.in).substr(off), &f, &used);
@@ -370,7 +535,11 @@ void Server::read_conn(Conn& c) {
             dispatch(c, f);
         }
         c.in.erase(0, off);
+        if (!c.trusted) user_input_[c.uid] -= off;
     }
+    // Half a frame: the rest must come soon (a stalled sender holds nothing for long).
+    if (c.in.empty()) c.partial_deadline = 0;
+    else if (c.partial_deadline == 0) c.partial_deadline = now_seconds() + kIdleLimit;
 }
 
 void Server::dispatch(Conn& c, const Frame& f) {
@@ -389,22 +558,60 @@ void Server::dispatch(Conn& c, const Frame& f) {
         if (runner_msg != c.runner_of.has_value()) break;
         if (c.waiting_for || c.held) break;
         (this->*h.fn)(c, f);
+        c.idle_deadline = 0;   // it asked: what it waits for now has its own bounds
         return;
     }
     c.dead = true;   // unknown type, wrong size or out of place
 }
 
 void Server::flush(Conn& c) {
-    while (!c.out.empty()) {
-        ssize_t n = ::send(c.fd.get(), c.out.data(), c.out.size(), MSG_NOSIGNAL);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            if (errno != EAGAIN && errno != EWOULDBLOCK) c.dead = true;
-            return;
+    for (;;) {
+        while (!c.out.empty()) {
+            ssize_t n = ::send(c.fd.get(), c.out.data(), c.out.size(), MSG_NOSIGNAL);
+            if (n < 0) {
+                if (errno == EINTR) continue;
+                if (errno != EAGAIN && errno != EWOULDBLOCK) c.dead = true;
+                return;
+            }
+            c.out.erase(0, static_cast<size_t>(n));
         }
-        c.out.erase(0, static_cast<size_t>(n));
+        if (!c.stream) break;
+        pump(c);   // the reader took what there was: make the next piece of a long answer
     }
     if (c.close_after_flush) c.dead = true;
+}
+
+/* Answer with a text (-l, -i) of any length: one Text frame when it is
+ * short, else TextPart frames made as the reader takes them, then Text. */
+void Server::reply_text(Conn& c, std::string text, std::vector<JobId> ids) {
+    c.stream = std::make_unique<TextStream>();
+    c.stream->text = std::move(text);
+    c.stream->ids = std::move(ids);
+    pump(c);
+    flush(c);
+}
+
+void Server::pump(Conn& c) {
+    while (c.stream && c.out.size() < kStreamHigh) {
+        TextStream& st = *c.stream;
+        if (st.sent > 0 && st.sent >= st.text.size() / 2) {   // amortised: each byte moves once at most
+            st.text.erase(0, st.sent);
+            st.sent = 0;
+        }
+        while (st.next < st.ids.size() && st.text.size() - st.sent < kStreamHigh)
+            if (const Job* j = queue_.find(st.ids[st.next++])) st.text += list_line(*j);
+        size_t left = st.text.size() - st.sent;
+        bool last = st.next >= st.ids.size() && left <= kStreamHigh;
+        size_t n = std::min(left, kStreamHigh);
+        TailWriter t;
+        t.add(std::string_view(st.text).substr(st.sent, n));
+        c.out += encode_empty(last ? MsgType::Text : MsgType::TextPart, t.str());
+        st.sent += n;
+        if (last) {
+            c.stream.reset();
+            c.close_after_flush = true;
+        }
+    }
 }
 
 void Server::reply(Conn& c, const std::string& bytes, bool last) {
@@ -446,9 +653,11 @@ void Server::drain_signals() {
 void Server::save_list() {
     const char* path = getenv("TS_SAVELIST");
     if (!path || !*path) return;
-    Fd fd(open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600));
-    std::string text = queue_.savelist_text();
-    if (!fd || !write_all(fd.get(), text.data(), text.size()))
+    std::string why;
+    Fd fd = open_private(path, O_WRONLY | O_APPEND | O_CREAT, &why);
+    std::string text = queue_.savelist_text(uid_);
+    if (!fd) log("cannot write TS_SAVELIST: %s", why.c_str());
+    else if (!write_all(fd.get(), text.data(), text.size()))
         log("cannot write TS_SAVELIST %s: %s", path, strerror(errno));
 }
 
@@ -466,7 +675,9 @@ void Server::on_kill_server(Conn& c, const Frame&) {
     if (!may_admin(c, "stop the server")) return;
     // Hold the start lock until we exit: a client that finds no server waits for
     // it, and then starts a fresh one that finds no journal.
-    Fd lock = lock_file(path_ + ".lock");
+    // (Not for long: the loop must not wait on a lock someone keeps.)
+    std::string why;
+    Fd lock = lock_file(path_ + ".lock", &why, 200);
     journal_->remove_file();   // -K means a fresh, empty queue
     unlink(path_.c_str());     // no new client reaches us from now on
     unlinked_ = true;
@@ -487,9 +698,9 @@ void Server::on_kill_server(Conn& c, const Frame&) {
 }
 
 void Server::on_list(Conn& c, const Frame&) {
-    TailWriter t;
-    t.add(queue_.list_text());
-    reply(c, encode_empty(MsgType::Text, t.str()));
+    std::vector<JobId> ids(queue_.active().begin(), queue_.active().end());
+    ids.insert(ids.end(), queue_.finished_list().begin(), queue_.finished_list().end());
+    reply_text(c, list_header(queue_.busy_slots(), queue_.max_slots()), std::move(ids));
 }
 
 void Server::on_submit(Conn& c, const Frame& f) {
@@ -498,7 +709,17 @@ void Server::on_submit(Conn& c, const Frame& f) {
         c.dead = true;
         return;
     }
+    // How the job runs is ours to say, from the peer's credentials: a job of
+    // another uid runs only in its submitter's own process (client-held), and
+    // its environment, which it never needs here, is not kept.
     spec.uid = c.uid;
+    spec.flags &= ~proto::kClientHeld;
+    if (c.uid != uid_) {
+        spec.flags |= proto::kClientHeld;
+        spec.env.clear();
+        spec.num_slots = std::max(1, spec.num_slots);   // -N 0 takes a slot all the same
+    }
+    if (!may_queue(c, spec)) return;
     bool no_block = spec.flags & proto::kNoBlock;
     JobId id = queue_.add(std::move(spec), now_seconds());
     journal_->job(*queue_.find(id));
@@ -590,17 +811,18 @@ void Server::on_kill(Conn& c, const Frame& f) {
     }
     if (!may_manage(c, *j, "kill")) return;
     // Only a running job: a finished job's process group may belong to someone else now.
-    // Its runner sends the signal: it runs as the job's owner, which the server may not.
+    // Its runner sends the signal, to its own child: the server never signals a
+    // pid that a message named (a runner of another user could name any).
     if (j->state == JobState::Running) {
-        if (Conn* r = runner_conn(j->id)) {
-            proto::Slots sig{};
-            sig.n = SIGTERM;
-            reply(*r, encode(MsgType::Signal, sig), false);
-        } else if (!harness_ && kill(-j->pid, SIGTERM) != 0 && errno != ESRCH) {
-            error(c, format("Cannot signal job %i (process group %i): %s.\n", j->id, int(j->pid),
-                            strerror(errno)));
+        Conn* r = runner_conn(j->id);
+        if (!r) {
+            error(c, format("The runner of job %i is not connected (the server restarted): try again "
+                            "in a moment.\n", j->id));
             return;
         }
+        proto::Slots sig{};
+        sig.n = SIGTERM;
+        reply(*r, encode(MsgType::Signal, sig), false);
     }
     reply(c, encode_empty(MsgType::Done));
 }
@@ -613,9 +835,7 @@ void Server::on_info(Conn& c, const Frame& f) {
         error(c, r.id == -1 ? "No jobs.\n" : format("Job %i not finished or not running.\n", r.id));
         return;
     }
-    TailWriter t;
-    t.add(info_text(*j, now_seconds(), uid_));
-    reply(c, encode_empty(MsgType::Text, t.str()));
+    reply_text(c, info_text(*j, now_seconds(), uid_));
 }
 
 void Server::on_remove(Conn& c, const Frame& f) {
@@ -647,12 +867,16 @@ void Server::on_urgent(Conn& c, const Frame& f) {
     if (id == -1 && !queue_.active().empty()) id = queue_.active().back();   // the tail only
     Job* j = queue_.find(id);
     if (j && !may_manage(c, *j, "urge")) return;
-    if (!j || !queue_.urgent(id)) {
+    // Another user's -u moves their job ahead of their own jobs only.
+    bool own_only = c.uid != uid_ && c.uid != 0;
+    JobId before = -1;
+    if (!j || !(own_only ? queue_.urgent_among_own(id, &before) : queue_.urgent(id))) {
         error(c, r.id == -1 ? "The last job cannot be urged.\n"
                             : format("The job %i cannot be urged.\n", r.id));
         return;
     }
-    journal_->urgent(id);
+    if (!own_only) journal_->urgent(id);
+    else if (before >= 0) journal_->moved_before(id, before);
     reply(c, encode_empty(MsgType::Done));
 }
 
@@ -667,6 +891,27 @@ void Server::on_swap(Conn& c, const Frame& f) {
     }
     journal_->swapped(p.a, p.b);
     reply(c, encode_empty(MsgType::Done));
+}
+
+/* Another user's jobs are bounded in number and size (the owner's are not). */
+bool Server::may_queue(Conn& c, const JobSpec& spec) {
+    if (c.trusted) return true;
+    const Queue::Usage& u = queue_.usage(c.uid);
+    if (u.waiting >= user_max_jobs_) {
+        error(c, format("uid %u has %zu jobs queued or running here, the most that the queue's owner "
+                        "allows another user (TS_USER_MAXJOBS=%zu).\n",
+                        unsigned(c.uid), u.waiting, user_max_jobs_));
+        return false;
+    }
+    size_t bytes = Queue::spec_bytes(spec);
+    if (u.bytes + bytes > user_max_size_) {
+        error(c, format("this job (%zu bytes) would take the jobs of uid %u in this queue past %zu "
+                        "bytes, the most that the queue's owner allows another user "
+                        "(TS_USER_MAXSIZE).\n",
+                        bytes, unsigned(c.uid), user_max_size_));
+        return false;
+    }
+    return true;
 }
 
 /* Shared queues: a job's owner, the server's owner and root may change a job. */
@@ -699,7 +944,7 @@ void Server::on_attach(Conn& c, const Frame& f) {
     bool ok = j && (j->state == JobState::Running ||
                     (j->state == JobState::Queued && j->spec.client_held() && !a.started));
     // A client-held job belongs to its submitter; a spawned runner runs as the server's uid.
-    if (ok) ok = j->spec.client_held() ? (c.uid == j->spec.uid || c.uid == 0) : (c.uid == uid_ || c.uid == 0);
+    if (ok) ok = c.uid == (j->spec.client_held() ? j->spec.uid : uid_);
     if (!ok || runner_conn(a.id)) {   // not ours (any more): stop reporting
         reply(c, encode_empty(MsgType::Bye));
         return;
@@ -707,13 +952,22 @@ void Server::on_attach(Conn& c, const Frame& f) {
     c.runner_of = a.id;
     c.spawned = !j->spec.client_held();
     j->awaiting_client = false;
-    if (a.runner_pid > 0 && c.spawned) queue_.set_runner(a.id, a.runner_pid);
+    // The pid the kernel gives (SO_PEERCRED), not the one the message claims.
+    if (c.spawned && c.pid > 0) queue_.set_runner(a.id, c.pid);
     log("job %d: its %s is back", a.id, c.spawned ? "runner" : "client");
     if (j->state == JobState::Running && !a.started) {   // its Run was lost with the old server
         proto::RunBody rb{};
         rb.id = a.id;
         reply(c, encode(MsgType::Run, rb), false);
     }
+}
+
+/* Whether pid may be the job of a runner of uid: the process runs as that
+ * user. One already gone cannot be checked, and is taken as one. */
+static bool process_of(pid_t pid, uid_t uid) {
+    struct stat st;
+    if (::stat(format("/proc/%d", int(pid)).c_str(), &st) != 0) return errno == ENOENT;
+    return st.st_uid == uid;
 }
 
 /* Whether a restored job's runner may still live: the process exists, is
@@ -822,8 +1076,16 @@ void Server::on_started(Conn& c, const Frame& f) {
     (void)decode_body(f, &s, &path);
     Job* j = queue_.find(*c.runner_of);
     if (!j || j->state != JobState::Running) return;
-    queue_.started(j->id, s.pid, std::string(path), us_to_s(s.start_us));
-    journal_->started(j->id, s.pid, std::string(path), us_to_s(s.start_us));
+    std::string out(path);
+    pid_t pid = s.pid;
+    if (c.uid != uid_) {
+        // Another user's runner says what it likes: keep only a plain path, and
+        // a pid of its own (shown by -p; never signalled by us).
+        if (out.size() > 4096 || (!out.empty() && out[0] != '/') || printable(out) != out) out.clear();
+        if (pid < 0 || (pid > 0 && !process_of(pid, c.uid))) pid = 0;
+    }
+    queue_.started(j->id, pid, out, us_to_s(s.start_us));
+    journal_->started(j->id, pid, out, us_to_s(s.start_us));
     // The spare that became this runner is replaced now, not while it was starting the job.
     if (c.spawned) top_up_spares();
 }
@@ -841,7 +1103,7 @@ void Server::on_finished(Conn& c, const Frame& f) {
     }
     JobResult r = result_of(b);
     r.note.assign(note.substr(0, 1000));
-    if (!r.note.empty()) log("job %d: %s", id, r.note.c_str());
+    if (!r.note.empty()) log("job %d: %s", id, printable(r.note).c_str());
     finish(id, r, us_to_s(b.end_us));
     schedule();   // the freed slot's next job first: this runner only has to exit
     // Acknowledged once journaled: the runner exits only now, so a result is never lost.
@@ -870,6 +1132,11 @@ void Server::job_ended(JobId id, const JobResult& r) {
 
 /* A connection is going away: a runner that did not report loses its job. */
 void Server::conn_lost(Conn& c) {
+    if (!c.trusted) {
+        --others_conns_;
+        user_input_[c.uid] -= c.in.size();
+        c.in.clear();
+    }
     if (&c == idle_spare_) {   // the idle spare ended: have another made
         idle_spare_ = nullptr;
         top_up_spares();
@@ -910,7 +1177,7 @@ void Server::schedule() {
     for (JobId id : d.start) {
         journal_->start(id);   // before the runner exists: a crash now cannot run it twice
         Job* j = queue_.find(id);
-        if (!j->spec.client_held()) {
+        if (!j->spec.client_held() && j->spec.uid == uid_) {   // only our own jobs run here
             spawn_runner(*j);
             continue;
         }
@@ -1052,7 +1319,7 @@ void Server::fork_runner(Job& j) {
         close_other_fds({theirs.get()});
         if (j.env) j.spec.env = *j.env;   // this process's own copy of the job
         std::string path = path_;
-        ServerLink link(std::move(theirs), [path] { return connect_or_start(path); }, j.id);
+        ServerLink link(std::move(theirs), [path] { return connect_or_start(path, true, getuid()); }, j.id);
         (void)run_job(j.spec, j.id, link, false);
         _exit(0);
     }
@@ -1064,6 +1331,8 @@ void Server::fork_runner(Job& j) {
     c->runner_of = j.id;
     c->spawned = true;
     c->uid = getuid();
+    c->trusted = true;
+    c->pid = pid;
     conns_.push_back(std::move(c));
 }
 
@@ -1072,7 +1341,7 @@ void Server::add_conn(Fd fd, uid_t uid) {
     auto c = std::make_unique<Conn>();
     c->fd = std::move(fd);
     c->uid = uid;
-    conns_.push_back(std::move(c));
+    if (admit(*c)) conns_.push_back(std::move(c));
 }
 
 }  // namespace

@@ -26,15 +26,17 @@ namespace {
     signal(SIGCHLD, SIG_DFL);   // not the spawner's handler: run_job waits for our job
     OutputFile ready;
     (void)make_unnamed_output_file(output_dir(getenv("TMPDIR")), &ready);
-    Fd fd = connect_or_start(path, false);
-    if (!fd || peer_uid(fd.get()) != getuid()) _exit(0);   // no server, or not our server
+    Fd fd = connect_or_start(path, false, getuid());
+    if (!fd) _exit(0);   // no server, or not our server
     if (!send_frame(fd.get(), encode_empty(proto::MsgType::Spare))) _exit(0);
     Frame f;
     JobId id = 0;
     JobSpec spec;
-    if (!recv_frame(fd.get(), &f) || f.type != proto::MsgType::Assign || !decode_assign(f, &id, &spec))
-        _exit(0);
-    ServerLink link(std::move(fd), [path] { return connect_or_start(path); }, id);
+    uid_t owner = 0;
+    if (!recv_frame(fd.get(), &f) || f.type != proto::MsgType::Assign ||
+        !decode_assign(f, &id, &spec, &owner) || owner != getuid())
+        _exit(0);   // a runner runs only jobs of its own uid
+    ServerLink link(std::move(fd), [path] { return connect_or_start(path, true, getuid()); }, id);
     (void)run_job(spec, id, link, false, &ready);
     _exit(0);
 }

@@ -14,7 +14,9 @@
 #ifdef __linux__
 #include <sys/prctl.h>
 #endif
+#include <sys/stat.h>
 #include <sys/time.h>
+#include <ctime>
 #include <unistd.h>
 
 Fd& Fd::operator=(Fd&& o) noexcept {
@@ -98,15 +100,61 @@ bool set_cloexec(int fd) {
     return fl >= 0 && fcntl(fd, F_SETFD, fl | FD_CLOEXEC) == 0;
 }
 
-Fd lock_file(const std::string& path) {
-    Fd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+Fd open_private(const std::string& path, int flags, std::string* why) {
+    Fd fd(::open(path.c_str(), flags | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600));
+    if (!fd) {
+        int e = errno;
+        *why = e == ELOOP ? format("%s is a symbolic link", path.c_str())
+                          : format("cannot %s %s: %s", (flags & O_CREAT) ? "create" : "open",
+                                   path.c_str(), strerror(e));
+        errno = e;
+        return fd;
+    }
+    struct stat st;
+    if (fstat(fd.get(), &st) != 0) {
+        *why = format("%s: %s", path.c_str(), strerror(errno));
+        return Fd();
+    }
+    if (!S_ISREG(st.st_mode))
+        *why = format("%s is not a regular file", path.c_str());
+    else if (st.st_uid != geteuid())
+        *why = format("%s belongs to uid %u", path.c_str(), unsigned(st.st_uid));
+    else if (st.st_nlink != 1)
+        *why = format("%s has %lu links (another name points at it)", path.c_str(),
+                      static_cast<unsigned long>(st.st_nlink));
+    else {
+        int fl = fcntl(fd.get(), F_GETFL);
+        if (fl >= 0) fcntl(fd.get(), F_SETFL, fl & ~O_NONBLOCK);
+        return fd;
+    }
+    errno = EPERM;
+    return Fd();
+}
+
+Fd lock_file(const std::string& path, std::string* why, int timeout_ms) {
+    Fd fd = open_private(path, O_RDWR | O_CREAT, why);
     if (!fd) return fd;
     struct flock lk {};
     lk.l_type = F_WRLCK;
     lk.l_whence = SEEK_SET;
-    while (fcntl(fd.get(), F_SETLKW, &lk) != 0 && errno == EINTR) {
+    // Not F_SETLKW: a lock nobody releases must not hang us.
+    for (int waited = 0;; waited += 10) {
+        if (fcntl(fd.get(), F_SETLK, &lk) == 0) return fd;
+        if (errno == EINTR) continue;
+        if ((errno != EAGAIN && errno != EACCES) || waited >= timeout_ms) break;
+        struct timespec ts = {0, 10 * 1000000L};
+        nanosleep(&ts, nullptr);
     }
-    return fd;
+    struct flock who {};
+    who.l_type = F_WRLCK;
+    who.l_whence = SEEK_SET;
+    if (fcntl(fd.get(), F_GETLK, &who) == 0 && who.l_type != F_UNLCK)
+        *why = format("%s is held by process %d and was not released for %d s", path.c_str(),
+                      int(who.l_pid), timeout_ms / 1000);
+    else
+        *why = format("%s: cannot lock it: %s", path.c_str(), strerror(errno));
+    errno = EAGAIN;
+    return Fd();
 }
 
 void stdio_to_dev_null() {

@@ -57,10 +57,17 @@ std::string vformat(const char* fmt, va_list ap);
 bool set_nonblock(int fd);
 bool set_cloexec(int fd);
 
-/* Open (creating, 0600) and write-lock a lock file, waiting for the lock
- * (fcntl, so it goes with the process). An invalid Fd, errno set, if it
- * cannot be opened. */
-Fd lock_file(const std::string& path);
+/* Open a file of ours next to a queue's socket, in a directory other users
+ * may write: O_NOFOLLOW and O_NONBLOCK (a symlink or a FIFO planted there is
+ * never followed or waited on), never truncated, and then checked: a regular
+ * file, owned by us, with one link. flags are open()'s (O_CREAT makes it
+ * 0600). An invalid Fd, with *why saying what is wrong, otherwise. */
+Fd open_private(const std::string& path, int flags, std::string* why);
+
+/* Open (creating, 0600) and write-lock a lock file (fcntl, so it goes with the
+ * process), waiting at most timeout_ms for the lock. An invalid Fd with *why
+ * if it cannot be opened safely (open_private), or stays locked. */
+Fd lock_file(const std::string& path, std::string* why, int timeout_ms = 10000);
 
 /* Point stdin, stdout and stderr at /dev/null (a daemon, a detached runner). */
 void stdio_to_dev_null();

@@ -30,6 +30,8 @@ namespace {
 
 using proto::MsgType;
 
+uid_t owner = 0;   // the job owner decode_assign reports (checked in CarriesTheOwner)
+
 Frame frame_of(const std::string& bytes) {
     Frame f;
     size_t used = 0;
@@ -99,7 +101,7 @@ TEST(AssignFrame, RoundTripsEveryPartOfTheJob) {
         EXPECT_EQ(static_cast<uint16_t>(f.type), 214);
         JobId got_id = -7;
         JobSpec got;
-        ASSERT_TRUE(decode_assign(f, &got_id, &got)) << "id " << id;
+        ASSERT_TRUE(decode_assign(f, &got_id, &got, &owner)) << "id " << id;
         EXPECT_EQ(got_id, id);
         expect_same_spec(got, want);
     }
@@ -111,13 +113,26 @@ TEST(AssignFrame, RoundTripsAPlainJob) {
     want.cwd = "/";
     JobId id = -1;
     JobSpec got;
-    ASSERT_TRUE(decode_assign(frame_of(encode_assign(0, want)), &id, &got));
+    ASSERT_TRUE(decode_assign(frame_of(encode_assign(0, want)), &id, &got, &owner));
     EXPECT_EQ(id, 0);
     expect_same_spec(got, want);
     EXPECT_TRUE(got.env.empty());
     EXPECT_FALSE(got.label.has_value());
     EXPECT_FALSE(got.env_info.has_value());
     EXPECT_FALSE(got.depends);
+}
+
+TEST(AssignFrame, CarriesTheOwner) {
+    JobSpec want;
+    want.argv = {"true"};
+    want.cwd = "/";
+    want.uid = 4002;
+    JobId id = -1;
+    JobSpec got;
+    owner = 0;
+    ASSERT_TRUE(decode_assign(frame_of(encode_assign(1, want)), &id, &got, &owner));
+    EXPECT_EQ(owner, 4002u);   // a spare of another uid refuses it
+    EXPECT_EQ(got.uid, 4002u);
 }
 
 TEST(AssignFrame, RoundTripsANoOutputJob) {
@@ -127,7 +142,7 @@ TEST(AssignFrame, RoundTripsANoOutputJob) {
     want.flags = 0;   // -n -f would be client-held, but -n alone: no file
     JobId id = -1;
     JobSpec got;
-    ASSERT_TRUE(decode_assign(frame_of(encode_assign(9, want)), &id, &got));
+    ASSERT_TRUE(decode_assign(frame_of(encode_assign(9, want)), &id, &got, &owner));
     EXPECT_EQ(id, 9);
     EXPECT_FALSE(got.stores_output());
     EXPECT_EQ(got.flags, 0u);
@@ -148,7 +163,7 @@ TEST(AssignFrame, RefusesAnotherType) {
         f.type = t;
         JobId id = -1;
         JobSpec got;
-        EXPECT_FALSE(decode_assign(f, &id, &got)) << "type " << static_cast<int>(t);
+        EXPECT_FALSE(decode_assign(f, &id, &got, &owner)) << "type " << static_cast<int>(t);
     }
 }
 
@@ -157,8 +172,8 @@ TEST(AssignFrame, RefusesANegativeId) {
     for (int32_t bad : {-1, -2, INT_MIN}) {
         JobId id = 77;
         JobSpec got;
-        EXPECT_FALSE(decode_assign(frame_of(encode_assign(bad, s)), &id, &got)) << bad;
-        EXPECT_FALSE(decode_assign(assign_frame(bad, one_string(encode_submit(s))), &id, &got)) << bad;
+        EXPECT_FALSE(decode_assign(frame_of(encode_assign(bad, s)), &id, &got, &owner)) << bad;
+        EXPECT_FALSE(decode_assign(assign_frame(bad, one_string(encode_submit(s))), &id, &got, &owner)) << bad;
     }
 }
 
@@ -172,18 +187,18 @@ TEST(AssignFrame, RefusesATruncatedFrame) {
         f.payload.resize(n);
         JobId id = -1;
         JobSpec got;
-        EXPECT_FALSE(decode_assign(f, &id, &got)) << "payload cut to " << n << " bytes";
+        EXPECT_FALSE(decode_assign(f, &id, &got, &owner)) << "payload cut to " << n << " bytes";
     }
     // A length that claims more than the tail holds.
     std::string sub = encode_submit(s);
     JobId id = -1;
     JobSpec got;
-    EXPECT_FALSE(decode_assign(assign_frame(3, u32(uint32_t(sub.size() + 1)) + sub), &id, &got));
-    EXPECT_FALSE(decode_assign(assign_frame(3, u32(0xffffffffu) + sub), &id, &got));
+    EXPECT_FALSE(decode_assign(assign_frame(3, u32(uint32_t(sub.size() + 1)) + sub), &id, &got, &owner));
+    EXPECT_FALSE(decode_assign(assign_frame(3, u32(0xffffffffu) + sub), &id, &got, &owner));
     // The inner Submit cut short inside a correctly counted string.
-    EXPECT_FALSE(decode_assign(assign_frame(3, one_string(sub.substr(0, sub.size() - 1))), &id, &got));
-    EXPECT_FALSE(decode_assign(assign_frame(3, one_string(sub.substr(0, 8))), &id, &got));
-    EXPECT_FALSE(decode_assign(assign_frame(3, one_string("")), &id, &got));
+    EXPECT_FALSE(decode_assign(assign_frame(3, one_string(sub.substr(0, sub.size() - 1))), &id, &got, &owner));
+    EXPECT_FALSE(decode_assign(assign_frame(3, one_string(sub.substr(0, 8))), &id, &got, &owner));
+    EXPECT_FALSE(decode_assign(assign_frame(3, one_string("")), &id, &got, &owner));
 }
 
 TEST(AssignFrame, RefusesTrailingBytes) {
@@ -191,15 +206,15 @@ TEST(AssignFrame, RefusesTrailingBytes) {
     std::string sub = encode_submit(s);
     JobId id = -1;
     JobSpec got;
-    ASSERT_TRUE(decode_assign(assign_frame(3, one_string(sub)), &id, &got));
+    ASSERT_TRUE(decode_assign(assign_frame(3, one_string(sub)), &id, &got, &owner));
     // After the one string of the tail.
     for (const std::string& extra : {std::string(1, '\0'), std::string("x"), one_string(""), one_string(sub)}) {
-        EXPECT_FALSE(decode_assign(assign_frame(3, one_string(sub) + extra), &id, &got))
+        EXPECT_FALSE(decode_assign(assign_frame(3, one_string(sub) + extra), &id, &got, &owner))
             << extra.size() << " bytes after the tail";
     }
     // Inside the string, after the inner frame.
-    EXPECT_FALSE(decode_assign(assign_frame(3, one_string(sub + "x")), &id, &got));
-    EXPECT_FALSE(decode_assign(assign_frame(3, one_string(sub + sub)), &id, &got));
+    EXPECT_FALSE(decode_assign(assign_frame(3, one_string(sub + "x")), &id, &got, &owner));
+    EXPECT_FALSE(decode_assign(assign_frame(3, one_string(sub + sub)), &id, &got, &owner));
 }
 
 TEST(AssignFrame, RefusesAnInnerFrameThatIsNotASubmit) {
@@ -211,26 +226,26 @@ TEST(AssignFrame, RefusesAnInnerFrameThatIsNotASubmit) {
     // The Submit's own payload under other types.
     for (MsgType t : {MsgType::Assign, MsgType::Run, MsgType::Text, MsgType::State}) {
         std::string other = encode_frame(t, inner.payload.data(), inner.payload.size());
-        EXPECT_FALSE(decode_assign(assign_frame(3, one_string(other)), &id, &got)) << int(t);
+        EXPECT_FALSE(decode_assign(assign_frame(3, one_string(other)), &id, &got, &owner)) << int(t);
     }
     proto::JobRef r{};
     r.id = 3;
-    EXPECT_FALSE(decode_assign(assign_frame(3, one_string(encode(MsgType::State, r))), &id, &got));
-    EXPECT_FALSE(decode_assign(assign_frame(3, one_string(encode_empty(MsgType::Spare))), &id, &got));
+    EXPECT_FALSE(decode_assign(assign_frame(3, one_string(encode(MsgType::State, r))), &id, &got, &owner));
+    EXPECT_FALSE(decode_assign(assign_frame(3, one_string(encode_empty(MsgType::Spare))), &id, &got, &owner));
     // An Assign in an Assign.
-    EXPECT_FALSE(decode_assign(assign_frame(3, one_string(encode_assign(3, s))), &id, &got));
+    EXPECT_FALSE(decode_assign(assign_frame(3, one_string(encode_assign(3, s))), &id, &got, &owner));
     // A Submit of another version.
     std::string v2 = encode_frame(MsgType::Submit, inner.payload.data(), inner.payload.size(), {},
                                   proto::kVersion + 1);
     JobId id2 = -1;
-    bool took = decode_assign(assign_frame(3, one_string(v2)), &id2, &got);
+    bool took = decode_assign(assign_frame(3, one_string(v2)), &id2, &got, &owner);
     (void)took;   // not specified either way; must not crash
     // A Submit that does not decode (no argv).
     JobSpec none = s;
     none.argv.clear();
-    EXPECT_FALSE(decode_assign(assign_frame(3, one_string(encode_submit(none))), &id, &got));
+    EXPECT_FALSE(decode_assign(assign_frame(3, one_string(encode_submit(none))), &id, &got, &owner));
     // Not a frame at all.
-    EXPECT_FALSE(decode_assign(assign_frame(3, one_string("garbage that is no frame")), &id, &got));
+    EXPECT_FALSE(decode_assign(assign_frame(3, one_string("garbage that is no frame")), &id, &got, &owner));
 }
 
 // ---------------------------------------------------------- the server and spares
@@ -363,7 +378,8 @@ protected:
         EXPECT_EQ(r.frames.size(), 1u);
         if (r.frames.size() != 1) return false;
         EXPECT_EQ(r.frames[0].type, MsgType::Assign);
-        return decode_assign(r.frames[0], id, spec);
+        uid_t owner = 0;
+        return decode_assign(r.frames[0], id, spec, &owner);
     }
     /* The id of the job assigned to spare c since the last look (-1: none, or more than an Assign). */
     static JobId assigned(const Fd& c, JobSpec* spec = nullptr) {
