@@ -128,6 +128,7 @@ public:
     void check_deadlines(double now, int* timeout);
     void reply_text(Conn& c, std::string text, std::vector<JobId> ids = {});
     void pump(Conn& c);
+    void refused(uid_t uid, const char* why);
 
 private:
     void accept_all();
@@ -180,6 +181,7 @@ private:
     size_t others_max_conns_ = 1000;             // leaves descriptors for the owner and runners
     std::unordered_map<uid_t, size_t> user_input_;   // bytes buffered, per other user
     double refusal_logged_ = 0;
+    size_t refusals_ = 0;
 };
 
 // Bounds on another user's connections (design.md "Trust").
@@ -453,12 +455,8 @@ bool Server::admit(Conn& c) {
     for (const auto& o : conns_)
         if (o->uid == c.uid && !o->runner_of && !o->dead) ++plain;
     if (plain >= kUserMaxConns || others_conns_ >= others_max_conns_) {
-        double now = now_seconds();
-        if (now - refusal_logged_ > 60) {   // at most a line a minute
-            refusal_logged_ = now;
-            log("uid %u: connection refused (%zu of its own open, %zu of other users): too many",
-                unsigned(c.uid), plain, others_conns_);
-        }
+        refused(c.uid, plain >= kUserMaxConns ? "too many connections of this user"
+                                              : "too many connections of other users");
         return false;   // closed: it never waits in the backlog
     }
     ++others_conns_;
@@ -475,16 +473,28 @@ void Server::check_deadlines(double now, int* timeout) {
             if (d == 0 || c->dead) continue;
             if (now >= d) {
                 c->dead = true;
-                if (!c->trusted) log("uid %u: connection closed: no whole request within %.0f s",
-                                     unsigned(c->uid), kIdleLimit);
+                next = now;   // closed at the end of this round: do not wait in poll first
+                if (!c->trusted) refused(c->uid, "no whole request within 10 s");
             } else if (next == 0 || d < next) {
                 next = d;
             }
         }
     }
     if (next == 0) return;
-    int ms = static_cast<int>((next - now) * 1000) + 1;
+    int ms = next <= now ? 0 : static_cast<int>((next - now) * 1000) + 1;
     if (*timeout < 0 || ms < *timeout) *timeout = ms;
+}
+
+/* A request or connection of another user refused: logged, at most a line
+ * every 10 s (a hostile user must not fill the log), with the count since. */
+void Server::refused(uid_t uid, const char* why) {
+    ++refusals_;
+    double now = now_seconds();
+    if (now - refusal_logged_ < 10) return;
+    log("uid %u: connection closed: %s (%zu of other users closed since the last such line)", unsigned(uid), why,
+        refusals_);
+    refusal_logged_ = now;
+    refusals_ = 0;
 }
 
 void Server::read_conn(Conn& c) {
@@ -503,8 +513,7 @@ void Server::read_conn(Conn& c) {
         if (!c.trusted) {   // what one other user may have buffered, all connections together
             size_t& mine = user_input_[c.uid];
             if (mine + size_t(n) > kUserMaxInput) {
-                log("uid %u: connection closed: more than %zu bytes of requests buffered",
-                    unsigned(c.uid), kUserMaxInput);
+                refused(c.uid, "more than 16 MiB of requests buffered");
                 c.dead = true;
                 break;
             }
