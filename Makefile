@@ -44,7 +44,7 @@ $(B):
 
 include tests/gtest.mk
 
-$(UNIT): $(TESTS) $(OBJS) $(GTEST_DEP) | $(B)
+$(UNIT): $(TESTS) $(wildcard tests/*.h) $(OBJS) $(GTEST_DEP) | $(B)
 	$(CXX) $(CXXFLAGS) $(GTEST_CFLAGS) -I. -o $@ $(TESTS) $(OBJS) $(GTEST_LIBS) -pthread
 
 # Under the sanitizers (slow) the heaviest scripts do less: TS_TEST_LIGHT.

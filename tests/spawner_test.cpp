@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "frame.h"
+#include "harness_client.h"
 #include "jobs.h"
 #include "protocol.h"
 #include "server.h"
@@ -252,13 +253,6 @@ TEST(AssignFrame, RefusesAnInnerFrameThatIsNotASubmit) {
 
 namespace {
 
-/* What a connection has received so far. */
-struct Received {
-    std::vector<Frame> frames;
-    std::string rest;     // bytes of an incomplete frame
-    bool closed = false;  // EOF: the server closed it
-};
-
 class SpawnerServerTest : public ::testing::Test {
 protected:
     void SetUp() override {
@@ -279,37 +273,8 @@ protected:
     void rounds(int n = 2) {
         for (int i = 0; i < n; ++i) h_->round();
     }
-    static void send(const Fd& c, const std::string& bytes) {
-        ASSERT_TRUE(write_all(c.get(), bytes.data(), bytes.size()));
-    }
-    /* Everything that arrived on c until now (it does not wait). */
-    static Received receive(const Fd& c) {
-        Received r;
-        set_nonblock(c.get());
-        std::string in;
-        char buf[65536];
-        for (;;) {
-            ssize_t n = read(c.get(), buf, sizeof buf);
-            if (n > 0) {
-                in.append(buf, size_t(n));
-                continue;
-            }
-            if (n == 0) r.closed = true;
-            else if (errno == EINTR) continue;
-            else EXPECT_TRUE(errno == EAGAIN || errno == EWOULDBLOCK) << strerror(errno);
-            break;
-        }
-        size_t off = 0;
-        for (;;) {
-            Frame f;
-            size_t used = 0;
-            if (parse_frame(std::string_view(in).substr(off), &f, &used) != ParseStatus::Ok) break;
-            r.frames.push_back(f);
-            off += used;
-        }
-        r.rest = in.substr(off);
-        return r;
-    }
+    static void send(const Fd& c, const std::string& bytes) { send_bytes(c, bytes); }
+    static Received receive(const Fd& c) { return receive_now(c); }
     /* A connection of this uid that has said Spare (and the rounds that read it). */
     Fd spare(uid_t uid = getuid()) {
         Fd c = h_->connect(uid);

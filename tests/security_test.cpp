@@ -1,0 +1,503 @@
+/*
+ * security_test.cpp — a shared queue against a hostile user (design.md
+ * "Trust"), without processes: the server's decisions through a
+ * ServerHarness (another uid's connections are socketpairs that claim that
+ * uid), and the queue's bookkeeping, listing and dump text directly.
+ * tests/t-security.sh tries the same with real users.
+ */
+#include <gtest/gtest.h>
+
+#include <csignal>
+#include <cstdlib>
+#include <memory>
+#include <string>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <vector>
+
+#include "frame.h"
+#include "harness_client.h"
+#include "jobs.h"
+#include "server.h"
+
+namespace {
+
+using proto::MsgType;
+
+const uid_t kOwner = getuid();
+const uid_t kOther = getuid() + 1000;   // neither the server's uid nor root
+
+class SecurityTest : public ::testing::Test {
+protected:
+    void SetUp() override {
+        char templ[] = "/tmp/ts-security-test.XXXXXX";
+        ASSERT_NE(mkdtemp(templ), nullptr);
+        dir_ = templ;
+        setenv("TS_JOURNAL", "0", 1);
+        for (const char* v : {"TS_SLOTS", "TS_MAXCONN", "TS_USER_MAXJOBS", "TS_USER_MAXSIZE"}) unsetenv(v);
+        start();
+    }
+    void TearDown() override {
+        h_.reset();
+        for (const char* v : {"TS_USER_MAXJOBS", "TS_USER_MAXSIZE"}) unsetenv(v);
+        std::string cmd = "rm -rf '" + dir_ + "'";
+        ASSERT_EQ(system(cmd.c_str()), 0);
+    }
+    void start() {
+        h_.reset();
+        h_ = std::make_unique<ServerHarness>(dir_ + "/s");
+    }
+    void rounds(int n = 2) {
+        for (int i = 0; i < n; ++i) h_->round();
+    }
+    /* A request on a new connection; what came back (the connection may stay open). */
+    Received ask(const std::string& bytes, uid_t uid = kOwner, Fd* keep = nullptr) {
+        Fd c = h_->connect(uid);
+        send_bytes(c, bytes);
+        rounds();
+        Received r = receive_now(c);
+        if (keep) *keep = std::move(c);
+        return r;
+    }
+    static JobSpec job(const std::vector<std::string>& argv, int slots = 1) {
+        JobSpec s;
+        s.argv = argv;
+        s.env = {"PATH=/usr/bin:/bin", "SECRET=hunter2"};
+        s.cwd = "/";
+        s.num_slots = slots;
+        return s;
+    }
+    static std::string text_of(const Frame& f) {
+        std::string t;
+        TailReader r(f.payload);
+        EXPECT_TRUE(r.next(&t));
+        return t;
+    }
+    /* The whole text of a List or Info answer, however many pieces it came in. */
+    std::string text(const std::string& request, uid_t uid = kOwner, size_t* pieces = nullptr) {
+        Fd c = h_->connect(uid);
+        send_bytes(c, request);
+        std::string all, in;
+        size_t n = 0;
+        for (int i = 0; i < 10000; ++i) {
+            h_->round();
+            Received r = receive_now(c);
+            for (const Frame& f : r.frames) in += encode_frame(f.type, f.payload.data(), f.payload.size());
+            in += r.rest;   // bytes of a frame that is not whole yet
+            Frame f;
+            size_t used = 0;
+            while (parse_frame(in, &f, &used) == ParseStatus::Ok) {
+                in.erase(0, used);
+                ++n;
+                all += text_of(f);
+                if (f.type == MsgType::Text) {
+                    if (pieces) *pieces = n;
+                    return all;
+                }
+                EXPECT_EQ(f.type, MsgType::TextPart);
+            }
+            if (r.closed) break;
+        }
+        ADD_FAILURE() << "no final Text frame";
+        return all;
+    }
+    std::vector<JobId> order() {
+        std::vector<JobId> ids;
+        std::string l = h_->list();
+        size_t pos = l.find('\n') + 1;
+        while (pos < l.size()) {
+            ids.push_back(atoi(l.c_str() + pos));
+            pos = l.find('\n', pos) + 1;
+            if (pos == 0) break;
+        }
+        return ids;
+    }
+
+    std::string dir_;
+    std::unique_ptr<ServerHarness> h_;
+};
+
+JobId id_of(const Frame& f) {
+    proto::JobRef r{};
+    EXPECT_EQ(f.type, MsgType::SubmitOk);
+    EXPECT_TRUE(decode_body(f, &r));
+    return r.id;
+}
+
+TEST_F(SecurityTest, AnotherUsersJobRunsInItsOwnConnectionWhateverItsFlags) {
+    proto::Slots two{};
+    two.n = 2;
+    ASSERT_EQ(ask(encode(MsgType::SetSlots, two)).frames.at(0).type, MsgType::Done);
+    Fd spare = h_->connect(kOwner);   // an idle spare runner of the server's
+    send_bytes(spare, encode_empty(MsgType::Spare));
+    rounds();
+    JobSpec s = job({"sh", "-c", "id"});
+    s.flags &= ~proto::kClientHeld;   // a hand-made Submit: "run it as you"
+    Fd mine;
+    Received r = ask(encode_submit(s), kOther, &mine);
+    ASSERT_EQ(r.frames.size(), 2u);
+    EXPECT_EQ(id_of(r.frames[0]), 0);
+    EXPECT_EQ(r.frames[1].type, MsgType::Run);   // to the submitter itself
+    EXPECT_FALSE(r.closed);
+    EXPECT_TRUE(receive_now(spare).frames.empty()) << "the server's spare got another user's job";
+    // The spare would take a job of the server's own uid.
+    ask(encode_submit(job({"true"})));
+    Received a = receive_now(spare);
+    ASSERT_EQ(a.frames.size(), 1u);
+    EXPECT_EQ(a.frames[0].type, MsgType::Assign);
+}
+
+TEST_F(SecurityTest, AnotherUsersEnvironmentIsNotKept) {
+    JobSpec s = job({"env"}, 9);   // waits: it needs 9 slots
+    Fd keep;
+    ask(encode_submit(s), kOther, &keep);
+    proto::JobRef r{};
+    r.id = 0;
+    // The Assign a spare would get carries the environment the server kept: none.
+    // (-i shows no environment; the integration test greps the journal.)
+    std::string info = text(encode(MsgType::Info, r));
+    EXPECT_EQ(info.find("hunter2"), std::string::npos);
+}
+
+TEST_F(SecurityTest, AnotherUsersNZeroTakesOneSlot) {
+    Fd keep;
+    ask(encode_submit(job({"true"}, 0)), kOther, &keep);
+    proto::JobRef r{};
+    r.id = 0;
+    EXPECT_NE(text(encode(MsgType::Info, r)).find("Slots required: 1\n"), std::string::npos);
+    ask(encode_submit(job({"true"}, 0)));   // the owner's -N 0 is task-spooler's
+    r.id = 1;
+    EXPECT_NE(text(encode(MsgType::Info, r)).find("Slots required: 0\n"), std::string::npos);
+}
+
+TEST_F(SecurityTest, AnotherUsersJobsAreBoundedInNumber) {
+    setenv("TS_USER_MAXJOBS", "2", 1);
+    start();
+    std::vector<Fd> keep(3);
+    for (int i = 0; i < 2; ++i) EXPECT_EQ(id_of(ask(encode_submit(job({"x"}, 9)), kOther, &keep[i]).frames.at(0)), i);
+    Received r = ask(encode_submit(job({"x"}, 9)), kOther, &keep[2]);
+    ASSERT_EQ(r.frames.size(), 1u);
+    ASSERT_EQ(r.frames[0].type, MsgType::Error);
+    EXPECT_NE(text_of(r.frames[0]).find("TS_USER_MAXJOBS=2"), std::string::npos) << text_of(r.frames[0]);
+    for (int i = 0; i < 5; ++i) EXPECT_EQ(ask(encode_submit(job({"mine"}, 9))).frames.at(0).type, MsgType::SubmitOk);
+    // One of theirs removed: room for one more.
+    proto::JobRef ref{};
+    ref.id = 1;
+    EXPECT_EQ(ask(encode(MsgType::Remove, ref), kOther).frames.at(0).type, MsgType::Done);
+    Fd again;
+    EXPECT_EQ(ask(encode_submit(job({"x"}, 9)), kOther, &again).frames.at(0).type, MsgType::SubmitOk);
+}
+
+TEST_F(SecurityTest, AnotherUsersJobsAreBoundedInSize) {
+    setenv("TS_USER_MAXSIZE", "10K", 1);
+    start();
+    Fd a, b;
+    EXPECT_EQ(ask(encode_submit(job({"echo", std::string(6000, 'a')}, 9)), kOther, &a).frames.at(0).type,
+              MsgType::SubmitOk);
+    Received r = ask(encode_submit(job({"echo", std::string(6000, 'b')}, 9)), kOther, &b);
+    ASSERT_EQ(r.frames.at(0).type, MsgType::Error);
+    EXPECT_NE(text_of(r.frames[0]).find("TS_USER_MAXSIZE"), std::string::npos);
+    EXPECT_EQ(ask(encode_submit(job({"echo", std::string(60000, 'o')}, 9))).frames.at(0).type,
+              MsgType::SubmitOk);   // the owner's own
+}
+
+TEST_F(SecurityTest, AnotherUsersBigFrameClosesItsConnection) {
+    proto::Header h{proto::kVersion, uint16_t(MsgType::Submit), 5u << 20};
+    std::string head(reinterpret_cast<const char*>(&h), sizeof h);
+    Fd theirs = h_->connect(kOther), ours = h_->connect(kOwner);
+    send_bytes(theirs, head + std::string(1000, 'x'));
+    send_bytes(ours, head + std::string(1000, 'x'));
+    rounds();
+    EXPECT_TRUE(receive_now(theirs).closed);
+    EXPECT_FALSE(receive_now(ours).closed);   // the owner may send up to kMaxFrame
+}
+
+TEST_F(SecurityTest, AnotherUserHoldsAtMost32Connections) {
+    std::vector<Fd> conns;
+    for (int i = 0; i < 40; ++i) conns.push_back(h_->connect(kOther));
+    rounds();
+    int open = 0;
+    for (const Fd& c : conns) open += receive_now(c).closed ? 0 : 1;
+    EXPECT_EQ(open, 32);
+    std::vector<Fd> mine;
+    for (int i = 0; i < 40; ++i) mine.push_back(h_->connect(kOwner));
+    rounds();
+    for (const Fd& c : mine) EXPECT_FALSE(receive_now(c).closed);
+    // Closing some makes room again.
+    conns.resize(10);
+    rounds();
+    Fd again = h_->connect(kOther);
+    rounds();
+    EXPECT_FALSE(receive_now(again).closed);
+}
+
+TEST_F(SecurityTest, AnotherUsersInputIsBoundedOverItsConnections) {
+    // 3 MiB half frames: under the 4 MiB frame limit, but not 16 MiB in all.
+    proto::Header h{proto::kVersion, uint16_t(MsgType::Submit), 3u << 20};
+    std::string part(reinterpret_cast<const char*>(&h), sizeof h);
+    part += std::string(1500000, 'x');
+    std::vector<Fd> conns;
+    for (int i = 0; i < 15; ++i) {
+        conns.push_back(h_->connect(kOther));
+        set_nonblock(conns.back().get());
+        for (size_t off = 0; off < part.size();) {
+            ssize_t n = write(conns.back().get(), part.data() + off, part.size() - off);
+            if (n > 0) off += size_t(n);
+            h_->round();
+            if (n <= 0 && receive_now(conns.back()).closed) break;
+        }
+    }
+    rounds();
+    int open = 0;
+    for (const Fd& c : conns) open += receive_now(c).closed ? 0 : 1;
+    EXPECT_LE(open, 11);   // 16 MiB / 1.5 MB
+    EXPECT_GE(open, 10);
+}
+
+TEST_F(SecurityTest, ALongListComesInPiecesThatAddUpToIt) {
+    for (int i = 0; i < 3000; ++i) ask(encode_submit(job({"job", std::string(300, 'x')}, 9)));
+    size_t pieces = 0;
+    EXPECT_EQ(text(encode_empty(MsgType::List), kOwner, &pieces), h_->list());
+    EXPECT_GT(pieces, 3u);
+    pieces = 0;
+    EXPECT_EQ(text(encode_empty(MsgType::List), kOther, &pieces), h_->list());
+    EXPECT_GT(pieces, 3u);
+}
+
+TEST_F(SecurityTest, AShortListIsOneTextFrame) {
+    ask(encode_submit(job({"true"}, 9)));
+    Received r = ask(encode_empty(MsgType::List));
+    ASSERT_EQ(r.frames.size(), 1u);
+    EXPECT_EQ(r.frames[0].type, MsgType::Text);
+    EXPECT_TRUE(r.closed);
+}
+
+TEST_F(SecurityTest, AnUnreadListHoldsLittle) {
+    for (int i = 0; i < 3000; ++i) ask(encode_submit(job({"job", std::string(300, 'x')}, 9)));
+    Fd slow = h_->connect(kOther);
+    int small = 4096;
+    setsockopt(slow.get(), SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    send_bytes(slow, encode_empty(MsgType::List));
+    rounds(5);
+    // The server has made at most a piece or two more than the socket holds: the
+    // rest of a 1 MB list is made only as it is read.
+    size_t got = 0;
+    for (const Frame& f : receive_now(slow).frames) got += f.payload.size();
+    EXPECT_LT(got, h_->list().size());
+    EXPECT_EQ(ask(encode_empty(MsgType::GetSlots)).frames.at(0).type, MsgType::Slots);   // others go on
+}
+
+TEST_F(SecurityTest, AnotherUsersRunnerReportsAreCheckedAndSignalsGoThroughIt) {
+    Fd runner;
+    Received r = ask(encode_submit(job({"sleep", "9"})), kOther, &runner);
+    ASSERT_EQ(r.frames.size(), 2u);
+    proto::StartedBody sb{};
+    sb.pid = 1;   // init: not a process of theirs
+    send_bytes(runner, encode(MsgType::Started, sb, std::string("/tmp/\x1b[2Jfake\n0 running")));
+    rounds();
+    proto::JobRef ref{};
+    ref.id = 0;
+    Received o = ask(encode(MsgType::Output, ref));
+    proto::OutputBody ob{};
+    std::string_view path;
+    ASSERT_EQ(o.frames.size(), 1u);
+    ASSERT_TRUE(decode_body(o.frames[0], &ob, &path));
+    EXPECT_EQ(ob.pid, 0) << "a pid of another user's was believed";
+    EXPECT_EQ(path, "") << "a path with control characters was kept";
+    EXPECT_EQ(h_->list().find('\x1b'), std::string::npos);
+    // With a pid of 0 nothing can be signalled, and nothing is.
+    EXPECT_EQ(ask(encode(MsgType::Kill, ref), kOther).frames.at(0).type, MsgType::OutputReply);
+    // Its end, with a note that tries to forge lines.
+    proto::FinishedBody fb{};
+    send_bytes(runner, encode(MsgType::Finished, fb, std::string("bad\n1    finished \x1b[31m")));
+    rounds();
+    std::string info = text(encode(MsgType::Info, ref));
+    EXPECT_NE(info.find("Error: bad\\n1    finished \\x1b[31m\n"), std::string::npos) << info;
+}
+
+TEST_F(SecurityTest, KillOfARunningJobGoesToItsRunnerOnly) {
+    JobSpec s = job({"sleep", "9"});
+    s.flags |= proto::kForeground;   // a -f client of the owner's runs it, and reports its pid
+    Fd runner;
+    Received r = ask(encode_submit(s), kOwner, &runner);
+    ASSERT_EQ(r.frames.size(), 2u);
+    ASSERT_EQ(r.frames[1].type, MsgType::Run);
+    proto::StartedBody sb{};
+    sb.pid = getpid();
+    send_bytes(runner, encode(MsgType::Started, sb));
+    rounds();
+    proto::JobRef ref{};
+    ref.id = 0;
+    EXPECT_EQ(ask(encode(MsgType::Kill, ref)).frames.at(0).type, MsgType::Done);
+    Received got = receive_now(runner);
+    ASSERT_EQ(got.frames.size(), 1u);   // the runner signals its own child; the server signals no one
+    EXPECT_EQ(got.frames[0].type, MsgType::Signal);
+    proto::Slots sig{};
+    ASSERT_TRUE(decode_body(got.frames[0], &sig));
+    EXPECT_EQ(sig.n, SIGTERM);
+}
+
+TEST_F(SecurityTest, AnotherUserCannotAttachToTheServersJobs) {
+    ask(encode_submit(job({"mine"}, 9)));
+    proto::AttachBody a{};
+    a.id = 0;
+    a.runner_pid = 1;
+    Received r = ask(encode(MsgType::Attach, a), kOther);
+    ASSERT_EQ(r.frames.size(), 1u);
+    EXPECT_EQ(r.frames[0].type, MsgType::Bye);
+}
+
+TEST_F(SecurityTest, AnotherUsersUrgentMovesAheadOfTheirOwnJobsOnly) {
+    std::vector<Fd> keep(2);
+    ask(encode_submit(job({"a0"}, 9)));
+    ask(encode_submit(job({"a1"}, 9)));
+    ask(encode_submit(job({"b2"}, 9)), kOther, &keep[0]);
+    ask(encode_submit(job({"b3"}, 9)), kOther, &keep[1]);
+    proto::JobRef r{};
+    r.id = 3;
+    EXPECT_EQ(ask(encode(MsgType::Urgent, r), kOther).frames.at(0).type, MsgType::Done);
+    EXPECT_EQ(order(), (std::vector<JobId>{0, 1, 3, 2}));
+    r.id = 2;
+    EXPECT_EQ(ask(encode(MsgType::Urgent, r)).frames.at(0).type, MsgType::Done);   // the owner's -u
+    EXPECT_EQ(order(), (std::vector<JobId>{0, 2, 1, 3}));
+}
+
+// ---- the queue's side --------------------------------------------------------------------------------
+
+JobSpec of(uid_t uid, std::vector<std::string> argv, int slots = 1) {
+    JobSpec s;
+    s.argv = std::move(argv);
+    s.cwd = "/";
+    s.uid = uid;
+    s.num_slots = slots;
+    return s;
+}
+
+TEST(QueueUsage, CountsWaitingJobsAndTheBytesOfAllOfThem) {
+    Queue q;
+    q.set_max_slots(1);
+    JobId a = q.add(of(7, {"echo", "12345"}), 0);
+    JobId b = q.add(of(7, {"echo", "x"}), 0);
+    q.add(of(8, {"other"}), 0);
+    size_t bytes_a = Queue::spec_bytes(of(7, {"echo", "12345"}));
+    size_t bytes_b = Queue::spec_bytes(of(7, {"echo", "x"}));
+    EXPECT_EQ(q.usage(7).waiting, 2u);
+    EXPECT_EQ(q.usage(7).bytes, bytes_a + bytes_b);
+    ASSERT_EQ(q.schedule().start, std::vector<JobId>{a});
+    EXPECT_EQ(q.usage(7).waiting, 2u);   // running counts
+    ASSERT_TRUE(q.remove(b));
+    EXPECT_EQ(q.usage(7).waiting, 1u);
+    EXPECT_EQ(q.usage(7).bytes, bytes_a);
+    q.finished(a, JobResult(), 1);
+    EXPECT_EQ(q.usage(7).waiting, 0u);     // finished: no longer waiting
+    EXPECT_EQ(q.usage(7).bytes, bytes_a);  // but still held
+    q.clear_finished();
+    EXPECT_EQ(q.usage(7).bytes, 0u);
+    EXPECT_EQ(q.usage(8).waiting, 1u);
+    EXPECT_EQ(q.usage(9).waiting, 0u);
+}
+
+TEST(QueueUsage, ForgottenAndEvictedJobsGiveTheirBytesBack) {
+    Queue q;
+    q.set_max_slots(5);
+    q.set_max_finished(1);
+    JobSpec nf = of(7, {"gone"});
+    nf.flags &= ~proto::kKeepFinished;
+    JobId a = q.add(nf, 0);
+    JobId b = q.add(of(7, {"kept", "1"}), 0);
+    JobId c = q.add(of(7, {"kept", "2"}), 0);
+    q.schedule();
+    for (JobId id : {a, b, c}) q.finished(id, JobResult(), 1);
+    EXPECT_EQ(q.usage(7).waiting, 0u);
+    EXPECT_EQ(q.usage(7).bytes, Queue::spec_bytes(of(7, {"kept", "2"})));   // b evicted, a not kept
+}
+
+TEST(QueueUrgent, AmongOwnMovesAheadOfThatUsersQueuedJobsOnly) {
+    Queue q;
+    q.set_max_slots(1);
+    for (auto [uid, name] : std::vector<std::pair<uid_t, const char*>>{
+             {1, "head"}, {1, "a1"}, {2, "b2"}, {1, "a3"}, {2, "b4"}, {2, "b5"}})
+        q.add(of(uid, {name}, 9), 0);
+    JobId before = 0;
+    ASSERT_TRUE(q.urgent_among_own(5, &before));
+    EXPECT_EQ(before, 2);
+    EXPECT_EQ(std::vector<JobId>(q.active().begin(), q.active().end()), (std::vector<JobId>{0, 1, 5, 2, 3, 4}));
+    ASSERT_TRUE(q.urgent_among_own(5, &before));   // first of its owner's already
+    EXPECT_EQ(before, -1);
+    EXPECT_FALSE(q.urgent_among_own(0, &before));  // the head, as -u
+    EXPECT_FALSE(q.urgent_among_own(42, &before));
+    // The journal's record of it replays the same move.
+    Queue r;
+    for (auto [uid, name] : std::vector<std::pair<uid_t, const char*>>{
+             {1, "head"}, {1, "a1"}, {2, "b2"}, {1, "a3"}, {2, "b4"}, {2, "b5"}})
+        r.add(of(uid, {name}, 9), 0);
+    ASSERT_TRUE(r.move_before(5, 2));
+    EXPECT_EQ(r.active(), q.active());
+    EXPECT_FALSE(r.move_before(5, 5));
+    EXPECT_FALSE(r.move_before(0, 2));   // never the head
+}
+
+TEST(Savelist, QuotesEachArgumentAndLeavesOtherUsersJobsAsComments) {
+    Queue q;
+    q.add(of(1, {"make", "-j8"}), 0);
+    q.add(of(1, {"printf", "%s|", "it's", "a b", "$(reboot)", "two\nlines"}), 0);
+    q.add(of(2, {"sh", "-c", "rm -rf ~"}), 0);
+    q.add(of(2, {"echo", "'; reboot; '\nts evil"}), 0);
+    std::string s = q.savelist_text(1);
+    EXPECT_NE(s.find("\nts make -j8\n"), std::string::npos) << s;
+    EXPECT_NE(s.find("\nts printf '%s|' 'it'\\''s' 'a b' '$(reboot)' 'two\nlines'\n"), std::string::npos) << s;
+    EXPECT_NE(s.find("\n# job 2 of uid 2, not queued again: ts sh -c 'rm -rf ~'\n"), std::string::npos) << s;
+    EXPECT_NE(s.find("\n# job 3 of uid 2, not queued again: ts echo ''\\''; reboot; '\\''\\nts evil'\n"),
+              std::string::npos) << s;
+    // Every line that is not a comment is a ts command of the owner's.
+    size_t pos = 0;
+    int commands = 0;
+    while (pos < s.size()) {
+        size_t end = s.find('\n', pos);
+        std::string line = s.substr(pos, end - pos);
+        pos = end + 1;
+        if (line.rfind("ts ", 0) == 0) ++commands;
+    }
+    EXPECT_EQ(commands, 2);   // make, and printf (whose quoted newline starts a line "lines'")
+}
+
+TEST(Savelist, ShellQuoteRunsBackToTheSameArguments) {
+    const std::string args[] = {"plain", "", "it's", "a b", "$(x)`y`", "tab\there", "new\nline", "-", "~"};
+    std::string cmd = "printf '<%s>'";
+    std::string want;
+    for (const auto& a : args) {
+        cmd += " " + shell_quote(a);
+        want += "<" + a + ">";
+    }
+    FILE* p = popen(cmd.c_str(), "r");
+    ASSERT_NE(p, nullptr);
+    std::string got;
+    char buf[256];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, p)) > 0) got.append(buf, n);
+    pclose(p);
+    EXPECT_EQ(got, want);
+    EXPECT_EQ(shell_quote("make"), "make");   // what needs no quotes stays as task-spooler wrote it
+}
+
+TEST(Listing, WhatARunnerReportsIsEscaped) {
+    Job j;
+    j.id = 3;
+    j.state = JobState::Running;
+    j.spec = of(2, {"true"});
+    j.output = "/tmp/\x1b[2J\n3    finished   fake";
+    std::string line = list_line(j);
+    EXPECT_EQ(line.find('\x1b'), std::string::npos);
+    EXPECT_EQ(line.find('\n'), line.size() - 1);
+    j.state = JobState::Finished;
+    j.result.note = "x\ny\x1b";
+    j.spec.argv = {"echo", "a\x1b[31m"};
+    j.spec.env_info = "A=1\nB=\x1b[0m\n";
+    std::string info = info_text(j, 0, 1);
+    EXPECT_EQ(info.find('\x1b'), std::string::npos) << info;
+    EXPECT_NE(info.find("Error: x\\ny\\x1b\n"), std::string::npos) << info;
+    EXPECT_NE(info.find("Environment:\nA=1\nB=\\x1b[0m\n"), std::string::npos) << info;   // lines kept
+    EXPECT_NE(info.find("Command: echo a\\x1b[31m\n"), std::string::npos) << info;
+}
+
+}  // namespace
