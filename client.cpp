@@ -289,9 +289,9 @@ namespace {
 
 class Client {
 public:
-    Client(const Options& o, Socket s, Fd fd)
+    Client(const Options& o, Socket s, Fd fd, JobSpec spec)
         : o_(o), sock_(std::move(s)), fd_(std::move(fd)), server_uid_(peer_uid(fd_.get())),
-          foreign_(server_uid_ != getuid()) {}
+          foreign_(server_uid_ != getuid()), spec_(std::move(spec)) {}
 
     int run();
 
@@ -325,6 +325,7 @@ private:
     Fd fd_;
     uid_t server_uid_;   // reconnections accept a server of this uid only
     bool foreign_;       // the server runs under another uid (a shared queue)
+    JobSpec spec_;       // the job to queue, made before connecting (TS_ENV may take its time)
     int reconnects_ = 0;
 };
 
@@ -555,7 +556,7 @@ JobSpec job_spec(const Options& o, bool send_env) {
 int Client::enqueue() {
     // A server of another uid cannot run our job as us: we run it ourselves
     // (in the background, as task-spooler does), and it never gets our environment.
-    JobSpec spec = job_spec(o_, true);
+    const JobSpec& spec = spec_;
     JobSpec sent = spec;
     if (foreign_) {
         sent.env.clear();
@@ -689,7 +690,14 @@ int Client::follow() {
     if (!b.stored || path.empty())
         die(tail ? "The output is not stored. Cannot tail." : "The output is not stored. Cannot cat.");
     std::string file(path);
-    Fd in(open(file.c_str(), O_RDONLY | O_CLOEXEC));
+    // Non-blocking, and only a regular file: in a shared queue the path comes
+    // from another user's runner, and a FIFO there must not hang us.
+    Fd in(open(file.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
+    struct stat st;
+    if (in && (fstat(in.get(), &st) != 0 || !S_ISREG(st.st_mode))) {
+        in.reset();
+        errno = EINVAL;
+    }
     if (!in) {
         int e = errno;
         die("Error: cannot open the output file. errno: %d (%s)", e, strerror(e));
@@ -769,9 +777,14 @@ QueueOwner queue_owner(const std::string& socket_path) {
         o.why = format("the owner of %s", dir.c_str());
         return o;
     }
-    for (const char* ext : {".journal", ".lock"}) {
-        std::string p = socket_path + ext;
-        if (lstat(p.c_str(), &st) == 0) {
+    // A shared sticky directory: the journal's owner, else the lock file's. If
+    // either is ours, the queue is ours (a file someone else planted beside it
+    // then stops our server with a message naming it, rather than taking the
+    // queue from us).
+    for (int pass = 0; pass < 2; ++pass) {
+        for (const char* ext : {".journal", ".lock"}) {
+            std::string p = socket_path + ext;
+            if (lstat(p.c_str(), &st) != 0 || (pass == 0 && st.st_uid != geteuid())) continue;
             o.known = true;
             o.uid = st.st_uid;
             o.why = format("%s %s", ext[1] == 'j' ? "its journal" : "its lock file", p.c_str());
@@ -805,10 +818,13 @@ int run_client(const Options& o) {
         fd = open_server(s, &err, true, &dead);
         if (dead) return kExitOk;
         if (!fd) die("%s", err.c_str());
-    } else {
-        fd = connect_server(s);
     }
-    Client c(o, std::move(s), std::move(fd));
+    // The job first: TS_ENV runs a command, and a server gives another user's
+    // connection only a few seconds to send its request.
+    JobSpec spec;
+    if (o.action == Action::Enqueue) spec = job_spec(o, true);
+    if (!fd) fd = connect_server(s);
+    Client c(o, std::move(s), std::move(fd), std::move(spec));
     int rc = c.run();
     fflush(stdout);
     return rc;

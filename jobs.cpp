@@ -101,9 +101,14 @@ JobId Queue::add(JobSpec spec, double now) {
 }
 
 size_t Queue::spec_bytes(const JobSpec& s) {
-    size_t n = s.cwd.size() + (s.label ? s.label->size() : 0) + (s.env_info ? s.env_info->size() : 0);
-    for (const auto& a : s.argv) n += a.size() + 1;
-    for (const auto& e : s.env) n += e.size() + 1;
+    // What the strings cost in memory, not on the wire: an empty argument is a
+    // 4-byte length there and a whole std::string here.
+    constexpr size_t kString = sizeof(std::string);
+    size_t n = sizeof(Job) + kString + s.cwd.size();
+    if (s.label) n += kString + s.label->size();
+    if (s.env_info) n += kString + s.env_info->size();
+    for (const auto& a : s.argv) n += kString + a.size();
+    for (const auto& e : s.env) n += kString + e.size();
     return n;
 }
 
@@ -116,6 +121,7 @@ void Queue::count(const Job& j, size_t bytes) {
     Usage& u = usage_[j.spec.uid];
     u.bytes += bytes;
     if (waiting(j.state)) ++u.waiting;
+    else ++u.finished;
 }
 
 /* Drop a job from the map (it is on no list any more), and from its owner's usage. */
@@ -125,6 +131,7 @@ void Queue::forget(JobId id) {
     Usage& u = usage_[it->second.job.spec.uid];
     u.bytes -= it->second.bytes;
     if (waiting(it->second.job.state)) --u.waiting;
+    else --u.finished;
     jobs_.erase(it);
 }
 
@@ -353,7 +360,9 @@ JobResult Queue::lost_result() {
 void Queue::end_job(Job& j, const JobResult& r, double end) {
     Entry& e = jobs_.at(j.id);
     (j.state == JobState::Held ? held_ : active_).erase(e.pos);
-    --usage_[j.spec.uid].waiting;
+    Usage& u = usage_[j.spec.uid];
+    --u.waiting;
+    ++u.finished;
     j.state = r.skipped ? JobState::Skipped : JobState::Finished;
     j.result = r;
     j.end_time = end;
@@ -370,10 +379,27 @@ void Queue::end_job(Job& j, const JobResult& r, double end) {
     evict_finished();
 }
 
+/* Over TS_MAXFINISHED: the oldest finished job of the user who has the most
+ * goes (so another user's stream of jobs cannot push the owner's results
+ * out); with one user, simply the oldest. Ties are broken the same way in a
+ * replay: the oldest job's user, else the smallest uid. */
 void Queue::evict_finished() {
     while (finished_.size() > max_finished_) {
-        JobId id = finished_.front();
-        finished_.pop_front();
+        uid_t most = jobs_.at(finished_.front()).job.spec.uid;
+        size_t top = 0;
+        for (const auto& [uid, u] : usage_) top = std::max(top, u.finished);
+        if (usage_[most].finished < top) {
+            bool found = false;
+            for (const auto& [uid, u] : usage_)
+                if (u.finished == top && (!found || uid < most)) {
+                    most = uid;
+                    found = true;
+                }
+        }
+        auto it = finished_.begin();
+        while (jobs_.at(*it).job.spec.uid != most) ++it;
+        JobId id = *it;
+        finished_.erase(it);
         forget(id);
     }
 }
@@ -477,6 +503,28 @@ Job* Queue::last_run() {
     return nullptr;
 }
 
+/* The newest job of uid in a list, from its end. */
+static Job* newest_of(Queue& q, const std::list<JobId>& l, uid_t uid) {
+    for (auto it = l.rbegin(); it != l.rend(); ++it)
+        if (Job* j = q.find(*it); j->spec.uid == uid) return j;
+    return nullptr;
+}
+
+Job* Queue::last_added(uid_t uid) {
+    Job* j = last_added();
+    if (!j || j->spec.uid == uid) return j;   // one user's queue: as ever, and at once
+    if (Job* a = newest_of(*this, active_, uid)) return a;
+    return newest_of(*this, finished_, uid);
+}
+
+Job* Queue::last_run(uid_t uid) {
+    Job* j = last_run();
+    if (!j || j->spec.uid == uid) return j;
+    for (JobId id : active_)
+        if (Job* a = find(id); a->state == JobState::Running && a->spec.uid == uid) return a;
+    return newest_of(*this, finished_, uid);
+}
+
 std::string list_header(int busy, int max) {
     return format("%-4s %-10s %-20s %-8s %-14s %s [run=%i/%i]\n", "ID", "State", "Output",
                   "E-Level", "Times(r/u/s)", "Command", busy, max);
@@ -551,9 +599,12 @@ static std::string ctime_text(double t) {
     return buf;
 }
 
-std::string info_text(const Job& j, double now, uid_t server_uid) {
+std::string info_text(const Job& j, double now, uid_t server_uid, uid_t viewer) {
     std::string s;
-    if (j.spec.env_info) s += "Environment:\n" + printable_lines(*j.spec.env_info);
+    bool may_see = viewer == j.spec.uid || viewer == server_uid || viewer == 0;
+    if (j.spec.env_info && may_see)
+        s += "Environment:\n" + (j.spec.uid == server_uid ? printable_lines(*j.spec.env_info)
+                                                         : printable(*j.spec.env_info) + "\n");
     if (j.state == JobState::Finished || j.state == JobState::Skipped) {
         if (j.result.signal)
             s += format("Exit status: killed by signal %i\n", j.result.signal);

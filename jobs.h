@@ -163,6 +163,10 @@ public:
     Job* last_added();   // -s -w -r: tail of the active list, else of the finished list
     Job* last_run();     // -o -p -t -c -k -i: head of the active list if a slot is busy,
                          // else tail of the finished list
+    /* The same rules among the jobs of one user (a shared queue: "the last
+     * job" of a user's command is never another user's). */
+    Job* last_added(uid_t uid);
+    Job* last_run(uid_t uid);
 
     int busy_slots() const { return busy_; }
     int max_slots() const { return max_slots_; }
@@ -186,6 +190,7 @@ public:
     struct Usage {
         size_t waiting = 0;
         size_t bytes = 0;
+        size_t finished = 0;   // on the finished list
     };
     const Usage& usage(uid_t uid) const;
     /* The bytes a job's spec holds in memory (argv, cwd, label, TS_ENV text). */
@@ -262,8 +267,10 @@ std::string shell_quote(const std::string& s);
 std::string list_line(const Job& j);
 std::string list_header(int busy, int max);
 /* The -i block (ts-spec §2.2), `now` for a running job's time; a job of
- * another uid than the server's gets a "User: UID" line. */
-std::string info_text(const Job& j, double now, uid_t server_uid);
+ * another uid than the server's gets a "User: UID" line. The TS_ENV text
+ * (it may hold secrets) is shown only to the job's owner, the server's owner
+ * and root; another user's is one escaped line, so it cannot fake others. */
+std::string info_text(const Job& j, double now, uid_t server_uid, uid_t viewer);
 
 /* Submit frame <-> JobSpec (the tail layout is in protocol.h). */
 std::string encode_submit(const JobSpec& spec);

@@ -70,12 +70,14 @@ struct Conn {
     Fd fd;
     std::string in, out;
     bool dead = false;
+    bool lost = false;                  // conn_lost has run for it
     bool close_after_flush = false;
     uid_t uid = static_cast<uid_t>(-1);
     bool trusted = false;               // the server's uid or root: no per-user bounds
     double idle_deadline = 0;           // another user's connection that has not asked anything yet
     double partial_deadline = 0;        // half a frame is buffered: the rest must come by then
     std::unique_ptr<TextStream> stream;
+    size_t pending = 0;                 // bytes of the stream counted in user_pending_
     std::optional<JobId> runner_of;     // runs (or will run) this job
     bool spawned = false;               // a runner of the server's (not a client-held job)
     pid_t pid = 0;                      // of the connecting process (SO_PEERCRED)
@@ -129,6 +131,9 @@ public:
     void reply_text(Conn& c, std::string text, std::vector<JobId> ids = {});
     void pump(Conn& c);
     void refused(uid_t uid, const char* why);
+    void log_other(uid_t uid, const std::string& line);
+    void end_stream(Conn& c);
+    bool hold(Conn& c, size_t bytes);
 
 private:
     void accept_all();
@@ -147,7 +152,7 @@ private:
     void check_unassigned();
     void job_ended(JobId id, const JobResult& r);
     void conn_lost(Conn& c);
-    Job* lookup(int id, bool last_added);
+    Job* lookup(const Conn& c, int id, bool last_added);
     Job* lookup_run(Conn& c, int id);
     void log(const char* fmt, ...) __attribute__((format(printf, 2, 3)));
     void shutdown(int code);   // exits, except in a harness
@@ -180,8 +185,9 @@ private:
     size_t others_conns_ = 0;                    // connections of other users, all together
     size_t others_max_conns_ = 1000;             // leaves descriptors for the owner and runners
     std::unordered_map<uid_t, size_t> user_input_;   // bytes buffered, per other user
-    double refusal_logged_ = 0;
-    size_t refusals_ = 0;
+    std::unordered_map<uid_t, size_t> user_pending_; // bytes of answers not read yet, per other user
+    double other_logged_ = 0;        // log_other: when, and how many lines left out since
+    size_t others_unlogged_ = 0;
 };
 
 // Bounds on another user's connections (design.md "Trust").
@@ -192,6 +198,7 @@ constexpr size_t kUserMaxInput = 16u << 20;     // buffered input of one uid, al
 constexpr double kIdleLimit = 10.0;             // to send a first request, or the rest of a frame
 constexpr size_t kFdReserve = 64;               // descriptors kept for the owner and runners
 constexpr size_t kStreamHigh = 256u << 10;      // a long answer is made in pieces of this size
+constexpr size_t kUserMaxPending = 64u << 20;   // answers (-i text, list ids) one uid has not read
 
 struct Handler {
     MsgType type;
@@ -412,8 +419,17 @@ void Server::round(int timeout) {
             if (pfds[i].revents & (POLLIN | POLLHUP | POLLERR)) read_conn(c);
             if (!c.dead && (pfds[i].revents & POLLOUT)) flush(c);
         }
-        for (auto& c : conns_)
-            if (c->dead) conn_lost(*c);
+        // A lost runner wakes its waiters, which then die too: sweep until every
+        // dead connection has been seen, so that none leaves uncounted.
+        for (bool again = true; again;) {
+            again = false;
+            for (auto& c : conns_)
+                if (c->dead && !c->lost) {
+                    c->lost = true;
+                    conn_lost(*c);
+                    again = true;
+                }
+        }
         conns_.erase(std::remove_if(conns_.begin(), conns_.end(),
                                     [](const std::unique_ptr<Conn>& c) { return c->dead; }),
                      conns_.end());
@@ -485,16 +501,27 @@ void Server::check_deadlines(double now, int* timeout) {
     if (*timeout < 0 || ms < *timeout) *timeout = ms;
 }
 
-/* A request or connection of another user refused: logged, at most a line
- * every 10 s (a hostile user must not fill the log), with the count since. */
+/* A request or connection of another user refused. */
 void Server::refused(uid_t uid, const char* why) {
-    ++refusals_;
+    log_other(uid, format("uid %u: connection closed: %s", unsigned(uid), why));
+}
+
+/* A line about what another user did: at most one every 10 s (a hostile
+ * user must not fill the owner's disk), with the count of those left out. */
+void Server::log_other(uid_t uid, const std::string& line) {
+    if (uid == uid_ || uid == 0) {
+        log("%s", line.c_str());
+        return;
+    }
     double now = now_seconds();
-    if (now - refusal_logged_ < 10) return;
-    log("uid %u: connection closed: %s (%zu of other users closed since the last such line)", unsigned(uid), why,
-        refusals_);
-    refusal_logged_ = now;
-    refusals_ = 0;
+    if (now - other_logged_ < 10) {
+        ++others_unlogged_;
+        return;
+    }
+    if (others_unlogged_) log("%s (and %zu lines about other users left out)", line.c_str(), others_unlogged_);
+    else log("%s", line.c_str());
+    other_logged_ = now;
+    others_unlogged_ = 0;
 }
 
 void Server::read_conn(Conn& c) {
@@ -552,7 +579,7 @@ void Server::read_conn(Conn& c) {
 }
 
 void Server::dispatch(Conn& c, const Frame& f) {
-    if (c.close_after_flush) return;   // one request per connection: ignore extra frames
+    if (c.close_after_flush || c.stream) return;   // one request per connection: ignore extra frames
     if (f.version != proto::kVersion && f.type != MsgType::KillServer) {
         proto::VersionBody v{};
         v.version = proto::kVersion;
@@ -593,11 +620,37 @@ void Server::flush(Conn& c) {
 /* Answer with a text (-l, -i) of any length: one Text frame when it is
  * short, else TextPart frames made as the reader takes them, then Text. */
 void Server::reply_text(Conn& c, std::string text, std::vector<JobId> ids) {
+    if (!c.trusted && !hold(c, text.size() + ids.size() * sizeof(JobId))) return;
     c.stream = std::make_unique<TextStream>();
     c.stream->text = std::move(text);
     c.stream->ids = std::move(ids);
     pump(c);
     flush(c);
+}
+
+/* Another user's answer now holds this many bytes (its text, its list of
+ * ids): counted against what that user may leave unread. False, and the
+ * connection closed, past it. */
+bool Server::hold(Conn& c, size_t bytes) {
+    size_t& pending = user_pending_[c.uid];
+    pending -= c.pending;
+    c.pending = 0;
+    if (pending + bytes > kUserMaxPending) {
+        refused(c.uid, "too many unread answers");
+        c.stream.reset();
+        c.dead = true;
+        return false;
+    }
+    pending += bytes;
+    c.pending = bytes;
+    return true;
+}
+
+/* The end of a connection's long answer (sent, or the connection gone). */
+void Server::end_stream(Conn& c) {
+    c.stream.reset();
+    if (c.pending) user_pending_[c.uid] -= c.pending;
+    c.pending = 0;
 }
 
 void Server::pump(Conn& c) {
@@ -609,6 +662,7 @@ void Server::pump(Conn& c) {
         }
         while (st.next < st.ids.size() && st.text.size() - st.sent < kStreamHigh)
             if (const Job* j = queue_.find(st.ids[st.next++])) st.text += list_line(*j);
+        if (!c.trusted && !hold(c, st.text.size() + st.ids.size() * sizeof(JobId))) return;
         size_t left = st.text.size() - st.sent;
         bool last = st.next >= st.ids.size() && left <= kStreamHigh;
         size_t n = std::min(left, kStreamHigh);
@@ -617,7 +671,7 @@ void Server::pump(Conn& c) {
         c.out += encode_empty(last ? MsgType::Text : MsgType::TextPart, t.str());
         st.sent += n;
         if (last) {
-            c.stream.reset();
+            end_stream(c);
             c.close_after_flush = true;
         }
     }
@@ -759,15 +813,15 @@ void Server::submitted(Conn& c, JobId id) {
 }
 
 /* An id from the command line: -1 means "the last job" (either rule). */
-Job* Server::lookup(int id, bool last_added) {
-    if (id == -1) return last_added ? queue_.last_added() : queue_.last_run();
+Job* Server::lookup(const Conn& c, int id, bool last_added) {
+    if (id == -1) return last_added ? queue_.last_added(c.uid) : queue_.last_run(c.uid);
     return queue_.find(id);
 }
 
 void Server::on_state(Conn& c, const Frame& f) {
     proto::JobRef r;
     (void)decode_body(f, &r);
-    Job* j = lookup(r.id, true);
+    Job* j = lookup(c, r.id, true);
     if (!j) {
         error(c, r.id == -1 ? "The last job cannot be stated.\n"
                             : format("The job %i cannot be stated.\n", r.id));
@@ -780,7 +834,7 @@ void Server::on_state(Conn& c, const Frame& f) {
 
 /* The job of -o -p -t -c -k -i (the "last run" rule), or an error reply. */
 Job* Server::lookup_run(Conn& c, int id) {
-    Job* j = lookup(id, false);
+    Job* j = lookup(c, id, false);
     if (!j || (id != -1 && j->state == JobState::Queued)) {
         error(c, id == -1 ? "No jobs.\n" : format("Job %i not finished or not running.\n", id));
         return nullptr;
@@ -839,18 +893,18 @@ void Server::on_kill(Conn& c, const Frame& f) {
 void Server::on_info(Conn& c, const Frame& f) {
     proto::JobRef r;
     (void)decode_body(f, &r);
-    Job* j = lookup(r.id, false);   // any state, when an id is given
+    Job* j = lookup(c, r.id, false);   // any state, when an id is given
     if (!j) {
         error(c, r.id == -1 ? "No jobs.\n" : format("Job %i not finished or not running.\n", r.id));
         return;
     }
-    reply_text(c, info_text(*j, now_seconds(), uid_));
+    reply_text(c, info_text(*j, now_seconds(), uid_, c.uid));
 }
 
 void Server::on_remove(Conn& c, const Frame& f) {
     proto::JobRef r;
     (void)decode_body(f, &r);
-    Job* j = lookup(r.id, true);
+    Job* j = lookup(c, r.id, true);
     JobId id = j ? j->id : r.id;
     if (j && !may_manage(c, *j, "remove")) return;
     if (!j || !queue_.remove(id)) {
@@ -963,7 +1017,7 @@ void Server::on_attach(Conn& c, const Frame& f) {
     j->awaiting_client = false;
     // The pid the kernel gives (SO_PEERCRED), not the one the message claims.
     if (c.spawned && c.pid > 0) queue_.set_runner(a.id, c.pid);
-    log("job %d: its %s is back", a.id, c.spawned ? "runner" : "client");
+    log_other(c.uid, format("job %d: its %s is back", a.id, c.spawned ? "runner" : "client"));
     if (j->state == JobState::Running && !a.started) {   // its Run was lost with the old server
         proto::RunBody rb{};
         rb.id = a.id;
@@ -1044,7 +1098,7 @@ void Server::on_clear(Conn& c, const Frame&) {
 void Server::on_wait(Conn& c, const Frame& f) {
     proto::JobRef r;
     (void)decode_body(f, &r);
-    Job* j = lookup(r.id, true);
+    Job* j = lookup(c, r.id, true);
     if (!j) {
         error(c, r.id == -1 ? "The last job cannot be waited.\n"
                             : format("The job %i cannot be waited.\n", r.id));
@@ -1090,7 +1144,10 @@ void Server::on_started(Conn& c, const Frame& f) {
     if (c.uid != uid_) {
         // Another user's runner says what it likes: keep only a plain path, and
         // a pid of its own (shown by -p; never signalled by us).
-        if (out.size() > 4096 || (!out.empty() && out[0] != '/') || printable(out) != out) out.clear();
+        // (no spaces either: the list's columns are separated by them)
+        if (out.size() > 4096 || (!out.empty() && out[0] != '/') || printable(out) != out ||
+            out.find(' ') != std::string::npos)
+            out.clear();
         if (pid < 0 || (pid > 0 && !process_of(pid, c.uid))) pid = 0;
     }
     queue_.started(j->id, pid, out, us_to_s(s.start_us));
@@ -1111,8 +1168,8 @@ void Server::on_finished(Conn& c, const Frame& f) {
         return;
     }
     JobResult r = result_of(b);
-    r.note.assign(note.substr(0, 1000));
-    if (!r.note.empty()) log("job %d: %s", id, printable(r.note).c_str());
+    r.note.assign(note.substr(0, c.uid == uid_ ? 1000 : 200));   // another user's: shorter
+    if (!r.note.empty()) log_other(c.uid, format("job %d: %s", id, printable(r.note).c_str()));
     finish(id, r, us_to_s(b.end_us));
     schedule();   // the freed slot's next job first: this runner only has to exit
     // Acknowledged once journaled: the runner exits only now, so a result is never lost.
@@ -1145,6 +1202,7 @@ void Server::conn_lost(Conn& c) {
         --others_conns_;
         user_input_[c.uid] -= c.in.size();
         c.in.clear();
+        end_stream(c);
     }
     if (&c == idle_spare_) {   // the idle spare ended: have another made
         idle_spare_ = nullptr;
@@ -1157,7 +1215,7 @@ void Server::conn_lost(Conn& c) {
     c.held.reset();
     Job* j = queue_.find(id);
     if (!j || (j->state != JobState::Running && j->state != JobState::Queued)) return;
-    log("job %d: its runner quit before reporting the end", id);
+    log_other(j->spec.uid, format("job %d: its runner quit before reporting the end", id));
     finish(id, Queue::lost_result(), now_seconds());
 }
 

@@ -254,6 +254,40 @@ TEST_F(SecurityTest, AnotherUsersInputIsBoundedOverItsConnections) {
     EXPECT_GE(open, 10);
 }
 
+TEST_F(SecurityTest, WaitersWokenByALostRunnerAreCountedOut) {
+    // A runner that quits wakes its waiters, which close in the same round:
+    // each must give its place back, or the other users' connections leak.
+    for (int round = 0; round < 60; ++round) {
+        std::vector<Fd> waiters;   // connected first: before the runner in the server's list
+        for (int i = 0; i < 20; ++i) waiters.push_back(h_->connect(kOther));
+        Fd runner;
+        Received r = ask(encode_submit(job({"x"}, 9)), kOther, &runner);
+        JobId id = id_of(r.frames.at(0));
+        proto::JobRef ref{};
+        ref.id = id;
+        for (const Fd& w : waiters) send_bytes(w, encode(MsgType::Wait, ref));
+        rounds();
+        runner.reset();
+        rounds(3);
+        for (const Fd& w : waiters) EXPECT_TRUE(receive_now(w).closed);
+    }
+    // 1,200 connections came and went: room remains (the cap on all of them is 1,000).
+    Fd again = h_->connect(kOther);
+    rounds();
+    EXPECT_FALSE(receive_now(again).closed);
+}
+
+TEST_F(SecurityTest, EmptyArgumentsCountAsWhatTheyCost) {
+    setenv("TS_USER_MAXSIZE", "64K", 1);
+    start();
+    std::vector<std::string> argv(3000, "");   // 12 KB on the wire, ~100 KB in memory
+    argv[0] = "true";
+    Fd keep;
+    Received r = ask(encode_submit(job(argv, 9)), kOther, &keep);
+    ASSERT_EQ(r.frames.at(0).type, MsgType::Error);
+    EXPECT_NE(text_of(r.frames[0]).find("TS_USER_MAXSIZE"), std::string::npos);
+}
+
 TEST_F(SecurityTest, ALongListComesInPiecesThatAddUpToIt) {
     for (int i = 0; i < 3000; ++i) ask(encode_submit(job({"job", std::string(300, 'x')}, 9)));
     size_t pieces = 0;
@@ -285,6 +319,38 @@ TEST_F(SecurityTest, AnUnreadListHoldsLittle) {
     for (const Frame& f : receive_now(slow).frames) got += f.payload.size();
     EXPECT_LT(got, h_->list().size());
     EXPECT_EQ(ask(encode_empty(MsgType::GetSlots)).frames.at(0).type, MsgType::Slots);   // others go on
+}
+
+TEST_F(SecurityTest, AnotherUsersUnreadAnswersHoldBoundedMemory) {
+    {   // the owner's 8 MB job, sent while the server reads it
+        Fd c = h_->connect(kOwner);
+        set_nonblock(c.get());
+        std::string big = encode_submit(job({"echo", std::string(8u << 20, 'y')}, 9));
+        for (size_t off = 0; off < big.size();) {
+            ssize_t n = write(c.get(), big.data() + off, big.size() - off);
+            if (n > 0) off += size_t(n);
+            h_->round();
+        }
+        rounds();
+        ASSERT_EQ(receive_now(c).frames.at(0).type, MsgType::SubmitOk);
+    }
+    proto::JobRef ref{};
+    ref.id = 0;
+    std::vector<Fd> slow;
+    for (int i = 0; i < 20; ++i) {   // -i of it, never read
+        slow.push_back(h_->connect(kOther));
+        int small = 4096;
+        setsockopt(slow.back().get(), SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+        send_bytes(slow.back(), encode(MsgType::Info, ref));
+        rounds();
+    }
+    int refused = 0;
+    for (const Fd& c : slow) refused += receive_now(c).closed ? 1 : 0;
+    EXPECT_GE(refused, 12);   // 64 MiB of unread answers at most: 8 of them
+    EXPECT_LE(refused, 13);
+    slow.clear();   // once read (here: gone), there is room again
+    rounds();
+    EXPECT_NE(text(encode(MsgType::Info, ref), kOther).find("Command: echo yyy"), std::string::npos);
 }
 
 TEST_F(SecurityTest, AnotherUsersRunnerReportsAreCheckedAndSignalsGoThroughIt) {
@@ -364,6 +430,12 @@ TEST_F(SecurityTest, AnotherUsersUrgentMovesAheadOfTheirOwnJobsOnly) {
 
 // ---- the queue's side --------------------------------------------------------------------------------
 
+JobResult exit_code(int e) {
+    JobResult r;
+    r.errorlevel = e;
+    return r;
+}
+
 JobSpec of(uid_t uid, std::vector<std::string> argv, int slots = 1) {
     JobSpec s;
     s.argv = std::move(argv);
@@ -410,6 +482,52 @@ TEST(QueueUsage, ForgottenAndEvictedJobsGiveTheirBytesBack) {
     for (JobId id : {a, b, c}) q.finished(id, JobResult(), 1);
     EXPECT_EQ(q.usage(7).waiting, 0u);
     EXPECT_EQ(q.usage(7).bytes, Queue::spec_bytes(of(7, {"kept", "2"})));   // b evicted, a not kept
+}
+
+TEST(QueueEviction, AnotherUsersStreamOfJobsDoesNotPushTheOwnersResultsOut) {
+    Queue q;
+    q.set_max_slots(1);
+    q.set_max_finished(3);
+    JobId mine = q.add(of(1, {"mine"}), 0);
+    q.schedule();
+    q.finished(mine, exit_code(7), 1);
+    for (int i = 0; i < 10; ++i) {
+        JobId id = q.add(of(2, {"flood"}), 0);
+        q.schedule();
+        q.finished(id, exit_code(0), 2);
+    }
+    ASSERT_NE(q.find(mine), nullptr);   // theirs went first
+    EXPECT_EQ(q.find(mine)->result.errorlevel, 7);
+    EXPECT_EQ(q.finished_list().size(), 3u);
+    EXPECT_EQ(q.usage(2).finished, 2u);
+    // One user alone: the oldest goes, as in task-spooler.
+    Queue one;
+    one.set_max_finished(2);
+    for (int i = 0; i < 4; ++i) {
+        JobId id = one.add(of(1, {"j"}), 0);
+        one.schedule();
+        one.finished(id, exit_code(0), 1);
+    }
+    EXPECT_EQ(std::vector<JobId>(one.finished_list().begin(), one.finished_list().end()),
+              (std::vector<JobId>{2, 3}));
+}
+
+TEST(QueueLastJob, IsTheRequestersOwnInASharedQueue) {
+    Queue q;
+    q.set_max_slots(1);
+    JobId a = q.add(of(1, {"a"}), 0);
+    JobId b = q.add(of(2, {"b"}), 0);
+    q.schedule();   // a runs
+    EXPECT_EQ(q.last_added(1)->id, a);   // not b, which is newer but another user's
+    EXPECT_EQ(q.last_added(2)->id, b);
+    EXPECT_EQ(q.last_run(1)->id, a);
+    EXPECT_EQ(q.last_run(2), nullptr);   // none of theirs runs or has run
+    q.finished(a, exit_code(3), 1);
+    q.schedule();   // b runs
+    EXPECT_EQ(q.last_run(1)->id, a);     // its newest finished
+    EXPECT_EQ(q.last_run(2)->id, b);
+    EXPECT_EQ(q.last_added(3), nullptr);
+    EXPECT_EQ(q.last_added(), q.last_added(2));   // one user's view is task-spooler's
 }
 
 TEST(QueueUrgent, AmongOwnMovesAheadOfThatUsersQueuedJobsOnly) {
@@ -493,11 +611,15 @@ TEST(Listing, WhatARunnerReportsIsEscaped) {
     j.result.note = "x\ny\x1b";
     j.spec.argv = {"echo", "a\x1b[31m"};
     j.spec.env_info = "A=1\nB=\x1b[0m\n";
-    std::string info = info_text(j, 0, 1);
+    std::string info = info_text(j, 0, 1, 1);   // another user's job (uid 2), seen by the owner
     EXPECT_EQ(info.find('\x1b'), std::string::npos) << info;
     EXPECT_NE(info.find("Error: x\\ny\\x1b\n"), std::string::npos) << info;
-    EXPECT_NE(info.find("Environment:\nA=1\nB=\\x1b[0m\n"), std::string::npos) << info;   // lines kept
+    EXPECT_NE(info.find("Environment:\nA=1\\nB=\\x1b[0m\\n\n"), std::string::npos) << info;   // one line
     EXPECT_NE(info.find("Command: echo a\\x1b[31m\n"), std::string::npos) << info;
+    EXPECT_EQ(info_text(j, 0, 1, 3).find("Environment:"), std::string::npos);   // a third user: not shown
+    EXPECT_NE(info_text(j, 0, 1, 2).find("Environment:"), std::string::npos);   // its owner
+    j.spec.uid = 1;   // the server owner's own job: its lines as they are, escaped within
+    EXPECT_NE(info_text(j, 0, 1, 1).find("Environment:\nA=1\nB=\\x1b[0m\n"), std::string::npos);
 }
 
 }  // namespace

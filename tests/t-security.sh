@@ -82,13 +82,21 @@ is "$(grep -c secret-of-b "$Q.journal")" 0 "B's environment is not in A's journa
 check "B queues through ts: job 2" 0 $'2\n' '' -- as $B "$TS" sh -c 'id -u; echo $SECRET'
 check "it runs as B (-w)" 0 '' '' -- as $B "$TS" -w 2
 check "with B's own environment" 0 "$B"$'\nsecret-of-b\n' '' -- cat "$(as $B "$TS" -o 2)"
+check "A's job with TS_ENV output: 3" 0 $'3\n' '' -- as $A env TS_ENV='echo token=$SECRET' "$TS" true
+run_cmd as $B "$TS" -i 3
+[[ $RC == 0 && $OUT != *secret-of-a* && $OUT == *"Command: true"* ]] && pass "B's -i of it: no TS_ENV text" \
+    || fail "B's -i of it: no TS_ENV text" "$OUT"
+run_cmd as $A "$TS" -i 3
+[[ $OUT == *"token=secret-of-a"* ]] && pass "A's own -i shows it" || fail "A's own -i shows it" "$OUT"
+check "B's job whose TS_ENV takes 11 s is queued all the same: 4" 0 $'4\n' '' -- \
+    as $B env TS_ENV='sleep 11; echo slow' "$TS" true
 # The spare runner refuses a job of another uid even if the server handed it one: unit-tested
 # (AssignFrame.CarriesTheOwner); here, B cannot become a spare.
 run_cmd as $B forge "$Q" attach 0
 is "$OUT" $'bye\n' "B's Attach to A's finished job: Bye"
 
 # ---- 2. root never runs the owner's queue -----------------------------------------------------------------
-check "A's job that waits (needs 9 slots): 3" 0 $'3\n' '' -- as $A "$TS" -N 9 sh -c "id -u >$T/ta/job3"
+check "A's job that waits (needs 9 slots): 5" 0 $'5\n' '' -- as $A "$TS" -N 9 sh -c "id -u >$T/ta/job3"
 p=$(qserver); kill -TERM "$p"; eventually "A's server stopped" -- pid_gone "$p"
 eventually "no server for q1" -- no_server_q
 run_cmd qts -l
@@ -100,7 +108,7 @@ ok "$([ ! -e "$T/ta/job3" ]; echo $?)" "A's queued job did not run"
 run_cmd as $B "$TS" -l
 [[ $RC == 255 && $ERR == *"belongs to uid $A"* ]] && pass "nor does B's" || fail "nor does B's" "$RC $ERR"
 check "A starts it again" 0 '' '' -- as $A "$TS" -S 9
-check "job 3 runs as A" 0 '' '' -- as $A "$TS" -w 3
+check "job 5 runs as A" 0 '' '' -- as $A "$TS" -w 5
 check "as A" 0 "$A"$'\n' '' -- cat "$T/ta/job3"
 stop_queues
 
@@ -181,9 +189,13 @@ run_cmd as $B forge "$Q" half 40 $((32 << 20))
 is "$OUT" $'closed 40\n' "40 half-sent 32 MiB frames of B: all closed (over B's frame limit)"
 run_cmd as $B forge "$Q" half 30 $((3 << 20))
 is "$OUT" $'closed 30\n' "30 half-sent 3 MiB frames: all closed (input cap or deadline)"
-now=$(rss_kb "$sp")
-[ "$now" -lt $((base + 65536)) ] && pass "server RSS stays bounded ($base -> $now kB)" \
-    || fail "server RSS stays bounded" "$base -> $now kB"
+rss_bounded() {   # DESC: the server's RSS grew by less than 64 MB (not under the sanitizers' quarantine)
+    local now
+    now=$(rss_kb "$sp")
+    if [ "${TS_TEST_LIGHT:-0}" = 1 ]; then skip "$1" "RSS means little under ASan"; return; fi
+    [ "$now" -lt $((base + 65536)) ] && pass "$1 ($base -> $now kB)" || fail "$1" "$base -> $now kB"
+}
+rss_bounded "server RSS stays bounded"
 # B's connections: at most 32 that are not runners; A is served meanwhile.
 mkfifo "$T/in5"; chmod 666 "$T/in5"
 (ulimit -n 4096; bg_as $B forge "$Q" idle 1100 <"$T/in5" >"$T/out5") &
@@ -204,9 +216,7 @@ mkfifo "$T/in5b"; chmod 666 "$T/in5b"
 unreader=$!
 exec 9>"$T/in5b"
 check "A's list works while B's answers wait" 0 '' '' -- sh -c "Q=$Q as-user $A \"$TS\" -l >/dev/null"
-now=$(rss_kb "$sp")
-[ "$now" -lt $((base + 65536)) ] && pass "unread lists: server RSS bounded ($base -> $now kB)" \
-    || fail "unread lists: server RSS bounded" "$base -> $now kB"
+rss_bounded "unread lists: server RSS bounded"
 exec 9>&-
 wait "$unreader" 2>/dev/null
 # A list larger than a frame: A's own jobs of 17 MB each.
