@@ -220,7 +220,10 @@ bool check_server(const Socket& s, int fd, std::string* err) {
         *err = format("The uid %u does not own the socket %s.", unsigned(getuid()), s.path.c_str());
         return false;
     }
-    QueueOwner owner = queue_owner(s.abs_path);
+    // Seen from the peer's side: a server whose uid owns the directory, or
+    // else the journal or the lock, is the queue's (a stale file of our own
+    // there must not make us refuse the real one).
+    QueueOwner owner = queue_owner(s.abs_path, peer, false);
     if (owner.known && peer != owner.uid) {
         *err = format("The server at %s runs as uid %u, but the queue belongs to uid %u (%s): it is "
                       "not the queue's server, and nothing was sent to it.",
@@ -767,7 +770,7 @@ Fd connect_or_start(const std::string& abs_path, bool may_start, uid_t expect) {
     return fd;
 }
 
-QueueOwner queue_owner(const std::string& socket_path) {
+QueueOwner queue_owner(const std::string& socket_path, uid_t prefer, bool prefer_lock) {
     QueueOwner o;
     std::string dir = dir_name(socket_path);
     struct stat st;
@@ -778,13 +781,14 @@ QueueOwner queue_owner(const std::string& socket_path) {
         return o;
     }
     // A shared sticky directory: the journal's owner, else the lock file's. If
-    // either is ours, the queue is ours (a file someone else planted beside it
-    // then stops our server with a message naming it, rather than taking the
-    // queue from us).
+    // either belongs to `prefer` (the caller, or the server being checked), the
+    // queue is theirs (a file someone else planted beside it then stops that
+    // server with a message naming it, rather than taking the queue away).
     for (int pass = 0; pass < 2; ++pass) {
         for (const char* ext : {".journal", ".lock"}) {
             std::string p = socket_path + ext;
-            if (lstat(p.c_str(), &st) != 0 || (pass == 0 && st.st_uid != geteuid())) continue;
+            if (lstat(p.c_str(), &st) != 0) continue;
+            if (pass == 0 && (st.st_uid != prefer || (ext[1] == 'l' && !prefer_lock))) continue;
             o.known = true;
             o.uid = st.st_uid;
             o.why = format("%s %s", ext[1] == 'j' ? "its journal" : "its lock file", p.c_str());

@@ -6,6 +6,7 @@
 
 #include <string>
 #include <sys/types.h>
+#include <unistd.h>
 
 #include "options.h"
 #include "util.h"
@@ -23,14 +24,15 @@ Fd connect_or_start(const std::string& abs_path, bool may_start, uid_t expect);
 /* Who the queue at a socket path belongs to, as far as the files say:
  * the owner of the socket's directory when nobody else may write there,
  * else the owner of the queue's journal or lock file (the first user who
- * started it). known is false for a new queue in a shared directory, which
- * belongs to whoever starts it first. */
+ * started it; one of `prefer`'s, if either is, or only the journal without
+ * prefer_lock: a lock file is easier to plant). known is false for a new
+ * queue in a shared directory, which belongs to whoever starts it first. */
 struct QueueOwner {
     bool known = false;
     uid_t uid = 0;
     std::string why;   // "the owner of DIR", "its journal PATH", ...
 };
-QueueOwner queue_owner(const std::string& socket_path);
+QueueOwner queue_owner(const std::string& socket_path, uid_t prefer = geteuid(), bool prefer_lock = true);
 
 /* The socket's directory must be one that nobody but its owner can change,
  * or sticky (like /tmp): otherwise another user could delete the queue's

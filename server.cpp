@@ -423,10 +423,10 @@ void Server::round(int timeout) {
         // dead connection has been seen, so that none leaves uncounted.
         for (bool again = true; again;) {
             again = false;
-            for (auto& c : conns_)
-                if (c->dead && !c->lost) {
-                    c->lost = true;
-                    conn_lost(*c);
+            for (size_t i = 0; i < conns_.size(); ++i)   // by index: conn_lost may add a runner's
+                if (Conn& c = *conns_[i]; c.dead && !c.lost) {
+                    c.lost = true;
+                    conn_lost(c);
                     again = true;
                 }
         }
@@ -620,7 +620,10 @@ void Server::flush(Conn& c) {
 /* Answer with a text (-l, -i) of any length: one Text frame when it is
  * short, else TextPart frames made as the reader takes them, then Text. */
 void Server::reply_text(Conn& c, std::string text, std::vector<JobId> ids) {
-    if (!c.trusted && !hold(c, text.size() + ids.size() * sizeof(JobId))) return;
+    if (!c.trusted && !hold(c, text.size() + ids.size() * sizeof(JobId))) {
+        flush(c);
+        return;
+    }
     c.stream = std::make_unique<TextStream>();
     c.stream->text = std::move(text);
     c.stream->ids = std::move(ids);
@@ -638,7 +641,10 @@ bool Server::hold(Conn& c, size_t bytes) {
     if (pending + bytes > kUserMaxPending) {
         refused(c.uid, "too many unread answers");
         c.stream.reset();
-        c.dead = true;
+        TailWriter t;
+        t.add(format("uid %u has too many answers it has not read yet.\n", unsigned(c.uid)));
+        c.out += encode_empty(MsgType::Error, t.str());   // sent by the flush that is under way
+        c.close_after_flush = true;
         return false;
     }
     pending += bytes;
@@ -814,6 +820,7 @@ void Server::submitted(Conn& c, JobId id) {
 
 /* An id from the command line: -1 means "the last job" (either rule). */
 Job* Server::lookup(const Conn& c, int id, bool last_added) {
+    if (id == -1 && c.uid == 0) return last_added ? queue_.last_added() : queue_.last_run();
     if (id == -1) return last_added ? queue_.last_added(c.uid) : queue_.last_run(c.uid);
     return queue_.find(id);
 }
@@ -927,7 +934,8 @@ void Server::on_urgent(Conn& c, const Frame& f) {
     proto::JobRef r;
     (void)decode_body(f, &r);
     JobId id = r.id;
-    if (id == -1 && !queue_.active().empty()) id = queue_.active().back();   // the tail only
+    if (id == -1)   // the caller's newest job (for one user: the tail of the queue)
+        if (Job* l = lookup(c, -1, true)) id = l->id;
     Job* j = queue_.find(id);
     if (j && !may_manage(c, *j, "urge")) return;
     // Another user's -u moves their job ahead of their own jobs only.

@@ -426,6 +426,11 @@ TEST_F(SecurityTest, AnotherUsersUrgentMovesAheadOfTheirOwnJobsOnly) {
     r.id = 2;
     EXPECT_EQ(ask(encode(MsgType::Urgent, r)).frames.at(0).type, MsgType::Done);   // the owner's -u
     EXPECT_EQ(order(), (std::vector<JobId>{0, 2, 1, 3}));
+    // Without an id: the caller's own newest job, not the tail of the queue.
+    ask(encode_submit(job({"a4"}, 9)));
+    r.id = -1;
+    EXPECT_EQ(ask(encode(MsgType::Urgent, r), kOther).frames.at(0).type, MsgType::Done);
+    EXPECT_EQ(order(), (std::vector<JobId>{0, 3, 2, 1, 4}));   // 3 moved ahead of 2, its owner's first
 }
 
 // ---- the queue's side --------------------------------------------------------------------------------
