@@ -505,13 +505,7 @@ std::optional<std::string> ts_env_output() {
     }
     wr.reset();
     std::string out;
-    char buf[4096];
-    for (;;) {
-        ssize_t n = read(rd.get(), buf, sizeof buf);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) break;
-        out.append(buf, static_cast<size_t>(n));
-    }
+    (void)read_all(rd.get(), &out);
     while (waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
     }
     return out;

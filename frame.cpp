@@ -23,11 +23,11 @@ std::string encode_frame(proto::MsgType type, const void* body, size_t body_len,
     return out;
 }
 
-ParseStatus parse_frame(std::string_view buf, Frame* out, size_t* used) {
+ParseStatus parse_frame(std::string_view buf, Frame* out, size_t* used, uint32_t max) {
     proto::Header h;
     if (buf.size() < sizeof h) return ParseStatus::Incomplete;
     std::memcpy(&h, buf.data(), sizeof h);
-    if (h.len > proto::kMaxFrame) return ParseStatus::TooBig;
+    if (h.len > max) return ParseStatus::TooBig;
     if (buf.size() - sizeof h < h.len) return ParseStatus::Incomplete;
     out->version = h.version;
     out->type = static_cast<proto::MsgType>(h.type);

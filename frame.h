@@ -38,8 +38,10 @@ inline std::string encode_empty(proto::MsgType type, std::string_view tail = {})
 
 enum class ParseStatus { Incomplete, Ok, TooBig };
 
-/* Take one frame from the front of buf. On Ok, *used is its size in bytes. */
-ParseStatus parse_frame(std::string_view buf, Frame* out, size_t* used);
+/* Take one frame from the front of buf. On Ok, *used is its size in bytes.
+ * A header that claims more than max bytes is TooBig at once. */
+ParseStatus parse_frame(std::string_view buf, Frame* out, size_t* used,
+                        uint32_t max = proto::kMaxFrame);
 
 /* Copy the fixed body out of a frame whose payload holds exactly the body
  * (allow_tail false) or the body and then a tail (allow_tail true). */

@@ -539,11 +539,11 @@ static std::string output_shown(const Job& j) {
 
 /* Control characters (a newline in an argument, say) as C escapes, so that a
  * job is always one line of the list; every other byte as it is. */
-std::string printable(const std::string& s) {
+std::string printable(const std::string& s, bool keep_lines) {
     std::string out;
     out.reserve(s.size());
     for (unsigned char c : s) {
-        if (c >= 0x20 && c != 0x7f) {
+        if ((c >= 0x20 && c != 0x7f) || (keep_lines && (c == '\n' || c == '\t'))) {
             out += static_cast<char>(c);
             continue;
         }
@@ -553,18 +553,6 @@ std::string printable(const std::string& s) {
         case '\r': out += "\\r"; break;
         default: out += format("\\x%02x", c); break;
         }
-    }
-    return out;
-}
-
-std::string printable_lines(const std::string& s) {
-    std::string out;
-    size_t from = 0;
-    for (size_t i = 0; i <= s.size(); ++i) {
-        if (i < s.size() && s[i] != '\n' && s[i] != '\t') continue;
-        out += printable(s.substr(from, i - from));
-        if (i < s.size()) out += s[i];
-        from = i + 1;
     }
     return out;
 }
@@ -603,7 +591,7 @@ std::string info_text(const Job& j, double now, uid_t server_uid, uid_t viewer) 
     std::string s;
     bool may_see = viewer == j.spec.uid || viewer == server_uid || viewer == 0;
     if (j.spec.env_info && may_see)
-        s += "Environment:\n" + (j.spec.uid == server_uid ? printable_lines(*j.spec.env_info)
+        s += "Environment:\n" + (j.spec.uid == server_uid ? printable(*j.spec.env_info, true)
                                                          : printable(*j.spec.env_info) + "\n");
     if (j.state == JobState::Finished || j.state == JobState::Skipped) {
         if (j.result.signal)

@@ -257,10 +257,9 @@ private:
     JobId last_finished_id_ = -1;
 };
 
-/* Text with control characters escaped (\n, \t, \r, \xHH), for one-line output. */
-std::string printable(const std::string& s);
-/* The same, but newlines and tabs kept (text of several lines, like TS_ENV's). */
-std::string printable_lines(const std::string& s);
+/* Text with control characters escaped (\n, \t, \r, \xHH), for one-line output;
+ * with keep_lines, newlines and tabs stay (text of several lines, like TS_ENV's). */
+std::string printable(const std::string& s, bool keep_lines = false);
 /* An argument quoted for sh (as it is when it needs no quotes). */
 std::string shell_quote(const std::string& s);
 /* One line of the list, for a job in any state. */

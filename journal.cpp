@@ -194,16 +194,9 @@ void Journal::replay(Queue* q) {
         path_.clear();
         return;
     }
-    bool exists = false;
+    bool exists = bool(in);
     if (in) {
-        exists = true;
-        char buf[65536];
-        for (;;) {
-            ssize_t n = read(in.get(), buf, sizeof buf);
-            if (n < 0 && errno == EINTR) continue;
-            if (n <= 0) break;
-            data.append(buf, static_cast<size_t>(n));
-        }
+        (void)read_all(in.get(), &data);
         in.reset();
     }
     if (exists && !data.empty()) {

@@ -179,6 +179,7 @@ private:
     std::deque<JobId> unassigned_;     // started jobs waiting for a spare runner
     double unassigned_since_ = 0;
     Fd log_fd_;                        // opened once: the log works when descriptors run out
+    int slots_ = 0;                    // TS_SLOTS, for a queue that the journal does not give
     // Bounds on what other users may hold (the owner's queue is bounded by memory only).
     size_t user_max_jobs_ = 1000;                // TS_USER_MAXJOBS: queued and running jobs
     size_t user_max_size_ = size_t(64) << 20;    // TS_USER_MAXSIZE: bytes of their jobs
@@ -196,7 +197,7 @@ constexpr uint32_t kUserMaxFrame = 4u << 20;    // a request of another user
 constexpr uint32_t kRunnerMaxFrame = 64u << 10; // what another user's runner reports
 constexpr size_t kUserMaxInput = 16u << 20;     // buffered input of one uid, all connections
 constexpr double kIdleLimit = 10.0;             // to send a first request, or the rest of a frame
-constexpr size_t kFdReserve = 64;               // descriptors kept for the owner and runners
+constexpr size_t kFdReserve = 128;              // descriptors kept for the owner and runners
 constexpr size_t kStreamHigh = 256u << 10;      // a long answer is made in pieces of this size
 constexpr size_t kUserMaxPending = 64u << 20;   // answers (-i text, list ids) one uid has not read
 
@@ -269,9 +270,9 @@ Server::Server(Fd listener, std::string path, bool harness)
     }
     if (journal_->replayed_anything()) {
         restored();   // the journal's slot count wins over TS_SLOTS
-    } else if (const char* s = getenv("TS_SLOTS"); s && std::abs(atoi(s)) >= 1) {
-        queue_.set_max_slots(std::abs(atoi(s)));
-        journal_->slots(std::abs(atoi(s)));
+    } else if (slots_ > 0) {
+        queue_.set_max_slots(slots_);
+        journal_->slots(slots_);
     }
     top_up_spares();   // a spare ready for the first job
 }
@@ -282,7 +283,7 @@ bool Server::open_log() {
     std::string why;
     log_fd_ = open_private(path_ + ".error", O_WRONLY | O_APPEND | O_CREAT, &why);
     if (!log_fd_) startup_error_ = format("cannot use the log: %s", why.c_str());
-    return !startup_error_.empty() ? false : true;
+    return bool(log_fd_);
 }
 
 /* No server runs over a queue of another uid, root's included. */
@@ -319,8 +320,10 @@ static size_t parse_size(const char* s) {
 
 /* The server's settings from its environment, read once. */
 void Server::configure() {
-    if (const char* s = getenv("TS_SLOTS"); s && std::abs(atoi(s)) < 1)
-        log("TS_SLOTS=%s ignored: it must be a number of at least 1", s);
+    if (const char* s = getenv("TS_SLOTS")) {
+        slots_ = std::abs(atoi(s));
+        if (slots_ < 1) log("TS_SLOTS=%s ignored: it must be a number of at least 1", s);
+    }
     struct rlimit rl;
     if (const char* s = getenv("TS_MAXCONN")) {
         // task-spooler's limit: max_conn connections, max_conn - 5 queued jobs.
@@ -355,7 +358,7 @@ void Server::configure() {
             (void)getrlimit(RLIMIT_NOFILE, &rl);
         }
         size_t n = rl.rlim_cur == RLIM_INFINITY ? 65536 : size_t(rl.rlim_cur);
-        others_max_conns_ = n > 2 * kFdReserve ? n - 2 * kFdReserve : n / 4;
+        others_max_conns_ = n > 2 * kFdReserve ? n - kFdReserve : n / 2;
     }
 }
 
@@ -551,17 +554,9 @@ void Server::read_conn(Conn& c) {
         while (!c.dead) {
             // Another user's frame must be small; a runner reports only a little.
             uint32_t limit = c.trusted ? proto::kMaxFrame : c.runner_of ? kRunnerMaxFrame : kUserMaxFrame;
-            proto::Header h;
-            if (c.in.size() - off >= sizeof h) {
-                std::memcpy(&h, c.in.data() + off, sizeof h);
-                if (h.len > limit) {
-                    c.dead = true;
-                    break;
-                }
-            }
             Frame f;
             size_t used = 0;
-            ParseStatus st = parse_frame(std::string_view(c.in).substr(off), &f, &used);
+            ParseStatus st = parse_frame(std::string_view(c.in).substr(off), &f, &used, limit);
             if (st == ParseStatus::Incomplete) break;
             if (st == ParseStatus::TooBig) {
                 c.dead = true;
@@ -575,7 +570,7 @@ void Server::read_conn(Conn& c) {
     }
     // Half a frame: the rest must come soon (a stalled sender holds nothing for long).
     if (c.in.empty()) c.partial_deadline = 0;
-    else if (c.partial_deadline == 0) c.partial_deadline = now_seconds() + kIdleLimit;
+    else if (!c.trusted && c.partial_deadline == 0) c.partial_deadline = now_seconds() + kIdleLimit;
 }
 
 void Server::dispatch(Conn& c, const Frame& f) {
@@ -939,7 +934,7 @@ void Server::on_urgent(Conn& c, const Frame& f) {
     Job* j = queue_.find(id);
     if (j && !may_manage(c, *j, "urge")) return;
     // Another user's -u moves their job ahead of their own jobs only.
-    bool own_only = c.uid != uid_ && c.uid != 0;
+    bool own_only = !c.trusted;
     JobId before = -1;
     if (!j || !(own_only ? queue_.urgent_among_own(id, &before) : queue_.urgent(id))) {
         error(c, r.id == -1 ? "The last job cannot be urged.\n"

@@ -206,9 +206,13 @@ bool read_file(const std::string& path, std::string* out) {
     Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
     if (!fd) return false;
     out->clear();
+    return read_all(fd.get(), out);
+}
+
+bool read_all(int fd, std::string* out) {
     char buf[65536];
     for (;;) {
-        ssize_t n = ::read(fd.get(), buf, sizeof buf);
+        ssize_t n = ::read(fd, buf, sizeof buf);
         if (n < 0 && errno == EINTR) continue;
         if (n <= 0) return n == 0;
         out->append(buf, static_cast<size_t>(n));

@@ -83,6 +83,8 @@ double now_seconds();
 
 /* Read the whole file; false when it cannot be opened. */
 bool read_file(const std::string& path, std::string* out);
+/* Append everything up to EOF on fd (a pipe, an open file) to *out; false on a read error. */
+bool read_all(int fd, std::string* out);
 
 /* Path with a directory part removed, and the directory part. */
 std::string dir_name(const std::string& path);
