@@ -26,6 +26,7 @@
 #include <ctime>
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -301,8 +302,10 @@ public:
 private:
     void send(const std::string& bytes);
     /* The next frame; dies with `lost` (or a general message) when the
-     * server closes first. */
+     * server closes first. Warnings on the way are printed on stderr. */
     Frame receive(const char* lost = nullptr);
+    /* The next frame that is not a warning; false when the server closed first. */
+    bool try_receive(Frame* f);
     void receive_checked(const Frame& f);
     bool wait_step(int* id, int* errorlevel);
     [[noreturn]] void request_failed(const Frame& f);
@@ -339,9 +342,24 @@ void Client::send(const std::string& bytes) {
     if (!send_frame(fd_.get(), bytes)) die("Error sending the request to the server.");
 }
 
+/* The server's warning (its journal cannot be written), on stderr. */
+void print_warning(const Frame& f) {
+    std::string line;
+    TailReader r(f.payload);
+    if (r.next(&line)) fprintf(stderr, "ts: warning: %s\n", printable(line).c_str());
+}
+
+bool Client::try_receive(Frame* f) {
+    while (recv_frame(fd_.get(), f)) {
+        if (f->type != MsgType::Warning || f->version != proto::kVersion) return true;
+        print_warning(*f);
+    }
+    return false;
+}
+
 Frame Client::receive(const char* lost) {
     Frame f;
-    if (!recv_frame(fd_.get(), &f)) {
+    if (!try_receive(&f)) {
         if (lost) die("%s", lost);
         die("The server at %s closed the connection without answering: it stopped, or it is "
             "not a ts server (task-spooler 1.x?).",
@@ -352,9 +370,14 @@ Frame Client::receive(const char* lost) {
 }
 
 void Client::receive_checked(const Frame& f) {
-    if (f.version != proto::kVersion || f.type == MsgType::Version)
-        die("The server at %s runs another version of ts; stop it with `ts -K`.",
-            sock_.path.c_str());
+    if (f.version != proto::kVersion || f.type == MsgType::Version) {
+        proto::VersionBody v{};
+        if (f.type == MsgType::Version && decode_body(f, &v)) {}
+        die("The server at %s runs another version of ts (protocol %u; this ts speaks %u). Move "
+            "the queue to this ts with `ts --restart`: it keeps every job.",
+            sock_.path.c_str(), unsigned(f.type == MsgType::Version ? v.version : f.version),
+            unsigned(proto::kVersion));
+    }
 }
 
 /* Error replies print as task-spooler's "Error in the request: ..."; anything
@@ -393,7 +416,7 @@ int Client::print_text(const std::string& request) {
 int Client::kill_server() {
     send(encode_empty(MsgType::KillServer));
     Frame f;
-    if (recv_frame(fd_.get(), &f) && f.type == MsgType::Error) request_failed(f);
+    if (try_receive(&f) && f.type == MsgType::Error) request_failed(f);
     if (f.type != MsgType::Done)
         die("The server at %s did not confirm that it stopped: it is not a ts server "
             "(task-spooler 1.x?); stop it with its own -K.",
@@ -451,7 +474,7 @@ int Client::output() {
  * survives it. Bye (-K) or repeated failures end with task-spooler's error. */
 bool Client::wait_step(int* id, int* errorlevel) {
     Frame f;
-    if (recv_frame(fd_.get(), &f)) {
+    if (try_receive(&f)) {
         if (f.version != proto::kVersion || f.type == MsgType::Version) receive_checked(f);
         proto::JobRef r;
         proto::WaitBody w;
@@ -467,10 +490,16 @@ bool Client::wait_step(int* id, int* errorlevel) {
         if (f.type == MsgType::Bye) die("Error in wait_job");
         request_failed(f);
     }
-    if (*id == -1 || ++reconnects_ > 20) die("Error in wait_job");
-    struct timespec ts = {0, 100 * 1000000L};
+    // Back off (0.1 s doubling to 5 s, about two minutes in all): a server
+    // that dies at start is not restarted in a loop.
+    if (*id == -1 || ++reconnects_ > 30) die("Error in wait_job");
+    double delay = std::min(5.0, 0.1 * double(1 << std::min(reconnects_ - 1, 6)));
+    struct timespec ts = {static_cast<time_t>(delay), static_cast<long>((delay - double(time_t(delay))) * 1e9)};
     nanosleep(&ts, nullptr);
-    fd_ = reconnector()();
+    std::string why;
+    fd_ = reconnector()(&why);
+    if (!fd_ && !why.empty() && (reconnects_ == 1 || reconnects_ % 10 == 0))
+        fprintf(stderr, "ts: waiting for the server to come back: %s\n", why.c_str());
     proto::JobRef r{};
     r.id = *id;
     if (!fd_ || !send_frame(fd_.get(), encode(MsgType::Wait, r))) fd_.reset(open("/dev/null", O_RDONLY));
@@ -559,8 +588,29 @@ int Client::enqueue() {
         sent.env.clear();
         if (!o_.foreground) sent.flags |= proto::kClientHeld;
     }
-    send(encode_submit(sent));
-    Frame f = receive("Error getting the newjob_ok");
+    // The submit's own name: sent again after a lost connection, it finds
+    // the job it queued instead of queueing a second one.
+    unsigned char rnd[16];
+    if (getrandom(rnd, sizeof rnd, 0) != ssize_t(sizeof rnd)) {
+        uint64_t x = uint64_t(getpid()) * 0x9E3779B97F4A7C15ull ^ uint64_t(now_seconds() * 1e9);
+        for (unsigned char& c : rnd) c = static_cast<unsigned char>(x >>= 3);
+    }
+    for (unsigned char c : rnd) sent.token += format("%02x", c);
+    std::string frame = encode_submit(sent);
+    send(frame);
+    Frame f;
+    for (int attempt = 1; !try_receive(&f); ++attempt) {
+        // No answer: the server died, maybe with the job journaled. Ask the
+        // next one (started if need be) for the same submit.
+        if (attempt > 12) die("Error getting the newjob_ok: the server went away before answering");
+        double delay = std::min(2.0, 0.05 * double(1 << std::min(attempt, 6)));
+        struct timespec ts = {static_cast<time_t>(delay), static_cast<long>((delay - double(time_t(delay))) * 1e9)};
+        nanosleep(&ts, nullptr);
+        std::string why;
+        fd_ = reconnector()(&why);
+        if (!fd_ || !send_frame(fd_.get(), frame)) fd_.reset(open("/dev/null", O_RDONLY | O_CLOEXEC));
+    }
+    receive_checked(f);
     if (f.type == MsgType::QueueFull) die_with(kExitQueueFull, "Error, queue full\n");
     if (f.type == MsgType::Bye) die("Error getting the newjob_ok");   // -K while we waited for room
     proto::JobRef r;
@@ -585,6 +635,7 @@ int Client::background(JobId id, const JobSpec& spec) {
     stdio_to_dev_null();
     ServerLink link(std::move(fd_), reconnector(), id);
     link.set_patience(kForeignPatienceMs);
+    link.set_log(sock_.abs_path + ".error");
     if (!wait_for_run(link)) _exit(kExitError);
     (void)run_job(spec, id, link, false);
     _exit(kExitOk);
@@ -622,7 +673,9 @@ ServerLink::Connect Client::reconnector() const {
     std::string path = sock_.abs_path;
     bool may_start = !foreign_;
     uid_t expect = server_uid_;
-    return [path, may_start, expect] { return connect_or_start(path, may_start, expect); };
+    return [path, may_start, expect](std::string* why) {
+        return connect_or_start(path, may_start, expect, why);
+    };
 }
 
 /* A request answered by Done or an error. */
@@ -755,14 +808,75 @@ int Client::run() {
 
 }  // namespace
 
-Fd connect_or_start(const std::string& abs_path, bool may_start, uid_t expect) {
+Fd connect_or_start(const std::string& abs_path, bool may_start, uid_t expect, std::string* why) {
     Socket s;
     s.path = s.abs_path = abs_path;
     std::string err;
     Fd fd = may_start ? open_server(s, &err) : try_connect(s.path);
-    if (fd && peer_uid(fd.get()) != expect) fd.reset();   // not the server we worked for
+    if (!fd && err.empty()) err = strerror(errno);
+    if (fd && peer_uid(fd.get()) != expect) {   // not the server we worked for
+        fd.reset();
+        err = "the server there runs as another user";
+    }
+    if (why) *why = err;
     return fd;
 }
+
+namespace {
+/* Whether a process is gone (or only a zombie). */
+bool process_gone(pid_t pid) {
+    if (kill(pid, 0) != 0 && errno == ESRCH) return true;
+    std::string stat;
+    if (!read_file(format("/proc/%d/stat", int(pid)), &stat)) return false;
+    size_t paren = stat.rfind(')');
+    return paren != std::string::npos && paren + 2 < stat.size() && stat[paren + 2] == 'Z';
+}
+
+/* --restart: stop the queue's server, whatever ts it is, keeping its queue,
+ * and start a server of this binary. Under the start lock, so that nothing
+ * (a runner of the old binary coming back, another client) starts an old
+ * server meanwhile: they wait, and then find the new one. */
+int restart_server(const Socket& s) {
+    std::string err;
+    if (!check_socket_dir(s.abs_path, &err)) die("%s", err.c_str());
+    QueueOwner owner = queue_owner(s.abs_path);
+    if (owner.known && owner.uid != getuid())
+        die("The queue at %s belongs to uid %u (%s): only that user may restart its server.",
+            s.path.c_str(), unsigned(owner.uid), owner.why.c_str());
+    std::string why;
+    Fd lock = lock_file(s.path + ".lock", &why);
+    if (!lock) die("Cannot restart the server: %s", why.c_str());
+    Fd fd = try_connect(s.path);
+    if (fd) {
+        struct ucred cred {};
+        socklen_t len = sizeof cred;
+        if (getsockopt(fd.get(), SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0)
+            die("Cannot restart the server: %s", strerror(errno));
+        if (!check_server(s, fd.get(), &err)) die("%s", err.c_str());
+        if (cred.uid != getuid())
+            die("The server at %s runs as uid %u: only that user may restart it.", s.path.c_str(),
+                unsigned(cred.uid));
+        fd.reset();
+        // SIGTERM: every ts server exits keeping its journal (and writes TS_SAVELIST).
+        if (cred.pid <= 0 || (kill(cred.pid, SIGTERM) != 0 && errno != ESRCH))
+            die("Cannot stop the server (pid %d): %s", int(cred.pid), strerror(errno));
+        double deadline = now_seconds() + 10;
+        while (!process_gone(cred.pid) && now_seconds() < deadline) {
+            struct timespec ts = {0, 10 * 1000000L};
+            nanosleep(&ts, nullptr);
+        }
+        if (!process_gone(cred.pid)) {   // the journal is safe whatever happens to it
+            kill(cred.pid, SIGKILL);
+            for (int i = 0; i < 200 && !process_gone(cred.pid); ++i) {
+                struct timespec ts = {0, 10 * 1000000L};
+                nanosleep(&ts, nullptr);
+            }
+        }
+    }
+    if (!start_server(s, &err)) die("%s", err.c_str());
+    return kExitOk;
+}
+}  // namespace
 
 QueueOwner queue_owner(const std::string& socket_path, uid_t prefer, bool prefer_lock) {
     QueueOwner o;
@@ -810,6 +924,7 @@ int run_client(const Options& o) {
     signal(SIGPIPE, SIG_IGN);
     Socket s = socket_location();
     Fd fd;
+    if (o.action == Action::Restart) return restart_server(s);
     if (o.action == Action::KillServer) {   // -K never starts a server just to stop it
         std::string err;
         bool dead = false;

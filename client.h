@@ -19,7 +19,8 @@ int run_client(const Options& o);
  * server running as `expect` will do: another one at the path (an impostor
  * that bound it while the queue's server was away) is hung up on at once.
  * An invalid Fd when that fails. */
-Fd connect_or_start(const std::string& abs_path, bool may_start, uid_t expect);
+Fd connect_or_start(const std::string& abs_path, bool may_start, uid_t expect,
+                    std::string* why = nullptr);
 
 /* Who the queue at a socket path belongs to, as far as the files say:
  * the owner of the socket's directory when nobody else may write there,

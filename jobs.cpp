@@ -96,6 +96,7 @@ JobId Queue::add(JobSpec spec, double now) {
     }
     e.bytes = spec_bytes(e.job.spec);
     count(e.job, e.bytes);
+    if (!e.job.spec.token.empty()) tokens_[e.job.spec.token] = id;
     jobs_.emplace(id, std::move(e));
     return id;
 }
@@ -132,6 +133,7 @@ void Queue::forget(JobId id) {
     u.bytes -= it->second.bytes;
     if (waiting(it->second.job.state)) --u.waiting;
     else --u.finished;
+    if (!it->second.job.spec.token.empty()) tokens_.erase(it->second.job.spec.token);
     jobs_.erase(it);
 }
 
@@ -164,6 +166,7 @@ void Queue::restore(Job j) {
     }
     e.bytes = spec_bytes(job.spec);
     count(job, e.bytes);
+    if (!job.spec.token.empty()) tokens_[job.spec.token] = id;
     jobs_.emplace(id, std::move(e));
     relinked_ = false;
 }
@@ -349,11 +352,35 @@ JobResult skipped_result() {
     return r;
 }
 
-JobResult Queue::lost_result() {
+JobResult Queue::lost_result(std::string why) {
     JobResult r;
     r.errorlevel = -1;
     r.signal = 9;   // what task-spooler records when a runner vanishes
+    r.lost = std::move(why);
     return r;
+}
+
+void Queue::cancel_add(JobId id) {
+    auto it = jobs_.find(id);
+    if (it == jobs_.end()) return;
+    Entry& e = it->second;
+    if (e.job.state == JobState::Held) held_.erase(e.pos);
+    else active_.erase(e.pos);
+    if (e.job.depends) {   // it no longer waits for its dependency
+        auto d = dependents_.find(e.job.depend_on);
+        if (d != dependents_.end()) {
+            auto& v = d->second;
+            v.erase(std::remove(v.begin(), v.end(), id), v.end());
+        }
+    }
+    forget(id);
+    if (id == next_id_ - 1) --next_id_;
+}
+
+Job* Queue::by_token(const std::string& token) {
+    if (token.empty()) return nullptr;
+    auto it = tokens_.find(token);
+    return it == tokens_.end() ? nullptr : find(it->second);
 }
 
 /* Move a job from the active list to the finished list (or drop it). */
@@ -599,6 +626,7 @@ std::string info_text(const Job& j, double now, uid_t server_uid, uid_t viewer) 
         else
             s += format("Exit status: died with exit code %i\n", j.result.errorlevel);
         if (!j.result.note.empty()) s += "Error: " + printable(j.result.note) + "\n";
+        if (!j.result.lost.empty()) s += "Lost: " + printable(j.result.lost) + "\n";
     }
     s += "Command: ";
     if (j.depends && j.depend_on != -1) s += format("[%i]&& ", j.depend_on);
@@ -646,6 +674,10 @@ std::string encode_submit(const JobSpec& s) {
     t.add(s.cwd);
     if (s.label) t.add(*s.label);
     if (s.env_info) t.add(*s.env_info);
+    if (!s.token.empty()) {
+        b.flags |= proto::kHasToken;
+        t.add(s.token);
+    }
     return encode(proto::MsgType::Submit, b, t.str());
 }
 
@@ -673,8 +705,12 @@ bool decode_submit(const Frame& f, JobSpec* s) {
         if (!r.next(&x)) return false;
         s->env_info = x;
     }
+    s->token.clear();
+    if (b.flags & proto::kHasToken) {
+        if (!r.next(&s->token) || s->token.empty() || s->token.size() > 64) return false;
+    }
     if (!r.at_end()) return false;
-    s->flags = b.flags & ~(proto::kHasLabel | proto::kHasEnvInfo | proto::kDepend);
+    s->flags = b.flags & ~(proto::kHasLabel | proto::kHasEnvInfo | proto::kDepend | proto::kHasToken);
     s->depends = b.flags & proto::kDepend;
     s->num_slots = std::max(0, b.num_slots);
     s->depend_on = b.depend_on;

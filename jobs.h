@@ -56,6 +56,7 @@ struct JobSpec {
     int nice = 0;
     LimitsPtr limits;                      // nullptr: none were read
     uid_t uid = 0;
+    std::string token;                     // the submit's own id: a retried submit is not queued twice
 
     bool stores_output() const { return flags & proto::kStoreOutput; }
     bool foreground() const { return flags & proto::kForeground; }
@@ -75,6 +76,7 @@ struct JobResult {
     bool skipped = false;
     double real = 0, user = 0, sys = 0;   // seconds
     std::string note;      // why the job could not start, shown by -i
+    std::string lost;      // why its end is unknown (its runner went away, ...), shown by -i
 };
 
 /* A result as Finished carries it (and the journal records it), and back. */
@@ -157,7 +159,12 @@ public:
     /* A Running job ended (or its runner vanished: pass lost_result()).
      * It moves to the finished list, or is forgotten if not kept (-nf). */
     void finished(JobId id, const JobResult& r, double end);
-    static JobResult lost_result();
+    /* A job that ended without a result: why, for -i. */
+    static JobResult lost_result(std::string why = std::string());
+    /* Undo the add() of the newest job (its record could not be written). */
+    void cancel_add(JobId id);
+    /* The job queued by the submit with this token, if any is still known. */
+    Job* by_token(const std::string& token);
 
     /* task-spooler's "last job" rules (ts-spec §1.5); nullptr if none. */
     Job* last_added();   // -s -w -r: tail of the active list, else of the finished list
@@ -231,6 +238,7 @@ private:
     };
     std::unordered_map<uid_t, Usage> usage_;
     std::unordered_map<JobId, Entry> jobs_;
+    std::unordered_map<std::string, JobId> tokens_;
     std::list<JobId> active_;
     std::list<JobId> finished_;
     std::list<JobId> held_;

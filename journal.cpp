@@ -3,10 +3,12 @@
  */
 #include "journal.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <ctime>
 #include <fcntl.h>
+#include <set>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <vector>
@@ -16,15 +18,18 @@
 namespace {
 
 constexpr char kMagic[4] = {'T', 'S', 'J', '\0'};
-constexpr uint32_t kFormat = 1;
 constexpr uint32_t kMaxRecord = 64u << 20;
 constexpr size_t kMinCompact = 16 * 1024;
+constexpr size_t kReserve = 64 * 1024;      // kept allocated beyond the end of the file
+constexpr size_t kReserveLow = 16 * 1024;   // renewed when less than this is left
 
 enum RecType : uint16_t {
     kMeta = 1, kJob = 2, kStart = 3, kRunner = 4, kStarted = 5, kFinished = 6,
     kRemoved = 7, kUrgent = 8, kSwap = 9, kSlots = 10, kClear = 11, kReleased = 12,
-    kEnv = 13,   // uint32 id, then the strings: an environment shared by later job records
+    kEnv = 13,          // uint32 id, then the strings: an environment shared by later job records
     kMoveBefore = 14,   // IdRec {id, before}: another user's -u
+    kUnstarted = 15,    // IdRec: a started job goes back to the queue (format 2)
+    kLastType = 15,
 };
 
 struct RecHeader {
@@ -40,6 +45,7 @@ struct MetaRec {
 };
 static_assert(sizeof(MetaRec) == 16);
 
+/* Format 1's job record: this, then a tail (output, the job's Submit frame, note). */
 struct JobRec {
     int32_t id;
     uint8_t state, depends, has_dep_result, skipped;
@@ -62,12 +68,31 @@ struct StartedRec {
 };
 static_assert(sizeof(StartedRec) == 16);
 
-struct FinishedRec {
+/* Format 1's end of a job: the runner's wire message, as it came. */
+struct FinishedRec1 {
     int32_t id;
     uint32_t pad;
-    proto::FinishedBody result;   // as the runner reported it
+    proto::FinishedBody result;
 };
-static_assert(sizeof(FinishedRec) == 56);
+static_assert(sizeof(FinishedRec1) == 56);
+
+/* Format 2's end of a job, then a tail: note, why it was lost. */
+struct FinishedRec {
+    int32_t id, errorlevel, signal;
+    uint8_t skipped, pad[3];
+    int64_t real_us, user_us, sys_us, end_us;
+};
+static_assert(sizeof(FinishedRec) == 48);
+
+/* The tags of a format 2 job record. Numbers are never reused. */
+enum JobTag : uint16_t {
+    tId = 1, tState = 2, tUid = 3, tFlags = 4, tSlots = 5, tSpecDepends = 6, tSpecDependOn = 7,
+    tUmask = 8, tNice = 9, tArgv = 10, tEnv = 11, tEnvId = 12, tCwd = 13, tLabel = 14,
+    tEnvInfo = 15, tLimits = 16, tDepends = 17, tDependOn = 18, tDepResult = 19, tPid = 20,
+    tRunnerPid = 21, tEnqueue = 22, tStart = 23, tEnd = 24, tOutput = 25, tErrorlevel = 26,
+    tSignal = 27, tSkipped = 28, tReal = 29, tUser = 30, tSys = 31, tNote = 32, tLost = 33,
+    tToken = 34,
+};
 
 int64_t us(double s) { return static_cast<int64_t>(s * 1e6); }
 double sec(int64_t u) { return double(u) / 1e6; }
@@ -80,13 +105,101 @@ std::string bytes_of(const T& v, std::string_view tail = {}) {
     return s;
 }
 
-/* Copy a fixed record out of body; with tail, what follows goes there. */
+/* Copy a fixed record out of body; with tail, what follows goes there; with
+ * grow (format 2), a longer body is one of a later version: the rest is skipped. */
 template <class T>
-bool take(std::string_view body, T* v, std::string_view* tail = nullptr) {
-    if (body.size() < sizeof(T) || (!tail && body.size() != sizeof(T))) return false;
+bool take(std::string_view body, T* v, std::string_view* tail = nullptr, bool grow = false) {
+    if (body.size() < sizeof(T) || (!tail && !grow && body.size() != sizeof(T))) return false;
     std::memcpy(v, body.data(), sizeof(T));
     if (tail) *tail = body.substr(sizeof(T));
     return true;
+}
+
+/* Tagged fields: uint16 tag, uint32 length, bytes. */
+class Fields {
+public:
+    void bytes(uint16_t tag, std::string_view v) {
+        uint32_t n = static_cast<uint32_t>(v.size());
+        s_.append(reinterpret_cast<const char*>(&tag), 2);
+        s_.append(reinterpret_cast<const char*>(&n), 4);
+        s_.append(v);
+    }
+    template <class T>
+    void num(uint16_t tag, T v) {
+        static_assert(std::is_integral_v<T>);
+        bytes(tag, std::string_view(reinterpret_cast<const char*>(&v), sizeof v));
+    }
+    void strings(uint16_t tag, const std::vector<std::string>& v) {
+        TailWriter t;
+        for (const auto& x : v) t.add(x);
+        bytes(tag, t.str());
+    }
+    const std::string& str() const { return s_; }
+
+private:
+    std::string s_;
+};
+
+/* Walk tagged fields; false when they do not add up. */
+template <class Fn>
+bool each_field(std::string_view b, Fn fn) {
+    while (!b.empty()) {
+        if (b.size() < 6) return false;
+        uint16_t tag;
+        uint32_t n;
+        std::memcpy(&tag, b.data(), 2);
+        std::memcpy(&n, b.data() + 2, 4);
+        if (b.size() - 6 < n) return false;
+        if (!fn(tag, b.substr(6, n))) return false;
+        b.remove_prefix(6 + size_t(n));
+    }
+    return true;
+}
+
+template <class T>
+bool num_of(std::string_view v, T* out) {
+    if (v.size() != sizeof(T)) return false;
+    std::memcpy(out, v.data(), sizeof(T));
+    return true;
+}
+
+bool strings_of(std::string_view v, std::vector<std::string>* out) {
+    TailReader r(v);
+    out->clear();
+    std::string x;
+    while (!r.at_end()) {
+        if (!r.next(&x)) return false;
+        out->push_back(x);
+    }
+    return true;
+}
+
+std::string header_bytes() {
+    std::string h(kMagic, 4);
+    h.append(reinterpret_cast<const char*>(&kJournalFormat), 4);
+    uint32_t c = crc32(h);
+    h.append(reinterpret_cast<const char*>(&c), 4);
+    return h;
+}
+
+std::string record_bytes(uint16_t type, const std::string& body) {
+    RecHeader h{};
+    h.len = static_cast<uint32_t>(body.size());
+    h.type = type;
+    std::string rec(reinterpret_cast<const char*>(&h), sizeof h);
+    rec += body;
+    h.crc = crc32(std::string_view(rec).substr(8));
+    std::memcpy(&rec[0], &h, sizeof h);
+    return rec;
+}
+
+/* Whether an intact record starts at off; its size in *n. */
+bool record_at(const std::string& data, size_t off, RecHeader* h) {
+    if (data.size() - off < sizeof *h) return false;
+    std::memcpy(h, data.data() + off, sizeof *h);
+    if (h->type == 0 || h->type > kLastType || h->pad != 0) return false;   // cheap, before the CRC
+    if (h->len > kMaxRecord || data.size() - off - sizeof *h < h->len) return false;
+    return crc32(std::string_view(data.data() + off + 8, 4 + h->len)) == h->crc;
 }
 
 }  // namespace
@@ -108,6 +221,115 @@ uint32_t crc32(std::string_view data) {
 }
 
 std::string encode_job(const Job& j, uint32_t env_id) {
+    Fields f;
+    const JobSpec& s = j.spec;
+    f.num(tId, int32_t(j.id));
+    f.num(tState, uint8_t(j.state));
+    f.num(tUid, uint32_t(s.uid));
+    f.num(tFlags, uint32_t(s.flags));
+    f.num(tSlots, int32_t(s.num_slots));
+    f.num(tSpecDepends, uint8_t(s.depends));
+    f.num(tSpecDependOn, int32_t(s.depend_on));
+    f.num(tUmask, uint32_t(s.umask));
+    f.num(tNice, int32_t(s.nice));
+    f.strings(tArgv, s.argv);
+    if (env_id) f.num(tEnvId, env_id);
+    else if (j.env) f.strings(tEnv, *j.env);
+    else if (!s.env.empty()) f.strings(tEnv, s.env);
+    f.bytes(tCwd, s.cwd);
+    if (s.label) f.bytes(tLabel, *s.label);
+    if (s.env_info) f.bytes(tEnvInfo, *s.env_info);
+    if (s.limits && s.limits->valid) f.bytes(tLimits, std::string_view(reinterpret_cast<const char*>(s.limits.get()), sizeof(Limits)));
+    if (!s.token.empty()) f.bytes(tToken, s.token);
+    f.num(tDepends, uint8_t(j.depends));
+    f.num(tDependOn, int32_t(j.depend_on));
+    if (j.dep_result) f.num(tDepResult, int32_t(*j.dep_result));
+    if (j.pid) f.num(tPid, int32_t(j.pid));
+    if (j.runner_pid) f.num(tRunnerPid, int32_t(j.runner_pid));
+    f.num(tEnqueue, us(j.enqueue_time));
+    if (j.start_time) f.num(tStart, us(j.start_time));
+    if (j.end_time) f.num(tEnd, us(j.end_time));
+    if (!j.output.empty()) f.bytes(tOutput, j.output);
+    const JobResult& r = j.result;
+    f.num(tErrorlevel, int32_t(r.errorlevel));
+    if (r.signal) f.num(tSignal, int32_t(r.signal));
+    if (r.skipped) f.num(tSkipped, uint8_t(1));
+    if (r.real) f.num(tReal, us(r.real));
+    if (r.user) f.num(tUser, us(r.user));
+    if (r.sys) f.num(tSys, us(r.sys));
+    if (!r.note.empty()) f.bytes(tNote, r.note);
+    if (!r.lost.empty()) f.bytes(tLost, r.lost);
+    return f.str();
+}
+
+bool decode_job(std::string_view bytes, Job* j, const EnvTable* envs) {
+    bool have_id = false, have_state = false, have_argv = false;
+    uint32_t env_id = 0;
+    JobSpec& s = j->spec;
+    JobResult& r = j->result;
+    bool ok = each_field(bytes, [&](uint16_t tag, std::string_view v) {
+        int32_t i = 0;
+        uint32_t u = 0;
+        uint8_t b = 0;
+        int64_t t = 0;
+        switch (tag) {
+        case tId: have_id = true; return num_of(v, &i) && (j->id = i) >= 0;
+        case tState:
+            have_state = true;
+            if (!num_of(v, &b) || b > static_cast<uint8_t>(JobState::Held)) return false;
+            j->state = static_cast<JobState>(b);
+            return true;
+        case tUid: return num_of(v, &u) && ((s.uid = u), true);
+        case tFlags: return num_of(v, &u) && ((s.flags = u), true);
+        case tSlots: return num_of(v, &i) && i >= 0 && ((s.num_slots = i), true);
+        case tSpecDepends: return num_of(v, &b) && ((s.depends = b != 0), true);
+        case tSpecDependOn: return num_of(v, &i) && ((s.depend_on = i), true);
+        case tUmask: return num_of(v, &u) && ((s.umask = u & 0777), true);
+        case tNice: return num_of(v, &i) && ((s.nice = i), true);
+        case tArgv: have_argv = true; return strings_of(v, &s.argv) && !s.argv.empty();
+        case tEnv: return strings_of(v, &s.env);
+        case tEnvId: return num_of(v, &env_id) && env_id != 0;
+        case tCwd: s.cwd.assign(v); return true;
+        case tLabel: s.label = std::string(v); return true;
+        case tEnvInfo: s.env_info = std::string(v); return true;
+        case tLimits: {
+            if (v.size() != sizeof(Limits)) return false;
+            auto l = std::make_shared<Limits>();
+            std::memcpy(static_cast<void*>(l.get()), v.data(), sizeof(Limits));
+            s.limits = std::move(l);
+            return true;
+        }
+        case tToken: s.token.assign(v); return true;
+        case tDepends: return num_of(v, &b) && ((j->depends = b != 0), true);
+        case tDependOn: return num_of(v, &i) && ((j->depend_on = i), true);
+        case tDepResult: return num_of(v, &i) && ((j->dep_result = i), true);
+        case tPid: return num_of(v, &i) && ((j->pid = i), true);
+        case tRunnerPid: return num_of(v, &i) && ((j->runner_pid = i), true);
+        case tEnqueue: return num_of(v, &t) && ((j->enqueue_time = sec(t)), true);
+        case tStart: return num_of(v, &t) && ((j->start_time = sec(t)), true);
+        case tEnd: return num_of(v, &t) && ((j->end_time = sec(t)), true);
+        case tOutput: j->output.assign(v); return true;
+        case tErrorlevel: return num_of(v, &i) && ((r.errorlevel = i), true);
+        case tSignal: return num_of(v, &i) && ((r.signal = i), true);
+        case tSkipped: return num_of(v, &b) && ((r.skipped = b != 0), true);
+        case tReal: return num_of(v, &t) && ((r.real = sec(t)), true);
+        case tUser: return num_of(v, &t) && ((r.user = sec(t)), true);
+        case tSys: return num_of(v, &t) && ((r.sys = sec(t)), true);
+        case tNote: r.note.assign(v); return true;
+        case tLost: r.lost.assign(v); return true;
+        default: return true;   // a field of a later version: skipped
+        }
+    });
+    if (!ok || !have_id || !have_state || !have_argv) return false;
+    if (env_id) {
+        auto it = envs ? envs->find(env_id) : EnvTable::const_iterator();
+        if (!envs || it == envs->end()) return false;
+        j->env = it->second;
+    }
+    return true;
+}
+
+std::string encode_job_v1(const Job& j, uint32_t env_id) {
     JobRec r{};
     r.env_id = env_id;
     r.id = j.id;
@@ -130,18 +352,15 @@ std::string encode_job(const Job& j, uint32_t env_id) {
     r.sys_us = us(j.result.sys);
     TailWriter t;
     t.add(j.output);
-    if (j.env && !env_id) {   // the environment inline, unless a kEnv record holds it
-        JobSpec spec = j.spec;
-        spec.env = *j.env;
-        t.add(encode_submit(spec));
-    } else {
-        t.add(encode_submit(j.spec));
-    }
+    JobSpec spec = j.spec;
+    spec.token.clear();   // format 1 had none
+    if (j.env && !env_id) spec.env = *j.env;   // the environment inline, unless a kEnv record holds it
+    t.add(encode_submit(spec));
     t.add(j.result.note);
     return bytes_of(r, t.str());
 }
 
-bool decode_job(std::string_view bytes, Job* j, const EnvTable* envs) {
+bool decode_job_v1(std::string_view bytes, Job* j, const EnvTable* envs) {
     JobRec r;
     std::string_view tail;
     if (!take(bytes, &r, &tail) || r.state > static_cast<uint8_t>(JobState::Held)) return false;
@@ -179,11 +398,68 @@ bool decode_job(std::string_view bytes, Job* j, const EnvTable* envs) {
     return true;
 }
 
-Journal::Journal(std::string path, Queue* q, Log log) : path_(std::move(path)), log_(std::move(log)) {
+Journal::Journal(std::string path, Queue* q, Log log, bool sync)
+    : path_(std::move(path)), log_(std::move(log)), sync_(sync) {
     if (!path_.empty()) replay(q);   // an empty path: no journal (TS_JOURNAL=0)
 }
 
-/* Read the whole file, apply every intact record, cut off a torn tail. */
+std::string Journal::why() const {
+    if (err_ == 0) return std::string();
+    return format("%s (%s)", strerror(err_), err_what_.c_str());
+}
+
+/* The journal stops taking records (logged once, when it starts failing). */
+void Journal::fail(int err, const char* what) {
+    if (err == 0) err = EIO;
+    if (err_ == 0)
+        log_(format("journal %s: cannot %s: %s; changes to the queue are refused until it can be "
+                    "written again",
+                    path_.c_str(), what, strerror(err)));
+    err_ = err;
+    err_what_ = what;
+}
+
+namespace {
+/* Which format a journal with a damaged header most likely has: the one
+ * whose job records decode. */
+uint32_t guess_format(const std::string& data) {
+    size_t v1 = 0, v2 = 0;
+    EnvTable envs;
+    for (size_t off = 8; off < data.size();) {
+        RecHeader h;
+        if (!record_at(data, off, &h)) {
+            ++off;
+            continue;
+        }
+        std::string_view body(data.data() + off + sizeof h, h.len);
+        if (h.type == kEnv && body.size() >= 4) {
+            uint32_t id;
+            std::memcpy(&id, body.data(), 4);
+            envs[id] = nullptr;
+        } else if (h.type == kJob) {
+            Job a, b;
+            v1 += decode_job_v1(body, &a, &envs);
+            v2 += decode_job(body, &b, &envs);
+        }
+        off += sizeof h + h.len;
+    }
+    return v1 > v2 ? 1 : kJournalFormat;
+}
+}  // namespace
+
+namespace {
+/* Whether the file holds any intact record after its header (else a header
+ * without its CRC is no damaged journal of ours, but of a format we cannot read). */
+bool any_record(const std::string& data) {
+    RecHeader h;
+    for (size_t off = 8; off < data.size(); ++off)
+        if (record_at(data, off, &h)) return true;
+    return false;
+}
+}  // namespace
+
+/* Read the whole file and apply every intact record; a damaged one is
+ * skipped (the next intact record is searched for, byte by byte). */
 void Journal::replay(Queue* q) {
     std::string data, why;
     Fd in = open_private(path_, O_RDONLY, &why);
@@ -194,48 +470,130 @@ void Journal::replay(Queue* q) {
         path_.clear();
         return;
     }
-    bool exists = bool(in);
     if (in) {
-        (void)read_all(in.get(), &data);
+        if (!read_all(in.get(), &data)) {
+            refused_ = format("cannot read the journal %s: %s", path_.c_str(), strerror(errno));
+            log_(refused_);
+            path_.clear();
+            return;
+        }
         in.reset();
     }
-    if (exists && !data.empty()) {
-        uint32_t version = 0;
+    uint32_t fmt = kJournalFormat;
+    size_t off = 12;
+    std::string damaged;   // why the file must be kept aside before it is rewritten
+    if (!data.empty()) {
+        uint32_t version = 0, hcrc = 0;
         if (data.size() >= 8) std::memcpy(&version, data.data() + 4, 4);
+        if (data.size() >= 12) std::memcpy(&hcrc, data.data() + 8, 4);
+        bool header_ok = data.size() >= 12 && hcrc == crc32(std::string_view(data.data(), 8));
         if (data.size() < 8 || std::memcmp(data.data(), kMagic, 4) != 0) {
             set_aside("it is not a ts journal");
             data.clear();
-        } else if (version != kFormat) {
-            set_aside(format("it has format %u; this ts reads format %u", version, kFormat));
-            data.clear();
+        } else if (version == 1) {
+            fmt = 1;
+            off = 8;
+        } else if (version > kJournalFormat && (header_ok || !any_record(data))) {
+            refused_ = format("the journal %s has format %u, newer than this ts reads (%u); it was "
+                              "left untouched. Use the ts that wrote it, or move the file away to "
+                              "start with an empty queue",
+                              path_.c_str(), unsigned(version), unsigned(kJournalFormat));
+            log_(refused_);
+            path_.clear();
+            return;
+        } else if (!header_ok || version != kJournalFormat) {
+            fmt = guess_format(data);
+            off = fmt == 1 ? 8 : 12;
+            damaged = "its header is damaged";
+            log_(format("journal %s: the header is damaged (format %u?); read as format %u",
+                        path_.c_str(), unsigned(version), unsigned(fmt)));
         }
     }
-    size_t good = 8, off = 8, records = 0, bad = 0;
-    while (data.size() >= 8 && off < data.size()) {
+    size_t records = 0, bad = 0, bad_start = std::string::npos;
+    std::set<JobId> unapplied;
+    auto end_damage = [&](size_t at) {
+        bool tail = at >= data.size();
+        log_(format(tail ? "journal %s: dropped %zu bytes after offset %zu (a torn or damaged "
+                           "last record)"
+                         : "journal %s: %zu damaged bytes at offset %zu: what they held is lost; "
+                           "reading went on after them",
+                    path_.c_str(), at - bad_start, bad_start));
+        if (damaged.empty()) damaged = "it has damaged records";
+        bad_start = std::string::npos;
+    };
+    while (!data.empty() && off < data.size()) {
         RecHeader h;
-        if (data.size() - off < sizeof h) break;
-        std::memcpy(&h, data.data() + off, sizeof h);
-        if (h.len > kMaxRecord || data.size() - off - sizeof h < h.len) break;
-        std::string_view rest(data.data() + off + 8, 4 + h.len);
-        if (crc32(rest) != h.crc) break;
+        if (!record_at(data, off, &h)) {
+            if (bad_start == std::string::npos) bad_start = off;
+            ++off;
+            continue;
+        }
+        if (bad_start != std::string::npos) end_damage(off);
         std::string_view body(data.data() + off + sizeof h, h.len);
-        if (apply(h.type, body, q)) ++records;
-        else ++bad;
+        JobId about = -1;
+        if (apply(h.type, body, q, fmt, &about)) {
+            ++records;
+        } else {
+            ++bad;
+            if (about >= 0) unapplied.insert(about);
+        }
         off += sizeof h + h.len;
-        good = off;
     }
-    if (bad) log_(format("journal %s: %zu records could not be applied", path_.c_str(), bad));
-    if (data.size() > 8 && good < data.size())
-        log_(format("journal %s: dropped %zu bytes after offset %zu (a torn or damaged end)",
-                    path_.c_str(), data.size() - good, good));
+    if (bad_start != std::string::npos) end_damage(data.size());
+    if (bad) {
+        std::string lost;
+        for (JobId id : unapplied)
+            if (!q->find(id)) lost += format(" %d", id);
+        log_(format("journal %s: %zu records could not be applied%s%s", path_.c_str(), bad,
+                    lost.empty() ? "" : "; they are about jobs whose own record was lost:",
+                    lost.c_str()));
+        if (damaged.empty() && !lost.empty()) damaged = "it has damaged records";
+    }
     replayed_ = records > 0;
     q->relink_dependencies();
-    // Start from a clean snapshot of what came back (this also cuts a torn tail);
-    // if that fails, maybe_compact tries again.
-    if (!write_snapshot(*q)) {
-        unlink(path_.c_str());
-        broken_ = true;
+    if (!damaged.empty() && !keep_aside(damaged)) {
+        // No copy could be kept: never rewrite the file. A file of this
+        // format takes new records after the damage (they are found again).
+        if (fmt == kJournalFormat) fd_ = open_private(path_, O_WRONLY | O_APPEND, &why);
+        if (!fd_) fail(errno, "keep the damaged journal aside");
+        size_ = data.size();
+        return;
     }
+    // Start from a snapshot of what came back, in this format. If it cannot
+    // be written, go on with the file as it is (it replays the same way).
+    if (write_snapshot(*q)) return;
+    int e = errno;
+    if (fmt == kJournalFormat && !data.empty()) {
+        fd_ = open_private(path_, O_WRONLY | O_APPEND, &why);
+        size_ = data.size();
+        if (fd_) {
+            reserve();
+            return;
+        }
+        e = errno;
+    }
+    fail(e, "write the journal");
+}
+
+/* A copy of the journal as it is, before it is rewritten: a hard link (no
+ * space needed), else a copy. */
+bool Journal::keep_aside(const std::string& why) {
+    std::string aside = format("%s.bad.%ld", path_.c_str(), long(time(nullptr)));
+    for (int n = 1; access(aside.c_str(), F_OK) == 0; ++n)   // never over an earlier one
+        aside = format("%s.bad.%ld.%d", path_.c_str(), long(time(nullptr)), n);
+    bool kept = link(path_.c_str(), aside.c_str()) == 0;
+    if (!kept && errno != ENOENT) {
+        std::string data, w;
+        Fd in = open_private(path_, O_RDONLY, &w);
+        Fd out(open(aside.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+        kept = in && out && read_all(in.get(), &data) && write_all(out.get(), data.data(), data.size()) &&
+               fsync(out.get()) == 0;
+        if (!kept && out) unlink(aside.c_str());
+    }
+    if (kept) log_(format("journal %s: %s; kept aside as %s", path_.c_str(), why.c_str(), aside.c_str()));
+    else log_(format("journal %s: %s, and no copy can be kept aside: %s", path_.c_str(), why.c_str(),
+                     strerror(errno)));
+    return kept;
 }
 
 void Journal::set_aside(const std::string& why) {
@@ -249,25 +607,31 @@ void Journal::set_aside(const std::string& why) {
                     strerror(errno)));
 }
 
-bool Journal::apply(uint16_t type, std::string_view b, Queue* q) {
-    IdRec id;
+bool Journal::apply(uint16_t type, std::string_view b, Queue* q, uint32_t fmt, JobId* about) {
+    bool grow = fmt >= 2;   // a record of format 2 may carry more than this ts knows
+    IdRec id{};
+    auto take_id = [&] {
+        bool ok = take(b, &id, nullptr, grow);
+        if (ok) *about = id.id;
+        return ok;
+    };
     switch (type) {
     case kMeta: {
         MetaRec m;
-        if (!take(b, &m)) return false;
+        if (!take(b, &m, nullptr, grow)) return false;
         q->set_meta({m.next_id, m.last_errorlevel, m.last_finished_id, m.max_slots});
         return true;
     }
     case kJob: {
         Job j;
-        if (!decode_job(b, &j, &env_table_)) return false;
+        if (!(fmt == 1 ? decode_job_v1(b, &j, &env_table_) : decode_job(b, &j, &env_table_))) return false;
         q->restore(std::move(j));
         return true;
     }
     case kEnv: {
-        uint32_t id;
+        uint32_t eid;
         std::string_view rest;
-        if (!take(b, &id, &rest) || id == 0) return false;
+        if (!take(b, &eid, &rest) || eid == 0) return false;
         TailReader t(rest);
         Env env;
         std::string v;
@@ -275,104 +639,205 @@ bool Journal::apply(uint16_t type, std::string_view b, Queue* q) {
             if (!t.next(&v)) return false;
             env.push_back(v);
         }
-        env_table_[id] = q->intern(std::move(env));
+        env_table_[eid] = q->intern(std::move(env));
         return true;
     }
-    case kStart: return take(b, &id) && q->start(id.id);
+    case kStart: return take_id() && q->start(id.id);
     case kRunner:
-        if (!take(b, &id)) return false;
+        if (!take_id() || !q->find(id.id)) return false;
         q->set_runner(id.id, id.x);
         return true;
     case kStarted: {
         StartedRec s;
         std::string_view path;
         if (!take(b, &s, &path)) return false;
+        *about = s.id;
+        if (!q->find(s.id)) return false;
         q->started(s.id, s.pid, std::string(path), sec(s.start_us));
         return true;
     }
     case kFinished: {
-        FinishedRec f;
-        std::string_view note;
-        if (!take(b, &f, &note)) return false;
-        JobResult r = result_of(f.result);
-        r.note = std::string(note);
-        q->finished(f.id, r, sec(f.result.end_us));
+        JobResult r;
+        JobId jid;
+        double end;
+        std::string_view tail;
+        if (fmt == 1) {
+            FinishedRec1 f;
+            if (!take(b, &f, &tail)) return false;
+            r = result_of(f.result);
+            r.note = std::string(tail);
+            jid = f.id;
+            end = sec(f.result.end_us);
+        } else {
+            FinishedRec f;
+            if (!take(b, &f, &tail)) return false;
+            TailReader t(tail);
+            if (!t.next(&r.note) || !t.next(&r.lost)) return false;   // later strings: skipped
+            r.errorlevel = f.errorlevel;
+            r.signal = f.signal;
+            r.skipped = f.skipped;
+            r.real = sec(f.real_us);
+            r.user = sec(f.user_us);
+            r.sys = sec(f.sys_us);
+            jid = f.id;
+            end = sec(f.end_us);
+        }
+        *about = jid;
+        if (!q->find(jid)) return false;
+        q->finished(jid, r, end);
         return true;
     }
-    case kRemoved: return take(b, &id) && q->remove(id.id);
-    case kUrgent: return take(b, &id) && q->urgent(id.id);
-    case kSwap: return take(b, &id) && q->swap(id.id, id.x);
+    case kRemoved: return take_id() && q->remove(id.id);
+    case kUrgent: return take_id() && q->urgent(id.id);
+    case kSwap: return take_id() && q->swap(id.id, id.x);
     case kSlots:
-        if (!take(b, &id) || id.id < 1) return false;
+        if (!take(b, &id, nullptr, grow) || id.id < 1) return false;
         q->set_max_slots(id.id);
         return true;
     case kClear:
         q->clear_finished();
-        return b.empty();
-    case kReleased: return take(b, &id) && q->release(id.id);
-    case kMoveBefore: return take(b, &id) && q->move_before(id.id, id.x);
+        return grow || b.empty();
+    case kReleased: return take_id() && q->release(id.id);
+    case kMoveBefore: return take_id() && q->move_before(id.id, id.x);
+    case kUnstarted: return grow && take_id() && q->requeue(id.id);
     default: return false;
     }
 }
 
-void Journal::append(uint16_t type, const std::string& body) {
-    if (!fd_) return;
-    RecHeader h{};
-    h.len = static_cast<uint32_t>(body.size());
-    h.type = type;
-    std::string rec(reinterpret_cast<const char*>(&h), sizeof h);
-    rec += body;
-    h.crc = crc32(std::string_view(rec).substr(8));
-    std::memcpy(&rec[0], &h, sizeof h);
-    if (!write_all(fd_.get(), rec.data(), rec.size())) {
-        // A journal that missed a change must never be replayed: remove it, and
-        // write a whole snapshot as soon as that works again (maybe_compact).
-        log_(format("journal %s: write: %s; it is written anew when it can be", path_.c_str(),
-                    strerror(errno)));
-        fd_.reset();
-        unlink(path_.c_str());
-        broken_ = true;
-        return;
+/* One record at the end of the file, in one write. A write that fails takes
+ * back its partial bytes; if even that fails, no record is appended to this
+ * file any more (a snapshot replaces it). */
+bool Journal::write_record(const std::string& rec) {
+    int e = 0;
+    const char* what = "write the journal";
+    if (!write_all(fd_.get(), rec.data(), rec.size())) e = errno;
+    else if (sync_ && fdatasync(fd_.get()) != 0) e = errno, what = "sync the journal";
+    if (e) {
+        if (ftruncate(fd_.get(), static_cast<off_t>(size_)) != 0 ||
+            lseek(fd_.get(), static_cast<off_t>(size_), SEEK_SET) < 0)
+            fd_.reset();
+        fail(e, what);
+        low_ = false;
+        return false;
     }
     size_ += rec.size();
+    if (can_reserve_ && size_ + kReserveLow > allocated_) reserve();
+    return true;
 }
 
-/* The id of a kEnv record holding this environment, written if needed. */
-uint32_t Journal::env_id(const EnvPtr& env) {
-    if (!env) return 0;
+/* Keep room allocated ahead of the end, so that the next records fit when
+ * the disk fills up. When it cannot be renewed, the journal reports failure
+ * (the server refuses changes) while records still fit in what is left. */
+void Journal::reserve() {
+    if (!can_reserve_ || !fd_) return;
+    if (fallocate(fd_.get(), FALLOC_FL_KEEP_SIZE, static_cast<off_t>(size_), kReserve) == 0) {
+        allocated_ = size_ + kReserve;
+        if (low_) {
+            err_ = 0;
+            low_ = false;
+            log_(format("journal %s: written again", path_.c_str()));
+        }
+        return;
+    }
+    int e = errno;
+    if (e == EOPNOTSUPP || e == ENOSYS || e == EINVAL) {
+        can_reserve_ = false;
+        return;
+    }
+    if (err_ && !low_) return;   // failing already, for a worse reason
+    fail(e, "keep room for the journal");
+    low_ = true;
+}
+
+bool Journal::append(uint16_t type, const std::string& body, bool kept) {
+    if (path_.empty()) return true;
+    // Once a change is in memory only, records after it would replay out of
+    // order: nothing more is appended until a snapshot has saved it.
+    if (dirty_ || !fd_ || (err_ && !low_) || !write_record(record_bytes(type, body))) {
+        if (kept) dirty_ = true;
+        return false;
+    }
+    return true;
+}
+
+bool Journal::recover(const Queue& q) {
+    if (path_.empty() || (err_ == 0 && !dirty_ && fd_)) return true;
+    if (dirty_ || !fd_) return write_snapshot(q);
+    int was = err_;
+    err_ = 0;   // try the room ahead, then one harmless record
+    low_ = false;
+    reserve();
+    Queue::Meta m = q.meta();
+    if (err_ == 0 && append(kMeta, bytes_of(MetaRec{m.next_id, m.last_errorlevel, m.last_finished_id,
+                                                    m.max_slots}),
+                            false)) {
+        log_(format("journal %s: written again", path_.c_str()));
+        return true;
+    }
+    if (err_ == 0) err_ = was;
+    return false;
+}
+
+/* The record of an environment, unless it was written since the last snapshot. */
+std::string Journal::env_record(const EnvPtr& env, uint32_t* id) {
+    *id = 0;
+    if (!env) return std::string();
     auto it = env_ids_.find(env.get());
-    if (it != env_ids_.end()) return it->second.first;
-    uint32_t id = ++next_env_id_;
+    if (it != env_ids_.end()) {
+        *id = it->second.first;
+        return std::string();
+    }
+    *id = next_env_id_ + 1;
     TailWriter t;
     for (const auto& v : *env) t.add(v);
-    append(kEnv, bytes_of(id, t.str()));
-    env_ids_[env.get()] = {id, env};   // keeps it alive: the pointer stays unique
-    return id;
+    return record_bytes(kEnv, bytes_of(*id, t.str()));
 }
 
-void Journal::job(const Job& j) {
-    std::string rec = encode_job(j, env_id(j.env));
-    job_bytes_ = 0.9 * job_bytes_ + 0.1 * double(rec.size());
-    append(kJob, rec);
+bool Journal::job(const Job& j, bool kept) {
+    if (path_.empty()) return true;
+    uint32_t eid = 0;
+    std::string rec = env_record(j.env, &eid);   // both in one write: they stand or fall together
+    std::string body = encode_job(j, eid);
+    job_bytes_ = 0.9 * job_bytes_ + 0.1 * double(body.size() + rec.size());
+    rec += record_bytes(kJob, body);
+    if (dirty_ || !fd_ || (err_ && !low_) || !write_record(rec)) {
+        if (kept) dirty_ = true;
+        return false;
+    }
+    if (eid > next_env_id_) {
+        next_env_id_ = eid;
+        env_ids_[j.env.get()] = {eid, j.env};   // keeps it alive: the pointer stays unique
+    }
+    return true;
 }
-void Journal::start(JobId id) { append(kStart, bytes_of(IdRec{id, 0})); }
-void Journal::runner(JobId id, pid_t pid) { append(kRunner, bytes_of(IdRec{id, pid})); }
-void Journal::started(JobId id, pid_t pid, const std::string& output, double start) {
-    append(kStarted, bytes_of(StartedRec{id, pid, us(start)}, output));
+bool Journal::start(JobId id) { return append(kStart, bytes_of(IdRec{id, 0})); }
+bool Journal::runner(JobId id, pid_t pid) { return append(kRunner, bytes_of(IdRec{id, pid})); }
+bool Journal::started(JobId id, pid_t pid, const std::string& output, double start) {
+    return append(kStarted, bytes_of(StartedRec{id, pid, us(start)}, output));
 }
-void Journal::finished(JobId id, const JobResult& r, double end) {
+bool Journal::finished(JobId id, const JobResult& r, double end) {
     FinishedRec f{};
     f.id = id;
-    f.result = finished_body(r, end);
-    append(kFinished, bytes_of(f, r.note));
+    f.errorlevel = r.errorlevel;
+    f.signal = r.signal;
+    f.skipped = r.skipped;
+    f.real_us = us(r.real);
+    f.user_us = us(r.user);
+    f.sys_us = us(r.sys);
+    f.end_us = us(end);
+    TailWriter t;
+    t.add(r.note);
+    t.add(r.lost);
+    return append(kFinished, bytes_of(f, t.str()));
 }
-void Journal::removed(JobId id) { append(kRemoved, bytes_of(IdRec{id, 0})); }
-void Journal::urgent(JobId id) { append(kUrgent, bytes_of(IdRec{id, 0})); }
-void Journal::swapped(JobId a, JobId b) { append(kSwap, bytes_of(IdRec{a, b})); }
-void Journal::slots(int n) { append(kSlots, bytes_of(IdRec{n, 0})); }
-void Journal::cleared() { append(kClear, std::string()); }
-void Journal::released(JobId id) { append(kReleased, bytes_of(IdRec{id, 0})); }
-void Journal::moved_before(JobId id, JobId before) { append(kMoveBefore, bytes_of(IdRec{id, before})); }
+bool Journal::removed(JobId id) { return append(kRemoved, bytes_of(IdRec{id, 0})); }
+bool Journal::urgent(JobId id) { return append(kUrgent, bytes_of(IdRec{id, 0})); }
+bool Journal::swapped(JobId a, JobId b) { return append(kSwap, bytes_of(IdRec{a, b})); }
+bool Journal::slots(int n) { return append(kSlots, bytes_of(IdRec{n, 0})); }
+bool Journal::cleared() { return append(kClear, std::string()); }
+bool Journal::released(JobId id) { return append(kReleased, bytes_of(IdRec{id, 0})); }
+bool Journal::moved_before(JobId id, JobId before) { return append(kMoveBefore, bytes_of(IdRec{id, before})); }
+bool Journal::unstarted(JobId id) { return append(kUnstarted, bytes_of(IdRec{id, 0})); }
 
 /* A new file for a snapshot, next to the journal: <journal>.tmp, made
  * exclusively (an old one of ours is removed first); if something of another
@@ -393,69 +858,90 @@ static Fd make_temp(const std::string& path, std::string* tmp) {
     return fd;
 }
 
-/* The live state as a fresh journal, renamed over the old one. */
+/* The live state as a new file, renamed over the journal once it is whole
+ * and on disk. On failure nothing changes: the old file stays in use. */
 bool Journal::write_snapshot(const Queue& q) {
     if (path_.empty()) return true;   // no journal (TS_JOURNAL=0, or refused)
+    std::unordered_map<const Env*, std::pair<uint32_t, EnvPtr>> envs;
+    uint32_t next_env = 0;
+    std::string out = header_bytes();
+    auto add_job = [&](const Job& j, bool with_env) {
+        uint32_t eid = 0;
+        if (with_env && j.env) {
+            auto it = envs.find(j.env.get());
+            if (it == envs.end()) {
+                eid = ++next_env;
+                TailWriter t;
+                for (const auto& v : *j.env) t.add(v);
+                out += record_bytes(kEnv, bytes_of(eid, t.str()));
+                envs[j.env.get()] = {eid, j.env};
+            } else {
+                eid = it->second.first;
+            }
+        }
+        Job copy;
+        const Job* p = &j;
+        if (!with_env && j.env) {   // an ended job never runs again: its environment is not kept
+            copy = j;
+            copy.env.reset();
+            p = &copy;
+        }
+        out += record_bytes(kJob, encode_job(*p, eid));
+    };
+    Queue::Meta m = q.meta();
+    out += record_bytes(kMeta, bytes_of(MetaRec{m.next_id, m.last_errorlevel, m.last_finished_id, m.max_slots}));
+    size_t waiting = 0, start = out.size();
+    for (JobId id : q.active()) add_job(*q.find(id), true), ++waiting;
+    for (JobId id : q.held()) add_job(*q.find(id), true), ++waiting;
+    size_t done = 0, before = out.size();
+    for (JobId id : q.finished_list()) add_job(*q.find(id), false), ++done;
     std::string tmp;
     Fd fd = make_temp(path_, &tmp);
-    if (!fd) {
-        log_(format("journal %s: %s", tmp.c_str(), strerror(errno)));
-        return false;
-    }
-    Fd old = std::move(fd_);
-    fd_ = std::move(fd);
-    size_ = 0;
-    env_ids_.clear();   // a snapshot writes the environments it needs again
-    next_env_id_ = 0;
-    std::string head(kMagic, 4);
-    head.append(reinterpret_cast<const char*>(&kFormat), 4);
-    bool ok = write_all(fd_.get(), head.data(), head.size());
-    size_ = head.size();
-    Queue::Meta m = q.meta();
-    append(kMeta, bytes_of(MetaRec{m.next_id, m.last_errorlevel, m.last_finished_id, m.max_slots}));
-    size_t waiting = 0, start = size_;
-    for (JobId id : q.active()) {
-        const Job& j = *q.find(id);
-        append(kJob, encode_job(j, env_id(j.env)));
-        ++waiting;
-    }
-    for (JobId id : q.held()) {
-        const Job& j = *q.find(id);
-        append(kJob, encode_job(j, env_id(j.env)));
-        ++waiting;
-    }
-    if (waiting) job_bytes_ = double(size_ - start) / double(waiting);
-    size_t done = 0, before = size_;
-    for (JobId id : q.finished_list()) {
-        append(kJob, encode_job(*q.find(id)));
-        ++done;
-    }
-    if (done) done_bytes_ = double(size_ - before) / double(done);
-    ok = ok && fd_ && fsync(fd_.get()) == 0 && rename(tmp.c_str(), path_.c_str()) == 0;
+    bool ok = bool(fd) && write_all(fd.get(), out.data(), out.size()) && fsync(fd.get()) == 0 &&
+              rename(tmp.c_str(), path_.c_str()) == 0;
     if (!ok) {
-        log_(format("journal %s: cannot write a snapshot: %s", path_.c_str(), strerror(errno)));
-        unlink(tmp.c_str());
-        fd_ = std::move(old);
-        size_ = fd_ ? static_cast<size_t>(lseek(fd_.get(), 0, SEEK_END)) : 0;
+        int e = errno;
+        if (fd) unlink(tmp.c_str());
+        if (err_ == 0 && !dirty_)
+            log_(format("journal %s: cannot write a snapshot: %s; the journal stays as it was",
+                        path_.c_str(), strerror(e)));
+        errno = e;
         return false;
     }
+    if (sync_) {   // the rename itself, too
+        Fd dir(open(dir_name(path_).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+        if (dir) (void)fsync(dir.get());
+    }
+    bool was_failing = err_ != 0 || dirty_;
+    fd_ = std::move(fd);
+    size_ = out.size();
+    allocated_ = 0;
+    env_ids_ = std::move(envs);
+    next_env_id_ = next_env;
+    if (waiting) job_bytes_ = double(before - start) / double(waiting);
+    if (done) done_bytes_ = double(out.size() - before) / double(done);
+    err_ = 0;
+    low_ = false;
+    dirty_ = false;
+    reserve();
+    if (was_failing && err_ == 0) log_(format("journal %s: written again", path_.c_str()));
     return true;
 }
 
 /* The live state is estimated (jobs times their average record size), so
  * that deciding costs nothing; a snapshot is written when the file is three
  * times larger than that. After -C the estimate drops and the file follows. */
-void Journal::maybe_compact(const Queue& q) {
-    if (broken_) {
-        if (write_snapshot(q)) {
-            broken_ = false;
-            log_(format("journal %s: written again", path_.c_str()));
-        }
-        return;
-    }
+void Journal::maybe_compact(const Queue& q, double now) {
+    if (!fd_ || err_ || dirty_ || now < compact_after_) return;
     double ended = double(q.finished_list().size());
     double live = 64 + (double(q.size()) - ended) * job_bytes_ + ended * done_bytes_;
-    if (fd_ && size_ > kMinCompact && double(size_) > 3 * live) write_snapshot(q);
+    if (size_ <= kMinCompact || double(size_) <= 3 * live) return;
+    if (write_snapshot(q)) {
+        compact_delay_ = 1;
+        return;
+    }
+    compact_after_ = now + compact_delay_;   // not on every turn of the loop
+    compact_delay_ = std::min(compact_delay_ * 2, 300.0);
 }
 
 void Journal::remove_file() {

@@ -8,19 +8,37 @@
  * server replays the file through the same Queue operations, so ids, order,
  * labels, dependencies, the finished list and the slot count come back.
  *
- * File: an 8-byte header ("TSJ" 0, uint32 format version), then records:
- * uint32 length, uint32 CRC-32 of the rest, uint16 type, uint16 zero, body.
- * A torn last record (a server killed in the middle of a write) fails its
- * length or CRC check and is dropped with everything after it. A file that is
- * not a journal at all, or of a newer format, is moved aside and logged:
- * it never stops a server from starting.
+ * File (format 2): a 12-byte header ("TSJ" 0, uint32 format version, uint32
+ * CRC-32 of those 8 bytes), then records: uint32 length, uint32 CRC-32 of the
+ * rest, uint16 type, uint16 zero, body. The records are the journal's own,
+ * not copies of wire messages: a job is a list of tagged fields (uint16 tag,
+ * uint32 length, bytes; a reader skips the tags it does not know), and a fixed
+ * record may grow at its end (a reader ignores what follows the fields it
+ * knows). An incompatible change raises the format version.
  *
- * Compaction: when the file is several times larger than the live queue, a
- * snapshot (the meta record and one full record per job, in list order) is
- * written to a temporary file and renamed over the journal.
+ * Reading: format 1 (ts before this layout) is read and rewritten as format 2.
+ * A newer format is left untouched, and the server refuses to start (refused()).
+ * A damaged record (its length, CRC or contents wrong) costs that record alone:
+ * the reader looks for the next intact record and goes on from there, and the
+ * log says which bytes and which jobs were lost. Before the damaged file is
+ * rewritten it is kept aside as <journal>.bad.TIME (a hard link, so even a full
+ * disk keeps it). A file that is not a journal at all is moved aside too.
  *
- * Writes are not fsync'ed per record: a server crash loses nothing, a power
- * cut may lose the last moments.
+ * Writing never destroys state: every record is one write(2) at the end of
+ * the file, and a write that fails cuts off only its own partial bytes. Then
+ * the journal is failing (ok() false, why() says why) until recover() works:
+ * the server refuses changes meanwhile, and whatever it had to keep in memory
+ * (pending()) is saved by a snapshot when space returns. Snapshots (at start,
+ * and compaction when the file is several times larger than the live queue)
+ * are written to a new file and renamed over the journal only once complete
+ * and fsync'ed; a snapshot that fails leaves the journal as it was. Where the
+ * file system allows, 64 KiB beyond the end are kept allocated
+ * (fallocate), so that the records of running jobs still fit when the disk
+ * fills up; when that room cannot be renewed, ok() is false already.
+ *
+ * A record is written (accepted by the kernel) before the client hears of
+ * the change: it survives the death of any ts process. A power cut may lose
+ * the last moments, unless TS_FSYNC=1 makes every record fdatasync'ed.
  */
 #pragma once
 
@@ -38,60 +56,93 @@ public:
     using Log = std::function<void(const std::string&)>;
 
     /* Open (creating) the journal at path and replay it into *q. Problems are
-     * reported through log; the journal works from then on unless disabled. */
-    Journal(std::string path, Queue* q, Log log);
+     * reported through log. An empty path: no journal (everything works, nothing is written). */
+    Journal(std::string path, Queue* q, Log log, bool sync = false);
 
-    void job(const Job& j);                   // added (or its full state)
-    void start(JobId id);
-    void runner(JobId id, pid_t runner_pid);
-    void started(JobId id, pid_t pid, const std::string& output, double start);
-    void finished(JobId id, const JobResult& r, double end);
-    void removed(JobId id);
-    void urgent(JobId id);
-    void swapped(JobId a, JobId b);
-    void slots(int n);
-    void cleared();
-    void released(JobId id);
-    void moved_before(JobId id, JobId before);
+    /* Records of changes, each true once written. False: the journal is
+     * failing; with kept, the change stays in memory and pending() is true
+     * (a snapshot saves it when the journal works again); without, the caller
+     * undoes the change. */
+    bool job(const Job& j, bool kept = true);   // added (or its full state)
+    bool start(JobId id);
+    bool runner(JobId id, pid_t runner_pid);
+    bool started(JobId id, pid_t pid, const std::string& output, double start);
+    bool finished(JobId id, const JobResult& r, double end);
+    bool removed(JobId id);
+    bool urgent(JobId id);
+    bool swapped(JobId a, JobId b);
+    bool slots(int n);
+    bool cleared();
+    bool released(JobId id);
+    bool moved_before(JobId id, JobId before);
+    bool unstarted(JobId id);   // a started job went back to the queue (it never ran)
 
-    /* Compact when the file has grown well beyond the live state. */
-    void maybe_compact(const Queue& q);
-    /* Write the live state now (after a change no record describes). */
-    void compact(const Queue& q) { (void)write_snapshot(q); }
+    /* Whether changes can be written now; why() says what is wrong when not. */
+    bool ok() const { return err_ == 0; }
+    std::string why() const;
+    /* Changes held in memory only (written by the next snapshot). */
+    bool pending() const { return dirty_; }
+    /* Try to write again: a snapshot when changes are pending or the file
+     * cannot take records, else renewing the room ahead. True when ok(). */
+    bool recover(const Queue& q);
+
+    /* Compact when the file has grown well beyond the live state (after a
+     * failure, not again for a while). */
+    void maybe_compact(const Queue& q, double now);
+    void maybe_compact(const Queue& q) { maybe_compact(q, now_seconds()); }
+    /* Write the live state now. */
+    bool compact(const Queue& q) { return write_snapshot(q); }
     /* ts -K: a fresh, empty queue. */
     void remove_file();
 
     size_t size() const { return size_; }
     bool replayed_anything() const { return replayed_; }
-    /* Why the file at the journal's path was not used (a link, a FIFO, a file
-     * of another user or with another name): then nothing is read or written. */
+    /* Why the server must not use the file at the journal's path (a link, a
+     * FIFO, a file of another user, a newer format): it refuses to start. */
     const std::string& refused() const { return refused_; }
 
 private:
-    void append(uint16_t type, const std::string& body);
+    bool append(uint16_t type, const std::string& body, bool kept = true);
+    bool write_record(const std::string& rec);
+    void fail(int err, const char* what);
     void replay(Queue* q);
-    bool apply(uint16_t type, std::string_view body, Queue* q);
+    bool apply(uint16_t type, std::string_view body, Queue* q, uint32_t format, JobId* about);
+    bool keep_aside(const std::string& why);
     void set_aside(const std::string& why);
     bool write_snapshot(const Queue& q);
-    uint32_t env_id(const EnvPtr& env);
+    void reserve();
+    std::string env_record(const EnvPtr& env, uint32_t* id);
 
     std::string path_;
     Log log_;
     Fd fd_;
+    bool sync_ = false;
     size_t size_ = 0;
+    size_t allocated_ = 0;          // bytes of the file allocated ahead (fallocate)
+    bool can_reserve_ = true;       // the file system supports fallocate
     double job_bytes_ = 256;      // average record of a job added (with its environment)
     double done_bytes_ = 256;     // average record of an ended job (without it)
     bool replayed_ = false;
     std::string refused_;
-    bool broken_ = false;   // a write failed: the file on disk is gone until a snapshot works
+    int err_ = 0;                   // errno of the failure while failing, else 0
+    bool low_ = false;              // only the room ahead could not be renewed: records still fit
+    std::string err_what_;          // what failed
+    bool dirty_ = false;            // changes in memory that the file lacks
+    double compact_after_ = 0;      // a failed compaction is not tried again before then
+    double compact_delay_ = 1;
     // Environments written since the last snapshot (each once), and read back.
     std::unordered_map<const Env*, std::pair<uint32_t, EnvPtr>> env_ids_;
     uint32_t next_env_id_ = 0;
     EnvTable env_table_;
 };
 
-/* A whole job as bytes, and back (shared by the journal and its tests). With
- * env_id the environment is left out: a kEnv record with that id holds it. */
+/* A whole job as the journal's tagged fields, and back (shared by the journal
+ * and its tests). With env_id the environment is left out: a kEnv record with
+ * that id holds it. */
 std::string encode_job(const Job& j, uint32_t env_id = 0);
 [[nodiscard]] bool decode_job(std::string_view bytes, Job* j, const EnvTable* envs = nullptr);
+/* A job record of format 1 (a fixed part and the job's Submit frame). */
+std::string encode_job_v1(const Job& j, uint32_t env_id = 0);
+[[nodiscard]] bool decode_job_v1(std::string_view bytes, Job* j, const EnvTable* envs = nullptr);
 uint32_t crc32(std::string_view data);
+constexpr uint32_t kJournalFormat = 2;

@@ -114,6 +114,11 @@ bool parse_options(int argc, const char* const* argv, Options* o, std::string* e
             ++i;
             break;
         }
+        if (std::strcmp(a, "--restart") == 0) {   // long options: ours only, never task-spooler's letters
+            o->action = Action::Restart;
+            ++i;
+            continue;
+        }
         ++i;
         for (const char* p = a + 1; *p; ++p) {
             char c = *p;

@@ -14,6 +14,7 @@
 enum class Action {
     List, Enqueue, KillServer, Clear, GetSlots, SetSlots, Tail, Cat, Pid, Output, Info,
     State, Remove, Wait, Kill, Urgent, Swap, Help, Version,
+    Restart,   // --restart: the queue moves to a server of this binary
 };
 
 struct Options {

@@ -26,7 +26,12 @@
 
 namespace proto {
 
-constexpr uint16_t kVersion = 1;
+constexpr uint16_t kVersion = 2;
+// Runners and -f clients of version 1 (ts before the journal's format 2) are
+// still served: their messages (Attach, Started, Finished, Wait) have not
+// changed, so that jobs running under an older binary keep their results
+// across `ts --restart`. Answers to them carry version 1.
+constexpr uint16_t kOldestRunnerVersion = 1;
 constexpr uint32_t kMaxFrame = 32u << 20;   // body + tail; bigger frames are refused
 constexpr int kNumLimits = 16;              // resource limits carried by Submit
 
@@ -71,6 +76,7 @@ enum class MsgType : uint16_t {
     Signal = 213,       // Slots (the signal number): a runner signals its job's process group
     Assign = 214,       // AssignBody + tail: the job's Submit frame (with its environment); a spare runs it
     TextPart = 215,     // tail: a piece of a long text; more follow, the last piece comes as Text
+    Warning = 216,      // tail: a line for stderr (the journal cannot be written); the answer follows
     // runner -> server
     Started = 300,      // StartedBody + tail: output path (empty if not stored)
     Finished = 301,     // FinishedBody + tail: why the job could not start (usually empty)
@@ -89,6 +95,7 @@ constexpr uint32_t kDepend = 1u << 7;        // -d / -D: depend_on is valid
 constexpr uint32_t kHasLabel = 1u << 8;      // tail carries a label
 constexpr uint32_t kHasEnvInfo = 1u << 9;    // tail carries TS_ENV output
 constexpr uint32_t kClientHeld = 1u << 10;   // the submitting client runs the job (another uid)
+constexpr uint32_t kHasToken = 1u << 11;     // tail ends with the submit's token (version 2)
 
 struct RLimit {
     uint64_t cur;
@@ -97,7 +104,9 @@ struct RLimit {
 static_assert(sizeof(RLimit) == 16);
 
 /* Submit tail, in order: argc argv strings, envc environment strings, cwd,
- * [label], [TS_ENV output]. */
+ * [label], [TS_ENV output], [token]. The token (random, made by the client)
+ * names this submit: sent again after a lost connection, it gets the id
+ * already given instead of a second job. */
 struct Submit {
     uint32_t flags;
     int32_t num_slots;

@@ -371,11 +371,44 @@ void ServerLink::note(const Frame& f) {
         gone_ = true;
 }
 
+/* A line in the queue's log (<socket>.error): the server cannot be reached. */
+void ServerLink::log_failure(const std::string& why) {
+    double now = now_seconds();
+    // The first failure, the one that reaches the longest delay, then one a minute.
+    if (logged_ != 0 && !(delay_ >= 5 && logged_ < failing_since_ + 5) && now - logged_ < 60) return;
+    logged_ = now;
+    if (log_path_.empty()) return;
+    std::string w;
+    Fd fd = open_private(log_path_, O_WRONLY | O_APPEND | O_CREAT, &w);
+    if (!fd) return;
+    time_t t = time(nullptr);
+    char when[64];
+    strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", localtime(&t));
+    std::string line = format("%s ts runner %d: job %d: cannot reach the server (%s); trying again "
+                              "in %.2g s\n",
+                              when, int(getpid()), id_, why.empty() ? "it does not answer" : why.c_str(),
+                              delay_);
+    (void)write_all(fd.get(), line.data(), line.size());
+}
+
 bool ServerLink::try_reattach() {
     if (gone_) return false;
+    double now = now_seconds();
+    if (now < next_try_) return false;
     drain();
-    fd_ = connect_();
-    if (!fd_) return false;
+    std::string why;
+    fd_ = connect_(&why);
+    if (!fd_) {
+        delay_ = delay_ == 0 ? 0.05 : std::min(delay_ * 2, 5.0);
+        next_try_ = now_seconds() + delay_;
+        if (failing_since_ == 0) failing_since_ = now;
+        log_failure(why);
+        return false;
+    }
+    delay_ = 0;
+    next_try_ = 0;
+    failing_since_ = 0;
+    logged_ = 0;
     proto::AttachBody a{};
     a.id = id_;
     a.runner_pid = getpid();
@@ -388,11 +421,11 @@ bool ServerLink::try_reattach() {
 }
 
 bool ServerLink::reattach() {
-    // Back off from 50 ms to 1 s; give up after patience_ms_.
-    for (int delay_ms = 50, waited = 0; !gone_ && waited < patience_ms_;
-         waited += delay_ms, delay_ms = std::min(delay_ms * 2, 1000)) {
+    double give_up = now_seconds() + patience_ms_ / 1000.0;
+    while (!gone_ && now_seconds() < give_up) {
         if (try_reattach()) return true;
-        struct timespec ts = {0, delay_ms * 1000000L};
+        double wait = std::max(0.001, next_try_ - now_seconds());
+        struct timespec ts = {static_cast<time_t>(wait), static_cast<long>((wait - double(time_t(wait))) * 1e9)};
         nanosleep(&ts, nullptr);
     }
     gone_ = true;
@@ -507,7 +540,14 @@ RunOutcome run_job(const JobSpec& spec, JobId id, ServerLink& link, bool foregro
             si.sa_handler = forward_signal;
             sigaction(SIGINT, &si, nullptr);   // no SA_RESTART: the wait loop retries
         }
-        pid = fork();
+        // No process or memory for the job now: wait for some (growing
+        // delays, up to an hour), rather than fail it.
+        for (double delay = 0.01, waited = 0;; waited += delay, delay = std::min(delay * 2, 1.0)) {
+            pid = fork();
+            if (pid >= 0 || (errno != EAGAIN && errno != ENOMEM) || waited > 3600) break;
+            struct timespec ts = {static_cast<time_t>(delay), static_cast<long>((delay - double(time_t(delay))) * 1e9)};
+            nanosleep(&ts, nullptr);
+        }
         if (pid == 0) exec_job(spec, argv.data(), envp.data(), in, o1, o2);
         if (pid < 0) why = format("cannot fork: %s", strerror(errno));
     }
@@ -535,10 +575,23 @@ RunOutcome run_job(const JobSpec& spec, JobId id, ServerLink& link, bool foregro
         r.errorlevel = -1;   // no output file or no fork: the job could not start
         r.note = why;
     }
+    // The job's end is its own process's exit: gzip finishes when the last
+    // writer (maybe a child left in the background) closes the pipe, and it
+    // is waited for only after the result is reported.
     out.gzip_in.reset();
     if (out.gzip_pid > 0) {
         int st;
-        (void)wait_for(out.gzip_pid, &st, nullptr);
+        struct rusage gru {};
+        for (int i = 0; i < 20; ++i) {   // usually done at once: its input just closed
+            if (wait4(out.gzip_pid, &st, WNOHANG, &gru) == out.gzip_pid) {
+                out.gzip_pid = -1;
+                timeradd(&ru.ru_utime, &gru.ru_utime, &ru.ru_utime);
+                timeradd(&ru.ru_stime, &gru.ru_stime, &ru.ru_stime);
+                break;
+            }
+            struct timespec ts = {0, 5 * 1000000L};
+            nanosleep(&ts, nullptr);
+        }
     }
     if (pid > 0 && (spec.flags & proto::kMail) && !out.path.empty())
         send_mail(spec, id, r.errorlevel, out.path, &ru);
@@ -550,5 +603,9 @@ RunOutcome run_job(const JobSpec& spec, JobId id, ServerLink& link, bool foregro
 
     outcome.reported =
         link.send_final(encode(proto::MsgType::Finished, finished_body(r, end), r.note));
+    if (out.gzip_pid > 0) {   // not a zombie while the background child lives
+        int st;
+        (void)wait_for(out.gzip_pid, &st, nullptr);
+    }
     return outcome;
 }

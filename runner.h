@@ -29,7 +29,7 @@ int limit_resource(int i);
 
 class ServerLink {
 public:
-    using Connect = std::function<Fd()>;   // an invalid Fd when it cannot connect
+    using Connect = std::function<Fd(std::string* why)>;   // an invalid Fd (and why) when it cannot connect
 
     ServerLink(Fd fd, Connect connect, JobId id) : fd_(std::move(fd)), connect_(std::move(connect)), id_(id) {}
 
@@ -40,13 +40,17 @@ public:
     bool send_final(const std::string& frame);
     /* Read what the server sent: false on EOF (then fd() < 0 until re-attached). */
     bool receive(struct Frame* f);
-    /* Connect again and attach to our job, retrying for a while; false when
-     * the server is gone for good. try_reattach tries once. */
+    /* Connect again and attach to our job, retrying with a growing delay
+     * (50 ms to 5 s) for as long as the patience lasts; false when the server
+     * is gone for good. try_reattach tries once, unless the last attempt
+     * failed too recently (a server that dies at start is not restarted in a
+     * loop). Failures go to the queue's log (set_log), now and then. */
     bool reattach();
     bool try_reattach();
+    void set_log(std::string path) { log_path_ = std::move(path); }
 
     int fd() const { return fd_.get(); }
-    /* How long to keep trying to reach a server that went away (default a minute). */
+    /* How long to keep trying to reach a server that went away (default a day). */
     void set_patience(int ms) { patience_ms_ = ms; }
     bool gone() const { return gone_; }
     void set_started(const std::string& started_frame) { started_ = started_frame; }
@@ -60,7 +64,13 @@ private:
     JobId id_;
     std::string started_;   // our Started frame, sent again after re-attaching
     bool gone_ = false;
-    int patience_ms_ = 60000;
+    int patience_ms_ = 24 * 3600 * 1000;
+    double next_try_ = 0;       // no new attempt before then
+    double delay_ = 0;          // since the last failure: 0.05 s, doubling to 5 s
+    double failing_since_ = 0;  // the first failure of this spell (0: none)
+    double logged_ = 0;         // when the last line went to the log
+    std::string log_path_;
+    void log_failure(const std::string& why);
 };
 
 struct RunOutcome {

@@ -83,6 +83,8 @@ struct Conn {
     pid_t pid = 0;                      // of the connecting process (SO_PEERCRED)
     std::optional<JobId> waiting_for;   // -w
     std::optional<JobId> held;          // submitted while the queue was full: no id yet
+    uint16_t version = proto::kVersion; // of its frames: an older runner gets answers in its own
+    bool ack_pending = false;           // its job's end is not on disk yet: Done comes once it is
 };
 
 class Server {
@@ -105,6 +107,7 @@ public:
     void on_set_slots(Conn& c, const Frame& f);
     void on_get_slots(Conn& c, const Frame& f);
     void submitted(Conn& c, JobId id);
+    void resubmitted(Conn& c, Job& j);
     void restored();
     void check_detached();
     void finish(JobId id, const JobResult& r, double end);
@@ -134,6 +137,9 @@ public:
     void log_other(uid_t uid, const std::string& line);
     void end_stream(Conn& c);
     bool hold(Conn& c, size_t bytes);
+    bool writable(Conn& c);
+    void recover_journal(double now);
+    void resources_short(JobId id, const char* what, int err);
 
 private:
     void accept_all();
@@ -189,6 +195,15 @@ private:
     std::unordered_map<uid_t, size_t> user_pending_; // bytes of answers not read yet, per other user
     double other_logged_ = 0;        // log_other: when, and how many lines left out since
     size_t others_unlogged_ = 0;
+    std::deque<std::string> log_backlog_;   // lines the log could not take (a full disk), kept a while
+    size_t log_dropped_ = 0;
+    double next_recover_ = 0;        // the journal is failing: when to try writing again
+    double recover_delay_ = 0.25;
+    double start_after_ = 0;         // no descriptors or processes: no job starts before then
+    double start_delay_ = 0;
+    std::string short_of_;           // what was missing (logged once per shortage)
+    std::string crash_after_submit_; // TS_TEST_CRASH_AFTER_SUBMIT: a test's fault, one-shot
+    size_t acks_pending_ = 0;        // runners waiting for Done until the journal works
 };
 
 // Bounds on another user's connections (design.md "Trust").
@@ -262,8 +277,10 @@ Server::Server(Fd listener, std::string path, bool harness)
     if (!startup_error_.empty()) return;
     const char* use_journal = getenv("TS_JOURNAL");   // 0: keep the queue in memory only
     bool journal_off = harness_ || (use_journal && std::string(use_journal) == "0");
+    const char* sync = getenv("TS_FSYNC");   // 1: every record is on disk before the answer
     journal_.emplace(journal_off ? std::string() : path_ + ".journal", &queue_,
-                     [this](const std::string& m) { log("%s", printable(m).c_str()); });
+                     [this](const std::string& m) { log("%s", printable(m).c_str()); },
+                     sync && std::string(sync) == "1");
     if (!journal_->refused().empty()) {
         startup_error_ = format("cannot use the journal: %s", journal_->refused().c_str());
         return;
@@ -337,6 +354,7 @@ void Server::configure() {
         }
         queue_.set_max_jobs(static_cast<size_t>(std::max(1L, n - 5)));
     }
+    if (const char* s = getenv("TS_TEST_CRASH_AFTER_SUBMIT")) crash_after_submit_ = s;
     if (const char* s = getenv("TS_MAXFINISHED"))
         queue_.set_max_finished(static_cast<size_t>(std::abs(atoi(s))));
     if (const char* s = getenv("TS_USER_MAXJOBS")) {
@@ -368,7 +386,10 @@ void Server::restored() {
     reattach_deadline_ = now_seconds() + kReattachGrace;
     std::vector<JobId> lost;
     for (JobId id : queue_.held()) lost.push_back(id);
-    for (JobId id : lost) finish(id, Queue::lost_result(), now_seconds());
+    for (JobId id : lost)
+        finish(id, Queue::lost_result("its submitter was waiting for room in the queue when the "
+                                      "server stopped"),
+               now_seconds());
     for (JobId id : queue_.active()) {
         Job* j = queue_.find(id);
         // Another user's job runs in that user's own process, whatever the file says.
@@ -387,13 +408,38 @@ void Server::log(const char* fmt, ...) {
     char when[64];
     strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", localtime(&t));
     std::string line = format("%s ts server %d: %s\n", when, int(getpid()), msg.c_str());
-    if (log_fd_) (void)write_all(log_fd_.get(), line.data(), line.size());
+    if (!log_fd_) return;
+    // A full disk takes the log too: keep the last lines, and write them when it has room again.
+    while (!log_backlog_.empty()) {
+        std::string& old = log_backlog_.front();
+        if (log_dropped_) {
+            std::string gap = format("(%zu earlier lines of the log were lost: the disk was full)\n",
+                                     log_dropped_);
+            if (!write_all(log_fd_.get(), gap.data(), gap.size())) break;
+            log_dropped_ = 0;
+        }
+        if (!write_all(log_fd_.get(), old.data(), old.size())) break;
+        log_backlog_.pop_front();
+    }
+    if (log_backlog_.empty() && write_all(log_fd_.get(), line.data(), line.size())) return;
+    log_backlog_.push_back(std::move(line));
+    if (log_backlog_.size() > 200) {
+        log_backlog_.pop_front();
+        ++log_dropped_;
+    }
 }
 
 void Server::run() {
     for (;;) {
         int timeout = accepting_ ? -1 : 100;   // after EMFILE, retry accept shortly
         if (reattach_deadline_ != 0 || !unassigned_.empty()) timeout = timeout < 0 ? 500 : std::min(timeout, 500);
+        double wake = 0;   // a failing journal, or a start put off for lack of resources
+        if (!journal_->ok() || journal_->pending()) wake = next_recover_;
+        if (start_after_ != 0 && (wake == 0 || start_after_ < wake)) wake = start_after_;
+        if (wake != 0) {
+            int ms = std::max(0, static_cast<int>((wake - now_seconds()) * 1000) + 1);
+            timeout = timeout < 0 ? ms : std::min(timeout, ms);
+        }
         round(timeout);
     }
 }
@@ -438,9 +484,43 @@ void Server::round(int timeout) {
                      conns_.end());
         check_detached();
         check_unassigned();
+        recover_journal(now_seconds());
         schedule();
-        journal_->maybe_compact(queue_);
+        journal_->maybe_compact(queue_, now_seconds());
     }
+}
+
+/* A failing journal is tried again now and then (sooner after a client's
+ * change was refused: see writable); once it works, the runners whose
+ * results it now holds hear Done. */
+void Server::recover_journal(double now) {
+    bool failing = !journal_->ok() || journal_->pending();
+    if (failing) {
+        if (now < next_recover_) return;
+        if (!journal_->recover(queue_)) {
+            next_recover_ = now + recover_delay_;
+            recover_delay_ = std::min(recover_delay_ * 2, 2.0);
+            return;
+        }
+    }
+    recover_delay_ = 0.25;
+    next_recover_ = 0;
+    if (acks_pending_ == 0) return;
+    acks_pending_ = 0;
+    for (auto& c : conns_)
+        if (c->ack_pending && !c->dead) {
+            c->ack_pending = false;
+            reply(*c, encode_empty(MsgType::Done));
+        }
+}
+
+/* A change may be made only if the journal can record it: else the client
+ * hears why, and nothing changes. */
+bool Server::writable(Conn& c) {
+    if (journal_->ok() || journal_->recover(queue_)) return true;
+    error(c, format("the queue's journal cannot be written: %s; nothing was changed.\n",
+                    journal_->why().c_str()));
+    return false;
 }
 
 void Server::accept_all() {
@@ -575,11 +655,26 @@ void Server::read_conn(Conn& c) {
 
 void Server::dispatch(Conn& c, const Frame& f) {
     if (c.close_after_flush || c.stream) return;   // one request per connection: ignore extra frames
-    if (f.version != proto::kVersion && f.type != MsgType::KillServer) {
+    // A runner or waiter of an older ts (its messages have not changed) is
+    // served in its own version; anything else of another version is told ours.
+    bool runner_msg_type = f.type == MsgType::Attach || f.type == MsgType::Started ||
+                           f.type == MsgType::Finished || f.type == MsgType::Wait;
+    if (f.version != proto::kVersion && f.type != MsgType::KillServer &&
+        !(f.version == proto::kOldestRunnerVersion && runner_msg_type)) {
         proto::VersionBody v{};
         v.version = proto::kVersion;
         reply(c, encode(MsgType::Version, v));
         return;
+    }
+    if (f.type != MsgType::KillServer) c.version = f.version;
+    // While the journal cannot be written, every client hears it (on stderr).
+    bool request = !runner_msg_type && f.type != MsgType::Spare && !c.runner_of;
+    if (request && !journal_->ok() && !journal_->recover(queue_) && c.version == proto::kVersion) {
+        TailWriter t;
+        t.add(format("the queue's journal cannot be written: %s; changes to the queue are refused "
+                     "until it can be written again",
+                     journal_->why().c_str()));
+        c.out += encode_empty(MsgType::Warning, t.str());
     }
     for (const Handler& h : kHandlers) {
         if (h.type != f.type) continue;
@@ -679,7 +774,10 @@ void Server::pump(Conn& c) {
 }
 
 void Server::reply(Conn& c, const std::string& bytes, bool last) {
+    size_t at = c.out.size();
     c.out += bytes;
+    if (c.version != proto::kVersion && bytes.size() >= sizeof(proto::Header))   // an older runner
+        std::memcpy(&c.out[at], &c.version, sizeof c.version);
     if (last) c.close_after_flush = true;
     flush(c);
 }
@@ -783,10 +881,23 @@ void Server::on_submit(Conn& c, const Frame& f) {
         spec.env.clear();
         spec.num_slots = std::max(1, spec.num_slots);   // -N 0 takes a slot all the same
     }
-    if (!may_queue(c, spec)) return;
+    // The same submit again (its client lost the answer, say to a crash):
+    // the job it queued, never a second one.
+    if (Job* j = queue_.by_token(spec.token); j && j->spec.uid == c.uid) {
+        resubmitted(c, *j);
+        return;
+    }
+    if (!may_queue(c, spec) || !writable(c)) return;
     bool no_block = spec.flags & proto::kNoBlock;
     JobId id = queue_.add(std::move(spec), now_seconds());
-    journal_->job(*queue_.find(id));
+    if (!journal_->job(*queue_.find(id), false)) {   // on disk, or not queued at all
+        queue_.cancel_add(id);
+        error(c, format("the queue's journal cannot be written: %s; the job was not queued.\n",
+                        journal_->why().c_str()));
+        return;
+    }
+    if (!crash_after_submit_.empty() && unlink(crash_after_submit_.c_str()) == 0)
+        _exit(9);   // a test's fault: journaled, not answered
     if (queue_.find(id)->state == JobState::Held) {
         if (no_block) {   // -B: refused; recorded as a job whose runner vanished, as in task-spooler
             finish(id, Queue::lost_result(), now_seconds());
@@ -797,6 +908,23 @@ void Server::on_submit(Conn& c, const Frame& f) {
         return;
     }
     submitted(c, id);
+}
+
+/* A submit sent again: answer as the first time would have. */
+void Server::resubmitted(Conn& c, Job& j) {
+    log_other(c.uid, format("job %d: its submit came again; answered with the same id", j.id));
+    if (j.spec.client_held()) {
+        if (runner_conn(j.id) || (j.state != JobState::Queued && j.state != JobState::Held)) {
+            error(c, format("The job %i was queued already, and its client is gone.\n", j.id));
+            return;
+        }
+        j.awaiting_client = false;
+    }
+    if (j.state == JobState::Held) {
+        c.held = j.id;
+        return;
+    }
+    submitted(c, j.id);
 }
 
 /* Tell the submitter its job's id; a -f client stays for its Run. */
@@ -909,6 +1037,7 @@ void Server::on_remove(Conn& c, const Frame& f) {
     Job* j = lookup(c, r.id, true);
     JobId id = j ? j->id : r.id;
     if (j && !may_manage(c, *j, "remove")) return;
+    if (j && !writable(c)) return;
     if (!j || !queue_.remove(id)) {
         error(c, r.id == -1 ? "The last job cannot be removed.\n"
                             : format("The job %i cannot be removed.\n", r.id));
@@ -933,6 +1062,7 @@ void Server::on_urgent(Conn& c, const Frame& f) {
         if (Job* l = lookup(c, -1, true)) id = l->id;
     Job* j = queue_.find(id);
     if (j && !may_manage(c, *j, "urge")) return;
+    if (j && !writable(c)) return;
     // Another user's -u moves their job ahead of their own jobs only.
     bool own_only = !c.trusted;
     JobId before = -1;
@@ -951,6 +1081,7 @@ void Server::on_swap(Conn& c, const Frame& f) {
     (void)decode_body(f, &p);
     for (int id : {p.a, p.b})
         if (Job* j = queue_.find(id); j && !may_manage(c, *j, "move")) return;
+    if (!writable(c)) return;
     if (!queue_.swap(p.a, p.b)) {
         error(c, format("The jobs %i and %i cannot be swapped.\n", p.a, p.b));
         return;
@@ -1074,17 +1205,22 @@ void Server::check_detached() {
             // Recorded as started, but no runner was ever forked: it never ran.
             log("job %d: never started before the restart; queued again", id);
             (void)queue_.requeue(id);
-            journal_->compact(queue_);
+            journal_->unstarted(id);
             continue;
         }
         log("job %d: its %s did not come back; marked lost", id,
             j->spec.client_held() ? "client" : "runner");
-        finish(id, Queue::lost_result(), now);
+        finish(id,
+               Queue::lost_result(j->spec.client_held()
+                                      ? "the server restarted, and the job's client did not come back"
+                                      : "the server restarted, and the job's runner was gone"),
+               now);
     }
     if (!waiting) reattach_deadline_ = 0;
 }
 
 void Server::on_clear(Conn& c, const Frame&) {
+    if (!writable(c)) return;
     if (c.uid == uid_ || c.uid == 0) {
         queue_.clear_finished();
         journal_->cleared();
@@ -1123,6 +1259,7 @@ void Server::on_set_slots(Conn& c, const Frame& f) {
     proto::Slots s;
     (void)decode_body(f, &s);
     if (!may_admin(c, "change the slots")) return;
+    if (!writable(c)) return;
     if (s.n >= 1) {
         queue_.set_max_slots(s.n);
         journal_->slots(s.n);
@@ -1176,6 +1313,12 @@ void Server::on_finished(Conn& c, const Frame& f) {
     finish(id, r, us_to_s(b.end_us));
     schedule();   // the freed slot's next job first: this runner only has to exit
     // Acknowledged once journaled: the runner exits only now, so a result is never lost.
+    // (A journal that cannot be written holds it back until it can.)
+    if (journal_->pending()) {
+        c.ack_pending = true;
+        ++acks_pending_;
+        return;
+    }
     reply(c, encode_empty(MsgType::Done));
 }
 
@@ -1219,10 +1362,23 @@ void Server::conn_lost(Conn& c) {
     Job* j = queue_.find(id);
     if (!j || (j->state != JobState::Running && j->state != JobState::Queued)) return;
     log_other(j->spec.uid, format("job %d: its runner quit before reporting the end", id));
-    finish(id, Queue::lost_result(), now_seconds());
+    finish(id,
+           Queue::lost_result(j->spec.client_held()
+                                  ? "its client (the ts that submitted it) went away before "
+                                    "reporting the end"
+                                  : "its runner ended before reporting the end (it was killed, "
+                                    "or could not reach the server)"),
+           now_seconds());
 }
 
 void Server::schedule() {
+    // Nothing starts that the journal cannot record (it could run twice after
+    // a crash), nor while descriptors or processes are short.
+    if (!journal_->ok() || journal_->pending()) return;
+    if (start_after_ != 0) {
+        if (now_seconds() < start_after_) return;
+        start_after_ = 0;
+    }
     for (JobId id : queue_.release_held()) {
         journal_->released(id);
         for (auto& c : conns_) {
@@ -1366,10 +1522,13 @@ void Server::check_unassigned() {
 
 /* The runner forked here (harness: no process, the job is lost next round). */
 void Server::fork_runner(Job& j) {
+    if (start_after_ != 0) {   // short of resources in this very pass: not again now
+        resources_short(j.id, nullptr, 0);
+        return;
+    }
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
-        log("job %d: socketpair: %s", j.id, strerror(errno));
-        finish(j.id, Queue::lost_result(), now_seconds());
+        resources_short(j.id, "socketpair", errno);
         return;
     }
     Fd mine(sv[0]), theirs(sv[1]);
@@ -1379,8 +1538,7 @@ void Server::fork_runner(Job& j) {
         pid = 1 << 30;
     }
     if (pid < 0) {
-        log("job %d: fork: %s", j.id, strerror(errno));
-        finish(j.id, Queue::lost_result(), now_seconds());
+        resources_short(j.id, "fork", errno);
         return;
     }
     if (pid == 0 && !harness_) {
@@ -1389,10 +1547,18 @@ void Server::fork_runner(Job& j) {
         close_other_fds({theirs.get()});
         if (j.env) j.spec.env = *j.env;   // this process's own copy of the job
         std::string path = path_;
-        ServerLink link(std::move(theirs), [path] { return connect_or_start(path, true, getuid()); }, j.id);
+        ServerLink link(std::move(theirs),
+                        [path](std::string* why) { return connect_or_start(path, true, getuid(), why); },
+                        j.id);
+        link.set_log(path + ".error");
         (void)run_job(j.spec, j.id, link, false);
         _exit(0);
     }
+    if (!short_of_.empty()) {
+        log("job %d started: %s is available again", j.id, short_of_.c_str());
+        short_of_.clear();
+    }
+    start_delay_ = 0;
     queue_.set_runner(j.id, pid);
     journal_->runner(j.id, pid);
     set_nonblock(mine.get());
@@ -1404,6 +1570,26 @@ void Server::fork_runner(Job& j) {
     c->trusted = true;
     c->pid = pid;
     conns_.push_back(std::move(c));
+}
+
+/* A started job whose runner cannot be made now (no descriptors, no
+ * processes, no memory) goes back to the queue, in its place, and the
+ * scheduler waits a little (longer each time) before it tries again. The log
+ * says so once a shortage. */
+void Server::resources_short(JobId id, const char* what, int err) {
+    if (what) {
+        std::string missing = err == EMFILE || err == ENFILE ? "a file descriptor"
+                              : err == EAGAIN             ? "a process"
+                                                          : "memory";
+        if (short_of_.empty())
+            log("job %d cannot start yet (%s: %s): it stays queued, and starts when %s is available "
+                "again",
+                id, what, strerror(err), missing.c_str());
+        short_of_ = missing;
+        start_delay_ = start_delay_ == 0 ? 0.05 : std::min(start_delay_ * 2, 2.0);
+        start_after_ = now_seconds() + start_delay_;
+    }
+    if (queue_.requeue(id)) journal_->unstarted(id);
 }
 
 void Server::add_conn(Fd fd, uid_t uid) {

@@ -36,7 +36,9 @@ namespace {
     if (!recv_frame(fd.get(), &f) || f.type != proto::MsgType::Assign ||
         !decode_assign(f, &id, &spec, &owner) || owner != getuid())
         _exit(0);   // a runner runs only jobs of its own uid
-    ServerLink link(std::move(fd), [path] { return connect_or_start(path, true, getuid()); }, id);
+    ServerLink link(std::move(fd),
+                    [path](std::string* why) { return connect_or_start(path, true, getuid(), why); }, id);
+    link.set_log(path + ".error");
     (void)run_job(spec, id, link, false, &ready);
     _exit(0);
 }

@@ -40,7 +40,7 @@
 #include <unistd.h>
 
 enum {
-    V = 1, LIST = 101, SUBMIT = 102, ATTACH = 114, R_ERROR = 201, R_SUBMITOK = 203, R_DONE = 209,
+    V = 2, LIST = 101, SUBMIT = 102, ATTACH = 114, R_ERROR = 201, R_SUBMITOK = 203, R_DONE = 209,
     R_RUN = 210, R_BYE = 212, R_SIGNAL = 213, STARTED = 300, FINISHED = 301, SUBMIT_BODY = 288
 };
 extern char **environ;

@@ -529,7 +529,7 @@ TEST(JournalRecord, RoundTripInEveryState) {
     }
 }
 
-TEST(JournalRecord, EveryTruncationIsRejected) {
+TEST(JournalRecord, EveryCutInsideAFieldIsRejected) {
     Job j;
     j.id = 5;
     j.state = JobState::Running;
@@ -538,49 +538,100 @@ TEST(JournalRecord, EveryTruncationIsRejected) {
     j.pid = 10;
     j.runner_pid = 9;
     std::string bytes = encode_job(j);
-    ASSERT_GT(bytes.size(), 88u);
+    // Field boundaries: a cut there is a shorter record (the CRC of the
+    // record guards against that); a cut anywhere else must fail.
+    std::set<size_t> bounds;
+    for (size_t off = 0; off < bytes.size();) {
+        bounds.insert(off);
+        uint32_t n;
+        std::memcpy(&n, bytes.data() + off + 2, 4);
+        off += 6 + n;
+    }
     for (size_t n = 0; n < bytes.size(); ++n) {
+        if (bounds.count(n)) continue;
         Job back;
         EXPECT_FALSE(decode_job(std::string_view(bytes).substr(0, n), &back)) << "cut at " << n;
     }
     Job back;
     EXPECT_FALSE(decode_job(bytes + '\0', &back)) << "a byte too many";
+    EXPECT_FALSE(decode_job(std::string_view(bytes).substr(0, 6 + 4), &back)) << "the id alone";
     EXPECT_TRUE(decode_job(bytes, &back));
 }
 
-TEST(JournalRecord, BadStateByteIsRejected) {
+TEST(JournalRecord, UnknownFieldsOfALaterVersionAreSkipped) {
+    Job j;
+    j.id = 3;
+    j.spec = full_spec();
+    j.result.note = "a note";
+    std::string bytes = encode_job(j);
+    auto field = [](uint16_t tag, const std::string& v) {
+        std::string f(reinterpret_cast<const char*>(&tag), 2);
+        uint32_t n = static_cast<uint32_t>(v.size());
+        f.append(reinterpret_cast<const char*>(&n), 4);
+        return f + v;
+    };
+    for (uint16_t tag : {uint16_t(999), uint16_t(35), uint16_t(0xFFFF)}) {
+        Job back;
+        std::string later = field(tag, "whatever a later ts keeps here") + bytes + field(tag, "");
+        ASSERT_TRUE(decode_job(later, &back)) << "tag " << tag;
+        expect_same_job(j, back);
+        EXPECT_EQ(back.result.note, "a note");
+    }
+}
+
+TEST(JournalRecord, BadStateIsRejected) {
     Job j;
     j.id = 1;
     j.spec = cmd({"x"});
     std::string bytes = encode_job(j);
-    const size_t kState = 4;   // after the int32 id
-    for (int s = 0; s <= 4; ++s) {
+    const size_t kState = 10 + 6;   // the id field (6 + 4 bytes), then the state's header
+    for (int st = 0; st <= 4; ++st) {
         std::string b = bytes;
-        b[kState] = char(s);
+        b[kState] = char(st);
         Job back;
-        ASSERT_TRUE(decode_job(b, &back)) << "state " << s;
-        EXPECT_EQ(back.state, static_cast<JobState>(s));
+        ASSERT_TRUE(decode_job(b, &back)) << "state " << st;
+        EXPECT_EQ(back.state, static_cast<JobState>(st));
     }
-    for (int s : {5, 6, 0x7f, 0x80, 0xff}) {
+    for (int st : {5, 6, 0x7f, 0x80, 0xff}) {
         std::string b = bytes;
-        b[kState] = char(s);
+        b[kState] = char(st);
         Job back;
-        EXPECT_FALSE(decode_job(b, &back)) << "state byte " << s;
+        EXPECT_FALSE(decode_job(b, &back)) << "state byte " << st;
     }
 }
 
-TEST(JournalRecord, DamagedSubmitIsRejected) {
+// Format 1 (the release before the tagged fields): still read.
+TEST(JournalRecordV1, EveryTruncationIsRejected) {
+    Job j;
+    j.id = 5;
+    j.state = JobState::Running;
+    j.spec = full_spec();
+    j.output = "/tmp/ts-out.abcdef";
+    j.pid = 10;
+    j.runner_pid = 9;
+    std::string bytes = encode_job_v1(j);
+    ASSERT_GT(bytes.size(), 88u);
+    for (size_t n = 0; n < bytes.size(); ++n) {
+        Job back;
+        EXPECT_FALSE(decode_job_v1(std::string_view(bytes).substr(0, n), &back)) << "cut at " << n;
+    }
+    Job back;
+    EXPECT_FALSE(decode_job_v1(bytes + '\0', &back)) << "a byte too many";
+    ASSERT_TRUE(decode_job_v1(bytes, &back));
+    expect_same_job(j, back);
+}
+
+TEST(JournalRecordV1, DamagedSubmitIsRejected) {
     Job j;
     j.spec = cmd({"x", "y"});
-    std::string bytes = encode_job(j);
-    // The submit frame's type sits after the JobRec, the output string and the frame's length.
+    std::string bytes = encode_job_v1(j);
     Job back;
     std::string b = bytes;
     b[88 + 4 + 4 + 2] ^= 0x01;   // after JobRec, output length (empty), submit length, version
-    EXPECT_FALSE(decode_job(b, &back));
+    EXPECT_FALSE(decode_job_v1(b, &back));
     b = bytes;
     b[b.size() - 5] ^= 0x01;   // the cwd's last byte (the note, empty, comes last): still valid
-    ASSERT_TRUE(decode_job(b, &back));
+    ASSERT_TRUE(decode_job_v1(b, &back));
     EXPECT_NE(back.spec.cwd, j.spec.cwd);
 }
 
@@ -796,7 +847,12 @@ TEST_F(JournalTest, GarbageAppendedIsDroppedAndLogged) {
     }
 }
 
-TEST_F(JournalTest, FlippedByteKeepsTheRecordsBeforeIt) {
+/* The jobs a list shows. */
+size_t a_jobs(const std::string& list) {
+    return size_t(std::count(list.begin(), list.end(), '\n')) - 1;
+}
+
+TEST_F(JournalTest, FlippedByteCostsOnlyItsRecord) {
     // Ops that write one record each; the state after each. (No environments:
     // a job's new environment would be a record of its own.)
     auto cmd = [](std::vector<std::string> argv) {
@@ -837,28 +893,43 @@ TEST_F(JournalTest, FlippedByteKeepsTheRecordsBeforeIt) {
     std::string bytes = slurp(path_);
     ASSERT_EQ(bytes.size(), off.back());
     auto check = [&](size_t k, size_t at) {   // flip byte `at`, inside record k (1-based)
+        SCOPED_TRACE(format("record %zu, byte %zu", k, at));
+        // What the journal holds without record k: all that may be lost.
+        std::string ref = dir_.file("ref.journal");
+        spit(ref, bytes.substr(0, off[k - 1]) + bytes.substr(off[k]));
+        std::string expected = open_at(ref)->q.list_text();
+        unlink(ref.c_str());
         std::string b = bytes;
         b[at] = char(b[at] ^ 0x5A);
         spit(path_, b);
+        std::vector<std::string> aside = named("s.journal.bad.");
         logs_.clear();
         auto r = open_live();
-        EXPECT_EQ(r->q.list_text(), state[k - 1]) << "record " << k << ", byte " << at;
-        std::string want =
-            format("dropped %zu bytes after offset %zu", bytes.size() - off[k - 1], off[k - 1]);
-        EXPECT_TRUE(logged(want)) << "record " << k << ", byte " << at << ": want \"" << want
-                                  << "\", got\n"
-                                  << all_logs();
+        EXPECT_EQ(r->q.list_text(), expected);
+        std::string want = k + 1 == off.size()
+                               ? format("dropped %zu bytes after offset %zu", off[k] - off[k - 1], off[k - 1])
+                               : format("%zu damaged bytes at offset %zu", off[k] - off[k - 1], off[k - 1]);
+        EXPECT_TRUE(logged(want)) << "want \"" << want << "\", got\n" << all_logs();
+        // The damaged file is kept, as it was, before it is rewritten.
+        std::vector<std::string> now = named("s.journal.bad.");
+        ASSERT_EQ(now.size(), aside.size() + 1) << all_logs();
+        for (const auto& n : now)
+            if (std::find(aside.begin(), aside.end(), n) == aside.end())
+                EXPECT_EQ(slurp(dir_.file(n)), b) << n;
+        EXPECT_TRUE(logged("kept aside as")) << all_logs();
     };
     for (size_t k = 1; k < off.size(); ++k) check(k, off[k - 1] + (off[k] - off[k - 1]) / 2);
     for (size_t at = off[5]; at < off[6]; ++at) check(6, at);   // every byte of the urgent record
-    // A flip in the snapshot's meta record (the first record) loses everything.
+    for (size_t at = off[0]; at < off[1]; ++at) check(1, at);   // every byte of the first job
+    // A flip in the snapshot's meta record (the first record) costs the meta
+    // record only: the jobs come back.
     std::string b = bytes;
-    b[8 + 12 + 2] ^= 0x01;
+    b[12 + 12 + 2] ^= 0x01;
     spit(path_, b);
     logs_.clear();
     auto r = open_live();
-    EXPECT_EQ(r->q.size(), 0u);
-    EXPECT_TRUE(logged("dropped")) << all_logs();
+    EXPECT_EQ(r->q.size(), 0u + a_jobs(state.back()));
+    EXPECT_TRUE(logged("damaged bytes at offset 12")) << all_logs();
 }
 
 TEST_F(JournalTest, NotAJournalIsMovedAside) {
@@ -894,24 +965,91 @@ TEST_F(JournalTest, TooShortIsMovedAside) {
     EXPECT_TRUE(logged("not a ts journal")) << all_logs();
 }
 
-TEST_F(JournalTest, NewerFormatIsMovedAsideNamingIt) {
+TEST_F(JournalTest, NewerFormatIsLeftUntouchedAndRefused) {
     std::string head("TSJ\0", 4);
     uint32_t nine = 9;
     head.append(reinterpret_cast<const char*>(&nine), 4);
+    uint32_t c = crc32(head);
+    head.append(reinterpret_cast<const char*>(&c), 4);
     head += std::string(40, '\x07');
     spit(path_, head);
+    ino_t ino = inode(path_);
     auto a = open_live();
     EXPECT_EQ(a->q.size(), 0u);
-    std::vector<std::string> aside = named("s.journal.bad.");
-    ASSERT_EQ(aside.size(), 1u) << all_logs();
-    EXPECT_EQ(slurp(dir_.file(aside[0])), head);
-    EXPECT_TRUE(logged("format 9")) << all_logs();
-    EXPECT_TRUE(logged("moved aside")) << all_logs();
-    std::string now = slurp(path_);
-    ASSERT_GE(now.size(), 8u);
+    EXPECT_NE(a->j->refused().find("format 9"), std::string::npos) << a->j->refused();
+    EXPECT_NE(a->j->refused().find("left untouched"), std::string::npos) << a->j->refused();
+    a->add(cmd({"x"}), 1);   // nothing is written
+    a.reset();
+    EXPECT_EQ(slurp(path_), head);
+    EXPECT_EQ(inode(path_), ino);
+    EXPECT_TRUE(named("s.journal.bad.").empty());
+}
+
+TEST_F(JournalTest, DamagedHeaderIsReadAsThisFormat) {
+    {
+        auto a = open_live();
+        a->add(cmd({"a"}), 1700000000);
+        a->add(cmd({"b"}), 1700000001);
+    }
+    std::string good = slurp(path_);
+    for (size_t at = 4; at < 12; ++at) {   // the version and its CRC
+        std::string b = good;
+        b[at] ^= 0x10;
+        spit(path_, b);
+        logs_.clear();
+        auto r = open_live();
+        EXPECT_TRUE(r->j->refused().empty()) << r->j->refused();
+        EXPECT_EQ(r->q.size(), 2u) << "byte " << at << "\n" << all_logs();
+        EXPECT_TRUE(logged("header is damaged")) << all_logs();
+    }
+}
+
+TEST_F(JournalTest, FormatOneIsReadAndRewritten) {
+    auto a = open_live();
+    build_everything(*a);
+    // The same queue as the previous release wrote it: format 1, its job records.
+    auto rec = [](uint16_t type, const std::string& body) {
+        std::string r(12, '\0');
+        uint32_t len = static_cast<uint32_t>(body.size());
+        std::memcpy(&r[0], &len, 4);
+        std::memcpy(&r[8], &type, 2);
+        r += body;
+        uint32_t c = crc32(std::string_view(r).substr(8));
+        std::memcpy(&r[4], &c, 4);
+        return r;
+    };
+    std::string v1("TSJ\0", 4);
+    uint32_t one = 1;
+    v1.append(reinterpret_cast<const char*>(&one), 4);
+    Queue::Meta m = a->q.meta();
+    int32_t meta[4] = {m.next_id, m.last_errorlevel, m.last_finished_id, m.max_slots};
+    v1 += rec(1, std::string(reinterpret_cast<const char*>(meta), sizeof meta));
+    for (JobId id : a->q.active()) v1 += rec(2, encode_job_v1(*a->q.find(id)));
+    for (JobId id : a->q.held()) v1 += rec(2, encode_job_v1(*a->q.find(id)));
+    for (JobId id : a->q.finished_list()) {
+        Job j = *a->q.find(id);
+        j.env.reset();
+        v1 += rec(2, encode_job_v1(j));
+    }
+    std::string old = dir_.file("old.journal");
+    spit(old, v1);
+    logs_.clear();
+    auto b = open_at(old);
+    {
+        SCOPED_TRACE("format 1, read");
+        expect_same_queue(a->q, b->q);
+    }
+    EXPECT_TRUE(logs_.empty()) << all_logs();
+    std::string now = slurp(old);
     uint32_t v = 0;
     std::memcpy(&v, now.data() + 4, 4);
-    EXPECT_EQ(v, 1u) << "a journal of this format replaces it";
+    EXPECT_EQ(v, kJournalFormat) << "rewritten in this format";
+    b.reset();
+    auto c = open_at(old);
+    {
+        SCOPED_TRACE("format 1, rewritten, read again");
+        expect_same_queue(a->q, c->q);
+    }
 }
 
 // --------------------------------------------------------------- compaction
@@ -1145,7 +1283,20 @@ TEST_F(JournalTest, AFailedWriteNeverLeavesAStaleQueueBehind) {
     ASSERT_TRUE(limited);
     EXPECT_TRUE(logged("write")) << all_logs();
 
-    // The disk has room again; the server goes on for a while.
+    EXPECT_FALSE(a->j->ok());
+    EXPECT_FALSE(a->j->why().empty());
+    {   // Meanwhile the file still holds the queue as it was before (nothing deleted).
+        std::string copy = dir_.file("copy.journal");
+        spit(copy, slurp(path_));
+        auto meanwhile = open_at(copy);
+        EXPECT_EQ(meanwhile->q.size(), 2u);
+        EXPECT_EQ(ids(meanwhile->q.active()), (V{0, 1}));
+        unlink(copy.c_str());
+    }
+    // The disk has room again: the server recovers, then goes on for a while.
+    EXPECT_TRUE(a->j->recover(a->q)) << all_logs();
+    EXPECT_TRUE(a->j->ok());
+    EXPECT_TRUE(logged("written again")) << all_logs();
     a->spawned(0, 300);
     a->started(0, 301, "/tmp/ts-out.0", 1700000003);
     a->finish(0, result(0), 1700000004);
@@ -1181,4 +1332,112 @@ TEST_F(JournalTest, EnvironmentsAreWrittenOnceAndComeBack) {
     EXPECT_EQ(*b->q.find(100)->env, s.env);
     EXPECT_EQ(b->q.find(1)->env.get(), b->q.find(100)->env.get());   // still one copy
     EXPECT_LT(b->j->size(), 100u * 700);   // the snapshot too
+}
+
+// ------------------------------------------------------- a disk that is full
+// (RLIMIT_FSIZE stands in for it: every write past the limit fails, as
+// ENOSPC would; t-durability.sh fills a real tmpfs.)
+
+/* Writes past `bytes` fail (EFBIG) while this lives. */
+class FileSizeLimit {
+public:
+    explicit FileSizeLimit(off_t bytes) {
+        struct sigaction ign {};
+        ign.sa_handler = SIG_IGN;
+        sigemptyset(&ign.sa_mask);
+        sigaction(SIGXFSZ, &ign, &old_sa_);
+        getrlimit(RLIMIT_FSIZE, &old_);
+        struct rlimit small = old_;
+        small.rlim_cur = static_cast<rlim_t>(bytes);
+        ok_ = setrlimit(RLIMIT_FSIZE, &small) == 0;
+    }
+    ~FileSizeLimit() {
+        setrlimit(RLIMIT_FSIZE, &old_);
+        sigaction(SIGXFSZ, &old_sa_, nullptr);
+    }
+    bool ok() const { return ok_; }
+
+private:
+    struct rlimit old_ {};
+    struct sigaction old_sa_ {};
+    bool ok_ = false;
+};
+
+TEST_F(JournalTest, AStartOnAFullDiskKeepsTheJournalItRead) {
+    {
+        auto a = open_live();
+        a->add(cmd({"a"}), 1700000000);
+        a->add(cmd({"b"}), 1700000001);
+    }
+    std::string before = slurp(path_);
+    ino_t ino = inode(path_);
+    {
+        FileSizeLimit full(16);
+        ASSERT_TRUE(full.ok());
+        auto r = open_live();   // the start-up snapshot cannot be written
+        EXPECT_EQ(r->q.size(), 2u) << all_logs();
+        EXPECT_FALSE(r->j->ok());
+        EXPECT_EQ(slurp(path_), before) << "the journal it read is still there, as it was";
+        EXPECT_EQ(inode(path_), ino);
+        EXPECT_FALSE(r->j->job(*r->q.find(0), false));
+        EXPECT_FALSE(r->j->pending()) << "an undone change is not pending";
+        EXPECT_EQ(slurp(path_), before);
+    }
+    EXPECT_TRUE(named("s.journal.tmp").empty()) << "no temporary file is left";
+    auto r = open_live();   // room again
+    EXPECT_EQ(r->q.size(), 2u);
+    EXPECT_TRUE(r->j->ok());
+}
+
+TEST_F(JournalTest, AFailedCompactionKeepsTheJournal) {
+    auto a = open_live();
+    JobSpec s = cmd({"work"});
+    s.env.assign(20, std::string(40, 'e'));
+    for (int i = 0; i < 100; ++i) {
+        a->add(s, 1700000000 + i);
+        Decisions d = a->schedule(1700000000 + i);
+        for (JobId id : d.start) {
+            a->spawned(id, 1000 + id);
+            a->started(id, 2000 + id, "/tmp/ts-out." + std::to_string(id), 1700000000 + i);
+            a->finish(id, result(0), 1700000000.5 + i);
+        }
+    }
+    a->add(cmd({"queued"}), 1700000200);
+    size_t big = a->j->size();
+    ino_t ino = inode(path_);
+    a->clear();
+    {
+        FileSizeLimit full(64);   // the snapshot cannot be written, nor anything else
+        ASSERT_TRUE(full.ok());
+        a->j->maybe_compact(a->q);
+        EXPECT_EQ(inode(path_), ino) << "the journal was not replaced";
+        EXPECT_GE(size_t(file_size(path_)), big) << "nor cut";
+        EXPECT_TRUE(named("s.journal.tmp").empty()) << "the temporary file is removed";
+    }
+    EXPECT_TRUE(logged("cannot write a snapshot")) << all_logs();
+    a->add(cmd({"after"}), 1700000300);   // the old file goes on taking records
+    auto b = open_at(path_);
+    expect_same_queue(a->q, b->q);
+}
+
+TEST_F(JournalTest, AFailedWriteLeavesNoPartOfItsRecord) {
+    auto a = open_live();
+    a->add(cmd({"a"}), 1700000000);
+    std::string before = slurp(path_);
+    JobSpec big = cmd({"b"});
+    big.argv.push_back(std::string(4000, 'x'));
+    JobId id;
+    {
+        FileSizeLimit full(static_cast<off_t>(before.size()) + 100);   // part of the record fits
+        ASSERT_TRUE(full.ok());
+        id = a->q.add(big, 1700000001);
+        EXPECT_FALSE(a->j->job(*a->q.find(id), false));
+        a->q.cancel_add(id);
+    }
+    EXPECT_EQ(slurp(path_), before) << "the partial record was taken back";
+    EXPECT_FALSE(a->j->ok());
+    EXPECT_TRUE(a->j->recover(a->q));
+    EXPECT_EQ(a->add(cmd({"c"}), 1700000002), id) << "the id is given again: it was never used";
+    auto b = open_at(path_);
+    expect_same_queue(a->q, b->q);
 }

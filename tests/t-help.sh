@@ -16,7 +16,8 @@ Env vars:
   TS_SLOTS   amount of jobs which can run at once, read on server start.
   TMPDIR     directory where to place the output files and the default socket.
 Actions:
-  -K       kill the task spooler server
+  -K       kill the task spooler server, and empty its queue
+  --restart  restart the server with this ts binary, keeping the queue
   -C       clear the list of finished jobs
   -l       show the job list (default action)
   -S [num] get/set the number of max simultaneous jobs of the server.

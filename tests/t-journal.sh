@@ -98,6 +98,11 @@ printf 'X' | dd of="$T/t/s.journal" bs=1 seek=$((a + 20)) conv=notrunc 2>/dev/nu
 check "a damaged last record: the two before it come back" 0 $'2\n' '' -- sh -c '"$TS" | sed 1d | wc -l'
 "$TS" -K
 
+# (Every damaged journal above was kept aside before it was rewritten.)
+n=$(ls "$T/t/s.journal.bad."* 2>/dev/null | wc -l)
+ok "$([ "$n" -ge 10 ]; echo $?)" "the damaged journals were kept aside ($n copies)"
+rm -f "$T/t/s.journal.bad."*
+
 # A file that is no journal at all: moved aside, logged, and the server starts empty.
 head -c 5000 /dev/urandom >"$T/t/s.journal"
 rm -f "$T/t/s.error"
@@ -107,12 +112,17 @@ check "and logged" 0 $'1\n' '' -- sh -c 'grep -c "not a ts journal; moved aside"
 check "the queue works" 0 $'0\n' '' -- "$TS" true
 "$TS" -K
 
-# A journal of a newer format is refused clearly, not misread.
+rm -f "$T/t/s.journal.bad."*
+# A journal of a newer format is left untouched, and the server refuses to start, saying why.
 printf 'TSJ\0\x09\0\0\0' >"$T/t/s.journal"
+cp "$T/t/s.journal" "$T/newer.copy"
 rm -f "$T/t/s.error"
-check "newer format: the server starts, empty" 0 "$(HDR 0 1)"$'\n' '' -- "$TS"
-check "and says why" 0 $'1\n' '' -- sh -c 'grep -c "it has format 9; this ts reads format 1" "$TS_SOCKET.error"'
-"$TS" -K
+run_cmd "$TS"
+is "$RC" 255 "newer format: the server does not start"
+case $ERR in *"has format 9, newer than this ts reads"*) pass "and says why" ;; *) fail "and says why" "$ERR" ;; esac
+ok "$(cmp -s "$T/t/s.journal" "$T/newer.copy"; echo $?)" "the journal is left untouched"
+ok "$(ls "$TS_SOCKET".journal.bad.* >/dev/null 2>&1; [ $? != 0 ]; echo $?)" "and not moved aside"
+rm -f "$T/t/s.journal"
 export TS_SOCKET="$T/s"
 
 done_testing
