@@ -32,6 +32,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <dirent.h>
 #include <unistd.h>
 
 #include "frame.h"
@@ -832,6 +833,59 @@ bool process_gone(pid_t pid) {
     return paren != std::string::npos && paren + 2 < stat.size() && stat[paren + 2] == 'Z';
 }
 
+/* The processes of ours that listen on the queue's socket (the server; the
+ * kernel's answer, whatever ts binary it is): /proc/net/unix gives the
+ * listening socket bound to the path, /proc/PID/fd who holds it. (The
+ * credentials of a connection name the process that called listen(), which
+ * for a ts server is the client that started it, long gone.) */
+std::vector<pid_t> listeners_of(const Socket& s) {
+    std::vector<std::string> inodes;
+    std::string net;
+    for (int pass = 0; pass < 3; ++pass) {   // read page by page: entries may be skipped while others change
+        if (!read_file("/proc/net/unix", &net)) break;
+        size_t pos = 0;
+        while (pos < net.size()) {
+            size_t eol = net.find('\n', pos);
+            if (eol == std::string::npos) eol = net.size();
+            std::string line = net.substr(pos, eol - pos);
+            pos = eol + 1;
+            char flags[32] = "", path[4096] = "";
+            unsigned long inode = 0;
+            if (sscanf(line.c_str(), "%*s %*s %*s %31s %*s %*s %lu %4095s", flags, &inode, path) != 3)
+                continue;
+            if (std::string(flags) == "00010000" && (s.path == path || s.abs_path == path))
+                inodes.push_back(format("socket:[%lu]", inode));
+        }
+    }
+    std::vector<pid_t> pids;
+    if (inodes.empty()) return pids;
+    DIR* proc = opendir("/proc");
+    if (!proc) return pids;
+    while (struct dirent* e = readdir(proc)) {
+        char* end = nullptr;
+        long pid = strtol(e->d_name, &end, 10);
+        if (pid <= 0 || *end) continue;
+        struct stat st;
+        std::string dir = format("/proc/%ld/fd", pid);
+        if (stat(format("/proc/%ld", pid).c_str(), &st) != 0 || st.st_uid != getuid()) continue;
+        DIR* fds = opendir(dir.c_str());
+        if (!fds) continue;
+        while (struct dirent* f = readdir(fds)) {
+            char link[256];
+            ssize_t n = readlink((dir + "/" + f->d_name).c_str(), link, sizeof link - 1);
+            if (n <= 0) continue;
+            link[n] = '\0';
+            if (std::find(inodes.begin(), inodes.end(), std::string(link)) != inodes.end()) {
+                pids.push_back(static_cast<pid_t>(pid));
+                break;
+            }
+        }
+        closedir(fds);
+    }
+    closedir(proc);
+    return pids;
+}
+
 /* --restart: stop the queue's server, whatever ts it is, keeping its queue,
  * and start a server of this binary. Under the start lock, so that nothing
  * (a runner of the old binary coming back, another client) starts an old
@@ -848,29 +902,32 @@ int restart_server(const Socket& s) {
     if (!lock) die("Cannot restart the server: %s", why.c_str());
     Fd fd = try_connect(s.path);
     if (fd) {
-        struct ucred cred {};
-        socklen_t len = sizeof cred;
-        if (getsockopt(fd.get(), SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0)
-            die("Cannot restart the server: %s", strerror(errno));
         if (!check_server(s, fd.get(), &err)) die("%s", err.c_str());
-        if (cred.uid != getuid())
+        if (peer_uid(fd.get()) != getuid())
             die("The server at %s runs as uid %u: only that user may restart it.", s.path.c_str(),
-                unsigned(cred.uid));
+                unsigned(peer_uid(fd.get())));
         fd.reset();
+        std::vector<pid_t> pids = listeners_of(s);
+        if (pids.empty()) die("Cannot restart the server at %s: its process cannot be found in /proc.", s.path.c_str());
         // SIGTERM: every ts server exits keeping its journal (and writes TS_SAVELIST).
-        if (cred.pid <= 0 || (kill(cred.pid, SIGTERM) != 0 && errno != ESRCH))
-            die("Cannot stop the server (pid %d): %s", int(cred.pid), strerror(errno));
+        for (pid_t p : pids) kill(p, SIGTERM);
+        auto stopped = [&] {
+            for (pid_t p : pids)
+                if (!process_gone(p)) return false;
+            return true;
+        };
         double deadline = now_seconds() + 10;
-        while (!process_gone(cred.pid) && now_seconds() < deadline) {
+        while (!stopped() && now_seconds() < deadline) {
             struct timespec ts = {0, 10 * 1000000L};
             nanosleep(&ts, nullptr);
         }
-        if (!process_gone(cred.pid)) {   // the journal is safe whatever happens to it
-            kill(cred.pid, SIGKILL);
-            for (int i = 0; i < 200 && !process_gone(cred.pid); ++i) {
+        if (!stopped()) {   // the journal is safe whatever happens to it
+            for (pid_t p : pids) kill(p, SIGKILL);
+            for (int i = 0; i < 500 && !stopped(); ++i) {
                 struct timespec ts = {0, 10 * 1000000L};
                 nanosleep(&ts, nullptr);
             }
+            if (!stopped()) die("Cannot restart the server at %s: it does not stop.", s.path.c_str());
         }
     }
     if (!start_server(s, &err)) die("%s", err.c_str());

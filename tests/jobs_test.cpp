@@ -893,3 +893,27 @@ TEST(Queue, JobsWithTheSameLimitsShareOneCopy) {
     q.restore(r);
     EXPECT_EQ(q.find(10)->spec.limits.get(), q.find(0)->spec.limits.get());
 }
+
+TEST(QueueCancel, AnUndoneAddLeavesNoTrace) {
+    Queue q;
+    JobSpec a;
+    a.argv = {"a"};
+    a.token = "tok-a";
+    JobId first = q.add(a, 1);
+    std::string before = q.list_text();
+    JobSpec b;
+    b.argv = {"b"};
+    b.depends = true;   // -d on the job before
+    b.token = "tok-b";
+    JobId id = q.add(b, 2);
+    q.cancel_add(id);
+    EXPECT_EQ(q.list_text(), before);
+    EXPECT_EQ(q.find(id), nullptr);
+    EXPECT_EQ(q.by_token("tok-b"), nullptr);
+    EXPECT_EQ(q.by_token("tok-a"), q.find(first));
+    EXPECT_EQ(q.usage(0).waiting, 1u);
+    EXPECT_EQ(q.add(b, 3), id) << "the id is given again";
+    // The dependency of the undone job does not linger: the next one learns the result once.
+    Decisions d = q.schedule();
+    EXPECT_EQ(d.start, (std::vector<JobId>{first}));
+}

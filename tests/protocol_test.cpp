@@ -553,6 +553,41 @@ TEST(Submit, EmptyLabelAndEnvInfoArePresent) {
     EXPECT_EQ(out.depend_on, -1);
 }
 
+TEST(Submit, TokenRoundTripAndBounds) {
+    JobSpec in;
+    in.argv = {"x"};
+    in.label = "l";
+    in.token = "00112233445566778899aabbccddeeff";
+    JobSpec out;
+    ASSERT_TRUE(decode_submit(parse_whole(encode_submit(in)), &out));
+    EXPECT_EQ(out.token, in.token);
+    EXPECT_EQ(out.flags & proto::kHasToken, 0u) << "the flag says how the tail is laid out only";
+    EXPECT_EQ(*out.label, "l");
+    in.token.clear();   // no token (an older client): none
+    ASSERT_TRUE(decode_submit(parse_whole(encode_submit(in)), &out));
+    EXPECT_TRUE(out.token.empty());
+    // An empty or an oversized token is refused.
+    for (size_t n : {size_t(0), size_t(65), size_t(4096)}) {
+        JobSpec bad;
+        bad.argv = {"x"};
+        std::string frame = encode_submit(bad);
+        Frame f = parse_whole(frame);
+        proto::Submit body;
+        std::memcpy(&body, f.payload.data(), sizeof body);
+        body.flags |= proto::kHasToken;
+        TailWriter t;
+        t.add(std::string(n, 'a'));
+        std::string payload(reinterpret_cast<const char*>(&body), sizeof body);
+        payload += f.payload.substr(sizeof body) + t.str();
+        Frame g;
+        g.version = proto::kVersion;
+        g.type = MsgType::Submit;
+        g.payload = payload;
+        JobSpec o;
+        EXPECT_FALSE(decode_submit(g, &o)) << "token of " << n << " bytes";
+    }
+}
+
 TEST(Submit, DecodeClampsSlotsAndUmask) {
     JobSpec in;
     in.argv = {"x"};

@@ -111,6 +111,53 @@ TEST_F(ServerTest, AnotherVersionGetsVersionAndNothingElse) {
     EXPECT_EQ(v.version, proto::kVersion);
 }
 
+TEST_F(ServerTest, VersionOneIsServedOnlyToRunnersAndWaiters) {
+    ask(submit({"q"}));
+    // A client of the previous version is told ours (it suggests --restart).
+    for (MsgType t : {MsgType::List, MsgType::GetSlots, MsgType::Clear}) {
+        Frame f = first(ask(encode_frame(t, nullptr, 0, {}, proto::kOldestRunnerVersion)));
+        EXPECT_EQ(f.type, MsgType::Version) << unsigned(t);
+    }
+    // A waiter (-w) of the previous version gets its answer, in its version.
+    proto::JobRef r{};
+    r.id = 0;
+    Frame f = first(ask(encode_frame(MsgType::Wait, &r, sizeof r, {}, proto::kOldestRunnerVersion)));
+    EXPECT_EQ(f.type, MsgType::Waiting);
+    EXPECT_EQ(f.version, proto::kOldestRunnerVersion);
+    // A runner of the previous version re-attaching to a job that is not
+    // running is told to stop, in its version (it would take ours as "gone").
+    proto::AttachBody a{};
+    a.id = 0;
+    f = first(ask(encode_frame(MsgType::Attach, &a, sizeof a, {}, proto::kOldestRunnerVersion)));
+    EXPECT_EQ(f.type, MsgType::Bye);
+    EXPECT_EQ(f.version, proto::kOldestRunnerVersion);
+}
+
+TEST_F(ServerTest, ASubmitSentAgainGetsTheSameIdAndNoSecondJob) {
+    JobSpec s;
+    s.argv = {"once"};
+    s.cwd = "/";
+    s.num_slots = 5;
+    s.token = "0123456789abcdef0123456789abcdef";
+    std::string bytes = encode_submit(s);
+    proto::JobRef r1{}, r2{};
+    ASSERT_TRUE(decode_body(first(ask(bytes)), &r1));
+    ASSERT_TRUE(decode_body(first(ask(bytes)), &r2));
+    EXPECT_EQ(r1.id, r2.id);
+    std::string list = h_->list();
+    EXPECT_EQ(list.find("once"), list.rfind("once")) << list;
+    // Another user with the same token gets a job of their own: a token is
+    // no handle on someone else's job.
+    proto::JobRef r3{};
+    ASSERT_TRUE(decode_body(first(ask(bytes, getuid() + 1)), &r3));
+    EXPECT_NE(r3.id, r1.id);
+    // Another token: another job.
+    s.token = "fedcba9876543210fedcba9876543210";
+    proto::JobRef r4{};
+    ASSERT_TRUE(decode_body(first(ask(encode_submit(s))), &r4));
+    EXPECT_NE(r4.id, r1.id);
+}
+
 TEST_F(ServerTest, KillServerFromAnyVersionStopsIt) {
     Frame f = first(ask(encode_frame(MsgType::KillServer, nullptr, 0, {}, 77)));
     EXPECT_EQ(f.type, MsgType::Done);

@@ -1,0 +1,218 @@
+#!/bin/bash
+# Durability of the queue under hostile conditions:
+#  1. a full disk (root: a small tmpfs): changes are refused with the reason, nothing is lost or
+#     truncated, a SIGKILLed server comes back with the whole queue, running jobs still report their
+#     result, and the queue recovers by itself when space returns;
+#  2. single bit flips all over a journal: a damaged record costs that record only, the log says so, and
+#     the damaged file is kept aside as it was;
+#  3. exactly-once submit across a server crash between journaling a job and answering;
+#  4. -g (gzip) with a background child that holds the job's stdout: the job still ends;
+#  5. exhaustion (descriptors; processes, root only): jobs that cannot start yet wait and then run;
+#  6. a server that dies at start: runners back off (not hundreds of tries), and reach the next good one;
+#  7. a job whose runner is SIGKILLed says why it was lost in -i;
+#  8. TS_FSYNC=1 (smoke test).
+# ts-only: task-spooler keeps its queue in memory.
+. "$(dirname "$0")/lib.sh"
+skip_all_if_tsp "task-spooler has no journal"
+
+slow=0     # make check-valgrind: every server start takes a second or more
+light=0    # make check SANITIZE=1
+[ -n "${TS_VALGRIND-}" ] && slow=1
+[ "${TS_TEST_LIGHT-0}" = 1 ] && light=1
+D=10       # deadline (s) for things that take a moment
+[ "$slow" = 1 ] && D=40
+root=0
+[ "$(id -u)" = 0 ] && root=1
+
+FULL="$T/full"      # the tmpfs of part 1
+NPDIR=""            # the private queue of uid $NPUID (part 5)
+NPUID=4101
+extra_cleanup() {
+    release fdgo; release bogo; release lostgo; release gbg; release fsgo
+    local s
+    for s in "$FULL/s" "$T/bf/s" "$T/eo/s" "$T/ex/s" "$T/bo/s" "$T/fs/s"; do
+        [ -S "$s" ] && TS_SOCKET=$s "$TS" -K
+    done
+    if [ -n "$NPDIR" ]; then
+        setpriv --reuid=$NPUID --regid=$NPUID --clear-groups env TS_SOCKET="$NPDIR/s" "$TS" -K
+        rm -rf "$NPDIR"
+    fi
+    if [ -n "${mounted-}" ]; then umount "$FULL" || umount -l "$FULL"; fi
+}
+
+server_pid() { server_pids | head -n 1; }
+pid_gone() { [ ! -e "/proc/$1/stat" ] || [ "$(sed 's/.*) //' "/proc/$1/stat" | cut -c1)" = Z ]; }
+# kill_server SIG DESC: kill the live server of $TS_SOCKET and wait until that process is gone.
+kill_server() {
+    local p
+    p=$(server_pid)
+    if [ -z "$p" ]; then fail "$2" "no server was up"; return 1; fi
+    kill "-$1" "$p"
+    eventually "$2" "$D" -- pid_gone "$p"
+}
+size() { stat -c %s "$1" 2>/dev/null || echo 0; }
+# has TEXT NEEDLE DESC: TEXT contains NEEDLE.
+has() {
+    case $1 in
+        *"$2"*) pass "$3" ;;
+        *) fail "$3" "expected to contain: $2" "got:"; _show "$1" ;;
+    esac
+}
+# brief LIST: "ID STATE E-LEVEL COMMAND" per job (finished jobs), "ID STATE COMMAND" (others), no header.
+brief() { printf '%s' "$1" | awk 'NR > 1 { if ($2 == "finished") print $1, $2, $4, $NF; else print $1, $2, $NF }'; }
+# elevel ID: the E-Level column of job ID in the list.
+elevel() { "$TS" -l 2>/dev/null | awk -v id="$1" 'NR > 1 && $1 == id {print $4}'; }
+
+# ==== 1. a full disk ===================================================================================
+FD_CASES=(
+    "full disk: ts echo x is refused (255, no id)"
+    "full disk: ... stderr says the journal cannot be written"
+    "full disk: ... and why (No space left on device)"
+    "full disk: ... and that the job was not queued"
+    "full disk: ts -l works (exit 0) and lists the same jobs"
+    "full disk: ... with a warning on stderr"
+    "full disk: ts -r, -u, -S 3, -C are refused (255, 'nothing was changed')"
+    "full disk: the list did not change"
+    "full disk: the slot count did not change"
+    "full disk, SIGKILL: server gone"
+    "full disk, SIGKILL: a new server lists every job in the same order and state"
+    "full disk: the blocked job, released, ends with its own status (ts -w)"
+    "full disk: ... its E-Level 7 is in the list"
+    "full disk, SIGKILL again: server gone"
+    "full disk, SIGKILL again: the finished job's result was journaled"
+    "full disk: the journal never shrank below its size before the fill, nor vanished"
+    "space again: ts echo y is queued without a restart, with the next id"
+    "space again: ... and no warning"
+    "space again: ts -l has no warning"
+    "space again: the same server"
+    "space again: the log says 'written again'"
+    "space again: every job ends"
+    "space again, SIGKILL: server gone"
+    "space again, SIGKILL: the whole queue comes back"
+)
+mkdir -p "$FULL"
+if [ "$root" = 1 ] && mount -t tmpfs -o size=2m tmpfs "$FULL" 2>/dev/null; then
+    mounted=1
+    export TS_SOCKET="$FULL/s" TMPDIR="$FULL"
+    J="$TS_SOCKET.journal"
+    "$TS" -S 1
+    blk=$("$TS" -L blk waitfor fdgo 7)
+    wait_running "$blk"
+    "$TS" -L q1 echo a >/dev/null
+    "$TS" sh -c 'exit 3' >/dev/null
+    "$TS" -L q3 -D "$blk" true >/dev/null
+    last=$("$TS" -L q4 echo b)
+    run_cmd "$TS" -l
+    list0=$OUT
+    jsize0=$(size "$J")
+    echo "# before the fill: journal $jsize0 bytes, $(printf '%s' "$list0" | sed 1d | wc -l) jobs"
+    dd if=/dev/zero of="$FULL/fill" bs=64k 2>/dev/null
+    dd if=/dev/zero of="$FULL/fill2" bs=1k 2>/dev/null   # what a 64k block left over
+    echo "# filled: $(df -k "$FULL" | awk 'NR == 2 {print $4}') KiB left"
+    minsize=$jsize0
+    track() { local s; s=$(size "$J"); [ -e "$J" ] || s=-1; [ "$s" -lt "$minsize" ] && minsize=$s; }
+
+    run_cmd "$TS" echo x
+    track
+    is "$RC/$OUT" "255/" "${FD_CASES[0]}"
+    fellback=0
+    if [ "$RC" = 0 ]; then
+        fellback=1
+        # Submissions were accepted on a full disk: the records went into the room kept ahead
+        # (fallocate). Go on until the journal refuses, so that the rest can still be checked.
+        n=1
+        while [ "$n" -lt 2000 ]; do
+            run_cmd "$TS" -L filler true
+            [ "$RC" = 0 ] || break
+            n=$((n + 1))
+        done
+        track
+        echo "# the first refusal came at submission $((n + 1)) after the disk was full (journal: $(size "$J") bytes)"
+        run_cmd "$TS" echo x
+    fi
+    has "$ERR" "the queue's journal cannot be written" "${FD_CASES[1]}"
+    has "$ERR" "No space left on device" "${FD_CASES[2]}"
+    has "$ERR" "the job was not queued" "${FD_CASES[3]}"
+    run_cmd "$TS" -l
+    track
+    # (the "before" list: what was queued before the first refusal)
+    if [ "$fellback" = 1 ]; then
+        list0=$OUT
+        last=$(printf '%s' "$OUT" | awk 'NR > 1 {print $1}' | sort -n | tail -n 1)
+    fi
+    is "$RC/$OUT" "0/$list0" "${FD_CASES[4]}"
+    if printf '%s\n' "$ERR" | grep -q "^ts: warning: the queue's journal cannot be written: "; then
+        pass "${FD_CASES[5]}"
+    else
+        fail "${FD_CASES[5]}" "got:"; _show "$ERR"
+    fi
+    q1=$(printf '%s' "$list0" | awk '/\[q1\]echo a$/ {print $1}')
+    q4=$(printf '%s' "$list0" | awk '/\[q4\]echo b$/ {print $1}')
+    bad=""
+    for a in "-r $q1" "-u $q4" "-S 3" "-C"; do
+        # shellcheck disable=SC2086
+        run_cmd "$TS" $a
+        track
+        case $RC/$OUT/$ERR in
+            "255//"*"the queue's journal cannot be written"*"nothing was changed"*) ;;
+            *) bad="$bad ts $a: rc $RC, stdout '$OUT', stderr '$ERR';" ;;
+        esac
+    done
+    if [ -z "$bad" ]; then pass "${FD_CASES[6]}"; else fail "${FD_CASES[6]}" "$bad"; fi
+    run_cmd "$TS" -l
+    is "$OUT" "$list0" "${FD_CASES[7]}"
+    check "${FD_CASES[8]}" 0 $'1\n' '' -- sh -c '"$TS" -S 2>/dev/null'
+    track
+
+    kill_server KILL "${FD_CASES[9]}"
+    track
+    run_cmd "$TS" -l
+    track
+    is "$(brief "$OUT")" "$(brief "$list0")" "${FD_CASES[10]}"
+
+    release fdgo
+    check "${FD_CASES[11]}" 7 '' '' -- sh -c '"$TS" -w "$1" 2>/dev/null' x "$blk"
+    track
+    is "$(elevel "$blk")" 7 "${FD_CASES[12]}"
+    track
+    kill_server KILL "${FD_CASES[13]}"
+    track
+    is "$(elevel "$blk")" 7 "${FD_CASES[14]}"
+    track
+    if [ "$minsize" -ge "$jsize0" ]; then pass "${FD_CASES[15]}"
+    else fail "${FD_CASES[15]}" "smallest size seen: $minsize (-1: no file); before the fill: $jsize0"; fi
+
+    # Space again.
+    spid=$(server_pid)
+    rm -f "$FULL/fill" "$FULL/fill2"
+    run_cmd "$TS" echo y
+    is "$RC/$OUT" "0/$((last + 1))"$'\n' "${FD_CASES[16]}"
+    is "$ERR" "" "${FD_CASES[17]}"
+    run_cmd "$TS" -l
+    is "$RC/$ERR" "0/" "${FD_CASES[18]}"
+    is "$(server_pid)" "$spid" "${FD_CASES[19]}"
+    eventually "${FD_CASES[20]}" "$D" -- grep -q "written again" "$TS_SOCKET.error"
+    bad=0
+    for i in $(seq 0 $((last + 1))); do
+        timeout "$((D * 3))" "$TS" -w "$i" >/dev/null 2>&1
+        [ $? = 124 ] && bad=$((bad + 1))
+    done
+    run_cmd "$TS" -l
+    listend=$OUT
+    left=$(printf '%s' "$listend" | awk 'NR > 1 && ($2 == "queued" || $2 == "running")' | wc -l)
+    if [ "$bad/$left" = 0/0 ]; then pass "${FD_CASES[21]}"
+    else fail "${FD_CASES[21]}" "$bad -w timed out; $left jobs still queued or running:"; _show "$listend"; fi
+    kill_server KILL "${FD_CASES[22]}"
+    run_cmd "$TS" -l
+    is "$OUT" "$listend" "${FD_CASES[23]}"
+    "$TS" -K
+    export TS_SOCKET="$T/s" TMPDIR="$T"
+    umount "$FULL" || umount -l "$FULL"
+    mounted=
+else
+    why="not root"
+    [ "$root" = 1 ] && why="cannot mount a tmpfs here"
+    for d in "${FD_CASES[@]}"; do skip "$d" "$why"; done
+fi
+
+done_testing
