@@ -87,6 +87,10 @@ FD_CASES=(
     "space again: the same server"
     "space again: the log says 'written again'"
     "space again: every job ends"
+    "full again, a 100 KB job: refused (255, no id)"
+    "full again, a 100 KB job: ... 'the job was not queued'"
+    "full again, a 100 KB job: the journal has its size from before (the partial record taken back)"
+    "full again, a 100 KB job: the list did not change"
     "space again, SIGKILL: server gone"
     "space again, SIGKILL: the whole queue comes back"
 )
@@ -202,9 +206,21 @@ if [ "$root" = 1 ] && mount -t tmpfs -o size=2m tmpfs "$FULL" 2>/dev/null; then
     left=$(printf '%s' "$listend" | awk 'NR > 1 && ($2 == "queued" || $2 == "running")' | wc -l)
     if [ "$bad/$left" = 0/0 ]; then pass "${FD_CASES[21]}"
     else fail "${FD_CASES[21]}" "$bad -w timed out; $left jobs still queued or running:"; _show "$listend"; fi
-    kill_server KILL "${FD_CASES[22]}"
+    # A record larger than the room kept ahead, on a full disk: its write fails half-way, and the
+    # partial bytes are taken back.
+    dd if=/dev/zero of="$FULL/fill" bs=64k 2>/dev/null
+    dd if=/dev/zero of="$FULL/fill2" bs=1k 2>/dev/null
+    jsize1=$(size "$J")
+    run_cmd "$TS" echo "$(head -c 100000 /dev/zero | tr '\0' a)"
+    is "$RC/$OUT" "255/" "${FD_CASES[22]}"
+    has "$ERR" "the job was not queued" "${FD_CASES[23]}"
+    is "$(size "$J")" "$jsize1" "${FD_CASES[24]}"
     run_cmd "$TS" -l
-    is "$OUT" "$listend" "${FD_CASES[23]}"
+    is "$OUT" "$listend" "${FD_CASES[25]}"
+    rm -f "$FULL/fill" "$FULL/fill2"
+    kill_server KILL "${FD_CASES[26]}"
+    run_cmd "$TS" -l
+    is "$OUT" "$listend" "${FD_CASES[27]}"
     "$TS" -K
     export TS_SOCKET="$T/s" TMPDIR="$T"
     umount "$FULL" || umount -l "$FULL"
