@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <set>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 #include <vector>
 
@@ -405,7 +406,7 @@ Journal::Journal(std::string path, Queue* q, Log log, bool sync)
 
 std::string Journal::why() const {
     if (err_ == 0) return std::string();
-    return format("%s (%s)", strerror(err_), err_what_.c_str());
+    return strerror(err_);
 }
 
 /* The journal stops taking records (logged once, when it starts failing). */
@@ -760,9 +761,32 @@ bool Journal::append(uint16_t type, const std::string& body, bool kept) {
     return true;
 }
 
+bool Journal::room() {
+    if (path_.empty() || !fd_ || (err_ && !low_)) return ok();
+    struct statvfs sv;
+    if (fstatvfs(fd_.get(), &sv) == 0) {
+        unsigned long long blocks = geteuid() == 0 ? sv.f_bfree : sv.f_bavail;
+        if (blocks * sv.f_frsize < kReserve) {
+            if (err_ == 0) {
+                fail(ENOSPC, "keep room for the journal");
+                low_ = true;
+            }
+            return false;
+        }
+    }
+    if (low_) reserve();   // room again: renew what is kept ahead (clears the failure)
+    return ok();
+}
+
 bool Journal::recover(const Queue& q) {
     if (path_.empty() || (err_ == 0 && !dirty_ && fd_)) return true;
-    if (dirty_ || !fd_) return write_snapshot(q);
+    if (dirty_ || !fd_) {   // a whole snapshot: not on every request
+        double now = now_seconds();
+        if (now - snapshot_tried_ < 0.2) return false;
+        snapshot_tried_ = now;
+        return write_snapshot(q);
+    }
+    if (low_) return room();
     int was = err_;
     err_ = 0;   // try the room ahead, then one harmless record
     low_ = false;

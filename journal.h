@@ -79,6 +79,10 @@ public:
 
     /* Whether changes can be written now; why() says what is wrong when not. */
     bool ok() const { return err_ == 0; }
+    /* ok(), and the disk has room beyond what is kept ahead: a change a
+     * client asks for may be made (else the journal is failing from now on:
+     * the room ahead is for running jobs' records). */
+    bool room();
     std::string why() const;
     /* Changes held in memory only (written by the next snapshot). */
     bool pending() const { return dirty_; }
@@ -130,6 +134,7 @@ private:
     bool dirty_ = false;            // changes in memory that the file lacks
     double compact_after_ = 0;      // a failed compaction is not tried again before then
     double compact_delay_ = 1;
+    double snapshot_tried_ = 0;     // recover(): a snapshot is not tried more often than every 0.2 s
     // Environments written since the last snapshot (each once), and read back.
     std::unordered_map<const Env*, std::pair<uint32_t, EnvPtr>> env_ids_;
     uint32_t next_env_id_ = 0;

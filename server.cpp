@@ -137,7 +137,7 @@ public:
     void log_other(uid_t uid, const std::string& line);
     void end_stream(Conn& c);
     bool hold(Conn& c, size_t bytes);
-    bool writable(Conn& c);
+    bool writable(Conn& c, const char* outcome = "nothing was changed");
     void recover_journal(double now);
     void resources_short(JobId id, const char* what, int err);
 
@@ -516,10 +516,9 @@ void Server::recover_journal(double now) {
 
 /* A change may be made only if the journal can record it: else the client
  * hears why, and nothing changes. */
-bool Server::writable(Conn& c) {
-    if (journal_->ok() || journal_->recover(queue_)) return true;
-    error(c, format("the queue's journal cannot be written: %s; nothing was changed.\n",
-                    journal_->why().c_str()));
+bool Server::writable(Conn& c, const char* outcome) {
+    if ((journal_->ok() || journal_->recover(queue_)) && journal_->room()) return true;
+    error(c, format("the queue's journal cannot be written: %s; %s.\n", journal_->why().c_str(), outcome));
     return false;
 }
 
@@ -667,9 +666,12 @@ void Server::dispatch(Conn& c, const Frame& f) {
         return;
     }
     if (f.type != MsgType::KillServer) c.version = f.version;
-    // While the journal cannot be written, every client hears it (on stderr).
+    // While the journal cannot be written, every client hears it (on stderr;
+    // a change it asks for is refused with the reason instead).
     bool request = !runner_msg_type && f.type != MsgType::Spare && !c.runner_of;
-    if (request && !journal_->ok() && !journal_->recover(queue_) && c.version == proto::kVersion) {
+    bool change = f.type == MsgType::Submit || f.type == MsgType::Remove || f.type == MsgType::Urgent ||
+                  f.type == MsgType::Swap || f.type == MsgType::SetSlots || f.type == MsgType::Clear;
+    if (request && !change && !journal_->ok() && c.version == proto::kVersion) {
         TailWriter t;
         t.add(format("the queue's journal cannot be written: %s; changes to the queue are refused "
                      "until it can be written again",
@@ -887,7 +889,7 @@ void Server::on_submit(Conn& c, const Frame& f) {
         resubmitted(c, *j);
         return;
     }
-    if (!may_queue(c, spec) || !writable(c)) return;
+    if (!may_queue(c, spec) || !writable(c, "the job was not queued")) return;
     bool no_block = spec.flags & proto::kNoBlock;
     JobId id = queue_.add(std::move(spec), now_seconds());
     if (!journal_->job(*queue_.find(id), false)) {   // on disk, or not queued at all
@@ -1374,7 +1376,7 @@ void Server::conn_lost(Conn& c) {
 void Server::schedule() {
     // Nothing starts that the journal cannot record (it could run twice after
     // a crash), nor while descriptors or processes are short.
-    if (!journal_->ok() || journal_->pending()) return;
+    if (!journal_->ok() || journal_->pending() || (queue_.busy_slots() < queue_.max_slots() && !queue_.active().empty() && !journal_->room())) return;
     if (start_after_ != 0) {
         if (now_seconds() < start_after_) return;
         start_after_ = 0;

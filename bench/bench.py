@@ -15,7 +15,7 @@ with the ratio ts/tsp and the targets of the issue:
   scale    100,000 queued jobs (ts only): submitted without blocking, `ts -l` < 1 s, server RSS < 300 MB
   ops      -s -i -u -r, submit, submit -D, -l and a drain step with 1,000 vs 100,000 queued (ts only):
            they must not grow with the queue
-  journal  the submit scenario with the journal as is, on a tmpfs, and with TS_JOURNAL=0 (ts only):
+  journal  the submit scenario with the journal as is, on a tmpfs, with TS_FSYNC=1, and with TS_JOURNAL=0 (ts only):
            on <= 1.10 x off
 
 task-spooler keeps one blocked client process per queued job and its server accepts about 995 clients
@@ -61,7 +61,7 @@ REPO = os.path.dirname(HERE)
 DEVNULL = os.open(os.devnull, os.O_RDWR)
 
 SCRUB = ("TS_SOCKET", "TS_SLOTS", "TS_MAXFINISHED", "TS_MAXCONN", "TS_ONFINISH", "TS_ENV", "TS_SAVELIST",
-         "TS_MAILTO", "TS_SOCKET_MODE", "TS_JOURNAL", "POSIXLY_CORRECT")
+         "TS_MAILTO", "TS_SOCKET_MODE", "TS_JOURNAL", "TS_FSYNC", "POSIXLY_CORRECT")
 
 BLOCKER = """#!/bin/sh
 # bench blocker: ends when a line is written to the fifo $1 (or after 20 minutes, if the bench died)
@@ -733,6 +733,7 @@ def main():
             jroot_disk = tempfile.mkdtemp(prefix="ts-bench.", dir=disk) if disk else root
             roots.append(jroot_disk)
             jvariants = [("on, %s (%s)" % (os.path.dirname(jroot_disk), fs_type(jroot_disk)), jroot_disk, {}),
+                         ("on, TS_FSYNC=1 (%s)" % fs_type(jroot_disk), jroot_disk, {"TS_FSYNC": "1"}),
                          ("off: TS_JOURNAL=0", jroot_disk, {"TS_JOURNAL": "0"})]
             if os.path.isdir("/dev/shm") and fs_type("/dev/shm") == "tmpfs" and os.access("/dev/shm", os.W_OK):
                 jroot_shm = tempfile.mkdtemp(prefix="ts-bench.", dir="/dev/shm")

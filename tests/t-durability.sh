@@ -228,7 +228,107 @@ if [ "$root" = 1 ] && mount -t tmpfs -o size=2m tmpfs "$FULL" 2>/dev/null; then
 else
     why="not root"
     [ "$root" = 1 ] && why="cannot mount a tmpfs here"
+    skip "full disk: the blocked job runs" "$why"
     for d in "${FD_CASES[@]}"; do skip "$d" "$why"; done
 fi
+
+# ==== 2. bit flips =====================================================================================
+mkdir -p "$T/bf"
+export TS_SOCKET="$T/bf/s"
+J="$TS_SOCKET.journal"
+"$TS" -L ok true >/dev/null
+"$TS" sh -c 'exit 3' >/dev/null
+"$TS" -L five sh -c 'exit 5' >/dev/null
+"$TS" false >/dev/null
+for i in 0 1 2 3; do "$TS" -w "$i" >/dev/null 2>&1; done
+"$TS" -L big -N 2 true >/dev/null             # needs 2 slots of 1: stays queued
+"$TS" -L dep -D 4 echo two >/dev/null         # queued behind it
+"$TS" -D 4 sh -c 'exit 9' >/dev/null
+"$TS" -L late -D 4,5 echo late >/dev/null
+run_cmd "$TS" -l
+bflist=$OUT
+nj=$(printf '%s' "$bflist" | sed 1d | wc -l)
+is "$nj" 8 "bit flips: 8 jobs in the journal"
+kill_server TERM "bit flips: the server stopped (SIGTERM keeps the journal)"
+cp "$J" "$T/bf/orig"
+run_cmd "$TS" -l
+is "$OUT" "$bflist" "bit flips: the intact journal restores the same list"
+"$TS" -K
+jsz=$(size "$T/bf/orig")
+nflip=40
+[ "$light" = 1 ] && nflip=20
+[ "$slow" = 1 ] && nflip=8
+echo "# journal: $jsz bytes; $nflip bit flips between offset 12 and $((jsz - 1))"
+lost0=0 lost1=0 worse=0 unlogged=0 nocopy=0
+for k in $(seq 0 $((nflip - 1))); do
+    off=$(( 12 + k * (jsz - 13) / (nflip - 1) ))
+    bit=$(( k % 8 ))
+    cp "$T/bf/orig" "$J"
+    byte=$(od -An -tu1 -j "$off" -N 1 "$J" | tr -d ' ')
+    printf "\\$(printf %03o $(( byte ^ (1 << bit) )))" | dd of="$J" bs=1 seek="$off" conv=notrunc 2>/dev/null
+    cp "$J" "$T/bf/damaged"
+    rm -f "$TS_SOCKET.error" "$J".bad.*
+    got=$("$TS" -l 2>&1)
+    # A job comes back when its id is listed with its command (every command here ends uniquely);
+    # it comes back the same when its whole line is the same (its dependents may differ: a lost job
+    # leaves them waiting for a job that is not there).
+    lost=0 changed=0 chg=""
+    while IFS= read -r line; do
+        set -- $line
+        id=$1 last=${!#}
+        if ! printf '%s\n' "$got" | awk -v id="$id" -v l="$last" 'NR > 1 && $1 == id && $NF == l {f = 1} END {exit !f}'; then
+            lost=$((lost + 1))
+        elif ! printf '%s\n' "$got" | grep -Fxq -- "$line"; then
+            changed=$((changed + 1))
+            chg="$chg job $id: '$(printf '%s' "$line" | tr -s ' ')' -> '$(printf '%s\n' "$got" | awk -v id="$id" '$1 == id' | tr -s ' ')';"
+        fi
+    done < <(printf '%s' "$bflist" | sed 1d)
+    [ "$changed" -gt 0 ] && echo "# offset $off bit $bit: $lost lost, $changed came back changed:$chg"
+    case $lost in
+        0) lost0=$((lost0 + 1)) ;;
+        1) lost1=$((lost1 + 1)) ;;
+        *) worse=$((worse + 1))
+           echo "# offset $off bit $bit: $lost of $nj jobs lost; the list:"
+           printf '%s\n' "$got" | sed 's/^/#     /'
+           echo "#   the log:"; sed 's/^/#     /' "$TS_SOCKET.error" 2>/dev/null ;;
+    esac
+    if ! grep -Eq "damaged bytes at offset|dropped [0-9]+ bytes after offset" "$TS_SOCKET.error" 2>/dev/null; then
+        unlogged=$((unlogged + 1))
+        echo "# offset $off bit $bit: the log says:"; sed 's/^/#     /' "$TS_SOCKET.error" 2>/dev/null
+    fi
+    bads=$(ls "$J".bad.* 2>/dev/null)
+    if [ "$(printf '%s' "$bads" | grep -c .)" != 1 ] || ! cmp -s "$bads" "$T/bf/damaged"; then
+        nocopy=$((nocopy + 1))
+        echo "# offset $off bit $bit: copies kept aside: ${bads:-none}"
+    fi
+    "$TS" -K
+done
+echo "# bit flips: $lost0 offsets lost no job, $lost1 lost one, $worse lost more"
+is "$worse" 0 "bit flips: every flip cost at most one job of $nj ($lost0 none, $lost1 one)"
+is "$unlogged" 0 "bit flips: every flip was logged ('damaged bytes at offset' / 'dropped ... bytes after offset')"
+is "$nocopy" 0 "bit flips: every damaged file was kept aside as $J.bad.*, byte for byte"
+rm -f "$J".bad.*
+
+# ==== 3. exactly-once submit ===========================================================================
+mkdir -p "$T/eo"
+export TS_SOCKET="$T/eo/s"
+F="$T/eo/runs"
+check "crash after submit: a server with the test fault" 0 "$(HDR 0 1)"$'\n' '' \
+    -- env TS_TEST_CRASH_AFTER_SUBMIT="$T/eo/crash" "$TS" -l
+p0=$(server_pid)
+: >"$T/eo/crash"
+run_cmd "$TS" sh -c "echo run >>'$F'"
+is "$RC/$OUT/$ERR" "0/0"$'\n/' "crash after submit: ts succeeds with the id (0)"
+ok "$([ ! -e "$T/eo/crash" ]; echo $?)" "crash after submit: the fault happened (its file is gone)"
+ok "$(pid_gone "$p0"; echo $?)" "crash after submit: the first server is gone"
+p1=$(server_pid)
+ok "$([ -n "$p1" ] && [ "$p1" != "$p0" ]; echo $?)" "crash after submit: a new server is up (pids $p0 -> ${p1:-none})"
+check "crash after submit: the job ran once, with its status" 0 '' '' -- "$TS" -w 0
+run_cmd "$TS" -l
+is "$(printf '%s' "$OUT" | sed 1d | wc -l)/$(printf '%s' "$OUT" | awk '$1 == 0 {print $2}')" "1/finished" \
+    "crash after submit: the list has the job once"
+check "crash after submit: it ran exactly once" 0 $'run\n' '' -- cat "$F"
+check "crash after submit: the next id is 1" 0 $'1\n' '' -- "$TS" true
+"$TS" -K
 
 done_testing
