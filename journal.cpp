@@ -263,7 +263,7 @@ std::string encode_job(const Job& j, uint32_t env_id) {
     return f.str();
 }
 
-bool decode_job(std::string_view bytes, Job* j, const EnvTable* envs) {
+bool decode_job(std::string_view bytes, Job* j, const EnvTable* envs, bool* env_lost) {
     bool have_id = false, have_state = false, have_argv = false;
     uint32_t env_id = 0;
     JobSpec& s = j->spec;
@@ -324,8 +324,9 @@ bool decode_job(std::string_view bytes, Job* j, const EnvTable* envs) {
     if (!ok || !have_id || !have_state || !have_argv) return false;
     if (env_id) {
         auto it = envs ? envs->find(env_id) : EnvTable::const_iterator();
-        if (!envs || it == envs->end()) return false;
-        j->env = it->second;
+        if (envs && it != envs->end()) j->env = it->second;
+        else if (env_lost) *env_lost = true;
+        else return false;
     }
     return true;
 }
@@ -361,7 +362,7 @@ std::string encode_job_v1(const Job& j, uint32_t env_id) {
     return bytes_of(r, t.str());
 }
 
-bool decode_job_v1(std::string_view bytes, Job* j, const EnvTable* envs) {
+bool decode_job_v1(std::string_view bytes, Job* j, const EnvTable* envs, bool* env_lost) {
     JobRec r;
     std::string_view tail;
     if (!take(bytes, &r, &tail) || r.state > static_cast<uint8_t>(JobState::Held)) return false;
@@ -376,8 +377,9 @@ bool decode_job_v1(std::string_view bytes, Job* j, const EnvTable* envs) {
         return false;
     if (r.env_id) {
         auto it = envs ? envs->find(r.env_id) : EnvTable::const_iterator();
-        if (!envs || it == envs->end()) return false;
-        j->env = it->second;
+        if (envs && it != envs->end()) j->env = it->second;
+        else if (env_lost) *env_lost = true;
+        else return false;
     }
     j->id = r.id;
     j->state = static_cast<JobState>(r.state);
@@ -552,9 +554,27 @@ void Journal::replay(Queue* q) {
     }
     replayed_ = records > 0;
     q->relink_dependencies();
+    // A job that would still run but whose environment was lost with a
+    // damaged record is not run without it: it ends, saying so.
+    bool changed = false;
+    for (JobId id : env_lost_) {
+        const Job* j = q->find(id);
+        if (!j || (j->state != JobState::Queued && j->state != JobState::Held)) continue;
+        log_(format("journal %s: job %d: its environment was in a damaged record; marked lost",
+                    path_.c_str(), id));
+        q->finished(id, Queue::lost_result("its environment was in a damaged record of the journal: "
+                                           "queue it again"),
+                    now_seconds());
+        changed = true;
+    }
+    env_lost_.clear();
+    if (changed && damaged.empty()) damaged = "it has damaged records";
     if (!damaged.empty() && !keep_aside(damaged)) {
-        // No copy could be kept: never rewrite the file. A file of this
-        // format takes new records after the damage (they are found again).
+        // No copy could be kept: the file is not rewritten until one can be
+        // (write_snapshot tries again). A file of this format takes new
+        // records after the damage (a reader finds them again).
+        unkept_ = damaged;
+        if (changed) dirty_ = true;
         if (fmt == kJournalFormat) fd_ = open_private(path_, O_WRONLY | O_APPEND, &why);
         if (!fd_) fail(errno, "keep the damaged journal aside");
         size_ = data.size();
@@ -564,6 +584,7 @@ void Journal::replay(Queue* q) {
     // be written, go on with the file as it is (it replays the same way).
     if (write_snapshot(*q)) return;
     int e = errno;
+    if (changed) dirty_ = true;   // what was just marked lost is in memory only
     if (fmt == kJournalFormat && !data.empty()) {
         fd_ = open_private(path_, O_WRONLY | O_APPEND, &why);
         size_ = data.size();
@@ -625,7 +646,10 @@ bool Journal::apply(uint16_t type, std::string_view b, Queue* q, uint32_t fmt, J
     }
     case kJob: {
         Job j;
-        if (!(fmt == 1 ? decode_job_v1(b, &j, &env_table_) : decode_job(b, &j, &env_table_))) return false;
+        bool lost = false;
+        if (!(fmt == 1 ? decode_job_v1(b, &j, &env_table_, &lost) : decode_job(b, &j, &env_table_, &lost)))
+            return false;
+        if (lost) env_lost_.push_back(j.id);
         q->restore(std::move(j));
         return true;
     }
@@ -886,6 +910,10 @@ static Fd make_temp(const std::string& path, std::string* tmp) {
  * and on disk. On failure nothing changes: the old file stays in use. */
 bool Journal::write_snapshot(const Queue& q) {
     if (path_.empty()) return true;   // no journal (TS_JOURNAL=0, or refused)
+    if (!unkept_.empty()) {   // a damaged file is never replaced before a copy of it is kept
+        if (!keep_aside(unkept_)) return false;
+        unkept_.clear();
+    }
     std::unordered_map<const Env*, std::pair<uint32_t, EnvPtr>> envs;
     uint32_t next_env = 0;
     std::string out = header_bytes();

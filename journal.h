@@ -134,20 +134,26 @@ private:
     bool dirty_ = false;            // changes in memory that the file lacks
     double compact_after_ = 0;      // a failed compaction is not tried again before then
     double compact_delay_ = 1;
-    double snapshot_tried_ = 0;     // recover(): a snapshot is not tried more often than every 0.2 s
+    double snapshot_tried_ = 0;
+    std::string unkept_;            // why the file is damaged, while no copy of it could be kept aside     // recover(): a snapshot is not tried more often than every 0.2 s
     // Environments written since the last snapshot (each once), and read back.
     std::unordered_map<const Env*, std::pair<uint32_t, EnvPtr>> env_ids_;
     uint32_t next_env_id_ = 0;
     EnvTable env_table_;
+    std::vector<JobId> env_lost_;   // replay: jobs whose environment's record was damaged
 };
 
 /* A whole job as the journal's tagged fields, and back (shared by the journal
  * and its tests). With env_id the environment is left out: a kEnv record with
  * that id holds it. */
 std::string encode_job(const Job& j, uint32_t env_id = 0);
-[[nodiscard]] bool decode_job(std::string_view bytes, Job* j, const EnvTable* envs = nullptr);
+/* An environment id that envs lacks (its record was damaged) fails, unless
+ * env_lost is given: then the job comes back without it, and *env_lost is set. */
+[[nodiscard]] bool decode_job(std::string_view bytes, Job* j, const EnvTable* envs = nullptr,
+                              bool* env_lost = nullptr);
 /* A job record of format 1 (a fixed part and the job's Submit frame). */
 std::string encode_job_v1(const Job& j, uint32_t env_id = 0);
-[[nodiscard]] bool decode_job_v1(std::string_view bytes, Job* j, const EnvTable* envs = nullptr);
+[[nodiscard]] bool decode_job_v1(std::string_view bytes, Job* j, const EnvTable* envs = nullptr,
+                                 bool* env_lost = nullptr);
 uint32_t crc32(std::string_view data);
 constexpr uint32_t kJournalFormat = 2;

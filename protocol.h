@@ -17,7 +17,10 @@
  * connection instead of acting on it.
  *
  * Types are numbered in blocks: 1xx client -> server, 2xx server -> client,
- * 3xx runner -> server. Numbers are never reused.
+ * 3xx runner -> server. Numbers are never reused. Every change that a peer
+ * of the previous version would misread raises kVersion; the runner's
+ * messages (Attach, Started, Finished) and Wait keep their layout, so that a
+ * newer server can take the results of jobs that run under an older binary.
  */
 #pragma once
 

@@ -170,6 +170,7 @@ private:
     std::string path_;
     std::vector<std::unique_ptr<Conn>> conns_;
     bool accepting_ = true;
+    bool accept_short_ = false;   // accept failed for lack of descriptors (logged once)
     std::string startup_error_;
     std::optional<Journal> journal_;
     uid_t uid_ = getuid();
@@ -528,9 +529,15 @@ void Server::accept_all() {
         if (fd < 0) {
             if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
                 accepting_ = false;   // back off; poll again in a moment
-                log("accept: %s", strerror(errno));
+                if (!accept_short_)   // once a shortage, not every 100 ms
+                    log("accept: %s: new connections wait until descriptors are free", strerror(errno));
+                accept_short_ = true;
             }
             return;
+        }
+        if (accept_short_) {
+            log("accept: connections are taken again");
+            accept_short_ = false;
         }
         auto c = std::make_unique<Conn>();
         c->fd.reset(fd);
@@ -1140,6 +1147,14 @@ void Server::on_attach(Conn& c, const Frame& f) {
     proto::AttachBody a;
     (void)decode_body(f, &a);
     Job* j = queue_.find(a.id);
+    // A runner of ours whose job the journal shows as still queued (the
+    // record of its start was lost with a damaged record): it runs, so it is
+    // running, rather than started a second time.
+    if (j && j->state == JobState::Queued && !j->spec.client_held() && a.started && c.uid == uid_ &&
+        queue_.start(a.id)) {
+        log("job %d: its runner is back, but the journal had it queued: it runs", a.id);
+        journal_->start(a.id);
+    }
     bool ok = j && (j->state == JobState::Running ||
                     (j->state == JobState::Queued && j->spec.client_held() && !a.started));
     // A client-held job belongs to its submitter; a spawned runner runs as the server's uid.

@@ -34,7 +34,7 @@ extra_cleanup() {
         [ -S "$s" ] && TS_SOCKET=$s "$TS" -K
     done
     if [ -n "$NPDIR" ]; then
-        setpriv --reuid=$NPUID --regid=$NPUID --clear-groups env TS_SOCKET="$NPDIR/s" "$TS" -K
+        (cd / && setpriv --reuid=$NPUID --regid=$NPUID --clear-groups env TS_SOCKET="$NPDIR/s" "$TS" -K)
         rm -rf "$NPDIR"
     fi
     if [ -n "${mounted-}" ]; then umount "$FULL" || umount -l "$FULL"; fi
@@ -87,12 +87,15 @@ FD_CASES=(
     "space again: the same server"
     "space again: the log says 'written again'"
     "space again: every job ends"
-    "full again, a 100 KB job: refused (255, no id)"
-    "full again, a 100 KB job: ... 'the job was not queued'"
-    "full again, a 100 KB job: the journal has its size from before (the partial record taken back)"
-    "full again, a 100 KB job: the list did not change"
+    "100 KB free, a 200 KB job: refused (255, no id)"
+    "100 KB free, a 200 KB job: ... 'the job was not queued'"
+    "100 KB free, a 200 KB job: the journal did not keep its partial record"
+    "100 KB free, a 200 KB job: the list did not change"
+    "100 KB free: the next job gets the next id"
+    "100 KB free: ... and runs"
     "space again, SIGKILL: server gone"
     "space again, SIGKILL: the whole queue comes back"
+    "space again, SIGKILL: the new server found nothing damaged in the journal"
 )
 mkdir -p "$FULL"
 if [ "$root" = 1 ] && mount -t tmpfs -o size=2m tmpfs "$FULL" 2>/dev/null; then
@@ -206,21 +209,35 @@ if [ "$root" = 1 ] && mount -t tmpfs -o size=2m tmpfs "$FULL" 2>/dev/null; then
     left=$(printf '%s' "$listend" | awk 'NR > 1 && ($2 == "queued" || $2 == "running")' | wc -l)
     if [ "$bad/$left" = 0/0 ]; then pass "${FD_CASES[21]}"
     else fail "${FD_CASES[21]}" "$bad -w timed out; $left jobs still queued or running:"; _show "$listend"; fi
-    # A record larger than the room kept ahead, on a full disk: its write fails half-way, and the
-    # partial bytes are taken back.
+    # A record larger than what is left (100 KB free, and the room kept ahead): its write fails
+    # half-way, and the partial bytes are taken back.
     dd if=/dev/zero of="$FULL/fill" bs=64k 2>/dev/null
     dd if=/dev/zero of="$FULL/fill2" bs=1k 2>/dev/null
+    truncate -s -100K "$FULL/fill"
+    echo "# 100 KB free: $(df -k "$FULL" | awk 'NR == 2 {print $4}') KiB left"
     jsize1=$(size "$J")
-    run_cmd "$TS" echo "$(head -c 100000 /dev/zero | tr '\0' a)"
+    piece=$(head -c 100000 /dev/zero | tr '\0' a)
+    run_cmd "$TS" echo "$piece" "$piece"
+    unset piece
     is "$RC/$OUT" "255/" "${FD_CASES[22]}"
     has "$ERR" "the job was not queued" "${FD_CASES[23]}"
-    is "$(size "$J")" "$jsize1" "${FD_CASES[24]}"
+    jsize2=$(size "$J")
+    if [ "$jsize2" -ge "$jsize1" ] && [ "$jsize2" -le $((jsize1 + 200)) ]; then pass "${FD_CASES[24]}"
+    else fail "${FD_CASES[24]}" "journal: $jsize1 bytes before, $jsize2 after"; fi
     run_cmd "$TS" -l
     is "$OUT" "$listend" "${FD_CASES[25]}"
+    check "${FD_CASES[26]}" 0 "$((last + 2))"$'\n' '' -- "$TS" true
+    check "${FD_CASES[27]}" 0 '' '' -- "$TS" -w "$((last + 2))"
     rm -f "$FULL/fill" "$FULL/fill2"
-    kill_server KILL "${FD_CASES[26]}"
     run_cmd "$TS" -l
-    is "$OUT" "$listend" "${FD_CASES[27]}"
+    listend=$OUT
+    nlog=$(grep -c . "$TS_SOCKET.error")
+    kill_server KILL "${FD_CASES[28]}"
+    run_cmd "$TS" -l
+    is "$OUT" "$listend" "${FD_CASES[29]}"
+    tail -n +$((nlog + 1)) "$TS_SOCKET.error" >"$T/full.log2"
+    if grep -q "damaged\|dropped" "$T/full.log2"; then fail "${FD_CASES[30]}" "the log:"; sed 's/^/#     /' "$T/full.log2"
+    else pass "${FD_CASES[30]}"; fi
     "$TS" -K
     export TS_SOCKET="$T/s" TMPDIR="$T"
     umount "$FULL" || umount -l "$FULL"
@@ -330,5 +347,136 @@ is "$(printf '%s' "$OUT" | sed 1d | wc -l)/$(printf '%s' "$OUT" | awk '$1 == 0 {
 check "crash after submit: it ran exactly once" 0 $'run\n' '' -- cat "$F"
 check "crash after submit: the next id is 1" 0 $'1\n' '' -- "$TS" true
 "$TS" -K
+
+# ==== 4. -g with a background child holding the job's stdout ===========================================
+export TS_SOCKET="$T/s"
+gid=$("$TS" -g sh -c 'waitfor gbg & echo hi')
+a=$(date +%s)
+run_cmd timeout "$D" "$TS" -w "$gid"
+secs=$(( $(date +%s) - a ))
+is "$RC" 0 "-g, background child: ts -w returns with the job's status ($secs s; deadline ${D} s)"
+check "-g, background child: the job is finished" 0 $'finished\n' '' -- "$TS" -s "$gid"
+bgpid=$(pgrep -f -- "$T/bin/waitfor gbg" | head -n 1)
+ok "$([ -n "$bgpid" ]; echo $?)" "-g, background child: it still runs (pid ${bgpid:-none})"
+release gbg
+[ -n "$bgpid" ] && eventually "-g, background child: it ended when released" "$D" -- pid_gone "$bgpid" ||
+    pass "-g, background child: it ended when released (it was not found)"
+gout=$("$TS" -o "$gid")
+eventually "-g: the output is complete once the child is gone" "$D" -- sh -c '[ "$(gzip -dc <"$1" 2>/dev/null)" = hi ]' x "$gout"
+bgpid=$(pgrep -f -- "$T/bin/waitfor gbg" | head -n 1)
+[ -n "$bgpid" ] && kill "$bgpid"
+
+# ==== 5. exhaustion ====================================================================================
+# Descriptors: a server under `ulimit -n 40` and 30 slots runs out of them; jobs wait, then run.
+mkdir -p "$T/ex"
+export TS_SOCKET="$T/ex/s"
+nex=40
+[ "$light" = 1 ] && nex=20
+(ulimit -n 40; "$TS" -S 30)
+for i in $(seq "$nex"); do "$TS" sleep 0.2 >/dev/null; done
+bad=0
+for i in $(seq 0 $((nex - 1))); do timeout "$((D * 3))" "$TS" -w "$i" >/dev/null 2>&1; [ $? = 124 ] && bad=$((bad + 1)); done
+run_cmd "$TS" -l
+is "$bad/$(printf '%s' "$OUT" | awk 'NR > 1 && !($2 == "finished" && $4 == 0)' | wc -l)" 0/0 \
+    "ulimit -n 40: all $nex jobs end with E-Level 0" || _show "$OUT"
+n1=$(grep -c "cannot start yet" "$TS_SOCKET.error" 2>/dev/null)
+n2=$(grep -c "Too many open files" "$TS_SOCKET.error" 2>/dev/null)
+echo "# ulimit -n 40: the log has ${n1:-0} 'cannot start yet' and ${n2:-0} 'Too many open files' lines"
+ok "$([ "${n1:-0}" -le 3 ]; echo $?)" "ulimit -n 40: the log says 'cannot start yet' at most a few times (${n1:-0})"
+ok "$([ "${n2:-0}" -le 3 ]; echo $?)" "ulimit -n 40: the log says 'Too many open files' at most a few times (${n2:-0})" ||
+    sed -n 's/^[^:]*:[^:]*:[^:]*: /#     /p' "$TS_SOCKET.error" | sort | uniq -c | head -n 5
+"$TS" -K
+
+# Processes (root): uid $NPUID's own queue, its server under `ulimit -u 30`, 40 jobs in 30 slots.
+NP_CASES=("ulimit -u 30: all jobs end with exit status 0" "ulimit -u 30: the log says 'cannot start yet', but only a few times")
+if [ "$root" = 1 ] && [ "$light" = 0 ] && [ "$slow" = 0 ] && command -v setpriv >/dev/null &&
+   ! ps -u "$NPUID" -o pid= | grep -q . && NPDIR=$(mktemp -d /tmp/ts-durability-np.XXXXXX) &&
+   chmod 755 "$NPDIR" && chown "$NPUID:$NPUID" "$NPDIR" &&
+   setpriv --reuid=$NPUID --regid=$NPUID --clear-groups test -x "$TS"; then
+    # (in its own directory: $T is root's, mode 700)
+    asu() { (cd "$NPDIR" && ${ASU_TIMEOUT:+timeout "$ASU_TIMEOUT"} setpriv --reuid=$NPUID --regid=$NPUID --clear-groups env TS_SOCKET="$NPDIR/s" TMPDIR="$NPDIR" "$@"); }
+    # (only the server is limited: the clients, another process of the same uid each, are not)
+    asu bash -c 'ulimit -u 30 && "$1" -S 30' x "$TS"
+    asu bash -c 'for i in $(seq 40); do "$1" sleep 1 >/dev/null; done' x "$TS"
+    bad=0
+    for i in $(seq 0 39); do ASU_TIMEOUT=30 asu "$TS" -w "$i" >/dev/null 2>&1; [ $? = 124 ] && bad=$((bad + 1)); done
+    run_cmd asu "$TS" -l
+    is "$bad/$(printf '%s' "$OUT" | awk 'NR > 1 && !($2 == "finished" && $4 == 0)' | wc -l)" 0/0 "${NP_CASES[0]}" || _show "$OUT"
+    n1=$(grep -c "cannot start yet" "$NPDIR/s.error" 2>/dev/null)
+    echo "# ulimit -u 30: $(grep -c . "$NPDIR/s.error" 2>/dev/null) lines in the log, ${n1:-0} 'cannot start yet':"
+    sed 's/^/#     /' "$NPDIR/s.error" | head -n 10
+    ok "$([ "${n1:-0}" -ge 1 ] && [ "${n1:-0}" -le 3 ]; echo $?)" "${NP_CASES[1]} (${n1:-0})"
+    asu "$TS" -K
+else
+    why="not root"
+    [ "$root" = 1 ] && why="setpriv, uid $NPUID (has processes?) or $TS not usable by it"
+    [ "$light" = 1 ] || [ "$slow" = 1 ] && why="too slow under the sanitizers / valgrind"
+    for d in "${NP_CASES[@]}"; do skip "$d" "$why"; done
+fi
+
+# ==== 6. a server that dies at start; the runner backs off ==============================================
+mkdir -p "$T/bo"
+export TS_SOCKET="$T/bo/s"
+J="$TS_SOCKET.journal"
+bid=$("$TS" -L bo waitfor bogo 4)
+wait_running "$bid"
+cp "$J" "$T/bo/saved"
+# The newer format goes in while the server runs (its runner would start a new server the moment it
+# is gone), by rename: the server keeps writing to the old file.
+printf 'TSJ\0\x09\0\0\0' >"$T/bo/newer"
+mv "$T/bo/newer" "$J"
+kill_server KILL "back-off: server gone"
+release bogo
+eventually "back-off: the runner cannot reach a server" "$D" -- grep -q "cannot reach the server" "$TS_SOCKET.error"
+sleep 3   # the window measured, not a synchronisation
+nreach=$(grep -c "ts runner .*cannot reach the server" "$TS_SOCKET.error")
+nstart=$(grep -c "ts server .*newer than this ts reads" "$TS_SOCKET.error")
+echo "# in ~3 s: $nreach 'cannot reach the server' lines, $nstart servers that refused the journal"
+ok "$([ "$nreach" -le 3 ]; echo $?)" "back-off: the runner logged 'cannot reach the server' only a few times ($nreach)"
+ok "$([ "$nstart" -ge 2 ] && [ "$nstart" -le 10 ]; echo $?)" "back-off: it kept trying, but started only a handful of servers ($nstart)"
+check "back-off: the journal of the newer format is untouched" 0 '' '' -- sh -c 'printf "TSJ\0\011\0\0\0" | cmp -s - "$1"' x "$J"
+cp "$T/bo/saved" "$J"
+eventually "back-off: with the journal back, the runner reaches a new server and the job's result shows" \
+    "$((D + 5))" -- sh -c '[ "$("$TS" -l 2>/dev/null | awk -v id="$1" '"'"'$1 == id {print $2, $4}'"'"')" = "finished 4" ]' x "$bid"
+check "back-off: ts -w has the job's status" 4 '' '' -- "$TS" -w "$bid"
+"$TS" -K
+
+# ==== 7. a job whose runner is SIGKILLed says why ======================================================
+export TS_SOCKET="$T/s"
+stat_field() { sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | awk -v n="$2" '{print $n}'; }
+lid=$("$TS" waitfor lostgo)
+wait_running "$lid"
+jp=$("$TS" -p "$lid")
+rp=$(stat_field "$jp" 2)
+is "$(cat "/proc/$rp/comm" 2>/dev/null)" ts-runner "lost: the job's parent is its runner (pid $rp)"
+kill -9 "$rp"
+eventually "lost: the job is finished" "$D" -- sh -c '[ "$("$TS" -s "$1")" = finished ]' x "$lid"
+run_cmd "$TS" -i "$lid"
+if printf '%s\n' "$OUT" | grep -q '^Lost: '; then pass "lost: ts -i says why ('Lost: ...')"
+else fail "lost: ts -i says why ('Lost: ...')" "got:"; _show "$OUT"; fi
+release lostgo
+
+# ==== 8. TS_FSYNC=1 ====================================================================================
+mkdir -p "$T/fs"
+export TS_SOCKET="$T/fs/s"
+check "TS_FSYNC=1: a server" 0 "$(HDR 0 1)"$'\n' '' -- env TS_FSYNC=1 "$TS" -l
+fp=$(server_pid)
+ok "$(tr '\0' '\n' <"/proc/$fp/environ" | grep -qx TS_FSYNC=1; echo $?)" "TS_FSYNC=1: the server has it"
+check "TS_FSYNC=1: job 0" 0 $'0\n' '' -- "$TS" echo synced
+check "TS_FSYNC=1: job 1" 0 $'1\n' '' -- "$TS" -L two sh -c 'exit 2'
+check "TS_FSYNC=1: job 2 (blocks)" 0 $'2\n' '' -- "$TS" waitfor fsgo
+check "TS_FSYNC=1: job 3 (queued)" 0 $'3\n' '' -- "$TS" true
+check "TS_FSYNC=1: -w 0" 0 '' '' -- "$TS" -w 0
+check "TS_FSYNC=1: -w 1" 2 '' '' -- "$TS" -w 1
+check "TS_FSYNC=1: the output" 0 $'synced\n' '' -- sh -c 'cat "$("$TS" -o 0)"'
+run_cmd "$TS" -l
+fl=$OUT
+kill_server KILL "TS_FSYNC=1: server gone"
+run_cmd "$TS" -l
+is "$(brief "$OUT")" "$(brief "$fl")" "TS_FSYNC=1: the queue comes back"
+release fsgo
+check "TS_FSYNC=1: the queued job runs" 0 '' '' -- "$TS" -w 3
+"$TS" -K
+export TS_SOCKET="$T/s"
 
 done_testing
