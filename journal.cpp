@@ -569,6 +569,16 @@ void Journal::replay(Queue* q) {
     }
     env_lost_.clear();
     if (changed && damaged.empty()) damaged = "it has damaged records";
+    if (!damaged.empty()) {   // dependents of a job that was lost with the damage
+        for (JobId id : q->active()) {
+            const Job* j = q->find(id);
+            if (j->state == JobState::Queued && j->depends && !j->dep_result && j->depend_on >= 0 &&
+                !q->find(j->depend_on))
+                log_(format("journal %s: job %d depends on job %d, which was lost with the damage: it "
+                            "will be skipped",
+                            path_.c_str(), id, j->depend_on));
+        }
+    }
     if (!damaged.empty() && !keep_aside(damaged)) {
         // No copy could be kept: the file is not rewritten until one can be
         // (write_snapshot tries again). A file of this format takes new
@@ -838,7 +848,8 @@ std::string Journal::env_record(const EnvPtr& env, uint32_t* id) {
     *id = next_env_id_ + 1;
     TailWriter t;
     for (const auto& v : *env) t.add(v);
-    return record_bytes(kEnv, bytes_of(*id, t.str()));
+    std::string rec = record_bytes(kEnv, bytes_of(*id, t.str()));
+    return rec + rec;   // twice: many jobs need it, and one damaged copy must not cost them it
 }
 
 bool Journal::job(const Job& j, bool kept) {
@@ -925,7 +936,8 @@ bool Journal::write_snapshot(const Queue& q) {
                 eid = ++next_env;
                 TailWriter t;
                 for (const auto& v : *j.env) t.add(v);
-                out += record_bytes(kEnv, bytes_of(eid, t.str()));
+                std::string rec = record_bytes(kEnv, bytes_of(eid, t.str()));
+                out += rec + rec;   // twice, as in env_record
                 envs[j.env.get()] = {eid, j.env};
             } else {
                 eid = it->second.first;
@@ -941,7 +953,8 @@ bool Journal::write_snapshot(const Queue& q) {
         out += record_bytes(kJob, encode_job(*p, eid));
     };
     Queue::Meta m = q.meta();
-    out += record_bytes(kMeta, bytes_of(MetaRec{m.next_id, m.last_errorlevel, m.last_finished_id, m.max_slots}));
+    std::string meta = record_bytes(kMeta, bytes_of(MetaRec{m.next_id, m.last_errorlevel, m.last_finished_id, m.max_slots}));
+    out += meta + meta;   // twice: one damaged copy must not cost the slot count and the next id
     size_t waiting = 0, start = out.size();
     for (JobId id : q.active()) add_job(*q.find(id), true), ++waiting;
     for (JobId id : q.held()) add_job(*q.find(id), true), ++waiting;

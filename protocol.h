@@ -84,6 +84,7 @@ enum class MsgType : uint16_t {
     Started = 300,      // StartedBody + tail: output path (empty if not stored)
     Finished = 301,     // FinishedBody + tail: why the job could not start (usually empty)
     Spare = 302,        // no body: a spare runner from the spawner, ready for Assign (server's uid only)
+    Unstarted = 303,    // Slots (an errno): no process or memory to fork the job now: queue it again (-> Done)
 };
 
 // Submit::flags

@@ -540,11 +540,25 @@ RunOutcome run_job(const JobSpec& spec, JobId id, ServerLink& link, bool foregro
             si.sa_handler = forward_signal;
             sigaction(SIGINT, &si, nullptr);   // no SA_RESTART: the wait loop retries
         }
-        // No process or memory for the job now: wait for some (growing
-        // delays, up to an hour), rather than fail it.
+        // No process or memory for the job now: the server's runner gives
+        // the job back (it is queued again and starts when there are some);
+        // a client's runner waits for some (growing delays, up to an hour).
         for (double delay = 0.01, waited = 0;; waited += delay, delay = std::min(delay * 2, 1.0)) {
             pid = fork();
             if (pid >= 0 || (errno != EAGAIN && errno != ENOMEM) || waited > 3600) break;
+            if (link.may_requeue()) {
+                proto::Slots e{};
+                e.n = errno;
+                if (link.send_final(encode(proto::MsgType::Unstarted, e))) {
+                    if (!out.path.empty()) unlink(out.path.c_str());
+                    if (out.err_file) unlink((out.path + ".e").c_str());
+                    out.gzip_in.reset();
+                    if (out.gzip_pid > 0) (void)wait_for(out.gzip_pid, nullptr, nullptr);
+                    outcome.reported = true;
+                    outcome.result.errorlevel = -1;
+                    return outcome;
+                }
+            }
             struct timespec ts = {static_cast<time_t>(delay), static_cast<long>((delay - double(time_t(delay))) * 1e9)};
             nanosleep(&ts, nullptr);
         }

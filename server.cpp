@@ -124,6 +124,7 @@ public:
     void on_started(Conn& c, const Frame& f);
     void on_finished(Conn& c, const Frame& f);
     void on_spare(Conn& c, const Frame& f);
+    void on_unstarted(Conn& c, const Frame& f);
     Conn* idle_spare() const { return idle_spare_ && !idle_spare_->dead ? idle_spare_ : nullptr; }
     void configure();
     bool open_log();
@@ -170,7 +171,7 @@ private:
     std::string path_;
     std::vector<std::unique_ptr<Conn>> conns_;
     bool accepting_ = true;
-    bool accept_short_ = false;   // accept failed for lack of descriptors (logged once)
+    double accept_logged_ = -60;  // accept failed for lack of descriptors: logged then
     std::string startup_error_;
     std::optional<Journal> journal_;
     uid_t uid_ = getuid();
@@ -203,6 +204,8 @@ private:
     double start_after_ = 0;         // no descriptors or processes: no job starts before then
     double start_delay_ = 0;
     std::string short_of_;           // what was missing (logged once per shortage)
+    double short_logged_ = -60;      // ... and at most once a minute
+    bool short_said_ = false;        // this shortage was logged
     std::string crash_after_submit_; // TS_TEST_CRASH_AFTER_SUBMIT: a test's fault, one-shot
     size_t acks_pending_ = 0;        // runners waiting for Done until the journal works
 };
@@ -243,6 +246,7 @@ const Handler kHandlers[] = {
     {MsgType::Started, sizeof(proto::StartedBody), true, &Server::on_started},
     {MsgType::Finished, sizeof(proto::FinishedBody), true, &Server::on_finished},
     {MsgType::Spare, 0, false, &Server::on_spare},
+    {MsgType::Unstarted, sizeof(proto::Slots), false, &Server::on_unstarted},
 };
 
 double us_to_s(int64_t us) { return double(us) / 1e6; }
@@ -529,15 +533,13 @@ void Server::accept_all() {
         if (fd < 0) {
             if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
                 accepting_ = false;   // back off; poll again in a moment
-                if (!accept_short_)   // once a shortage, not every 100 ms
+                double now = now_seconds();   // at most once a minute, not every 100 ms
+                if (now - accept_logged_ >= 60) {
                     log("accept: %s: new connections wait until descriptors are free", strerror(errno));
-                accept_short_ = true;
+                    accept_logged_ = now;
+                }
             }
             return;
-        }
-        if (accept_short_) {
-            log("accept: connections are taken again");
-            accept_short_ = false;
         }
         auto c = std::make_unique<Conn>();
         c->fd.reset(fd);
@@ -689,7 +691,8 @@ void Server::dispatch(Conn& c, const Frame& f) {
         if (h.type != f.type) continue;
         if (h.tail ? f.payload.size() < h.body : f.payload.size() != h.body) break;
         // Runner messages only on runner connections, requests only on others.
-        bool runner_msg = f.type == MsgType::Started || f.type == MsgType::Finished;
+        bool runner_msg = f.type == MsgType::Started || f.type == MsgType::Finished ||
+                          f.type == MsgType::Unstarted;
         if (runner_msg != c.runner_of.has_value()) break;
         if (c.waiting_for || c.held) break;
         (this->*h.fn)(c, f);
@@ -1309,6 +1312,12 @@ void Server::on_started(Conn& c, const Frame& f) {
     }
     queue_.started(j->id, pid, out, us_to_s(s.start_us));
     journal_->started(j->id, pid, out, us_to_s(s.start_us));
+    if (pid > 0 && c.spawned && !short_of_.empty()) {   // the end of a shortage
+        if (short_said_) log("job %d started: %s is available again", j->id, short_of_.c_str());
+        short_of_.clear();
+        short_said_ = false;
+        start_delay_ = 0;
+    }
     // The spare that became this runner is replaced now, not while it was starting the job.
     if (c.spawned) top_up_spares();
 }
@@ -1481,6 +1490,20 @@ void Server::top_up_spares() {
     }
 }
 
+/* A runner of ours could not fork its job (no process or memory now): the
+ * job goes back to the queue, and the scheduler waits a while. */
+void Server::on_unstarted(Conn& c, const Frame& f) {
+    proto::Slots e;
+    (void)decode_body(f, &e);
+    JobId id = *c.runner_of;
+    c.runner_of.reset();
+    Job* j = queue_.find(id);
+    if (c.spawned && j && j->state == JobState::Running && j->pid == 0)
+        resources_short(id, "fork", e.n > 0 ? e.n : EAGAIN);
+    reply(c, encode_empty(MsgType::Done));
+    top_up_spares();
+}
+
 /* A spare runner connected: give it the oldest job waiting for one. */
 void Server::on_spare(Conn& c, const Frame&) {
     if (c.uid != uid_ || &c == idle_spare_) {   // only the spawner's children, which run as us
@@ -1568,14 +1591,10 @@ void Server::fork_runner(Job& j) {
                         [path](std::string* why) { return connect_or_start(path, true, getuid(), why); },
                         j.id);
         link.set_log(path + ".error");
+        link.set_may_requeue();
         (void)run_job(j.spec, j.id, link, false);
         _exit(0);
     }
-    if (!short_of_.empty()) {
-        log("job %d started: %s is available again", j.id, short_of_.c_str());
-        short_of_.clear();
-    }
-    start_delay_ = 0;
     queue_.set_runner(j.id, pid);
     journal_->runner(j.id, pid);
     set_nonblock(mine.get());
@@ -1598,10 +1617,14 @@ void Server::resources_short(JobId id, const char* what, int err) {
         std::string missing = err == EMFILE || err == ENFILE ? "a file descriptor"
                               : err == EAGAIN             ? "a process"
                                                           : "memory";
-        if (short_of_.empty())
+        double now = now_seconds();
+        if (short_of_.empty() && now - short_logged_ >= 60) {   // once a shortage, once a minute at most
             log("job %d cannot start yet (%s: %s): it stays queued, and starts when %s is available "
                 "again",
                 id, what, strerror(err), missing.c_str());
+            short_logged_ = now;
+            short_said_ = true;
+        }
         short_of_ = missing;
         start_delay_ = start_delay_ == 0 ? 0.05 : std::min(start_delay_ * 2, 2.0);
         start_after_ = now_seconds() + start_delay_;

@@ -12,6 +12,9 @@
  */
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
+#include <dirent.h>
+#include <fcntl.h>
 #include <string>
 #include <unistd.h>
 
@@ -44,8 +47,31 @@ void decoders(std::string_view in) {
         (void)decode_body(f, &fb, &tail);
         in.remove_prefix(used);
     }
-    Job j;
+    Job j, j1;
     (void)decode_job(in, &j);
+    bool lost = false;
+    (void)decode_job_v1(in, &j1, nullptr, &lost);
+    // The whole input as a journal file (either format), replayed into a queue.
+    if (!in.empty() && (in[0] & 7) == 0) {
+        std::string path = temp_dir() + "/fuzz.journal";
+        std::string bytes(in.size() >= 2 && (in[1] & 1) ? "TSJ\0\1\0\0\0" : "TSJ\0\2\0\0\0", 8);
+        uint32_t c = crc32(bytes);
+        if (bytes[4] == 2) bytes.append(reinterpret_cast<const char*>(&c), 4);
+        bytes.append(in.substr(1));
+        Fd fd(open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+        if (fd && write_all(fd.get(), bytes.data(), bytes.size())) {
+            fd.reset();
+            Queue q;
+            Journal jr(path, &q, [](const std::string&) {});
+            (void)q.list_text();
+            (void)q.schedule();
+        }
+        if (DIR* d = opendir(temp_dir().c_str())) {   // the journal, and what was kept aside
+            while (struct dirent* e = readdir(d))
+                if (std::strncmp(e->d_name, "fuzz.journal", 12) == 0) unlink((temp_dir() + "/" + e->d_name).c_str());
+            closedir(d);
+        }
+    }
     TailReader r(in);
     std::string s;
     while (r.next(&s)) {

@@ -26,7 +26,7 @@ root=0
 
 FULL="$T/full"      # the tmpfs of part 1
 NPDIR=""            # the private queue of uid $NPUID (part 5)
-NPUID=4101
+NPUID=4177      # a uid of its own (t-security uses 4101-4103, 4150)
 extra_cleanup() {
     release fdgo; release bogo; release lostgo; release gbg; release fsgo
     local s
@@ -240,7 +240,9 @@ if [ "$root" = 1 ] && mount -t tmpfs -o size=2m tmpfs "$FULL" 2>/dev/null; then
     else pass "${FD_CASES[30]}"; fi
     "$TS" -K
     export TS_SOCKET="$T/s" TMPDIR="$T"
-    umount "$FULL" || umount -l "$FULL"
+    # (its last processes may take a moment to let go of their files there)
+    for i in $(seq 100); do umount "$FULL" 2>/dev/null && break; sleep 0.1; done
+    mountpoint -q "$FULL" && umount -l "$FULL"
     mounted=
 else
     why="not root"
@@ -276,7 +278,7 @@ nflip=40
 [ "$light" = 1 ] && nflip=20
 [ "$slow" = 1 ] && nflip=8
 echo "# journal: $jsz bytes; $nflip bit flips between offset 12 and $((jsz - 1))"
-lost0=0 lost1=0 worse=0 unlogged=0 nocopy=0
+lost0=0 lost1=0 worse=0 worse2=0 unlogged=0 nocopy=0
 for k in $(seq 0 $((nflip - 1))); do
     off=$(( 12 + k * (jsz - 13) / (nflip - 1) ))
     bit=$(( k % 8 ))
@@ -286,21 +288,35 @@ for k in $(seq 0 $((nflip - 1))); do
     cp "$J" "$T/bf/damaged"
     rm -f "$TS_SOCKET.error" "$J".bad.*
     got=$("$TS" -l 2>&1)
-    # A job comes back when its id is listed with its command (every command here ends uniquely);
-    # it comes back the same when its whole line is the same (its dependents may differ: a lost job
-    # leaves them waiting for a job that is not there).
-    lost=0 changed=0 chg=""
+    # A job comes back when its id is listed with its command (every command here ends uniquely). It
+    # comes back in its state when its state (and E-Level) are the same; a job that depends on a lost
+    # one is not counted against the flip (it waits for a job that is no longer there), nor is a
+    # different Output column (the record of the job's start is a record of its own).
+    lost=0 changed=0 chg="" lostids=" "
     while IFS= read -r line; do
         set -- $line
         id=$1 last=${!#}
-        if ! printf '%s\n' "$got" | awk -v id="$id" -v l="$last" 'NR > 1 && $1 == id && $NF == l {f = 1} END {exit !f}'; then
-            lost=$((lost + 1))
-        elif ! printf '%s\n' "$got" | grep -Fxq -- "$line"; then
-            changed=$((changed + 1))
-            chg="$chg job $id: '$(printf '%s' "$line" | tr -s ' ')' -> '$(printf '%s\n' "$got" | awk -v id="$id" '$1 == id' | tr -s ' ')';"
-        fi
+        printf '%s\n' "$got" | awk -v id="$id" -v l="$last" 'NR > 1 && $1 == id && $NF == l {f = 1} END {exit !f}' ||
+            { lost=$((lost + 1)); lostids="$lostids$id "; }
     done < <(printf '%s' "$bflist" | sed 1d)
-    [ "$changed" -gt 0 ] && echo "# offset $off bit $bit: $lost lost, $changed came back changed:$chg"
+    while IFS= read -r line; do
+        set -- $line
+        id=$1
+        case $lostids in *" $id "*) continue ;; esac
+        want=$(printf '%s\n' "$line" | awk '{print $2, ($2 == "finished" ? $4 : "")}')
+        have=$(printf '%s\n' "$got" | awk -v id="$id" 'NR > 1 && $1 == id {print $2, ($2 == "finished" ? $4 : "")}')
+        [ "$have" = "$want" ] && continue
+        deps=$(printf '%s\n' "$line" | sed -n 's/.*\[\([0-9,]*\)\]&& .*/\1/p' | tr , ' ')
+        skipit=0
+        for d in $deps; do case $lostids in *" $d "*) skipit=1 ;; esac; done
+        [ "$skipit" = 1 ] && continue
+        changed=$((changed + 1))
+        chg="$chg job $id: '$want' -> '$have';"
+    done < <(printf '%s' "$bflist" | sed 1d)
+    if [ $((lost + changed)) -gt 1 ]; then
+        worse2=$((worse2 + 1))
+        echo "# offset $off bit $bit: $lost lost (ids$lostids), and $changed more came back in another state:$chg"
+    fi
     case $lost in
         0) lost0=$((lost0 + 1)) ;;
         1) lost1=$((lost1 + 1)) ;;
@@ -322,6 +338,7 @@ for k in $(seq 0 $((nflip - 1))); do
 done
 echo "# bit flips: $lost0 offsets lost no job, $lost1 lost one, $worse lost more"
 is "$worse" 0 "bit flips: every flip cost at most one job of $nj ($lost0 none, $lost1 one)"
+is "$worse2" 0 "bit flips: every flip changed the state of at most one job (its dependents aside)"
 is "$unlogged" 0 "bit flips: every flip was logged ('damaged bytes at offset' / 'dropped ... bytes after offset')"
 is "$nocopy" 0 "bit flips: every damaged file was kept aside as $J.bad.*, byte for byte"
 rm -f "$J".bad.*
@@ -359,8 +376,8 @@ check "-g, background child: the job is finished" 0 $'finished\n' '' -- "$TS" -s
 bgpid=$(pgrep -f -- "$T/bin/waitfor gbg" | head -n 1)
 ok "$([ -n "$bgpid" ]; echo $?)" "-g, background child: it still runs (pid ${bgpid:-none})"
 release gbg
-[ -n "$bgpid" ] && eventually "-g, background child: it ended when released" "$D" -- pid_gone "$bgpid" ||
-    pass "-g, background child: it ended when released (it was not found)"
+if [ -n "$bgpid" ]; then eventually "-g, background child: it ended when released" "$D" -- pid_gone "$bgpid"
+else skip "-g, background child: it ended when released" "it was not found"; fi
 gout=$("$TS" -o "$gid")
 eventually "-g: the output is complete once the child is gone" "$D" -- sh -c '[ "$(gzip -dc <"$1" 2>/dev/null)" = hi ]' x "$gout"
 bgpid=$(pgrep -f -- "$T/bin/waitfor gbg" | head -n 1)
@@ -377,14 +394,18 @@ for i in $(seq "$nex"); do "$TS" sleep 0.2 >/dev/null; done
 bad=0
 for i in $(seq 0 $((nex - 1))); do timeout "$((D * 3))" "$TS" -w "$i" >/dev/null 2>&1; [ $? = 124 ] && bad=$((bad + 1)); done
 run_cmd "$TS" -l
-is "$bad/$(printf '%s' "$OUT" | awk 'NR > 1 && !($2 == "finished" && $4 == 0)' | wc -l)" 0/0 \
-    "ulimit -n 40: all $nex jobs end with E-Level 0" || _show "$OUT"
+left=$(printf '%s' "$OUT" | awk 'NR > 1 && !($2 == "finished" && $4 == 0)' | wc -l)
+if [ "$bad/$left" = 0/0 ]; then pass "ulimit -n 40: all $nex jobs end with E-Level 0"
+else fail "ulimit -n 40: all $nex jobs end with E-Level 0" "$bad -w timed out; $left jobs did not end with 0:"; _show "$OUT"; fi
 n1=$(grep -c "cannot start yet" "$TS_SOCKET.error" 2>/dev/null)
 n2=$(grep -c "Too many open files" "$TS_SOCKET.error" 2>/dev/null)
 echo "# ulimit -n 40: the log has ${n1:-0} 'cannot start yet' and ${n2:-0} 'Too many open files' lines"
 ok "$([ "${n1:-0}" -le 3 ]; echo $?)" "ulimit -n 40: the log says 'cannot start yet' at most a few times (${n1:-0})"
-ok "$([ "${n2:-0}" -le 3 ]; echo $?)" "ulimit -n 40: the log says 'Too many open files' at most a few times (${n2:-0})" ||
-    sed -n 's/^[^:]*:[^:]*:[^:]*: /#     /p' "$TS_SOCKET.error" | sort | uniq -c | head -n 5
+if [ "${n2:-0}" -le 3 ]; then pass "ulimit -n 40: the log says 'Too many open files' at most a few times (${n2:-0})"
+else
+    fail "ulimit -n 40: the log says 'Too many open files' at most a few times (${n2:-0})" "the log, counted:"
+    sed 's/^.* ts \(server\|runner\) [0-9]*: //' "$TS_SOCKET.error" | sort | uniq -c | sed 's/^/#     /' | head -n 5
+fi
 "$TS" -K
 
 # Processes (root): uid $NPUID's own queue, its server under `ulimit -u 30`, 40 jobs in 30 slots.
@@ -401,7 +422,9 @@ if [ "$root" = 1 ] && [ "$light" = 0 ] && [ "$slow" = 0 ] && command -v setpriv 
     bad=0
     for i in $(seq 0 39); do ASU_TIMEOUT=30 asu "$TS" -w "$i" >/dev/null 2>&1; [ $? = 124 ] && bad=$((bad + 1)); done
     run_cmd asu "$TS" -l
-    is "$bad/$(printf '%s' "$OUT" | awk 'NR > 1 && !($2 == "finished" && $4 == 0)' | wc -l)" 0/0 "${NP_CASES[0]}" || _show "$OUT"
+    left=$(printf '%s' "$OUT" | awk 'NR > 1 && !($2 == "finished" && $4 == 0)' | wc -l)
+    if [ "$bad/$left" = 0/0 ]; then pass "${NP_CASES[0]}"
+    else fail "${NP_CASES[0]}" "$bad -w timed out; $left jobs did not end with 0:"; _show "$OUT"; fi
     n1=$(grep -c "cannot start yet" "$NPDIR/s.error" 2>/dev/null)
     echo "# ulimit -u 30: $(grep -c . "$NPDIR/s.error" 2>/dev/null) lines in the log, ${n1:-0} 'cannot start yet':"
     sed 's/^/#     /' "$NPDIR/s.error" | head -n 10
@@ -428,10 +451,12 @@ mv "$T/bo/newer" "$J"
 kill_server KILL "back-off: server gone"
 release bogo
 eventually "back-off: the runner cannot reach a server" "$D" -- grep -q "cannot reach the server" "$TS_SOCKET.error"
-sleep 3   # the window measured, not a synchronisation
+win=3
+[ "$slow" = 1 ] && win=6
+sleep "$win"   # the window measured, not a synchronisation
 nreach=$(grep -c "ts runner .*cannot reach the server" "$TS_SOCKET.error")
 nstart=$(grep -c "ts server .*newer than this ts reads" "$TS_SOCKET.error")
-echo "# in ~3 s: $nreach 'cannot reach the server' lines, $nstart servers that refused the journal"
+echo "# in ~$win s: $nreach 'cannot reach the server' lines, $nstart servers that refused the journal"
 ok "$([ "$nreach" -le 3 ]; echo $?)" "back-off: the runner logged 'cannot reach the server' only a few times ($nreach)"
 ok "$([ "$nstart" -ge 2 ] && [ "$nstart" -le 10 ]; echo $?)" "back-off: it kept trying, but started only a handful of servers ($nstart)"
 check "back-off: the journal of the newer format is untouched" 0 '' '' -- sh -c 'printf "TSJ\0\011\0\0\0" | cmp -s - "$1"' x "$J"
