@@ -307,6 +307,10 @@ private:
     Frame receive(const char* lost = nullptr);
     /* The next frame that is not a warning; false when the server closed first. */
     bool try_receive(Frame* f);
+    /* Send a request that changes nothing and return the first frame of its
+     * answer: a server that dies before answering is asked again (a new one
+     * is started if need be), a few times, with a growing delay. */
+    Frame ask(const std::string& request);
     void receive_checked(const Frame& f);
     bool wait_step(int* id, int* errorlevel);
     [[noreturn]] void request_failed(const Frame& f);
@@ -358,6 +362,25 @@ bool Client::try_receive(Frame* f) {
     return false;
 }
 
+Frame Client::ask(const std::string& request) {
+    send(request);
+    Frame f;
+    for (int attempt = 1; !try_receive(&f); ++attempt) {
+        if (attempt > 3)
+            die("The server at %s closed the connection without answering: it stopped, or it is "
+                "not a ts server (task-spooler 1.x?).",
+                sock_.path.c_str());
+        double delay = 0.05 * double(1 << attempt);
+        struct timespec ts = {0, static_cast<long>(delay * 1e9)};
+        nanosleep(&ts, nullptr);
+        std::string why;
+        fd_ = reconnector()(&why);
+        if (!fd_ || !send_frame(fd_.get(), request)) fd_.reset(open("/dev/null", O_RDONLY | O_CLOEXEC));
+    }
+    receive_checked(f);
+    return f;
+}
+
 Frame Client::receive(const char* lost) {
     Frame f;
     if (!try_receive(&f)) {
@@ -401,9 +424,9 @@ proto::JobRef Client::job_ref() const {
 
 /* A request answered by Text (the list, -i): print it. */
 int Client::print_text(const std::string& request) {
-    send(request);
-    for (;;) {   // a long text comes in pieces (TextPart ... Text)
-        Frame f = receive();
+    Frame f = ask(request);
+    for (bool first = true;; first = false) {   // a long text comes in pieces (TextPart ... Text)
+        if (!first) f = receive();
         std::string text;
         TailReader r(f.payload);
         bool part = f.type == MsgType::TextPart;
@@ -435,8 +458,7 @@ int Client::slots() {
         if (f.type != MsgType::Done) request_failed(f);
         return kExitOk;
     }
-    send(encode_empty(MsgType::GetSlots));
-    Frame f = receive();
+    Frame f = ask(encode_empty(MsgType::GetSlots));
     proto::Slots s;
     if (f.type != MsgType::Slots || !decode_body(f, &s)) request_failed(f);
     printf("%i\n", s.n);
@@ -444,8 +466,7 @@ int Client::slots() {
 }
 
 int Client::state() {
-    send(encode(MsgType::State, job_ref()));
-    Frame f = receive();
+    Frame f = ask(encode(MsgType::State, job_ref()));
     proto::StateBody s;
     if (f.type != MsgType::StateReply || !decode_body(f, &s) || s.state > proto::kHeld)
         request_failed(f);
@@ -455,8 +476,7 @@ int Client::state() {
 }
 
 int Client::output() {
-    send(encode(MsgType::Output, job_ref()));
-    Frame f = receive();
+    Frame f = ask(encode(MsgType::Output, job_ref()));
     proto::OutputBody b;
     std::string_view path;
     if (f.type != MsgType::OutputReply || !decode_body(f, &b, &path)) request_failed(f);
