@@ -873,8 +873,11 @@ std::vector<pid_t> listeners_of(const Socket& s) {
             unsigned long inode = 0;
             if (sscanf(line.c_str(), "%*s %*s %*s %31s %*s %*s %lu %4095s", flags, &inode, path) != 3)
                 continue;
-            if (std::string(flags) == "00010000" && (s.path == path || s.abs_path == path))
-                inodes.push_back(format("socket:[%lu]", inode));
+            // A name bound relative to a directory (TS_SOCKET=sock) may be
+            // another queue's: such a listener must also hold this queue's
+            // journal or log open (below).
+            if (std::string(flags) == "00010000" && (s.abs_path == path || s.path == path))
+                inodes.push_back(format("%c socket:[%lu]", path[0] == '/' ? 'a' : 'r', inode));
         }
     }
     std::vector<pid_t> pids;
@@ -890,17 +893,19 @@ std::vector<pid_t> listeners_of(const Socket& s) {
         if (stat(format("/proc/%ld", pid).c_str(), &st) != 0 || st.st_uid != getuid()) continue;
         DIR* fds = opendir(dir.c_str());
         if (!fds) continue;
+        bool absolute = false, relative = false, ours = false;
         while (struct dirent* f = readdir(fds)) {
-            char link[256];
+            char link[4096];
             ssize_t n = readlink((dir + "/" + f->d_name).c_str(), link, sizeof link - 1);
             if (n <= 0) continue;
             link[n] = '\0';
-            if (std::find(inodes.begin(), inodes.end(), std::string(link)) != inodes.end()) {
-                pids.push_back(static_cast<pid_t>(pid));
-                break;
-            }
+            std::string l(link);
+            absolute = absolute || std::find(inodes.begin(), inodes.end(), "a " + l) != inodes.end();
+            relative = relative || std::find(inodes.begin(), inodes.end(), "r " + l) != inodes.end();
+            ours = ours || l == s.abs_path + ".journal" || l == s.abs_path + ".error";
         }
         closedir(fds);
+        if (absolute || (relative && ours)) pids.push_back(static_cast<pid_t>(pid));
     }
     closedir(proc);
     return pids;

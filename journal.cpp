@@ -6,10 +6,12 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <dirent.h>
 #include <ctime>
 #include <fcntl.h>
 #include <set>
 #include <sys/stat.h>
+#include <sys/random.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 #include <vector>
@@ -175,51 +177,93 @@ bool strings_of(std::string_view v, std::vector<std::string>* out) {
     return true;
 }
 
-std::string header_bytes() {
-    std::string h(kMagic, 4);
-    h.append(reinterpret_cast<const char*>(&kJournalFormat), 4);
-    uint32_t c = crc32(h);
-    h.append(reinterpret_cast<const char*>(&c), 4);
-    return h;
+constexpr size_t kHeader = 32;   // format 2's header
+
+/* The CRC register after the salt: a record's CRC covers the file's secret
+ * salt first (format 1: none). A job's strings are another user's bytes:
+ * without the salt, which only the queue's owner can read, no string can
+ * hold a record that a reader resynchronising after damage would take. */
+struct Key {
+    uint32_t init = 0xFFFFFFFFu;
+};
+
+uint32_t crc_more(uint32_t reg, std::string_view data);
+
+Key key_of(uint64_t salt) {
+    Key k;
+    k.init = crc_more(0xFFFFFFFFu, std::string_view(reinterpret_cast<const char*>(&salt), sizeof salt));
+    return k;
 }
 
-std::string record_bytes(uint16_t type, const std::string& body) {
+uint32_t record_crc(const Key& k, std::string_view rest) { return ~crc_more(k.init, rest); }
+
+std::string record_bytes(const Key& k, uint16_t type, const std::string& body) {
     RecHeader h{};
     h.len = static_cast<uint32_t>(body.size());
     h.type = type;
     std::string rec(reinterpret_cast<const char*>(&h), sizeof h);
     rec += body;
-    h.crc = crc32(std::string_view(rec).substr(8));
+    h.crc = record_crc(k, std::string_view(rec).substr(8));
     std::memcpy(&rec[0], &h, sizeof h);
     return rec;
 }
 
-/* Whether an intact record starts at off; its size in *n. */
-bool record_at(const std::string& data, size_t off, RecHeader* h) {
+/* Whether an intact record starts at off. */
+bool record_at(const std::string& data, size_t off, const Key& k, RecHeader* h) {
     if (data.size() - off < sizeof *h) return false;
     std::memcpy(h, data.data() + off, sizeof *h);
     if (h->type == 0 || h->type > kLastType || h->pad != 0) return false;   // cheap, before the CRC
     if (h->len > kMaxRecord || data.size() - off - sizeof *h < h->len) return false;
-    return crc32(std::string_view(data.data() + off + 8, 4 + h->len)) == h->crc;
+    return record_crc(k, std::string_view(data.data() + off + 8, 4 + h->len)) == h->crc;
+}
+
+uint64_t new_salt() {
+    uint64_t s = 0;
+    if (getrandom(&s, sizeof s, 0) != ssize_t(sizeof s))
+        s = (uint64_t(getpid()) << 32) ^ uint64_t(now_seconds() * 1e9) ^ 0x9E3779B97F4A7C15ull;
+    return s;
 }
 
 }  // namespace
 
-uint32_t crc32(std::string_view data) {
+/* "TSJ" 0, version, salt, CRC of the 16 bytes before; the salt again, and
+ * the CRC of magic, version and that copy: either copy does. */
+std::string journal_header(uint32_t version, uint64_t salt) {
+    std::string h(kMagic, 4);
+    h.append(reinterpret_cast<const char*>(&version), 4);
+    std::string head8 = h;
+    h.append(reinterpret_cast<const char*>(&salt), 8);
+    uint32_t c = crc32(h);
+    h.append(reinterpret_cast<const char*>(&c), 4);
+    std::string copy = head8 + std::string(reinterpret_cast<const char*>(&salt), 8);
+    c = crc32(copy);
+    h.append(reinterpret_cast<const char*>(&salt), 8);
+    h.append(reinterpret_cast<const char*>(&c), 4);
+    return h;
+}
+
+std::string journal_record(uint64_t salt, uint16_t type, const std::string& body) {
+    return record_bytes(key_of(salt), type, body);
+}
+
+namespace {
+uint32_t crc_more(uint32_t c, std::string_view data) {
     static uint32_t table[256];
     static bool ready = false;
     if (!ready) {
         for (uint32_t i = 0; i < 256; ++i) {
-            uint32_t c = i;
-            for (int k = 0; k < 8; ++k) c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-            table[i] = c;
+            uint32_t x = i;
+            for (int k = 0; k < 8; ++k) x = (x & 1) ? 0xEDB88320u ^ (x >> 1) : x >> 1;
+            table[i] = x;
         }
         ready = true;
     }
-    uint32_t c = 0xFFFFFFFFu;
     for (unsigned char b : data) c = table[(c ^ b) & 0xFF] ^ (c >> 8);
-    return c ^ 0xFFFFFFFFu;
+    return c;
 }
+}  // namespace
+
+uint32_t crc32(std::string_view data) { return ~crc_more(0xFFFFFFFFu, data); }
 
 std::string encode_job(const Job& j, uint32_t env_id) {
     Fields f;
@@ -407,7 +451,7 @@ Journal::Journal(std::string path, Queue* q, Log log, bool sync)
 }
 
 std::string Journal::why() const {
-    if (err_ == 0) return std::string();
+    if (err_ == 0) return dirty_ ? "changes are held in memory until a snapshot can be written" : "";
     return strerror(err_);
 }
 
@@ -423,41 +467,62 @@ void Journal::fail(int err, const char* what) {
 }
 
 namespace {
-/* Which format a journal with a damaged header most likely has: the one
- * whose job records decode. */
-uint32_t guess_format(const std::string& data) {
-    size_t v1 = 0, v2 = 0;
+/* One way to read a file: its format, its records' key, where they start. */
+struct Reading {
+    uint32_t fmt = kJournalFormat;
+    Key key;
+    uint64_t salt = 0;
+    size_t start = kHeader;
+};
+
+/* How many intact records, and how many of its job records decode, a way of
+ * reading finds. */
+size_t score(const std::string& data, const Reading& r) {
+    size_t n = 0;
     EnvTable envs;
-    for (size_t off = 8; off < data.size();) {
+    for (size_t off = r.start; off < data.size();) {
         RecHeader h;
-        if (!record_at(data, off, &h)) {
+        if (!record_at(data, off, r.key, &h)) {
             ++off;
             continue;
         }
+        ++n;
         std::string_view body(data.data() + off + sizeof h, h.len);
         if (h.type == kEnv && body.size() >= 4) {
             uint32_t id;
             std::memcpy(&id, body.data(), 4);
             envs[id] = nullptr;
         } else if (h.type == kJob) {
-            Job a, b;
-            v1 += decode_job_v1(body, &a, &envs);
-            v2 += decode_job(body, &b, &envs);
+            Job j;
+            bool lost = false;
+            n += r.fmt == 1 ? decode_job_v1(body, &j, &envs, &lost) : decode_job(body, &j, &envs, &lost);
         }
         off += sizeof h + h.len;
     }
-    return v1 > v2 ? 1 : kJournalFormat;
+    return n;
 }
-}  // namespace
 
-namespace {
-/* Whether the file holds any intact record after its header (else a header
- * without its CRC is no damaged journal of ours, but of a format we cannot read). */
-bool any_record(const std::string& data) {
-    RecHeader h;
-    for (size_t off = 8; off < data.size(); ++off)
-        if (record_at(data, off, &h)) return true;
-    return false;
+/* The ways a file with a damaged header may be read (format 1; format 2 with
+ * either copy of the salt), best first; none that finds a record. */
+std::vector<Reading> readings(const std::string& data) {
+    std::vector<std::pair<size_t, Reading>> found;
+    Reading v1;
+    v1.fmt = 1;
+    v1.start = 8;
+    std::vector<Reading> all = {v1};
+    for (size_t at : {size_t(8), size_t(20)}) {
+        if (data.size() < at + 8) continue;
+        Reading r;
+        std::memcpy(&r.salt, data.data() + at, 8);
+        r.key = key_of(r.salt);
+        all.push_back(r);
+    }
+    for (const Reading& r : all)
+        if (size_t n = score(data, r)) found.push_back({n, r});
+    std::stable_sort(found.begin(), found.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+    std::vector<Reading> out;
+    for (auto& f : found) out.push_back(f.second);
+    return out;
 }
 }  // namespace
 
@@ -466,6 +531,26 @@ bool any_record(const std::string& data) {
 void Journal::replay(Queue* q) {
     std::string data, why;
     Fd in = open_private(path_, O_RDONLY, &why);
+    if (!in && errno == EPERM) {
+        // A second link: one of ours (a damaged journal kept aside, the
+        // server stopped before its snapshot replaced the journal)? Drop that one.
+        struct stat st, other;
+        if (lstat(path_.c_str(), &st) == 0 && st.st_nlink == 2 && S_ISREG(st.st_mode) && st.st_uid == geteuid()) {
+            std::string dir = dir_name(path_), base = path_.substr(dir.size() + 1) + ".bad.";
+            if (DIR* d = opendir(dir.c_str())) {
+                while (struct dirent* e = readdir(d)) {
+                    std::string p = dir + "/" + e->d_name;
+                    if (std::strncmp(e->d_name, base.c_str(), base.size()) == 0 && lstat(p.c_str(), &other) == 0 &&
+                        other.st_ino == st.st_ino && other.st_dev == st.st_dev && unlink(p.c_str()) == 0)
+                        log_(format("journal %s: %s was a second link to it, left by a server stopped "
+                                    "before it could replace the journal; removed",
+                                    path_.c_str(), p.c_str()));
+                }
+                closedir(d);
+            }
+            in = open_private(path_, O_RDONLY, &why);
+        }
+    }
     if (!in && errno != ENOENT) {
         // There, but not a file of ours, or unreadable: never read it, never write over it.
         refused_ = why;
@@ -482,21 +567,29 @@ void Journal::replay(Queue* q) {
         }
         in.reset();
     }
-    uint32_t fmt = kJournalFormat;
-    size_t off = 12;
+    Reading how;
     std::string damaged;   // why the file must be kept aside before it is rewritten
     if (!data.empty()) {
-        uint32_t version = 0, hcrc = 0;
+        uint32_t version = 0, c1 = 0, c2 = 0;
         if (data.size() >= 8) std::memcpy(&version, data.data() + 4, 4);
-        if (data.size() >= 12) std::memcpy(&hcrc, data.data() + 8, 4);
-        bool header_ok = data.size() >= 12 && hcrc == crc32(std::string_view(data.data(), 8));
-        if (data.size() < 8 || std::memcmp(data.data(), kMagic, 4) != 0) {
-            set_aside("it is not a ts journal");
-            data.clear();
-        } else if (version == 1) {
-            fmt = 1;
-            off = 8;
-        } else if (version > kJournalFormat && (header_ok || !any_record(data))) {
+        if (data.size() >= 20) std::memcpy(&c1, data.data() + 16, 4);
+        if (data.size() >= 32) std::memcpy(&c2, data.data() + 28, 4);
+        bool magic = data.size() >= 4 && std::memcmp(data.data(), kMagic, 4) == 0;
+        bool copy1 = data.size() >= 20 && c1 == crc32(std::string_view(data.data(), 16));
+        bool copy2 = data.size() >= 32 && c2 == crc32(std::string(data.data(), 8) + data.substr(20, 8));
+        if (magic && version == 1) {
+            how.fmt = 1;
+            how.start = 8;
+        } else if (magic && (copy1 || copy2) && version == kJournalFormat) {
+            std::memcpy(&how.salt, data.data() + (copy1 ? 8 : 20), 8);
+            how.key = key_of(how.salt);
+            if (!copy1 || !copy2) {   // nothing lost: the other copy does
+                damaged = "one copy of its header is damaged";
+                log_(format("journal %s: 12 damaged bytes at offset %d (a copy of the header): the "
+                            "other copy is read, nothing is lost",
+                            path_.c_str(), copy1 ? 20 : 8));
+            }
+        } else if (magic && version > kJournalFormat && ((copy1 || copy2) || readings(data).empty())) {
             refused_ = format("the journal %s has format %u, newer than this ts reads (%u); it was "
                               "left untouched. Use the ts that wrote it, or move the file away to "
                               "start with an empty queue",
@@ -504,14 +597,21 @@ void Journal::replay(Queue* q) {
             log_(refused_);
             path_.clear();
             return;
-        } else if (!header_ok || version != kJournalFormat) {
-            fmt = guess_format(data);
-            off = fmt == 1 ? 8 : 12;
-            damaged = "its header is damaged";
-            log_(format("journal %s: the header is damaged (format %u?); read as format %u",
-                        path_.c_str(), unsigned(version), unsigned(fmt)));
+        } else {
+            std::vector<Reading> ways = readings(data);
+            if (ways.empty()) {
+                set_aside("it is not a ts journal");
+                data.clear();
+            } else {
+                how = ways[0];
+                damaged = "its header is damaged";
+                log_(format("journal %s: the header is damaged (format %u?); read as format %u",
+                            path_.c_str(), unsigned(version), unsigned(how.fmt)));
+            }
         }
     }
+    uint32_t fmt = how.fmt;
+    size_t off = how.start;
     size_t records = 0, bad = 0, bad_start = std::string::npos;
     std::set<JobId> unapplied;
     auto end_damage = [&](size_t at) {
@@ -526,7 +626,7 @@ void Journal::replay(Queue* q) {
     };
     while (!data.empty() && off < data.size()) {
         RecHeader h;
-        if (!record_at(data, off, &h)) {
+        if (!record_at(data, off, how.key, &h)) {
             if (bad_start == std::string::npos) bad_start = off;
             ++off;
             continue;
@@ -579,27 +679,21 @@ void Journal::replay(Queue* q) {
                             path_.c_str(), id, j->depend_on));
         }
     }
-    if (!damaged.empty() && !keep_aside(damaged)) {
-        // No copy could be kept: the file is not rewritten until one can be
-        // (write_snapshot tries again). A file of this format takes new
-        // records after the damage (a reader finds them again).
-        unkept_ = damaged;
-        if (changed) dirty_ = true;
-        if (fmt == kJournalFormat) fd_ = open_private(path_, O_WRONLY | O_APPEND, &why);
-        if (!fd_) fail(errno, "keep the damaged journal aside");
-        size_ = data.size();
-        return;
-    }
-    // Start from a snapshot of what came back, in this format. If it cannot
-    // be written, go on with the file as it is (it replays the same way).
+    // Start from a snapshot of what came back, in this format (a damaged
+    // file is kept aside by then). If it cannot be written, go on with the
+    // file as it is: it replays the same way, and a file of this format takes
+    // new records after any damage (a reader finds them again).
+    unkept_ = damaged;
     if (write_snapshot(*q)) return;
     int e = errno;
     if (changed) dirty_ = true;   // what was just marked lost is in memory only
     if (fmt == kJournalFormat && !data.empty()) {
         fd_ = open_private(path_, O_WRONLY | O_APPEND, &why);
         size_ = data.size();
+        key_init_ = how.key.init;
         if (fd_) {
             reserve();
+            if (dirty_ && err_ == 0) fail(e, "write the journal");   // the snapshot is what it needs
             return;
         }
         e = errno;
@@ -609,7 +703,7 @@ void Journal::replay(Queue* q) {
 
 /* A copy of the journal as it is, before it is rewritten: a hard link (no
  * space needed), else a copy. */
-bool Journal::keep_aside(const std::string& why) {
+bool Journal::keep_aside(const std::string& why, std::string* kept_as) {
     std::string aside = format("%s.bad.%ld", path_.c_str(), long(time(nullptr)));
     for (int n = 1; access(aside.c_str(), F_OK) == 0; ++n)   // never over an earlier one
         aside = format("%s.bad.%ld.%d", path_.c_str(), long(time(nullptr)), n);
@@ -622,6 +716,7 @@ bool Journal::keep_aside(const std::string& why) {
                fsync(out.get()) == 0;
         if (!kept && out) unlink(aside.c_str());
     }
+    if (kept) *kept_as = aside;
     if (kept) log_(format("journal %s: %s; kept aside as %s", path_.c_str(), why.c_str(), aside.c_str()));
     else log_(format("journal %s: %s, and no copy can be kept aside: %s", path_.c_str(), why.c_str(),
                      strerror(errno)));
@@ -788,7 +883,7 @@ bool Journal::append(uint16_t type, const std::string& body, bool kept) {
     if (path_.empty()) return true;
     // Once a change is in memory only, records after it would replay out of
     // order: nothing more is appended until a snapshot has saved it.
-    if (dirty_ || !fd_ || (err_ && !low_) || !write_record(record_bytes(type, body))) {
+    if (dirty_ || !fd_ || (err_ && !low_) || !write_record(record_bytes(Key{key_init_}, type, body))) {
         if (kept) dirty_ = true;
         return false;
     }
@@ -808,7 +903,13 @@ bool Journal::room() {
             return false;
         }
     }
-    if (low_) reserve();   // room again: renew what is kept ahead (clears the failure)
+    if (low_ && can_reserve_) {
+        reserve();   // room again: renew what is kept ahead (clears the failure)
+    } else if (low_) {   // nothing is kept ahead here: room is all it takes
+        err_ = 0;
+        low_ = false;
+        log_(format("journal %s: written again", path_.c_str()));
+    }
     return ok();
 }
 
@@ -848,7 +949,7 @@ std::string Journal::env_record(const EnvPtr& env, uint32_t* id) {
     *id = next_env_id_ + 1;
     TailWriter t;
     for (const auto& v : *env) t.add(v);
-    std::string rec = record_bytes(kEnv, bytes_of(*id, t.str()));
+    std::string rec = record_bytes(Key{key_init_}, kEnv, bytes_of(*id, t.str()));
     return rec + rec;   // twice: many jobs need it, and one damaged copy must not cost them it
 }
 
@@ -858,7 +959,7 @@ bool Journal::job(const Job& j, bool kept) {
     std::string rec = env_record(j.env, &eid);   // both in one write: they stand or fall together
     std::string body = encode_job(j, eid);
     job_bytes_ = 0.9 * job_bytes_ + 0.1 * double(body.size() + rec.size());
-    rec += record_bytes(kJob, body);
+    rec += record_bytes(Key{key_init_}, kJob, body);
     if (dirty_ || !fd_ || (err_ && !low_) || !write_record(rec)) {
         if (kept) dirty_ = true;
         return false;
@@ -869,7 +970,7 @@ bool Journal::job(const Job& j, bool kept) {
     }
     return true;
 }
-bool Journal::start(JobId id) { return append(kStart, bytes_of(IdRec{id, 0})); }
+bool Journal::start(JobId id, bool kept) { return append(kStart, bytes_of(IdRec{id, 0}), kept); }
 bool Journal::runner(JobId id, pid_t pid) { return append(kRunner, bytes_of(IdRec{id, pid})); }
 bool Journal::started(JobId id, pid_t pid, const std::string& output, double start) {
     return append(kStarted, bytes_of(StartedRec{id, pid, us(start)}, output));
@@ -921,13 +1022,11 @@ static Fd make_temp(const std::string& path, std::string* tmp) {
  * and on disk. On failure nothing changes: the old file stays in use. */
 bool Journal::write_snapshot(const Queue& q) {
     if (path_.empty()) return true;   // no journal (TS_JOURNAL=0, or refused)
-    if (!unkept_.empty()) {   // a damaged file is never replaced before a copy of it is kept
-        if (!keep_aside(unkept_)) return false;
-        unkept_.clear();
-    }
     std::unordered_map<const Env*, std::pair<uint32_t, EnvPtr>> envs;
     uint32_t next_env = 0;
-    std::string out = header_bytes();
+    uint64_t salt = new_salt();   // each file its own
+    Key key = key_of(salt);
+    std::string out = journal_header(kJournalFormat, salt);
     auto add_job = [&](const Job& j, bool with_env) {
         uint32_t eid = 0;
         if (with_env && j.env) {
@@ -936,7 +1035,7 @@ bool Journal::write_snapshot(const Queue& q) {
                 eid = ++next_env;
                 TailWriter t;
                 for (const auto& v : *j.env) t.add(v);
-                std::string rec = record_bytes(kEnv, bytes_of(eid, t.str()));
+                std::string rec = record_bytes(key, kEnv, bytes_of(eid, t.str()));
                 out += rec + rec;   // twice, as in env_record
                 envs[j.env.get()] = {eid, j.env};
             } else {
@@ -950,10 +1049,10 @@ bool Journal::write_snapshot(const Queue& q) {
             copy.env.reset();
             p = &copy;
         }
-        out += record_bytes(kJob, encode_job(*p, eid));
+        out += record_bytes(key, kJob, encode_job(*p, eid));
     };
     Queue::Meta m = q.meta();
-    std::string meta = record_bytes(kMeta, bytes_of(MetaRec{m.next_id, m.last_errorlevel, m.last_finished_id, m.max_slots}));
+    std::string meta = record_bytes(key, kMeta, bytes_of(MetaRec{m.next_id, m.last_errorlevel, m.last_finished_id, m.max_slots}));
     out += meta + meta;   // twice: one damaged copy must not cost the slot count and the next id
     size_t waiting = 0, start = out.size();
     for (JobId id : q.active()) add_job(*q.find(id), true), ++waiting;
@@ -962,11 +1061,16 @@ bool Journal::write_snapshot(const Queue& q) {
     for (JobId id : q.finished_list()) add_job(*q.find(id), false), ++done;
     std::string tmp;
     Fd fd = make_temp(path_, &tmp);
-    bool ok = bool(fd) && write_all(fd.get(), out.data(), out.size()) && fsync(fd.get()) == 0 &&
-              rename(tmp.c_str(), path_.c_str()) == 0;
+    bool ok = bool(fd) && write_all(fd.get(), out.data(), out.size()) && fsync(fd.get()) == 0;
+    // A damaged file is never replaced before a copy of it is kept (a
+    // second link, made only now, so that a failure leaves it with one).
+    std::string aside;
+    if (ok && !unkept_.empty()) ok = keep_aside(unkept_, &aside);
+    ok = ok && rename(tmp.c_str(), path_.c_str()) == 0;
     if (!ok) {
         int e = errno;
         if (fd) unlink(tmp.c_str());
+        if (!aside.empty()) unlink(aside.c_str());
         if (err_ == 0 && !dirty_)
             log_(format("journal %s: cannot write a snapshot: %s; the journal stays as it was",
                         path_.c_str(), strerror(e)));
@@ -978,6 +1082,8 @@ bool Journal::write_snapshot(const Queue& q) {
         if (dir) (void)fsync(dir.get());
     }
     bool was_failing = err_ != 0 || dirty_;
+    unkept_.clear();
+    key_init_ = key.init;
     fd_ = std::move(fd);
     size_ = out.size();
     allocated_ = 0;

@@ -64,7 +64,7 @@ public:
      * (a snapshot saves it when the journal works again); without, the caller
      * undoes the change. */
     bool job(const Job& j, bool kept = true);   // added (or its full state)
-    bool start(JobId id);
+    bool start(JobId id, bool kept = true);
     bool runner(JobId id, pid_t runner_pid);
     bool started(JobId id, pid_t pid, const std::string& output, double start);
     bool finished(JobId id, const JobResult& r, double end);
@@ -111,7 +111,7 @@ private:
     void fail(int err, const char* what);
     void replay(Queue* q);
     bool apply(uint16_t type, std::string_view body, Queue* q, uint32_t format, JobId* about);
-    bool keep_aside(const std::string& why);
+    bool keep_aside(const std::string& why, std::string* kept_as);
     void set_aside(const std::string& why);
     bool write_snapshot(const Queue& q);
     void reserve();
@@ -135,7 +135,8 @@ private:
     double compact_after_ = 0;      // a failed compaction is not tried again before then
     double compact_delay_ = 1;
     double snapshot_tried_ = 0;
-    std::string unkept_;            // why the file is damaged, while no copy of it could be kept aside     // recover(): a snapshot is not tried more often than every 0.2 s
+    std::string unkept_;            // why the file is damaged, until a snapshot has kept a copy aside
+    uint32_t key_init_ = 0xFFFFFFFFu;   // the CRC register after this file's salt     // recover(): a snapshot is not tried more often than every 0.2 s
     // Environments written since the last snapshot (each once), and read back.
     std::unordered_map<const Env*, std::pair<uint32_t, EnvPtr>> env_ids_;
     uint32_t next_env_id_ = 0;
@@ -157,3 +158,6 @@ std::string encode_job_v1(const Job& j, uint32_t env_id = 0);
                                  bool* env_lost = nullptr);
 uint32_t crc32(std::string_view data);
 constexpr uint32_t kJournalFormat = 2;
+/* A format 2 file's header with this salt, and a record of it (for tests). */
+std::string journal_header(uint32_t version, uint64_t salt);
+std::string journal_record(uint64_t salt, uint16_t type, const std::string& body);

@@ -547,17 +547,18 @@ RunOutcome run_job(const JobSpec& spec, JobId id, ServerLink& link, bool foregro
             pid = fork();
             if (pid >= 0 || (errno != EAGAIN && errno != ENOMEM) || waited > 3600) break;
             if (link.may_requeue()) {
+                // Given back: whatever the server answers, this runner never
+                // runs the job (the server queues it again, or its next server
+                // finds it queued).
                 proto::Slots e{};
                 e.n = errno;
-                if (link.send_final(encode(proto::MsgType::Unstarted, e))) {
-                    if (!out.path.empty()) unlink(out.path.c_str());
-                    if (out.err_file) unlink((out.path + ".e").c_str());
-                    out.gzip_in.reset();
-                    if (out.gzip_pid > 0) (void)wait_for(out.gzip_pid, nullptr, nullptr);
-                    outcome.reported = true;
-                    outcome.result.errorlevel = -1;
-                    return outcome;
-                }
+                outcome.reported = link.send_final(encode(proto::MsgType::Unstarted, e));
+                if (!out.path.empty()) unlink(out.path.c_str());
+                if (out.err_file) unlink((out.path + ".e").c_str());
+                out.gzip_in.reset();
+                if (out.gzip_pid > 0) (void)wait_for(out.gzip_pid, nullptr, nullptr);
+                outcome.result.errorlevel = -1;
+                return outcome;
             }
             struct timespec ts = {static_cast<time_t>(delay), static_cast<long>((delay - double(time_t(delay))) * 1e9)};
             nanosleep(&ts, nullptr);

@@ -389,12 +389,8 @@ void Server::configure() {
  * back; -f jobs wait for their clients; held submitters are gone. */
 void Server::restored() {
     reattach_deadline_ = now_seconds() + kReattachGrace;
-    std::vector<JobId> lost;
-    for (JobId id : queue_.held()) lost.push_back(id);
-    for (JobId id : lost)
-        finish(id, Queue::lost_result("its submitter was waiting for room in the queue when the "
-                                      "server stopped"),
-               now_seconds());
+    // Held jobs wait, like running ones, for their submitters to ask again
+    // (the same submit: see resubmitted); check_detached ends the others.
     for (JobId id : queue_.active()) {
         Job* j = queue_.find(id);
         // Another user's job runs in that user's own process, whatever the file says.
@@ -438,11 +434,12 @@ void Server::run() {
     for (;;) {
         int timeout = accepting_ ? -1 : 100;   // after EMFILE, retry accept shortly
         if (reattach_deadline_ != 0 || !unassigned_.empty()) timeout = timeout < 0 ? 500 : std::min(timeout, 500);
-        double wake = 0;   // a failing journal, or a start put off for lack of resources
-        if (!journal_->ok() || journal_->pending()) wake = next_recover_;
-        if (start_after_ != 0 && (wake == 0 || start_after_ < wake)) wake = start_after_;
+        // A failing journal is tried again at next_recover_; else a start put
+        // off for lack of resources waits until start_after_ (never a wait of
+        // 0: a time already past is taken care of by this round).
+        double wake = !journal_->ok() || journal_->pending() ? next_recover_ : start_after_;
         if (wake != 0) {
-            int ms = std::max(0, static_cast<int>((wake - now_seconds()) * 1000) + 1);
+            int ms = std::max(1, static_cast<int>((wake - now_seconds()) * 1000) + 1);
             timeout = timeout < 0 ? ms : std::min(timeout, ms);
         }
         round(timeout);
@@ -522,7 +519,8 @@ void Server::recover_journal(double now) {
 /* A change may be made only if the journal can record it: else the client
  * hears why, and nothing changes. */
 bool Server::writable(Conn& c, const char* outcome) {
-    if ((journal_->ok() || journal_->recover(queue_)) && journal_->room()) return true;
+    bool ok = (journal_->ok() && !journal_->pending()) || journal_->recover(queue_);
+    if (ok && journal_->room()) return true;
     error(c, format("the queue's journal cannot be written: %s; %s.\n", journal_->why().c_str(), outcome));
     return false;
 }
@@ -810,6 +808,9 @@ void Server::drain_signals() {
             if (sigs[i] == SIGCHLD) child = true;
             else if (sigs[i] == SIGTERM || sigs[i] == SIGINT) {
                 log("got signal %d, exiting", sigs[i]);
+                if (journal_->pending() && !journal_->compact(queue_))
+                    log("changes held in memory could not be written: the journal has the queue as "
+                        "it was before them (%s)", strerror(errno));
                 if (sigs[i] == SIGTERM) save_list();
                 shutdown(1);
             }
@@ -933,7 +934,21 @@ void Server::resubmitted(Conn& c, Job& j) {
         j.awaiting_client = false;
     }
     if (j.state == JobState::Held) {
+        if (j.spec.flags & proto::kNoBlock) {   // -B: refused, as the first time would have
+            finish(j.id, Queue::lost_result(), now_seconds());
+            reply(c, encode_empty(MsgType::QueueFull));
+            return;
+        }
         c.held = j.id;
+        return;
+    }
+    bool never_ran = (j.state == JobState::Finished || j.state == JobState::Skipped) && j.start_time == 0;
+    if (never_ran && (j.spec.flags & proto::kNoBlock) && j.result.lost.empty()) {   // -B, refused
+        reply(c, encode_empty(MsgType::QueueFull));
+        return;
+    }
+    if (never_ran && !j.result.lost.empty()) {   // lost before it ever ran: the submit failed after all
+        error(c, format("The job %i was lost before it ran: %s.\n", j.id, j.result.lost.c_str()));
         return;
     }
     submitted(c, j.id);
@@ -1207,6 +1222,18 @@ void Server::check_detached() {
     if (reattach_deadline_ == 0) return;
     double now = now_seconds();
     bool waiting = false;
+    for (JobId id : queue_.held()) {
+        bool held = false;
+        for (auto& c : conns_) held = held || (c->held == id && !c->dead);
+        if (held) continue;
+        if (now < reattach_deadline_) {
+            waiting = true;
+            continue;
+        }
+        finish(id, Queue::lost_result("its submitter was waiting for room in the queue when the server "
+                                      "stopped, and did not come back"),
+               now);
+    }
     std::vector<JobId> ids(queue_.active().begin(), queue_.active().end());
     for (JobId id : ids) {
         Job* j = queue_.find(id);
@@ -1426,8 +1453,15 @@ void Server::schedule() {
         }
         job_ended(id, skipped_result());
     }
+    bool unrecorded = false;
     for (JobId id : d.start) {
-        journal_->start(id);   // before the runner exists: a crash now cannot run it twice
+        // Recorded before the runner exists: a crash now cannot run it twice.
+        // A start that cannot be recorded does not happen.
+        if (unrecorded || !journal_->start(id, false)) {
+            unrecorded = true;
+            (void)queue_.requeue(id);
+            continue;
+        }
         Job* j = queue_.find(id);
         if (!j->spec.client_held() && j->spec.uid == uid_) {   // only our own jobs run here
             spawn_runner(*j);
@@ -1496,10 +1530,15 @@ void Server::on_unstarted(Conn& c, const Frame& f) {
     proto::Slots e;
     (void)decode_body(f, &e);
     JobId id = *c.runner_of;
-    c.runner_of.reset();
     Job* j = queue_.find(id);
-    if (c.spawned && j && j->state == JobState::Running && j->pid == 0)
-        resources_short(id, "fork", e.n > 0 ? e.n : EAGAIN);
+    // Only a runner of ours, before its job started: anything else is a
+    // protocol error (the connection closes, and its job is lost as usual).
+    if (!c.spawned || c.uid != uid_ || !j || j->state != JobState::Running || j->pid != 0) {
+        c.dead = true;
+        return;
+    }
+    c.runner_of.reset();
+    resources_short(id, "fork", e.n > 0 ? e.n : EAGAIN);
     reply(c, encode_empty(MsgType::Done));
     top_up_spares();
 }

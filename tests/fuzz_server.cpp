@@ -10,6 +10,7 @@
  * server sent, 7 runs an extra round. After every chunk the server runs one
  * round of its loop.
  */
+#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -54,10 +55,19 @@ void decoders(std::string_view in) {
     // The whole input as a journal file (either format), replayed into a queue.
     if (!in.empty() && (in[0] & 7) == 0) {
         std::string path = temp_dir() + "/fuzz.journal";
-        std::string bytes(in.size() >= 2 && (in[1] & 1) ? "TSJ\0\1\0\0\0" : "TSJ\0\2\0\0\0", 8);
-        uint32_t c = crc32(bytes);
-        if (bytes[4] == 2) bytes.append(reinterpret_cast<const char*>(&c), 4);
-        bytes.append(in.substr(1));
+        std::string bytes;
+        if (in.size() >= 2 && (in[1] & 1)) {   // format 1: the input as it is
+            bytes.assign("TSJ\0\1\0\0\0", 8);
+            bytes.append(in.substr(1));
+        } else {   // format 2: the input cut into records of the types it names
+            bytes = journal_header(kJournalFormat, 0);
+            std::string_view rest = in.substr(1);
+            while (rest.size() >= 2) {
+                size_t n = std::min<size_t>(rest.size() - 2, uint8_t(rest[1]));
+                bytes += journal_record(0, uint16_t(uint8_t(rest[0]) % 17), std::string(rest.substr(2, n)));
+                rest.remove_prefix(2 + n);
+            }
+        }
         Fd fd(open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
         if (fd && write_all(fd.get(), bytes.data(), bytes.size())) {
             fd.reset();
