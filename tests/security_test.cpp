@@ -628,3 +628,31 @@ TEST(Listing, WhatARunnerReportsIsEscaped) {
 }
 
 }  // namespace
+
+namespace {
+// Unstarted ("no process to fork the job: queue it again") is for the
+// server's own runners only: another user's client-held runner that sends
+// it loses its connection, and its job is lost, never left running with
+// no process and no runner (it would hold its slots for good).
+TEST_F(SecurityTest, AnotherUsersUnstartedIsAProtocolError) {
+    Fd mine;
+    proto::Slots e{};
+    e.n = EAGAIN;
+    Received r = ask(encode_submit(job({"sleep", "1"})), kOther, &mine);
+    ASSERT_EQ(r.frames.size(), 2u);
+    JobId id = id_of(r.frames[0]);
+    EXPECT_EQ(r.frames[1].type, MsgType::Run);
+    send_bytes(mine, encode(MsgType::Unstarted, e));
+    rounds();
+    Received after = receive_now(mine);
+    EXPECT_TRUE(after.closed) << "the connection stays open";
+    for (const Frame& f : after.frames) EXPECT_NE(f.type, MsgType::Done);
+    std::string list = h_->list(), state;
+    for (size_t at = list.find('\n'); at != std::string::npos && at + 1 < list.size(); at = list.find('\n', at + 1)) {
+        char st[32] = "";
+        int n = -1;
+        if (sscanf(list.c_str() + at + 1, "%d %31s", &n, st) == 2 && n == id) state = st;
+    }
+    EXPECT_EQ(state, "finished") << list;
+}
+}  // namespace

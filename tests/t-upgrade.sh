@@ -188,4 +188,24 @@ is "${#sp[@]}" 1 "it started one server"
 is "$(exe_of "${sp[0]:-none}")" "$NEW" "of the new binary"
 check "with the queue" 0 "$list" '' -- "$TS" -l
 
+# ---- a relative TS_SOCKET: only this directory's server is restarted ------------------------------------
+mkdir -p "$T/ra" "$T/rb"
+(cd "$T/ra" && TS_SOCKET=sock "$TS" -l >/dev/null)
+(cd "$T/rb" && TS_SOCKET=sock "$TS" -l >/dev/null)
+# the server of a directory: listening on "sock", holding that directory's journal open
+server_in() {
+    local p
+    for p in $(TS_SOCKET=sock server_pids); do
+        if ls -l "/proc/$p/fd" 2>/dev/null | grep -q "$1/sock.journal"; then echo "$p"; fi
+    done
+}
+ra=$(server_in "$T/ra") rb=$(server_in "$T/rb")
+ok "$([ -n "$ra" ] && [ -n "$rb" ]; echo $?)" "two queues named sock, in two directories (servers $ra, $rb)"
+check "ts --restart in one of them" 0 '' '' -- sh -c 'cd "$1" && TS_SOCKET=sock "$2" --restart' x "$T/ra" "$TS"
+ra2=$(server_in "$T/ra")
+ok "$([ -n "$ra2" ] && [ "$ra2" != "$ra" ]; echo $?)" "its server was replaced ($ra -> $ra2)"
+ok "$(pid_gone "$rb"; [ $? != 0 ]; echo $?)" "the other directory's server was left alone"
+(cd "$T/ra" && TS_SOCKET=sock "$TS" -K)
+(cd "$T/rb" && TS_SOCKET=sock "$TS" -K)
+
 done_testing
