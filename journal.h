@@ -8,9 +8,14 @@
  * server replays the file through the same Queue operations, so ids, order,
  * labels, dependencies, the finished list and the slot count come back.
  *
- * File (format 2): a 12-byte header ("TSJ" 0, uint32 format version, uint32
- * CRC-32 of those 8 bytes), then records: uint32 length, uint32 CRC-32 of the
- * rest, uint16 type, uint16 zero, body. The records are the journal's own,
+ * File (format 2): a 32-byte header ("TSJ" 0, uint32 format version, a
+ * random 64-bit salt and the CRC-32 of those 16 bytes, then the salt again
+ * and the CRC-32 of magic, version and that copy: either copy does), then
+ * records: uint32 length, uint32 CRC-32 of the salt and the rest, uint16
+ * type, uint16 zero, body. The salt is secret (the file is the owner's,
+ * mode 0600): another user's strings inside a job can hold no byte sequence
+ * that a reader looking for the next intact record would take for one. Each
+ * file written has a salt of its own. The records are the journal's own,
  * not copies of wire messages: a job is a list of tagged fields (uint16 tag,
  * uint32 length, bytes; a reader skips the tags it does not know), and a fixed
  * record may grow at its end (a reader ignores what follows the fields it
@@ -21,8 +26,11 @@
  * A damaged record (its length, CRC or contents wrong) costs that record alone:
  * the reader looks for the next intact record and goes on from there, and the
  * log says which bytes and which jobs were lost. Before the damaged file is
- * rewritten it is kept aside as <journal>.bad.TIME (a hard link, so even a full
- * disk keeps it). A file that is not a journal at all is moved aside too.
+ * rewritten it is kept aside as <journal>.bad.TIME (a hard link made just
+ * before the snapshot's rename, so even a full disk keeps it, and removed
+ * again if the rename fails). Environments and the meta record are written
+ * twice, so that one damaged copy costs no job. A file that is not a journal
+ * at all is moved aside.
  *
  * Writing never destroys state: every record is one write(2) at the end of
  * the file, and a write that fails cuts off only its own partial bytes. Then
