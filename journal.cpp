@@ -37,9 +37,9 @@ enum RecType : uint16_t {
 
 struct RecHeader {
     uint32_t len;    // body bytes
-    uint32_t crc;    // of type, pad and body
+    uint32_t crc;    // of the salt (format 2), then type, pad and body
     uint16_t type;
-    uint16_t pad;
+    uint16_t pad;    // format 2: header_check(); format 1: 0
 };
 static_assert(sizeof(RecHeader) == 12);
 
@@ -197,10 +197,23 @@ Key key_of(uint64_t salt) {
 
 uint32_t record_crc(const Key& k, std::string_view rest) { return ~crc_more(k.init, rest); }
 
+/* Format 2's "pad": a 16-bit check of the length and type over the salt, so
+ * that a reader looking for the next record after damage computes a whole
+ * CRC only for a header of ours, not for every plausible-looking one that
+ * another user's strings may hold (an unsalted key: 0, as format 1 has it). */
+uint16_t header_check(const Key& k, uint32_t len, uint16_t type) {
+    if (k.init == 0xFFFFFFFFu) return 0;
+    char b[7] = {'H'};
+    std::memcpy(b + 1, &len, 4);
+    std::memcpy(b + 5, &type, 2);
+    return static_cast<uint16_t>(~crc_more(k.init, std::string_view(b, sizeof b)));
+}
+
 std::string record_bytes(const Key& k, uint16_t type, const std::string& body) {
     RecHeader h{};
     h.len = static_cast<uint32_t>(body.size());
     h.type = type;
+    h.pad = header_check(k, h.len, type);
     std::string rec(reinterpret_cast<const char*>(&h), sizeof h);
     rec += body;
     h.crc = record_crc(k, std::string_view(rec).substr(8));
@@ -212,7 +225,8 @@ std::string record_bytes(const Key& k, uint16_t type, const std::string& body) {
 bool record_at(const std::string& data, size_t off, const Key& k, RecHeader* h) {
     if (data.size() - off < sizeof *h) return false;
     std::memcpy(h, data.data() + off, sizeof *h);
-    if (h->type == 0 || h->type > kLastType || h->pad != 0) return false;   // cheap, before the CRC
+    if (h->type == 0 || h->type > kLastType || h->pad != header_check(k, h->len, h->type))
+        return false;   // cheap, before the CRC
     if (h->len > kMaxRecord || data.size() - off - sizeof *h < h->len) return false;
     return record_crc(k, std::string_view(data.data() + off + 8, 4 + h->len)) == h->crc;
 }

@@ -12,7 +12,7 @@
  * random 64-bit salt and the CRC-32 of those 16 bytes, then the salt again
  * and the CRC-32 of magic, version and that copy: either copy does), then
  * records: uint32 length, uint32 CRC-32 of the salt and the rest, uint16
- * type, uint16 zero, body. The salt is secret (the file is the owner's,
+ * type, uint16 check (of length and type, over the salt), body. The salt is secret (the file is the owner's,
  * mode 0600): another user's strings inside a job can hold no byte sequence
  * that a reader looking for the next intact record would take for one. Each
  * file written has a salt of its own. The records are the journal's own,
