@@ -228,6 +228,7 @@ std::vector<JobId> Queue::release_held() {
     std::vector<JobId> out;
     while (!held_.empty() && (!max_jobs_ || active_.size() + 1 < max_jobs_)) {
         JobId id = held_.front();
+        if (jobs_.at(id).job.awaiting_client) break;   // its client must come back first (in order)
         held_.pop_front();
         Entry& e = jobs_.at(id);
         e.job.state = JobState::Queued;

@@ -279,6 +279,30 @@ uint32_t crc_more(uint32_t c, std::string_view data) {
 
 uint32_t crc32(std::string_view data) { return ~crc_more(0xFFFFFFFFu, data); }
 
+namespace {
+/* The CRC register before data, from the one after it (CRC-32 runs
+ * backwards: each table entry has a top byte of its own). */
+uint32_t crc_back(uint32_t c, std::string_view data) {
+    static uint32_t table[256];
+    static uint8_t by_top[256];
+    static bool ready = false;
+    if (!ready) {
+        for (uint32_t i = 0; i < 256; ++i) {
+            uint32_t x = i;
+            for (int k = 0; k < 8; ++k) x = (x & 1) ? 0xEDB88320u ^ (x >> 1) : x >> 1;
+            table[i] = x;
+            by_top[x >> 24] = static_cast<uint8_t>(i);
+        }
+        ready = true;
+    }
+    for (size_t n = data.size(); n-- > 0;) {
+        uint8_t i = by_top[c >> 24];
+        c = ((c ^ table[i]) << 8) | (uint8_t(i ^ uint8_t(data[n])));
+    }
+    return c;
+}
+}  // namespace
+
 std::string encode_job(const Job& j, uint32_t env_id) {
     Fields f;
     const JobSpec& s = j.spec;
@@ -519,17 +543,28 @@ size_t score(const std::string& data, const Reading& r) {
 /* The ways a file with a damaged header may be read (format 1; format 2 with
  * either copy of the salt), best first; none that finds a record. */
 std::vector<Reading> readings(const std::string& data) {
+    // Never format 1 here: its records' CRC is one anyone can compute, so
+    // another user's strings could hold records it would take.
     std::vector<std::pair<size_t, Reading>> found;
-    Reading v1;
-    v1.fmt = 1;
-    v1.start = 8;
-    std::vector<Reading> all = {v1};
+    std::vector<Reading> all;
     for (size_t at : {size_t(8), size_t(20)}) {
         if (data.size() < at + 8) continue;
         Reading r;
         std::memcpy(&r.salt, data.data() + at, 8);
         r.key = key_of(r.salt);
         all.push_back(r);
+    }
+    // Both copies of the salt gone (a zeroed sector): the first record of a
+    // file of ours is its meta record, at offset 32, where no other user's
+    // bytes can be. Its CRC, run backwards over its bytes, gives the key.
+    RecHeader h;
+    if (data.size() >= kHeader + sizeof h + sizeof(MetaRec)) {
+        std::memcpy(&h, data.data() + kHeader, sizeof h);
+        if (h.type == kMeta && h.len == sizeof(MetaRec)) {
+            Reading r;
+            r.key.init = crc_back(~h.crc, std::string_view(data.data() + kHeader + 8, 4 + h.len));
+            all.push_back(r);
+        }
     }
     for (const Reading& r : all)
         if (size_t n = score(data, r)) found.push_back({n, r});
@@ -591,7 +626,19 @@ void Journal::replay(Queue* q) {
         bool magic = data.size() >= 4 && std::memcmp(data.data(), kMagic, 4) == 0;
         bool copy1 = data.size() >= 20 && c1 == crc32(std::string_view(data.data(), 16));
         bool copy2 = data.size() >= 32 && c2 == crc32(std::string(data.data(), 8) + data.substr(20, 8));
-        if (magic && version == 1) {
+        // A version of 1 where a format 2 header would check out with 2 is a
+        // damaged format 2 file, never read as format 1 (see readings).
+        auto v2_copy = [&](size_t at, size_t crc_at) {
+            if (data.size() < crc_at + 4) return false;
+            std::string h(kMagic, 4);
+            h.append(reinterpret_cast<const char*>(&kJournalFormat), 4);
+            h.append(data, at, 8);
+            uint32_t c;
+            std::memcpy(&c, data.data() + crc_at, 4);
+            return crc32(h) == c;
+        };
+        bool really_v2 = v2_copy(8, 16) || v2_copy(20, 28);
+        if (magic && version == 1 && !really_v2) {
             how.fmt = 1;
             how.start = 8;
         } else if (magic && (copy1 || copy2) && version == kJournalFormat) {
@@ -719,9 +766,12 @@ void Journal::replay(Queue* q) {
  * space needed), else a copy. */
 bool Journal::keep_aside(const std::string& why, std::string* kept_as) {
     std::string aside = format("%s.bad.%ld", path_.c_str(), long(time(nullptr)));
-    for (int n = 1; access(aside.c_str(), F_OK) == 0; ++n)   // never over an earlier one
-        aside = format("%s.bad.%ld.%d", path_.c_str(), long(time(nullptr)), n);
     bool kept = link(path_.c_str(), aside.c_str()) == 0;
+    for (int n = 0; !kept && errno == EEXIST && n < 8; ++n) {   // never over another file (maybe not ours)
+        aside = format("%s.bad.%ld.%016llx", path_.c_str(), long(time(nullptr)),
+                       static_cast<unsigned long long>(new_salt()));
+        kept = link(path_.c_str(), aside.c_str()) == 0;
+    }
     if (!kept && errno != ENOENT) {
         std::string data, w;
         Fd in = open_private(path_, O_RDONLY, &w);

@@ -397,6 +397,11 @@ void Server::restored() {
         if (j->spec.uid != uid_) j->spec.flags |= proto::kClientHeld;
         if (j->state == JobState::Queued && j->spec.client_held()) j->awaiting_client = true;
     }
+    for (JobId id : queue_.held()) {   // a held -f or other user's job: not let in before its client is back
+        Job* j = queue_.find(id);
+        if (j->spec.uid != uid_) j->spec.flags |= proto::kClientHeld;
+        if (j->spec.client_held()) j->awaiting_client = true;
+    }
     log("queue restored from the journal: %zu jobs", queue_.size());
 }
 
@@ -1245,6 +1250,14 @@ void Server::check_detached() {
             continue;
         }
         if (now < reattach_deadline_) {
+            waiting = true;
+            continue;
+        }
+        // Recorded as started, with no runner recorded: wait a while longer
+        // (a live runner may be coming back, with its delay of up to 5 s),
+        // then it is taken as one that never ran.
+        if (restored_running && !j->spec.client_held() && j->runner_pid == 0 &&
+            now < reattach_deadline_ + 10) {
             waiting = true;
             continue;
         }
