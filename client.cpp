@@ -365,7 +365,9 @@ bool Client::try_receive(Frame* f) {
 Frame Client::ask(const std::string& request) {
     send(request);
     Frame f;
+    std::string why;   // why the last attempt to reach a server failed
     for (int attempt = 1; !try_receive(&f); ++attempt) {
+        if (attempt > 3 && !why.empty() && why.compare(0, 10, "The server") == 0) die("%s", why.c_str());
         if (attempt > 3)
             die("The server at %s closed the connection without answering: it stopped, or it is "
                 "not a ts server (task-spooler 1.x?).",
@@ -373,7 +375,7 @@ Frame Client::ask(const std::string& request) {
         double delay = 0.05 * double(1 << attempt);
         struct timespec ts = {0, static_cast<long>(delay * 1e9)};
         nanosleep(&ts, nullptr);
-        std::string why;
+        why.clear();
         fd_ = reconnector()(&why);
         if (!fd_ || !send_frame(fd_.get(), request)) fd_.reset(open("/dev/null", O_RDONLY | O_CLOEXEC));
     }
