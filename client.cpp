@@ -372,9 +372,7 @@ Frame Client::ask(const std::string& request) {
             die("The server at %s closed the connection without answering: it stopped, or it is "
                 "not a ts server (task-spooler 1.x?).",
                 sock_.path.c_str());
-        double delay = 0.05 * double(1 << attempt);
-        struct timespec ts = {0, static_cast<long>(delay * 1e9)};
-        nanosleep(&ts, nullptr);
+        sleep_seconds(0.05 * double(1 << attempt));
         why.clear();
         fd_ = reconnector()(&why);
         if (!fd_ || !send_frame(fd_.get(), request)) fd_.reset(open("/dev/null", O_RDONLY | O_CLOEXEC));
@@ -516,9 +514,7 @@ bool Client::wait_step(int* id, int* errorlevel) {
     // Back off (0.1 s doubling to 5 s, about two minutes in all): a server
     // that dies at start is not restarted in a loop.
     if (*id == -1 || ++reconnects_ > 30) die("Error in wait_job");
-    double delay = std::min(5.0, 0.1 * double(1 << std::min(reconnects_ - 1, 6)));
-    struct timespec ts = {static_cast<time_t>(delay), static_cast<long>((delay - double(time_t(delay))) * 1e9)};
-    nanosleep(&ts, nullptr);
+    sleep_seconds(std::min(5.0, 0.1 * double(1 << std::min(reconnects_ - 1, 6))));
     std::string why;
     fd_ = reconnector()(&why);
     if (!fd_ && !why.empty() && (reconnects_ == 1 || reconnects_ % 10 == 0))
@@ -626,9 +622,7 @@ int Client::enqueue() {
         // No answer: the server died, maybe with the job journaled. Ask the
         // next one (started if need be) for the same submit.
         if (attempt > 12) die("Error getting the newjob_ok: the server went away before answering");
-        double delay = std::min(2.0, 0.05 * double(1 << std::min(attempt, 6)));
-        struct timespec ts = {static_cast<time_t>(delay), static_cast<long>((delay - double(time_t(delay))) * 1e9)};
-        nanosleep(&ts, nullptr);
+        sleep_seconds(std::min(2.0, 0.05 * double(1 << std::min(attempt, 6))));
         std::string why;
         fd_ = reconnector()(&why);
         if (!fd_ || !send_frame(fd_.get(), frame)) fd_.reset(open("/dev/null", O_RDONLY | O_CLOEXEC));
@@ -847,13 +841,7 @@ Fd connect_or_start(const std::string& abs_path, bool may_start, uid_t expect, s
 
 namespace {
 /* Whether a process is gone (or only a zombie). */
-bool process_gone(pid_t pid) {
-    if (kill(pid, 0) != 0 && errno == ESRCH) return true;
-    std::string stat;
-    if (!read_file(format("/proc/%d/stat", int(pid)), &stat)) return false;
-    size_t paren = stat.rfind(')');
-    return paren != std::string::npos && paren + 2 < stat.size() && stat[paren + 2] == 'Z';
-}
+bool process_gone(pid_t pid) { return (kill(pid, 0) != 0 && errno == ESRCH) || is_zombie(pid); }
 
 /* The processes of ours that listen on the queue's socket (the server; the
  * kernel's answer, whatever ts binary it is): /proc/net/unix gives the
@@ -945,14 +933,12 @@ int restart_server(const Socket& s) {
         };
         double deadline = now_seconds() + 10;
         while (!stopped() && now_seconds() < deadline) {
-            struct timespec ts = {0, 10 * 1000000L};
-            nanosleep(&ts, nullptr);
+            sleep_seconds(0.01);
         }
         if (!stopped()) {   // the journal is safe whatever happens to it
             for (pid_t p : pids) kill(p, SIGKILL);
             for (int i = 0; i < 500 && !stopped(); ++i) {
-                struct timespec ts = {0, 10 * 1000000L};
-                nanosleep(&ts, nullptr);
+                sleep_seconds(0.01);
             }
             if (!stopped()) die("Cannot restart the server at %s: it does not stop.", s.path.c_str());
         }

@@ -261,17 +261,27 @@ std::string journal_record(uint64_t salt, uint16_t type, const std::string& body
 }
 
 namespace {
-uint32_t crc_more(uint32_t c, std::string_view data) {
-    static uint32_t table[256];
-    static bool ready = false;
-    if (!ready) {
+/* CRC-32 (reflected, 0xEDB88320), and the entry of each top byte (each
+ * table entry has a top byte of its own: the CRC runs backwards too). */
+struct CrcTable {
+    uint32_t entry[256];
+    uint8_t by_top[256];
+    CrcTable() {
         for (uint32_t i = 0; i < 256; ++i) {
             uint32_t x = i;
             for (int k = 0; k < 8; ++k) x = (x & 1) ? 0xEDB88320u ^ (x >> 1) : x >> 1;
-            table[i] = x;
+            entry[i] = x;
+            by_top[x >> 24] = static_cast<uint8_t>(i);
         }
-        ready = true;
     }
+};
+const CrcTable& crc_table() {
+    static const CrcTable t;
+    return t;
+}
+
+uint32_t crc_more(uint32_t c, std::string_view data) {
+    const uint32_t* table = crc_table().entry;
     for (unsigned char b : data) c = table[(c ^ b) & 0xFF] ^ (c >> 8);
     return c;
 }
@@ -279,29 +289,17 @@ uint32_t crc_more(uint32_t c, std::string_view data) {
 
 uint32_t crc32(std::string_view data) { return ~crc_more(0xFFFFFFFFu, data); }
 
-namespace {
-/* The CRC register before data, from the one after it (CRC-32 runs
- * backwards: each table entry has a top byte of its own). */
+/* The CRC register before data, from the one after it. */
 uint32_t crc_back(uint32_t c, std::string_view data) {
-    static uint32_t table[256];
-    static uint8_t by_top[256];
-    static bool ready = false;
-    if (!ready) {
-        for (uint32_t i = 0; i < 256; ++i) {
-            uint32_t x = i;
-            for (int k = 0; k < 8; ++k) x = (x & 1) ? 0xEDB88320u ^ (x >> 1) : x >> 1;
-            table[i] = x;
-            by_top[x >> 24] = static_cast<uint8_t>(i);
-        }
-        ready = true;
-    }
+    const CrcTable& t = crc_table();
+    const uint32_t* table = t.entry;
+    const uint8_t* by_top = t.by_top;
     for (size_t n = data.size(); n-- > 0;) {
         uint8_t i = by_top[c >> 24];
         c = ((c ^ table[i]) << 8) | (uint8_t(i ^ uint8_t(data[n])));
     }
     return c;
 }
-}  // namespace
 
 std::string encode_job(const Job& j, uint32_t env_id) {
     Fields f;

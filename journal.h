@@ -165,6 +165,9 @@ std::string encode_job_v1(const Job& j, uint32_t env_id = 0);
 [[nodiscard]] bool decode_job_v1(std::string_view bytes, Job* j, const EnvTable* envs = nullptr,
                                  bool* env_lost = nullptr);
 uint32_t crc32(std::string_view data);
+/* The CRC-32 register before data, given the one after it (the CRC run
+ * backwards: a file's key comes back from a record when its salt is lost). */
+uint32_t crc_back(uint32_t reg, std::string_view data);
 constexpr uint32_t kJournalFormat = 2;
 /* A format 2 file's header with this salt, and a record of it (for tests). */
 std::string journal_header(uint32_t version, uint64_t salt);

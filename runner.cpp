@@ -424,9 +424,7 @@ bool ServerLink::reattach() {
     double give_up = now_seconds() + patience_ms_ / 1000.0;
     while (!gone_ && now_seconds() < give_up) {
         if (try_reattach()) return true;
-        double wait = std::max(0.001, next_try_ - now_seconds());
-        struct timespec ts = {static_cast<time_t>(wait), static_cast<long>((wait - double(time_t(wait))) * 1e9)};
-        nanosleep(&ts, nullptr);
+        sleep_seconds(std::max(0.001, next_try_ - now_seconds()));
     }
     gone_ = true;
     return false;
@@ -560,8 +558,7 @@ RunOutcome run_job(const JobSpec& spec, JobId id, ServerLink& link, bool foregro
                 outcome.result.errorlevel = -1;
                 return outcome;
             }
-            struct timespec ts = {static_cast<time_t>(delay), static_cast<long>((delay - double(time_t(delay))) * 1e9)};
-            nanosleep(&ts, nullptr);
+            sleep_seconds(delay);
         }
         if (pid == 0) exec_job(spec, argv.data(), envp.data(), in, o1, o2);
         if (pid < 0) why = format("cannot fork: %s", strerror(errno));
@@ -604,8 +601,7 @@ RunOutcome run_job(const JobSpec& spec, JobId id, ServerLink& link, bool foregro
                 timeradd(&ru.ru_stime, &gru.ru_stime, &ru.ru_stime);
                 break;
             }
-            struct timespec ts = {0, 5 * 1000000L};
-            nanosleep(&ts, nullptr);
+            sleep_seconds(0.005);
         }
     }
     if (pid > 0 && (spec.flags & proto::kMail) && !out.path.empty())

@@ -220,34 +220,46 @@ constexpr size_t kFdReserve = 128;              // descriptors kept for the owne
 constexpr size_t kStreamHigh = 256u << 10;      // a long answer is made in pieces of this size
 constexpr size_t kUserMaxPending = 64u << 20;   // answers (-i text, list ids) one uid has not read
 
+// What a connection is: a client asking once (request), or a runner
+// reporting on its job (runner; Attach makes one, Spare is the spawner's).
+enum Role : uint8_t { kRequest, kChange, kRunner, kOther };
+
 struct Handler {
     MsgType type;
     size_t body;      // exact size, or minimum size when tail
     bool tail;
+    Role role;        // kChange: a request that changes the queue (refused while the journal fails)
+    bool old_ok;      // also served to peers of kOldestRunnerVersion (runners and waiters of the release before)
     void (Server::*fn)(Conn&, const Frame&);
 };
 
 const Handler kHandlers[] = {
-    {MsgType::KillServer, 0, false, &Server::on_kill_server},
-    {MsgType::List, 0, false, &Server::on_list},
-    {MsgType::Submit, sizeof(proto::Submit), true, &Server::on_submit},
-    {MsgType::State, sizeof(proto::JobRef), false, &Server::on_state},
-    {MsgType::Output, sizeof(proto::JobRef), false, &Server::on_output},
-    {MsgType::Wait, sizeof(proto::JobRef), false, &Server::on_wait},
-    {MsgType::SetSlots, sizeof(proto::Slots), false, &Server::on_set_slots},
-    {MsgType::GetSlots, 0, false, &Server::on_get_slots},
-    {MsgType::Remove, sizeof(proto::JobRef), false, &Server::on_remove},
-    {MsgType::Urgent, sizeof(proto::JobRef), false, &Server::on_urgent},
-    {MsgType::Swap, sizeof(proto::JobPair), false, &Server::on_swap},
-    {MsgType::Info, sizeof(proto::JobRef), false, &Server::on_info},
-    {MsgType::Clear, 0, false, &Server::on_clear},
-    {MsgType::Kill, sizeof(proto::JobRef), false, &Server::on_kill},
-    {MsgType::Attach, sizeof(proto::AttachBody), false, &Server::on_attach},
-    {MsgType::Started, sizeof(proto::StartedBody), true, &Server::on_started},
-    {MsgType::Finished, sizeof(proto::FinishedBody), true, &Server::on_finished},
-    {MsgType::Spare, 0, false, &Server::on_spare},
-    {MsgType::Unstarted, sizeof(proto::Slots), false, &Server::on_unstarted},
+    {MsgType::KillServer, 0, false, kRequest, true, &Server::on_kill_server},
+    {MsgType::List, 0, false, kRequest, false, &Server::on_list},
+    {MsgType::Submit, sizeof(proto::Submit), true, kChange, false, &Server::on_submit},
+    {MsgType::State, sizeof(proto::JobRef), false, kRequest, false, &Server::on_state},
+    {MsgType::Output, sizeof(proto::JobRef), false, kRequest, false, &Server::on_output},
+    {MsgType::Wait, sizeof(proto::JobRef), false, kRequest, true, &Server::on_wait},
+    {MsgType::SetSlots, sizeof(proto::Slots), false, kChange, false, &Server::on_set_slots},
+    {MsgType::GetSlots, 0, false, kRequest, false, &Server::on_get_slots},
+    {MsgType::Remove, sizeof(proto::JobRef), false, kChange, false, &Server::on_remove},
+    {MsgType::Urgent, sizeof(proto::JobRef), false, kChange, false, &Server::on_urgent},
+    {MsgType::Swap, sizeof(proto::JobPair), false, kChange, false, &Server::on_swap},
+    {MsgType::Info, sizeof(proto::JobRef), false, kRequest, false, &Server::on_info},
+    {MsgType::Clear, 0, false, kChange, false, &Server::on_clear},
+    {MsgType::Kill, sizeof(proto::JobRef), false, kRequest, false, &Server::on_kill},
+    {MsgType::Attach, sizeof(proto::AttachBody), false, kOther, true, &Server::on_attach},
+    {MsgType::Started, sizeof(proto::StartedBody), true, kRunner, true, &Server::on_started},
+    {MsgType::Finished, sizeof(proto::FinishedBody), true, kRunner, true, &Server::on_finished},
+    {MsgType::Spare, 0, false, kOther, false, &Server::on_spare},
+    {MsgType::Unstarted, sizeof(proto::Slots), false, kRunner, false, &Server::on_unstarted},
 };
+
+const Handler* handler_of(MsgType t) {
+    for (const Handler& h : kHandlers)
+        if (h.type == t) return &h;
+    return nullptr;
+}
 
 double us_to_s(int64_t us) { return double(us) / 1e6; }
 
@@ -666,43 +678,34 @@ void Server::read_conn(Conn& c) {
 
 void Server::dispatch(Conn& c, const Frame& f) {
     if (c.close_after_flush || c.stream) return;   // one request per connection: ignore extra frames
+    const Handler* h = handler_of(f.type);
     // A runner or waiter of an older ts (its messages have not changed) is
     // served in its own version; anything else of another version is told ours.
-    bool runner_msg_type = f.type == MsgType::Attach || f.type == MsgType::Started ||
-                           f.type == MsgType::Finished || f.type == MsgType::Wait;
     if (f.version != proto::kVersion && f.type != MsgType::KillServer &&
-        !(f.version == proto::kOldestRunnerVersion && runner_msg_type)) {
+        !(f.version == proto::kOldestRunnerVersion && h && h->old_ok)) {
         proto::VersionBody v{};
         v.version = proto::kVersion;
         reply(c, encode(MsgType::Version, v));
         return;
     }
+    if (!h || (h->tail ? f.payload.size() < h->body : f.payload.size() != h->body) ||
+        (h->role == kRunner) != c.runner_of.has_value() ||   // runner messages on runner connections only
+        c.waiting_for || c.held) {
+        c.dead = true;   // unknown type, wrong size or out of place
+        return;
+    }
     if (f.type != MsgType::KillServer) c.version = f.version;
-    // While the journal cannot be written, every client hears it (on stderr;
-    // a change it asks for is refused with the reason instead).
-    bool request = !runner_msg_type && f.type != MsgType::Spare && !c.runner_of;
-    bool change = f.type == MsgType::Submit || f.type == MsgType::Remove || f.type == MsgType::Urgent ||
-                  f.type == MsgType::Swap || f.type == MsgType::SetSlots || f.type == MsgType::Clear;
-    if (request && !change && !journal_->ok() && c.version == proto::kVersion) {
+    // While the journal cannot be written, every client hears it on stderr
+    // (a change it asks for is refused with the reason instead).
+    if (h->role == kRequest && !journal_->ok() && c.version == proto::kVersion) {
         TailWriter t;
         t.add(format("the queue's journal cannot be written: %s; changes to the queue are refused "
                      "until it can be written again",
                      journal_->why().c_str()));
         c.out += encode_empty(MsgType::Warning, t.str());
     }
-    for (const Handler& h : kHandlers) {
-        if (h.type != f.type) continue;
-        if (h.tail ? f.payload.size() < h.body : f.payload.size() != h.body) break;
-        // Runner messages only on runner connections, requests only on others.
-        bool runner_msg = f.type == MsgType::Started || f.type == MsgType::Finished ||
-                          f.type == MsgType::Unstarted;
-        if (runner_msg != c.runner_of.has_value()) break;
-        if (c.waiting_for || c.held) break;
-        (this->*h.fn)(c, f);
-        c.idle_deadline = 0;   // it asked: what it waits for now has its own bounds
-        return;
-    }
-    c.dead = true;   // unknown type, wrong size or out of place
+    (this->*h->fn)(c, f);
+    c.idle_deadline = 0;   // it asked: what it waits for now has its own bounds
 }
 
 void Server::flush(Conn& c) {
@@ -1210,13 +1213,7 @@ static bool process_of(pid_t pid, uid_t uid) {
 /* Whether a restored job's runner may still live: the process exists, is
  * ours, and is not a zombie (a runner whose parent died may linger as one). */
 static bool runner_alive(pid_t pid) {
-    if (pid <= 0 || kill(pid, 0) != 0) return false;   // EPERM: someone else's process
-    std::string stat;
-    if (read_file(format("/proc/%d/stat", int(pid)), &stat)) {
-        size_t paren = stat.rfind(')');
-        if (paren != std::string::npos && paren + 2 < stat.size() && stat[paren + 2] == 'Z')
-            return false;
-    }
+    if (pid <= 0 || kill(pid, 0) != 0 || is_zombie(pid)) return false;   // EPERM: someone else's process
     struct stat st;
     if (::stat(format("/proc/%d", int(pid)).c_str(), &st) == 0 && st.st_uid != getuid()) return false;
     return true;

@@ -142,8 +142,7 @@ Fd lock_file(const std::string& path, std::string* why, int timeout_ms) {
         if (fcntl(fd.get(), F_SETLK, &lk) == 0) return fd;
         if (errno == EINTR) continue;
         if ((errno != EAGAIN && errno != EACCES) || waited >= timeout_ms) break;
-        struct timespec ts = {0, 10 * 1000000L};
-        nanosleep(&ts, nullptr);
+        sleep_seconds(0.01);
     }
     struct flock who {};
     who.l_type = F_WRLCK;
@@ -224,4 +223,18 @@ std::string dir_name(const std::string& path) {
     if (slash == std::string::npos) return ".";
     if (slash == 0) return "/";
     return path.substr(0, slash);
+}
+
+void sleep_seconds(double s) {
+    if (s <= 0) return;
+    struct timespec ts = {static_cast<time_t>(s), static_cast<long>((s - double(time_t(s))) * 1e9)};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+}
+
+bool is_zombie(pid_t pid) {
+    std::string stat;
+    if (!read_file(format("/proc/%d/stat", int(pid)), &stat)) return false;
+    size_t paren = stat.rfind(')');
+    return paren != std::string::npos && paren + 2 < stat.size() && stat[paren + 2] == 'Z';
 }
