@@ -228,8 +228,7 @@ std::string dir_name(const std::string& path) {
 void sleep_seconds(double s) {
     if (s <= 0) return;
     struct timespec ts = {static_cast<time_t>(s), static_cast<long>((s - double(time_t(s))) * 1e9)};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
+    (void)nanosleep(&ts, nullptr);   // a signal ends it early, as the waits it serves expect
 }
 
 bool is_zombie(pid_t pid) {

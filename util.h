@@ -80,7 +80,7 @@ void set_process_name(const char* name);
 
 /* Seconds since the epoch as a double, from CLOCK_REALTIME. */
 double now_seconds();
-/* Sleep this long (seconds, fractions too), whatever signals come meanwhile. */
+/* Sleep this long (seconds, fractions too), or until a signal comes. */
 void sleep_seconds(double s);
 /* Whether a process is a zombie (ended, not reaped yet), from /proc/PID/stat. */
 bool is_zombie(pid_t pid);
