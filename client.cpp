@@ -1,15 +1,8 @@
 /*
- * client.cpp — the ts command's side of every action.
- *
- * Connecting: the socket is $TS_SOCKET, else $TMPDIR/socket-ts.UID, else
- * /tmp/socket-ts.UID. When nothing answers there, the client takes a lock on
- * <socket>.lock, tries once more (another client may have just started a
- * server), and otherwise binds and listens on the socket itself and only then
- * forks the server (twice, so that init adopts it), handing it the listening
- * socket and a close-on-exec pipe. The server closes the pipe when it is
- * ready, or writes why it could not start. Binding before forking, under the
- * lock, means that any number of clients racing to start a server end with
- * exactly one.
+ * client.cpp — the ts command's side of every action: one request, its
+ * answer printed, the exit status task-spooler gives. Reaching the server
+ * (and starting it) is connect.cpp's; a job's context is captured by
+ * context.cpp.
  *
  * Enqueueing sends the whole job (argv, environment, cwd, umask, limits, nice
  * value) and exits once the server has given it an id: a queued job costs no
@@ -30,267 +23,21 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <sys/wait.h>
-#include <dirent.h>
 #include <unistd.h>
 
+#include "connect.h"
+#include "context.h"
 #include "frame.h"
 #include "jobs.h"
+#include "listing.h"
 #include "runner.h"
-#include "server.h"
 #include "util.h"
 
-extern char** environ;
 
 namespace {
 
 using proto::MsgType;
-
-struct Socket {
-    std::string path;       // as used for connect/bind (maybe relative)
-    std::string abs_path;   // for the server, which runs in /
-    bool is_default = false;
-};
-
-Socket socket_location() {
-    Socket s;
-    const char* env = getenv("TS_SOCKET");
-    if (env) {
-        s.path = env;
-    } else {
-        const char* tmp = getenv("TMPDIR");
-        s.path = format("%s/socket-ts.%u", tmp && *tmp ? tmp : "/tmp", unsigned(getuid()));
-        s.is_default = true;
-    }
-    if (s.path.empty()) die("The server didn't come up.");
-    if (s.path.size() >= sizeof(sockaddr_un{}.sun_path))
-        die("Cannot create the socket '%s'. Probably, the name is too long.", s.path.c_str());
-    s.abs_path = s.path;
-    if (s.path[0] != '/') {
-        char cwd[4096];
-        if (getcwd(cwd, sizeof cwd)) s.abs_path = std::string(cwd) + "/" + s.path;
-    }
-    return s;
-}
-
-sockaddr_un address(const std::string& path) {
-    sockaddr_un a{};
-    a.sun_family = AF_UNIX;
-    std::memcpy(a.sun_path, path.c_str(), path.size() + 1);
-    return a;
-}
-
-/* connect(); an invalid Fd with errno set on failure. */
-Fd try_connect(const std::string& path) {
-    Fd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    if (!fd) return fd;
-    sockaddr_un a = address(path);
-    int r;
-    do {
-        r = connect(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a);
-    } while (r != 0 && errno == EINTR);
-    if (r != 0) {
-        int e = errno;
-        fd.reset();
-        errno = e;
-    }
-    return fd;
-}
-
-/* make check-valgrind: the server runs under valgrind, which needs an exec:
- * ts --internal-serve LISTEN_FD ERROR_FD SOCKET (see main). Logs go to
- * TS_VALGRIND.PID. Falls back to running the server here if that fails. */
-void exec_under_valgrind(const char* log_prefix, const Fd& lfd, const Fd& err_w, const std::string& path) {
-    fcntl(lfd.get(), F_SETFD, 0);   // both must survive the exec
-    fcntl(err_w.get(), F_SETFD, 0);
-    std::string log = format("--log-file=%s.%%p", log_prefix);
-    std::string l = format("%d", lfd.get()), e = format("%d", err_w.get());
-    char self[4096];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (n <= 0) return;
-    self[n] = '\0';
-    // valgrind's own files. The server never uses TMPDIR; its spare runners
-    // make their output files there ahead, which then fit no job's TMPDIR:
-    // under valgrind every job makes its own file, the slower way.
-    setenv("TMPDIR", "/tmp", 1);
-    execlp("valgrind", "valgrind", "-q", "--leak-check=full", "--errors-for-leak-kinds=definite",
-           "--child-silent-after-fork=no", log.c_str(), self, "--internal-serve", l.c_str(),
-           e.c_str(), path.c_str(), static_cast<char*>(nullptr));
-    set_cloexec(lfd.get());
-    set_cloexec(err_w.get());
-}
-
-/* Bind and listen, then fork the server. False with *err if it cannot come up. */
-bool start_server(const Socket& s, std::string* err) {
-    struct stat st;
-    if (lstat(s.path.c_str(), &st) == 0) {
-        if (!S_ISSOCK(st.st_mode)) {
-            *err = format("The socket path exists and it is not a unix socket: %s", s.path.c_str());
-            return false;
-        }
-        if (unlink(s.path.c_str()) != 0 && st.st_uid != getuid()) {   // stale: nobody answered on it
-            *err = format("The server didn't come up. (the socket %s belongs to uid %u and nobody "
-                          "answers on it: only that user may start its server)",
-                          s.path.c_str(), unsigned(st.st_uid));
-            return false;
-        }
-    }
-    auto fail = [err](const char* what, int e) {
-        *err = format("The server didn't come up. (%s: %s)", what, strerror(e));
-        return false;
-    };
-    Fd lfd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    if (!lfd) return fail("socket", errno);
-    sockaddr_un a = address(s.path);
-    mode_t old = umask(077);
-    int r = bind(lfd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a);
-    int e = errno;
-    umask(old);
-    if (r != 0) return fail("bind", e);
-    if (const char* m = getenv("TS_SOCKET_MODE")) {   // a shared queue: e.g. 0660 or 0666
-        char* end = nullptr;
-        long mode = strtol(m, &end, 8);
-        if (!*m || *end || mode < 0 || mode > 0777) {
-            unlink(s.path.c_str());
-            *err = format("TS_SOCKET_MODE=%s: it must be an octal mode such as 0660", m);
-            return false;
-        }
-        if (chmod(s.path.c_str(), static_cast<mode_t>(mode)) != 0) return fail("chmod", errno);
-    }
-    if (listen(lfd.get(), SOMAXCONN) != 0) return fail("listen", errno);
-    int p[2];
-    if (pipe2(p, O_CLOEXEC) != 0) return fail("pipe", errno);
-    Fd err_r(p[0]), err_w(p[1]);
-    pid_t pid = fork();
-    if (pid < 0) return fail("fork", errno);
-    if (pid == 0) {
-        err_r.reset();
-        if (fork() != 0) _exit(0);   // the server is the grandchild, adopted by init
-        setsid();
-        if (chdir("/") != 0) {
-        }
-        stdio_to_dev_null();
-        close_other_fds({lfd.get(), err_w.get()});
-        if (const char* vg = getenv("TS_VALGRIND")) exec_under_valgrind(vg, lfd, err_w, s.abs_path);
-        run_server(std::move(lfd), std::move(err_w), s.abs_path);
-    }
-    err_w.reset();
-    lfd.reset();
-    int status;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
-    std::string why, chunk(256, '\0');
-    for (;;) {
-        ssize_t n = read(err_r.get(), &chunk[0], chunk.size());
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) break;
-        why.append(chunk.data(), static_cast<size_t>(n));
-    }
-    if (!why.empty()) {
-        *err = format("The server didn't come up. (%s)", why.c_str());
-        return false;
-    }
-    return true;
-}
-
-/* -K and nobody answers: empty the queue without starting a server for it
- * (under the lock, so no server can be starting meanwhile). */
-bool forget_dead_queue(const Socket& s, std::string* err) {
-    struct stat st;
-    if (lstat(s.path.c_str(), &st) == 0 && !S_ISSOCK(st.st_mode)) {
-        *err = format("The socket path exists and it is not a unix socket: %s", s.path.c_str());
-        return false;
-    }
-    QueueOwner owner = queue_owner(s.abs_path);
-    if (owner.known && owner.uid != getuid() && getuid() != 0) {
-        *err = format("The queue at %s belongs to uid %u (%s): only that user or root may empty it.",
-                      s.path.c_str(), unsigned(owner.uid), owner.why.c_str());
-        return false;
-    }
-    unlink(s.path.c_str());
-    unlink((s.path + ".journal").c_str());
-    return true;
-}
-
-/* The answer to "who serves this queue" must be its owner: anyone else at
- * the path gets nothing from us, not even the request. */
-bool check_server(const Socket& s, int fd, std::string* err) {
-    uid_t peer = peer_uid(fd);
-    struct stat st;
-    if (s.is_default && (peer != getuid() || (stat(s.path.c_str(), &st) == 0 && st.st_uid != getuid()))) {
-        *err = format("The uid %u does not own the socket %s.", unsigned(getuid()), s.path.c_str());
-        return false;
-    }
-    // Seen from the peer's side: a server whose uid owns the directory, or
-    // else the journal or the lock, is the queue's (a stale file of our own
-    // there must not make us refuse the real one).
-    QueueOwner owner = queue_owner(s.abs_path, peer, false);
-    if (owner.known && peer != owner.uid) {
-        *err = format("The server at %s runs as uid %u, but the queue belongs to uid %u (%s): it is "
-                      "not the queue's server, and nothing was sent to it.",
-                      s.path.c_str(), unsigned(peer), unsigned(owner.uid), owner.why.c_str());
-        return false;
-    }
-    return true;
-}
-
-/* Connect, starting a server when none answers (see the file comment). */
-Fd open_server(const Socket& s, std::string* err, bool kill_only = false, bool* dead = nullptr) {
-    if (!check_socket_dir(s.abs_path, err)) return Fd();
-    Fd fd = try_connect(s.path);
-    if (!fd && (errno == ENOENT || errno == ECONNREFUSED)) {
-        QueueOwner owner = queue_owner(s.abs_path);
-        if (owner.known && owner.uid != getuid() && !kill_only) {
-            // Nobody else's server may run over this queue, root's included.
-            *err = format("The server didn't come up. (the queue at %s belongs to uid %u (%s): only "
-                          "that user may start its server)",
-                          s.path.c_str(), unsigned(owner.uid), owner.why.c_str());
-            return Fd();
-        }
-        std::string lock_path = s.path + ".lock", why;
-        Fd lock = lock_file(lock_path, &why);
-        if (!lock) {
-            *err = format("The server didn't come up. (%s)", why.c_str());
-            return Fd();
-        }
-        fd = try_connect(s.path);
-        if (!fd && (errno == ENOENT || errno == ECONNREFUSED) && kill_only) {
-            *dead = forget_dead_queue(s, err);
-            return Fd();
-        }
-        if (!fd && (errno == ENOENT || errno == ECONNREFUSED)) {
-            if (!start_server(s, err)) return Fd();
-            fd = try_connect(s.path);
-            if (!fd) {
-                *err = "The server didn't come up.";
-                return Fd();
-            }
-        }
-    }
-    if (!fd) {
-        *err = format("c: cannot connect to the server at '%s': %s", s.path.c_str(), strerror(errno));
-        return Fd();
-    }
-    if (!check_server(s, fd.get(), err)) return Fd();
-    return fd;
-}
-
-Fd connect_server(const Socket& s) {
-    std::string err;
-    Fd fd = open_server(s, &err);
-    if (!fd) die("%s", err.c_str());
-    return fd;
-}
-
-}  // namespace
-uid_t peer_uid(int fd) {
-    struct ucred cred {};
-    socklen_t len = sizeof cred;
-    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) return static_cast<uid_t>(-1);
-    return cred.uid;
-}
-namespace {
 
 class Client {
 public:
@@ -468,10 +215,10 @@ int Client::slots() {
 int Client::state() {
     Frame f = ask(encode(MsgType::State, job_ref()));
     proto::StateBody s;
-    if (f.type != MsgType::StateReply || !decode_body(f, &s) || s.state > proto::kHeld)
-        request_failed(f);
-    static const char* const kNames[] = {"queued", "running", "finished", "skipped", "skipped"};
-    printf("%s\n", kNames[s.state]);
+    const char* name = nullptr;
+    if (f.type == MsgType::StateReply && decode_body(f, &s)) name = state_name(proto::WireState(s.state));
+    if (!name) request_failed(f);
+    printf("%s\n", name);
     return kExitOk;
 }
 
@@ -533,41 +280,11 @@ int Client::wait() {
     return errorlevel & 255;
 }
 
-/* TS_ENV: run it with /bin/sh, keep what it prints (shown by -i). */
-std::optional<std::string> ts_env_output() {
-    const char* cmd = getenv("TS_ENV");
-    if (!cmd) return std::nullopt;
-    int p[2];
-    if (pipe2(p, O_CLOEXEC) != 0) return std::string();
-    Fd rd(p[0]), wr(p[1]);
-    pid_t pid = fork();
-    if (pid < 0) return std::string();
-    if (pid == 0) {
-        int null = open("/dev/null", O_RDONLY);
-        dup2(null, 0);
-        dup2(wr.get(), 1);
-        dup2(wr.get(), 2);
-        signal(SIGPIPE, SIG_DFL);
-        execl("/bin/sh", "sh", "-c", cmd, static_cast<char*>(nullptr));
-        _exit(127);
-    }
-    wr.reset();
-    std::string out;
-    (void)read_all(rd.get(), &out);
-    while (waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
-    }
-    return out;
-}
-
+/* The job the options describe, in the caller's context. */
 JobSpec job_spec(const Options& o, bool send_env) {
     JobSpec s;
     s.argv = o.command;
-    if (send_env)
-        for (char** e = environ; *e; ++e) s.env.emplace_back(*e);
-    char cwd[4096];
-    if (getcwd(cwd, sizeof cwd)) s.cwd = cwd;
     s.label = o.label;
-    s.env_info = ts_env_output();
     s.flags = 0;
     if (o.store_output) s.flags |= proto::kStoreOutput;
     if (o.gzip) s.flags |= proto::kGzip;
@@ -579,22 +296,7 @@ JobSpec job_spec(const Options& o, bool send_env) {
     s.num_slots = o.num_slots;
     s.depends = o.depends;
     s.depend_on = o.depend_on;
-    mode_t m = umask(0);
-    umask(m);
-    s.umask = m;
-    errno = 0;
-    int prio = getpriority(PRIO_PROCESS, 0);
-    s.nice = errno ? 0 : prio;
-    auto limits = std::make_shared<Limits>();
-    for (int i = 0; i < proto::kNumLimits; ++i) {
-        int res = limit_resource(i);
-        struct rlimit rl;
-        if (res < 0 || getrlimit(res, &rl) != 0) continue;
-        limits->v[i].cur = rl.rlim_cur;
-        limits->v[i].max = rl.rlim_max;
-        limits->valid |= 1u << i;
-    }
-    if (limits->valid) s.limits = std::move(limits);
+    capture_context(&s, send_env);
     return s;
 }
 
@@ -824,171 +526,6 @@ int Client::run() {
 }
 
 }  // namespace
-
-Fd connect_or_start(const std::string& abs_path, bool may_start, uid_t expect, std::string* why) {
-    Socket s;
-    s.path = s.abs_path = abs_path;
-    std::string err;
-    Fd fd = may_start ? open_server(s, &err) : try_connect(s.path);
-    if (!fd && err.empty()) err = strerror(errno);
-    if (fd && peer_uid(fd.get()) != expect) {   // not the server we worked for
-        fd.reset();
-        err = "the server there runs as another user";
-    }
-    if (why) *why = err;
-    return fd;
-}
-
-namespace {
-/* Whether a process is gone (or only a zombie). */
-bool process_gone(pid_t pid) { return (kill(pid, 0) != 0 && errno == ESRCH) || is_zombie(pid); }
-
-/* The processes of ours that listen on the queue's socket (the server; the
- * kernel's answer, whatever ts binary it is): /proc/net/unix gives the
- * listening socket bound to the path, /proc/PID/fd who holds it. (The
- * credentials of a connection name the process that called listen(), which
- * for a ts server is the client that started it, long gone.) */
-std::vector<pid_t> listeners_of(const Socket& s) {
-    std::vector<std::string> inodes;
-    std::string net;
-    for (int pass = 0; pass < 3; ++pass) {   // read page by page: entries may be skipped while others change
-        if (!read_file("/proc/net/unix", &net)) break;
-        size_t pos = 0;
-        while (pos < net.size()) {
-            size_t eol = net.find('\n', pos);
-            if (eol == std::string::npos) eol = net.size();
-            std::string line = net.substr(pos, eol - pos);
-            pos = eol + 1;
-            char flags[32] = "", path[4096] = "";
-            unsigned long inode = 0;
-            if (sscanf(line.c_str(), "%*s %*s %*s %31s %*s %*s %lu %4095s", flags, &inode, path) != 3)
-                continue;
-            // A name bound relative to a directory (TS_SOCKET=sock) may be
-            // another queue's: such a listener must also hold this queue's
-            // journal or log open (below).
-            if (std::string(flags) == "00010000" && (s.abs_path == path || s.path == path))
-                inodes.push_back(format("%c socket:[%lu]", path[0] == '/' ? 'a' : 'r', inode));
-        }
-    }
-    std::vector<pid_t> pids;
-    if (inodes.empty()) return pids;
-    DIR* proc = opendir("/proc");
-    if (!proc) return pids;
-    while (struct dirent* e = readdir(proc)) {
-        char* end = nullptr;
-        long pid = strtol(e->d_name, &end, 10);
-        if (pid <= 0 || *end) continue;
-        struct stat st;
-        std::string dir = format("/proc/%ld/fd", pid);
-        if (stat(format("/proc/%ld", pid).c_str(), &st) != 0 || st.st_uid != getuid()) continue;
-        DIR* fds = opendir(dir.c_str());
-        if (!fds) continue;
-        bool absolute = false, relative = false, ours = false;
-        while (struct dirent* f = readdir(fds)) {
-            char link[4096];
-            ssize_t n = readlink((dir + "/" + f->d_name).c_str(), link, sizeof link - 1);
-            if (n <= 0) continue;
-            link[n] = '\0';
-            std::string l(link);
-            absolute = absolute || std::find(inodes.begin(), inodes.end(), "a " + l) != inodes.end();
-            relative = relative || std::find(inodes.begin(), inodes.end(), "r " + l) != inodes.end();
-            ours = ours || l == s.abs_path + ".journal" || l == s.abs_path + ".error";
-        }
-        closedir(fds);
-        if (absolute || (relative && ours)) pids.push_back(static_cast<pid_t>(pid));
-    }
-    closedir(proc);
-    return pids;
-}
-
-/* --restart: stop the queue's server, whatever ts it is, keeping its queue,
- * and start a server of this binary. Under the start lock, so that nothing
- * (a runner of the old binary coming back, another client) starts an old
- * server meanwhile: they wait, and then find the new one. */
-int restart_server(const Socket& s) {
-    std::string err;
-    if (!check_socket_dir(s.abs_path, &err)) die("%s", err.c_str());
-    QueueOwner owner = queue_owner(s.abs_path);
-    if (owner.known && owner.uid != getuid())
-        die("The queue at %s belongs to uid %u (%s): only that user may restart its server.",
-            s.path.c_str(), unsigned(owner.uid), owner.why.c_str());
-    std::string why;
-    Fd lock = lock_file(s.path + ".lock", &why);
-    if (!lock) die("Cannot restart the server: %s", why.c_str());
-    Fd fd = try_connect(s.path);
-    if (fd) {
-        if (!check_server(s, fd.get(), &err)) die("%s", err.c_str());
-        if (peer_uid(fd.get()) != getuid())
-            die("The server at %s runs as uid %u: only that user may restart it.", s.path.c_str(),
-                unsigned(peer_uid(fd.get())));
-        fd.reset();
-        std::vector<pid_t> pids = listeners_of(s);
-        if (pids.empty()) die("Cannot restart the server at %s: its process cannot be found in /proc.", s.path.c_str());
-        // SIGTERM: every ts server exits keeping its journal (and writes TS_SAVELIST).
-        for (pid_t p : pids) kill(p, SIGTERM);
-        auto stopped = [&] {
-            for (pid_t p : pids)
-                if (!process_gone(p)) return false;
-            return true;
-        };
-        double deadline = now_seconds() + 10;
-        while (!stopped() && now_seconds() < deadline) {
-            sleep_seconds(0.01);
-        }
-        if (!stopped()) {   // the journal is safe whatever happens to it
-            for (pid_t p : pids) kill(p, SIGKILL);
-            for (int i = 0; i < 500 && !stopped(); ++i) {
-                sleep_seconds(0.01);
-            }
-            if (!stopped()) die("Cannot restart the server at %s: it does not stop.", s.path.c_str());
-        }
-    }
-    if (!start_server(s, &err)) die("%s", err.c_str());
-    return kExitOk;
-}
-}  // namespace
-
-QueueOwner queue_owner(const std::string& socket_path, uid_t prefer, bool prefer_lock) {
-    QueueOwner o;
-    std::string dir = dir_name(socket_path);
-    struct stat st;
-    if (stat(dir.c_str(), &st) == 0 && !(st.st_mode & (S_IWGRP | S_IWOTH))) {
-        o.known = true;   // only the directory's owner can put a server there
-        o.uid = st.st_uid;
-        o.why = format("the owner of %s", dir.c_str());
-        return o;
-    }
-    // A shared sticky directory: the journal's owner, else the lock file's. If
-    // either belongs to `prefer` (the caller, or the server being checked), the
-    // queue is theirs (a file someone else planted beside it then stops that
-    // server with a message naming it, rather than taking the queue away).
-    for (int pass = 0; pass < 2; ++pass) {
-        for (const char* ext : {".journal", ".lock"}) {
-            std::string p = socket_path + ext;
-            if (lstat(p.c_str(), &st) != 0) continue;
-            if (pass == 0 && (st.st_uid != prefer || (ext[1] == 'l' && !prefer_lock))) continue;
-            o.known = true;
-            o.uid = st.st_uid;
-            o.why = format("%s %s", ext[1] == 'j' ? "its journal" : "its lock file", p.c_str());
-            return o;
-        }
-    }
-    return o;
-}
-
-bool check_socket_dir(const std::string& socket_path, std::string* err) {
-    std::string dir = dir_name(socket_path);
-    struct stat st;
-    if (stat(dir.c_str(), &st) != 0) return true;   // bind or connect says what is wrong
-    if ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX)) {
-        *err = format("The directory %s can be written by other users and is not sticky (mode %04o): "
-                      "any of them could replace the queue there. Use a directory that only the "
-                      "queue's owner can write (chmod g-w,o-w), or a sticky one (chmod +t).",
-                      dir.c_str(), unsigned(st.st_mode & 07777));
-        return false;
-    }
-    return true;
-}
 
 int run_client(const Options& o) {
     signal(SIGPIPE, SIG_IGN);

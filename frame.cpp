@@ -78,3 +78,131 @@ bool recv_frame(int fd, Frame* out) {
     out->payload.resize(h.len);
     return h.len == 0 || read_exact(fd, &out->payload[0], h.len);
 }
+
+proto::FinishedBody finished_body(const JobResult& r, double end) {
+    auto us = [](double s) { return static_cast<int64_t>(s * 1e6); };
+    proto::FinishedBody b{};
+    b.errorlevel = r.errorlevel;
+    b.signal = r.signal;
+    b.skipped = r.skipped ? 1 : 0;
+    b.real_us = us(r.real);
+    b.user_us = us(r.user);
+    b.sys_us = us(r.sys);
+    b.end_us = us(end);
+    return b;
+}
+
+JobResult result_of(const proto::FinishedBody& b) {
+    JobResult r;
+    r.errorlevel = b.errorlevel;
+    r.signal = b.signal;
+    r.skipped = b.skipped != 0;
+    r.real = double(b.real_us) / 1e6;
+    r.user = double(b.user_us) / 1e6;
+    r.sys = double(b.sys_us) / 1e6;
+    return r;
+}
+
+
+std::string encode_submit(const JobSpec& s) {
+    proto::Submit b{};
+    b.flags = s.flags;
+    if (s.label) b.flags |= proto::kHasLabel;
+    if (s.env_info) b.flags |= proto::kHasEnvInfo;
+    if (s.depends) b.flags |= proto::kDepend;
+    b.num_slots = s.num_slots;
+    b.depend_on = s.depend_on;
+    b.umask = s.umask;
+    b.nice = s.nice;
+    b.argc = static_cast<uint32_t>(s.argv.size());
+    b.envc = static_cast<uint32_t>(s.env.size());
+    if (s.limits) {
+        b.limits_valid = s.limits->valid;
+        for (int i = 0; i < proto::kNumLimits; ++i) b.limits[i] = s.limits->v[i];
+    }
+    TailWriter t;
+    for (const auto& a : s.argv) t.add(a);
+    for (const auto& e : s.env) t.add(e);
+    t.add(s.cwd);
+    if (s.label) t.add(*s.label);
+    if (s.env_info) t.add(*s.env_info);
+    if (!s.token.empty()) {
+        b.flags |= proto::kHasToken;
+        t.add(s.token);
+    }
+    return encode(proto::MsgType::Submit, b, t.str());
+}
+
+bool decode_submit(const Frame& f, JobSpec* s) {
+    proto::Submit b;
+    std::string_view tail;
+    if (!decode_body(f, &b, &tail)) return false;
+    // Each string costs at least its 4-byte length: refuse counts the tail cannot hold
+    // before reserving anything.
+    if (b.argc == 0 || b.argc > tail.size() / 4 || b.envc > tail.size() / 4) return false;
+    TailReader r(tail);
+    s->argv.resize(b.argc);
+    for (auto& a : s->argv)
+        if (!r.next(&a)) return false;
+    s->env.resize(b.envc);
+    for (auto& e : s->env)
+        if (!r.next(&e)) return false;
+    if (!r.next(&s->cwd)) return false;
+    std::string x;
+    if (b.flags & proto::kHasLabel) {
+        if (!r.next(&x)) return false;
+        s->label = x;
+    }
+    if (b.flags & proto::kHasEnvInfo) {
+        if (!r.next(&x)) return false;
+        s->env_info = x;
+    }
+    s->token.clear();
+    if (b.flags & proto::kHasToken) {
+        if (!r.next(&s->token) || s->token.empty() || s->token.size() > 64) return false;
+    }
+    if (!r.at_end()) return false;
+    s->flags = b.flags & ~(proto::kHasLabel | proto::kHasEnvInfo | proto::kDepend | proto::kHasToken);
+    s->depends = b.flags & proto::kDepend;
+    s->num_slots = std::max(0, b.num_slots);
+    s->depend_on = b.depend_on;
+    s->umask = b.umask & 0777;
+    s->nice = b.nice;
+    s->limits.reset();
+    if (b.limits_valid) {
+        auto l = std::make_shared<Limits>();
+        l->valid = b.limits_valid;
+        for (int i = 0; i < proto::kNumLimits; ++i)
+            if (b.limits_valid & (1u << i)) l->v[i] = b.limits[i];
+        s->limits = std::move(l);
+    }
+    return true;
+}
+
+std::string encode_assign(JobId id, const JobSpec& spec) {
+    proto::AssignBody r{};
+    r.id = id;
+    r.uid = static_cast<uint32_t>(spec.uid);
+    TailWriter t;
+    t.add(encode_submit(spec));
+    return encode(proto::MsgType::Assign, r, t.str());
+}
+
+bool decode_assign(const Frame& f, JobId* id, JobSpec* spec, uid_t* owner) {
+    proto::AssignBody r;
+    std::string_view tail;
+    std::string submit;
+    if (f.type != proto::MsgType::Assign || !decode_body(f, &r, &tail) || r.id < 0) return false;
+    TailReader t(tail);
+    if (!t.next(&submit) || !t.at_end()) return false;
+    Frame inner;
+    size_t used = 0;
+    if (parse_frame(submit, &inner, &used) != ParseStatus::Ok || used != submit.size() ||
+        inner.type != proto::MsgType::Submit || !decode_submit(inner, spec))
+        return false;
+    *id = r.id;
+    *owner = static_cast<uid_t>(r.uid);
+    spec->uid = *owner;
+    return true;
+}
+

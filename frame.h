@@ -1,5 +1,6 @@
 /*
- * frame.h — turning messages into bytes and back (the layout is protocol.h).
+ * frame.h — turning messages into bytes and back (the layout is protocol.h):
+ * frames, tails of strings, and the codec of every message that carries a job.
  *
  * A frame is Header + payload; the payload is the message's fixed body
  * followed by an optional tail of length-counted strings. Parsing works on a
@@ -15,6 +16,7 @@
 #include <string_view>
 #include <vector>
 
+#include "jobs.h"
 #include "protocol.h"
 
 struct Frame {
@@ -80,3 +82,16 @@ private:
 [[nodiscard]] bool send_frame(int fd, const std::string& bytes);
 /* Read one whole frame; false on EOF, error or a frame over the limit. */
 [[nodiscard]] bool recv_frame(int fd, Frame* out);
+
+/* The messages that carry a job, and back: Submit <-> JobSpec (the tail
+ * layout is in protocol.h), Finished's body <-> JobResult (the journal
+ * records it the same way), and the Assign frame that hands job id to a
+ * spare runner: the job's owner in the body (the spare refuses a job of
+ * another uid than its own), the job's Submit frame (spec with its
+ * environment) in the tail. */
+std::string encode_submit(const JobSpec& spec);
+[[nodiscard]] bool decode_submit(const Frame& f, JobSpec* spec);
+proto::FinishedBody finished_body(const JobResult& r, double end);
+JobResult result_of(const proto::FinishedBody& b);
+std::string encode_assign(JobId id, const JobSpec& spec);
+[[nodiscard]] bool decode_assign(const Frame& f, JobId* id, JobSpec* spec, uid_t* owner);

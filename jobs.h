@@ -30,7 +30,6 @@
 using JobId = int;
 
 enum class JobState { Queued, Running, Finished, Skipped, Held };
-const char* to_string(JobState s);
 
 /* The resource limits the client read, shared by the jobs that have the
  * same ones (a queue of 100,000 jobs from one shell keeps one copy). */
@@ -79,9 +78,6 @@ struct JobResult {
     std::string lost;      // why its end is unknown (its runner went away, ...), shown by -i
 };
 
-/* A result as Finished carries it (and the journal records it), and back. */
-proto::FinishedBody finished_body(const JobResult& r, double end);
-JobResult result_of(const proto::FinishedBody& b);
 /* The result of a job skipped because its dependency failed. */
 JobResult skipped_result();
 
@@ -211,13 +207,6 @@ public:
     const std::list<JobId>& finished_list() const { return finished_; }
     size_t size() const { return jobs_.size(); }
 
-    /* The whole list, as `ts -l` prints it. */
-    std::string list_text() const;
-    /* TS_SAVELIST's dump (ts-spec §2.6), with each argument quoted for sh;
-     * jobs of other users than `owner` are left as comments (running the
-     * dump must not run their commands as the owner). */
-    std::string savelist_text(uid_t owner) const;
-
     /* The shared copy of an environment (nullptr for an empty one). */
     EnvPtr intern(Env env);
     /* The shared copy of a set of limits (nullptr for none). */
@@ -264,27 +253,3 @@ private:
     int last_errorlevel_ = 0;        // of the job that ended last (for -d)
     JobId last_finished_id_ = -1;
 };
-
-/* Text with control characters escaped (\n, \t, \r, \xHH), for one-line output;
- * with keep_lines, newlines and tabs stay (text of several lines, like TS_ENV's). */
-std::string printable(const std::string& s, bool keep_lines = false);
-/* An argument quoted for sh (as it is when it needs no quotes). */
-std::string shell_quote(const std::string& s);
-/* One line of the list, for a job in any state. */
-std::string list_line(const Job& j);
-std::string list_header(int busy, int max);
-/* The -i block (ts-spec §2.2), `now` for a running job's time; a job of
- * another uid than the server's gets a "User: UID" line. The TS_ENV text
- * (it may hold secrets) is shown only to the job's owner, the server's owner
- * and root; another user's is one escaped line, so it cannot fake others. */
-std::string info_text(const Job& j, double now, uid_t server_uid, uid_t viewer);
-
-/* Submit frame <-> JobSpec (the tail layout is in protocol.h). */
-std::string encode_submit(const JobSpec& spec);
-struct Frame;
-[[nodiscard]] bool decode_submit(const Frame& f, JobSpec* spec);
-/* The Assign frame that hands job id to a spare runner: the job's owner in
- * the body (the spare refuses a job of another uid than its own), the job's
- * Submit frame (spec with its environment) in the tail. */
-std::string encode_assign(JobId id, const JobSpec& spec);
-[[nodiscard]] bool decode_assign(const Frame& f, JobId* id, JobSpec* spec, uid_t* owner);

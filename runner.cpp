@@ -22,74 +22,17 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "context.h"
 #include "frame.h"
 #include "util.h"
 
-extern char** environ;
-
 namespace {
-
-constexpr int kLimitMap[proto::kNumLimits] = {
-    RLIMIT_CPU, RLIMIT_FSIZE, RLIMIT_DATA, RLIMIT_STACK, RLIMIT_CORE, RLIMIT_NOFILE, RLIMIT_AS,
-#ifdef RLIMIT_RSS
-    RLIMIT_RSS,
-#else
-    -1,
-#endif
-#ifdef RLIMIT_NPROC
-    RLIMIT_NPROC,
-#else
-    -1,
-#endif
-#ifdef RLIMIT_MEMLOCK
-    RLIMIT_MEMLOCK,
-#else
-    -1,
-#endif
-#ifdef RLIMIT_LOCKS
-    RLIMIT_LOCKS,
-#else
-    -1,
-#endif
-#ifdef RLIMIT_SIGPENDING
-    RLIMIT_SIGPENDING,
-#else
-    -1,
-#endif
-#ifdef RLIMIT_MSGQUEUE
-    RLIMIT_MSGQUEUE,
-#else
-    -1,
-#endif
-#ifdef RLIMIT_NICE
-    RLIMIT_NICE,
-#else
-    -1,
-#endif
-#ifdef RLIMIT_RTPRIO
-    RLIMIT_RTPRIO,
-#else
-    -1,
-#endif
-#ifdef RLIMIT_RTTIME
-    RLIMIT_RTTIME,
-#else
-    -1,
-#endif
-};
 
 volatile sig_atomic_t g_job_pid = 0;
 
 /* -f: Ctrl-C reaches the runner; pass it on to the job, as task-spooler does. */
 void forward_signal(int sig) {
     if (g_job_pid > 0) kill(g_job_pid, sig);
-}
-
-std::string env_value(const std::vector<std::string>& env, const char* name) {
-    size_t n = std::strlen(name);
-    for (const auto& e : env)
-        if (e.size() > n && e.compare(0, n, name) == 0 && e[n] == '=') return e.substr(n + 1);
-    return std::string();
 }
 
 /* NULL-terminated pointer arrays into a vector of strings. */
@@ -99,60 +42,6 @@ std::vector<char*> c_array(const std::vector<std::string>& v) {
     for (const auto& s : v) out.push_back(const_cast<char*>(s.c_str()));
     out.push_back(nullptr);
     return out;
-}
-
-void reset_signals() {
-    for (int s : {SIGPIPE, SIGCHLD, SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2})
-        signal(s, SIG_DFL);
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, nullptr);
-}
-
-void apply_limits(const JobSpec& spec) {
-    if (!spec.limits) return;
-    for (int i = 0; i < proto::kNumLimits; ++i) {
-        if (!(spec.limits->valid & (1u << i)) || kLimitMap[i] < 0) continue;
-        struct rlimit rl;
-        rl.rlim_cur = static_cast<rlim_t>(spec.limits->v[i].cur);
-        rl.rlim_max = static_cast<rlim_t>(spec.limits->v[i].max);
-        if (setrlimit(kLimitMap[i], &rl) != 0) {
-            // Cannot raise a hard limit without privilege: keep ours, lower the soft one.
-            struct rlimit cur;
-            if (getrlimit(kLimitMap[i], &cur) == 0) {
-                rl.rlim_max = cur.rlim_max;
-                if (rl.rlim_cur > rl.rlim_max) rl.rlim_cur = rl.rlim_max;
-                (void)setrlimit(kLimitMap[i], &rl);
-            }
-        }
-    }
-}
-
-[[noreturn]] void child_fail(const char* msg) {
-    (void)!write(STDERR_FILENO, msg, std::strlen(msg));
-    _exit(255);
-}
-
-/* In the job child: the context, then exec. Never returns. */
-[[noreturn]] void exec_job(const JobSpec& spec, char* const* argv, char* const* envp, int in,
-                           int out, int err) {
-    setsid();
-    if (in >= 0 && in != 0) dup2(in, 0);
-    if (out >= 0 && out != 1) dup2(out, 1);
-    if (err >= 0 && err != 2) dup2(err, 2);
-    close_other_fds();
-    reset_signals();
-    umask(static_cast<mode_t>(spec.umask));
-    apply_limits(spec);
-    errno = 0;
-    int cur = getpriority(PRIO_PROCESS, 0);
-    if (errno == 0 && spec.nice != cur) (void)setpriority(PRIO_PROCESS, 0, spec.nice);
-    if (!spec.cwd.empty() && chdir(spec.cwd.c_str()) != 0) {
-        child_fail("ts: cannot change to the job's working directory\n");
-    }
-    environ = const_cast<char**>(envp);   // execvp searches the job's own PATH
-    execvp(argv[0], argv);
-    child_fail("ts could not run the command\n");
 }
 
 int64_t to_us(double s) { return static_cast<int64_t>(s * 1e6); }
@@ -319,8 +208,6 @@ bool open_output(const JobSpec& spec, const char* const* envp, Output* o, std::s
 }
 
 }  // namespace
-
-int limit_resource(int i) { return i >= 0 && i < proto::kNumLimits ? kLimitMap[i] : -1; }
 
 std::string output_dir(const char* tmpdir) { return tmpdir && *tmpdir ? tmpdir : "/tmp"; }
 

@@ -24,9 +24,6 @@
 #include "jobs.h"
 #include "util.h"
 
-/* The local RLIMIT_* for wire index i of Submit::limits, or -1. */
-int limit_resource(int i);
-
 class ServerLink {
 public:
     using Connect = std::function<Fd(std::string* why)>;   // an invalid Fd (and why) when it cannot connect

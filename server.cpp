@@ -36,10 +36,11 @@
 #include <unistd.h>
 #include <vector>
 
-#include "client.h"
+#include "connect.h"
 #include "frame.h"
 #include "jobs.h"
 #include "journal.h"
+#include "listing.h"
 #include "runner.h"
 #include "spawner.h"
 
@@ -95,7 +96,7 @@ public:
     /* For ServerHarness: a connection from a client of this uid. */
     void add_conn(Fd fd, uid_t uid);
     bool stopped() const { return stopped_; }
-    std::string list() const { return queue_.list_text(); }
+    std::string list() const { return list_text(queue_); }
     const std::string& startup_error() const { return startup_error_; }
 
     void on_kill_server(Conn& c, const Frame& f);
@@ -838,7 +839,7 @@ void Server::save_list() {
     if (!path || !*path) return;
     std::string why;
     Fd fd = open_private(path, O_WRONLY | O_APPEND | O_CREAT, &why);
-    std::string text = queue_.savelist_text(uid_);
+    std::string text = savelist_text(queue_, uid_);
     if (!fd) log("cannot write TS_SAVELIST: %s", why.c_str());
     else if (!write_all(fd.get(), text.data(), text.size()))
         log("cannot write TS_SAVELIST %s: %s", path, strerror(errno));

@@ -10,7 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "client.h"
+#include "connect.h"
 #include "frame.h"
 #include "jobs.h"
 #include "runner.h"

@@ -237,3 +237,32 @@ bool is_zombie(pid_t pid) {
     size_t paren = stat.rfind(')');
     return paren != std::string::npos && paren + 2 < stat.size() && stat[paren + 2] == 'Z';
 }
+
+/* Control characters (a newline in an argument, say) as C escapes, so that a
+ * job is always one line of the list; every other byte as it is. */
+std::string printable(const std::string& s, bool keep_lines) {
+    std::string out;
+    out.reserve(s.size());
+    for (unsigned char c : s) {
+        if ((c >= 0x20 && c != 0x7f) || (keep_lines && (c == '\n' || c == '\t'))) {
+            out += static_cast<char>(c);
+            continue;
+        }
+        switch (c) {
+        case '\n': out += "\\n"; break;
+        case '\t': out += "\\t"; break;
+        case '\r': out += "\\r"; break;
+        default: out += format("\\x%02x", c); break;
+        }
+    }
+    return out;
+}
+
+std::string shell_quote(const std::string& s) {
+    static const char kPlain[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_@%+=:,./-";
+    if (!s.empty() && s.find_first_not_of(kPlain) == std::string::npos) return s;
+    std::string out = "'";
+    for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    return out + "'";
+}
+

@@ -92,3 +92,9 @@ bool read_all(int fd, std::string* out);
 
 /* Path with a directory part removed, and the directory part. */
 std::string dir_name(const std::string& path);
+
+/* Text with control characters escaped (\n, \t, \r, \xHH), for one-line output;
+ * with keep_lines, newlines and tabs stay (text of several lines, like TS_ENV's). */
+std::string printable(const std::string& s, bool keep_lines = false);
+/* An argument quoted for sh (as it is when it needs no quotes). */
+std::string shell_quote(const std::string& s);

@@ -21,6 +21,7 @@
 
 #include "frame.h"
 #include "jobs.h"
+#include "listing.h"
 #include "journal.h"
 #include "server.h"
 #include "util.h"
@@ -73,7 +74,7 @@ void decoders(std::string_view in) {
             fd.reset();
             Queue q;
             Journal jr(path, &q, [](const std::string&) {});
-            (void)q.list_text();
+            (void)list_text(q);
             (void)q.schedule();
         }
         if (DIR* d = opendir(temp_dir().c_str())) {   // the journal, and what was kept aside

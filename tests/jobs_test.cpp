@@ -10,6 +10,8 @@
 #include <vector>
 
 #include "jobs.h"
+#include "listing.h"
+#include "util.h"
 
 namespace {
 
@@ -303,7 +305,7 @@ TEST(Queue, MaxFinishedZeroKeepsNothing) {
     EXPECT_EQ(q.size(), 0u);
     EXPECT_EQ(q.last_run(), nullptr);
     EXPECT_EQ(q.last_added(), nullptr);
-    EXPECT_EQ(q.list_text(), kHeader01);
+    EXPECT_EQ(list_text(q), kHeader01);
 }
 
 // --------------------------------------------------------- "last" rules
@@ -706,10 +708,10 @@ TEST(Queue, LostResult) {
 }
 
 TEST(Jobs, StateNamesAndCommand) {
-    EXPECT_STREQ(to_string(JobState::Queued), "queued");
-    EXPECT_STREQ(to_string(JobState::Running), "running");
-    EXPECT_STREQ(to_string(JobState::Finished), "finished");
-    EXPECT_STREQ(to_string(JobState::Skipped), "skipped");
+    EXPECT_STREQ(state_name(JobState::Queued), "queued");
+    EXPECT_STREQ(state_name(JobState::Running), "running");
+    EXPECT_STREQ(state_name(JobState::Finished), "finished");
+    EXPECT_STREQ(state_name(JobState::Skipped), "skipped");
     EXPECT_EQ(cmd({"echo", "a b", "", "c"}).command(), "echo a b  c");
     EXPECT_EQ(cmd({}).command(), "");
     JobSpec def;
@@ -722,7 +724,7 @@ TEST(Jobs, StateNamesAndCommand) {
 
 TEST(List, EmptyHeader) {
     Queue q;
-    EXPECT_EQ(q.list_text(), kHeader01);
+    EXPECT_EQ(list_text(q), kHeader01);
     EXPECT_EQ(list_header(0, 1), kHeader01);
     EXPECT_EQ(list_header(3, 1),
               "ID   State      Output               E-Level  Times(r/u/s)   Command [run=3/1]\n");
@@ -741,14 +743,14 @@ TEST(List, MixedQueue) {
     plain.flags = proto::kKeepFinished;            // -n
     q.add(plain, 0);                               // 2
     q.schedule();                                  // 2 runs
-    EXPECT_EQ(q.list_text(),
+    EXPECT_EQ(list_text(q),
               "ID   State      Output               E-Level  Times(r/u/s)   Command [run=2/2]\n"
               "0    running    /tmp/ts-out.JhV49t                           sleep 1\n"
               "1    queued     (file)                                       [0]&& [lab]echo q\n"
               "2    running    stdout                                       true\n");
 
     q.finished(2, exit_with(0), 2);
-    EXPECT_EQ(q.list_text(),
+    EXPECT_EQ(list_text(q),
               "ID   State      Output               E-Level  Times(r/u/s)   Command [run=1/2]\n"
               "0    running    /tmp/ts-out.JhV49t                           sleep 1\n"
               "1    queued     (file)                                       [0]&& [lab]echo q\n"
@@ -757,7 +759,7 @@ TEST(List, MixedQueue) {
     q.finished(0, exit_with(0, 1.004, 0.001, 0.002), 3);
     ASSERT_EQ(q.schedule().start, V{1});
     q.started(1, 101, "/tmp/ts-out.b", 3);
-    EXPECT_EQ(q.list_text(),
+    EXPECT_EQ(list_text(q),
               "ID   State      Output               E-Level  Times(r/u/s)   Command [run=1/2]\n"
               "1    running    /tmp/ts-out.b                                [0]&& [lab]echo q\n"
               "2    finished   stdout               0        0.00/0.00/0.00 true\n"
@@ -776,7 +778,7 @@ TEST(List, FinishedWithNegativeLevelAndSkipped) {
     empty_label.label = "";
     q.add(empty_label, 3);                         // 2: -d on skipped job 1, -L ''
     q.schedule();
-    EXPECT_EQ(q.list_text(),
+    EXPECT_EQ(list_text(q),
               std::string(kHeader01) +
                   "0    finished   /tmp/ts-out.x        -56      0.50/0.25/0.13 false\n"
                   "1    skipped    (no output)                                  [0]&& true\n"
@@ -786,11 +788,11 @@ TEST(List, FinishedWithNegativeLevelAndSkipped) {
 TEST(List, DependencyOnNothing) {
     Queue q;
     q.add(dep_on(-1), 0);
-    EXPECT_EQ(q.list_text(), std::string(kHeader01) +
+    EXPECT_EQ(list_text(q), std::string(kHeader01) +
                                  "0    queued     (file)                                       && true\n");
     q.schedule();
     // Running, but the runner has not reported its output file yet.
-    EXPECT_EQ(q.list_text(),
+    EXPECT_EQ(list_text(q),
               "ID   State      Output               E-Level  Times(r/u/s)   Command [run=1/1]\n"
               "0    running    (...)                                        && true\n");
 }
@@ -809,13 +811,13 @@ TEST(List, LostQueuedJobAndLongPath) {
     q.started(12, 77, "/tmp/a/very/long/path/ts-out.123456", 0);
     q.finished(13, Queue::lost_result(), 1);   // client of the queued job died
     q.finished(11, exit_with(0), 1);           // already finished: no change
-    EXPECT_EQ(q.list_text(),
+    EXPECT_EQ(list_text(q),
               "ID   State      Output               E-Level  Times(r/u/s)   Command [run=1/1]\n"
               "12   running    /tmp/a/very/long/path/ts-out.123456                         sleep 10\n"
               "11   finished   (...)                0        0.00/0.00/0.00 x\n"
               "13   finished   (...)                -1       0.00/0.00/0.00 true\n");
     q.finished(12, exit_with(3, 12.5, 1.5, 0), 2);
-    EXPECT_EQ(q.list_text(),
+    EXPECT_EQ(list_text(q),
               std::string(kHeader01) +
                   "13   finished   (...)                -1       0.00/0.00/0.00 true\n"
                   "12   finished   /tmp/a/very/long/path/ts-out.123456 3        12.50/1.50/0.00 sleep 10\n");
@@ -900,14 +902,14 @@ TEST(QueueCancel, AnUndoneAddLeavesNoTrace) {
     a.argv = {"a"};
     a.token = "tok-a";
     JobId first = q.add(a, 1);
-    std::string before = q.list_text();
+    std::string before = list_text(q);
     JobSpec b;
     b.argv = {"b"};
     b.depends = true;   // -d on the job before
     b.token = "tok-b";
     JobId id = q.add(b, 2);
     q.cancel_add(id);
-    EXPECT_EQ(q.list_text(), before);
+    EXPECT_EQ(list_text(q), before);
     EXPECT_EQ(q.find(id), nullptr);
     EXPECT_EQ(q.by_token("tok-b"), nullptr);
     EXPECT_EQ(q.by_token("tok-a"), q.find(first));

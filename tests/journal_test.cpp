@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "jobs.h"
+#include "listing.h"
 #include "journal.h"
 #include "util.h"
 
@@ -201,7 +202,7 @@ void expect_same_job(const Job& a, const Job& b) {
 }
 
 void expect_same_queue(const Queue& a, const Queue& b) {
-    EXPECT_EQ(a.list_text(), b.list_text());
+    EXPECT_EQ(list_text(a), list_text(b));
     Queue::Meta ma = a.meta(), mb = b.meta();
     EXPECT_EQ(ma.next_id, mb.next_id);
     EXPECT_EQ(ma.last_errorlevel, mb.last_errorlevel);
@@ -779,7 +780,7 @@ TEST_F(JournalTest, TornTailAtEveryOffsetOfTheLastRecord) {
         a->spawned(0, 100);
         a->started(0, 101, "/tmp/ts-out.x", 1700000003);
         a->finish(0, result(0), 1700000004);
-        expected = a->q.list_text();
+        expected = list_text(a->q);
         before = a->j->size();
         JobSpec last = full_spec();
         last.depends = false;
@@ -794,7 +795,7 @@ TEST_F(JournalTest, TornTailAtEveryOffsetOfTheLastRecord) {
         spit(path_, bytes.substr(0, cut));
         logs_.clear();
         auto r = open_live();
-        EXPECT_EQ(r->q.list_text(), expected) << "cut at " << cut;
+        EXPECT_EQ(list_text(r->q), expected) << "cut at " << cut;
         EXPECT_EQ(r->q.size(), 2u) << "cut at " << cut;
         if (cut == before) {
             EXPECT_FALSE(logged("dropped")) << all_logs();
@@ -807,7 +808,7 @@ TEST_F(JournalTest, TornTailAtEveryOffsetOfTheLastRecord) {
         r.reset();
         logs_.clear();
         auto again = open_live();
-        EXPECT_EQ(again->q.list_text(), expected);
+        EXPECT_EQ(list_text(again->q), expected);
         EXPECT_FALSE(logged("dropped")) << "cut at " << cut << "\n" << all_logs();
     }
     spit(path_, bytes);   // and the whole file brings all three back
@@ -821,7 +822,7 @@ TEST_F(JournalTest, GarbageAppendedIsDroppedAndLogged) {
         auto a = open_live();
         a->add(cmd({"a"}), 1700000000);
         a->add(cmd({"b"}), 1700000001);
-        expected = a->q.list_text();
+        expected = list_text(a->q);
     }
     std::string good = slurp(path_);
     struct Case {
@@ -847,7 +848,7 @@ TEST_F(JournalTest, GarbageAppendedIsDroppedAndLogged) {
         spit(path_, good + c.tail);
         logs_.clear();
         auto r = open_live();
-        EXPECT_EQ(r->q.list_text(), expected) << c.what;
+        EXPECT_EQ(list_text(r->q), expected) << c.what;
         std::string want = format("dropped %zu bytes after offset %zu", c.tail.size(), good.size());
         EXPECT_TRUE(logged(want)) << c.what << ": want \"" << want << "\", got\n" << all_logs();
         std::string ref = dir_.file("ref.journal");
@@ -876,7 +877,7 @@ TEST_F(JournalTest, FlippedByteCostsOnlyItsRecord) {
         auto a = open_live();
         auto mark = [&] {
             off.push_back(a->j->size());
-            state.push_back(a->q.list_text());
+            state.push_back(list_text(a->q));
         };
         mark();
         a->add(cmd({"a"}), 1700000000);
@@ -907,7 +908,7 @@ TEST_F(JournalTest, FlippedByteCostsOnlyItsRecord) {
         // What the journal holds without record k: all that may be lost.
         std::string ref = dir_.file("ref.journal");
         spit(ref, bytes.substr(0, off[k - 1]) + bytes.substr(off[k]));
-        std::string expected = open_at(ref)->q.list_text();
+        std::string expected = list_text(open_at(ref)->q);
         unlink(ref.c_str());
         std::string b = bytes;
         b[at] = char(b[at] ^ 0x5A);
@@ -915,7 +916,7 @@ TEST_F(JournalTest, FlippedByteCostsOnlyItsRecord) {
         std::vector<std::string> aside = named("s.journal.bad.");
         logs_.clear();
         auto r = open_live();
-        EXPECT_EQ(r->q.list_text(), expected);
+        EXPECT_EQ(list_text(r->q), expected);
         std::string want = k + 1 == off.size()
                                ? format("dropped %zu bytes after offset %zu", off[k] - off[k - 1], off[k - 1])
                                : format("%zu damaged bytes at offset %zu", off[k] - off[k - 1], off[k - 1]);
@@ -952,7 +953,7 @@ TEST_F(JournalTest, NotAJournalIsMovedAside) {
     spit(path_, junk);
     auto a = open_live();
     EXPECT_EQ(a->q.size(), 0u);
-    EXPECT_EQ(a->q.list_text(), Queue().list_text());
+    EXPECT_EQ(list_text(a->q), list_text(Queue()));
     EXPECT_FALSE(a->j->replayed_anything());
     std::vector<std::string> aside = named("s.journal.bad.");
     ASSERT_EQ(aside.size(), 1u) << all_logs();
@@ -1215,7 +1216,7 @@ TEST_F(JournalTest, DependentMovedAheadOfItsDependencyLearnsItsResultAfterReplay
     ASSERT_NE(b->q.find(2), nullptr);
     EXPECT_EQ(b->q.find(2)->state, JobState::Running)
         << "after the restart, 2 must run too (its dependency exited 0)\n"
-        << b->q.list_text();
+        << list_text(b->q);
 }
 
 /* The same without -u: the order of the snapshot is the order of the queue,
@@ -1238,7 +1239,7 @@ TEST_F(JournalTest, DependentBehindItsDependencyLearnsItsResultAfterReplay) {
     b->finish(1, result(0), 1700000006);
     b->schedule(1700000007);
     ASSERT_NE(b->q.find(2), nullptr);
-    EXPECT_EQ(b->q.find(2)->state, JobState::Running) << b->q.list_text();
+    EXPECT_EQ(b->q.find(2)->state, JobState::Running) << list_text(b->q);
 }
 
 /* After a restart the average job record is forgotten (256 bytes assumed),
@@ -1329,8 +1330,8 @@ TEST_F(JournalTest, AFailedWriteNeverLeavesAStaleQueueBehind) {
         const Job* live = a->q.find(id);
         ASSERT_NE(live, nullptr) << "job " << id << " came back but is gone";
         EXPECT_EQ(b->q.find(id)->state, live->state)
-            << "job " << id << " is " << to_string(b->q.find(id)->state) << " after the restart but "
-            << to_string(live->state) << " in the server that wrote the journal";
+            << "job " << id << " is " << state_name(b->q.find(id)->state) << " after the restart but "
+            << state_name(live->state) << " in the server that wrote the journal";
     }
     EXPECT_TRUE(b->q.size() == 0 || b->q.meta().next_id >= a->q.meta().next_id)
         << "ids " << b->q.meta().next_id << ".. would be given again";

@@ -18,6 +18,7 @@
 #include "frame.h"
 #include "harness_client.h"
 #include "jobs.h"
+#include "listing.h"
 #include "server.h"
 
 namespace {
@@ -566,7 +567,7 @@ TEST(Savelist, QuotesEachArgumentAndLeavesOtherUsersJobsAsComments) {
     q.add(of(1, {"printf", "%s|", "it's", "a b", "$(reboot)", "two\nlines"}), 0);
     q.add(of(2, {"sh", "-c", "rm -rf ~"}), 0);
     q.add(of(2, {"echo", "'; reboot; '\nts evil"}), 0);
-    std::string s = q.savelist_text(1);
+    std::string s = savelist_text(q, 1);
     EXPECT_NE(s.find("\nts make -j8\n"), std::string::npos) << s;
     EXPECT_NE(s.find("\nts printf '%s|' 'it'\\''s' 'a b' '$(reboot)' 'two\nlines'\n"), std::string::npos) << s;
     EXPECT_NE(s.find("\n# job 2 of uid 2, not queued again: ts sh -c 'rm -rf ~'\n"), std::string::npos) << s;

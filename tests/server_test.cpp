@@ -11,6 +11,7 @@
 
 #include "frame.h"
 #include "jobs.h"
+#include "listing.h"
 #include "server.h"
 
 namespace {

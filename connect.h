@@ -1,0 +1,70 @@
+/*
+ * connect.h — reaching a queue's server, and starting one when none answers:
+ * where the socket is, the start lock, bind-before-fork, connect-or-start,
+ * who a queue belongs to, the peer's credentials, and --restart (a server
+ * of this binary takes over the queue). The client, runners, waiters and the
+ * spawner's spares all reach the server through here.
+ */
+#pragma once
+
+#include <string>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include "util.h"
+
+/* Where the queue's socket is: $TS_SOCKET, else $TMPDIR/socket-ts.UID, else
+ * /tmp/socket-ts.UID. Dies with task-spooler's message when it cannot be used. */
+struct Socket {
+    std::string path;       // as used for connect/bind (maybe relative)
+    std::string abs_path;   // for the server, which runs in /
+    bool is_default = false;
+};
+Socket socket_location();
+
+/* connect(); an invalid Fd with errno set on failure. */
+Fd try_connect(const std::string& path);
+
+/* Bind and listen, then fork the server. False with *err if it cannot come up. */
+bool start_server(const Socket& s, std::string* err);
+
+/* Connect, starting a server when none answers (under the start lock). Only
+ * the queue's own server will do (the answer is checked before anything is
+ * sent). kill_only (-K): no server is started; with none, the queue's files
+ * are removed and *dead set. An invalid Fd with *err otherwise. */
+Fd open_server(const Socket& s, std::string* err, bool kill_only = false, bool* dead = nullptr);
+/* open_server, or die with its message. */
+Fd connect_server(const Socket& s);
+
+/* Connect to the server at an absolute socket path, starting one when none
+ * answers (runners and waiters use it after a server restart). Only a
+ * server running as `expect` will do: another one at the path (an impostor
+ * that bound it while the queue's server was away) is hung up on at once.
+ * An invalid Fd when that fails. */
+Fd connect_or_start(const std::string& abs_path, bool may_start, uid_t expect,
+                    std::string* why = nullptr);
+
+/* --restart: stop the queue's server, whatever ts binary it is, keeping its
+ * queue, and start a server of this binary. Returns the exit status. */
+int restart_server(const Socket& s);
+
+/* Who the queue at a socket path belongs to, as far as the files say:
+ * the owner of the socket's directory when nobody else may write there,
+ * else the owner of the queue's journal or lock file (the first user who
+ * started it; one of `prefer`'s, if either is, or only the journal without
+ * prefer_lock: a lock file is easier to plant). known is false for a new
+ * queue in a shared directory, which belongs to whoever starts it first. */
+struct QueueOwner {
+    bool known = false;
+    uid_t uid = 0;
+    std::string why;   // "the owner of DIR", "its journal PATH", ...
+};
+QueueOwner queue_owner(const std::string& socket_path, uid_t prefer = geteuid(), bool prefer_lock = true);
+
+/* The socket's directory must be one that nobody but its owner can change,
+ * or sticky (like /tmp): otherwise another user could delete the queue's
+ * files and put their own server there. False with *err when it is not. */
+bool check_socket_dir(const std::string& socket_path, std::string* err);
+
+/* The uid at the other end of a Unix socket (SO_PEERCRED), or -1. */
+uid_t peer_uid(int fd);

@@ -1,0 +1,123 @@
+/*
+ * listing.cpp — the queue as text: `ts -l`, `-i`, the TS_SAVELIST dump and
+ * the state names; see listing.h.
+ */
+#include "listing.h"
+
+#include <array>
+#include <ctime>
+
+#include "util.h"
+
+namespace {
+// A held job shows as "skipped", as task-spooler shows its holding clients.
+constexpr std::array<const char*, 5> kStateNames = {"queued", "running", "finished", "skipped",
+                                                    "skipped"};
+static_assert(kStateNames.size() == static_cast<size_t>(JobState::Held) + 1);
+}  // namespace
+
+const char* state_name(JobState s) { return kStateNames[static_cast<size_t>(s)]; }
+
+const char* state_name(proto::WireState s) {
+    return s <= proto::kHeld ? kStateNames[static_cast<size_t>(s)] : nullptr;
+}
+
+std::string list_header(int busy, int max) {
+    return format("%-4s %-10s %-20s %-8s %-14s %s [run=%i/%i]\n", "ID", "State", "Output",
+                  "E-Level", "Times(r/u/s)", "Command", busy, max);
+}
+
+static std::string output_shown(const Job& j) {
+    if (j.state == JobState::Skipped) return "(no output)";
+    if (!j.spec.stores_output()) return "stdout";
+    if (j.state == JobState::Queued) return "(file)";
+    return j.output.empty() ? "(...)" : j.output;
+}
+
+std::string list_line(const Job& j) {
+    std::string cmd = j.dep_prefix();
+    if (j.spec.label) cmd += "[" + printable(*j.spec.label) + "]";
+    cmd += printable(j.spec.command());
+    std::string out = printable(output_shown(j));
+    if (j.state == JobState::Finished)
+        return format("%-4i %-10s %-20s %-8i %0.2f/%0.2f/%0.2f %s\n", j.id, state_name(j.state),
+                      out.c_str(), j.result.errorlevel, j.result.real, j.result.user,
+                      j.result.sys, cmd.c_str());
+    return format("%-4i %-10s %-20s %-8s %14s %s\n", j.id, state_name(j.state), out.c_str(), "",
+                  "", cmd.c_str());
+}
+
+static std::string ctime_text(double t) {
+    time_t tt = static_cast<time_t>(t);
+    char buf[64];
+    struct tm tm;
+    localtime_r(&tt, &tm);
+    strftime(buf, sizeof buf, "%a %b %e %H:%M:%S %Y\n", &tm);
+    return buf;
+}
+
+std::string info_text(const Job& j, double now, uid_t server_uid, uid_t viewer) {
+    std::string s;
+    bool may_see = viewer == j.spec.uid || viewer == server_uid || viewer == 0;
+    if (j.spec.env_info && may_see)
+        s += "Environment:\n" + (j.spec.uid == server_uid ? printable(*j.spec.env_info, true)
+                                                         : printable(*j.spec.env_info) + "\n");
+    if (j.state == JobState::Finished || j.state == JobState::Skipped) {
+        if (j.result.signal)
+            s += format("Exit status: killed by signal %i\n", j.result.signal);
+        else
+            s += format("Exit status: died with exit code %i\n", j.result.errorlevel);
+        if (!j.result.note.empty()) s += "Error: " + printable(j.result.note) + "\n";
+        if (!j.result.lost.empty()) s += "Lost: " + printable(j.result.lost) + "\n";
+    }
+    s += "Command: ";
+    if (j.depends && j.depend_on != -1) s += format("[%i]&& ", j.depend_on);
+    s += printable(j.spec.command()) + "\n";
+    s += format("Slots required: %i\n", j.spec.num_slots);
+    if (j.spec.uid != server_uid) s += format("User: %u\n", unsigned(j.spec.uid));
+    s += "Enqueue time: " + ctime_text(j.enqueue_time);
+    if (j.state == JobState::Running) {
+        s += "Start time: " + ctime_text(j.start_time);
+        s += format("Time running: %fs\n", now - j.start_time);
+    } else if (j.state == JobState::Finished) {
+        s += "Start time: " + ctime_text(j.start_time);
+        s += "End time: " + ctime_text(j.end_time);
+        s += format("Time run: %fs\n", j.end_time - j.start_time);
+    }
+    return s;
+}
+
+std::string list_text(const Queue& q) {
+    std::string s = list_header(q.busy_slots(), q.max_slots());
+    for (JobId id : q.active()) s += list_line(*q.find(id));
+    for (JobId id : q.finished_list()) s += list_line(*q.find(id));
+    return s;
+}
+
+
+std::string savelist_text(const Queue& q, uid_t owner) {
+    std::string s =
+        "#!/bin/sh\n"
+        "# - task spooler (ts) job dump\n"
+        "# This file has been created because a SIGTERM killed\n"
+        "# your queue server.\n"
+        "# The finished commands are listed first.\n"
+        "# The commands running or to be run are stored as you would\n"
+        "# probably run them. Take care - some quotes may have got broken\n"
+        "\n";
+    s += "# " + list_header(q.busy_slots(), q.max_slots());
+    for (JobId id : q.finished_list()) s += "# " + list_line(*q.find(id));
+    s += "\n";
+    for (JobId id : q.active()) {
+        const Job& j = *q.find(id);
+        std::string cmd = "ts";
+        for (const auto& a : j.spec.argv) cmd += " " + shell_quote(a);
+        if (j.spec.uid == owner)
+            s += cmd + "\n";
+        else   // another user's command must not run as the owner: a comment, one line
+            s += format("# job %d of uid %u, not queued again: ", j.id, unsigned(j.spec.uid)) +
+                 printable(cmd) + "\n";
+    }
+    return s;
+}
+

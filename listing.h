@@ -1,0 +1,32 @@
+/*
+ * listing.h — the queue as text, byte for byte as task-spooler prints it:
+ * the list (`ts -l`), a job's information (`-i`), the TS_SAVELIST dump and
+ * the state names (`-s`). Later: JSON and filters. The queue model
+ * (jobs.h) knows nothing of how it is shown.
+ */
+#pragma once
+
+#include <string>
+#include <sys/types.h>
+
+#include "jobs.h"
+
+/* "queued", "running", "finished", "skipped" (a job waiting for room in a
+ * full queue shows as "skipped", as task-spooler shows its waiting clients). */
+const char* state_name(JobState s);
+const char* state_name(proto::WireState s);   // nullptr for a value out of range
+
+/* The whole list, as `ts -l` prints it. */
+std::string list_text(const Queue& q);
+/* One line of the list, for a job in any state. */
+std::string list_line(const Job& j);
+std::string list_header(int busy, int max);
+/* The -i block (ts-spec §2.2), `now` for a running job's time; a job of
+ * another uid than the server's gets a "User: UID" line. The TS_ENV text
+ * (it may hold secrets) is shown only to the job's owner, the server's owner
+ * and root; another user's is one escaped line, so it cannot fake others. */
+std::string info_text(const Job& j, double now, uid_t server_uid, uid_t viewer);
+/* TS_SAVELIST's dump (ts-spec §2.6), with each argument quoted for sh;
+ * jobs of other users than `owner` are left as comments (running the
+ * dump must not run their commands as the owner). */
+std::string savelist_text(const Queue& q, uid_t owner);
