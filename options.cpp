@@ -1,53 +1,67 @@
 /*
- * options.cpp — see options.h. This is a small getopt of our own rather than
- * getopt(3), so that the rules do not depend on the C library or on
- * POSIXLY_CORRECT in the environment: "+:" semantics, i.e. stop at the first
- * non-option, and report a missing argument instead of printing anything.
+ * options.cpp — the options table, the parser and the -h text (options.h).
+ *
+ * kOptions has one row per flag, in the order -h lists them. The parser looks
+ * letters and long names up in it, and each row's apply function does what
+ * the flag does; help_text() prints the same rows. So a flag is added in one
+ * place (and in ts.1, which tests/options_test.cpp compares with the table).
+ *
+ * The parser is a small getopt of our own rather than getopt(3), so that the
+ * rules do not depend on the C library or on POSIXLY_CORRECT in the
+ * environment: "+:" semantics, i.e. stop at the first non-option, and report
+ * a missing argument instead of printing anything.
  */
 #include "options.h"
 
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <iterator>
 
 #include "util.h"
 
 namespace {
 
-// Flags taking an argument; for the first group a missing argument means
-// "the last job" (or, for -S, "print the slot count").
-constexpr const char* kIdFlags = "rtcopwkusiS";
-constexpr const char* kArgFlags = "rtcopwkusiSLNUD";
-constexpr const char* kPlainFlags = "VhKgClnfmBEd";
+// ---- what each flag does -------------------------------------------------------------------------------
 
-bool takes_arg(char c) { return c && std::strchr(kArgFlags, c); }
-bool is_flag(char c) { return c && (std::strchr(kArgFlags, c) || std::strchr(kPlainFlags, c)); }
+bool select_action(const OptionRow& row, const char*, Options* o, std::string*) {
+    o->action = *row.action;
+    return true;
+}
 
-Action id_action(char c) {
-    switch (c) {
-    case 'r': return Action::Remove;
-    case 't': return Action::Tail;
-    case 'c': return Action::Cat;
-    case 'o': return Action::Output;
-    case 'p': return Action::Pid;
-    case 'w': return Action::Wait;
-    case 'k': return Action::Kill;
-    case 'u': return Action::Urgent;
-    case 's': return Action::State;
-    case 'i': return Action::Info;
-    default: return Action::List;
+/* -t, -w, ...: without an id, "the last job" (-1). */
+bool select_job(const OptionRow& row, const char* arg, Options* o, std::string*) {
+    o->action = *row.action;
+    o->id = arg ? atoi_compat(arg) : -1;
+    return true;
+}
+
+/* -S n sets the slots, checked at once (whatever comes later); -S prints them. */
+bool set_slots(const OptionRow&, const char* arg, Options* o, std::string* err) {
+    if (!arg) {
+        o->action = Action::GetSlots;
+        o->id = -1;   // as every flag without its optional id (unused here)
+        return true;
     }
+    o->slots = atoi_compat(arg);
+    if (o->slots < 1) {
+        *err = "You should set at minimum 1 slot.\n";
+        return false;
+    }
+    o->action = Action::SetSlots;
+    return true;
 }
 
 /* -U a-b: split at the first '-', atoi both halves. */
-bool parse_swap(const std::string& arg, Options* o, std::string* err) {
-    size_t dash = arg.find('-');
-    if (arg.size() >= 50 || dash == std::string::npos) {
+bool set_swap(const OptionRow&, const char* arg, Options* o, std::string* err) {
+    std::string s = arg;
+    size_t dash = s.find('-');
+    if (s.size() >= 50 || dash == std::string::npos) {
         *err = "Wrong <id-id> for -U.\n";
         return false;
     }
-    o->swap_a = atoi_compat(arg.substr(0, dash));
-    o->swap_b = atoi_compat(arg.substr(dash + 1));
+    o->swap_a = atoi_compat(s.substr(0, dash));
+    o->swap_b = atoi_compat(s.substr(dash + 1));
     if (o->swap_a == o->swap_b) {
         *err = "Wrong <id-id> for -U. Use different ids.\n";
         return false;
@@ -56,51 +70,191 @@ bool parse_swap(const std::string& arg, Options* o, std::string* err) {
     return true;
 }
 
-/* One flag with its argument (nullptr if it had none). */
-bool apply(char c, const char* arg, Options* o, std::string* err) {
-    if (!arg && std::strchr(kIdFlags, c)) {   // "optional" id omitted
-        o->action = c == 'S' ? Action::GetSlots : id_action(c);
-        o->id = -1;
-        return true;
-    }
-    if (!arg && takes_arg(c)) {
-        *err = format("Option %c missing argument.\n", c);
-        return false;
-    }
-    switch (c) {
-    case 'K': o->action = Action::KillServer; break;
-    case 'C': o->action = Action::Clear; break;
-    case 'l': o->action = Action::List; break;
-    case 'h': o->action = Action::Help; break;
-    case 'V': o->action = Action::Version; break;
-    case 'n': o->store_output = false; break;
-    case 'g': o->gzip = true; break;
-    case 'E': o->stderr_apart = true; break;
-    case 'f': o->foreground = true; break;
-    case 'm': o->mail = true; break;
-    case 'B': o->no_block = true; break;
-    case 'd': o->depends = true; o->depend_on = -1; break;
-    case 'D': o->depends = true; o->depend_on = atoi_compat(arg); break;
-    case 'L': o->label = arg; break;
-    case 'N': o->num_slots = std::max(0, atoi_compat(arg)); break;
-    case 'U': return parse_swap(arg, o, err);
-    case 'S':
-        o->slots = atoi_compat(arg);
-        if (o->slots < 1) {   // checked at once, whatever comes later
-            *err = "You should set at minimum 1 slot.\n";
-            return false;
-        }
-        o->action = Action::SetSlots;
-        break;
-    default:
-        o->action = id_action(c);
-        o->id = atoi_compat(arg);
-        break;
-    }
+bool set_no_output(const OptionRow&, const char*, Options* o, std::string*) {
+    o->store_output = false;
+    return true;
+}
+bool set_stderr_apart(const OptionRow&, const char*, Options* o, std::string*) {
+    o->stderr_apart = true;
+    return true;
+}
+bool set_gzip(const OptionRow&, const char*, Options* o, std::string*) {
+    o->gzip = true;
+    return true;
+}
+bool set_foreground(const OptionRow&, const char*, Options* o, std::string*) {
+    o->foreground = true;
+    return true;
+}
+bool set_mail(const OptionRow&, const char*, Options* o, std::string*) {
+    o->mail = true;
+    return true;
+}
+bool set_no_block(const OptionRow&, const char*, Options* o, std::string*) {
+    o->no_block = true;
     return true;
 }
 
+/* -d and -D share their state: the last one wins. */
+bool set_depends_on_previous(const OptionRow&, const char*, Options* o, std::string*) {
+    o->depends = true;
+    o->depend_on = -1;
+    return true;
+}
+bool set_depends_on(const OptionRow&, const char* arg, Options* o, std::string*) {
+    o->depends = true;
+    o->depend_on = atoi_compat(arg);
+    return true;
+}
+
+bool set_label(const OptionRow&, const char* arg, Options* o, std::string*) {
+    o->label = arg;
+    return true;
+}
+bool set_num_slots(const OptionRow&, const char* arg, Options* o, std::string*) {
+    o->num_slots = std::max(0, atoi_compat(arg));
+    return true;
+}
+
+// ---- the table -----------------------------------------------------------------------------------------
+
+constexpr ArgKind kNone = ArgKind::None, kId = ArgKind::OptionalId, kArg = ArgKind::Required;
+constexpr Section kAct = Section::Actions, kAdd = Section::AddingJobs;
+constexpr std::nullopt_t kSetting = std::nullopt;
+
+// -B is a setting of new jobs, listed under Actions as task-spooler's -h lists it.
+constexpr OptionRow kOptions[] = {
+    {'K', nullptr, kNone, "", kAct, "kill the task spooler server, and empty its queue",
+     Action::KillServer, select_action},
+    {'\0', "restart", kNone, "", kAct, "restart the server with this ts binary, keeping the queue",
+     Action::Restart, select_action},
+    {'C', nullptr, kNone, "", kAct, "clear the list of finished jobs", Action::Clear, select_action},
+    {'l', nullptr, kNone, "", kAct, "show the job list (default action)", Action::List, select_action},
+    {'S', nullptr, kId, "[num]", kAct, "get/set the number of max simultaneous jobs of the server.",
+     Action::SetSlots, set_slots},
+    {'t', nullptr, kId, "[id]", kAct,
+     "\"tail -n 10 -f\" the output of the job. Last run if not specified.", Action::Tail, select_job},
+    {'c', nullptr, kId, "[id]", kAct, "like -t, but shows all the lines. Last run if not specified.",
+     Action::Cat, select_job},
+    {'p', nullptr, kId, "[id]", kAct, "show the pid of the job. Last run if not specified.",
+     Action::Pid, select_job},
+    {'o', nullptr, kId, "[id]", kAct, "show the output file. Of last job run, if not specified.",
+     Action::Output, select_job},
+    {'i', nullptr, kId, "[id]", kAct, "show job information. Of last job run, if not specified.",
+     Action::Info, select_job},
+    {'s', nullptr, kId, "[id]", kAct, "show the job state. Of the last added, if not specified.",
+     Action::State, select_job},
+    {'r', nullptr, kId, "[id]", kAct, "remove a job. The last added, if not specified.",
+     Action::Remove, select_job},
+    {'w', nullptr, kId, "[id]", kAct, "wait for a job. The last added, if not specified.",
+     Action::Wait, select_job},
+    {'k', nullptr, kId, "[id]", kAct,
+     "send SIGTERM to the job process group. The last run, if not specified.", Action::Kill,
+     select_job},
+    {'u', nullptr, kId, "[id]", kAct, "put that job first. The last added, if not specified.",
+     Action::Urgent, select_job},
+    {'U', nullptr, kArg, "<id-id>", kAct, "swap two jobs in the queue.", Action::Swap, set_swap},
+    {'B', nullptr, kNone, "", kAct,
+     "in case of full queue on the server, quit (2) instead of waiting.", kSetting, set_no_block},
+    {'h', nullptr, kNone, "", kAct, "show this help", Action::Help, select_action},
+    {'V', nullptr, kNone, "", kAct, "show the program version", Action::Version, select_action},
+
+    {'n', nullptr, kNone, "", kAdd, "don't store the output of the command.", kSetting,
+     set_no_output},
+    {'E', nullptr, kNone, "", kAdd,
+     "Keep stderr apart, in a name like the output file, but adding '.e'.", kSetting,
+     set_stderr_apart},
+    {'g', nullptr, kNone, "", kAdd, "gzip the stored output (if not -n).", kSetting, set_gzip},
+    {'f', nullptr, kNone, "", kAdd, "don't fork into background.", kSetting, set_foreground},
+    {'m', nullptr, kNone, "", kAdd, "send the output by e-mail (uses sendmail).", kSetting, set_mail},
+    {'d', nullptr, kNone, "", kAdd, "the job will be run only if the job before ends well", kSetting,
+     set_depends_on_previous},
+    {'D', nullptr, kArg, "<id>", kAdd, "the job will be run only if the job of given id ends well.",
+     kSetting, set_depends_on},
+    {'L', nullptr, kArg, "<lab>", kAdd,
+     "name this task with a label, to be distinguished on listing.", kSetting, set_label},
+    {'N', nullptr, kArg, "<num>", kAdd, "number of slots required by the job (1 default).", kSetting,
+     set_num_slots},
+};
+
+/* Each row has a letter or a long name, not both; long options take no
+ * argument (the parser gives them none); an argument has a name to show;
+ * no letter is used twice. */
+constexpr bool rows_are_sound() {
+    for (size_t i = 0; i < std::size(kOptions); ++i) {
+        const OptionRow& r = kOptions[i];
+        if ((r.letter == '\0') == (r.long_name == nullptr)) return false;
+        if (r.long_name && r.arg != ArgKind::None) return false;
+        if ((r.arg == ArgKind::None) != (r.arg_name[0] == '\0')) return false;
+        if (!r.apply) return false;
+        for (size_t j = 0; j < i; ++j)
+            if (r.letter != '\0' && r.letter == kOptions[j].letter) return false;
+    }
+    return true;
+}
+static_assert(rows_are_sound(), "kOptions: a row breaks the rules above rows_are_sound()");
+
+const OptionRow* find_letter(char c) {
+    for (const OptionRow& r : kOptions)
+        if (r.letter != '\0' && r.letter == c) return &r;
+    return nullptr;
+}
+
+const OptionRow* find_long(const char* name) {
+    for (const OptionRow& r : kOptions)
+        if (r.long_name && std::strcmp(r.long_name, name) == 0) return &r;
+    return nullptr;
+}
+
+/* One flag with its argument (nullptr if it had none). */
+bool apply(const OptionRow& row, const char* arg, Options* o, std::string* err) {
+    if (!arg && row.arg == ArgKind::Required) {
+        *err = format("Option %c missing argument.\n", row.letter);
+        return false;
+    }
+    return row.apply(row, arg, o, err);
+}
+
+// ---- the -h text ---------------------------------------------------------------------------------------
+
+// Kept as task-spooler writes it (its columns are not regular).
+constexpr const char* kEnvHelp =
+    "Env vars:\n"
+    "  TS_SOCKET  the path to the unix socket used by the ts command.\n"
+    "  TS_MAILTO  where to mail the result (on -m). Local user by default.\n"
+    "  TS_MAXFINISHED  maximum finished jobs in the queue.\n"
+    "  TS_MAXCONN  maximum number of ts connections at once.\n"
+    "  TS_ONFINISH  binary called on job end (passes jobid, error, outfile, command).\n"
+    "  TS_ENV  command called on enqueue. Its output determines the job information.\n"
+    "  TS_SAVELIST  filename which will store the list, if the server dies.\n"
+    "  TS_SLOTS   amount of jobs which can run at once, read on server start.\n"
+    "  TMPDIR     directory where to place the output files and the default socket.\n";
+
+constexpr struct {
+    Section section;
+    const char* heading;
+} kSections[] = {
+    {Section::Actions, "Actions:\n"},
+    {Section::AddingJobs, "Options adding jobs:\n"},
+};
+
+/* "  -t [id]  ...": the flag and its argument in a column of 8 and one space,
+ * or, when longer (--restart, -U <id-id>), followed by two spaces. */
+std::string help_line(const OptionRow& r) {
+    std::string flag = flag_word(r);
+    if (r.arg != ArgKind::None) flag += std::string(" ") + r.arg_name;
+    if (flag.size() <= 8) flag.resize(8, ' ');
+    else flag += ' ';
+    return "  " + flag + " " + r.help + "\n";
+}
+
 }  // namespace
+
+OptionRows option_table() { return {std::begin(kOptions), std::end(kOptions)}; }
+
+std::string flag_word(const OptionRow& row) {
+    return row.long_name ? std::string("--") + row.long_name : std::string("-") + row.letter;
+}
 
 int atoi_compat(const std::string& s) { return std::atoi(s.c_str()); }
 
@@ -110,31 +264,29 @@ bool parse_options(int argc, const char* const* argv, Options* o, std::string* e
     while (i < argc) {
         const char* a = argv[i];
         if (a[0] != '-' || a[1] == '\0') break;   // first non-option word
-        if (std::strcmp(a, "--") == 0) {
-            ++i;
-            break;
-        }
-        if (std::strcmp(a, "--restart") == 0) {   // long options: ours only, never task-spooler's letters
-            o->action = Action::Restart;
-            ++i;
-            continue;
-        }
         ++i;
-        for (const char* p = a + 1; *p; ++p) {
-            char c = *p;
-            if (!is_flag(c)) {
-                *err = format("Wrong option %c.\n", c);
-                return false;
-            }
-            if (!takes_arg(c)) {
-                if (!apply(c, nullptr, o, err)) return false;
+        if (std::strcmp(a, "--") == 0) break;
+        // Long options: ours only, never task-spooler's letters. Any other
+        // "--x" is read as letters, so "-" is the wrong option, as getopt says.
+        if (a[1] == '-') {
+            if (const OptionRow* row = find_long(a + 2)) {
+                if (!apply(*row, nullptr, o, err)) return false;
                 continue;
             }
+        }
+        for (const char* p = a + 1; *p; ++p) {
+            const OptionRow* row = find_letter(*p);
+            if (!row) {
+                *err = format("Wrong option %c.\n", *p);
+                return false;
+            }
             const char* arg = nullptr;
-            if (p[1]) arg = p + 1;            // attached: -w5
-            else if (i < argc) arg = argv[i++];  // next word, whatever it is
-            if (!apply(c, arg, o, err)) return false;
-            break;
+            if (row->arg != ArgKind::None) {
+                if (p[1]) arg = p + 1;               // attached: -w5
+                else if (i < argc) arg = argv[i++];  // next word, whatever it is
+            }
+            if (!apply(*row, arg, o, err)) return false;
+            if (row->arg != ArgKind::None) break;  // the argument took the rest of the word
         }
     }
     if (o->action == Action::List && i < argc) {
@@ -146,4 +298,15 @@ bool parse_options(int argc, const char* const* argv, Options* o, std::string* e
         return false;
     }
     return true;
+}
+
+std::string help_text(const std::string& argv0) {
+    std::string s = format("usage: %s [action] [-ngfmdE] [-L <lab>] [-D <id>] [cmd...]\n", argv0.c_str());
+    s += kEnvHelp;
+    for (const auto& sec : kSections) {
+        s += sec.heading;
+        for (const OptionRow& r : kOptions)
+            if (r.section == sec.section) s += help_line(r);
+    }
+    return s;
 }

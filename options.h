@@ -1,12 +1,18 @@
 /*
- * options.h — the command line, parsed exactly as task-spooler parses it
- * (ts-spec §1.1): getopt rules with POSIXLY_CORRECT (options stop at the first
- * word that is not an option), clustered flags, attached arguments,
- * "optional" ids (an id flag that is the last word means "the last job"),
- * and the last action flag wins.
+ * options.h — the command line. This module owns the options table (one row
+ * per flag: its letter or long name, its argument, its -h section and line,
+ * and what it does), the parser made from it, and the -h text made from it.
+ * The man page ts.1 lists the same flags; tests/options_test.cpp checks that
+ * the three agree.
+ *
+ * Parsing is exactly task-spooler's (ts-spec §1.1): getopt rules with
+ * POSIXLY_CORRECT (options stop at the first word that is not an option),
+ * clustered flags, attached arguments, "optional" ids (an id flag that is the
+ * last word means "the last job"), and the last action flag wins.
  */
 #pragma once
 
+#include <cstddef>
 #include <optional>
 #include <string>
 #include <vector>
@@ -37,9 +43,50 @@ struct Options {
     std::string argv0;
 };
 
+/* What follows a flag. OptionalId is task-spooler's emulated optional
+ * argument: the next word (or the rest of the cluster) is taken whatever it
+ * is, and only a flag that is the last word goes without one. */
+enum class ArgKind { None, OptionalId, Required };
+
+/* The heading -h lists a flag under. */
+enum class Section { Actions, AddingJobs };
+
+struct OptionRow;
+
+/* What a flag does to *o; arg is nullptr when an OptionalId flag had none.
+ * False with the exact task-spooler message in *err on a bad argument. */
+using ApplyOption = bool (*)(const OptionRow& row, const char* arg, Options* o, std::string* err);
+
+struct OptionRow {
+    char letter;                  // '\0' for a long option
+    const char* long_name;        // "restart" for --restart; nullptr for a letter
+    ArgKind arg;                  // long options take none
+    const char* arg_name;         // as -h shows it ("[id]", "<lab>"); "" when none
+    Section section;
+    const char* help;             // its -h line, after the flag column
+    std::optional<Action> action; // the action it selects; none for a setting of new jobs
+    ApplyOption apply;
+};
+
+/* The rows in -h order; a range for range-for. */
+struct OptionRows {
+    const OptionRow* first;
+    const OptionRow* last;
+    const OptionRow* begin() const { return first; }
+    const OptionRow* end() const { return last; }
+    size_t size() const { return static_cast<size_t>(last - first); }
+};
+OptionRows option_table();
+
+/* A row's flag as written: "-K", "--restart". */
+std::string flag_word(const OptionRow& row);
+
 /* Fill *o from argv. On a usage error return false with the exact text
  * task-spooler prints (ending in a newline) in *err. */
 [[nodiscard]] bool parse_options(int argc, const char* const* argv, Options* o, std::string* err);
+
+/* The -h text, naming the program as argv0. */
+std::string help_text(const std::string& argv0);
 
 /* atoi(), as task-spooler reads every number: garbage is 0. */
 int atoi_compat(const std::string& s);

@@ -1,13 +1,18 @@
 /*
- * options_test.cpp — the command line (options.h), per ts-spec §1.1.
+ * options_test.cpp — the command line (options.h), per ts-spec §1.1, and the
+ * options table: the parser, -h and the man page ts.1 all agree with it.
  */
 #include <gtest/gtest.h>
 
 #include <initializer_list>
+#include <map>
+#include <set>
+#include <sstream>
 #include <string>
 #include <vector>
 
 #include "options.h"
+#include "util.h"
 
 namespace {
 
@@ -433,4 +438,259 @@ TEST(Options, AtoiCompat) {
     EXPECT_EQ(atoi_compat("-4"), -4);
     EXPECT_EQ(atoi_compat("  7"), 7);
     EXPECT_EQ(atoi_compat("-l"), 0);
+}
+
+// ---- the options table ---------------------------------------------------------------------------------
+
+namespace {
+
+/* Every field of Options, for comparing two of them whole. */
+std::string describe(const Options& o) {
+    std::string s = format("action=%d id=%d slots=%d swap=%d,%d store=%d gzip=%d stderr=%d fg=%d mail=%d "
+                           "noblock=%d depends=%d,%d label=%s num_slots=%d argv0=%s command=",
+                           static_cast<int>(o.action), o.id, o.slots, o.swap_a, o.swap_b, o.store_output,
+                           o.gzip, o.stderr_apart, o.foreground, o.mail, o.no_block, o.depends, o.depend_on,
+                           o.label ? ("<" + *o.label + ">").c_str() : "none", o.num_slots, o.argv0.c_str());
+    for (const auto& w : o.command) s += "{" + w + "}";
+    return s;
+}
+
+Options defaults() {
+    Options o;
+    o.argv0 = "ts";
+    return o;
+}
+
+/* A sample argument for a row that takes one, and what the row then does. */
+struct Expect {
+    const char* arg;                 // nullptr: the row takes none
+    void (*change)(Options* o);      // applied to the defaults
+};
+
+/* What each setting of new jobs does (the action rows are checked from their
+ * action); a new setting row needs a line here. */
+const std::map<char, Expect>& setting_effects() {
+    static const std::map<char, Expect> m = {
+        {'n', {nullptr, [](Options* o) { o->store_output = false; }}},
+        {'E', {nullptr, [](Options* o) { o->stderr_apart = true; }}},
+        {'g', {nullptr, [](Options* o) { o->gzip = true; }}},
+        {'f', {nullptr, [](Options* o) { o->foreground = true; }}},
+        {'m', {nullptr, [](Options* o) { o->mail = true; }}},
+        {'B', {nullptr, [](Options* o) { o->no_block = true; }}},
+        {'d', {nullptr, [](Options* o) { o->depends = true; o->depend_on = -1; }}},
+        {'D', {"4", [](Options* o) { o->depends = true; o->depend_on = 4; }}},
+        {'L', {"lab", [](Options* o) { o->label = "lab"; }}},
+        {'N', {"3", [](Options* o) { o->num_slots = 3; }}},
+    };
+    return m;
+}
+
+/* An .It Fl entry of the man page: its flag ("K", "-restart") and argument. */
+struct ManEntry {
+    ArgKind arg;
+    std::string section;
+};
+
+/* The .It Fl entries of ts.1's option sections, by flag as ts.1 writes it
+ * ("K" for -K, "-restart" for --restart); false if ts.1 is not found. */
+bool man_entries(std::map<std::string, ManEntry>* out, std::string* err) {
+    // The unit tests run from the repository root (make check); __FILE__ is tests/options_test.cpp.
+    std::string text;
+    std::string path = dir_name(__FILE__) + "/../ts.1";
+    if (!read_file(path, &text) && !read_file(path = "ts.1", &text)) {
+        *err = "cannot read ts.1 (run from the repository root)";
+        return false;
+    }
+    const std::set<std::string> option_sections = {"Actions", "Options for new jobs"};
+    std::istringstream in(text);
+    std::string line, section;
+    while (std::getline(in, line)) {
+        if (line.rfind(".Sh ", 0) == 0 || line.rfind(".Ss ", 0) == 0) {
+            section = line.substr(4);
+            continue;
+        }
+        if (!option_sections.count(section) || line.rfind(".It Fl ", 0) != 0) continue;
+        std::istringstream words(line.substr(7));
+        std::string flag, w1, w2;
+        words >> flag >> w1 >> w2;
+        ArgKind kind = w1 == "Op" && w2 == "Ar" ? ArgKind::OptionalId
+                       : w1 == "Ar"             ? ArgKind::Required
+                                                : ArgKind::None;
+        if (!out->emplace(flag, ManEntry{kind, section}).second) {
+            *err = "ts.1 lists " + flag + " twice";
+            return false;
+        }
+    }
+    if (out->empty()) *err = "no .It Fl entries found under " + path + "'s option sections";
+    return !out->empty();
+}
+
+/* How ts.1 writes a row's flag after .Fl. */
+std::string man_flag(const OptionRow& r) {
+    return r.long_name ? std::string("-") + r.long_name : std::string(1, r.letter);
+}
+
+}  // namespace
+
+TEST(OptionsTable, RowsAreWellFormed) {
+    ASSERT_GT(option_table().size(), 20u);
+    std::set<std::string> flags;
+    for (const OptionRow& r : option_table()) {
+        std::string f = flag_word(r);
+        EXPECT_TRUE(flags.insert(f).second) << f << " twice";
+        EXPECT_NE(r.apply, nullptr) << f;
+        EXPECT_NE(std::string(r.help), "") << f;
+        EXPECT_EQ(r.arg == ArgKind::None, std::string(r.arg_name).empty()) << f;
+        if (r.long_name) {
+            EXPECT_EQ(r.letter, '\0') << f;
+            EXPECT_EQ(r.arg, ArgKind::None) << f;
+        }
+        // An optional argument is shown in [], a required one in <>.
+        if (r.arg != ArgKind::None) {
+            EXPECT_EQ(r.arg_name[0], r.arg == ArgKind::OptionalId ? '[' : '<') << f;
+        }
+    }
+}
+
+TEST(OptionsTable, EachActionRowSelectsItsAction) {
+    for (const OptionRow& r : option_table()) {
+        if (!r.action) continue;
+        std::string f = flag_word(r);
+        const char* arg = r.arg == ArgKind::None ? nullptr : *r.action == Action::Swap ? "1-2" : "7";
+        std::vector<std::string> words = {"ts", f};
+        if (arg) words.push_back(arg);
+        Parsed p = parse_vec(words);
+        ASSERT_TRUE(p.ok) << f << ": " << p.err;
+        Options want = defaults();
+        want.action = *r.action;
+        switch (r.arg) {
+        case ArgKind::None: break;
+        case ArgKind::Required: want.swap_a = 1; want.swap_b = 2; break;
+        case ArgKind::OptionalId:
+            if (*r.action == Action::SetSlots) want.slots = 7;
+            else want.id = 7;
+            break;
+        }
+        EXPECT_EQ(describe(p.o), describe(want)) << f << " " << (arg ? arg : "");
+
+        if (r.arg != ArgKind::OptionalId) continue;
+        // The flag as the last word: the last job, or the slot count.
+        Parsed last = parse_vec({"ts", f});
+        ASSERT_TRUE(last.ok) << f << ": " << last.err;
+        Options want_last = defaults();
+        want_last.action = *r.action == Action::SetSlots ? Action::GetSlots : *r.action;
+        EXPECT_EQ(describe(last.o), describe(want_last)) << f;
+    }
+}
+
+TEST(OptionsTable, EachSettingRowChangesItsSetting) {
+    const auto& effects = setting_effects();
+    size_t settings = 0;
+    for (const OptionRow& r : option_table()) {
+        if (r.action) continue;
+        ++settings;
+        std::string f = flag_word(r);
+        auto e = effects.find(r.letter);
+        ASSERT_NE(e, effects.end()) << f << " has no expected effect in setting_effects()";
+        EXPECT_EQ(e->second.arg != nullptr, r.arg == ArgKind::Required) << f;
+        std::vector<std::string> words = {"ts", f};
+        if (e->second.arg) words.push_back(e->second.arg);
+        words.push_back("cmd");
+        Parsed p = parse_vec(words);
+        ASSERT_TRUE(p.ok) << f << ": " << p.err;
+        Options want = defaults();
+        want.action = Action::Enqueue;
+        want.command = {"cmd"};
+        e->second.change(&want);
+        EXPECT_EQ(describe(p.o), describe(want)) << f;
+        if (r.arg == ArgKind::Required) {
+            Parsed missing = parse_vec({"ts", f});
+            EXPECT_FALSE(missing.ok) << f;
+            EXPECT_EQ(missing.err, format("Option %c missing argument.\n", r.letter));
+        }
+    }
+    EXPECT_EQ(settings, effects.size()) << "setting_effects() lists a flag the table does not have";
+}
+
+TEST(OptionsTable, ParserKnowsExactlyTheTableLetters) {
+    std::set<char> letters;
+    for (const OptionRow& r : option_table())
+        if (r.letter) letters.insert(r.letter);
+    for (int c = 1; c < 128; ++c) {
+        if (c == '-') continue;   // "--" ends the options
+        std::string word = std::string("-") + static_cast<char>(c);
+        Parsed p = parse_vec({"ts", word, "1-2"});   // an argument any row accepts
+        if (letters.count(static_cast<char>(c))) {
+            EXPECT_NE(p.err, format("Wrong option %c.\n", c)) << word;
+        } else {
+            EXPECT_FALSE(p.ok) << word;
+            EXPECT_EQ(p.err, format("Wrong option %c.\n", c)) << word;
+        }
+    }
+}
+
+TEST(OptionsTable, HelpHasEveryRowUnderItsHeading) {
+    const std::string help = help_text("tsp");
+    EXPECT_EQ(help.rfind("usage: tsp [action] ", 0), 0u);
+    std::vector<std::string> lines;
+    std::istringstream in(help);
+    for (std::string l; std::getline(in, l);) lines.push_back(l);
+    ASSERT_EQ(help.back(), '\n');
+
+    auto heading = [&](const std::string& h) {
+        for (size_t i = 0; i < lines.size(); ++i)
+            if (lines[i] == h) return i;
+        ADD_FAILURE() << "no heading " << h;
+        return lines.size();
+    };
+    size_t actions = heading("Actions:"), adding = heading("Options adding jobs:");
+    ASSERT_LT(actions, adding);
+    ASSERT_LT(adding, lines.size());
+    // After each heading, its rows in table order, one line each, and nothing else.
+    size_t at[2] = {actions + 1, adding + 1};
+    for (const OptionRow& r : option_table()) {
+        size_t& i = at[r.section == Section::Actions ? 0 : 1];
+        ASSERT_LT(i, lines.size()) << flag_word(r);
+        const std::string& l = lines[i++];
+        std::string flag = "  " + flag_word(r) + (r.arg == ArgKind::None ? "" : std::string(" ") + r.arg_name);
+        EXPECT_EQ(l.rfind(flag + " ", 0), 0u) << l;
+        size_t text = l.find_first_not_of(' ', flag.size());
+        EXPECT_EQ(l.substr(text), r.help) << l;
+        // The help column: 11, or two spaces after a longer flag (--restart, -U <id-id>).
+        EXPECT_EQ(text, flag.size() <= 10 ? 11 : flag.size() + 2) << l;
+    }
+    EXPECT_EQ(at[0], adding) << "a line under Actions: is no row";
+    EXPECT_EQ(at[1], lines.size()) << "a line under Options adding jobs: is no row";
+}
+
+TEST(OptionsTable, HelpNamesTheProgramAsInvoked) {
+    EXPECT_EQ(help_text("./sub/q").rfind("usage: ./sub/q [action] [-ngfmdE] [-L <lab>] [-D <id>] [cmd...]\n", 0),
+              0u);
+    EXPECT_EQ(help_text("%s%n").rfind("usage: %s%n [action]", 0), 0u);
+}
+
+TEST(OptionsTable, ManPageListsEveryRow) {
+    std::map<std::string, ManEntry> man;
+    std::string err;
+    ASSERT_TRUE(man_entries(&man, &err)) << err;
+    for (const OptionRow& r : option_table()) {
+        auto m = man.find(man_flag(r));
+        if (m == man.end()) {
+            ADD_FAILURE() << "ts.1 has no .It Fl " << man_flag(r);
+            continue;
+        }
+        EXPECT_EQ(static_cast<int>(m->second.arg), static_cast<int>(r.arg))
+            << "ts.1 shows another argument for " << flag_word(r);
+    }
+}
+
+TEST(OptionsTable, ManPageListsNoOtherOption) {
+    std::map<std::string, ManEntry> man;
+    std::string err;
+    ASSERT_TRUE(man_entries(&man, &err)) << err;
+    std::set<std::string> rows;
+    for (const OptionRow& r : option_table()) rows.insert(man_flag(r));
+    for (const auto& [flag, entry] : man)
+        EXPECT_TRUE(rows.count(flag)) << "ts.1 (" << entry.section << ") lists .It Fl " << flag
+                                      << ", which is no row of the options table";
 }
