@@ -307,7 +307,7 @@ int Client::enqueue() {
     JobSpec sent = spec;
     if (foreign_) {
         sent.env.clear();
-        if (!o_.foreground) sent.flags |= proto::kClientHeld;
+        if (!o_.foreground) sent.flags |= proto::kRunByClient;
     }
     // The submit's own name: sent again after a lost connection, it finds
     // the job it queued instead of queueing a second one.
@@ -369,7 +369,7 @@ int Client::foreground(JobId id, const JobSpec& spec) {
     return out.result.errorlevel & 255;
 }
 
-/* A client-held job waits for the server's Run; false if it will never come
+/* A job run by its client waits for the server's Run; false if it will never come
  * (skipped, removed, or the server was stopped). */
 bool Client::wait_for_run(ServerLink& link) {
     for (;;) {

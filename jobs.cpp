@@ -79,9 +79,9 @@ JobId Queue::add(JobSpec spec, double now) {
     e.job.spec.limits = intern(e.job.spec.limits);
     e.job.enqueue_time = now;
     resolve_dependency(e.job);   // before the job joins the active list
-    if (max_jobs_ && active_.size() + held_.size() + 1 >= max_jobs_) {
-        e.job.state = JobState::Held;
-        e.pos = held_.insert(held_.end(), id);
+    if (max_jobs_ && active_.size() + overflow_.size() + 1 >= max_jobs_) {
+        e.job.state = JobState::Overflow;
+        e.pos = overflow_.insert(overflow_.end(), id);
     } else {
         e.pos = active_.insert(active_.end(), id);
     }
@@ -105,7 +105,7 @@ size_t Queue::spec_bytes(const JobSpec& s) {
 }
 
 static bool waiting(JobState s) {
-    return s == JobState::Queued || s == JobState::Running || s == JobState::Held;
+    return s == JobState::Queued || s == JobState::Running || s == JobState::Overflow;
 }
 
 /* A job joins the queue: its owner's usage grows. */
@@ -151,7 +151,7 @@ void Queue::restore(Job j) {
         e.pos = active_.insert(active_.end(), id);
         busy_ += job.spec.num_slots;
         break;
-    case JobState::Held: e.pos = held_.insert(held_.end(), id); break;
+    case JobState::Overflow: e.pos = overflow_.insert(overflow_.end(), id); break;
     case JobState::Finished:
     case JobState::Skipped: e.pos = finished_.insert(finished_.end(), id); break;
     }
@@ -166,7 +166,7 @@ void Queue::relink_dependencies() {
     dependents_.clear();
     for (const auto& [id, e] : jobs_) {
         const Job& j = e.job;
-        bool waiting = j.state == JobState::Queued || j.state == JobState::Held;
+        bool waiting = j.state == JobState::Queued || j.state == JobState::Overflow;
         if (!waiting || !j.depends || j.dep_result) continue;
         const Job* dep = find(j.depend_on);
         if (dep && dep->state != JobState::Finished && dep->state != JobState::Skipped)
@@ -184,7 +184,7 @@ bool Queue::start(JobId id) {
     return true;
 }
 
-bool Queue::requeue(JobId id) {
+bool Queue::unstart(JobId id) {
     Job* j = find(id);
     if (!j || j->state != JobState::Running) return false;
     j->state = JobState::Queued;
@@ -205,22 +205,22 @@ void Queue::set_meta(const Meta& m) {
     if (m.max_slots >= 1) max_slots_ = m.max_slots;
 }
 
-bool Queue::release(JobId id) {
+bool Queue::admit(JobId id) {
     Job* j = find(id);
-    if (!j || j->state != JobState::Held) return false;
+    if (!j || j->state != JobState::Overflow) return false;
     Entry& e = jobs_.at(id);
-    held_.erase(e.pos);
+    overflow_.erase(e.pos);
     j->state = JobState::Queued;
     e.pos = active_.insert(active_.end(), id);
     return true;
 }
 
-std::vector<JobId> Queue::release_held() {
+std::vector<JobId> Queue::admit_overflow() {
     std::vector<JobId> out;
-    while (!held_.empty() && (!max_jobs_ || active_.size() + 1 < max_jobs_)) {
-        JobId id = held_.front();
+    while (!overflow_.empty() && (!max_jobs_ || active_.size() + 1 < max_jobs_)) {
+        JobId id = overflow_.front();
         if (jobs_.at(id).job.awaiting_client) break;   // its client must come back first (in order)
-        held_.pop_front();
+        overflow_.pop_front();
         Entry& e = jobs_.at(id);
         e.job.state = JobState::Queued;
         e.pos = active_.insert(active_.end(), id);
@@ -281,8 +281,8 @@ Decisions Queue::schedule() {
                 int free = max_slots_ - busy_;
                 if (*result != 0 && (free <= 0 || free < j.spec.num_slots)) continue;
                 if (*result != 0) {
-                    JobId id = j.id;   // end_job may forget the job (not kept)
-                    end_job(j, skipped_result(), j.enqueue_time);
+                    JobId id = j.id;   // retire may forget the job (not kept)
+                    retire(j, skipped_result(), j.enqueue_time);
                     d.skipped.push_back(id);
                     again = true;
                     continue;
@@ -305,12 +305,12 @@ void Queue::started(JobId id, pid_t pid, const std::string& output, double start
     j->start_time = start;
 }
 
-void Queue::finished(JobId id, const JobResult& r, double end) {
+void Queue::end(JobId id, const JobResult& r, double end) {
     if (!relinked_) relink_dependencies();
     Job* j = find(id);
     if (!j || j->state == JobState::Finished || j->state == JobState::Skipped) return;
     if (j->state == JobState::Running) busy_ -= j->spec.num_slots;
-    end_job(*j, r, end);
+    retire(*j, r, end);
 }
 
 JobResult skipped_result() {
@@ -332,7 +332,7 @@ void Queue::cancel_add(JobId id) {
     auto it = jobs_.find(id);
     if (it == jobs_.end()) return;
     Entry& e = it->second;
-    if (e.job.state == JobState::Held) held_.erase(e.pos);
+    if (e.job.state == JobState::Overflow) overflow_.erase(e.pos);
     else active_.erase(e.pos);
     if (e.job.depends) {   // it no longer waits for its dependency
         auto d = dependents_.find(e.job.depend_on);
@@ -352,9 +352,9 @@ Job* Queue::by_token(const std::string& token) {
 }
 
 /* Move a job from the active list to the finished list (or drop it). */
-void Queue::end_job(Job& j, const JobResult& r, double end) {
+void Queue::retire(Job& j, const JobResult& r, double end) {
     Entry& e = jobs_.at(j.id);
-    (j.state == JobState::Held ? held_ : active_).erase(e.pos);
+    (j.state == JobState::Overflow ? overflow_ : active_).erase(e.pos);
     Usage& u = usage_[j.spec.uid];
     --u.waiting;
     ++u.finished;
@@ -414,7 +414,7 @@ bool Queue::remove(JobId id) {
     auto it = jobs_.find(id);
     if (it == jobs_.end()) return false;
     Entry& e = it->second;
-    if (e.job.state == JobState::Running || e.job.state == JobState::Held) return false;
+    if (e.job.state == JobState::Running || e.job.state == JobState::Overflow) return false;
     if (e.job.state == JobState::Queued) {
         if (e.pos == active_.begin()) return false;
         active_.erase(e.pos);

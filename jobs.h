@@ -9,7 +9,7 @@
  * Every job lives in one map keyed by id. Two orderings refer to it: the
  * active list (queued and running jobs, in queue order, which -u and -U can
  * change) and the finished list (finished and skipped jobs, in the order they
- * ended). Job::state says which list a job is on. A third, the held list,
+ * ended). Job::state says which list a job is on. A third, the overflow list,
  * keeps jobs submitted while the queue was full (only when a limit is set,
  * TS_MAXCONN): their submitters wait until there is room, as in task-spooler.
  */
@@ -29,7 +29,10 @@
 
 using JobId = int;
 
-enum class JobState { Queued, Running, Finished, Skipped, Held };
+/* Overflow: submitted while the queue was full (TS_MAXCONN); the job waits
+ * outside the queue, its submitter blocked, until there is room (shown as
+ * "skipped", as task-spooler shows its waiting clients). */
+enum class JobState { Queued, Running, Finished, Skipped, Overflow };
 
 /* The resource limits the client read, shared by the jobs that have the
  * same ones (a queue of 100,000 jobs from one shell keeps one copy). */
@@ -60,7 +63,7 @@ struct JobSpec {
     bool stores_output() const { return flags & proto::kStoreOutput; }
     bool foreground() const { return flags & proto::kForeground; }
     /* A client runs it (-f, or a submitter of another uid), not a runner of the server's. */
-    bool client_held() const { return flags & (proto::kForeground | proto::kClientHeld); }
+    bool run_by_client() const { return flags & (proto::kForeground | proto::kRunByClient); }
     std::string command() const;           // argv joined by spaces, as the list shows it
 };
 
@@ -112,7 +115,7 @@ class Queue {
 public:
     Queue();
 
-    /* A new job: Queued, or Held when the queue is full. */
+    /* A new job: Queued, or Overflow when the queue is full. */
     JobId add(JobSpec spec, double now);
     /* Put back a job exactly as it was (from the journal), at the end of
      * the list its state belongs to. */
@@ -124,7 +127,7 @@ public:
     bool start(JobId id);
     void set_runner(JobId id, pid_t runner_pid);
     /* A Running job that never started after all goes back to Queued. */
-    bool requeue(JobId id);
+    bool unstart(JobId id);
 
     /* The little state besides the jobs, for the journal. */
     struct Meta {
@@ -135,12 +138,12 @@ public:
     };
     Meta meta() const { return {next_id_, last_errorlevel_, last_finished_id_, max_slots_}; }
     void set_meta(const Meta& m);
-    std::vector<JobId> held() const { return {held_.begin(), held_.end()}; }
+    std::vector<JobId> overflow() const { return {overflow_.begin(), overflow_.end()}; }
 
-    /* A held job let in (the journal's record of release_held). */
-    bool release(JobId id);
-    /* Held jobs that now fit, moved to the end of the active list. */
-    std::vector<JobId> release_held();
+    /* An overflow job let in (the journal's record of admit_overflow). */
+    bool admit(JobId id);
+    /* Overflow jobs that now fit, moved to the end of the active list. */
+    std::vector<JobId> admit_overflow();
     /* 0: no limit. Otherwise at most limit-1 jobs queued or running. */
     void set_max_jobs(size_t n) { max_jobs_ = n; }
     Job* find(JobId id);
@@ -154,7 +157,7 @@ public:
     void started(JobId id, pid_t pid, const std::string& output, double start);
     /* A Running job ended (or its runner vanished: pass lost_result()).
      * It moves to the finished list, or is forgotten if not kept (-nf). */
-    void finished(JobId id, const JobResult& r, double end);
+    void end(JobId id, const JobResult& r, double end);
     /* A job that ended without a result: why, for -i. */
     static JobResult lost_result(std::string why = std::string());
     /* Undo the add() of the newest job (its record could not be written). */
@@ -188,7 +191,7 @@ public:
      * record of urgent_among_own). */
     bool move_before(JobId id, JobId before);
 
-    /* What one user's jobs hold of the queue: queued, running and held
+    /* What one user's jobs hold of the queue: queued, running and overflow
      * jobs, and the bytes of every job of theirs it keeps (finished too). */
     struct Usage {
         size_t waiting = 0;
@@ -215,7 +218,7 @@ public:
 private:
     void resolve_dependency(Job& j);
     void tell_dependents(JobId id, int errorlevel);
-    void end_job(Job& j, const JobResult& r, double end);
+    void retire(Job& j, const JobResult& r, double end);
     void evict_finished();
     void forget(JobId id);
     void count(const Job& j, size_t bytes);
@@ -230,7 +233,7 @@ private:
     std::unordered_map<std::string, JobId> tokens_;
     std::list<JobId> active_;
     std::list<JobId> finished_;
-    std::list<JobId> held_;
+    std::list<JobId> overflow_;
     // Jobs waiting for the end of a job still in the queue; they learn its
     // result when it ends, even if it is forgotten right after.
     std::unordered_map<JobId, std::vector<JobId>> dependents_;

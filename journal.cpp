@@ -28,7 +28,7 @@ constexpr size_t kReserveLow = 16 * 1024;   // renewed when less than this is le
 
 enum RecType : uint16_t {
     kMeta = 1, kJob = 2, kStart = 3, kRunner = 4, kStarted = 5, kFinished = 6,
-    kRemoved = 7, kUrgent = 8, kSwap = 9, kSlots = 10, kClear = 11, kReleased = 12,
+    kRemoved = 7, kUrgent = 8, kSwap = 9, kSlots = 10, kClear = 11, kAdmitted = 12,
     kEnv = 13,          // uint32 id, then the strings: an environment shared by later job records
     kMoveBefore = 14,   // IdRec {id, before}: another user's -u
     kUnstarted = 15,    // IdRec: a started job goes back to the queue (format 2)
@@ -357,7 +357,7 @@ bool decode_job(std::string_view bytes, Job* j, const EnvTable* envs, bool* env_
         case tId: have_id = true; return num_of(v, &i) && (j->id = i) >= 0;
         case tState:
             have_state = true;
-            if (!num_of(v, &b) || b > static_cast<uint8_t>(JobState::Held)) return false;
+            if (!num_of(v, &b) || b > static_cast<uint8_t>(JobState::Overflow)) return false;
             j->state = static_cast<JobState>(b);
             return true;
         case tUid: return num_of(v, &u) && ((s.uid = u), true);
@@ -445,7 +445,7 @@ std::string encode_job_v1(const Job& j, uint32_t env_id) {
 bool decode_job_v1(std::string_view bytes, Job* j, const EnvTable* envs, bool* env_lost) {
     JobRec r;
     std::string_view tail;
-    if (!take(bytes, &r, &tail) || r.state > static_cast<uint8_t>(JobState::Held)) return false;
+    if (!take(bytes, &r, &tail) || r.state > static_cast<uint8_t>(JobState::Overflow)) return false;
     TailReader t(tail);
     std::string submit;
     if (!t.next(&j->output) || !t.next(&submit) || !t.next(&j->result.note) || !t.at_end())
@@ -718,10 +718,10 @@ void Journal::replay(Queue* q) {
     bool changed = false;
     for (JobId id : env_lost_) {
         const Job* j = q->find(id);
-        if (!j || (j->state != JobState::Queued && j->state != JobState::Held)) continue;
+        if (!j || (j->state != JobState::Queued && j->state != JobState::Overflow)) continue;
         log_(format("journal %s: job %d: its environment was in a damaged record; marked lost",
                     path_.c_str(), id));
-        q->finished(id, Queue::lost_result("its environment was in a damaged record of the journal: "
+        q->end(id, Queue::lost_result("its environment was in a damaged record of the journal: "
                                            "queue it again"),
                     now_seconds());
         changed = true;
@@ -876,7 +876,7 @@ bool Journal::apply(uint16_t type, std::string_view b, Queue* q, uint32_t fmt, J
         }
         *about = jid;
         if (!q->find(jid)) return false;
-        q->finished(jid, r, end);
+        q->end(jid, r, end);
         return true;
     }
     case kRemoved: return take_id() && q->remove(id.id);
@@ -889,9 +889,9 @@ bool Journal::apply(uint16_t type, std::string_view b, Queue* q, uint32_t fmt, J
     case kClear:
         q->clear_finished();
         return grow || b.empty();
-    case kReleased: return take_id() && q->release(id.id);
+    case kAdmitted: return take_id() && q->admit(id.id);
     case kMoveBefore: return take_id() && q->move_before(id.id, id.x);
-    case kUnstarted: return grow && take_id() && q->requeue(id.id);
+    case kUnstarted: return grow && take_id() && q->unstart(id.id);
     default: return false;
     }
 }
@@ -1037,7 +1037,7 @@ bool Journal::runner(JobId id, pid_t pid) { return append(kRunner, bytes_of(IdRe
 bool Journal::started(JobId id, pid_t pid, const std::string& output, double start) {
     return append(kStarted, bytes_of(StartedRec{id, pid, us(start)}, output));
 }
-bool Journal::finished(JobId id, const JobResult& r, double end) {
+bool Journal::ended(JobId id, const JobResult& r, double end) {
     FinishedRec f{};
     f.id = id;
     f.errorlevel = r.errorlevel;
@@ -1057,7 +1057,7 @@ bool Journal::urgent(JobId id) { return append(kUrgent, bytes_of(IdRec{id, 0}));
 bool Journal::swapped(JobId a, JobId b) { return append(kSwap, bytes_of(IdRec{a, b})); }
 bool Journal::slots(int n) { return append(kSlots, bytes_of(IdRec{n, 0})); }
 bool Journal::cleared() { return append(kClear, std::string()); }
-bool Journal::released(JobId id) { return append(kReleased, bytes_of(IdRec{id, 0})); }
+bool Journal::admitted(JobId id) { return append(kAdmitted, bytes_of(IdRec{id, 0})); }
 bool Journal::moved_before(JobId id, JobId before) { return append(kMoveBefore, bytes_of(IdRec{id, before})); }
 bool Journal::unstarted(JobId id) { return append(kUnstarted, bytes_of(IdRec{id, 0})); }
 
@@ -1118,7 +1118,7 @@ bool Journal::write_snapshot(const Queue& q) {
     out += meta + meta;   // twice: one damaged copy must not cost the slot count and the next id
     size_t waiting = 0, start = out.size();
     for (JobId id : q.active()) add_job(*q.find(id), true), ++waiting;
-    for (JobId id : q.held()) add_job(*q.find(id), true), ++waiting;
+    for (JobId id : q.overflow()) add_job(*q.find(id), true), ++waiting;
     size_t done = 0, before = out.size();
     for (JobId id : q.finished_list()) add_job(*q.find(id), false), ++done;
     std::string tmp;

@@ -4,7 +4,7 @@
  * The server appends a record for every change of the queue to
  * <socket>.journal (mode 0600): a job added (all of it, as a full job
  * record), a job started by the scheduler, its runner's pid, its start (pid,
- * output file), its end, removal, -u, -U, -S, -C, a held job let in. A new
+ * output file), its end, removal, -u, -U, -S, -C, an overflow job let in. A new
  * server replays the file through the same Queue operations, so ids, order,
  * labels, dependencies, the finished list and the slot count come back.
  *
@@ -75,13 +75,13 @@ public:
     bool start(JobId id, bool kept = true);
     bool runner(JobId id, pid_t runner_pid);
     bool started(JobId id, pid_t pid, const std::string& output, double start);
-    bool finished(JobId id, const JobResult& r, double end);
+    bool ended(JobId id, const JobResult& r, double end);
     bool removed(JobId id);
     bool urgent(JobId id);
     bool swapped(JobId a, JobId b);
     bool slots(int n);
     bool cleared();
-    bool released(JobId id);
+    bool admitted(JobId id);
     bool moved_before(JobId id, JobId before);
     bool unstarted(JobId id);   // a started job went back to the queue (it never ran)
 

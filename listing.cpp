@@ -10,16 +10,16 @@
 #include "util.h"
 
 namespace {
-// A held job shows as "skipped", as task-spooler shows its holding clients.
+// An overflow job shows as "skipped", as task-spooler shows its holding clients.
 constexpr std::array<const char*, 5> kStateNames = {"queued", "running", "finished", "skipped",
                                                     "skipped"};
-static_assert(kStateNames.size() == static_cast<size_t>(JobState::Held) + 1);
+static_assert(kStateNames.size() == static_cast<size_t>(JobState::Overflow) + 1);
 }  // namespace
 
 const char* state_name(JobState s) { return kStateNames[static_cast<size_t>(s)]; }
 
 const char* state_name(proto::WireState s) {
-    return s <= proto::kHeld ? kStateNames[static_cast<size_t>(s)] : nullptr;
+    return s <= proto::kOverflow ? kStateNames[static_cast<size_t>(s)] : nullptr;
 }
 
 std::string list_header(int busy, int max) {

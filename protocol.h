@@ -73,7 +73,7 @@ enum class MsgType : uint16_t {
     WaitDone = 207,     // WaitBody
     Slots = 208,        // Slots
     Done = 209,         // no body: the request was carried out
-    Run = 210,          // RunBody: a client-held runner may start its job now
+    Run = 210,          // RunBody: a runner held by a client (-f, another uid) may start its job now
     Waiting = 211,      // JobRef: a Wait is registered for this job (sent before WaitDone)
     Bye = 212,          // no body: the server stops for good (-K); do not reconnect
     Signal = 213,       // Slots (the signal number): a runner signals its job's process group
@@ -92,13 +92,13 @@ constexpr uint32_t kStoreOutput = 1u << 0;   // not -n
 constexpr uint32_t kGzip = 1u << 1;          // -g
 constexpr uint32_t kStderrApart = 1u << 2;   // -E
 constexpr uint32_t kMail = 1u << 3;          // -m
-constexpr uint32_t kForeground = 1u << 4;    // client-held runner (-f)
+constexpr uint32_t kForeground = 1u << 4;    // the client runs the job (-f)
 constexpr uint32_t kKeepFinished = 1u << 5;  // not (-n and -f)
 constexpr uint32_t kNoBlock = 1u << 6;       // -B
 constexpr uint32_t kDepend = 1u << 7;        // -d / -D: depend_on is valid
 constexpr uint32_t kHasLabel = 1u << 8;      // tail carries a label
 constexpr uint32_t kHasEnvInfo = 1u << 9;    // tail carries TS_ENV output
-constexpr uint32_t kClientHeld = 1u << 10;   // the submitting client runs the job (another uid)
+constexpr uint32_t kRunByClient = 1u << 10;   // the submitting client runs the job (another uid)
 constexpr uint32_t kHasToken = 1u << 11;     // tail ends with the submit's token (version 2)
 
 struct RLimit {
@@ -155,7 +155,7 @@ struct VersionBody {
 static_assert(sizeof(VersionBody) == 4);
 
 // Wire values of a job's state.
-enum WireState : uint8_t { kQueued = 0, kRunning = 1, kFinished = 2, kSkipped = 3, kHeld = 4 };
+enum WireState : uint8_t { kQueued = 0, kRunning = 1, kFinished = 2, kSkipped = 3, kOverflow = 4 };
 
 struct StateBody {
     uint8_t state;          // WireState

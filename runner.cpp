@@ -431,7 +431,7 @@ RunOutcome run_job(const JobSpec& spec, JobId id, ServerLink& link, bool foregro
         for (double delay = 0.01, waited = 0;; waited += delay, delay = std::min(delay * 2, 1.0)) {
             pid = fork();
             if (pid >= 0 || (errno != EAGAIN && errno != ENOMEM) || waited > 3600) break;
-            if (link.may_requeue()) {
+            if (link.may_unstart()) {
                 // Given back: whatever the server answers, this runner never
                 // runs the job (the server queues it again, or its next server
                 // finds it queued).

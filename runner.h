@@ -53,8 +53,8 @@ public:
     void set_started(const std::string& started_frame) { started_ = started_frame; }
     /* The server's own runner: a job it cannot fork for lack of processes
      * goes back to the queue (Unstarted) rather than waiting here. */
-    void set_may_requeue() { may_requeue_ = true; }
-    bool may_requeue() const { return may_requeue_; }
+    void set_may_unstart() { may_unstart_ = true; }
+    bool may_unstart() const { return may_unstart_; }
 
 private:
     void drain();
@@ -66,7 +66,7 @@ private:
     std::string started_;   // our Started frame, sent again after re-attaching
     bool gone_ = false;
     int patience_ms_ = 24 * 3600 * 1000;
-    bool may_requeue_ = false;
+    bool may_unstart_ = false;
     double next_try_ = 0;       // no new attempt before then
     double delay_ = 0;          // since the last failure: 0.05 s, doubling to 5 s
     double failing_since_ = 0;  // the first failure of this spell (0: none)

@@ -80,10 +80,10 @@ struct Conn {
     std::unique_ptr<TextStream> stream;
     size_t pending = 0;                 // bytes of the stream counted in user_pending_
     std::optional<JobId> runner_of;     // runs (or will run) this job
-    bool spawned = false;               // a runner of the server's (not a client-held job)
+    bool spawned = false;               // a runner of the server's (not a job run by its client)
     pid_t pid = 0;                      // of the connecting process (SO_PEERCRED)
     std::optional<JobId> waiting_for;   // -w
-    std::optional<JobId> held;          // submitted while the queue was full: no id yet
+    std::optional<JobId> awaiting_room;          // submitted while the queue was full: no id yet
     uint16_t version = proto::kVersion; // of its frames: an older runner gets answers in its own
     bool ack_pending = false;           // its job's end is not on disk yet: Done comes once it is
 };
@@ -111,7 +111,7 @@ public:
     void resubmitted(Conn& c, Job& j);
     void restored();
     void check_detached();
-    void finish(JobId id, const JobResult& r, double end);
+    void end_job(JobId id, const JobResult& r, double end);
     Conn* runner_conn(JobId id);
     bool may_manage(Conn& c, const Job& j, const char* what);
     bool may_admin(Conn& c, const char* what);
@@ -138,7 +138,7 @@ public:
     void refused(uid_t uid, const char* why);
     void log_other(uid_t uid, const std::string& line);
     void end_stream(Conn& c);
-    bool hold(Conn& c, size_t bytes);
+    bool charge_unread(Conn& c, size_t bytes);
     bool writable(Conn& c, const char* outcome = "nothing was changed");
     void recover_journal(double now);
     void resources_short(JobId id, const char* what, int err);
@@ -158,7 +158,7 @@ private:
     void top_up_spares();
     void spawner_gone(const char* why);
     void check_unassigned();
-    void job_ended(JobId id, const JobResult& r);
+    void wake_waiters(JobId id, const JobResult& r);
     void conn_lost(Conn& c);
     Job* lookup(const Conn& c, int id, bool last_added);
     Job* lookup_run(Conn& c, int id);
@@ -399,21 +399,21 @@ void Server::configure() {
 }
 
 /* After a restart: jobs that were running wait for their runners to come
- * back; -f jobs wait for their clients; held submitters are gone. */
+ * back; -f jobs wait for their clients; overflow submitters are gone. */
 void Server::restored() {
     reattach_deadline_ = now_seconds() + kReattachGrace;
-    // Held jobs wait, like running ones, for their submitters to ask again
+    // Overflow jobs wait, like running ones, for their submitters to ask again
     // (the same submit: see resubmitted); check_detached ends the others.
     for (JobId id : queue_.active()) {
         Job* j = queue_.find(id);
         // Another user's job runs in that user's own process, whatever the file says.
-        if (j->spec.uid != uid_) j->spec.flags |= proto::kClientHeld;
-        if (j->state == JobState::Queued && j->spec.client_held()) j->awaiting_client = true;
+        if (j->spec.uid != uid_) j->spec.flags |= proto::kRunByClient;
+        if (j->state == JobState::Queued && j->spec.run_by_client()) j->awaiting_client = true;
     }
-    for (JobId id : queue_.held()) {   // a held -f or other user's job: not let in before its client is back
+    for (JobId id : queue_.overflow()) {   // an overflow -f or other user's job: not let in before its client is back
         Job* j = queue_.find(id);
-        if (j->spec.uid != uid_) j->spec.flags |= proto::kClientHeld;
-        if (j->spec.client_held()) j->awaiting_client = true;
+        if (j->spec.uid != uid_) j->spec.flags |= proto::kRunByClient;
+        if (j->spec.run_by_client()) j->awaiting_client = true;
     }
     log("queue restored from the journal: %zu jobs", queue_.size());
 }
@@ -691,7 +691,7 @@ void Server::dispatch(Conn& c, const Frame& f) {
     }
     if (!h || (h->tail ? f.payload.size() < h->body : f.payload.size() != h->body) ||
         (h->role == kRunner) != c.runner_of.has_value() ||   // runner messages on runner connections only
-        c.waiting_for || c.held) {
+        c.waiting_for || c.awaiting_room) {
         c.dead = true;   // unknown type, wrong size or out of place
         return;
     }
@@ -729,7 +729,7 @@ void Server::flush(Conn& c) {
 /* Answer with a text (-l, -i) of any length: one Text frame when it is
  * short, else TextPart frames made as the reader takes them, then Text. */
 void Server::reply_text(Conn& c, std::string text, std::vector<JobId> ids) {
-    if (!c.trusted && !hold(c, text.size() + ids.size() * sizeof(JobId))) {
+    if (!c.trusted && !charge_unread(c, text.size() + ids.size() * sizeof(JobId))) {
         flush(c);
         return;
     }
@@ -743,7 +743,7 @@ void Server::reply_text(Conn& c, std::string text, std::vector<JobId> ids) {
 /* Another user's answer now holds this many bytes (its text, its list of
  * ids): counted against what that user may leave unread. False, and the
  * connection closed, past it. */
-bool Server::hold(Conn& c, size_t bytes) {
+bool Server::charge_unread(Conn& c, size_t bytes) {
     size_t& pending = user_pending_[c.uid];
     pending -= c.pending;
     c.pending = 0;
@@ -777,7 +777,7 @@ void Server::pump(Conn& c) {
         }
         while (st.next < st.ids.size() && st.text.size() - st.sent < kStreamHigh)
             if (const Job* j = queue_.find(st.ids[st.next++])) st.text += list_line(*j);
-        if (!c.trusted && !hold(c, st.text.size() + st.ids.size() * sizeof(JobId))) return;
+        if (!c.trusted && !charge_unread(c, st.text.size() + st.ids.size() * sizeof(JobId))) return;
         size_t left = st.text.size() - st.sent;
         bool last = st.next >= st.ids.size() && left <= kStreamHigh;
         size_t n = std::min(left, kStreamHigh);
@@ -868,7 +868,7 @@ void Server::on_kill_server(Conn& c, const Frame&) {
     // Runners, -f clients and waiters must not bring a server back for this queue.
     std::string bye = encode_empty(MsgType::Bye);
     for (auto& o : conns_)
-        if (o.get() != &c && (o->runner_of || o->waiting_for || o->held)) {
+        if (o.get() != &c && (o->runner_of || o->waiting_for || o->awaiting_room)) {
             o->out += bye;
             flush(*o);
         }
@@ -894,12 +894,12 @@ void Server::on_submit(Conn& c, const Frame& f) {
         return;
     }
     // How the job runs is ours to say, from the peer's credentials: a job of
-    // another uid runs only in its submitter's own process (client-held), and
+    // another uid runs only in its submitter's own process (run by its client), and
     // its environment, which it never needs here, is not kept.
     spec.uid = c.uid;
-    spec.flags &= ~proto::kClientHeld;
+    spec.flags &= ~proto::kRunByClient;
     if (c.uid != uid_) {
-        spec.flags |= proto::kClientHeld;
+        spec.flags |= proto::kRunByClient;
         spec.env.clear();
         spec.num_slots = std::max(1, spec.num_slots);   // -N 0 takes a slot all the same
     }
@@ -920,12 +920,12 @@ void Server::on_submit(Conn& c, const Frame& f) {
     }
     if (!crash_after_submit_.empty() && unlink(crash_after_submit_.c_str()) == 0)
         _exit(9);   // a test's fault: journaled, not answered
-    if (queue_.find(id)->state == JobState::Held) {
+    if (queue_.find(id)->state == JobState::Overflow) {
         if (no_block) {   // -B: refused; recorded as a job whose runner vanished, as in task-spooler
-            finish(id, Queue::lost_result(), now_seconds());
+            end_job(id, Queue::lost_result(), now_seconds());
             reply(c, encode_empty(MsgType::QueueFull));
         } else {
-            c.held = id;   // answered when there is room (release_held)
+            c.awaiting_room = id;   // answered when there is room (admit_overflow)
         }
         return;
     }
@@ -935,20 +935,20 @@ void Server::on_submit(Conn& c, const Frame& f) {
 /* A submit sent again: answer as the first time would have. */
 void Server::resubmitted(Conn& c, Job& j) {
     log_other(c.uid, format("job %d: its submit came again; answered with the same id", j.id));
-    if (j.spec.client_held()) {
-        if (runner_conn(j.id) || (j.state != JobState::Queued && j.state != JobState::Held)) {
+    if (j.spec.run_by_client()) {
+        if (runner_conn(j.id) || (j.state != JobState::Queued && j.state != JobState::Overflow)) {
             error(c, format("The job %i was queued already, and its client is gone.\n", j.id));
             return;
         }
         j.awaiting_client = false;
     }
-    if (j.state == JobState::Held) {
+    if (j.state == JobState::Overflow) {
         if (j.spec.flags & proto::kNoBlock) {   // -B: refused, as the first time would have
-            finish(j.id, Queue::lost_result(), now_seconds());
+            end_job(j.id, Queue::lost_result(), now_seconds());
             reply(c, encode_empty(MsgType::QueueFull));
             return;
         }
-        c.held = j.id;
+        c.awaiting_room = j.id;
         return;
     }
     bool never_ran = (j.state == JobState::Finished || j.state == JobState::Skipped) && j.start_time == 0;
@@ -966,7 +966,7 @@ void Server::resubmitted(Conn& c, Job& j) {
 /* Tell the submitter its job's id; a -f client stays for its Run. */
 void Server::submitted(Conn& c, JobId id) {
     Job* j = queue_.find(id);
-    bool foreground = j && j->spec.client_held();
+    bool foreground = j && j->spec.run_by_client();
     proto::JobRef r{};
     r.id = id;
     if (foreground) {
@@ -1080,13 +1080,13 @@ void Server::on_remove(Conn& c, const Frame& f) {
         return;
     }
     journal_->removed(id);
-    if (Conn* o = runner_conn(id)) {   // a client-held job that will never run
+    if (Conn* o = runner_conn(id)) {   // a job run by its client that will never run
         o->runner_of.reset();
         reply(*o, encode_empty(MsgType::Bye));
     }
     JobResult gone;
     gone.errorlevel = -1;
-    job_ended(id, gone);   // waiters return at once (task-spooler leaves them hanging)
+    wake_waiters(id, gone);   // waiters return at once (task-spooler leaves them hanging)
     reply(c, encode_empty(MsgType::Done));
 }
 
@@ -1177,21 +1177,21 @@ void Server::on_attach(Conn& c, const Frame& f) {
     // A runner of ours whose job the journal shows as still queued (the
     // record of its start was lost with a damaged record): it runs, so it is
     // running, rather than started a second time.
-    if (j && j->state == JobState::Queued && !j->spec.client_held() && a.started && c.uid == uid_ &&
+    if (j && j->state == JobState::Queued && !j->spec.run_by_client() && a.started && c.uid == uid_ &&
         queue_.start(a.id)) {
         log("job %d: its runner is back, but the journal had it queued: it runs", a.id);
         journal_->start(a.id);
     }
     bool ok = j && (j->state == JobState::Running ||
-                    (j->state == JobState::Queued && j->spec.client_held() && !a.started));
-    // A client-held job belongs to its submitter; a spawned runner runs as the server's uid.
-    if (ok) ok = c.uid == (j->spec.client_held() ? j->spec.uid : uid_);
+                    (j->state == JobState::Queued && j->spec.run_by_client() && !a.started));
+    // A job run by its client belongs to its submitter; a spawned runner runs as the server's uid.
+    if (ok) ok = c.uid == (j->spec.run_by_client() ? j->spec.uid : uid_);
     if (!ok || runner_conn(a.id)) {   // not ours (any more): stop reporting
         reply(c, encode_empty(MsgType::Bye));
         return;
     }
     c.runner_of = a.id;
-    c.spawned = !j->spec.client_held();
+    c.spawned = !j->spec.run_by_client();
     j->awaiting_client = false;
     // The pid the kernel gives (SO_PEERCRED), not the one the message claims.
     if (c.spawned && c.pid > 0) queue_.set_runner(a.id, c.pid);
@@ -1225,15 +1225,15 @@ void Server::check_detached() {
     if (reattach_deadline_ == 0) return;
     double now = now_seconds();
     bool waiting = false;
-    for (JobId id : queue_.held()) {
-        bool held = false;
-        for (auto& c : conns_) held = held || (c->held == id && !c->dead);
-        if (held) continue;
+    for (JobId id : queue_.overflow()) {
+        bool back = false;
+        for (auto& c : conns_) back = back || (c->awaiting_room == id && !c->dead);
+        if (back) continue;
         if (now < reattach_deadline_) {
             waiting = true;
             continue;
         }
-        finish(id, Queue::lost_result("its submitter was waiting for room in the queue when the server "
+        end_job(id, Queue::lost_result("its submitter was waiting for room in the queue when the server "
                                       "stopped, and did not come back"),
                now);
     }
@@ -1243,7 +1243,7 @@ void Server::check_detached() {
         if (!j || runner_conn(id)) continue;
         bool restored_running = j->state == JobState::Running;
         if (!restored_running && !j->awaiting_client) continue;
-        if (restored_running && !j->spec.client_held() && runner_alive(j->runner_pid)) {
+        if (restored_running && !j->spec.run_by_client() && runner_alive(j->runner_pid)) {
             waiting = true;   // alive: it will come back (or we see it die)
             continue;
         }
@@ -1254,22 +1254,22 @@ void Server::check_detached() {
         // Recorded as started, with no runner recorded: wait a while longer
         // (a live runner may be coming back, with its delay of up to 5 s),
         // then it is taken as one that never ran.
-        if (restored_running && !j->spec.client_held() && j->runner_pid == 0 &&
+        if (restored_running && !j->spec.run_by_client() && j->runner_pid == 0 &&
             now < reattach_deadline_ + 10) {
             waiting = true;
             continue;
         }
-        if (restored_running && !j->spec.client_held() && j->runner_pid == 0) {
+        if (restored_running && !j->spec.run_by_client() && j->runner_pid == 0) {
             // Recorded as started, but no runner was ever forked: it never ran.
             log("job %d: never started before the restart; queued again", id);
-            (void)queue_.requeue(id);
+            (void)queue_.unstart(id);
             journal_->unstarted(id);
             continue;
         }
         log("job %d: its %s did not come back; marked lost", id,
-            j->spec.client_held() ? "client" : "runner");
-        finish(id,
-               Queue::lost_result(j->spec.client_held()
+            j->spec.run_by_client() ? "client" : "runner");
+        end_job(id,
+               Queue::lost_result(j->spec.run_by_client()
                                       ? "the server restarted, and the job's client did not come back"
                                       : "the server restarted, and the job's runner was gone"),
                now);
@@ -1374,7 +1374,7 @@ void Server::on_finished(Conn& c, const Frame& f) {
     JobResult r = result_of(b);
     r.note.assign(note.substr(0, c.uid == uid_ ? 1000 : 200));   // another user's: shorter
     if (!r.note.empty()) log_other(c.uid, format("job %d: %s", id, printable(r.note).c_str()));
-    finish(id, r, us_to_s(b.end_us));
+    end_job(id, r, us_to_s(b.end_us));
     schedule();   // the freed slot's next job first: this runner only has to exit
     // Acknowledged once journaled: the runner exits only now, so a result is never lost.
     // (A journal that cannot be written holds it back until it can.)
@@ -1387,14 +1387,14 @@ void Server::on_finished(Conn& c, const Frame& f) {
 }
 
 /* A job ended (or never will run): record it and wake its waiters. */
-void Server::finish(JobId id, const JobResult& r, double end) {
-    queue_.finished(id, r, end);
-    journal_->finished(id, r, end);
-    job_ended(id, r);
+void Server::end_job(JobId id, const JobResult& r, double end) {
+    queue_.end(id, r, end);
+    journal_->ended(id, r, end);
+    wake_waiters(id, r);
 }
 
 /* Wake the job's waiters. */
-void Server::job_ended(JobId id, const JobResult& r) {
+void Server::wake_waiters(JobId id, const JobResult& r) {
     proto::WaitBody w{};
     w.errorlevel = r.errorlevel;
     std::string bytes = encode(MsgType::WaitDone, w);
@@ -1419,15 +1419,15 @@ void Server::conn_lost(Conn& c) {
         top_up_spares();
         return;
     }
-    if (!c.runner_of && !c.held) return;
-    JobId id = c.runner_of ? *c.runner_of : *c.held;
+    if (!c.runner_of && !c.awaiting_room) return;
+    JobId id = c.runner_of ? *c.runner_of : *c.awaiting_room;
     c.runner_of.reset();
-    c.held.reset();
+    c.awaiting_room.reset();
     Job* j = queue_.find(id);
     if (!j || (j->state != JobState::Running && j->state != JobState::Queued)) return;
     log_other(j->spec.uid, format("job %d: its runner quit before reporting the end", id));
-    finish(id,
-           Queue::lost_result(j->spec.client_held()
+    end_job(id,
+           Queue::lost_result(j->spec.run_by_client()
                                   ? "its client (the ts that submitted it) went away before "
                                     "reporting the end"
                                   : "its runner ended before reporting the end (it was killed, "
@@ -1443,26 +1443,26 @@ void Server::schedule() {
         if (now_seconds() < start_after_) return;
         start_after_ = 0;
     }
-    for (JobId id : queue_.release_held()) {
-        journal_->released(id);
+    for (JobId id : queue_.admit_overflow()) {
+        journal_->admitted(id);
         for (auto& c : conns_) {
-            if (c->held == id && !c->dead) {
-                c->held.reset();
+            if (c->awaiting_room == id && !c->dead) {
+                c->awaiting_room.reset();
                 submitted(*c, id);
             }
         }
     }
     Decisions d = queue_.schedule();
     for (JobId id : d.skipped) {
-        journal_->finished(id, skipped_result(), now_seconds());
-        if (Conn* c = runner_conn(id)) {   // a client-held job: tell its client to give up
+        journal_->ended(id, skipped_result(), now_seconds());
+        if (Conn* c = runner_conn(id)) {   // a job run by its client: tell it to give up
             c->runner_of.reset();
             proto::RunBody rb{};
             rb.id = id;
             rb.skip = 1;
             reply(*c, encode(MsgType::Run, rb));
         }
-        job_ended(id, skipped_result());
+        wake_waiters(id, skipped_result());
     }
     bool unrecorded = false;
     for (JobId id : d.start) {
@@ -1470,11 +1470,11 @@ void Server::schedule() {
         // A start that cannot be recorded does not happen.
         if (unrecorded || !journal_->start(id, false)) {
             unrecorded = true;
-            (void)queue_.requeue(id);
+            (void)queue_.unstart(id);
             continue;
         }
         Job* j = queue_.find(id);
-        if (!j->spec.client_held() && j->spec.uid == uid_) {   // only our own jobs run here
+        if (!j->spec.run_by_client() && j->spec.uid == uid_) {   // only our own jobs run here
             spawn_runner(*j);
             continue;
         }
@@ -1641,7 +1641,7 @@ void Server::fork_runner(Job& j) {
                         [path](std::string* why) { return connect_or_start(path, true, getuid(), why); },
                         j.id);
         link.set_log(path + ".error");
-        link.set_may_requeue();
+        link.set_may_unstart();
         (void)run_job(j.spec, j.id, link, false);
         _exit(0);
     }
@@ -1679,7 +1679,7 @@ void Server::resources_short(JobId id, const char* what, int err) {
         start_delay_ = start_delay_ == 0 ? 0.05 : std::min(start_delay_ * 2, 2.0);
         start_after_ = now_seconds() + start_delay_;
     }
-    if (queue_.requeue(id)) journal_->unstarted(id);
+    if (queue_.unstart(id)) journal_->unstarted(id);
 }
 
 void Server::add_conn(Fd fd, uid_t uid) {

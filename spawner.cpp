@@ -39,7 +39,7 @@ namespace {
     ServerLink link(std::move(fd),
                     [path](std::string* why) { return connect_or_start(path, true, getuid(), why); }, id);
     link.set_log(path + ".error");
-    link.set_may_requeue();
+    link.set_may_unstart();
     (void)run_job(spec, id, link, false, &ready);
     _exit(0);
 }

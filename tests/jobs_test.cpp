@@ -76,7 +76,7 @@ TEST(Queue, IdsKeepIncreasingForForgottenJobs) {
     nf.flags = proto::kForeground;   // -nf: not kept
     EXPECT_EQ(q.add(nf, 0), 0);
     EXPECT_EQ(q.schedule().start, V{0});
-    q.finished(0, exit_with(0), 1);
+    q.end(0, exit_with(0), 1);
     EXPECT_EQ(q.size(), 0u);
     EXPECT_EQ(q.add(cmd({"y"}), 2), 1);
 }
@@ -96,7 +96,7 @@ TEST(Queue, OneSlotStartsOneJob) {
     EXPECT_EQ(q.find(2)->state, JobState::Queued);
     EXPECT_TRUE(q.schedule().start.empty());   // nothing changes on a second pass
 
-    q.finished(0, exit_with(0), 5);
+    q.end(0, exit_with(0), 5);
     EXPECT_EQ(q.busy_slots(), 0);
     EXPECT_EQ(q.schedule().start, V{1});
     EXPECT_EQ(q.busy_slots(), 1);
@@ -111,7 +111,7 @@ TEST(Queue, ThreeSlotsStartThreeAtOnce) {
     EXPECT_EQ(q.busy_slots(), 3);
     EXPECT_EQ(q.max_slots(), 3);
     EXPECT_EQ(q.find(3)->state, JobState::Queued);
-    q.finished(1, exit_with(0), 1);
+    q.end(1, exit_with(0), 1);
     EXPECT_EQ(q.busy_slots(), 2);
     EXPECT_EQ(q.schedule().start, V{3});
     EXPECT_EQ(q.busy_slots(), 3);
@@ -125,10 +125,10 @@ TEST(Queue, LoweringSlotsNeverStopsJobsAndBlocksNewOnes) {
     q.set_max_slots(1);
     EXPECT_EQ(q.busy_slots(), 3);
     EXPECT_TRUE(q.schedule().start.empty());
-    q.finished(0, exit_with(0), 1);
-    q.finished(1, exit_with(0), 1);
+    q.end(0, exit_with(0), 1);
+    q.end(1, exit_with(0), 1);
     EXPECT_TRUE(q.schedule().start.empty());   // busy 1 of 1
-    q.finished(2, exit_with(0), 1);
+    q.end(2, exit_with(0), 1);
     EXPECT_EQ(q.schedule().start, V{3});
 }
 
@@ -143,12 +143,12 @@ TEST(Queue, BigJobIsOvertakenBySmallerOnes) {
     EXPECT_EQ(q.busy_slots(), 2);
     EXPECT_EQ(q.find(1)->state, JobState::Queued);
 
-    q.finished(0, exit_with(0), 1);
+    q.end(0, exit_with(0), 1);
     EXPECT_EQ(q.busy_slots(), 1);
     EXPECT_TRUE(q.schedule().start.empty());   // still only 1 free
     EXPECT_EQ(q.find(1)->state, JobState::Queued);
 
-    q.finished(2, exit_with(0), 2);
+    q.end(2, exit_with(0), 2);
     EXPECT_EQ(q.busy_slots(), 0);
     EXPECT_EQ(q.schedule().start, V{1});
     EXPECT_EQ(q.busy_slots(), 2);
@@ -160,7 +160,7 @@ TEST(Queue, JobLargerThanMaxSlotsWaitsButDoesNotBlock) {
     q.add(cmd({"huge"}, 5), 0);
     q.add(cmd({"small"}), 0);
     EXPECT_EQ(q.schedule().start, V{1});
-    q.finished(1, exit_with(0), 1);
+    q.end(1, exit_with(0), 1);
     EXPECT_TRUE(q.schedule().start.empty());
     q.set_max_slots(5);
     EXPECT_EQ(q.schedule().start, V{0});
@@ -174,12 +174,12 @@ TEST(Queue, ZeroSlotJobNeedsAFreeSlotButOccupiesNone) {
     q.add(cmd({"zero"}, 0), 0);  // 1
     q.add(cmd({"b"}), 0);        // 2
     EXPECT_TRUE(q.schedule().start.empty());   // no free slot, not even for -N 0
-    q.finished(0, exit_with(0), 1);
+    q.end(0, exit_with(0), 1);
     EXPECT_EQ(q.schedule().start, (V{1, 2}));
     EXPECT_EQ(q.busy_slots(), 1);
-    q.finished(1, exit_with(0), 2);
+    q.end(1, exit_with(0), 2);
     EXPECT_EQ(q.busy_slots(), 1);   // job 1 gave back nothing
-    q.finished(2, exit_with(0), 3);
+    q.end(2, exit_with(0), 3);
     EXPECT_EQ(q.busy_slots(), 0);
 }
 
@@ -190,9 +190,9 @@ TEST(Queue, FinishedListIsInFinishingOrder) {
     q.set_max_slots(3);
     for (int i = 0; i < 3; ++i) q.add(cmd({"x"}), 0);
     ASSERT_EQ(q.schedule().start.size(), 3u);
-    q.finished(2, exit_with(4, 1.0), 10);
-    q.finished(0, exit_with(0), 11);
-    q.finished(1, exit_with(-1), 12);
+    q.end(2, exit_with(4, 1.0), 10);
+    q.end(0, exit_with(0), 11);
+    q.end(1, exit_with(-1), 12);
     EXPECT_EQ(ids(q.finished_list()), (V{2, 0, 1}));
     EXPECT_TRUE(q.active().empty());
     EXPECT_EQ(q.busy_slots(), 0);
@@ -209,12 +209,12 @@ TEST(Queue, FinishingTwiceDoesNotFreeSlotsTwice) {
     q.set_max_slots(2);
     q.add(cmd({"a"}, 2), 0);
     ASSERT_EQ(q.schedule().start, V{0});
-    q.finished(0, exit_with(0), 1);
-    q.finished(0, exit_with(3), 2);
+    q.end(0, exit_with(0), 1);
+    q.end(0, exit_with(3), 2);
     EXPECT_EQ(q.busy_slots(), 0);
     EXPECT_EQ(q.find(0)->result.errorlevel, 0);
     EXPECT_EQ(ids(q.finished_list()), V{0});
-    q.finished(42, exit_with(0), 3);   // unknown id: ignored
+    q.end(42, exit_with(0), 3);   // unknown id: ignored
     EXPECT_EQ(q.busy_slots(), 0);
 }
 
@@ -223,7 +223,7 @@ TEST(Queue, QueuedJobCanEndWithoutFreeingSlots) {
     q.add(cmd({"a"}), 0);
     q.add(cmd({"b"}), 0);
     ASSERT_EQ(q.schedule().start, V{0});
-    q.finished(1, Queue::lost_result(), 3);   // its client vanished while queued
+    q.end(1, Queue::lost_result(), 3);   // its client vanished while queued
     EXPECT_EQ(q.busy_slots(), 1);
     EXPECT_EQ(ids(q.active()), V{0});
     EXPECT_EQ(ids(q.finished_list()), V{1});
@@ -252,12 +252,12 @@ TEST(Queue, JobWithoutKeepFinishedIsForgotten) {
     q.add(nf, 0);                    // 0
     q.add(cmd({"kept"}), 0);         // 1
     ASSERT_EQ(q.schedule().start, (V{0, 1}));
-    q.finished(0, exit_with(0), 1);
+    q.end(0, exit_with(0), 1);
     EXPECT_EQ(q.find(0), nullptr);
     EXPECT_EQ(q.size(), 1u);
     EXPECT_TRUE(q.finished_list().empty());
     EXPECT_EQ(q.busy_slots(), 1);
-    q.finished(1, exit_with(0), 2);
+    q.end(1, exit_with(0), 2);
     EXPECT_EQ(ids(q.finished_list()), V{1});
     EXPECT_EQ(q.size(), 1u);
 }
@@ -268,13 +268,13 @@ TEST(Queue, MaxFinishedEvictsOldest) {
     q.set_max_slots(4);
     for (int i = 0; i < 4; ++i) q.add(cmd({"x"}), 0);
     q.schedule();
-    q.finished(3, exit_with(0), 1);
-    q.finished(1, exit_with(0), 2);
+    q.end(3, exit_with(0), 1);
+    q.end(1, exit_with(0), 2);
     EXPECT_EQ(ids(q.finished_list()), (V{3, 1}));
-    q.finished(0, exit_with(0), 3);
+    q.end(0, exit_with(0), 3);
     EXPECT_EQ(ids(q.finished_list()), (V{1, 0}));
     EXPECT_EQ(q.find(3), nullptr);
-    q.finished(2, exit_with(0), 4);
+    q.end(2, exit_with(0), 4);
     EXPECT_EQ(ids(q.finished_list()), (V{0, 2}));
     EXPECT_EQ(q.find(1), nullptr);
     EXPECT_EQ(q.size(), 2u);
@@ -286,7 +286,7 @@ TEST(Queue, MaxFinishedOneKeepsOnlyTheLast) {
     for (int i = 0; i < 3; ++i) {
         q.add(cmd({"x"}), 0);
         q.schedule();
-        q.finished(i, exit_with(i), i);
+        q.end(i, exit_with(i), i);
         EXPECT_EQ(ids(q.finished_list()), V{i});
         EXPECT_EQ(q.size(), 1u);
         ASSERT_NE(q.last_run(), nullptr);
@@ -299,7 +299,7 @@ TEST(Queue, MaxFinishedZeroKeepsNothing) {
     q.set_max_finished(0);
     q.add(cmd({"x"}), 0);
     q.schedule();
-    q.finished(0, exit_with(0), 1);
+    q.end(0, exit_with(0), 1);
     EXPECT_TRUE(q.finished_list().empty());
     EXPECT_EQ(q.find(0), nullptr);
     EXPECT_EQ(q.size(), 0u);
@@ -320,12 +320,12 @@ TEST(Queue, LastAddedRules) {
     ASSERT_NE(q.last_added(), nullptr);
     EXPECT_EQ(q.last_added()->id, 2);   // tail of the active list, even if queued
     q.schedule();                       // 0 and 1 run
-    q.finished(1, exit_with(0), 1);
+    q.end(1, exit_with(0), 1);
     q.schedule();                       // 2 runs
     EXPECT_EQ(q.last_added()->id, 2);
-    q.finished(2, exit_with(0), 2);
+    q.end(2, exit_with(0), 2);
     EXPECT_EQ(q.last_added()->id, 0);   // only 0 left active
-    q.finished(0, exit_with(0), 3);
+    q.end(0, exit_with(0), 3);
     EXPECT_EQ(q.last_added()->id, 0);   // tail of the finished list: finished last
     EXPECT_EQ(ids(q.finished_list()), (V{1, 2, 0}));
 }
@@ -343,14 +343,14 @@ TEST(Queue, LastRunRules) {
     q.add(cmd({"c"}), 0);        // 2
     q.schedule();                // 2 runs, 1 waits
     EXPECT_EQ(q.last_run()->id, 0);
-    q.finished(0, exit_with(0), 1);
+    q.end(0, exit_with(0), 1);
     // A slot is busy (job 2): the head of the active list is job 1, which is only queued.
     ASSERT_EQ(ids(q.active()), (V{1, 2}));
     ASSERT_EQ(q.busy_slots(), 1);
     ASSERT_NE(q.last_run(), nullptr);
     EXPECT_EQ(q.last_run()->id, 1);
     EXPECT_EQ(q.last_run()->state, JobState::Queued);
-    q.finished(2, exit_with(0), 2);
+    q.end(2, exit_with(0), 2);
     // Nothing busy: the most recently finished job, though job 1 is still queued.
     ASSERT_EQ(q.busy_slots(), 0);
     EXPECT_EQ(q.last_run()->id, 2);
@@ -361,7 +361,7 @@ TEST(Queue, LastRunCanBeASkippedJob) {
     Queue q;
     q.add(cmd({"false"}), 0);
     q.schedule();
-    q.finished(0, exit_with(1), 1);
+    q.end(0, exit_with(1), 1);
     q.add(dep_on(0), 2);
     Decisions d = q.schedule();
     EXPECT_EQ(d.skipped, V{1});
@@ -381,7 +381,7 @@ TEST(Queue, DependentRunsAfterSuccess) {
     EXPECT_EQ(q.find(1)->state, JobState::Queued);
     EXPECT_TRUE(q.find(1)->depends);
     EXPECT_EQ(q.find(1)->depend_on, 0);
-    q.finished(0, exit_with(0), 1);
+    q.end(0, exit_with(0), 1);
     Decisions d = q.schedule();
     EXPECT_EQ(d.start, V{1});
     EXPECT_TRUE(d.skipped.empty());
@@ -394,7 +394,7 @@ TEST(Queue, DependentOfFailedJobIsSkippedAndCascades) {
     q.add(dep_on(1), 0);        // 2
     q.add(cmd({"other"}), 0);   // 3
     EXPECT_EQ(q.schedule().start, V{0});
-    q.finished(0, exit_with(3), 5);
+    q.end(0, exit_with(3), 5);
     Decisions d = q.schedule();
     EXPECT_EQ(d.skipped, (V{1, 2}));
     EXPECT_EQ(d.start, V{3});
@@ -417,7 +417,7 @@ TEST(Queue, SkipCascadesToADependentEarlierInTheList) {
     q.add(dep_on(2), 0);        // 1: on job 2, which is after it in the list
     q.add(dep_on(0), 0);        // 2
     EXPECT_EQ(q.schedule().start, V{0});
-    q.finished(0, exit_with(1), 1);
+    q.end(0, exit_with(1), 1);
     Decisions d = q.schedule();
     EXPECT_EQ(d.skipped, (V{2, 1}));
     EXPECT_TRUE(d.start.empty());
@@ -429,7 +429,7 @@ TEST(Queue, DependencyOnSignalledOrLostJobSkips) {
     q.add(cmd({"a"}), 0);
     q.add(dep_on(0), 0);
     q.schedule();
-    q.finished(0, Queue::lost_result(), 1);
+    q.end(0, Queue::lost_result(), 1);
     EXPECT_EQ(q.schedule().skipped, V{1});
 }
 
@@ -437,16 +437,16 @@ TEST(Queue, DependencyOnFinishedJobUsesItsResult) {
     Queue q;
     q.add(cmd({"ok"}), 0);      // 0
     q.schedule();
-    q.finished(0, exit_with(0), 1);
+    q.end(0, exit_with(0), 1);
     q.add(cmd({"bad"}), 0);     // 1
     q.schedule();
-    q.finished(1, exit_with(2), 2);
+    q.end(1, exit_with(2), 2);
     q.add(dep_on(0), 3);        // 2: job 0 succeeded, although the last job failed
     q.add(dep_on(1), 3);        // 3
     Decisions d = q.schedule();
     EXPECT_EQ(d.start, V{2});
     EXPECT_TRUE(d.skipped.empty());   // a skip, like a start, waits for a free slot
-    q.finished(2, exit_with(0), 4);
+    q.end(2, exit_with(0), 4);
     EXPECT_EQ(q.schedule().skipped, V{3});
 }
 
@@ -459,7 +459,7 @@ TEST(Queue, SkipWaitsForAFreeSlotLikeAStart) {
     EXPECT_EQ(q.schedule().start, V{0});
     ASSERT_TRUE(q.remove(1));
     EXPECT_TRUE(q.schedule().skipped.empty());   // no free slot yet
-    q.finished(0, exit_with(0), 1);
+    q.end(0, exit_with(0), 1);
     Decisions d = q.schedule();
     EXPECT_EQ(d.skipped, V{2});
     EXPECT_EQ(d.start, V{3});
@@ -496,10 +496,10 @@ TEST(Queue, DependentOfQueuedJobWaits) {
     q.add(cmd({"b"}), 0);       // 1 queued
     q.add(dep_on(1), 0);        // 2
     q.schedule();
-    q.finished(0, exit_with(0), 1);
+    q.end(0, exit_with(0), 1);
     EXPECT_EQ(q.schedule().start, V{1});
     EXPECT_EQ(q.find(2)->state, JobState::Queued);
-    q.finished(1, exit_with(0), 2);
+    q.end(1, exit_with(0), 2);
     EXPECT_EQ(q.schedule().start, V{2});
 }
 
@@ -515,7 +515,7 @@ TEST(Queue, DependentOfForgottenJobGetsItsResult) {
     q.add(dep_on(-1), 0);            // 2: -d -> newest active job, 1
     ASSERT_EQ(q.schedule().start, V{0});
     EXPECT_EQ(q.find(2)->depend_on, 1);
-    q.finished(0, exit_with(0), 1);   // succeeded
+    q.end(0, exit_with(0), 1);   // succeeded
     Decisions d = q.schedule();
     EXPECT_EQ(d.start, V{1});
     EXPECT_TRUE(d.skipped.empty());
@@ -527,7 +527,7 @@ TEST(Queue, DependentOfEvictedJobGetsItsResult) {
     q.add(cmd({"a"}), 0);       // 0
     q.add(dep_on(0), 0);        // 1
     ASSERT_EQ(q.schedule().start, V{0});
-    q.finished(0, exit_with(0), 1);
+    q.end(0, exit_with(0), 1);
     EXPECT_EQ(q.schedule().start, V{1});
 }
 
@@ -540,7 +540,7 @@ TEST(Queue, SkippedJobThatIsNotKeptIsForgotten) {
     nf.flags = proto::kForeground;
     q.add(nf, 0);               // 1
     q.schedule();
-    q.finished(0, exit_with(1), 1);
+    q.end(0, exit_with(1), 1);
     Decisions d = q.schedule();
     EXPECT_EQ(d.skipped, V{1});
     EXPECT_EQ(q.find(1), nullptr);
@@ -584,9 +584,9 @@ TEST(Queue, DashDDependsOnNewestActiveJob) {
     EXPECT_EQ(q.find(2)->dep_prefix(), "[1]&& ");
     EXPECT_FALSE(q.find(2)->dep_result.has_value());
     EXPECT_TRUE(q.schedule().start.empty());
-    q.finished(1, exit_with(0), 1);
+    q.end(1, exit_with(0), 1);
     EXPECT_EQ(q.schedule().start, V{2});
-    q.finished(2, exit_with(0), 2);
+    q.end(2, exit_with(0), 2);
     EXPECT_EQ(q.schedule().start, V{3});
 }
 
@@ -594,7 +594,7 @@ TEST(Queue, DashDAfterSuccessfulFinishedJob) {
     Queue q;
     q.add(cmd({"a"}), 0);
     q.schedule();
-    q.finished(0, exit_with(0), 1);
+    q.end(0, exit_with(0), 1);
     q.add(dep_on(-1), 2);       // 1
     EXPECT_EQ(q.find(1)->depend_on, 0);
     EXPECT_EQ(q.find(1)->dep_prefix(), "[0]&& ");
@@ -605,7 +605,7 @@ TEST(Queue, DashDAfterFailedFinishedJob) {
     Queue q;
     q.add(cmd({"a"}), 0);
     q.schedule();
-    q.finished(0, exit_with(2), 1);
+    q.end(0, exit_with(2), 1);
     q.add(dep_on(-1), 2);       // 1
     EXPECT_EQ(q.find(1)->depend_on, 0);
     Decisions d = q.schedule();
@@ -620,7 +620,7 @@ TEST(Queue, DashDWithEmptyFinishedListUsesLastErrorlevel) {
         nf.flags = proto::kForeground;   // not kept: the finished list stays empty
         q.add(nf, 0);
         q.schedule();
-        q.finished(0, exit_with(el), 1);
+        q.end(0, exit_with(el), 1);
         ASSERT_TRUE(q.finished_list().empty());
         q.add(dep_on(-1), 2);            // 1
         const Job* j = q.find(1);
@@ -641,7 +641,7 @@ TEST(Queue, DashDIgnoresOlderActiveJobWhenANewerOneFinished) {
     q.add(cmd({"slow"}), 0);    // 0
     q.add(cmd({"fast"}), 0);    // 1
     q.schedule();
-    q.finished(1, exit_with(4), 1);   // newer than job 0, which still runs
+    q.end(1, exit_with(4), 1);   // newer than job 0, which still runs
     q.add(dep_on(-1), 2);       // 2: not on 0, but on what finished last
     EXPECT_EQ(q.find(2)->depend_on, 1);
     EXPECT_EQ(q.find(2)->dep_prefix(), "[1]&& ");
@@ -655,8 +655,8 @@ TEST(Queue, DashDUsesNewestFinishedJobWhenItIsNewerThanTheLastToFinish) {
     q.add(cmd({"a"}), 0);       // 0
     q.add(cmd({"b"}), 0);       // 1
     q.schedule();
-    q.finished(1, exit_with(0), 1);
-    q.finished(0, exit_with(5), 2);   // finished last, but older
+    q.end(1, exit_with(0), 1);
+    q.end(0, exit_with(5), 2);   // finished last, but older
     q.add(dep_on(-1), 3);       // 2: highest finished id is 1, which succeeded
     EXPECT_EQ(q.find(2)->depend_on, 1);
     ASSERT_TRUE(q.find(2)->dep_result.has_value());
@@ -668,7 +668,7 @@ TEST(Queue, DashDAfterSkippedJobIsSkipped) {
     Queue q;
     q.add(cmd({"false"}), 0);   // 0
     q.schedule();
-    q.finished(0, exit_with(1), 1);
+    q.end(0, exit_with(1), 1);
     q.add(dep_on(0), 2);        // 1 -> skipped
     ASSERT_EQ(q.schedule().skipped, V{1});
     q.add(dep_on(-1), 3);       // 2 -> on 1 (skipped, -1)
@@ -682,12 +682,12 @@ TEST(Queue, DashDAfterForgottenJobUsesLastErrorlevel) {
     Queue q;
     q.add(cmd({"ok"}), 0);           // 0
     q.schedule();
-    q.finished(0, exit_with(0), 1);
+    q.end(0, exit_with(0), 1);
     JobSpec nf = cmd({"bad"});
     nf.flags = proto::kForeground;
     q.add(nf, 2);                    // 1
     q.schedule();
-    q.finished(1, exit_with(3), 3);
+    q.end(1, exit_with(3), 3);
     ASSERT_EQ(ids(q.finished_list()), V{0});
     q.add(dep_on(-1), 4);            // 2
     EXPECT_EQ(q.find(2)->depend_on, 0);
@@ -749,14 +749,14 @@ TEST(List, MixedQueue) {
               "1    queued     (file)                                       [0]&& [lab]echo q\n"
               "2    running    stdout                                       true\n");
 
-    q.finished(2, exit_with(0), 2);
+    q.end(2, exit_with(0), 2);
     EXPECT_EQ(list_text(q),
               "ID   State      Output               E-Level  Times(r/u/s)   Command [run=1/2]\n"
               "0    running    /tmp/ts-out.JhV49t                           sleep 1\n"
               "1    queued     (file)                                       [0]&& [lab]echo q\n"
               "2    finished   stdout               0        0.00/0.00/0.00 true\n");
 
-    q.finished(0, exit_with(0, 1.004, 0.001, 0.002), 3);
+    q.end(0, exit_with(0, 1.004, 0.001, 0.002), 3);
     ASSERT_EQ(q.schedule().start, V{1});
     q.started(1, 101, "/tmp/ts-out.b", 3);
     EXPECT_EQ(list_text(q),
@@ -771,7 +771,7 @@ TEST(List, FinishedWithNegativeLevelAndSkipped) {
     q.add(cmd({"false"}), 0);                      // 0
     q.schedule();
     q.started(0, 5, "/tmp/ts-out.x", 0);
-    q.finished(0, exit_with(-56, 0.5, 0.25, 0.126), 1);
+    q.end(0, exit_with(-56, 0.5, 0.25, 0.126), 1);
     q.add(dep_on(0), 2);                           // 1
     q.schedule();
     JobSpec empty_label = dep_on(-1);
@@ -802,21 +802,21 @@ TEST(List, LostQueuedJobAndLongPath) {
     for (int i = 0; i < 12; ++i) {   // ids 0..11, finished and evicted
         q.add(cmd({"x"}), 0);
         q.schedule();
-        q.finished(i, exit_with(0), 0);
+        q.end(i, exit_with(0), 0);
     }
     q.set_max_finished(2);
     q.add(cmd({"sleep", "10"}), 0);  // 12
     q.add(cmd({"true"}), 0);         // 13
     q.schedule();
     q.started(12, 77, "/tmp/a/very/long/path/ts-out.123456", 0);
-    q.finished(13, Queue::lost_result(), 1);   // client of the queued job died
-    q.finished(11, exit_with(0), 1);           // already finished: no change
+    q.end(13, Queue::lost_result(), 1);   // client of the queued job died
+    q.end(11, exit_with(0), 1);           // already finished: no change
     EXPECT_EQ(list_text(q),
               "ID   State      Output               E-Level  Times(r/u/s)   Command [run=1/1]\n"
               "12   running    /tmp/a/very/long/path/ts-out.123456                         sleep 10\n"
               "11   finished   (...)                0        0.00/0.00/0.00 x\n"
               "13   finished   (...)                -1       0.00/0.00/0.00 true\n");
-    q.finished(12, exit_with(3, 12.5, 1.5, 0), 2);
+    q.end(12, exit_with(3, 12.5, 1.5, 0), 2);
     EXPECT_EQ(list_text(q),
               std::string(kHeader01) +
                   "13   finished   (...)                -1       0.00/0.00/0.00 true\n"

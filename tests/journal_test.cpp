@@ -212,10 +212,10 @@ void expect_same_queue(const Queue& a, const Queue& b) {
     EXPECT_EQ(a.size(), b.size());
     EXPECT_EQ(ids(a.active()), ids(b.active()));
     EXPECT_EQ(ids(a.finished_list()), ids(b.finished_list()));
-    EXPECT_EQ(a.held(), b.held());
+    EXPECT_EQ(a.overflow(), b.overflow());
     std::vector<JobId> all = ids(a.active());
     for (JobId id : a.finished_list()) all.push_back(id);
-    for (JobId id : a.held()) all.push_back(id);
+    for (JobId id : a.overflow()) all.push_back(id);
     for (JobId id : all) {
         const Job* ja = a.find(id);
         const Job* jb = b.find(id);
@@ -236,14 +236,14 @@ struct Live {
         j->job(*q.find(id));
         return id;
     }
-    /* Server::schedule: held jobs let in, skips recorded, starts recorded. */
+    /* Server::schedule: overflow jobs let in, skips recorded, starts recorded. */
     Decisions schedule(double t) {
-        for (JobId id : q.release_held()) j->released(id);
+        for (JobId id : q.admit_overflow()) j->admitted(id);
         Decisions d = q.schedule();
         for (JobId id : d.skipped) {
             const Job* sj = q.find(id);
             JobResult skip = sj ? sj->result : result(-1, 0, true);
-            j->finished(id, skip, sj ? sj->end_time : t);
+            j->ended(id, skip, sj ? sj->end_time : t);
         }
         for (JobId id : d.start) j->start(id);
         return d;
@@ -257,8 +257,8 @@ struct Live {
         j->started(id, pid, out, t);
     }
     void finish(JobId id, const JobResult& r, double t) {
-        q.finished(id, r, t);
-        j->finished(id, r, t);
+        q.end(id, r, t);
+        j->ended(id, r, t);
     }
     bool remove(JobId id) {
         if (!q.remove(id)) return false;
@@ -319,7 +319,7 @@ protected:
     std::vector<std::string> logs_;
 };
 
-/* One server round: let held jobs in, schedule, and for every job that
+/* One server round: let overflow jobs in, schedule, and for every job that
  * started, its runner (none for -f) and its Started report. Then the jobs
  * with an outcome end with it; the others keep running. */
 std::vector<JobId> server_round(Live& a, double t, const std::map<JobId, JobResult>& outcome,
@@ -506,7 +506,7 @@ TEST(JournalRecord, RoundTripInEveryState) {
 
     Job held;
     held.id = 16;
-    held.state = JobState::Held;
+    held.state = JobState::Overflow;
     held.spec = cmd({"held"});
     held.spec.flags = proto::kStoreOutput | proto::kKeepFinished | proto::kNoBlock;
     held.enqueue_time = 1700000004;
@@ -693,10 +693,10 @@ TEST_F(JournalTest, ReplayRestoresEverything) {
     EXPECT_EQ(state(s.skipped3), JobState::Skipped);
     EXPECT_EQ(state(s.ok), JobState::Finished);
     EXPECT_EQ(state(s.released), JobState::Queued);
-    EXPECT_EQ(state(s.held), JobState::Held);
+    EXPECT_EQ(state(s.held), JobState::Overflow);
     EXPECT_EQ(ids(q.active()), (V{0, 17, 16, 14, 15, 9, 18}));
     EXPECT_EQ(ids(q.finished_list()), (V{10, 11, 12, 13}));
-    EXPECT_EQ(q.held(), V{19});
+    EXPECT_EQ(q.overflow(), V{19});
     EXPECT_EQ(q.max_slots(), 2);
     EXPECT_TRUE(logs_.empty()) << all_logs();
 
@@ -1046,7 +1046,7 @@ TEST_F(JournalTest, FormatOneIsReadAndRewritten) {
     int32_t meta[4] = {m.next_id, m.last_errorlevel, m.last_finished_id, m.max_slots};
     v1 += rec(1, std::string(reinterpret_cast<const char*>(meta), sizeof meta));
     for (JobId id : a->q.active()) v1 += rec(2, encode_job_v1(*a->q.find(id)));
-    for (JobId id : a->q.held()) v1 += rec(2, encode_job_v1(*a->q.find(id)));
+    for (JobId id : a->q.overflow()) v1 += rec(2, encode_job_v1(*a->q.find(id)));
     for (JobId id : a->q.finished_list()) {
         Job j = *a->q.find(id);
         j.env.reset();

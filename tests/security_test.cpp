@@ -133,7 +133,7 @@ TEST_F(SecurityTest, AnotherUsersJobRunsInItsOwnConnectionWhateverItsFlags) {
     send_bytes(spare, encode_empty(MsgType::Spare));
     rounds();
     JobSpec s = job({"sh", "-c", "id"});
-    s.flags &= ~proto::kClientHeld;   // a hand-made Submit: "run it as you"
+    s.flags &= ~proto::kRunByClient;   // a hand-made Submit: "run it as you"
     Fd mine;
     Received r = ask(encode_submit(s), kOther, &mine);
     ASSERT_EQ(r.frames.size(), 2u);
@@ -466,7 +466,7 @@ TEST(QueueUsage, CountsWaitingJobsAndTheBytesOfAllOfThem) {
     ASSERT_TRUE(q.remove(b));
     EXPECT_EQ(q.usage(7).waiting, 1u);
     EXPECT_EQ(q.usage(7).bytes, bytes_a);
-    q.finished(a, JobResult(), 1);
+    q.end(a, JobResult(), 1);
     EXPECT_EQ(q.usage(7).waiting, 0u);     // finished: no longer waiting
     EXPECT_EQ(q.usage(7).bytes, bytes_a);  // but still held
     q.clear_finished();
@@ -485,7 +485,7 @@ TEST(QueueUsage, ForgottenAndEvictedJobsGiveTheirBytesBack) {
     JobId b = q.add(of(7, {"kept", "1"}), 0);
     JobId c = q.add(of(7, {"kept", "2"}), 0);
     q.schedule();
-    for (JobId id : {a, b, c}) q.finished(id, JobResult(), 1);
+    for (JobId id : {a, b, c}) q.end(id, JobResult(), 1);
     EXPECT_EQ(q.usage(7).waiting, 0u);
     EXPECT_EQ(q.usage(7).bytes, Queue::spec_bytes(of(7, {"kept", "2"})));   // b evicted, a not kept
 }
@@ -496,11 +496,11 @@ TEST(QueueEviction, AnotherUsersStreamOfJobsDoesNotPushTheOwnersResultsOut) {
     q.set_max_finished(3);
     JobId mine = q.add(of(1, {"mine"}), 0);
     q.schedule();
-    q.finished(mine, exit_code(7), 1);
+    q.end(mine, exit_code(7), 1);
     for (int i = 0; i < 10; ++i) {
         JobId id = q.add(of(2, {"flood"}), 0);
         q.schedule();
-        q.finished(id, exit_code(0), 2);
+        q.end(id, exit_code(0), 2);
     }
     ASSERT_NE(q.find(mine), nullptr);   // theirs went first
     EXPECT_EQ(q.find(mine)->result.errorlevel, 7);
@@ -512,7 +512,7 @@ TEST(QueueEviction, AnotherUsersStreamOfJobsDoesNotPushTheOwnersResultsOut) {
     for (int i = 0; i < 4; ++i) {
         JobId id = one.add(of(1, {"j"}), 0);
         one.schedule();
-        one.finished(id, exit_code(0), 1);
+        one.end(id, exit_code(0), 1);
     }
     EXPECT_EQ(std::vector<JobId>(one.finished_list().begin(), one.finished_list().end()),
               (std::vector<JobId>{2, 3}));
@@ -528,7 +528,7 @@ TEST(QueueLastJob, IsTheRequestersOwnInASharedQueue) {
     EXPECT_EQ(q.last_added(2)->id, b);
     EXPECT_EQ(q.last_run(1)->id, a);
     EXPECT_EQ(q.last_run(2), nullptr);   // none of theirs runs or has run
-    q.finished(a, exit_code(3), 1);
+    q.end(a, exit_code(3), 1);
     q.schedule();   // b runs
     EXPECT_EQ(q.last_run(1)->id, a);     // its newest finished
     EXPECT_EQ(q.last_run(2)->id, b);
