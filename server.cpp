@@ -36,6 +36,7 @@
 #include <unistd.h>
 #include <vector>
 
+#include "config.h"
 #include "connect.h"
 #include "frame.h"
 #include "jobs.h"
@@ -90,7 +91,7 @@ struct Conn {
 
 class Server {
 public:
-    Server(Fd listener, std::string path, bool harness = false);
+    Server(Fd listener, std::string path, ServerConfig cfg, bool harness = false);
     [[noreturn]] void run();
     void round(int timeout);
     /* For ServerHarness: a connection from a client of this uid. */
@@ -188,10 +189,8 @@ private:
     std::deque<JobId> unassigned_;     // started jobs waiting for a spare runner
     double unassigned_since_ = 0;
     Fd log_fd_;                        // opened once: the log works when descriptors run out
-    int slots_ = 0;                    // TS_SLOTS, for a queue that the journal does not give
+    ServerConfig cfg_;                 // read once, at start (config.h)
     // Bounds on what other users may hold (the owner's queue is bounded by memory only).
-    size_t user_max_jobs_ = 1000;                // TS_USER_MAXJOBS: queued and running jobs
-    size_t user_max_size_ = size_t(64) << 20;    // TS_USER_MAXSIZE: bytes of their jobs
     size_t others_conns_ = 0;                    // connections of other users, all together
     size_t others_max_conns_ = 1000;             // leaves descriptors for the owner and runners
     std::unordered_map<uid_t, size_t> user_input_;   // bytes buffered, per other user
@@ -207,7 +206,6 @@ private:
     std::string short_of_;           // what was missing (logged once per shortage)
     double short_logged_ = -60;      // ... and at most once a minute
     bool short_said_ = false;        // this shortage was logged
-    std::string crash_after_submit_; // TS_TEST_CRASH_AFTER_SUBMIT: a test's fault, one-shot
     size_t acks_pending_ = 0;        // runners waiting for Done until the journal works
 };
 
@@ -270,8 +268,8 @@ constexpr double kReattachGrace = 5.0;
 // How long a started job waits for a spare runner before the server forks one.
 constexpr double kSpareWait = 2.0;
 
-Server::Server(Fd listener, std::string path, bool harness)
-    : listener_(std::move(listener)), path_(std::move(path)), harness_(harness) {
+Server::Server(Fd listener, std::string path, ServerConfig cfg, bool harness)
+    : listener_(std::move(listener)), path_(std::move(path)), harness_(harness), cfg_(std::move(cfg)) {
     if (!open_log() || !may_serve()) return;
     // Then, while this process is small (before the journal is read), the spawner.
     if (!harness_ && !start_spawner(path_, &spawner_))
@@ -293,21 +291,18 @@ Server::Server(Fd listener, std::string path, bool harness)
     signal(SIGPIPE, SIG_IGN);
     configure();
     if (!startup_error_.empty()) return;
-    const char* use_journal = getenv("TS_JOURNAL");   // 0: keep the queue in memory only
-    bool journal_off = harness_ || (use_journal && std::string(use_journal) == "0");
-    const char* sync = getenv("TS_FSYNC");   // 1: every record is on disk before the answer
+    bool journal_off = harness_ || !cfg_.journal;
     journal_.emplace(journal_off ? std::string() : path_ + ".journal", &queue_,
-                     [this](const std::string& m) { log("%s", printable(m).c_str()); },
-                     sync && std::string(sync) == "1");
+                     [this](const std::string& m) { log("%s", printable(m).c_str()); }, cfg_.fsync);
     if (!journal_->refused().empty()) {
         startup_error_ = format("cannot use the journal: %s", journal_->refused().c_str());
         return;
     }
     if (journal_->replayed_anything()) {
         restored();   // the journal's slot count wins over TS_SLOTS
-    } else if (slots_ > 0) {
-        queue_.set_max_slots(slots_);
-        journal_->slots(slots_);
+    } else if (cfg_.slots > 0) {
+        queue_.set_max_slots(cfg_.slots);
+        journal_->slots(cfg_.slots);
     }
     top_up_spares();   // a spare ready for the first job
 }
@@ -339,52 +334,16 @@ bool Server::may_serve() {
     return true;
 }
 
-/* Size with an optional K, M or G; 0 when it is not one. */
-static size_t parse_size(const char* s) {
-    char* end = nullptr;
-    unsigned long long n = strtoull(s, &end, 10);
-    if (end == s) return 0;
-    switch (*end) {
-    case 'k': case 'K': n <<= 10; ++end; break;
-    case 'm': case 'M': n <<= 20; ++end; break;
-    case 'g': case 'G': n <<= 30; ++end; break;
-    default: break;
-    }
-    return *end ? 0 : static_cast<size_t>(n);
-}
-
-/* The server's settings from its environment, read once. */
+/* The settings read at start (config.h): notes to the log, bounds to the queue. */
 void Server::configure() {
-    if (const char* s = getenv("TS_SLOTS")) {
-        slots_ = std::abs(atoi(s));
-        if (slots_ < 1) log("TS_SLOTS=%s ignored: it must be a number of at least 1", s);
+    for (const std::string& n : cfg_.notes) log("%s", n.c_str());
+    if (!cfg_.error.empty()) {
+        startup_error_ = cfg_.error;
+        return;
     }
+    if (cfg_.max_jobs) queue_.set_max_jobs(cfg_.max_jobs);
+    queue_.set_max_finished(cfg_.max_finished);
     struct rlimit rl;
-    if (const char* s = getenv("TS_MAXCONN")) {
-        // task-spooler's limit: max_conn connections, max_conn - 5 queued jobs.
-        long n = std::min(1000, std::abs(atoi(s)));
-        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
-            static_cast<rlim_t>(n) > rl.rlim_cur)
-            n = static_cast<long>(rl.rlim_cur) - 5;
-        if (n < 1) {
-            startup_error_ = format("TS_MAXCONN=%s: it must be at least 1", s);
-            return;
-        }
-        queue_.set_max_jobs(static_cast<size_t>(std::max(1L, n - 5)));
-    }
-    if (const char* s = getenv("TS_TEST_CRASH_AFTER_SUBMIT")) crash_after_submit_ = s;
-    if (const char* s = getenv("TS_MAXFINISHED"))
-        queue_.set_max_finished(static_cast<size_t>(std::abs(atoi(s))));
-    if (const char* s = getenv("TS_USER_MAXJOBS")) {
-        char* end = nullptr;
-        long n = strtol(s, &end, 10);
-        if (*s && !*end && n >= 0) user_max_jobs_ = static_cast<size_t>(n);
-        else log("TS_USER_MAXJOBS=%s ignored: it must be a number", s);
-    }
-    if (const char* s = getenv("TS_USER_MAXSIZE")) {
-        if (size_t n = parse_size(s)) user_max_size_ = n;
-        else log("TS_USER_MAXSIZE=%s ignored: it must be a size such as 64M", s);
-    }
     // Descriptors: as many as allowed, and some always kept for the owner and runners.
     if (!harness_ && getrlimit(RLIMIT_NOFILE, &rl) == 0) {
         rlim_t want = std::min<rlim_t>(rl.rlim_max, 65536);
@@ -835,8 +794,8 @@ void Server::drain_signals() {
 
 /* TS_SAVELIST: on SIGTERM, append the list as a shell script. */
 void Server::save_list() {
-    const char* path = getenv("TS_SAVELIST");
-    if (!path || !*path) return;
+    if (cfg_.savelist.empty()) return;
+    const char* path = cfg_.savelist.c_str();
     std::string why;
     Fd fd = open_private(path, O_WRONLY | O_APPEND | O_CREAT, &why);
     std::string text = savelist_text(queue_, uid_);
@@ -918,7 +877,7 @@ void Server::on_submit(Conn& c, const Frame& f) {
                         journal_->why().c_str()));
         return;
     }
-    if (!crash_after_submit_.empty() && unlink(crash_after_submit_.c_str()) == 0)
+    if (!cfg_.crash_after_submit.empty() && unlink(cfg_.crash_after_submit.c_str()) == 0)
         _exit(9);   // a test's fault: journaled, not answered
     if (queue_.find(id)->state == JobState::Overflow) {
         if (no_block) {   // -B: refused; recorded as a job whose runner vanished, as in task-spooler
@@ -1130,18 +1089,18 @@ void Server::on_swap(Conn& c, const Frame& f) {
 bool Server::may_queue(Conn& c, const JobSpec& spec) {
     if (c.trusted) return true;
     const Queue::Usage& u = queue_.usage(c.uid);
-    if (u.waiting >= user_max_jobs_) {
+    if (u.waiting >= cfg_.user_max_jobs) {
         error(c, format("uid %u has %zu jobs queued or running here, the most that the queue's owner "
                         "allows another user (TS_USER_MAXJOBS=%zu).\n",
-                        unsigned(c.uid), u.waiting, user_max_jobs_));
+                        unsigned(c.uid), u.waiting, cfg_.user_max_jobs));
         return false;
     }
     size_t bytes = Queue::spec_bytes(spec);
-    if (u.bytes + bytes > user_max_size_) {
+    if (u.bytes + bytes > cfg_.user_max_size) {
         error(c, format("this job (%zu bytes) would take the jobs of uid %u in this queue past %zu "
                         "bytes, the most that the queue's owner allows another user "
                         "(TS_USER_MAXSIZE).\n",
-                        bytes, unsigned(c.uid), user_max_size_));
+                        bytes, unsigned(c.uid), cfg_.user_max_size));
         return false;
     }
     return true;
@@ -1694,10 +1653,13 @@ void Server::add_conn(Fd fd, uid_t uid) {
 
 struct ServerHarness::Impl {
     Server server;
-    explicit Impl(const std::string& path) : server(Fd(), path, true) {}
+    Impl(const std::string& path, ServerConfig cfg) : server(Fd(), path, std::move(cfg), true) {}
 };
 
-ServerHarness::ServerHarness(const std::string& socket_path) : impl_(new Impl(socket_path)) {}
+ServerHarness::ServerHarness(const std::string& socket_path)
+    : impl_(new Impl(socket_path, read_server_config(getenv, 0))) {}
+ServerHarness::ServerHarness(const std::string& socket_path, ServerConfig cfg)
+    : impl_(new Impl(socket_path, std::move(cfg))) {}
 ServerHarness::~ServerHarness() = default;
 
 Fd ServerHarness::connect(uid_t uid) {
@@ -1713,7 +1675,9 @@ std::string ServerHarness::list() const { return impl_->server.list(); }
 
 void run_server(Fd listener, Fd err_pipe, const std::string& socket_path) {
     set_process_name("ts-server");
-    Server s(std::move(listener), socket_path);
+    struct rlimit rl;
+    size_t nofile = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY ? size_t(rl.rlim_cur) : 0;
+    Server s(std::move(listener), socket_path, read_server_config(getenv, nofile));
     if (!s.startup_error().empty()) {
         (void)write_all(err_pipe.get(), s.startup_error().data(), s.startup_error().size());
         unlink(socket_path.c_str());

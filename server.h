@@ -7,6 +7,7 @@
 #include <string>
 #include <sys/types.h>
 
+#include "config.h"
 #include "util.h"
 
 /* Run the server on a socket that is already bound and listening. Startup
@@ -19,7 +20,8 @@
  * connection, round() runs one turn of the loop (poll, dispatch, schedule). */
 class ServerHarness {
 public:
-    explicit ServerHarness(const std::string& socket_path);
+    explicit ServerHarness(const std::string& socket_path);   // settings from the environment
+    ServerHarness(const std::string& socket_path, ServerConfig cfg);
     ~ServerHarness();
     Fd connect(uid_t uid);
     void round();

@@ -1,0 +1,88 @@
+/*
+ * config_test.cpp — the server's settings from its environment (config.h).
+ */
+#include <gtest/gtest.h>
+
+#include <map>
+#include <string>
+
+#include "config.h"
+
+namespace {
+
+ServerConfig read(const std::map<std::string, std::string>& vars, size_t nofile = 0) {
+    return read_server_config(
+        [&vars](const char* name) -> const char* {
+            auto it = vars.find(name);
+            return it == vars.end() ? nullptr : it->second.c_str();
+        },
+        nofile);
+}
+
+}  // namespace
+
+TEST(Config, Defaults) {
+    ServerConfig c = read({});
+    EXPECT_EQ(c.slots, 0);
+    EXPECT_EQ(c.max_jobs, 0u);
+    EXPECT_EQ(c.max_finished, 1000u);
+    EXPECT_EQ(c.user_max_jobs, 1000u);
+    EXPECT_EQ(c.user_max_size, size_t(64) << 20);
+    EXPECT_TRUE(c.journal);
+    EXPECT_FALSE(c.fsync);
+    EXPECT_TRUE(c.savelist.empty());
+    EXPECT_TRUE(c.notes.empty());
+    EXPECT_TRUE(c.error.empty());
+}
+
+TEST(Config, Slots) {
+    EXPECT_EQ(read({{"TS_SLOTS", "4"}}).slots, 4);
+    EXPECT_EQ(read({{"TS_SLOTS", "-3"}}).slots, 3);   // task-spooler's abs(atoi())
+    ServerConfig c = read({{"TS_SLOTS", "x"}});
+    EXPECT_EQ(c.slots, 0);
+    ASSERT_EQ(c.notes.size(), 1u);
+    EXPECT_EQ(c.notes[0], "TS_SLOTS=x ignored: it must be a number of at least 1");
+}
+
+TEST(Config, MaxConn) {
+    EXPECT_EQ(read({{"TS_MAXCONN", "10"}}).max_jobs, 5u);       // max_conn - 5 queued jobs
+    EXPECT_EQ(read({{"TS_MAXCONN", "3"}}).max_jobs, 1u);
+    EXPECT_EQ(read({{"TS_MAXCONN", "5000"}}).max_jobs, 995u);   // at most 1000 connections
+    EXPECT_EQ(read({{"TS_MAXCONN", "100"}}, 40).max_jobs, 30u); // bounded by the descriptors
+    ServerConfig c = read({{"TS_MAXCONN", "0"}});
+    EXPECT_EQ(c.error, "TS_MAXCONN=0: it must be at least 1");
+    EXPECT_EQ(c.max_jobs, 0u);
+}
+
+TEST(Config, UserBounds) {
+    ServerConfig c = read({{"TS_USER_MAXJOBS", "7"}, {"TS_USER_MAXSIZE", "10K"}});
+    EXPECT_EQ(c.user_max_jobs, 7u);
+    EXPECT_EQ(c.user_max_size, 10240u);
+    c = read({{"TS_USER_MAXJOBS", "7x"}, {"TS_USER_MAXSIZE", "lots"}});
+    EXPECT_EQ(c.user_max_jobs, 1000u);
+    EXPECT_EQ(c.user_max_size, size_t(64) << 20);
+    ASSERT_EQ(c.notes.size(), 2u);
+    EXPECT_EQ(c.notes[1], "TS_USER_MAXSIZE=lots ignored: it must be a size such as 64M");
+}
+
+TEST(Config, Switches) {
+    ServerConfig c = read({{"TS_JOURNAL", "0"}, {"TS_FSYNC", "1"}, {"TS_SAVELIST", "/x/list"},
+                           {"TS_MAXFINISHED", "3"}});
+    EXPECT_FALSE(c.journal);
+    EXPECT_TRUE(c.fsync);
+    EXPECT_EQ(c.savelist, "/x/list");
+    EXPECT_EQ(c.max_finished, 3u);
+    c = read({{"TS_JOURNAL", "1"}, {"TS_FSYNC", "yes"}});
+    EXPECT_TRUE(c.journal);
+    EXPECT_FALSE(c.fsync);   // only "1"
+}
+
+TEST(Config, ParseSize) {
+    EXPECT_EQ(parse_size("12"), 12u);
+    EXPECT_EQ(parse_size("2k"), 2048u);
+    EXPECT_EQ(parse_size("3M"), size_t(3) << 20);
+    EXPECT_EQ(parse_size("1G"), size_t(1) << 30);
+    EXPECT_EQ(parse_size(""), 0u);
+    EXPECT_EQ(parse_size("5MB"), 0u);
+    EXPECT_EQ(parse_size("M"), 0u);
+}
