@@ -68,8 +68,21 @@ struct TextStream {
     size_t next = 0;
 };
 
+/* What a connection is. A plain Client asks once and is answered; every
+ * other role belongs to one job (Conn::job), except Spare. */
+enum class Role : uint8_t {
+    Client,        // one request, one answer, closed by the server
+    Waiter,        // -w (and -t, -c): answered when its job ends
+    Overflow,      // submitted while the queue was full: its id comes when there is room
+    Runner,        // a runner of the server's (forked here, or a spare given its job)
+    ClientRunner,  // a -f client, or another user's ts: it runs its own job when told Run
+    Spare,         // a spare runner from the spawner, waiting for Assign
+};
+
 struct Conn {
     Fd fd;
+    Role role = Role::Client;
+    JobId job = -1;                     // the job of every role but Client and Spare
     std::string in, out;
     bool dead = false;
     bool lost = false;                  // conn_lost has run for it
@@ -80,13 +93,11 @@ struct Conn {
     double partial_deadline = 0;        // half a frame is buffered: the rest must come by then
     std::unique_ptr<TextStream> stream;
     size_t pending = 0;                 // bytes of the stream counted in user_pending_
-    std::optional<JobId> runner_of;     // runs (or will run) this job
-    bool spawned = false;               // a runner of the server's (not a job run by its client)
     pid_t pid = 0;                      // of the connecting process (SO_PEERCRED)
-    std::optional<JobId> waiting_for;   // -w
-    std::optional<JobId> awaiting_room;          // submitted while the queue was full: no id yet
     uint16_t version = proto::kVersion; // of its frames: an older runner gets answers in its own
     bool ack_pending = false;           // its job's end is not on disk yet: Done comes once it is
+
+    bool runs_job() const { return role == Role::Runner || role == Role::ClientRunner; }
 };
 
 class Server {
@@ -114,8 +125,9 @@ public:
     void check_detached();
     void end_job(JobId id, const JobResult& r, double end);
     Conn* runner_conn(JobId id);
-    bool may_manage(Conn& c, const Job& j, const char* what);
-    bool may_admin(Conn& c, const char* what);
+    Conn* overflow_conn(JobId id);
+    void set_role(Conn& c, Role r, JobId id = -1);
+    bool may_manage(Conn& c, const Job& j);
     void on_remove(Conn& c, const Frame& f);
     void on_urgent(Conn& c, const Frame& f);
     void on_swap(Conn& c, const Frame& f);
@@ -128,6 +140,7 @@ public:
     void on_spare(Conn& c, const Frame& f);
     void on_unstarted(Conn& c, const Frame& f);
     Conn* idle_spare() const { return idle_spare_ && !idle_spare_->dead ? idle_spare_ : nullptr; }
+    const struct Handler* handling_ = nullptr;   // the handler dispatch is running (its access rule)
     void configure();
     bool open_log();
     bool may_serve();
@@ -172,6 +185,10 @@ private:
     Fd sig_r_, sig_w_;
     std::string path_;
     std::vector<std::unique_ptr<Conn>> conns_;
+    // Indexes from a job to its connections (set_role keeps them).
+    std::unordered_map<JobId, Conn*> runners_;            // Runner and ClientRunner
+    std::unordered_multimap<JobId, Conn*> waiters_;       // Waiter
+    std::unordered_map<JobId, Conn*> overflow_;           // Overflow
     bool accepting_ = true;
     double accept_logged_ = -60;  // accept failed for lack of descriptors: logged then
     std::string startup_error_;
@@ -219,39 +236,52 @@ constexpr size_t kFdReserve = 128;              // descriptors kept for the owne
 constexpr size_t kStreamHigh = 256u << 10;      // a long answer is made in pieces of this size
 constexpr size_t kUserMaxPending = 64u << 20;   // answers (-i text, list ids) one uid has not read
 
-// What a connection is: a client asking once (request), or a runner
-// reporting on its job (runner; Attach makes one, Spare is the spawner's).
-enum Role : uint8_t { kRequest, kChange, kRunner, kOther };
+// What a message is: a request of a Client (one that changes the queue is
+// refused while the journal fails), a runner's report on its job (only on a
+// connection that runs one), or a connection saying what it is.
+enum Kind : uint8_t { kRequest, kChange, kReport, kHello };
+
+// Who may send it (design.md "Access"), checked before the handler runs,
+// except kJobOwner, which the handler checks once it has found the job
+// (may_manage). Every refusal says why, with the table's verb.
+enum Access : uint8_t {
+    kAnyone,      // every user (other users' requests are bounded: design.md "Trust")
+    kAdmin,       // the server's owner or root only
+    kJobOwner,    // the job's owner, the server's owner or root
+    kServerUid,   // the server's own processes only (anything else is a protocol error)
+};
 
 struct Handler {
     MsgType type;
-    size_t body;      // exact size, or minimum size when tail
+    size_t body;        // exact size, or minimum size when tail
     bool tail;
-    Role role;        // kChange: a request that changes the queue (refused while the journal fails)
-    bool old_ok;      // also served to peers of kOldestRunnerVersion (runners and waiters of the release before)
+    Kind kind;
+    Access access;
+    const char* verb;   // for a refusal: "... may <verb>"
+    bool old_ok;        // also served to peers of kOldestRunnerVersion (runners and waiters of the release before)
     void (Server::*fn)(Conn&, const Frame&);
 };
 
 const Handler kHandlers[] = {
-    {MsgType::KillServer, 0, false, kRequest, true, &Server::on_kill_server},
-    {MsgType::List, 0, false, kRequest, false, &Server::on_list},
-    {MsgType::Submit, sizeof(proto::Submit), true, kChange, false, &Server::on_submit},
-    {MsgType::State, sizeof(proto::JobRef), false, kRequest, false, &Server::on_state},
-    {MsgType::Output, sizeof(proto::JobRef), false, kRequest, false, &Server::on_output},
-    {MsgType::Wait, sizeof(proto::JobRef), false, kRequest, true, &Server::on_wait},
-    {MsgType::SetSlots, sizeof(proto::Slots), false, kChange, false, &Server::on_set_slots},
-    {MsgType::GetSlots, 0, false, kRequest, false, &Server::on_get_slots},
-    {MsgType::Remove, sizeof(proto::JobRef), false, kChange, false, &Server::on_remove},
-    {MsgType::Urgent, sizeof(proto::JobRef), false, kChange, false, &Server::on_urgent},
-    {MsgType::Swap, sizeof(proto::JobPair), false, kChange, false, &Server::on_swap},
-    {MsgType::Info, sizeof(proto::JobRef), false, kRequest, false, &Server::on_info},
-    {MsgType::Clear, 0, false, kChange, false, &Server::on_clear},
-    {MsgType::Kill, sizeof(proto::JobRef), false, kRequest, false, &Server::on_kill},
-    {MsgType::Attach, sizeof(proto::AttachBody), false, kOther, true, &Server::on_attach},
-    {MsgType::Started, sizeof(proto::StartedBody), true, kRunner, true, &Server::on_started},
-    {MsgType::Finished, sizeof(proto::FinishedBody), true, kRunner, true, &Server::on_finished},
-    {MsgType::Spare, 0, false, kOther, false, &Server::on_spare},
-    {MsgType::Unstarted, sizeof(proto::Slots), false, kRunner, false, &Server::on_unstarted},
+    {MsgType::KillServer, 0, false, kRequest, kAdmin, "stop the server", true, &Server::on_kill_server},
+    {MsgType::List, 0, false, kRequest, kAnyone, nullptr, false, &Server::on_list},
+    {MsgType::Submit, sizeof(proto::Submit), true, kChange, kAnyone, nullptr, false, &Server::on_submit},
+    {MsgType::State, sizeof(proto::JobRef), false, kRequest, kAnyone, nullptr, false, &Server::on_state},
+    {MsgType::Output, sizeof(proto::JobRef), false, kRequest, kAnyone, nullptr, false, &Server::on_output},
+    {MsgType::Wait, sizeof(proto::JobRef), false, kRequest, kAnyone, nullptr, true, &Server::on_wait},
+    {MsgType::SetSlots, sizeof(proto::Slots), false, kChange, kAdmin, "change the slots", false, &Server::on_set_slots},
+    {MsgType::GetSlots, 0, false, kRequest, kAnyone, nullptr, false, &Server::on_get_slots},
+    {MsgType::Remove, sizeof(proto::JobRef), false, kChange, kJobOwner, "remove", false, &Server::on_remove},
+    {MsgType::Urgent, sizeof(proto::JobRef), false, kChange, kJobOwner, "urge", false, &Server::on_urgent},
+    {MsgType::Swap, sizeof(proto::JobPair), false, kChange, kJobOwner, "move", false, &Server::on_swap},
+    {MsgType::Info, sizeof(proto::JobRef), false, kRequest, kAnyone, nullptr, false, &Server::on_info},
+    {MsgType::Clear, 0, false, kChange, kAnyone, nullptr, false, &Server::on_clear},   // another user's: their own jobs
+    {MsgType::Kill, sizeof(proto::JobRef), false, kRequest, kJobOwner, "kill", false, &Server::on_kill},
+    {MsgType::Attach, sizeof(proto::AttachBody), false, kHello, kJobOwner, nullptr, true, &Server::on_attach},   // the job's runner: may_run
+    {MsgType::Started, sizeof(proto::StartedBody), true, kReport, kAnyone, nullptr, true, &Server::on_started},
+    {MsgType::Finished, sizeof(proto::FinishedBody), true, kReport, kAnyone, nullptr, true, &Server::on_finished},
+    {MsgType::Spare, 0, false, kHello, kServerUid, nullptr, false, &Server::on_spare},
+    {MsgType::Unstarted, sizeof(proto::Slots), false, kReport, kServerUid, nullptr, false, &Server::on_unstarted},
 };
 
 const Handler* handler_of(MsgType t) {
@@ -535,7 +565,7 @@ bool Server::admit(Conn& c) {
     if (c.trusted) return true;
     size_t plain = 0;
     for (const auto& o : conns_)
-        if (o->uid == c.uid && !o->runner_of && !o->dead) ++plain;
+        if (o->uid == c.uid && !o->runs_job() && !o->dead) ++plain;
     if (plain >= kUserMaxConns || others_conns_ >= others_max_conns_) {
         refused(c.uid, plain >= kUserMaxConns ? "too many connections of this user"
                                               : "too many connections of other users");
@@ -616,7 +646,7 @@ void Server::read_conn(Conn& c) {
         size_t off = 0;
         while (!c.dead) {
             // Another user's frame must be small; a runner reports only a little.
-            uint32_t limit = c.trusted ? proto::kMaxFrame : c.runner_of ? kRunnerMaxFrame : kUserMaxFrame;
+            uint32_t limit = c.trusted ? proto::kMaxFrame : c.runs_job() ? kRunnerMaxFrame : kUserMaxFrame;
             Frame f;
             size_t used = 0;
             ParseStatus st = parse_frame(std::string_view(c.in).substr(off), &f, &used, limit);
@@ -649,22 +679,29 @@ void Server::dispatch(Conn& c, const Frame& f) {
         return;
     }
     if (!h || (h->tail ? f.payload.size() < h->body : f.payload.size() != h->body) ||
-        (h->role == kRunner) != c.runner_of.has_value() ||   // runner messages on runner connections only
-        c.waiting_for || c.awaiting_room) {
-        c.dead = true;   // unknown type, wrong size or out of place
+        (h->kind == kReport) != c.runs_job() ||   // reports on connections that run a job only
+        (c.role != Role::Client && !c.runs_job()) ||   // a waiter, an overflow submitter, a spare: listen only
+        (h->access == kServerUid && c.uid != uid_)) {
+        c.dead = true;   // unknown type, wrong size, out of place, or not from one of ours
+        return;
+    }
+    if (h->access == kAdmin && !c.trusted) {
+        error(c, format("Only the server's owner (uid %u) or root may %s.\n", unsigned(uid_), h->verb));
         return;
     }
     if (f.type != MsgType::KillServer) c.version = f.version;
     // While the journal cannot be written, every client hears it on stderr
     // (a change it asks for is refused with the reason instead).
-    if (h->role == kRequest && !journal_->ok() && c.version == proto::kVersion) {
+    if (h->kind == kRequest && !journal_->ok() && c.version == proto::kVersion) {
         TailWriter t;
         t.add(format("the queue's journal cannot be written: %s; changes to the queue are refused "
                      "until it can be written again",
                      journal_->why().c_str()));
         c.out += encode_empty(MsgType::Warning, t.str());
     }
+    handling_ = h;
     (this->*h->fn)(c, f);
+    handling_ = nullptr;
     c.idle_deadline = 0;   // it asked: what it waits for now has its own bounds
 }
 
@@ -815,7 +852,6 @@ void Server::shutdown(int code) {
 
 /* Confirm with Done, in our version's header: the client accepts it from any version. */
 void Server::on_kill_server(Conn& c, const Frame&) {
-    if (!may_admin(c, "stop the server")) return;
     // Hold the start lock until we exit: a client that finds no server waits for
     // it, and then starts a fresh one that finds no journal.
     // (Not for long: the loop must not wait on a lock someone keeps.)
@@ -827,7 +863,7 @@ void Server::on_kill_server(Conn& c, const Frame&) {
     // Runners, -f clients and waiters must not bring a server back for this queue.
     std::string bye = encode_empty(MsgType::Bye);
     for (auto& o : conns_)
-        if (o.get() != &c && (o->runner_of || o->waiting_for || o->awaiting_room)) {
+        if (o.get() != &c && o->role != Role::Client && o->role != Role::Spare) {
             o->out += bye;
             flush(*o);
         }
@@ -884,7 +920,7 @@ void Server::on_submit(Conn& c, const Frame& f) {
             end_job(id, Queue::lost_result(), now_seconds());
             reply(c, encode_empty(MsgType::QueueFull));
         } else {
-            c.awaiting_room = id;   // answered when there is room (admit_overflow)
+            set_role(c, Role::Overflow, id);   // answered when there is room (admit_overflow)
         }
         return;
     }
@@ -907,7 +943,7 @@ void Server::resubmitted(Conn& c, Job& j) {
             reply(c, encode_empty(MsgType::QueueFull));
             return;
         }
-        c.awaiting_room = j.id;
+        set_role(c, Role::Overflow, j.id);
         return;
     }
     bool never_ran = (j.state == JobState::Finished || j.state == JobState::Skipped) && j.start_time == 0;
@@ -929,7 +965,7 @@ void Server::submitted(Conn& c, JobId id) {
     proto::JobRef r{};
     r.id = id;
     if (foreground) {
-        c.runner_of = id;   // the client waits for Run on this connection
+        set_role(c, Role::ClientRunner, id);   // the client waits for Run on this connection
         reply(c, encode(MsgType::SubmitOk, r), false);
     } else {
         reply(c, encode(MsgType::SubmitOk, r));
@@ -997,7 +1033,7 @@ void Server::on_kill(Conn& c, const Frame& f) {
         reply(c, encode(MsgType::OutputReply, o));
         return;
     }
-    if (!may_manage(c, *j, "kill")) return;
+    if (!may_manage(c, *j)) return;
     // Only a running job: a finished job's process group may belong to someone else now.
     // Its runner sends the signal, to its own child: the server never signals a
     // pid that a message named (a runner of another user could name any).
@@ -1031,7 +1067,7 @@ void Server::on_remove(Conn& c, const Frame& f) {
     (void)decode_body(f, &r);
     Job* j = lookup(c, r.id, true);
     JobId id = j ? j->id : r.id;
-    if (j && !may_manage(c, *j, "remove")) return;
+    if (j && !may_manage(c, *j)) return;
     if (j && !writable(c)) return;
     if (!j || !queue_.remove(id)) {
         error(c, r.id == -1 ? "The last job cannot be removed.\n"
@@ -1040,7 +1076,7 @@ void Server::on_remove(Conn& c, const Frame& f) {
     }
     journal_->removed(id);
     if (Conn* o = runner_conn(id)) {   // a job run by its client that will never run
-        o->runner_of.reset();
+        set_role(*o, Role::Client);
         reply(*o, encode_empty(MsgType::Bye));
     }
     JobResult gone;
@@ -1056,7 +1092,7 @@ void Server::on_urgent(Conn& c, const Frame& f) {
     if (id == -1)   // the caller's newest job (for one user: the tail of the queue)
         if (Job* l = lookup(c, -1, true)) id = l->id;
     Job* j = queue_.find(id);
-    if (j && !may_manage(c, *j, "urge")) return;
+    if (j && !may_manage(c, *j)) return;
     if (j && !writable(c)) return;
     // Another user's -u moves their job ahead of their own jobs only.
     bool own_only = !c.trusted;
@@ -1075,7 +1111,7 @@ void Server::on_swap(Conn& c, const Frame& f) {
     proto::JobPair p;
     (void)decode_body(f, &p);
     for (int id : {p.a, p.b})
-        if (Job* j = queue_.find(id); j && !may_manage(c, *j, "move")) return;
+        if (Job* j = queue_.find(id); j && !may_manage(c, *j)) return;
     if (!writable(c)) return;
     if (!queue_.swap(p.a, p.b)) {
         error(c, format("The jobs %i and %i cannot be swapped.\n", p.a, p.b));
@@ -1106,26 +1142,54 @@ bool Server::may_queue(Conn& c, const JobSpec& spec) {
     return true;
 }
 
-/* Shared queues: a job's owner, the server's owner and root may change a job. */
-bool Server::may_manage(Conn& c, const Job& j, const char* what) {
-    if (c.uid == j.spec.uid || c.uid == uid_ || c.uid == 0) return true;
+/* kJobOwner: a job's owner, the server's owner and root may change a job. */
+bool Server::may_manage(Conn& c, const Job& j) {
+    if (c.uid == j.spec.uid || c.trusted) return true;
     error(c, format("Job %i belongs to uid %u: only its owner, the server's owner (uid %u) or root "
                     "may %s it.\n",
-                    j.id, unsigned(j.spec.uid), unsigned(uid_), what));
+                    j.id, unsigned(j.spec.uid), unsigned(uid_), handling_ ? handling_->verb : "change"));
     return false;
 }
 
-/* Only the server's owner and root may change the server itself. */
-bool Server::may_admin(Conn& c, const char* what) {
-    if (c.uid == uid_ || c.uid == 0) return true;
-    error(c, format("Only the server's owner (uid %u) or root may %s.\n", unsigned(uid_), what));
-    return false;
-}
-
+/* The connection that runs (or will run) a job, and the one waiting for room. */
 Conn* Server::runner_conn(JobId id) {
-    for (auto& c : conns_)
-        if (c->runner_of == id && !c->dead) return c.get();
-    return nullptr;
+    auto it = runners_.find(id);
+    return it != runners_.end() && !it->second->dead ? it->second : nullptr;
+}
+
+Conn* Server::overflow_conn(JobId id) {
+    auto it = overflow_.find(id);
+    return it != overflow_.end() && !it->second->dead ? it->second : nullptr;
+}
+
+/* The one place a connection changes role: the indexes follow. */
+void Server::set_role(Conn& c, Role r, JobId id) {
+    auto drop = [&c](auto& index) {
+        auto range = index.equal_range(c.job);
+        for (auto it = range.first; it != range.second; ++it)
+            if (it->second == &c) {
+                index.erase(it);
+                return;
+            }
+    };
+    switch (c.role) {
+    case Role::Runner:
+    case Role::ClientRunner: drop(runners_); break;
+    case Role::Waiter: drop(waiters_); break;
+    case Role::Overflow: drop(overflow_); break;
+    case Role::Client:
+    case Role::Spare: break;
+    }
+    c.role = r;
+    c.job = r == Role::Client || r == Role::Spare ? -1 : id;
+    switch (r) {
+    case Role::Runner:
+    case Role::ClientRunner: runners_[id] = &c; break;
+    case Role::Waiter: waiters_.emplace(id, &c); break;
+    case Role::Overflow: overflow_[id] = &c; break;
+    case Role::Client:
+    case Role::Spare: break;
+    }
 }
 
 /* A runner or -f client is back after a server restart. */
@@ -1149,12 +1213,12 @@ void Server::on_attach(Conn& c, const Frame& f) {
         reply(c, encode_empty(MsgType::Bye));
         return;
     }
-    c.runner_of = a.id;
-    c.spawned = !j->spec.run_by_client();
+    bool ours = !j->spec.run_by_client();
+    set_role(c, ours ? Role::Runner : Role::ClientRunner, a.id);
     j->awaiting_client = false;
     // The pid the kernel gives (SO_PEERCRED), not the one the message claims.
-    if (c.spawned && c.pid > 0) queue_.set_runner(a.id, c.pid);
-    log_other(c.uid, format("job %d: its %s is back", a.id, c.spawned ? "runner" : "client"));
+    if (ours && c.pid > 0) queue_.set_runner(a.id, c.pid);
+    log_other(c.uid, format("job %d: its %s is back", a.id, ours ? "runner" : "client"));
     if (j->state == JobState::Running && !a.started) {   // its Run was lost with the old server
         proto::RunBody rb{};
         rb.id = a.id;
@@ -1185,9 +1249,7 @@ void Server::check_detached() {
     double now = now_seconds();
     bool waiting = false;
     for (JobId id : queue_.overflow()) {
-        bool back = false;
-        for (auto& c : conns_) back = back || (c->awaiting_room == id && !c->dead);
-        if (back) continue;
+        if (overflow_conn(id)) continue;
         if (now < reattach_deadline_) {
             waiting = true;
             continue;
@@ -1238,7 +1300,7 @@ void Server::check_detached() {
 
 void Server::on_clear(Conn& c, const Frame&) {
     if (!writable(c)) return;
-    if (c.uid == uid_ || c.uid == 0) {
+    if (c.trusted) {
         queue_.clear_finished();
         journal_->cleared();
     } else {   // another user's -C clears that user's finished jobs only
@@ -1266,7 +1328,7 @@ void Server::on_wait(Conn& c, const Frame& f) {
         reply(c, encode(MsgType::WaitDone, w));
         return;
     }
-    c.waiting_for = j->id;
+    set_role(c, Role::Waiter, j->id);
     proto::JobRef w{};
     w.id = j->id;
     reply(c, encode(MsgType::Waiting, w), false);   // so the client can ask again after a restart
@@ -1275,7 +1337,6 @@ void Server::on_wait(Conn& c, const Frame& f) {
 void Server::on_set_slots(Conn& c, const Frame& f) {
     proto::Slots s;
     (void)decode_body(f, &s);
-    if (!may_admin(c, "change the slots")) return;
     if (!writable(c)) return;
     if (s.n >= 1) {
         queue_.set_max_slots(s.n);
@@ -1294,7 +1355,7 @@ void Server::on_started(Conn& c, const Frame& f) {
     proto::StartedBody s;
     std::string_view path;
     (void)decode_body(f, &s, &path);
-    Job* j = queue_.find(*c.runner_of);
+    Job* j = queue_.find(c.job);
     if (!j || j->state != JobState::Running) return;
     std::string out(path);
     pid_t pid = s.pid;
@@ -1309,22 +1370,22 @@ void Server::on_started(Conn& c, const Frame& f) {
     }
     queue_.started(j->id, pid, out, us_to_s(s.start_us));
     journal_->started(j->id, pid, out, us_to_s(s.start_us));
-    if (pid > 0 && c.spawned && !short_of_.empty()) {   // the end of a shortage
+    if (pid > 0 && c.role == Role::Runner && !short_of_.empty()) {   // the end of a shortage
         if (short_said_) log("job %d started: %s is available again", j->id, short_of_.c_str());
         short_of_.clear();
         short_said_ = false;
         start_delay_ = 0;
     }
     // The spare that became this runner is replaced now, not while it was starting the job.
-    if (c.spawned) top_up_spares();
+    if (c.role == Role::Runner) top_up_spares();
 }
 
 void Server::on_finished(Conn& c, const Frame& f) {
     proto::FinishedBody b;
     std::string_view note;
     (void)decode_body(f, &b, &note);
-    JobId id = *c.runner_of;
-    c.runner_of.reset();
+    JobId id = c.job;
+    set_role(c, Role::Client);
     Job* j = queue_.find(id);
     if (!j || j->state != JobState::Running) {
         reply(c, encode_empty(MsgType::Bye));
@@ -1357,11 +1418,13 @@ void Server::wake_waiters(JobId id, const JobResult& r) {
     proto::WaitBody w{};
     w.errorlevel = r.errorlevel;
     std::string bytes = encode(MsgType::WaitDone, w);
-    for (auto& c : conns_) {
-        if (c->waiting_for == id && !c->dead) {
-            c->waiting_for.reset();
-            reply(*c, bytes);
-        }
+    auto range = waiters_.equal_range(id);
+    std::vector<Conn*> woken;
+    for (auto it = range.first; it != range.second; ++it)
+        if (!it->second->dead) woken.push_back(it->second);
+    for (Conn* c : woken) {
+        set_role(*c, Role::Client);
+        reply(*c, bytes);
     }
 }
 
@@ -1378,10 +1441,10 @@ void Server::conn_lost(Conn& c) {
         top_up_spares();
         return;
     }
-    if (!c.runner_of && !c.awaiting_room) return;
-    JobId id = c.runner_of ? *c.runner_of : *c.awaiting_room;
-    c.runner_of.reset();
-    c.awaiting_room.reset();
+    bool had_job = c.runs_job() || c.role == Role::Overflow;
+    JobId id = c.job;
+    set_role(c, Role::Client);
+    if (!had_job) return;
     Job* j = queue_.find(id);
     if (!j || (j->state != JobState::Running && j->state != JobState::Queued)) return;
     log_other(j->spec.uid, format("job %d: its runner quit before reporting the end", id));
@@ -1404,18 +1467,16 @@ void Server::schedule() {
     }
     for (JobId id : queue_.admit_overflow()) {
         journal_->admitted(id);
-        for (auto& c : conns_) {
-            if (c->awaiting_room == id && !c->dead) {
-                c->awaiting_room.reset();
-                submitted(*c, id);
-            }
+        if (Conn* c = overflow_conn(id)) {
+            set_role(*c, Role::Client);
+            submitted(*c, id);
         }
     }
     Decisions d = queue_.schedule();
     for (JobId id : d.skipped) {
         journal_->ended(id, skipped_result(), now_seconds());
         if (Conn* c = runner_conn(id)) {   // a job run by its client: tell it to give up
-            c->runner_of.reset();
+            set_role(*c, Role::Client);
             proto::RunBody rb{};
             rb.id = id;
             rb.skip = 1;
@@ -1465,8 +1526,7 @@ void Server::spawn_runner(Job& j) {
 /* Hand a started job to an idle spare: its pid is journaled as the job's
  * runner before the job is sent, so a restart waits for that process. */
 void Server::assign(Conn& spare, Job& j) {
-    spare.runner_of = j.id;
-    spare.spawned = true;
+    set_role(spare, Role::Runner, j.id);
     queue_.set_runner(j.id, spare.pid);
     journal_->runner(j.id, spare.pid);
     JobSpec spec = j.spec;
@@ -1499,15 +1559,15 @@ void Server::top_up_spares() {
 void Server::on_unstarted(Conn& c, const Frame& f) {
     proto::Slots e;
     (void)decode_body(f, &e);
-    JobId id = *c.runner_of;
+    JobId id = c.job;
     Job* j = queue_.find(id);
     // Only a runner of ours, before its job started: anything else is a
     // protocol error (the connection closes, and its job is lost as usual).
-    if (!c.spawned || c.uid != uid_ || !j || j->state != JobState::Running || j->pid != 0) {
+    if (c.role != Role::Runner || !j || j->state != JobState::Running || j->pid != 0) {
         c.dead = true;
         return;
     }
-    c.runner_of.reset();
+    set_role(c, Role::Client);
     resources_short(id, "fork", e.n > 0 ? e.n : EAGAIN);
     reply(c, encode_empty(MsgType::Done));
     top_up_spares();
@@ -1515,7 +1575,7 @@ void Server::on_unstarted(Conn& c, const Frame& f) {
 
 /* A spare runner connected: give it the oldest job waiting for one. */
 void Server::on_spare(Conn& c, const Frame&) {
-    if (c.uid != uid_ || &c == idle_spare_) {   // only the spawner's children, which run as us
+    if (&c == idle_spare_) {   // (only the spawner's children, which run as us: kServerUid)
         c.dead = true;
         return;
     }
@@ -1538,6 +1598,7 @@ void Server::on_spare(Conn& c, const Frame&) {
         return;
     }
     idle_spare_ = &c;
+    set_role(c, Role::Spare);
     top_up_spares();
 }
 
@@ -1609,8 +1670,7 @@ void Server::fork_runner(Job& j) {
     set_nonblock(mine.get());
     auto c = std::make_unique<Conn>();
     c->fd = std::move(mine);
-    c->runner_of = j.id;
-    c->spawned = true;
+    set_role(*c, Role::Runner, j.id);
     c->uid = getuid();
     c->trusted = true;
     c->pid = pid;
