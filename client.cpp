@@ -72,7 +72,7 @@ private:
     int wait();
     int foreground(JobId id, const JobSpec& spec);
     int background(JobId id, const JobSpec& spec);
-    bool wait_for_run(ServerLink& link);
+    RunnerStart runner_start(JobId id, const JobSpec& spec);
     ServerLink::Connect reconnector() const;
     int simple(const std::string& request);
     int kill_job();
@@ -352,37 +352,31 @@ int Client::background(JobId id, const JobSpec& spec) {
     setsid();
     set_process_name("ts-runner");
     stdio_to_dev_null();
-    ServerLink link(std::move(fd_), reconnector(), id);
-    link.set_patience(kForeignPatienceMs);
-    link.set_log(sock_.abs_path + ".error");
-    if (!wait_for_run(link)) _exit(kExitError);
-    (void)run_job(spec, id, link, false);
-    _exit(kExitOk);
+    RunnerEnd end = run_runner(runner_start(id, spec));
+    _exit(end.ran ? kExitOk : kExitError);
 }
 
 /* -f: wait for our turn, then run the job here with the caller's terminal. */
 int Client::foreground(JobId id, const JobSpec& spec) {
-    ServerLink link(std::move(fd_), reconnector(), id);
-    if (foreign_) link.set_patience(kForeignPatienceMs);
-    if (!wait_for_run(link)) return kExitError;
-    RunOutcome out = run_job(spec, id, link, true);
-    return out.result.errorlevel & 255;
+    RunnerStart s = runner_start(id, spec);
+    s.foreground = true;
+    s.log.clear();
+    RunnerEnd end = run_runner(std::move(s));
+    return end.ran ? end.outcome.result.errorlevel & 255 : kExitError;
 }
 
-/* A job run by its client waits for the server's Run; false if it will never come
- * (skipped, removed, or the server was stopped). */
-bool Client::wait_for_run(ServerLink& link) {
-    for (;;) {
-        Frame f;
-        if (!link.receive(&f)) {   // the server went away: come back to the next one
-            if (link.gone() || !link.reattach()) return false;
-            continue;
-        }
-        if (f.type == MsgType::Bye) return false;
-        proto::RunBody rb{};
-        if (f.type != MsgType::Run || !decode_body(f, &rb)) request_failed(f);
-        return !rb.skip;
-    }
+/* This client as the runner of its job (it waits for the server's Run). */
+RunnerStart Client::runner_start(JobId id, const JobSpec& spec) {
+    RunnerStart s;
+    s.id = id;
+    s.spec = spec;
+    s.fd = std::move(fd_);
+    s.reconnect = reconnector();
+    s.socket = sock_.abs_path;
+    s.log = sock_.abs_path + ".error";
+    s.wait_for_run = true;
+    if (foreign_) s.patience_ms = kForeignPatienceMs;
+    return s;
 }
 
 /* How a runner or waiter reaches the server again after it went away: one

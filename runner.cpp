@@ -9,6 +9,7 @@
 
 #include <cerrno>
 #include <csignal>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
@@ -506,4 +507,41 @@ RunOutcome run_job(const JobSpec& spec, JobId id, ServerLink& link, bool foregro
         (void)wait_for(out.gzip_pid, &st, nullptr);
     }
     return outcome;
+}
+
+namespace {
+/* A job run by its client waits for the server's Run; false if it will never
+ * come (skipped, removed, or the server was stopped). */
+bool wait_for_run(ServerLink& link, const std::string& socket) {
+    for (;;) {
+        Frame f;
+        if (!link.receive(&f)) {   // the server went away: come back to the next one
+            if (link.gone() || !link.reattach()) return false;
+            continue;
+        }
+        if (f.type == proto::MsgType::Bye) return false;
+        proto::RunBody rb{};
+        if (f.type == proto::MsgType::Run && decode_body(f, &rb)) return !rb.skip;
+        std::string line;
+        TailReader t(f.payload);
+        if (f.type == proto::MsgType::Error && t.next(&line))
+            fprintf(stderr, "Error in the request: %s", line.c_str());
+        else
+            fprintf(stderr, "ts: unexpected answer (type %u) from the server at %s.\n", unsigned(f.type),
+                    socket.c_str());
+        return false;
+    }
+}
+}  // namespace
+
+RunnerEnd run_runner(RunnerStart s) {
+    RunnerEnd end;
+    ServerLink link(std::move(s.fd), std::move(s.reconnect), s.id);
+    link.set_log(s.log);
+    if (s.patience_ms > 0) link.set_patience(s.patience_ms);
+    if (s.server_runner) link.set_may_unstart();
+    if (s.wait_for_run && !wait_for_run(link, s.socket)) return end;
+    end.ran = true;
+    end.outcome = run_job(s.spec, s.id, link, s.foreground, s.ready);
+    return end;
 }

@@ -96,6 +96,32 @@ bool make_unnamed_output_file(const std::string& dir, OutputFile* o);
 /* The directory of output files for a TMPDIR value (null if unset): /tmp if empty. */
 std::string output_dir(const char* tmpdir);
 
+/* How a runner starts. Every kind of runner (design.md) goes through
+ * run_runner: the server's own (forked by the server, or a spare of the
+ * spawner's given its job), a -f client, and the ts of another user, which
+ * runs its own job in a shared queue. */
+struct RunnerStart {
+    JobId id = 0;
+    JobSpec spec;                     // with its environment
+    Fd fd;                            // the connection to the server
+    ServerLink::Connect reconnect;    // how to reach it again after a restart
+    std::string socket;               // the queue's socket
+    std::string log;                  // where failures to reach it are logged ("": nowhere)
+    bool server_runner = false;       // the server's own: a job it cannot fork goes back (Unstarted)
+    bool wait_for_run = false;        // a job run by its client: wait for the server's Run first
+    bool foreground = false;          // -f: the caller's terminal
+    int patience_ms = 0;              // how long to try a server that went away (0: the default, a day)
+    OutputFile* ready = nullptr;      // a file made ahead (a spare's)
+};
+/* The one entry point of every runner: wait for Run if need be, run the
+ * job, report. ran is false when the server said it will not run (skipped,
+ * removed, -K) or could not be reached. */
+struct RunnerEnd {
+    bool ran = false;
+    RunOutcome outcome;
+};
+RunnerEnd run_runner(RunnerStart s);
+
 /* Run the job and report to the server; returns the result.
  * foreground: stdin is the caller's, and SIGINT is forwarded to the job.
  * ready: a file made ahead (used, or removed when the job needs another). */

@@ -102,7 +102,7 @@ struct Conn {
 
 class Server {
 public:
-    Server(Fd listener, std::string path, ServerConfig cfg, bool harness = false);
+    Server(Fd listener, std::string path, ServerConfig cfg, std::unique_ptr<Launcher> harness_launcher = nullptr);
     [[noreturn]] void run();
     void round(int timeout);
     /* For ServerHarness: a connection from a client of this uid. */
@@ -200,7 +200,7 @@ private:
     bool stopped_ = false;
     std::vector<pollfd> pfds_;
     double reattach_deadline_ = 0;   // until then, runners of restored jobs may come back
-    Spawner spawner_;                  // forks spare runners (spawner.h); none: fork them here
+    std::unique_ptr<Launcher> launcher_;   // runner processes: spares of the spawner, else forked here
     int spares_asked_ = 0;             // spares asked of the spawner that have not come yet
     Conn* idle_spare_ = nullptr;       // the one spare runner waiting for Assign
     std::deque<JobId> unassigned_;     // started jobs waiting for a spare runner
@@ -298,12 +298,16 @@ constexpr double kReattachGrace = 5.0;
 // How long a started job waits for a spare runner before the server forks one.
 constexpr double kSpareWait = 2.0;
 
-Server::Server(Fd listener, std::string path, ServerConfig cfg, bool harness)
-    : listener_(std::move(listener)), path_(std::move(path)), harness_(harness), cfg_(std::move(cfg)) {
+Server::Server(Fd listener, std::string path, ServerConfig cfg, std::unique_ptr<Launcher> harness_launcher)
+    : listener_(std::move(listener)), path_(std::move(path)), harness_(harness_launcher != nullptr),
+      launcher_(std::move(harness_launcher)), cfg_(std::move(cfg)) {
     if (!open_log() || !may_serve()) return;
     // Then, while this process is small (before the journal is read), the spawner.
-    if (!harness_ && !start_spawner(path_, &spawner_))
-        log("cannot start the spawner (%s): runners are forked by the server", strerror(errno));
+    if (!launcher_) {
+        std::string why;
+        launcher_ = process_launcher(path_, &why);
+        if (!why.empty()) log("cannot start the spawner (%s): runners are forked by the server", why.c_str());
+    }
     int p[2];
     if (pipe2(p, O_CLOEXEC | O_NONBLOCK) != 0) die("ts: cannot create a pipe: %s", strerror(errno));
     sig_r_.reset(p[0]);
@@ -825,7 +829,7 @@ void Server::drain_signals() {
     if (child) {
         pid_t pid;
         while ((pid = waitpid(-1, nullptr, WNOHANG)) > 0)
-            if (pid == spawner_.pid) spawner_gone("it ended");
+            if (pid == launcher_->spawner_pid()) spawner_gone("it ended");
     }
 }
 
@@ -1514,7 +1518,7 @@ void Server::spawn_runner(Job& j) {
         assign(*spare, j);   // its replacement is asked for once the job runs (on_started)
         return;
     }
-    if (spawner_.requests) {
+    if (launcher_->has_spawner()) {
         if (unassigned_.empty()) unassigned_since_ = now_seconds();
         unassigned_.push_back(j.id);
         top_up_spares();   // if the spawner turns out to be gone, its runner is forked here then
@@ -1536,21 +1540,18 @@ void Server::assign(Conn& spare, Job& j) {
 
 /* Keep one idle spare, plus one for every job waiting for a spare. */
 void Server::top_up_spares() {
-    if (!spawner_.requests) return;
+    if (!launcher_->has_spawner()) return;
     size_t have = static_cast<size_t>(spares_asked_) + (idle_spare() ? 1 : 0);
     size_t want = 1 + unassigned_.size();
     while (have < want) {
-        char one = 1;
-        ssize_t n = write(spawner_.requests.get(), &one, 1);
-        if (n == 1) {
-            ++have;
-            ++spares_asked_;
-            continue;
+        int n = launcher_->ask_spare();
+        if (n == 0) return;   // it has plenty to do already
+        if (n < 0) {
+            spawner_gone(strerror(errno));
+            return;
         }
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0 && errno == EAGAIN) return;   // it has plenty to do already
-        spawner_gone(strerror(errno));
-        return;
+        ++have;
+        ++spares_asked_;
     }
 }
 
@@ -1604,9 +1605,9 @@ void Server::on_spare(Conn& c, const Frame&) {
 
 /* The spawner ended or cannot be reached: fork runners here from now on. */
 void Server::spawner_gone(const char* why) {
-    if (!spawner_.requests) return;
+    if (!launcher_->has_spawner()) return;
     log("the spawner is gone (%s): runners are forked by the server from now on", why);
-    spawner_.requests.reset();
+    launcher_->drop_spawner();
     spares_asked_ = 0;
     check_unassigned();
 }
@@ -1614,56 +1615,33 @@ void Server::spawner_gone(const char* why) {
 /* Jobs that waited too long for a spare (or whose spawner is gone) get a runner forked here. */
 void Server::check_unassigned() {
     if (unassigned_.empty()) return;
-    if (spawner_.requests && now_seconds() - unassigned_since_ < kSpareWait) return;
-    if (spawner_.requests) log("no spare runner came for %.0f s: forking runners here", kSpareWait);
+    if (launcher_->has_spawner() && now_seconds() - unassigned_since_ < kSpareWait) return;
+    if (launcher_->has_spawner()) log("no spare runner came for %.0f s: forking runners here", kSpareWait);
     std::deque<JobId> ids;
     ids.swap(unassigned_);
     // Spares the spawner was asked for and has forked, but which never came
     // (one died young), are asked for again; requests it has not read yet
     // (it is stopped, or slow) still count, so that they do not pile up.
-    int unread = 0;
-    if (spawner_.requests && ioctl(spawner_.requests.get(), FIONREAD, &unread) == 0)
-        spares_asked_ = std::min(spares_asked_, unread);
+    int unread = launcher_->has_spawner() ? launcher_->unread_asks() : -1;
+    if (unread >= 0) spares_asked_ = std::min(spares_asked_, unread);
     for (JobId id : ids) {
         Job* j = queue_.find(id);
         if (j && j->state == JobState::Running && !runner_conn(id)) fork_runner(*j);
     }
 }
 
-/* The runner forked here (harness: no process, the job is lost next round). */
+/* A runner forked now, by the launcher (without a spawner, or when no spare came). */
 void Server::fork_runner(Job& j) {
     if (start_after_ != 0) {   // short of resources in this very pass: not again now
         resources_short(j.id, nullptr, 0);
         return;
     }
-    int sv[2];
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
-        resources_short(j.id, "socketpair", errno);
+    Fd mine;
+    pid_t pid = 0;
+    const char* what = "fork";
+    if (!launcher_->fork_runner(j, &mine, &pid, &what)) {
+        resources_short(j.id, what, errno);
         return;
-    }
-    Fd mine(sv[0]), theirs(sv[1]);
-    pid_t pid = harness_ ? 0 : fork();
-    if (harness_) {   // no runner: its end closes, and the job is lost at the next round
-        theirs.reset();
-        pid = 1 << 30;
-    }
-    if (pid < 0) {
-        resources_short(j.id, "fork", errno);
-        return;
-    }
-    if (pid == 0 && !harness_) {
-        for (int s : {SIGCHLD, SIGTERM, SIGINT, SIGHUP}) signal(s, SIG_DFL);
-        set_process_name("ts-runner");
-        close_other_fds({theirs.get()});
-        if (j.env) j.spec.env = *j.env;   // this process's own copy of the job
-        std::string path = path_;
-        ServerLink link(std::move(theirs),
-                        [path](std::string* why) { return connect_or_start(path, true, getuid(), why); },
-                        j.id);
-        link.set_log(path + ".error");
-        link.set_may_unstart();
-        (void)run_job(j.spec, j.id, link, false);
-        _exit(0);
     }
     queue_.set_runner(j.id, pid);
     journal_->runner(j.id, pid);
@@ -1711,15 +1689,40 @@ void Server::add_conn(Fd fd, uid_t uid) {
 
 }  // namespace
 
+namespace {
+/* The harness's launcher: no spawner, and a "runner" whose end of the
+ * socketpair is closed at once (the job is lost at the next round), unless
+ * a test gives its own. */
+class NoRunners : public Launcher {
+public:
+    bool fork_runner(const Job&, Fd* conn, pid_t* pid, const char** what) override {
+        int sv[2];
+        *what = "socketpair";
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) return false;
+        conn->reset(sv[0]);
+        close(sv[1]);
+        *pid = 1 << 30;
+        return true;
+    }
+    int ask_spare() override { return -1; }
+    bool has_spawner() const override { return false; }
+    void drop_spawner() override {}
+    pid_t spawner_pid() const override { return -1; }
+    int unread_asks() const override { return -1; }
+};
+}  // namespace
+
 struct ServerHarness::Impl {
     Server server;
-    Impl(const std::string& path, ServerConfig cfg) : server(Fd(), path, std::move(cfg), true) {}
+    Impl(const std::string& path, ServerConfig cfg, std::unique_ptr<Launcher> l)
+        : server(Fd(), path, std::move(cfg), l ? std::move(l) : std::make_unique<NoRunners>()) {}
 };
 
 ServerHarness::ServerHarness(const std::string& socket_path)
-    : impl_(new Impl(socket_path, read_server_config(getenv, 0))) {}
-ServerHarness::ServerHarness(const std::string& socket_path, ServerConfig cfg)
-    : impl_(new Impl(socket_path, std::move(cfg))) {}
+    : impl_(new Impl(socket_path, read_server_config(getenv, 0), nullptr)) {}
+ServerHarness::ServerHarness(const std::string& socket_path, ServerConfig cfg,
+                             std::unique_ptr<Launcher> launcher)
+    : impl_(new Impl(socket_path, std::move(cfg), std::move(launcher))) {}
 ServerHarness::~ServerHarness() = default;
 
 Fd ServerHarness::connect(uid_t uid) {

@@ -21,7 +21,10 @@
 class ServerHarness {
 public:
     explicit ServerHarness(const std::string& socket_path);   // settings from the environment
-    ServerHarness(const std::string& socket_path, ServerConfig cfg);
+    /* With these settings, and a launcher of the test's (none: jobs are lost
+     * at the next round, as if their runners died at once). */
+    ServerHarness(const std::string& socket_path, ServerConfig cfg,
+                  std::unique_ptr<class Launcher> launcher = nullptr);
     ~ServerHarness();
     Fd connect(uid_t uid);
     void round();

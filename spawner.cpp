@@ -7,6 +7,9 @@
 #include <csignal>
 #include <cstdlib>
 #include <fcntl.h>
+#include <cstring>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -16,6 +19,20 @@
 #include "runner.h"
 
 namespace {
+
+/* The server's own runner of job id, on fd. */
+RunnerStart server_runner(JobId id, JobSpec spec, Fd fd, const std::string& path, OutputFile* ready) {
+    RunnerStart s;
+    s.id = id;
+    s.spec = std::move(spec);
+    s.fd = std::move(fd);
+    s.reconnect = [path](std::string* why) { return connect_or_start(path, true, getuid(), why); };
+    s.socket = path;
+    s.log = path + ".error";
+    s.server_runner = true;
+    s.ready = ready;
+    return s;
+}
 
 /* A spare runner: make the likely output file (in our TMPDIR, which most
  * jobs share with the server; unnamed until a job has it), offer ourselves
@@ -36,11 +53,7 @@ namespace {
     if (!recv_frame(fd.get(), &f) || f.type != proto::MsgType::Assign ||
         !decode_assign(f, &id, &spec, &owner) || owner != getuid())
         _exit(0);   // a runner runs only jobs of its own uid
-    ServerLink link(std::move(fd),
-                    [path](std::string* why) { return connect_or_start(path, true, getuid(), why); }, id);
-    link.set_log(path + ".error");
-    link.set_may_unstart();
-    (void)run_job(spec, id, link, false, &ready);
+    (void)run_runner(server_runner(id, std::move(spec), std::move(fd), path, &ready));
     _exit(0);
 }
 
@@ -83,6 +96,14 @@ void reap(int) {
 
 }  // namespace
 
+namespace {
+
+struct Spawner {
+    Fd requests;     // one byte here for each spare wanted (non-blocking)
+    pid_t pid = -1;
+};
+
+/* Fork the spawner for the server at socket_path. False (errno set) if it cannot. */
 bool start_spawner(const std::string& socket_path, Spawner* out) {
     int p[2];
     if (pipe2(p, O_CLOEXEC) != 0) return false;
@@ -98,4 +119,70 @@ bool start_spawner(const std::string& socket_path, Spawner* out) {
     out->requests = std::move(w);
     out->pid = pid;
     return true;
+}
+
+class ProcessLauncher : public Launcher {
+public:
+    explicit ProcessLauncher(std::string path) : path_(std::move(path)) {}
+    bool start(std::string* why) {
+        if (start_spawner(path_, &spawner_)) return true;
+        *why = strerror(errno);
+        return false;
+    }
+
+    /* The runner forked here, a child of the server. */
+    bool fork_runner(const Job& j, Fd* conn, pid_t* pid, const char** what) override {
+        int sv[2];
+        *what = "socketpair";
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) return false;
+        Fd mine(sv[0]), theirs(sv[1]);
+        *what = "fork";
+        pid_t p = fork();
+        if (p < 0) return false;
+        if (p == 0) {
+            for (int s : {SIGCHLD, SIGTERM, SIGINT, SIGHUP}) signal(s, SIG_DFL);
+            set_process_name("ts-runner");
+            close_other_fds({theirs.get()});
+            JobSpec spec = j.spec;   // this process's own copy of the job
+            if (j.env) spec.env = *j.env;
+            (void)run_runner(server_runner(j.id, std::move(spec), std::move(theirs), path_, nullptr));
+            _exit(0);
+        }
+        *conn = std::move(mine);
+        *pid = p;
+        return true;
+    }
+
+    int ask_spare() override {
+        if (!spawner_.requests) return -1;
+        for (;;) {
+            char one = 1;
+            ssize_t n = write(spawner_.requests.get(), &one, 1);
+            if (n == 1) return 1;
+            if (n < 0 && errno == EINTR) continue;
+            if (n < 0 && errno == EAGAIN) return 0;
+            return -1;
+        }
+    }
+    bool has_spawner() const override { return bool(spawner_.requests); }
+    void drop_spawner() override { spawner_.requests.reset(); }
+    pid_t spawner_pid() const override { return spawner_.pid; }
+    int unread_asks() const override {
+        int unread = 0;
+        if (!spawner_.requests || ioctl(spawner_.requests.get(), FIONREAD, &unread) != 0) return -1;
+        return unread;
+    }
+
+private:
+    std::string path_;
+    Spawner spawner_;
+};
+
+}  // namespace
+
+std::unique_ptr<Launcher> process_launcher(const std::string& socket_path, std::string* why) {
+    auto l = std::make_unique<ProcessLauncher>(socket_path);
+    if (!l->start(why)) return l;   // no spawner: it forks runners here
+    why->clear();
+    return l;
 }

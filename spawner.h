@@ -19,16 +19,38 @@
  */
 #pragma once
 
+#include <memory>
 #include <string>
 #include <sys/types.h>
 
+#include "jobs.h"
 #include "util.h"
 
-struct Spawner {
-    Fd requests;     // write one byte here for each spare wanted (non-blocking)
-    pid_t pid = -1;
+/* How the server gets runner processes: the seam between the queue and the
+ * processes that run it. The real one (process_launcher) has the spawner
+ * and forks runners here when it must; tests give ServerHarness a fake, and
+ * another executor could implement it later. A runner, however made,
+ * connects to the server (a spare says Spare; a forked one is on the
+ * returned socketpair) and reports on its job (runner.h). */
+class Launcher {
+public:
+    virtual ~Launcher() = default;
+    /* A runner for job j, forked now and connected to the server by *conn
+     * (its pid in *pid). False, errno set and *what naming the call that
+     * failed, when it cannot be made now (EAGAIN, EMFILE, ENOMEM: the job
+     * waits in the queue). */
+    virtual bool fork_runner(const Job& j, Fd* conn, pid_t* pid, const char** what) = 0;
+    /* Ask the spawner for one more spare: 1 asked, 0 it has plenty to do
+     * (ask later), -1 it is gone (errno set; drop_spawner follows). */
+    virtual int ask_spare() = 0;
+    virtual bool has_spawner() const = 0;
+    virtual void drop_spawner() = 0;
+    virtual pid_t spawner_pid() const = 0;   // -1 when none
+    /* Spares asked for that the spawner has not read yet (they will come), or -1. */
+    virtual int unread_asks() const = 0;
 };
 
-/* Fork the spawner for the server at socket_path. False (errno set) if it
- * cannot. Call it while the process is small: before the journal is read. */
-bool start_spawner(const std::string& socket_path, Spawner* out);
+/* The launcher of a real server: it forks the spawner now (call it while
+ * the process is small: before the journal is read); without one (*why
+ * says why), runners are forked by the server. */
+std::unique_ptr<Launcher> process_launcher(const std::string& socket_path, std::string* why);
