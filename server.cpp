@@ -147,6 +147,7 @@ public:
     bool admit(Conn& c);
     bool may_queue(Conn& c, const JobSpec& spec);
     void check_deadlines(double now, int* timeout);
+    double next_wakeup(double now) const;
     void reply_text(Conn& c, std::string text, std::vector<JobId> ids = {});
     void pump(Conn& c);
     void refused(uid_t uid, const char* why);
@@ -443,18 +444,27 @@ void Server::log(const char* fmt, ...) {
 
 void Server::run() {
     for (;;) {
-        int timeout = accepting_ ? -1 : 100;   // after EMFILE, retry accept shortly
-        if (reattach_deadline_ != 0 || !unassigned_.empty()) timeout = timeout < 0 ? 500 : std::min(timeout, 500);
-        // A failing journal is tried again at next_recover_; else a start put
-        // off for lack of resources waits until start_after_ (never a wait of
-        // 0: a time already past is taken care of by this round).
-        double wake = !journal_->ok() || journal_->pending() ? next_recover_ : start_after_;
-        if (wake != 0) {
-            int ms = std::max(1, static_cast<int>((wake - now_seconds()) * 1000) + 1);
-            timeout = timeout < 0 ? ms : std::min(timeout, ms);
-        }
-        round(timeout);
+        double now = now_seconds();
+        double wake = next_wakeup(now);
+        // (never a wait of 0 for a time already past: this round sees to it)
+        round(wake == 0 ? -1 : std::max(1, static_cast<int>((wake - now) * 1000) + 1));
     }
+}
+
+/* The one list of what the loop must wake up for when nothing else happens
+ * (0: nothing; poll waits for an event). The deadlines of connections come
+ * in round() itself (check_deadlines). */
+double Server::next_wakeup(double now) const {
+    double wake = 0;
+    auto at = [&wake](double t) {
+        if (t != 0 && (wake == 0 || t < wake)) wake = t;
+    };
+    if (!accepting_) at(now + 0.1);                                       // accept failed for lack of descriptors
+    if (reattach_deadline_ != 0) at(now + 0.5);                           // restored jobs wait for their runners
+    if (!unassigned_.empty()) at(now + 0.5);                              // started jobs wait for a spare
+    if (!journal_->ok() || journal_->pending()) at(next_recover_);        // a failing journal is tried again
+    else at(start_after_);                                                // starts put off for lack of resources
+    return wake;
 }
 
 /* One turn of the loop: poll, read and dispatch, drop dead connections,
