@@ -1,0 +1,607 @@
+/*
+ * handlers.cpp — what the server does with each message: the handler table
+ * (each message's size, kind and access rule, design.md "Access"), dispatch,
+ * and one handler per message type. A new request is a row of kHandlers and
+ * a handler here.
+ */
+#include <algorithm>
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "listing.h"
+#include "server_impl.h"
+
+using proto::MsgType;
+
+const Handler kHandlers[] = {
+    {MsgType::KillServer, 0, false, kRequest, kAdmin, "stop the server", true, &Server::on_kill_server},
+    {MsgType::List, 0, false, kRequest, kAnyone, nullptr, false, &Server::on_list},
+    {MsgType::Submit, sizeof(proto::Submit), true, kChange, kAnyone, nullptr, false, &Server::on_submit},
+    {MsgType::State, sizeof(proto::JobRef), false, kRequest, kAnyone, nullptr, false, &Server::on_state},
+    {MsgType::Output, sizeof(proto::JobRef), false, kRequest, kAnyone, nullptr, false, &Server::on_output},
+    {MsgType::Wait, sizeof(proto::JobRef), false, kRequest, kAnyone, nullptr, true, &Server::on_wait},
+    {MsgType::SetSlots, sizeof(proto::Slots), false, kChange, kAdmin, "change the slots", false, &Server::on_set_slots},
+    {MsgType::GetSlots, 0, false, kRequest, kAnyone, nullptr, false, &Server::on_get_slots},
+    {MsgType::Remove, sizeof(proto::JobRef), false, kChange, kJobOwner, "remove", false, &Server::on_remove},
+    {MsgType::Urgent, sizeof(proto::JobRef), false, kChange, kJobOwner, "urge", false, &Server::on_urgent},
+    {MsgType::Swap, sizeof(proto::JobPair), false, kChange, kJobOwner, "move", false, &Server::on_swap},
+    {MsgType::Info, sizeof(proto::JobRef), false, kRequest, kAnyone, nullptr, false, &Server::on_info},
+    {MsgType::Clear, 0, false, kChange, kAnyone, nullptr, false, &Server::on_clear},   // another user's: their own jobs
+    {MsgType::Kill, sizeof(proto::JobRef), false, kRequest, kJobOwner, "kill", false, &Server::on_kill},
+    {MsgType::Attach, sizeof(proto::AttachBody), false, kHello, kJobOwner, nullptr, true, &Server::on_attach},   // its submitter (a job it runs) or us (our runners)
+    {MsgType::Started, sizeof(proto::StartedBody), true, kReport, kAnyone, nullptr, true, &Server::on_started},
+    {MsgType::Finished, sizeof(proto::FinishedBody), true, kReport, kAnyone, nullptr, true, &Server::on_finished},
+    {MsgType::Spare, 0, false, kHello, kServerUid, nullptr, false, &Server::on_spare},
+    {MsgType::Unstarted, sizeof(proto::Slots), false, kReport, kServerUid, nullptr, false, &Server::on_unstarted},
+};
+
+const Handler* handler_of(MsgType t) {
+    for (const Handler& h : kHandlers)
+        if (h.type == t) return &h;
+    return nullptr;
+}
+
+void Server::dispatch(Conn& c, const Frame& f) {
+    if (c.close_after_flush || c.stream) return;   // one request per connection: ignore extra frames
+    const Handler* h = handler_of(f.type);
+    // A runner or waiter of an older ts (its messages have not changed) is
+    // served in its own version; anything else of another version is told ours.
+    if (f.version != proto::kVersion && f.type != MsgType::KillServer &&
+        !(f.version == proto::kOldestRunnerVersion && h && h->old_ok)) {
+        proto::VersionBody v{};
+        v.version = proto::kVersion;
+        reply(c, encode(MsgType::Version, v));
+        return;
+    }
+    if (!h || (h->tail ? f.payload.size() < h->body : f.payload.size() != h->body) ||
+        (h->kind == kReport) != c.runs_job() ||   // reports on connections that run a job only
+        (c.role != Role::Client && !c.runs_job()) ||   // a waiter, an overflow submitter, a spare: listen only
+        (h->access == kServerUid && c.uid != uid_)) {
+        c.dead = true;   // unknown type, wrong size, out of place, or not from one of ours
+        return;
+    }
+    if (h->access == kAdmin && !c.trusted) {
+        error(c, format("Only the server's owner (uid %u) or root may %s.\n", unsigned(uid_), h->verb));
+        return;
+    }
+    if (f.type != MsgType::KillServer) c.version = f.version;
+    // While the journal cannot be written, every client hears it on stderr
+    // (a change it asks for is refused with the reason instead).
+    if (h->kind == kRequest && !journal_->ok() && c.version == proto::kVersion) {
+        TailWriter t;
+        t.add(format("the queue's journal cannot be written: %s; changes to the queue are refused "
+                     "until it can be written again",
+                     journal_->why().c_str()));
+        c.out += encode_empty(MsgType::Warning, t.str());
+    }
+    handling_ = h;
+    (this->*h->fn)(c, f);
+    handling_ = nullptr;
+    c.idle_deadline = 0;   // it asked: what it waits for now has its own bounds
+}
+
+/* Confirm with Done, in our version's header: the client accepts it from any version. */
+void Server::on_kill_server(Conn& c, const Frame&) {
+    // Hold the start lock until we exit: a client that finds no server waits for
+    // it, and then starts a fresh one that finds no journal.
+    // (Not for long: the loop must not wait on a lock someone keeps.)
+    std::string why;
+    Fd lock = lock_file(path_ + ".lock", &why, 200);
+    journal_->remove_file();   // -K means a fresh, empty queue
+    unlink(path_.c_str());     // no new client reaches us from now on
+    unlinked_ = true;
+    // Runners, -f clients and waiters must not bring a server back for this queue.
+    std::string bye = encode_empty(MsgType::Bye);
+    for (auto& o : conns_)
+        if (o.get() != &c && o->role != Role::Client && o->role != Role::Spare) {
+            o->out += bye;
+            flush(*o);
+        }
+    std::string done = encode_empty(MsgType::Done);
+    int fl = fcntl(c.fd.get(), F_GETFL);
+    if (fl >= 0) fcntl(c.fd.get(), F_SETFL, fl & ~O_NONBLOCK);
+    (void)send_frame(c.fd.get(), done);
+    if (fl >= 0) fcntl(c.fd.get(), F_SETFL, fl);
+    c.dead = true;
+    shutdown(0);
+}
+
+void Server::on_list(Conn& c, const Frame&) {
+    std::vector<JobId> ids(queue_.active().begin(), queue_.active().end());
+    ids.insert(ids.end(), queue_.finished_list().begin(), queue_.finished_list().end());
+    reply_text(c, list_header(queue_.busy_slots(), queue_.max_slots()), std::move(ids));
+}
+
+void Server::on_submit(Conn& c, const Frame& f) {
+    JobSpec spec;
+    if (!decode_submit(f, &spec)) {
+        c.dead = true;
+        return;
+    }
+    // How the job runs is ours to say, from the peer's credentials: a job of
+    // another uid runs only in its submitter's own process (run by its client), and
+    // its environment, which it never needs here, is not kept.
+    spec.uid = c.uid;
+    spec.flags &= ~proto::kRunByClient;
+    if (c.uid != uid_) {
+        spec.flags |= proto::kRunByClient;
+        spec.env.clear();
+        spec.num_slots = std::max(1, spec.num_slots);   // -N 0 takes a slot all the same
+    }
+    // The same submit again (its client lost the answer, say to a crash):
+    // the job it queued, never a second one.
+    if (Job* j = queue_.by_token(spec.token); j && j->spec.uid == c.uid) {
+        resubmitted(c, *j);
+        return;
+    }
+    if (!may_queue(c, spec) || !writable(c, "the job was not queued")) return;
+    bool no_block = spec.flags & proto::kNoBlock;
+    JobId id = queue_.add(std::move(spec), now_seconds());
+    if (!journal_->job(*queue_.find(id), false)) {   // on disk, or not queued at all
+        queue_.cancel_add(id);
+        error(c, format("the queue's journal cannot be written: %s; the job was not queued.\n",
+                        journal_->why().c_str()));
+        return;
+    }
+    if (!cfg_.crash_after_submit.empty() && unlink(cfg_.crash_after_submit.c_str()) == 0)
+        _exit(9);   // a test's fault: journaled, not answered
+    if (queue_.find(id)->state == JobState::Overflow) {
+        if (no_block) {   // -B: refused; recorded as a job whose runner vanished, as in task-spooler
+            end_job(id, Queue::lost_result(), now_seconds());
+            reply(c, encode_empty(MsgType::QueueFull));
+        } else {
+            set_role(c, Role::Overflow, id);   // answered when there is room (admit_overflow)
+        }
+        return;
+    }
+    submitted(c, id);
+}
+
+/* A submit sent again: answer as the first time would have. */
+void Server::resubmitted(Conn& c, Job& j) {
+    log_other(c.uid, format("job %d: its submit came again; answered with the same id", j.id));
+    if (j.spec.run_by_client()) {
+        if (runner_conn(j.id) || (j.state != JobState::Queued && j.state != JobState::Overflow)) {
+            error(c, format("The job %i was queued already, and its client is gone.\n", j.id));
+            return;
+        }
+        j.awaiting_client = false;
+    }
+    if (j.state == JobState::Overflow) {
+        if (j.spec.flags & proto::kNoBlock) {   // -B: refused, as the first time would have
+            end_job(j.id, Queue::lost_result(), now_seconds());
+            reply(c, encode_empty(MsgType::QueueFull));
+            return;
+        }
+        set_role(c, Role::Overflow, j.id);
+        return;
+    }
+    bool never_ran = (j.state == JobState::Finished || j.state == JobState::Skipped) && j.start_time == 0;
+    if (never_ran && (j.spec.flags & proto::kNoBlock) && j.result.lost.empty()) {   // -B, refused
+        reply(c, encode_empty(MsgType::QueueFull));
+        return;
+    }
+    if (never_ran && !j.result.lost.empty()) {   // lost before it ever ran: the submit failed after all
+        error(c, format("The job %i was lost before it ran: %s.\n", j.id, j.result.lost.c_str()));
+        return;
+    }
+    submitted(c, j.id);
+}
+
+/* Tell the submitter its job's id; a -f client stays for its Run. */
+void Server::submitted(Conn& c, JobId id) {
+    Job* j = queue_.find(id);
+    bool foreground = j && j->spec.run_by_client();
+    proto::JobRef r{};
+    r.id = id;
+    if (foreground) {
+        set_role(c, Role::ClientRunner, id);   // the client waits for Run on this connection
+        reply(c, encode(MsgType::SubmitOk, r), false);
+    } else {
+        reply(c, encode(MsgType::SubmitOk, r));
+    }
+}
+
+/* An id from the command line: -1 means "the last job" (either rule). */
+Job* Server::lookup(const Conn& c, int id, bool last_added) {
+    if (id == -1 && c.uid == 0) return last_added ? queue_.last_added() : queue_.last_run();
+    if (id == -1) return last_added ? queue_.last_added(c.uid) : queue_.last_run(c.uid);
+    return queue_.find(id);
+}
+
+void Server::on_state(Conn& c, const Frame& f) {
+    proto::JobRef r;
+    (void)decode_body(f, &r);
+    Job* j = lookup(c, r.id, true);
+    if (!j) {
+        error(c, r.id == -1 ? "The last job cannot be stated.\n"
+                            : format("The job %i cannot be stated.\n", r.id));
+        return;
+    }
+    proto::StateBody s{};
+    s.state = static_cast<uint8_t>(j->state);
+    reply(c, encode(MsgType::StateReply, s));
+}
+
+/* The job of -o -p -t -c -k -i (the "last run" rule), or an error reply. */
+Job* Server::lookup_run(Conn& c, int id) {
+    Job* j = lookup(c, id, false);
+    if (!j || (id != -1 && j->state == JobState::Queued)) {
+        error(c, id == -1 ? "No jobs.\n" : format("Job %i not finished or not running.\n", id));
+        return nullptr;
+    }
+    if (j->state == JobState::Skipped) {
+        error(c, id == -1 ? "The last job was skipped due to a dependency.\n"
+                          : format("Job %i was skipped due to a dependency.\n", id));
+        return nullptr;
+    }
+    return j;
+}
+
+void Server::on_output(Conn& c, const Frame& f) {
+    proto::JobRef r;
+    (void)decode_body(f, &r);
+    Job* j = lookup_run(c, r.id);
+    if (!j) return;
+    proto::OutputBody o{};
+    o.id = j->id;
+    o.pid = j->pid;
+    o.stored = j->spec.stores_output() ? 1 : 0;
+    o.state = static_cast<uint8_t>(j->state);
+    reply(c, encode(MsgType::OutputReply, o, j->output));
+}
+
+void Server::on_kill(Conn& c, const Frame& f) {
+    proto::JobRef r;
+    (void)decode_body(f, &r);
+    Job* j = lookup_run(c, r.id);
+    if (!j) return;
+    if (j->pid <= 0) {   // not started (yet): the client reports the strange pid
+        proto::OutputBody o{};
+        o.id = j->id;
+        o.pid = j->pid;
+        reply(c, encode(MsgType::OutputReply, o));
+        return;
+    }
+    if (!may_manage(c, *j)) return;
+    // Only a running job: a finished job's process group may belong to someone else now.
+    // Its runner sends the signal, to its own child: the server never signals a
+    // pid that a message named (a runner of another user could name any).
+    if (j->state == JobState::Running) {
+        Conn* r = runner_conn(j->id);
+        if (!r) {
+            error(c, format("The runner of job %i is not connected (the server restarted): try again "
+                            "in a moment.\n", j->id));
+            return;
+        }
+        proto::Slots sig{};
+        sig.n = SIGTERM;
+        reply(*r, encode(MsgType::Signal, sig), false);
+    }
+    reply(c, encode_empty(MsgType::Done));
+}
+
+void Server::on_info(Conn& c, const Frame& f) {
+    proto::JobRef r;
+    (void)decode_body(f, &r);
+    Job* j = lookup(c, r.id, false);   // any state, when an id is given
+    if (!j) {
+        error(c, r.id == -1 ? "No jobs.\n" : format("Job %i not finished or not running.\n", r.id));
+        return;
+    }
+    reply_text(c, info_text(*j, now_seconds(), uid_, c.uid));
+}
+
+void Server::on_remove(Conn& c, const Frame& f) {
+    proto::JobRef r;
+    (void)decode_body(f, &r);
+    Job* j = lookup(c, r.id, true);
+    JobId id = j ? j->id : r.id;
+    if (j && !may_manage(c, *j)) return;
+    if (j && !writable(c)) return;
+    if (!j || !queue_.remove(id)) {
+        error(c, r.id == -1 ? "The last job cannot be removed.\n"
+                            : format("The job %i cannot be removed.\n", r.id));
+        return;
+    }
+    journal_->removed(id);
+    if (Conn* o = runner_conn(id)) {   // a job run by its client that will never run
+        set_role(*o, Role::Client);
+        reply(*o, encode_empty(MsgType::Bye));
+    }
+    JobResult gone;
+    gone.errorlevel = -1;
+    wake_waiters(id, gone);   // waiters return at once (task-spooler leaves them hanging)
+    reply(c, encode_empty(MsgType::Done));
+}
+
+void Server::on_urgent(Conn& c, const Frame& f) {
+    proto::JobRef r;
+    (void)decode_body(f, &r);
+    JobId id = r.id;
+    if (id == -1)   // the caller's newest job (for one user: the tail of the queue)
+        if (Job* l = lookup(c, -1, true)) id = l->id;
+    Job* j = queue_.find(id);
+    if (j && !may_manage(c, *j)) return;
+    if (j && !writable(c)) return;
+    // Another user's -u moves their job ahead of their own jobs only.
+    bool own_only = !c.trusted;
+    JobId before = -1;
+    if (!j || !(own_only ? queue_.urgent_among_own(id, &before) : queue_.urgent(id))) {
+        error(c, r.id == -1 ? "The last job cannot be urged.\n"
+                            : format("The job %i cannot be urged.\n", r.id));
+        return;
+    }
+    if (!own_only) journal_->urgent(id);
+    else if (before >= 0) journal_->moved_before(id, before);
+    reply(c, encode_empty(MsgType::Done));
+}
+
+void Server::on_swap(Conn& c, const Frame& f) {
+    proto::JobPair p;
+    (void)decode_body(f, &p);
+    for (int id : {p.a, p.b})
+        if (Job* j = queue_.find(id); j && !may_manage(c, *j)) return;
+    if (!writable(c)) return;
+    if (!queue_.swap(p.a, p.b)) {
+        error(c, format("The jobs %i and %i cannot be swapped.\n", p.a, p.b));
+        return;
+    }
+    journal_->swapped(p.a, p.b);
+    reply(c, encode_empty(MsgType::Done));
+}
+
+/* Another user's jobs are bounded in number and size (the owner's are not). */
+bool Server::may_queue(Conn& c, const JobSpec& spec) {
+    if (c.trusted) return true;
+    const Queue::Usage& u = queue_.usage(c.uid);
+    if (u.waiting >= cfg_.user_max_jobs) {
+        error(c, format("uid %u has %zu jobs queued or running here, the most that the queue's owner "
+                        "allows another user (TS_USER_MAXJOBS=%zu).\n",
+                        unsigned(c.uid), u.waiting, cfg_.user_max_jobs));
+        return false;
+    }
+    size_t bytes = Queue::spec_bytes(spec);
+    if (u.bytes + bytes > cfg_.user_max_size) {
+        error(c, format("this job (%zu bytes) would take the jobs of uid %u in this queue past %zu "
+                        "bytes, the most that the queue's owner allows another user "
+                        "(TS_USER_MAXSIZE).\n",
+                        bytes, unsigned(c.uid), cfg_.user_max_size));
+        return false;
+    }
+    return true;
+}
+
+/* kJobOwner: a job's owner, the server's owner and root may change a job. */
+bool Server::may_manage(Conn& c, const Job& j) {
+    if (c.uid == j.spec.uid || c.trusted) return true;
+    error(c, format("Job %i belongs to uid %u: only its owner, the server's owner (uid %u) or root "
+                    "may %s it.\n",
+                    j.id, unsigned(j.spec.uid), unsigned(uid_), handling_ ? handling_->verb : "change"));
+    return false;
+}
+
+/* A runner or -f client is back after a server restart. */
+void Server::on_attach(Conn& c, const Frame& f) {
+    proto::AttachBody a;
+    (void)decode_body(f, &a);
+    Job* j = queue_.find(a.id);
+    // A runner of ours whose job the journal shows as still queued (the
+    // record of its start was lost with a damaged record): it runs, so it is
+    // running, rather than started a second time.
+    if (j && j->state == JobState::Queued && !j->spec.run_by_client() && a.started && c.uid == uid_ &&
+        queue_.start(a.id)) {
+        log("job %d: its runner is back, but the journal had it queued: it runs", a.id);
+        journal_->start(a.id);
+    }
+    bool ok = j && (j->state == JobState::Running ||
+                    (j->state == JobState::Queued && j->spec.run_by_client() && !a.started));
+    // A job run by its client belongs to its submitter; a spawned runner runs as the server's uid.
+    if (ok) ok = c.uid == (j->spec.run_by_client() ? j->spec.uid : uid_);
+    if (!ok || runner_conn(a.id)) {   // not ours (any more): stop reporting
+        reply(c, encode_empty(MsgType::Bye));
+        return;
+    }
+    bool ours = !j->spec.run_by_client();
+    set_role(c, ours ? Role::Runner : Role::ClientRunner, a.id);
+    j->awaiting_client = false;
+    // The pid the kernel gives (SO_PEERCRED), not the one the message claims.
+    if (ours && c.pid > 0) queue_.set_runner(a.id, c.pid);
+    log_other(c.uid, format("job %d: its %s is back", a.id, ours ? "runner" : "client"));
+    if (j->state == JobState::Running && !a.started) {   // its Run was lost with the old server
+        proto::RunBody rb{};
+        rb.id = a.id;
+        reply(c, encode(MsgType::Run, rb), false);
+    }
+}
+
+/* Whether pid may be the job of a runner of uid: the process runs as that
+ * user. One already gone cannot be checked, and is taken as one. */
+static bool process_of(pid_t pid, uid_t uid) {
+    struct stat st;
+    if (::stat(format("/proc/%d", int(pid)).c_str(), &st) != 0) return errno == ENOENT;
+    return st.st_uid == uid;
+}
+
+void Server::on_clear(Conn& c, const Frame&) {
+    if (!writable(c)) return;
+    if (c.trusted) {
+        queue_.clear_finished();
+        journal_->cleared();
+    } else {   // another user's -C clears that user's finished jobs only
+        std::vector<JobId> mine;
+        for (JobId id : queue_.finished_list())
+            if (queue_.find(id)->spec.uid == c.uid) mine.push_back(id);
+        for (JobId id : mine)
+            if (queue_.remove(id)) journal_->removed(id);
+    }
+    reply(c, encode_empty(MsgType::Done));
+}
+
+void Server::on_wait(Conn& c, const Frame& f) {
+    proto::JobRef r;
+    (void)decode_body(f, &r);
+    Job* j = lookup(c, r.id, true);
+    if (!j) {
+        error(c, r.id == -1 ? "The last job cannot be waited.\n"
+                            : format("The job %i cannot be waited.\n", r.id));
+        return;
+    }
+    if (j->state == JobState::Finished || j->state == JobState::Skipped) {
+        proto::WaitBody w{};
+        w.errorlevel = j->result.errorlevel;
+        reply(c, encode(MsgType::WaitDone, w));
+        return;
+    }
+    set_role(c, Role::Waiter, j->id);
+    proto::JobRef w{};
+    w.id = j->id;
+    reply(c, encode(MsgType::Waiting, w), false);   // so the client can ask again after a restart
+}
+
+void Server::on_set_slots(Conn& c, const Frame& f) {
+    proto::Slots s;
+    (void)decode_body(f, &s);
+    if (!writable(c)) return;
+    if (s.n >= 1) {
+        queue_.set_max_slots(s.n);
+        journal_->slots(s.n);
+    }
+    reply(c, encode_empty(MsgType::Done));
+}
+
+void Server::on_get_slots(Conn& c, const Frame&) {
+    proto::Slots s{};
+    s.n = queue_.max_slots();
+    reply(c, encode(MsgType::Slots, s));
+}
+
+void Server::on_started(Conn& c, const Frame& f) {
+    proto::StartedBody s;
+    std::string_view path;
+    (void)decode_body(f, &s, &path);
+    Job* j = queue_.find(c.job);
+    if (!j || j->state != JobState::Running) return;
+    std::string out(path);
+    pid_t pid = s.pid;
+    if (c.uid != uid_) {
+        // Another user's runner says what it likes: keep only a plain path, and
+        // a pid of its own (shown by -p; never signalled by us).
+        // (no spaces either: the list's columns are separated by them)
+        if (out.size() > 4096 || (!out.empty() && out[0] != '/') || printable(out) != out ||
+            out.find(' ') != std::string::npos)
+            out.clear();
+        if (pid < 0 || (pid > 0 && !process_of(pid, c.uid))) pid = 0;
+    }
+    queue_.started(j->id, pid, out, us_to_s(s.start_us));
+    journal_->started(j->id, pid, out, us_to_s(s.start_us));
+    if (pid > 0 && c.role == Role::Runner && !short_of_.empty()) {   // the end of a shortage
+        if (short_said_) log("job %d started: %s is available again", j->id, short_of_.c_str());
+        short_of_.clear();
+        short_said_ = false;
+        start_delay_ = 0;
+    }
+    // The spare that became this runner is replaced now, not while it was starting the job.
+    if (c.role == Role::Runner) top_up_spares();
+}
+
+void Server::on_finished(Conn& c, const Frame& f) {
+    proto::FinishedBody b;
+    std::string_view note;
+    (void)decode_body(f, &b, &note);
+    JobId id = c.job;
+    set_role(c, Role::Client);
+    Job* j = queue_.find(id);
+    if (!j || j->state != JobState::Running) {
+        reply(c, encode_empty(MsgType::Bye));
+        return;
+    }
+    JobResult r = result_of(b);
+    r.note.assign(note.substr(0, c.uid == uid_ ? 1000 : 200));   // another user's: shorter
+    if (!r.note.empty()) log_other(c.uid, format("job %d: %s", id, printable(r.note).c_str()));
+    end_job(id, r, us_to_s(b.end_us));
+    schedule();   // the freed slot's next job first: this runner only has to exit
+    // Acknowledged once journaled: the runner exits only now, so a result is never lost.
+    // (A journal that cannot be written holds it back until it can.)
+    if (journal_->pending()) {
+        c.ack_pending = true;
+        ++acks_pending_;
+        return;
+    }
+    reply(c, encode_empty(MsgType::Done));
+}
+
+/* A job ended (or never will run): record it and wake its waiters. */
+void Server::end_job(JobId id, const JobResult& r, double end) {
+    queue_.end(id, r, end);
+    journal_->ended(id, r, end);
+    wake_waiters(id, r);
+}
+
+/* Wake the job's waiters. */
+void Server::wake_waiters(JobId id, const JobResult& r) {
+    proto::WaitBody w{};
+    w.errorlevel = r.errorlevel;
+    std::string bytes = encode(MsgType::WaitDone, w);
+    auto range = waiters_.equal_range(id);
+    std::vector<Conn*> woken;
+    for (auto it = range.first; it != range.second; ++it)
+        if (!it->second->dead) woken.push_back(it->second);
+    for (Conn* c : woken) {
+        set_role(*c, Role::Client);
+        reply(*c, bytes);
+    }
+}
+
+/* A runner of ours could not fork its job (no process or memory now): the
+ * job goes back to the queue, and the scheduler waits a while. */
+void Server::on_unstarted(Conn& c, const Frame& f) {
+    proto::Slots e;
+    (void)decode_body(f, &e);
+    JobId id = c.job;
+    Job* j = queue_.find(id);
+    // Only a runner of ours, before its job started: anything else is a
+    // protocol error (the connection closes, and its job is lost as usual).
+    if (c.role != Role::Runner || !j || j->state != JobState::Running || j->pid != 0) {
+        c.dead = true;
+        return;
+    }
+    set_role(c, Role::Client);
+    resources_short(id, "fork", e.n > 0 ? e.n : EAGAIN);
+    reply(c, encode_empty(MsgType::Done));
+    top_up_spares();
+}
+
+/* A spare runner connected: give it the oldest job waiting for one. */
+void Server::on_spare(Conn& c, const Frame&) {
+    if (&c == idle_spare_) {   // (only the spawner's children, which run as us: kServerUid)
+        c.dead = true;
+        return;
+    }
+    if (spares_asked_ > 0) --spares_asked_;
+    while (!unassigned_.empty()) {
+        JobId id = unassigned_.front();
+        unassigned_.pop_front();
+        unassigned_since_ = now_seconds();
+        Job* j = queue_.find(id);
+        if (j && j->state == JobState::Running && !runner_conn(id)) {
+            assign(c, *j);
+            top_up_spares();
+            return;
+        }
+    }
+    // One idle spare is enough: a late one (its job got a runner forked here
+    // meanwhile) is sent away, and ends without a job.
+    if (idle_spare()) {
+        c.dead = true;
+        return;
+    }
+    idle_spare_ = &c;
+    set_role(c, Role::Spare);
+    top_up_spares();
+}
+
