@@ -1,5 +1,6 @@
 /*
- * spawner.h — the process that forks runners for the server.
+ * spawner.h — how the server gets runner processes: the Launcher (the seam
+ * tests replace), and the real one, with the spawner.
  *
  * The server could fork each runner itself, but fork() copies the page
  * tables of the forking process: a server that holds 100,000 queued jobs

@@ -4,8 +4,8 @@
  * action: -h and -V here, everything else through the client (client.cpp),
  * which talks to the per-user server (server.cpp) and starts it on demand.
  *
- * See design notes at the top of client.cpp, server.cpp, jobs.cpp and
- * runner.cpp, and the man page ts.1.
+ * README.md's "How it works" maps the files; each opens with a comment on
+ * what it owns. The man page is ts.1.
  */
 #include <cstdio>
 #include <cstdlib>
