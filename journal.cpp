@@ -502,18 +502,19 @@ void Journal::fail(int err, const char* what) {
     err_what_ = what;
 }
 
-namespace {
 /* One way to read a file: its format, its records' key, where they start. */
-struct Reading {
+struct JournalReading {
     uint32_t fmt = kJournalFormat;
     Key key;
     uint64_t salt = 0;
     size_t start = kHeader;
 };
 
+namespace {
+
 /* How many intact records, and how many of its job records decode, a way of
  * reading finds. */
-size_t score(const std::string& data, const Reading& r) {
+size_t score(const std::string& data, const JournalReading& r) {
     size_t n = 0;
     EnvTable envs;
     for (size_t off = r.start; off < data.size();) {
@@ -540,14 +541,14 @@ size_t score(const std::string& data, const Reading& r) {
 
 /* The ways a file with a damaged header may be read (format 1; format 2 with
  * either copy of the salt), best first; none that finds a record. */
-std::vector<Reading> readings(const std::string& data) {
+std::vector<JournalReading> readings(const std::string& data) {
     // Never format 1 here: its records' CRC is one anyone can compute, so
     // another user's strings could hold records it would take.
-    std::vector<std::pair<size_t, Reading>> found;
-    std::vector<Reading> all;
+    std::vector<std::pair<size_t, JournalReading>> found;
+    std::vector<JournalReading> all;
     for (size_t at : {size_t(8), size_t(20)}) {
         if (data.size() < at + 8) continue;
-        Reading r;
+        JournalReading r;
         std::memcpy(&r.salt, data.data() + at, 8);
         r.key = key_of(r.salt);
         all.push_back(r);
@@ -559,24 +560,39 @@ std::vector<Reading> readings(const std::string& data) {
     if (data.size() >= kHeader + sizeof h + sizeof(MetaRec)) {
         std::memcpy(&h, data.data() + kHeader, sizeof h);
         if (h.type == kMeta && h.len == sizeof(MetaRec)) {
-            Reading r;
+            JournalReading r;
             r.key.init = crc_back(~h.crc, std::string_view(data.data() + kHeader + 8, 4 + h.len));
             all.push_back(r);
         }
     }
-    for (const Reading& r : all)
+    for (const JournalReading& r : all)
         if (size_t n = score(data, r)) found.push_back({n, r});
     std::stable_sort(found.begin(), found.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
-    std::vector<Reading> out;
+    std::vector<JournalReading> out;
     for (auto& f : found) out.push_back(f.second);
     return out;
 }
 }  // namespace
 
 /* Read the whole file and apply every intact record; a damaged one is
- * skipped (the next intact record is searched for, byte by byte). */
+ * skipped (the next intact record is searched for, byte by byte). Then the
+ * queue starts from a snapshot of what came back. */
 void Journal::replay(Queue* q) {
-    std::string data, why;
+    std::string data;
+    if (!load(&data)) return;
+    JournalReading how;
+    std::string damaged;   // why the file must be kept aside before it is rewritten
+    if (!read_header(&data, &how, &damaged)) return;
+    size_t records = apply_records(data, how, q, &damaged);
+    replayed_ = records > 0;
+    bool changed = after_replay(q, &damaged);
+    start_writing(*q, data, how, damaged, changed);
+}
+
+/* The file's bytes (none when it does not exist). False when the server
+ * must not use it (refused()). */
+bool Journal::load(std::string* data) {
+    std::string why;
     Fd in = open_private(path_, O_RDONLY, &why);
     if (!in && errno == EPERM) {
         // A second link: one of ours (a damaged journal kept aside, the
@@ -603,19 +619,27 @@ void Journal::replay(Queue* q) {
         refused_ = why;
         log_(format("journal %s: not used: %s", path_.c_str(), why.c_str()));
         path_.clear();
-        return;
+        return false;
     }
     if (in) {
-        if (!read_all(in.get(), &data)) {
+        if (!read_all(in.get(), data)) {
             refused_ = format("cannot read the journal %s: %s", path_.c_str(), strerror(errno));
             log_(refused_);
             path_.clear();
-            return;
+            return false;
         }
         in.reset();
     }
-    Reading how;
-    std::string damaged;   // why the file must be kept aside before it is rewritten
+    return true;
+}
+
+/* How to read the file: its format and key, from the header (or, when the
+ * header is damaged, from the records). False when it is refused (a newer
+ * format); a file that is not a journal is moved aside and read as empty. */
+bool Journal::read_header(std::string* file, JournalReading* out, std::string* damaged_out) {
+    const std::string& data = *file;
+    JournalReading& how = *out;
+    std::string& damaged = *damaged_out;
     if (!data.empty()) {
         uint32_t version = 0, c1 = 0, c2 = 0;
         if (data.size() >= 8) std::memcpy(&version, data.data() + 4, 4);
@@ -655,12 +679,12 @@ void Journal::replay(Queue* q) {
                               path_.c_str(), unsigned(version), unsigned(kJournalFormat));
             log_(refused_);
             path_.clear();
-            return;
+            return false;
         } else {
-            std::vector<Reading> ways = readings(data);
+            std::vector<JournalReading> ways = readings(data);
             if (ways.empty()) {
                 set_aside("it is not a ts journal");
-                data.clear();
+                file->clear();
             } else {
                 how = ways[0];
                 damaged = "its header is damaged";
@@ -669,6 +693,14 @@ void Journal::replay(Queue* q) {
             }
         }
     }
+    return true;
+}
+
+/* Apply every intact record, searching byte by byte past damage; returns
+ * how many applied. The log says which bytes and which jobs were lost. */
+size_t Journal::apply_records(const std::string& data, const JournalReading& how, Queue* q,
+                              std::string* damaged_out) {
+    std::string& damaged = *damaged_out;
     uint32_t fmt = how.fmt;
     size_t off = how.start;
     size_t records = 0, bad = 0, bad_start = std::string::npos;
@@ -711,7 +743,13 @@ void Journal::replay(Queue* q) {
                     lost.c_str()));
         if (damaged.empty() && !lost.empty()) damaged = "it has damaged records";
     }
-    replayed_ = records > 0;
+    return records;
+}
+
+/* After the records: a queued job whose environment was lost ends, saying
+ * so; dependents of a lost job are named. True when the queue changed. */
+bool Journal::after_replay(Queue* q, std::string* damaged_out) {
+    std::string& damaged = *damaged_out;
     q->relink_dependencies();
     // A job that would still run but whose environment was lost with a
     // damaged record is not run without it: it ends, saying so.
@@ -738,15 +776,22 @@ void Journal::replay(Queue* q) {
                             path_.c_str(), id, j->depend_on));
         }
     }
+    return changed;
+}
+
+/* The journal to append to from now on. */
+void Journal::start_writing(const Queue& q, const std::string& data, const JournalReading& how,
+                            const std::string& damaged, bool changed) {
+    std::string why;
     // Start from a snapshot of what came back, in this format (a damaged
     // file is kept aside by then). If it cannot be written, go on with the
     // file as it is: it replays the same way, and a file of this format takes
     // new records after any damage (a reader finds them again).
     unkept_ = damaged;
-    if (write_snapshot(*q)) return;
+    if (write_snapshot(q)) return;
     int e = errno;
     if (changed) dirty_ = true;   // what was just marked lost is in memory only
-    if (fmt == kJournalFormat && !data.empty()) {
+    if (how.fmt == kJournalFormat && !data.empty()) {
         fd_ = open_private(path_, O_WRONLY | O_APPEND, &why);
         size_ = data.size();
         key_init_ = how.key.init;

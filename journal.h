@@ -58,6 +58,7 @@
 #include "util.h"
 
 using EnvTable = std::unordered_map<uint32_t, EnvPtr>;
+struct JournalReading;   // how a file is read (journal.cpp)
 
 class Journal {
 public:
@@ -118,6 +119,12 @@ private:
     bool write_record(const std::string& rec);
     void fail(int err, const char* what);
     void replay(Queue* q);
+    bool load(std::string* data);
+    bool read_header(std::string* data, struct JournalReading* how, std::string* damaged);
+    size_t apply_records(const std::string& data, const JournalReading& how, Queue* q, std::string* damaged);
+    bool after_replay(Queue* q, std::string* damaged);
+    void start_writing(const Queue& q, const std::string& data, const JournalReading& how,
+                       const std::string& damaged, bool changed);
     bool apply(uint16_t type, std::string_view body, Queue* q, uint32_t format, JobId* about);
     bool keep_aside(const std::string& why, std::string* kept_as);
     void set_aside(const std::string& why);
