@@ -915,11 +915,6 @@ public:
         *pid = 1 << 30;
         return true;
     }
-    int ask_spare() override { return -1; }
-    bool has_spawner() const override { return false; }
-    void drop_spawner() override {}
-    pid_t spawner_pid() const override { return -1; }
-    int unread_asks() const override { return -1; }
 };
 }  // namespace
 

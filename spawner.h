@@ -41,14 +41,16 @@ public:
      * failed, when it cannot be made now (EAGAIN, EMFILE, ENOMEM: the job
      * waits in the queue). */
     virtual bool fork_runner(const Job& j, Fd* conn, pid_t* pid, const char** what) = 0;
-    /* Ask the spawner for one more spare: 1 asked, 0 it has plenty to do
-     * (ask later), -1 it is gone (errno set; drop_spawner follows). */
-    virtual int ask_spare() = 0;
-    virtual bool has_spawner() const = 0;
-    virtual void drop_spawner() = 0;
-    virtual pid_t spawner_pid() const = 0;   // -1 when none
-    /* Spares asked for that the spawner has not read yet (they will come), or -1. */
-    virtual int unread_asks() const = 0;
+    /* The spawner's spares (a launcher without one keeps these defaults:
+     * every runner is forked by fork_runner). ask_spare asks for one more:
+     * 1 asked, 0 it has plenty to do (ask later), -1 it is gone (errno set;
+     * drop_spawner follows). unread_asks: spares asked for that the spawner
+     * has not read yet (they will come), or -1. */
+    virtual int ask_spare() { return -1; }
+    virtual bool has_spawner() const { return false; }
+    virtual void drop_spawner() {}
+    virtual pid_t spawner_pid() const { return -1; }   // -1 when none
+    virtual int unread_asks() const { return -1; }
 };
 
 /* The launcher of a real server: it forks the spawner now (call it while

@@ -49,11 +49,6 @@ public:
         *pid = getpid();   // a live process of ours
         return true;
     }
-    int ask_spare() override { return -1; }
-    bool has_spawner() const override { return false; }
-    void drop_spawner() override {}
-    pid_t spawner_pid() const override { return -1; }
-    int unread_asks() const override { return -1; }
 
 private:
     FakeLaunches* l_;
