@@ -64,10 +64,6 @@ void Server::dispatch(Conn& c, const Frame& f) {
         c.dead = true;   // unknown type, wrong size, out of place, or not from one of ours
         return;
     }
-    if (h->access == kAdmin && !c.trusted) {
-        error(c, format("Only the server's owner (uid %u) or root may %s.\n", unsigned(uid_), h->verb));
-        return;
-    }
     if (f.type != MsgType::KillServer) c.version = f.version;
     // While the journal cannot be written, every client hears it on stderr
     // (a change it asks for is refused with the reason instead).
@@ -78,9 +74,13 @@ void Server::dispatch(Conn& c, const Frame& f) {
                      journal_->why().c_str()));
         c.out += encode_empty(MsgType::Warning, t.str());
     }
-    handling_ = h;
-    (this->*h->fn)(c, f);
-    handling_ = nullptr;
+    if (h->access == kAdmin && !c.trusted) {
+        error(c, format("Only the server's owner (uid %u) or root may %s.\n", unsigned(uid_), h->verb));
+    } else {
+        handling_ = h;
+        (this->*h->fn)(c, f);
+        handling_ = nullptr;
+    }
     c.idle_deadline = 0;   // it asked: what it waits for now has its own bounds
 }
 
