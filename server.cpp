@@ -909,6 +909,11 @@ void Server::on_submit(Conn& c, const Frame& f) {
         resubmitted(c, *j);
         return;
     }
+    // A setting this server must understand but does not, or a bad value: refused, never ignored.
+    if (std::string why; !check_settings(spec.settings, &why)) {
+        error(c, why + "; the job was not queued.\n");
+        return;
+    }
     if (!may_queue(c, spec) || !writable(c, "the job was not queued")) return;
     bool no_block = spec.flags & proto::kNoBlock;
     JobId id = queue_.add(std::move(spec), now_seconds());
