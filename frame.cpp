@@ -130,6 +130,10 @@ std::string encode_submit(const JobSpec& s) {
         b.flags |= proto::kHasToken;
         t.add(s.token);
     }
+    if (!s.settings.empty()) {   // none: the frame ts sent before settings existed
+        b.flags |= proto::kHasSettings;
+        t.add(encode_settings(s.settings));
+    }
     return encode(proto::MsgType::Submit, b, t.str());
 }
 
@@ -161,8 +165,13 @@ bool decode_submit(const Frame& f, JobSpec* s) {
     if (b.flags & proto::kHasToken) {
         if (!r.next(&s->token) || s->token.empty() || s->token.size() > 64) return false;
     }
+    s->settings = JobSettings();
+    if (b.flags & proto::kHasSettings) {
+        if (!r.next(&x) || !decode_settings(x, &s->settings) || s->settings.empty()) return false;
+    }
     if (!r.at_end()) return false;
-    s->flags = b.flags & ~(proto::kHasLabel | proto::kHasEnvInfo | proto::kDepend | proto::kHasToken);
+    s->flags = b.flags & ~(proto::kHasLabel | proto::kHasEnvInfo | proto::kDepend | proto::kHasToken |
+                           proto::kHasSettings);
     s->depends = b.flags & proto::kDepend;
     s->num_slots = std::max(0, b.num_slots);
     s->depend_on = b.depend_on;

@@ -88,7 +88,7 @@ private:
  * records it the same way), and the Assign frame that hands job id to a
  * spare runner: the job's owner in the body (the spare refuses a job of
  * another uid than its own), the job's Submit frame (spec with its
- * environment) in the tail. */
+ * environment and settings) in the tail. */
 std::string encode_submit(const JobSpec& spec);
 [[nodiscard]] bool decode_submit(const Frame& f, JobSpec* spec);
 proto::FinishedBody finished_body(const JobResult& r, double end);

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "listing.h"
+#include "settings.h"
 #include "server_impl.h"
 
 using proto::MsgType;
@@ -136,6 +137,11 @@ void Server::on_submit(Conn& c, const Frame& f) {
     // the job it queued, never a second one.
     if (Job* j = queue_.by_token(spec.token); j && j->spec.uid == c.uid) {
         resubmitted(c, *j);
+        return;
+    }
+    // A setting this server must understand but does not, or a bad value: refused, never ignored.
+    if (std::string why; !check_settings(spec.settings, &why)) {
+        error(c, why + "; the job was not queued.\n");
         return;
     }
     if (!may_queue(c, spec) || !writable(c, "the job was not queued")) return;

@@ -101,7 +101,7 @@ size_t Queue::spec_bytes(const JobSpec& s) {
     if (s.env_info) n += kString + s.env_info->size();
     for (const auto& a : s.argv) n += kString + a.size();
     for (const auto& e : s.env) n += kString + e.size();
-    return n;
+    return n + s.settings.memory();
 }
 
 static bool waiting(JobState s) {

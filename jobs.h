@@ -26,6 +26,7 @@
 #include <sys/types.h>
 
 #include "protocol.h"
+#include "settings.h"
 
 using JobId = int;
 
@@ -59,6 +60,7 @@ struct JobSpec {
     LimitsPtr limits;                      // nullptr: none were read
     uid_t uid = 0;
     std::string token;                     // the submit's own id: a retried submit is not queued twice
+    JobSettings settings;                  // optional settings (GPUs, timeouts, ...: settings.h)
 
     bool stores_output() const { return flags & proto::kStoreOutput; }
     bool foreground() const { return flags & proto::kForeground; }

@@ -95,6 +95,7 @@ enum JobTag : uint16_t {
     tRunnerPid = 21, tEnqueue = 22, tStart = 23, tEnd = 24, tOutput = 25, tErrorlevel = 26,
     tSignal = 27, tSkipped = 28, tReal = 29, tUser = 30, tSys = 31, tNote = 32, tLost = 33,
     tToken = 34,
+    tSettings = 35,   // the job's settings, encoded as in its Submit (settings.h); absent: none
 };
 
 int64_t us(double s) { return static_cast<int64_t>(s * 1e6); }
@@ -322,6 +323,7 @@ std::string encode_job(const Job& j, uint32_t env_id) {
     if (s.env_info) f.bytes(tEnvInfo, *s.env_info);
     if (s.limits && s.limits->valid) f.bytes(tLimits, std::string_view(reinterpret_cast<const char*>(s.limits.get()), sizeof(Limits)));
     if (!s.token.empty()) f.bytes(tToken, s.token);
+    if (!s.settings.empty()) f.bytes(tSettings, encode_settings(s.settings));
     f.num(tDepends, uint8_t(j.depends));
     f.num(tDependOn, int32_t(j.depend_on));
     if (j.dep_result) f.num(tDepResult, int32_t(*j.dep_result));
@@ -381,6 +383,7 @@ bool decode_job(std::string_view bytes, Job* j, const EnvTable* envs, bool* env_
             return true;
         }
         case tToken: s.token.assign(v); return true;
+        case tSettings: return decode_settings(v, &s.settings) && !s.settings.empty();
         case tDepends: return num_of(v, &b) && ((j->depends = b != 0), true);
         case tDependOn: return num_of(v, &i) && ((j->depend_on = i), true);
         case tDepResult: return num_of(v, &i) && ((j->dep_result = i), true);
@@ -436,6 +439,7 @@ std::string encode_job_v1(const Job& j, uint32_t env_id) {
     t.add(j.output);
     JobSpec spec = j.spec;
     spec.token.clear();   // format 1 had none
+    spec.settings = JobSettings();   // nor settings
     if (j.env && !env_id) spec.env = *j.env;   // the environment inline, unless a kEnv record holds it
     t.add(encode_submit(spec));
     t.add(j.result.note);

@@ -17,7 +17,8 @@
  * that a reader looking for the next intact record would take for one. Each
  * file written has a salt of its own. The records are the journal's own,
  * not copies of wire messages: a job is a list of tagged fields (uint16 tag,
- * uint32 length, bytes; a reader skips the tags it does not know), and a fixed
+ * uint32 length, bytes; a reader skips the tags it does not know, as an older
+ * one skips the field of a job's settings), and a fixed
  * record may grow at its end (a reader ignores what follows the fields it
  * knows). An incompatible change raises the format version.
  *

@@ -99,7 +99,8 @@ constexpr uint32_t kDepend = 1u << 7;        // -d / -D: depend_on is valid
 constexpr uint32_t kHasLabel = 1u << 8;      // tail carries a label
 constexpr uint32_t kHasEnvInfo = 1u << 9;    // tail carries TS_ENV output
 constexpr uint32_t kRunByClient = 1u << 10;   // the submitting client runs the job (another uid)
-constexpr uint32_t kHasToken = 1u << 11;     // tail ends with the submit's token (version 2)
+constexpr uint32_t kHasToken = 1u << 11;     // tail carries the submit's token (version 2)
+constexpr uint32_t kHasSettings = 1u << 12;  // tail ends with the job's settings (never empty)
 
 struct RLimit {
     uint64_t cur;
@@ -108,9 +109,14 @@ struct RLimit {
 static_assert(sizeof(RLimit) == 16);
 
 /* Submit tail, in order: argc argv strings, envc environment strings, cwd,
- * [label], [TS_ENV output], [token]. The token (random, made by the client)
- * names this submit: sent again after a lost connection, it gets the id
- * already given instead of a second job. */
+ * [label], [TS_ENV output], [token], [settings]. The token (random, made by
+ * the client) names this submit: sent again after a lost connection, it gets
+ * the id already given instead of a second job. The settings are one string
+ * holding fields `uint16 tag, uint32 length, bytes`, in increasing tag order,
+ * at most 64 of them and 64 KiB in all (settings.h): a job without settings
+ * sends no flag and no string, so its Submit is the same as before settings
+ * existed and needs no new version. A server refuses a job whose settings it
+ * must understand (tags 1..0x7fff) but does not, with an Error. */
 struct Submit {
     uint32_t flags;
     int32_t num_slots;

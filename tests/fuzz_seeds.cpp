@@ -1,7 +1,7 @@
 /*
  * fuzz_seeds.cpp — writes the fuzzer's seed corpus: one file per valid
  * request (every client message, a runner's Started/Finished, a -f submit,
- * a spare runner), in the chunk format of fuzz_server.cpp.
+ * submits with settings, a spare runner), in the chunk format of fuzz_server.cpp.
  * Usage: fuzz_seeds DIR
  */
 #include <cstdio>
@@ -26,8 +26,9 @@ void put(const std::string& dir, const std::string& name, const std::string& dat
     fclose(f);
 }
 
-std::string submit(bool foreground, bool depends) {
+std::string submit(bool foreground, bool depends, const JobSettings& settings = JobSettings()) {
     JobSpec s;
+    s.settings = settings;
     s.argv = {"sh", "-c", "echo hi"};
     s.env = {"PATH=/bin", "TMPDIR=/tmp"};
     s.cwd = "/";
@@ -80,6 +81,13 @@ int main(int argc, char** argv) {
                         chunk(1, submit(false, false)) + chunk(6, "") +
                         chunk(0, encode(MsgType::Started, st, "/tmp/ts-out.AAAAAA")) +
                         chunk(0, encode(MsgType::Finished, finished_body(res, 1.0))));
+    // Settings: one a server may ignore (kept), and one it must know but does not (refused).
+    JobSettings hint, unknown;
+    hint.set_bytes(0x8001, "hint");
+    unknown.set_u32(7, 2);
+    unknown.set_bytes(0x8001, "hint");
+    put(d, "submit-settings", chunk(0, submit(false, false, hint)) + chunk(1, submit(false, false, unknown)) +
+                                  chunk(2, submit(true, false, hint)) + chunk(3, encode_empty(MsgType::List)));
     put(d, "old-version", chunk(0, encode_frame(MsgType::List, nullptr, 0, {}, 99)));
     return 0;
 }

@@ -1,7 +1,7 @@
 /*
  * fuzz_server.cpp — libFuzzer target (`make fuzz`): the frame decoder, the
- * submit and journal-record decoders, and every message handler of a real
- * server (a ServerHarness: no listener, no fork, no exit).
+ * submit, settings and journal-record decoders, and every message handler of
+ * a real server (a ServerHarness: no listener, no fork, no exit).
  *
  * Input: the raw bytes go through the decoders first. Then they are read as
  * a script of chunks, [op][len: 2 bytes][bytes]: op % 8 in 0..3 writes the
@@ -49,6 +49,9 @@ void decoders(std::string_view in) {
         (void)decode_body(f, &fb, &tail);
         in.remove_prefix(used);
     }
+    JobSettings settings;
+    std::string why;
+    if (decode_settings(in, &settings)) (void)check_settings(settings, &why);
     Job j, j1;
     (void)decode_job(in, &j);
     bool lost = false;

@@ -175,6 +175,7 @@ void expect_same_spec(const JobSpec& a, const JobSpec& b, const std::string& wha
         }
     }
     EXPECT_EQ(a.uid, b.uid);
+    EXPECT_TRUE(a.settings == b.settings);
 }
 
 /* Every saved field (awaiting_client is deliberately not saved). */
@@ -364,6 +365,8 @@ Scenario build_everything(Live& a) {
     first.depends = false;
     first.depend_on = -1;
     first.num_slots = 1;
+    first.settings.set_u64(0x7001, 1ull << 33);
+    first.settings.set_bytes(0x8001, "a hint");
     s.head = a.add(first, t);                                     // 0: keeps running
     s.failed = a.add(cmd({"false"}), t + 1);                      // 1: exits 1
     JobSpec d1 = cmd({"echo", "never"});
@@ -382,6 +385,7 @@ Scenario build_everything(Live& a) {
     s.dash_d = a.add(dd, t + 8);                                  // 8
     JobSpec big = cmd({"needs", "three", "slots"});
     big.num_slots = 3;                                            // never fits in 2
+    big.settings.set_u32(0x7002, 3);
     s.big = a.add(big, t + 9);                                    // 9
     s.killed = s.swap_a;
     EXPECT_TRUE(a.remove(s.removed));
@@ -581,12 +585,59 @@ TEST(JournalRecord, UnknownFieldsOfALaterVersionAreSkipped) {
         f.append(reinterpret_cast<const char*>(&n), 4);
         return f + v;
     };
-    for (uint16_t tag : {uint16_t(999), uint16_t(35), uint16_t(0xFFFF)}) {
+    for (uint16_t tag : {uint16_t(999), uint16_t(36), uint16_t(0xFFFF)}) {   // 35: the settings
         Job back;
         std::string later = field(tag, "whatever a later ts keeps here") + bytes + field(tag, "");
         ASSERT_TRUE(decode_job(later, &back)) << "tag " << tag;
         expect_same_job(j, back);
         EXPECT_EQ(back.result.note, "a note");
+    }
+}
+
+TEST(JournalRecord, SettingsAreOneFieldOfTheirWireEncoding) {
+    Job j;
+    j.id = 4;
+    j.spec = full_spec();
+    std::string plain = encode_job(j);
+    j.spec.settings.set_u32(0x7001, 2);
+    j.spec.settings.set_bytes(0x8001, std::string("x\0y", 3));
+    std::string bytes = encode_job(j);
+    // The record without settings has no settings field; with them, one more
+    // field (tag 35) that holds exactly their encoding.
+    std::map<uint16_t, std::string> fields, plain_fields;
+    auto walk = [](const std::string& b, std::map<uint16_t, std::string>* out) {
+        for (size_t off = 0; off + 6 <= b.size();) {
+            uint16_t tag;
+            uint32_t n;
+            std::memcpy(&tag, b.data() + off, 2);
+            std::memcpy(&n, b.data() + off + 2, 4);
+            (*out)[tag] = b.substr(off + 6, n);
+            off += 6 + n;
+        }
+    };
+    walk(plain, &plain_fields);
+    walk(bytes, &fields);
+    EXPECT_EQ(plain_fields.count(35), 0u);
+    ASSERT_EQ(fields.count(35), 1u);
+    EXPECT_EQ(fields[35], encode_settings(j.spec.settings));
+    fields.erase(35);
+    EXPECT_EQ(fields, plain_fields);
+    Job back;
+    ASSERT_TRUE(decode_job(bytes, &back));
+    expect_same_job(j, back);
+    EXPECT_EQ(back.spec.settings.u32(0x7001), 2u);
+    // Settings that do not decode make the record damaged: it is not read half.
+    auto with = [&](const std::string& v) {
+        uint16_t tag = 35;
+        uint32_t n = uint32_t(v.size());
+        return plain + std::string(reinterpret_cast<const char*>(&tag), 2) +
+               std::string(reinterpret_cast<const char*>(&n), 4) + v;
+    };
+    ASSERT_TRUE(decode_job(with(encode_settings(j.spec.settings)), &back));
+    std::string one = encode_settings(j.spec.settings).substr(0, 10);   // the field of tag 0x7001
+    for (const std::string& bad : {std::string(), one + one, one.substr(0, 7)}) {
+        Job b2;
+        EXPECT_FALSE(decode_job(with(bad), &b2)) << "settings of " << bad.size() << " bytes";
     }
 }
 
@@ -710,6 +761,11 @@ TEST_F(JournalTest, ReplayRestoresEverything) {
     {
         SCOPED_TRACE("replay of a snapshot");
         expect_same_queue(a->q, c->q);
+    }
+    for (Live* l : {b.get(), c.get()}) {   // the settings came back (also in expect_same_queue)
+        EXPECT_EQ(l->q.find(s.head)->spec.settings.u64(0x7001), 1ull << 33);
+        EXPECT_EQ(*l->q.find(s.head)->spec.settings.bytes(0x8001), "a hint");
+        EXPECT_EQ(l->q.find(s.big3)->spec.settings.u32(0x7002), 3u);
     }
     EXPECT_TRUE(logs_.empty()) << all_logs();
 }
@@ -1028,6 +1084,10 @@ TEST_F(JournalTest, DamagedHeaderIsReadAsThisFormat) {
 TEST_F(JournalTest, FormatOneIsReadAndRewritten) {
     auto a = open_live();
     build_everything(*a);
+    // Format 1 had no settings: the queue to compare with has none either.
+    for (const std::list<JobId>* l : {&a->q.active(), &a->q.finished_list()})
+        for (JobId id : *l) a->q.find(id)->spec.settings = JobSettings();
+    for (JobId id : a->q.overflow()) a->q.find(id)->spec.settings = JobSettings();
     // The same queue as the previous release wrote it: format 1, its job records.
     auto rec = [](uint16_t type, const std::string& body) {
         std::string r(12, '\0');

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -667,4 +668,285 @@ TEST(Submit, TrailingGarbageIsRefused) {
     // A whole extra (empty) string is garbage too.
     EXPECT_FALSE(decode_submit(make_frame(MsgType::Submit, payload + u32(0)), &out));
     EXPECT_FALSE(decode_submit(make_frame(MsgType::Submit, raw_submit(0, 1, 0, {"true", "/w", "extra"})), &out));
+}
+
+// ---------------------------------------------------------------- settings
+
+namespace {
+
+/* One settings field built by hand: uint16 tag, uint32 length, bytes. */
+std::string field(uint16_t tag, const std::string& v) {
+    std::string f(reinterpret_cast<const char*>(&tag), sizeof tag);
+    return f + u32(static_cast<uint32_t>(v.size())) + v;
+}
+
+JobSettings some_settings() {
+    JobSettings s;
+    s.set_bytes(0x8002, std::string("a\0b", 3));   // set out of order: kept in tag order
+    s.set_u32(7, 3);
+    s.set_u64(0x7fff, 1ull << 40);
+    s.set_bytes(9, "");
+    return s;
+}
+
+/* A Submit payload (spec's, from encode_submit) with one more tail string and flag bits. */
+std::string payload_plus(const JobSpec& spec, uint32_t flags, const std::string& extra) {
+    std::string p = submit_payload(spec);
+    proto::Submit b;
+    std::memcpy(&b, p.data(), sizeof b);
+    b.flags |= flags;
+    std::memcpy(&p[0], &b, sizeof b);
+    return p + u32(static_cast<uint32_t>(extra.size())) + extra;
+}
+
+uint64_t fnv1a(const std::string& s) {
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (unsigned char c : s) {
+        h ^= c;
+        h *= 0x100000001b3ull;
+    }
+    return h;
+}
+
+}  // namespace
+
+TEST(Settings, TypedValuesAndTagOrder) {
+    JobSettings s;
+    EXPECT_TRUE(s.empty());
+    EXPECT_EQ(s.u32(7), std::nullopt);
+    EXPECT_EQ(s.bytes(7), nullptr);
+    s = some_settings();
+    ASSERT_EQ(s.fields().size(), 4u);
+    std::vector<uint16_t> tags;
+    for (const auto& f : s.fields()) tags.push_back(f.first);
+    EXPECT_EQ(tags, (std::vector<uint16_t>{7, 9, 0x7fff, 0x8002}));
+    EXPECT_EQ(s.u32(7), 3u);
+    EXPECT_EQ(s.u64(0x7fff), 1ull << 40);
+    ASSERT_NE(s.bytes(9), nullptr);
+    EXPECT_EQ(*s.bytes(9), "");
+    EXPECT_EQ(*s.bytes(0x8002), std::string("a\0b", 3));
+    EXPECT_EQ(s.u64(7), std::nullopt) << "a number of another size is no number";
+    EXPECT_EQ(s.u32(0x7fff), std::nullopt);
+    s.set_u32(7, 4);   // set again: replaced, not added
+    EXPECT_EQ(s.u32(7), 4u);
+    EXPECT_EQ(s.fields().size(), 4u);
+    s.erase(9);
+    s.erase(10);   // not there: nothing
+    EXPECT_EQ(s.bytes(9), nullptr);
+    EXPECT_EQ(s.fields().size(), 3u);
+}
+
+TEST(Settings, EncodingRoundTripAndLayout) {
+    EXPECT_EQ(encode_settings(JobSettings()), "");
+    JobSettings none = some_settings();
+    ASSERT_TRUE(decode_settings("", &none));
+    EXPECT_TRUE(none.empty()) << "no bytes are no settings, and what was there is gone";
+
+    JobSettings s;
+    s.set_u32(7, 3);
+    s.set_bytes(0x8002, "xy");
+    uint32_t three = 3;
+    EXPECT_EQ(encode_settings(s),
+              field(7, std::string(reinterpret_cast<const char*>(&three), 4)) + field(0x8002, "xy"));
+    JobSettings back;
+    ASSERT_TRUE(decode_settings(encode_settings(some_settings()), &back));
+    EXPECT_EQ(back, some_settings());
+}
+
+TEST(Settings, DecoderRefusals) {
+    const std::string good = encode_settings(some_settings());
+    JobSettings out;
+    ASSERT_TRUE(decode_settings(good, &out));
+    // Truncated: every cut that is not at a field boundary.
+    std::set<size_t> bounds;
+    for (size_t off = 0; off < good.size();) {
+        bounds.insert(off);
+        uint32_t n;
+        std::memcpy(&n, good.data() + off + 2, 4);
+        off += 6 + n;
+    }
+    for (size_t n = 1; n < good.size(); ++n) {
+        if (bounds.count(n)) continue;
+        EXPECT_FALSE(decode_settings(good.substr(0, n), &out)) << "cut at " << n;
+    }
+    EXPECT_FALSE(decode_settings(field(3, "a") + field(3, "b"), &out)) << "the same tag twice";
+    EXPECT_FALSE(decode_settings(field(4, "a") + field(3, "b"), &out)) << "tags out of order";
+    EXPECT_FALSE(decode_settings(field(0, "a"), &out)) << "tag 0";
+    EXPECT_FALSE(decode_settings(field(3, "a") + u32(0), &out)) << "half a field at the end";
+    EXPECT_TRUE(out.empty()) << "a refused encoding leaves no settings behind";
+    EXPECT_FALSE(decode_settings(field(3, "").substr(0, 2) + u32(0xFFFFFFFFu), &out))
+        << "a length past the end";
+
+    // At most kMaxSettings fields...
+    std::string many;
+    for (uint16_t t = 1; t <= kMaxSettings; ++t) many += field(t, "v");
+    ASSERT_TRUE(decode_settings(many, &out));
+    EXPECT_EQ(out.fields().size(), kMaxSettings);
+    EXPECT_FALSE(decode_settings(many + field(uint16_t(kMaxSettings + 1), "v"), &out))
+        << "one field too many";
+    // ...and kMaxSettingsBytes in all.
+    std::string big = field(1, std::string(kMaxSettingsBytes - 6, 'b'));
+    ASSERT_TRUE(decode_settings(big, &out));
+    EXPECT_FALSE(decode_settings(field(1, std::string(kMaxSettingsBytes - 5, 'b')), &out))
+        << "a byte too big";
+}
+
+TEST(Settings, TheServerRefusesSettingsItMustKnowAndDoesNot) {
+    std::string err;
+    EXPECT_TRUE(check_settings(JobSettings(), &err));
+    JobSettings s;
+    s.set_u32(0x7123, 2);
+    ASSERT_FALSE(check_settings(s, &err));
+    EXPECT_EQ(err, "The server does not know the job setting 28963 (it runs an older ts: see ts --restart)");
+    JobSettings hint;
+    hint.set_bytes(0x8000, "a hint it may ignore");
+    EXPECT_TRUE(check_settings(hint, &err)) << err;
+    {
+        TestSetting row({0x7123, "test-count",
+                         [](std::string_view v, std::string* why) { return valid_u32_in(v, 1, 8, why); }});
+        ASSERT_NE(find_setting(0x7123), nullptr);
+        EXPECT_STREQ(find_setting(0x7123)->name, "test-count");
+        EXPECT_TRUE(check_settings(s, &err)) << err;
+        s.set_u32(0x7123, 9);
+        ASSERT_FALSE(check_settings(s, &err));
+        EXPECT_EQ(err, "The job setting 28963 (test-count) is not valid: 9 is not in 1..8");
+        s.set_bytes(0x7123, "x");
+        ASSERT_FALSE(check_settings(s, &err));
+        EXPECT_EQ(err, "The job setting 28963 (test-count) is not valid: 1 bytes, not a 4-byte number");
+    }
+    EXPECT_EQ(find_setting(0x7123), nullptr) << "a test's row is gone with it";
+}
+
+TEST(Settings, EveryRowOfTheTableIsWhole) {
+    for (uint32_t tag = 0; tag <= 0xffff; ++tag) {
+        const SettingDef* d = find_setting(uint16_t(tag));
+        if (!d) continue;
+        EXPECT_NE(tag, 0u) << "tag 0 is never a setting";
+        EXPECT_EQ(d->tag, tag);
+        EXPECT_TRUE(d->name && *d->name) << tag;
+        EXPECT_TRUE(d->valid) << tag;
+    }
+}
+
+TEST(Submit, SettingsRoundTrip) {
+    JobSpec in = full_spec();
+    in.token = "00112233445566778899aabbccddeeff";
+    in.settings = some_settings();
+    Frame f = parse_whole(encode_submit(in));
+    proto::Submit body{};
+    std::string_view tail;
+    ASSERT_TRUE(decode_body(f, &body, &tail));
+    EXPECT_TRUE(body.flags & proto::kHasSettings);
+    EXPECT_TRUE(body.flags & proto::kHasToken);
+    JobSpec out;
+    ASSERT_TRUE(decode_submit(f, &out));
+    EXPECT_EQ(out.settings, in.settings);
+    EXPECT_EQ(out.flags, in.flags) << "kHasSettings says how the tail is laid out only";
+    EXPECT_EQ(out.token, in.token);
+    EXPECT_EQ(out.argv, in.argv);
+    EXPECT_EQ(*out.env_info, *in.env_info);
+    // Without a token and label too: the settings string comes right after what is there.
+    JobSpec plain;
+    plain.argv = {"x"};
+    plain.settings.set_u32(5, 1);
+    ASSERT_TRUE(decode_submit(parse_whole(encode_submit(plain)), &out));
+    EXPECT_EQ(out.settings, plain.settings);
+    EXPECT_TRUE(out.token.empty());
+    // A spec decoded over one with settings has none when the frame has none.
+    ASSERT_TRUE(decode_submit(parse_whole(encode_submit(full_spec())), &out));
+    EXPECT_TRUE(out.settings.empty());
+}
+
+// A job without settings is sent exactly as before settings existed, so a
+// server of the same version that predates them serves it.
+TEST(Submit, WithoutSettingsTheFrameIsTheOneBeforeSettings) {
+    JobSpec in = full_spec();
+    in.token = "00112233445566778899aabbccddeeff";
+    // The frame by hand: header, the body, the tail strings in their order.
+    proto::Submit b{};
+    b.flags = in.flags | proto::kHasLabel | proto::kHasEnvInfo | proto::kDepend | proto::kHasToken;
+    b.num_slots = 3;
+    b.depend_on = 17;
+    b.umask = 027;
+    b.nice = 7;
+    b.argc = 5;
+    b.envc = 3;
+    b.limits_valid = in.limits->valid;
+    for (int i = 0; i < proto::kNumLimits; ++i) b.limits[i] = in.limits->v[i];
+    TailWriter t;
+    for (const auto& s : in.argv) t.add(s);
+    for (const auto& s : in.env) t.add(s);
+    for (const char* s : {"/tmp/dir with space", "my label", "ENV line 1\nENV line 2\n",
+                          "00112233445566778899aabbccddeeff"})
+        t.add(s);
+    std::string body(reinterpret_cast<const char*>(&b), sizeof b);
+    std::string want = raw_header(proto::kVersion, uint16_t(MsgType::Submit),
+                                  uint32_t(body.size() + t.str().size())) + body + t.str();
+    std::string got = encode_submit(in);
+    EXPECT_EQ(got, want);
+    // Pinned: what the encoder made before settings existed (this spec, and a minimal one).
+    const uint16_t one = 1;
+    if (*reinterpret_cast<const char*>(&one) != 1) GTEST_SKIP() << "pinned on a little-endian machine";
+    EXPECT_EQ(got.size(), 470u);
+    EXPECT_EQ(fnv1a(got), 0xd5ae9648f78719f0ull);
+    JobSpec minimal;
+    minimal.argv = {"true"};
+    minimal.cwd = "/";
+    EXPECT_EQ(encode_submit(minimal).size(), 309u);
+    EXPECT_EQ(fnv1a(encode_submit(minimal)), 0x60bf5912fdca7fceull);
+}
+
+TEST(Submit, BadSettingsAreRefused) {
+    JobSpec plain;
+    plain.argv = {"x"};
+    plain.cwd = "/";
+    JobSpec out;
+    auto with = [&](uint32_t flags, const std::string& settings) {
+        return make_frame(MsgType::Submit, payload_plus(plain, flags, settings));
+    };
+    ASSERT_TRUE(decode_submit(with(proto::kHasSettings, field(2, "v")), &out));
+    EXPECT_EQ(*out.settings.bytes(2), "v");
+    std::string too_many;
+    for (uint16_t t = 1; t <= kMaxSettings + 1; ++t) too_many += field(t, "");
+    const std::string bad[] = {
+        std::string(),                              // the flag says there are some
+        field(2, "v") + field(2, "w"),              // twice
+        field(3, "v") + field(2, "w"),              // out of order
+        field(2, "v").substr(0, 5),                 // truncated
+        field(0, "v"),                              // tag 0
+        too_many,
+        field(1, std::string(kMaxSettingsBytes, 'b')),
+    };
+    for (const std::string& b : bad)
+        EXPECT_FALSE(decode_submit(with(proto::kHasSettings, b), &out))
+            << "settings of " << b.size() << " bytes";
+    // The flag without its string, and the string without its flag.
+    Frame no_string = parse_whole(encode_submit(plain));
+    proto::Submit b;
+    std::memcpy(&b, no_string.payload.data(), sizeof b);
+    b.flags |= proto::kHasSettings;
+    std::memcpy(&no_string.payload[0], &b, sizeof b);
+    EXPECT_FALSE(decode_submit(no_string, &out));
+    EXPECT_FALSE(decode_submit(with(0, field(2, "v")), &out));
+    // Every truncation of a Submit with settings.
+    JobSpec in = full_spec();
+    in.settings = some_settings();
+    const std::string payload = submit_payload(in);
+    for (size_t n = 0; n < payload.size(); ++n)
+        EXPECT_FALSE(decode_submit(make_frame(MsgType::Submit, payload.substr(0, n)), &out))
+            << "cut to " << n;
+}
+
+TEST(Assign, CarriesTheSettings) {
+    JobSpec in = full_spec();
+    in.uid = 4321;
+    in.settings = some_settings();
+    JobId id = -1;
+    JobSpec out;
+    uid_t owner = 0;
+    ASSERT_TRUE(decode_assign(parse_whole(encode_assign(42, in)), &id, &out, &owner));
+    EXPECT_EQ(id, 42);
+    EXPECT_EQ(owner, 4321u);
+    EXPECT_EQ(out.settings, in.settings);
+    EXPECT_EQ(out.argv, in.argv);
 }

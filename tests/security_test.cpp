@@ -202,6 +202,24 @@ TEST_F(SecurityTest, AnotherUsersJobsAreBoundedInSize) {
               MsgType::SubmitOk);   // the owner's own
 }
 
+TEST_F(SecurityTest, AnotherUsersSettingsCountInTheirJobsSize) {
+    setenv("TS_USER_MAXSIZE", "10K", 1);
+    start();
+    JobSpec s = job({"echo", "small"}, 9);
+    s.settings.set_bytes(0x8001, std::string(12000, 's'));   // one a server may ignore: kept, so counted
+    Received r = ask(encode_submit(s), kOther);
+    ASSERT_EQ(r.frames.at(0).type, MsgType::Error);
+    EXPECT_NE(text_of(r.frames[0]).find("TS_USER_MAXSIZE"), std::string::npos);
+    // More settings than any job has: the frame is malformed, and only its connection is closed.
+    s.settings = JobSettings();
+    s.settings.set_bytes(0x8001, std::string(kMaxSettingsBytes, 's'));
+    Fd theirs;
+    r = ask(encode_submit(s), kOther, &theirs);
+    EXPECT_TRUE(r.frames.empty());
+    EXPECT_TRUE(r.closed);
+    EXPECT_EQ(ask(encode_submit(job({"echo", "mine"}, 9))).frames.at(0).type, MsgType::SubmitOk);
+}
+
 TEST_F(SecurityTest, AnotherUsersBigFrameClosesItsConnection) {
     proto::Header h{proto::kVersion, uint16_t(MsgType::Submit), 5u << 20};
     std::string head(reinterpret_cast<const char*>(&h), sizeof h);

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "frame.h"
+#include "harness_client.h"
 #include "jobs.h"
 #include "listing.h"
 #include "server.h"
@@ -157,6 +158,58 @@ TEST_F(ServerTest, ASubmitSentAgainGetsTheSameIdAndNoSecondJob) {
     proto::JobRef r4{};
     ASSERT_TRUE(decode_body(first(ask(encode_submit(s))), &r4));
     EXPECT_NE(r4.id, r1.id);
+}
+
+TEST_F(ServerTest, ASettingTheServerDoesNotKnowIsRefusedAndNothingIsQueued) {
+    auto error_line = [](const Frame& f) {
+        std::string line;
+        TailReader t(f.payload);
+        EXPECT_EQ(f.type, MsgType::Error);
+        EXPECT_TRUE(t.next(&line));
+        return line;
+    };
+    JobSpec s;
+    s.argv = {"needs", "setting", "seven"};
+    s.cwd = "/";
+    s.num_slots = 5;
+    s.settings.set_u32(7, 1);
+    const std::string unknown =
+        "The server does not know the job setting 7 (it runs an older ts: see ts --restart); the job "
+        "was not queued.\n";
+    EXPECT_EQ(error_line(first(ask(encode_submit(s)))), unknown);
+    EXPECT_EQ(error_line(first(ask(encode_submit(s), getuid() + 1000))), unknown) << "another uid's job";
+    s.flags |= proto::kForeground;   // -f: the client is not kept as the job's runner either
+    Fd c = h_->connect(getuid());
+    send_bytes(c, encode_submit(s));
+    h_->round();
+    h_->round();
+    Received r = receive_now(c);
+    ASSERT_EQ(r.frames.size(), 1u);
+    EXPECT_EQ(error_line(r.frames[0]), unknown);
+    EXPECT_EQ(h_->list().find("needs"), std::string::npos) << h_->list();
+    // Nothing was queued, not even an id was taken.
+    proto::JobRef ref{};
+    ASSERT_TRUE(decode_body(first(ask(submit({"plain"}))), &ref));
+    EXPECT_EQ(ref.id, 0);
+
+    // A setting it may ignore (0x8000 and up) is kept; one it knows is checked.
+    JobSpec hint;
+    hint.argv = {"with", "a", "hint"};
+    hint.cwd = "/";
+    hint.num_slots = 5;
+    hint.settings.set_bytes(0x8000, "ignore me");
+    EXPECT_EQ(first(ask(encode_submit(hint))).type, MsgType::SubmitOk);
+    TestSetting row({7, "test-count",
+                     [](std::string_view v, std::string* why) { return valid_u32_in(v, 1, 8, why); }});
+    s.flags &= ~proto::kForeground;
+    s.settings.set_u32(7, 9);
+    EXPECT_EQ(error_line(first(ask(encode_submit(s)))),
+              "The job setting 7 (test-count) is not valid: 9 is not in 1..8; the job was not queued.\n");
+    EXPECT_EQ(h_->list().find("needs"), std::string::npos) << h_->list();
+    s.settings.set_u32(7, 8);
+    ASSERT_TRUE(decode_body(first(ask(encode_submit(s))), &ref));
+    EXPECT_EQ(ref.id, 2);
+    EXPECT_NE(h_->list().find("needs setting seven"), std::string::npos) << h_->list();
 }
 
 TEST_F(ServerTest, KillServerFromAnyVersionStopsIt) {

@@ -56,6 +56,8 @@ JobSpec full_spec() {
     s.depend_on = 17;
     s.umask = 027;
     s.nice = 5;
+    s.settings.set_u32(0x7001, 2);
+    s.settings.set_bytes(0x8001, "a hint");
     return s;
 }
 
@@ -71,6 +73,7 @@ void expect_same_spec(const JobSpec& got, const JobSpec& want) {
     EXPECT_EQ(got.depend_on, want.depend_on);
     EXPECT_EQ(got.umask, want.umask);
     EXPECT_EQ(got.nice, want.nice);
+    EXPECT_TRUE(got.settings == want.settings);
 }
 
 std::string u32(uint32_t n) { return std::string(reinterpret_cast<const char*>(&n), sizeof n); }
@@ -638,4 +641,27 @@ TEST_F(SpawnerServerTest, ASpareBeforeASlotFreesGetsTheNextJob) {
     ASSERT_EQ(assigned(b, &got), j1);
     EXPECT_EQ(got.argv, std::vector<std::string>{"second"});
     EXPECT_EQ(state(j1), proto::kRunning);
+}
+
+// A job's settings reach the spare that runs it. (The harness keeps no
+// journal: journal_test.cpp replays jobs with settings.)
+TEST_F(SpawnerServerTest, SettingsReachTheRunner) {
+    TestSetting row({0x7001, "test-count",
+                     [](std::string_view v, std::string* why) { return valid_u32_in(v, 1, 8, why); }});
+    JobSpec want = job({"sh", "-c", "echo with settings"});
+    want.num_slots = 2;   // does not fit in one slot: stays queued until there are two
+    want.settings.set_u32(0x7001, 5);
+    want.settings.set_bytes(0x8001, std::string("opaque\0bytes", 12));
+    JobId id = submit(want);
+    ASSERT_EQ(id, 0);
+    Fd s = spare();
+    set_slots(2);
+    rounds();
+    JobId got_id = -1;
+    JobSpec got;
+    ASSERT_TRUE(got_assign(receive(s), &got_id, &got)) << "the spare got no Assign for the job";
+    EXPECT_EQ(got_id, id);
+    EXPECT_EQ(got.argv, want.argv);
+    EXPECT_TRUE(got.settings == want.settings);
+    EXPECT_EQ(got.settings.u32(0x7001), 5u);
 }

@@ -1,0 +1,159 @@
+/*
+ * settings.cpp — see settings.h: a job's settings, their encoding, and the
+ * one table of the settings this binary knows.
+ */
+#include "settings.h"
+
+#include <algorithm>
+#include <cstring>
+#include <initializer_list>
+
+#include "util.h"
+
+namespace {
+
+/* The settings this binary knows, one row each (settings.h says how to add
+ * one). An initializer_list rather than an array because C++ has no empty
+ * arrays, and the table is empty until the first setting comes. */
+constexpr std::initializer_list<SettingDef> kSettings = {
+    // {tag, "name", validator},
+};
+
+/* Rows that tests add (TestSetting). */
+std::vector<SettingDef>& test_rows() {
+    static std::vector<SettingDef> rows;
+    return rows;
+}
+
+/* Where tag is, or would go, in fields kept sorted by tag. */
+template <class Fields>
+auto lower(Fields& v, uint16_t tag) {
+    return std::lower_bound(v.begin(), v.end(), tag,
+                            [](const JobSettings::Field& f, uint16_t t) { return f.first < t; });
+}
+
+template <class T>
+std::optional<T> number(const std::string* v) {
+    if (!v || v->size() != sizeof(T)) return std::nullopt;
+    T n;
+    std::memcpy(&n, v->data(), sizeof n);
+    return n;
+}
+
+template <class T>
+std::string bytes_of(T n) {
+    return std::string(reinterpret_cast<const char*>(&n), sizeof n);
+}
+
+}  // namespace
+
+const std::string* JobSettings::bytes(uint16_t tag) const {
+    auto it = lower(fields_, tag);
+    return it != fields_.end() && it->first == tag ? &it->second : nullptr;
+}
+
+void JobSettings::set_bytes(uint16_t tag, std::string value) {
+    auto it = lower(fields_, tag);
+    if (it != fields_.end() && it->first == tag) it->second = std::move(value);
+    else fields_.emplace(it, tag, std::move(value));
+}
+
+std::optional<uint32_t> JobSettings::u32(uint16_t tag) const { return number<uint32_t>(bytes(tag)); }
+void JobSettings::set_u32(uint16_t tag, uint32_t v) { set_bytes(tag, bytes_of(v)); }
+std::optional<uint64_t> JobSettings::u64(uint16_t tag) const { return number<uint64_t>(bytes(tag)); }
+void JobSettings::set_u64(uint16_t tag, uint64_t v) { set_bytes(tag, bytes_of(v)); }
+
+void JobSettings::erase(uint16_t tag) {
+    auto it = lower(fields_, tag);
+    if (it != fields_.end() && it->first == tag) fields_.erase(it);
+}
+
+size_t JobSettings::memory() const {
+    size_t n = fields_.size() * sizeof(Field);
+    for (const Field& f : fields_) n += f.second.size();
+    return n;
+}
+
+std::string encode_settings(const JobSettings& s) {
+    std::string out;
+    for (const auto& [tag, value] : s.fields()) {
+        uint32_t n = static_cast<uint32_t>(value.size());
+        out.append(reinterpret_cast<const char*>(&tag), sizeof tag);
+        out.append(reinterpret_cast<const char*>(&n), sizeof n);
+        out.append(value);
+    }
+    return out;
+}
+
+bool decode_settings(std::string_view b, JobSettings* out) {
+    *out = JobSettings();
+    if (b.size() > kMaxSettingsBytes) return false;
+    JobSettings s;
+    size_t count = 0;
+    uint16_t prev = 0;   // tag 0 is never a setting, so the first tag is above it
+    while (!b.empty()) {
+        uint16_t tag;
+        uint32_t n;
+        if (b.size() < sizeof tag + sizeof n || ++count > kMaxSettings) return false;
+        std::memcpy(&tag, b.data(), sizeof tag);
+        std::memcpy(&n, b.data() + sizeof tag, sizeof n);
+        b.remove_prefix(sizeof tag + sizeof n);
+        if (tag <= prev || b.size() < n) return false;
+        s.set_bytes(tag, std::string(b.substr(0, n)));   // appends: tags come in order
+        b.remove_prefix(n);
+        prev = tag;
+    }
+    *out = std::move(s);
+    return true;
+}
+
+const SettingDef* find_setting(uint16_t tag) {
+    for (const SettingDef& d : kSettings)
+        if (d.tag == tag) return &d;
+    for (const SettingDef& d : test_rows())
+        if (d.tag == tag) return &d;
+    return nullptr;
+}
+
+bool check_settings(const JobSettings& s, std::string* err) {
+    for (const auto& [tag, value] : s.fields()) {
+        const SettingDef* d = find_setting(tag);
+        if (!d) {
+            if (tag > kLastMustKnowSetting) continue;   // one it may ignore: kept, unused
+            *err = format("The server does not know the job setting %u (it runs an older ts: see "
+                          "ts --restart)",
+                          unsigned(tag));
+            return false;
+        }
+        std::string why;
+        if (!d->valid(value, &why)) {
+            *err = format("The job setting %u (%s) is not valid: %s", unsigned(tag), d->name,
+                          why.c_str());
+            return false;
+        }
+    }
+    return true;
+}
+
+bool valid_u32_in(std::string_view v, uint32_t lo, uint32_t hi, std::string* why) {
+    uint32_t n;
+    if (v.size() != sizeof n) {
+        *why = format("%zu bytes, not a 4-byte number", v.size());
+        return false;
+    }
+    std::memcpy(&n, v.data(), sizeof n);
+    if (n < lo || n > hi) {
+        *why = format("%u is not in %u..%u", unsigned(n), unsigned(lo), unsigned(hi));
+        return false;
+    }
+    return true;
+}
+
+TestSetting::TestSetting(const SettingDef& row) : tag_(row.tag) { test_rows().push_back(row); }
+
+TestSetting::~TestSetting() {
+    auto& rows = test_rows();
+    rows.erase(std::remove_if(rows.begin(), rows.end(),
+                              [this](const SettingDef& d) { return d.tag == tag_; }),
+               rows.end());
+}

@@ -1,0 +1,108 @@
+/*
+ * settings.h — a job's optional settings (GPUs, timeouts, holds, delayed
+ * starts, retries, ...): tagged values that travel with the job in its Submit
+ * (and so through Assign to a spare runner) and in its journal record, in one
+ * encoding: fields `uint16 tag, uint32 length, bytes`, in tag order, each tag
+ * at most once. A job with no settings carries nothing extra, so its Submit is
+ * byte for byte the one ts sent before settings existed, and a server of the
+ * same protocol version that predates a setting still serves every client
+ * that does not use it.
+ *
+ * Tags 1..0x7fff are settings a server must understand: they change how or
+ * when a job runs, so a server that does not know one refuses the job rather
+ * than run it without it. Tags 0x8000..0xffff are settings a server may
+ * ignore (it keeps them with the job). Tag 0 is never a setting.
+ *
+ * Adding a setting is one change here, and the protocol version and the
+ * journal's format stay as they are:
+ *   1. a tag constant in SettingTag (a new number: numbers are never reused);
+ *   2. its row in kSettings (settings.cpp): tag, name, a validator for its
+ *      value (size, range), which the server applies to every Submit;
+ *   3. a typed accessor in JobSettings for the feature's code, built on the
+ *      generic ones, e.g.
+ *        std::optional<uint32_t> gpus() const { return u32(kSettingGpus); }
+ *        void set_gpus(uint32_t n) { set_u32(kSettingGpus, n); }
+ */
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+/* The settings this binary knows (none yet: see above). */
+enum SettingTag : uint16_t {
+    kLastMustKnowSetting = 0x7fff,   // above: settings a server may ignore
+};
+
+/* A job's optional settings: tag -> value bytes, kept sorted by tag. Numbers
+ * are stored in the host's byte order, like everything else on the wire. */
+class JobSettings {
+public:
+    using Field = std::pair<uint16_t, std::string>;
+
+    bool empty() const { return fields_.empty(); }
+    const std::vector<Field>& fields() const { return fields_; }   // in tag order
+
+    /* The value of tag; nullptr when it is not set. */
+    const std::string* bytes(uint16_t tag) const;
+    void set_bytes(uint16_t tag, std::string value);
+    /* A number; nullopt when it is not set or is not a number of that size. */
+    std::optional<uint32_t> u32(uint16_t tag) const;
+    void set_u32(uint16_t tag, uint32_t v);
+    std::optional<uint64_t> u64(uint16_t tag) const;
+    void set_u64(uint16_t tag, uint64_t v);
+    void erase(uint16_t tag);
+
+    /* What the settings cost in memory (Queue::spec_bytes counts it). */
+    size_t memory() const;
+    bool operator==(const JobSettings& o) const { return fields_ == o.fields_; }
+    bool operator!=(const JobSettings& o) const { return !(*this == o); }
+
+private:
+    std::vector<Field> fields_;
+};
+
+/* A decoder refuses more than this (a job has a few settings, not hundreds). */
+constexpr size_t kMaxSettings = 64;
+constexpr size_t kMaxSettingsBytes = 64 * 1024;   // the encoded fields together
+
+/* The fields, in tag order (empty for no settings). */
+std::string encode_settings(const JobSettings& s);
+/* Read fields back; false (and *out empty) for a truncated field, tag 0, a
+ * tag not greater than the one before (twice, or out of order), or more than
+ * the limits above. No bytes at all are no settings. */
+[[nodiscard]] bool decode_settings(std::string_view bytes, JobSettings* out);
+
+/* One row of the table of known settings. */
+struct SettingDef {
+    uint16_t tag;
+    const char* name;   // for messages
+    // Whether value is one this setting can take; if not, *why says why.
+    bool (*valid)(std::string_view value, std::string* why);
+};
+
+/* The row of tag, or nullptr when this binary does not know that setting. */
+const SettingDef* find_setting(uint16_t tag);
+/* Whether a server may queue a job with these settings: it knows every tag
+ * it must understand, and every value it knows is valid. If not, *err is a
+ * sentence for the submitter, without a final period. */
+[[nodiscard]] bool check_settings(const JobSettings& s, std::string* err);
+
+/* A validator for rows: a 4-byte number in [lo, hi]. */
+bool valid_u32_in(std::string_view v, uint32_t lo, uint32_t hi, std::string* why);
+
+/* For tests: while this lives, find_setting() knows its row as well (a
+ * setting that this binary does not have yet). */
+class TestSetting {
+public:
+    explicit TestSetting(const SettingDef& row);
+    ~TestSetting();
+    TestSetting(const TestSetting&) = delete;
+    TestSetting& operator=(const TestSetting&) = delete;
+
+private:
+    uint16_t tag_;
+};
