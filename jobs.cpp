@@ -1,5 +1,6 @@
 /*
- * jobs.cpp — the queue model; see jobs.h.
+ * jobs.cpp — the queue model; see jobs.h. It opens with a job's lifecycle:
+ * the transition table, and Queue::move, the one function that moves a job.
  */
 #include "jobs.h"
 
@@ -25,6 +26,115 @@ std::string Job::dep_prefix() const {
     if (depend_on == -1) return "&& ";
     return format("[%d]&& ", depend_on);
 }
+
+// ------------------------------------------------------------ lifecycle
+
+/* The operations that move a job: one row of kTransitions each, in this order. */
+enum class Queue::Op : unsigned char {
+    Add, Restore, Start, Unstart, Admit, End, Skip, Forget, Remove, Evict, Clear, CancelAdd,
+};
+
+/* A row: the places a job may come from and go to by one operation, as sets
+ * (bit s for JobState s, kOut for outside the queue). */
+struct Queue::Transition {
+    Op op;
+    unsigned from, to;
+    const char* name;
+};
+
+static constexpr unsigned bit(JobState s) {
+    auto i = static_cast<unsigned>(s);
+    return i <= static_cast<unsigned>(JobState::Overflow) ? 1u << i : 0;
+}
+static constexpr unsigned kOut = bit(JobState::Overflow) << 1;
+static constexpr unsigned kQueued = bit(JobState::Queued), kRunning = bit(JobState::Running),
+                          kFinished = bit(JobState::Finished), kSkipped = bit(JobState::Skipped),
+                          kOverflow = bit(JobState::Overflow);
+static constexpr unsigned kEnded = kFinished | kSkipped;
+
+/* Every move a job can make (the diagram in jobs.h). */
+constexpr Queue::Transition Queue::kTransitions[] = {
+    {Op::Add, kOut, kQueued | kOverflow, "add"},   // Overflow: the queue is full (TS_MAXCONN)
+    {Op::Restore, kOut, kQueued | kRunning | kOverflow | kEnded, "restore"},   // as the journal had it
+    {Op::Start, kQueued, kRunning, "start"},       // schedule(), and the journal's record of it
+    {Op::Unstart, kRunning, kQueued, "unstart"},   // started, but it never ran
+    {Op::Admit, kOverflow, kQueued, "admit"},      // admit(), admit_overflow(): there is room
+    // Queued and Overflow: it never ran (lost, or refused by -B); Skipped: a replayed skip.
+    {Op::End, kQueued | kRunning | kOverflow, kEnded, "end"},
+    {Op::Skip, kQueued, kSkipped, "skip"},         // its dependency failed
+    {Op::Forget, kEnded, kOut, "forget"},          // ended, and not kept (-nf)
+    {Op::Remove, kQueued | kEnded, kOut, "remove"},   // -r (a queued job: not the head)
+    {Op::Evict, kEnded, kOut, "evict"},            // over TS_MAXFINISHED
+    {Op::Clear, kEnded, kOut, "clear"},            // -C
+    {Op::CancelAdd, kQueued | kOverflow, kOut, "cancel_add"},   // its record could not be written
+};
+
+/* Row i is the row of Op i (move() finds its row by index), every Op has
+ * one, and no row moves a job from outside the queue to outside it. */
+constexpr bool Queue::table_is_sound() {
+    constexpr size_t n = sizeof kTransitions / sizeof kTransitions[0];
+    for (size_t i = 0; i < n; ++i) {
+        const Transition& t = kTransitions[i];
+        if (t.op != static_cast<Op>(i) || !t.from || !t.to || (t.from & t.to & kOut)) return false;
+    }
+    return kTransitions[n - 1].op == Op::CancelAdd;
+}
+
+/* Queued, running and overflow jobs wait (Usage::waiting); the others are on the finished list. */
+static bool waiting(JobState s) {
+    return s == JobState::Queued || s == JobState::Running || s == JobState::Overflow;
+}
+
+std::list<JobId>& Queue::list_of(JobState s) {
+    if (s == JobState::Overflow) return overflow_;
+    return waiting(s) ? active_ : finished_;
+}
+
+/* The one place where a job changes state, joins the queue or leaves it.
+ * A move the table does not allow changes nothing and returns false. A move
+ * within a list (start, unstart) keeps the job's place; a move to another list
+ * puts it at that list's end. Moving out forgets the job: e is gone after. */
+bool Queue::move(Entry& e, Op op, Place to) {
+    static_assert(table_is_sound());
+    Job& j = e.job;
+    bool in = e.listed;   // from j.state; else from outside the queue
+    const Transition& t = kTransitions[static_cast<size_t>(op)];
+    if (!(t.from & (in ? bit(j.state) : kOut)) || !(t.to & (to ? bit(*to) : kOut))) return false;
+
+    // Off its old place...
+    Usage& u = usage_[j.spec.uid];
+    bool same_list = in && to && &list_of(j.state) == &list_of(*to);
+    if (in) {
+        if (j.state == JobState::Running) busy_ -= j.spec.num_slots;
+        --(waiting(j.state) ? u.waiting : u.finished);
+        if (!same_list) list_of(j.state).erase(e.pos);
+    }
+    if (!to) {   // ...and out of the queue: forgotten
+        u.bytes -= e.bytes;
+        if (!j.spec.token.empty()) tokens_.erase(j.spec.token);
+        JobId id = j.id;
+        jobs_.erase(id);
+        return true;
+    }
+    // ...onto its new one.
+    if (!in) {   // it joins the queue
+        u.bytes += e.bytes;
+        if (!j.spec.token.empty()) tokens_[j.spec.token] = j.id;
+    }
+    j.state = *to;
+    e.listed = true;
+    if (j.state == JobState::Running) busy_ += j.spec.num_slots;
+    ++(waiting(j.state) ? u.waiting : u.finished);
+    if (!same_list) e.pos = list_of(j.state).insert(list_of(j.state).end(), j.id);
+    return true;
+}
+
+Queue::Entry* Queue::entry(JobId id) {
+    auto it = jobs_.find(id);
+    return it == jobs_.end() ? nullptr : &it->second;
+}
+
+// ------------------------------------------------------------ the queue
 
 Queue::Queue() = default;
 
@@ -79,16 +189,10 @@ JobId Queue::add(JobSpec spec, double now) {
     e.job.spec.limits = intern(e.job.spec.limits);
     e.job.enqueue_time = now;
     resolve_dependency(e.job);   // before the job joins the active list
-    if (max_jobs_ && active_.size() + overflow_.size() + 1 >= max_jobs_) {
-        e.job.state = JobState::Overflow;
-        e.pos = overflow_.insert(overflow_.end(), id);
-    } else {
-        e.pos = active_.insert(active_.end(), id);
-    }
     e.bytes = spec_bytes(e.job.spec);
-    count(e.job, e.bytes);
-    if (!e.job.spec.token.empty()) tokens_[e.job.spec.token] = id;
-    jobs_.emplace(id, std::move(e));
+    bool full = max_jobs_ && active_.size() + overflow_.size() + 1 >= max_jobs_;
+    (void)move(jobs_.emplace(id, std::move(e)).first->second, Op::Add,
+               full ? JobState::Overflow : JobState::Queued);
     return id;
 }
 
@@ -102,30 +206,6 @@ size_t Queue::spec_bytes(const JobSpec& s) {
     for (const auto& a : s.argv) n += kString + a.size();
     for (const auto& e : s.env) n += kString + e.size();
     return n + s.settings.memory();
-}
-
-static bool waiting(JobState s) {
-    return s == JobState::Queued || s == JobState::Running || s == JobState::Overflow;
-}
-
-/* A job joins the queue: its owner's usage grows. */
-void Queue::count(const Job& j, size_t bytes) {
-    Usage& u = usage_[j.spec.uid];
-    u.bytes += bytes;
-    if (waiting(j.state)) ++u.waiting;
-    else ++u.finished;
-}
-
-/* Drop a job from the map (it is on no list any more), and from its owner's usage. */
-void Queue::forget(JobId id) {
-    auto it = jobs_.find(id);
-    if (it == jobs_.end()) return;
-    Usage& u = usage_[it->second.job.spec.uid];
-    u.bytes -= it->second.bytes;
-    if (waiting(it->second.job.state)) --u.waiting;
-    else --u.finished;
-    if (!it->second.job.spec.token.empty()) tokens_.erase(it->second.job.spec.token);
-    jobs_.erase(it);
 }
 
 const Queue::Usage& Queue::usage(uid_t uid) const {
@@ -144,21 +224,10 @@ void Queue::restore(Job j) {
     if (jobs_.count(id)) return;   // a journal never holds one id twice; ignore if it does
     Entry e;
     e.job = std::move(j);
-    Job& job = e.job;
-    switch (job.state) {
-    case JobState::Queued: e.pos = active_.insert(active_.end(), id); break;
-    case JobState::Running:
-        e.pos = active_.insert(active_.end(), id);
-        busy_ += job.spec.num_slots;
-        break;
-    case JobState::Overflow: e.pos = overflow_.insert(overflow_.end(), id); break;
-    case JobState::Finished:
-    case JobState::Skipped: e.pos = finished_.insert(finished_.end(), id); break;
-    }
-    e.bytes = spec_bytes(job.spec);
-    count(job, e.bytes);
-    if (!job.spec.token.empty()) tokens_[job.spec.token] = id;
-    jobs_.emplace(id, std::move(e));
+    e.bytes = spec_bytes(e.job.spec);
+    JobState state = e.job.state;
+    if (!move(jobs_.emplace(id, std::move(e)).first->second, Op::Restore, state))
+        jobs_.erase(id);   // not a state at all: the journal checks, but no job may be on no list
     relinked_ = false;
 }
 
@@ -177,20 +246,15 @@ void Queue::relink_dependencies() {
 }
 
 bool Queue::start(JobId id) {
-    Job* j = find(id);
-    if (!j || j->state != JobState::Queued) return false;
-    j->state = JobState::Running;
-    busy_ += j->spec.num_slots;
-    return true;
+    Entry* e = entry(id);
+    return e && move(*e, Op::Start, JobState::Running);
 }
 
 bool Queue::unstart(JobId id) {
-    Job* j = find(id);
-    if (!j || j->state != JobState::Running) return false;
-    j->state = JobState::Queued;
-    busy_ -= j->spec.num_slots;
-    j->pid = 0;
-    j->runner_pid = 0;
+    Entry* e = entry(id);
+    if (!e || !move(*e, Op::Unstart, JobState::Queued)) return false;
+    e->job.pid = 0;
+    e->job.runner_pid = 0;
     return true;
 }
 
@@ -206,25 +270,17 @@ void Queue::set_meta(const Meta& m) {
 }
 
 bool Queue::admit(JobId id) {
-    Job* j = find(id);
-    if (!j || j->state != JobState::Overflow) return false;
-    Entry& e = jobs_.at(id);
-    overflow_.erase(e.pos);
-    j->state = JobState::Queued;
-    e.pos = active_.insert(active_.end(), id);
-    return true;
+    Entry* e = entry(id);
+    return e && move(*e, Op::Admit, JobState::Queued);
 }
 
 std::vector<JobId> Queue::admit_overflow() {
     std::vector<JobId> out;
     while (!overflow_.empty() && (!max_jobs_ || active_.size() + 1 < max_jobs_)) {
-        JobId id = overflow_.front();
-        if (jobs_.at(id).job.awaiting_client) break;   // its client must come back first (in order)
-        overflow_.pop_front();
-        Entry& e = jobs_.at(id);
-        e.job.state = JobState::Queued;
-        e.pos = active_.insert(active_.end(), id);
-        out.push_back(id);
+        Entry& e = jobs_.at(overflow_.front());
+        if (e.job.awaiting_client) break;   // its client must come back first (in order)
+        if (!move(e, Op::Admit, JobState::Queued)) break;
+        out.push_back(e.job.id);
     }
     return out;
 }
@@ -267,7 +323,8 @@ Decisions Queue::schedule() {
             // Starting and skipping both need a free slot: with none, nothing can
             // happen, however long the queue (this keeps a full queue cheap).
             if (max_slots_ - busy_ <= 0) break;
-            Job& j = jobs_.at(*it++).job;
+            Entry& e = jobs_.at(*it++);
+            Job& j = e.job;
             if (j.state != JobState::Queued || j.awaiting_client) continue;
             if (j.depends) {
                 std::optional<int> result = j.dep_result;
@@ -282,16 +339,14 @@ Decisions Queue::schedule() {
                 if (*result != 0 && (free <= 0 || free < j.spec.num_slots)) continue;
                 if (*result != 0) {
                     JobId id = j.id;   // retire may forget the job (not kept)
-                    retire(j, skipped_result(), j.enqueue_time);
+                    retire(e, Op::Skip, skipped_result(), j.enqueue_time);
                     d.skipped.push_back(id);
                     again = true;
                     continue;
                 }
             }
             if (max_slots_ - busy_ < j.spec.num_slots) continue;
-            j.state = JobState::Running;
-            busy_ += j.spec.num_slots;
-            d.start.push_back(j.id);
+            if (move(e, Op::Start, JobState::Running)) d.start.push_back(j.id);
         }
     }
     return d;
@@ -307,10 +362,7 @@ void Queue::started(JobId id, pid_t pid, const std::string& output, double start
 
 void Queue::end(JobId id, const JobResult& r, double end) {
     if (!relinked_) relink_dependencies();
-    Job* j = find(id);
-    if (!j || j->state == JobState::Finished || j->state == JobState::Skipped) return;
-    if (j->state == JobState::Running) busy_ -= j->spec.num_slots;
-    retire(*j, r, end);
+    if (Entry* e = entry(id)) retire(*e, Op::End, r, end);   // one that ended already stays as it is
 }
 
 JobResult skipped_result() {
@@ -329,19 +381,18 @@ JobResult Queue::lost_result(std::string why) {
 }
 
 void Queue::cancel_add(JobId id) {
-    auto it = jobs_.find(id);
-    if (it == jobs_.end()) return;
-    Entry& e = it->second;
-    if (e.job.state == JobState::Overflow) overflow_.erase(e.pos);
-    else active_.erase(e.pos);
-    if (e.job.depends) {   // it no longer waits for its dependency
-        auto d = dependents_.find(e.job.depend_on);
+    Entry* e = entry(id);
+    if (!e) return;
+    bool depends = e->job.depends;
+    JobId depend_on = e->job.depend_on;
+    if (!move(*e, Op::CancelAdd, std::nullopt)) return;
+    if (depends) {   // it no longer waits for its dependency
+        auto d = dependents_.find(depend_on);
         if (d != dependents_.end()) {
             auto& v = d->second;
             v.erase(std::remove(v.begin(), v.end(), id), v.end());
         }
     }
-    forget(id);
     if (id == next_id_ - 1) --next_id_;
 }
 
@@ -351,14 +402,11 @@ Job* Queue::by_token(const std::string& token) {
     return it == tokens_.end() ? nullptr : find(it->second);
 }
 
-/* Move a job from the active list to the finished list (or drop it). */
-void Queue::retire(Job& j, const JobResult& r, double end) {
-    Entry& e = jobs_.at(j.id);
-    (j.state == JobState::Overflow ? overflow_ : active_).erase(e.pos);
-    Usage& u = usage_[j.spec.uid];
-    --u.waiting;
-    ++u.finished;
-    j.state = r.skipped ? JobState::Skipped : JobState::Finished;
+/* A job ends (op End or Skip) with its result: onto the finished list, or
+ * forgotten if not kept (-nf). Its dependents learn the result either way. */
+void Queue::retire(Entry& e, Op op, const JobResult& r, double end) {
+    if (!move(e, op, r.skipped ? JobState::Skipped : JobState::Finished)) return;
+    Job& j = e.job;
     j.result = r;
     j.end_time = end;
     j.awaiting_client = false;
@@ -366,12 +414,8 @@ void Queue::retire(Job& j, const JobResult& r, double end) {
     last_errorlevel_ = r.errorlevel;
     last_finished_id_ = j.id;
     tell_dependents(j.id, r.errorlevel);
-    if (!(j.spec.flags & proto::kKeepFinished)) {
-        forget(j.id);
-        return;
-    }
-    e.pos = finished_.insert(finished_.end(), j.id);
-    evict_finished();
+    if (!(j.spec.flags & proto::kKeepFinished)) (void)move(e, Op::Forget, std::nullopt);
+    else evict_finished();
 }
 
 /* Over TS_MAXFINISHED: the oldest finished job of the user who has the most
@@ -393,9 +437,7 @@ void Queue::evict_finished() {
         }
         auto it = finished_.begin();
         while (jobs_.at(*it).job.spec.uid != most) ++it;
-        JobId id = *it;
-        finished_.erase(it);
-        forget(id);
+        if (!move(jobs_.at(*it), Op::Evict, std::nullopt)) break;
     }
 }
 
@@ -411,19 +453,12 @@ void Queue::tell_dependents(JobId id, int errorlevel) {
 
 bool Queue::remove(JobId id) {
     if (!relinked_) relink_dependencies();
-    auto it = jobs_.find(id);
-    if (it == jobs_.end()) return false;
-    Entry& e = it->second;
-    if (e.job.state == JobState::Running || e.job.state == JobState::Overflow) return false;
-    if (e.job.state == JobState::Queued) {
-        if (e.pos == active_.begin()) return false;
-        active_.erase(e.pos);
-    } else {
-        finished_.erase(e.pos);
-    }
+    Entry* e = entry(id);
+    // task-spooler's -r never takes the head of the queue, even a queued one (ts-spec §1.2).
+    if (!e || (e->job.state == JobState::Queued && e->pos == active_.begin())) return false;
+    if (!move(*e, Op::Remove, std::nullopt)) return false;   // running, or overflow
     last_errorlevel_ = -1;   // a "-d" job after this one will be skipped, as in task-spooler
     tell_dependents(id, -1);
-    forget(id);
     return true;
 }
 
@@ -482,8 +517,8 @@ bool Queue::swap(JobId a, JobId b) {
 }
 
 void Queue::clear_finished() {
-    for (JobId id : finished_) forget(id);
-    finished_.clear();
+    for (auto it = finished_.begin(); it != finished_.end();)
+        (void)move(jobs_.at(*it++), Op::Clear, std::nullopt);
 }
 
 Job* Queue::last_added() {

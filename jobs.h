@@ -12,6 +12,33 @@
  * ended). Job::state says which list a job is on. A third, the overflow list,
  * keeps jobs submitted while the queue was full (only when a limit is set,
  * TS_MAXCONN): their submitters wait until there is room, as in task-spooler.
+ *
+ * A job's lifecycle is one table (kTransitions in jobs.cpp), and one private
+ * function, Queue::move, makes every move in it: it takes the job off its old
+ * list and puts it on the new one, and keeps the busy slots and its owner's
+ * Usage right. "out" is outside the queue (not added yet, or gone for good):
+ *
+ *            add                  start
+ *   out ------------> Queued  ------------>  Running
+ *    |                 ^  |   <------------    |
+ *    | add (full)      |  |      unstart       |
+ *    v                 |  | skip, end          | end
+ *   Overflow --admit---+  v                    |
+ *    '------- end ---> Finished | Skipped <----'
+ *                             |
+ *                             '-- forget (-nf), evict, clear (-C), remove (-r) --> out
+ *
+ *   also: restore     out -> any state (from the journal, as it was)
+ *         remove      Queued (never the head) -> out
+ *         cancel_add  Queued | Overflow -> out (its record could not be written)
+ *
+ * end takes a job that never ran too (lost, or refused by -B), and makes it
+ * Skipped for a skip's result (a replayed skip). start and unstart keep the
+ * job's place in the active list; every other move puts it at the end of its
+ * new list; -u and -U only reorder the active list. A public operation checks
+ * what only it knows (remove: not the head; admit_overflow: room, in order)
+ * and leaves the rest to move(): a move the table does not allow changes
+ * nothing, and the operation answers false (or, if void, does nothing).
  */
 #pragma once
 
@@ -218,18 +245,29 @@ public:
     LimitsPtr intern(const LimitsPtr& limits);
 
 private:
-    void resolve_dependency(Job& j);
-    void tell_dependents(JobId id, int errorlevel);
-    void retire(Job& j, const JobResult& r, double end);
-    void evict_finished();
-    void forget(JobId id);
-    void count(const Job& j, size_t bytes);
-
     struct Entry {
         Job job;
-        std::list<JobId>::iterator pos;   // in active_ or finished_, per job.state
+        bool listed = false;              // on the list of job.state (false: not in the queue yet)
+        std::list<JobId>::iterator pos;   // in active_, finished_ or overflow_, per job.state
         size_t bytes = 0;                 // spec_bytes, counted in usage_
     };
+    /* The lifecycle (jobs.cpp): the operations that move a job, one row of
+     * the transition table each, and the one function that moves a job. The
+     * table is defined constexpr there; it is a member because Op is private. */
+    enum class Op : unsigned char;
+    struct Transition;
+    static const Transition kTransitions[];
+    static constexpr bool table_is_sound();
+    using Place = std::optional<JobState>;   // std::nullopt: out of the queue
+    [[nodiscard]] bool move(Entry& e, Op op, Place to);
+    std::list<JobId>& list_of(JobState s);
+    Entry* entry(JobId id);
+
+    void resolve_dependency(Job& j);
+    void tell_dependents(JobId id, int errorlevel);
+    void retire(Entry& e, Op op, const JobResult& r, double end);
+    void evict_finished();
+
     std::unordered_map<uid_t, Usage> usage_;
     std::unordered_map<JobId, Entry> jobs_;
     std::unordered_map<std::string, JobId> tokens_;

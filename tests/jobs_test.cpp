@@ -1,11 +1,15 @@
 /*
  * jobs_test.cpp — the queue model (jobs.h) driven directly, no sockets:
  * ids, slots, finishing order, the finished list, "last job" rules,
- * dependencies and the exact `ts -l` text.
+ * dependencies, the exact `ts -l` text, and a job's lifecycle (every move
+ * the transition table allows, and the ones it refuses).
  */
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <functional>
 #include <initializer_list>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -918,4 +922,305 @@ TEST(QueueCancel, AnUndoneAddLeavesNoTrace) {
     // The dependency of the undone job does not linger: the next one learns the result once.
     Decisions d = q.schedule();
     EXPECT_EQ(d.start, (std::vector<JobId>{first}));
+}
+
+// ------------------------------------------------------------ lifecycle
+//
+// Every move of the transition table (jobs.cpp, kTransitions), made through
+// the public operations on a job among others, and every move the table does
+// not allow, refused with nothing changed.
+
+namespace {
+
+using Place = std::optional<JobState>;   // std::nullopt: out of the queue
+
+const char* place_name(Place p) { return p ? state_name(*p) : "out"; }
+
+/* The lists, busy slots and usage agree with the jobs' states. */
+void expect_consistent(const Queue& q) {
+    size_t waiting = 0, finished = 0, bytes = 0;
+    int busy = 0;
+    auto walk = [&](const std::vector<JobId>& l, std::initializer_list<JobState> states) {
+        for (JobId id : l) {
+            const Job* j = q.find(id);
+            ASSERT_NE(j, nullptr) << "job " << id << " is listed but not known";
+            EXPECT_NE(std::find(states.begin(), states.end(), j->state), states.end())
+                << "job " << id << " is " << state_name(j->state) << " on the wrong list";
+            if (j->state == JobState::Running) busy += j->spec.num_slots;
+            (j->state == JobState::Finished || j->state == JobState::Skipped ? finished : waiting)++;
+            bytes += Queue::spec_bytes(j->spec);
+        }
+    };
+    V active = ids(q.active()), done = ids(q.finished_list()), over = q.overflow();
+    walk(active, {JobState::Queued, JobState::Running});
+    walk(done, {JobState::Finished, JobState::Skipped});
+    walk(over, {JobState::Overflow});
+    EXPECT_EQ(q.size(), active.size() + done.size() + over.size()) << "a job on no list";
+    EXPECT_EQ(q.busy_slots(), busy);
+    EXPECT_EQ(q.usage(0).waiting, waiting);
+    EXPECT_EQ(q.usage(0).finished, finished);
+    EXPECT_EQ(q.usage(0).bytes, bytes);
+}
+
+/* Everything a refused operation must leave as it was, as text. */
+std::string shape(const Queue& q) {
+    auto list = [](const char* name, const std::vector<JobId>& l) {
+        std::string s = name;
+        for (JobId id : l) s += format(" %d", id);
+        return s + "\n";
+    };
+    std::string s = list("active", ids(q.active())) + list("finished", ids(q.finished_list())) +
+                    list("overflow", q.overflow());
+    const Queue::Usage& u = q.usage(0);
+    Queue::Meta m = q.meta();
+    s += format("busy %d, usage %zu/%zu/%zu, next %d, last %d:%d, size %zu\n", q.busy_slots(),
+                u.waiting, u.finished, u.bytes, m.next_id, m.last_finished_id, m.last_errorlevel,
+                q.size());
+    for (JobId id = 0; id < m.next_id; ++id)
+        if (const Job* j = q.find(id))
+            s += format("%d %s pid %d runner %d level %d end %g dep %d token %s\n", id,
+                        state_name(j->state), int(j->pid), int(j->runner_pid), j->result.errorlevel,
+                        j->end_time, j->dep_result.value_or(-99), j->spec.token.c_str());
+    return s;
+}
+
+/* Jobs 0 (running, the head), 1 (finished with 1) and 2 (queued), in 4 slots. */
+void background(Queue& q) {
+    q.set_max_slots(4);
+    q.add(cmd({"a"}), 0);
+    ASSERT_TRUE(q.start(0));
+    q.add(cmd({"b"}), 0);
+    ASSERT_TRUE(q.start(1));
+    q.end(1, exit_with(1), 1);
+    q.add(cmd({"c"}), 0);
+}
+
+/* The subject of a move: job 3 (its submit's token "x"). */
+constexpr JobId kX = 3;
+
+JobSpec subject(bool kept = true, bool dep_failed = false) {
+    JobSpec s = dep_failed ? dep_on(1, {"x"}) : cmd({"x"});
+    if (!kept) s.flags &= ~proto::kKeepFinished;   // -n
+    s.token = "x";
+    return s;
+}
+
+/* Job 3 in `from` among the background and job 4 after it (queued, or
+ * overflow when 3 is), so that "its place" and "the end" differ. */
+void put(Queue& q, Place from, const JobSpec& x) {
+    background(q);
+    if (!from) return;
+    if (*from == JobState::Overflow) q.set_max_jobs(3);   // 2 active jobs: the queue is full
+    ASSERT_EQ(q.add(x, 2), kX);
+    switch (*from) {
+    case JobState::Queued:
+    case JobState::Overflow: break;
+    case JobState::Running:
+        ASSERT_TRUE(q.start(kX));
+        q.started(kX, 4321, "/tmp/out", 3);
+        q.set_runner(kX, 4320);
+        break;
+    case JobState::Finished:
+        ASSERT_TRUE(q.start(kX));
+        q.end(kX, exit_with(0), 4);
+        break;
+    case JobState::Skipped: q.end(kX, skipped_result(), 4); break;
+    }
+    q.add(cmd({"d"}), 5);
+    ASSERT_EQ(q.find(kX)->state, *from);
+}
+
+Job restored(JobState s) {
+    Job j;
+    j.id = kX;
+    j.state = s;
+    j.spec = subject();
+    return j;
+}
+
+struct Walk {
+    const char* name;
+    Place from;
+    JobSpec spec;
+    std::function<void(Queue&)> act;
+    Place to;
+    V active, finished, overflow;
+    int busy;
+};
+
+}  // namespace
+
+TEST(Lifecycle, EveryAllowedMoveKeepsListsBusySlotsAndUsageRight) {
+    using S = JobState;
+    const Place out;
+    const JobSpec x = subject(), nf = subject(false), failing = subject(true, true),
+                  failing_nf = subject(false, true);
+    const Walk walks[] = {
+        // entering
+        {"out -> Queued (add)", out, x, [&](Queue& q) { EXPECT_EQ(q.add(x, 9), kX); },
+         S::Queued, {0, 2, 3}, {1}, {}, 1},
+        {"out -> Overflow (add: the queue is full)", out, x,
+         [&](Queue& q) { q.set_max_jobs(3); EXPECT_EQ(q.add(x, 9), kX); },
+         S::Overflow, {0, 2}, {1}, {3}, 1},
+        {"out -> Queued (restore)", out, x, [](Queue& q) { q.restore(restored(S::Queued)); },
+         S::Queued, {0, 2, 3}, {1}, {}, 1},
+        {"out -> Running (restore)", out, x, [](Queue& q) { q.restore(restored(S::Running)); },
+         S::Running, {0, 2, 3}, {1}, {}, 2},
+        {"out -> Overflow (restore)", out, x, [](Queue& q) { q.restore(restored(S::Overflow)); },
+         S::Overflow, {0, 2}, {1}, {3}, 1},
+        {"out -> Finished (restore)", out, x, [](Queue& q) { q.restore(restored(S::Finished)); },
+         S::Finished, {0, 2}, {1, 3}, {}, 1},
+        {"out -> Skipped (restore)", out, x, [](Queue& q) { q.restore(restored(S::Skipped)); },
+         S::Skipped, {0, 2}, {1, 3}, {}, 1},
+        // start and unstart keep the job's place
+        {"Queued -> Running (start)", S::Queued, x, [](Queue& q) { EXPECT_TRUE(q.start(kX)); },
+         S::Running, {0, 2, 3, 4}, {1}, {}, 2},
+        {"Queued -> Running (start: schedule)", S::Queued, x,
+         [](Queue& q) { EXPECT_EQ(q.schedule().start, (V{2, 3, 4})); },
+         S::Running, {0, 2, 3, 4}, {1}, {}, 4},
+        {"Running -> Queued (unstart)", S::Running, x,
+         [](Queue& q) {
+             EXPECT_TRUE(q.unstart(kX));
+             EXPECT_EQ(q.find(kX)->pid, 0);
+             EXPECT_EQ(q.find(kX)->runner_pid, 0);
+         },
+         S::Queued, {0, 2, 3, 4}, {1}, {}, 1},
+        // admit: to the end of the active list
+        {"Overflow -> Queued (admit)", S::Overflow, x, [](Queue& q) { EXPECT_TRUE(q.admit(kX)); },
+         S::Queued, {0, 2, 3}, {1}, {4}, 1},
+        {"Overflow -> Queued (admit_overflow)", S::Overflow, x,
+         [](Queue& q) { q.set_max_jobs(4); EXPECT_EQ(q.admit_overflow(), V{kX}); },
+         S::Queued, {0, 2, 3}, {1}, {4}, 1},
+        // end: to the end of the finished list
+        {"Queued -> Finished (end: lost)", S::Queued, x,
+         [](Queue& q) { q.end(kX, Queue::lost_result("gone"), 9); },
+         S::Finished, {0, 2, 4}, {1, 3}, {}, 1},
+        {"Running -> Finished (end)", S::Running, x, [](Queue& q) { q.end(kX, exit_with(0), 9); },
+         S::Finished, {0, 2, 4}, {1, 3}, {}, 1},
+        {"Overflow -> Finished (end: refused, -B)", S::Overflow, x,
+         [](Queue& q) { q.end(kX, Queue::lost_result(), 9); },
+         S::Finished, {0, 2}, {1, 3}, {4}, 1},
+        {"Queued -> Skipped (end: a replayed skip)", S::Queued, x,
+         [](Queue& q) { q.end(kX, skipped_result(), 9); },
+         S::Skipped, {0, 2, 4}, {1, 3}, {}, 1},
+        {"Running -> Skipped (end)", S::Running, x, [](Queue& q) { q.end(kX, skipped_result(), 9); },
+         S::Skipped, {0, 2, 4}, {1, 3}, {}, 1},
+        {"Overflow -> Skipped (end)", S::Overflow, x,
+         [](Queue& q) { q.end(kX, skipped_result(), 9); },
+         S::Skipped, {0, 2}, {1, 3}, {4}, 1},
+        {"Queued -> Skipped (skip: its dependency failed)", S::Queued, failing,
+         [](Queue& q) {
+             Decisions d = q.schedule();
+             EXPECT_EQ(d.skipped, V{kX});
+             EXPECT_EQ(d.start, (V{2, 4}));
+         },
+         S::Skipped, {0, 2, 4}, {1, 3}, {}, 3},
+        // leaving
+        {"Running -> Finished -> out (end, then forget: not kept)", S::Running, nf,
+         [](Queue& q) { q.end(kX, exit_with(0), 9); },
+         out, {0, 2, 4}, {1}, {}, 1},
+        {"Queued -> Skipped -> out (skip, then forget: not kept)", S::Queued, failing_nf,
+         [](Queue& q) { EXPECT_EQ(q.schedule().skipped, V{kX}); },
+         out, {0, 2, 4}, {1}, {}, 3},
+        {"Queued -> out (remove)", S::Queued, x, [](Queue& q) { EXPECT_TRUE(q.remove(kX)); },
+         out, {0, 2, 4}, {1}, {}, 1},
+        {"Finished -> out (remove)", S::Finished, x, [](Queue& q) { EXPECT_TRUE(q.remove(kX)); },
+         out, {0, 2, 4}, {1}, {}, 1},
+        {"Skipped -> out (remove)", S::Skipped, x, [](Queue& q) { EXPECT_TRUE(q.remove(kX)); },
+         out, {0, 2, 4}, {1}, {}, 1},
+        {"Finished -> out (evict: over TS_MAXFINISHED)", S::Finished, x,
+         [](Queue& q) { q.set_max_finished(1); q.end(4, exit_with(0), 9); },
+         out, {0, 2}, {4}, {}, 1},
+        {"Skipped -> out (evict)", S::Skipped, x,
+         [](Queue& q) { q.set_max_finished(1); q.end(4, exit_with(0), 9); },
+         out, {0, 2}, {4}, {}, 1},
+        {"Finished -> out (clear)", S::Finished, x, [](Queue& q) { q.clear_finished(); },
+         out, {0, 2, 4}, {}, {}, 1},
+        {"Skipped -> out (clear)", S::Skipped, x, [](Queue& q) { q.clear_finished(); },
+         out, {0, 2, 4}, {}, {}, 1},
+        {"Queued -> out (cancel_add)", S::Queued, x, [](Queue& q) { q.cancel_add(kX); },
+         out, {0, 2, 4}, {1}, {}, 1},
+        {"Overflow -> out (cancel_add)", S::Overflow, x, [](Queue& q) { q.cancel_add(kX); },
+         out, {0, 2}, {1}, {4}, 1},
+    };
+    for (const Walk& w : walks) {
+        SCOPED_TRACE(w.name);
+        Queue q;
+        put(q, w.from, w.spec);
+        expect_consistent(q);
+        w.act(q);
+        expect_consistent(q);
+        EXPECT_EQ(ids(q.active()), w.active);
+        EXPECT_EQ(ids(q.finished_list()), w.finished);
+        EXPECT_EQ(q.overflow(), w.overflow);
+        EXPECT_EQ(q.busy_slots(), w.busy);
+        const Job* j = q.find(kX);
+        EXPECT_EQ(j ? Place(j->state) : std::nullopt, w.to)
+            << "now " << place_name(j ? Place(j->state) : std::nullopt);
+        EXPECT_EQ(q.by_token("x"), j) << "the submit's token goes with the job";
+    }
+}
+
+TEST(Lifecycle, EveryOtherMoveIsRefusedWithNothingChanged) {
+    using S = JobState;
+    struct Refusal {
+        const char* name;
+        Place from;
+        std::function<bool(Queue&)> act;   // what the operation answered (void: false)
+    };
+    auto end = [](Queue& q) { q.end(kX, exit_with(5), 9); return false; };
+    auto cancel = [](Queue& q) { q.cancel_add(kX); return false; };
+    const Refusal refusals[] = {
+        {"start of a Running job", S::Running, [](Queue& q) { return q.start(kX); }},
+        {"start of an Overflow job", S::Overflow, [](Queue& q) { return q.start(kX); }},
+        {"start of a Finished job", S::Finished, [](Queue& q) { return q.start(kX); }},
+        {"start of a Skipped job", S::Skipped, [](Queue& q) { return q.start(kX); }},
+        {"unstart of a Queued job", S::Queued, [](Queue& q) { return q.unstart(kX); }},
+        {"unstart of an Overflow job", S::Overflow, [](Queue& q) { return q.unstart(kX); }},
+        {"unstart of a Finished job", S::Finished, [](Queue& q) { return q.unstart(kX); }},
+        {"unstart of a Skipped job", S::Skipped, [](Queue& q) { return q.unstart(kX); }},
+        {"admit of a Queued job", S::Queued, [](Queue& q) { return q.admit(kX); }},
+        {"admit of a Running job", S::Running, [](Queue& q) { return q.admit(kX); }},
+        {"admit of a Finished job", S::Finished, [](Queue& q) { return q.admit(kX); }},
+        {"admit of a Skipped job", S::Skipped, [](Queue& q) { return q.admit(kX); }},
+        {"end of a Finished job", S::Finished, end},
+        {"end of a Skipped job", S::Skipped, end},
+        {"remove of a Running job", S::Running, [](Queue& q) { return q.remove(kX); }},
+        {"remove of an Overflow job", S::Overflow, [](Queue& q) { return q.remove(kX); }},
+        {"remove of the running head", S::Queued, [](Queue& q) { return q.remove(0); }},
+        {"cancel_add of a Running job", S::Running, cancel},
+        {"cancel_add of a Finished job", S::Finished, cancel},
+        {"cancel_add of a Skipped job", S::Skipped, cancel},
+        {"admit_overflow with no room", S::Overflow,
+         [](Queue& q) { return !q.admit_overflow().empty(); }},
+        {"start of an unknown job", S::Queued, [](Queue& q) { return q.start(99); }},
+        {"unstart of an unknown job", S::Queued, [](Queue& q) { return q.unstart(99); }},
+        {"admit of an unknown job", S::Queued, [](Queue& q) { return q.admit(99); }},
+        {"remove of an unknown job", S::Queued, [](Queue& q) { return q.remove(99); }},
+        {"end of an unknown job", S::Queued, [](Queue& q) { q.end(99, exit_with(0), 9); return false; }},
+        {"cancel_add of an unknown job", S::Queued, [](Queue& q) { q.cancel_add(99); return false; }},
+    };
+    for (const Refusal& r : refusals) {
+        SCOPED_TRACE(r.name);
+        Queue q;
+        put(q, r.from, subject());
+        std::string before = shape(q);
+        std::string list = list_text(q);
+        EXPECT_FALSE(r.act(q));
+        EXPECT_EQ(shape(q), before);
+        EXPECT_EQ(list_text(q), list);
+        expect_consistent(q);
+    }
+}
+
+TEST(Lifecycle, TheQueuedHeadIsNeverRemoved) {
+    Queue q;
+    q.add(cmd({"a"}), 0);
+    q.add(cmd({"b"}), 0);
+    std::string before = shape(q);
+    EXPECT_FALSE(q.remove(0));
+    EXPECT_EQ(shape(q), before);
+    EXPECT_TRUE(q.remove(1));
+    EXPECT_EQ(ids(q.active()), V{0});
+    expect_consistent(q);
 }
