@@ -6,6 +6,7 @@
 
 #include <array>
 #include <ctime>
+#include <vector>
 
 #include "util.h"
 
@@ -108,7 +109,9 @@ std::string savelist_text(const Queue& q, uid_t owner) {
     s += "# " + list_header(q.busy_slots(), q.max_slots());
     for (JobId id : q.finished_list()) s += "# " + list_line(*q.find(id));
     s += "\n";
-    for (JobId id : q.active()) {
+    std::vector<JobId> waiting(q.active().begin(), q.active().end());
+    for (JobId id : q.overflow()) waiting.push_back(id);   // waiting for room, as task-spooler's holding jobs
+    for (JobId id : waiting) {
         const Job& j = *q.find(id);
         std::string cmd = "ts";
         for (const auto& a : j.spec.argv) cmd += " " + shell_quote(a);

@@ -379,10 +379,10 @@ TEST_F(ListingText, SavelistForAnotherOwnerTurnsTheTablesRound) {
     EXPECT_NE(s.find("\n# job 0 of uid 1000, not queued again: ts mine\nts theirs\n"), std::string::npos) << s;
 }
 
-// ts-spec §2.6: the dump has "every queued/running/holding job"; a job
+// ts-spec §2.6: the dump has "every queued/running/holding job", so a job
 // waiting for room in a full queue (Overflow, task-spooler's holding client)
-// is left out, so a server stopped by SIGTERM loses it from the dump.
-TEST_F(ListingText, DISABLED_SavelistHasTheJobsWaitingForRoom) {
+// is in it too, after the queue.
+TEST_F(ListingText, SavelistHasTheJobsWaitingForRoom) {
     q_.set_max_jobs(2);
     q_.add(job({"in", "queue"}), kT0);
     JobId held = q_.add(job({"waiting", "for", "room"}), kT0);
