@@ -1,9 +1,9 @@
 /*
  * listing_test.cpp — the queue as text (listing.h), byte for byte against
  * ts-spec §2.1 (list), §2.2 (-i) and §2.6 (TS_SAVELIST), on jobs built with
- * the Queue API. jobs_test.cpp has the list of whole queues; here are the
- * state names, single lines in each state and at the edges of the columns,
- * the -i block of each state and viewer, and the complete dump.
+ * the Queue API: the state names, whole lists, single lines in each state and
+ * at the edges of the columns, the -i block of each state and viewer, and the
+ * complete dump.
  * Times are shown in UTC (TZ is set for each test).
  */
 #include <gtest/gtest.h>
@@ -14,6 +14,7 @@
 
 #include "jobs.h"
 #include "listing.h"
+#include "queue_helpers.h"
 #include "scratch.h"
 #include "util.h"
 
@@ -393,3 +394,131 @@ TEST_F(ListingText, SavelistHasTheJobsWaitingForRoom) {
 }
 
 }  // namespace
+
+// ---------------------------------------------------------- whole lists
+
+TEST(List, EmptyHeader) {
+    Queue q;
+    EXPECT_EQ(list_text(q), kHeader01);
+    EXPECT_EQ(list_header(0, 1), kHeader01);
+    EXPECT_EQ(list_header(3, 1),
+              "ID   State      Output               E-Level  Times(r/u/s)   Command [run=3/1]\n");
+}
+
+TEST(List, MixedQueue) {
+    Queue q;
+    q.set_max_slots(2);
+    q.add(cmd({"sleep", "1"}), 0);                 // 0
+    q.schedule();
+    q.started(0, 100, "/tmp/ts-out.JhV49t", 1);
+    JobSpec lab = dep_on(0, {"echo", "q"});
+    lab.label = "lab";
+    q.add(lab, 0);                                 // 1
+    JobSpec plain = cmd({"true"});
+    plain.flags = proto::kKeepFinished;            // -n
+    q.add(plain, 0);                               // 2
+    q.schedule();                                  // 2 runs
+    EXPECT_EQ(list_text(q),
+              "ID   State      Output               E-Level  Times(r/u/s)   Command [run=2/2]\n"
+              "0    running    /tmp/ts-out.JhV49t                           sleep 1\n"
+              "1    queued     (file)                                       [0]&& [lab]echo q\n"
+              "2    running    stdout                                       true\n");
+
+    q.end(2, exit_with(0), 2);
+    EXPECT_EQ(list_text(q),
+              "ID   State      Output               E-Level  Times(r/u/s)   Command [run=1/2]\n"
+              "0    running    /tmp/ts-out.JhV49t                           sleep 1\n"
+              "1    queued     (file)                                       [0]&& [lab]echo q\n"
+              "2    finished   stdout               0        0.00/0.00/0.00 true\n");
+
+    q.end(0, exit_with(0, 1.004, 0.001, 0.002), 3);
+    ASSERT_EQ(q.schedule().start, V{1});
+    q.started(1, 101, "/tmp/ts-out.b", 3);
+    EXPECT_EQ(list_text(q),
+              "ID   State      Output               E-Level  Times(r/u/s)   Command [run=1/2]\n"
+              "1    running    /tmp/ts-out.b                                [0]&& [lab]echo q\n"
+              "2    finished   stdout               0        0.00/0.00/0.00 true\n"
+              "0    finished   /tmp/ts-out.JhV49t   0        1.00/0.00/0.00 sleep 1\n");
+}
+
+TEST(List, FinishedWithNegativeLevelAndSkipped) {
+    Queue q;
+    q.add(cmd({"false"}), 0);                      // 0
+    q.schedule();
+    q.started(0, 5, "/tmp/ts-out.x", 0);
+    q.end(0, exit_with(-56, 0.5, 0.25, 0.126), 1);
+    q.add(dep_on(0), 2);                           // 1
+    q.schedule();
+    JobSpec empty_label = dep_on(-1);
+    empty_label.label = "";
+    q.add(empty_label, 3);                         // 2: -d on skipped job 1, -L ''
+    q.schedule();
+    EXPECT_EQ(list_text(q),
+              std::string(kHeader01) +
+                  "0    finished   /tmp/ts-out.x        -56      0.50/0.25/0.13 false\n"
+                  "1    skipped    (no output)                                  [0]&& true\n"
+                  "2    skipped    (no output)                                  [1]&& []true\n");
+}
+
+TEST(List, DependencyOnNothing) {
+    Queue q;
+    q.add(dep_on(-1), 0);
+    EXPECT_EQ(list_text(q), std::string(kHeader01) +
+                                 "0    queued     (file)                                       && true\n");
+    q.schedule();
+    // Running, but the runner has not reported its output file yet.
+    EXPECT_EQ(list_text(q),
+              "ID   State      Output               E-Level  Times(r/u/s)   Command [run=1/1]\n"
+              "0    running    (...)                                        && true\n");
+}
+
+TEST(List, LostQueuedJobAndLongPath) {
+    Queue q;
+    for (int i = 0; i < 12; ++i) {   // ids 0..11, finished and evicted
+        q.add(cmd({"x"}), 0);
+        q.schedule();
+        q.end(i, exit_with(0), 0);
+    }
+    q.set_max_finished(2);
+    q.add(cmd({"sleep", "10"}), 0);  // 12
+    q.add(cmd({"true"}), 0);         // 13
+    q.schedule();
+    q.started(12, 77, "/tmp/a/very/long/path/ts-out.123456", 0);
+    q.end(13, Queue::lost_result(), 1);   // client of the queued job died
+    q.end(11, exit_with(0), 1);           // already finished: no change
+    EXPECT_EQ(list_text(q),
+              "ID   State      Output               E-Level  Times(r/u/s)   Command [run=1/1]\n"
+              "12   running    /tmp/a/very/long/path/ts-out.123456                         sleep 10\n"
+              "11   finished   (...)                0        0.00/0.00/0.00 x\n"
+              "13   finished   (...)                -1       0.00/0.00/0.00 true\n");
+    q.end(12, exit_with(3, 12.5, 1.5, 0), 2);
+    EXPECT_EQ(list_text(q),
+              std::string(kHeader01) +
+                  "13   finished   (...)                -1       0.00/0.00/0.00 true\n"
+                  "12   finished   /tmp/a/very/long/path/ts-out.123456 3        12.50/1.50/0.00 sleep 10\n");
+}
+
+TEST(List, QueuedWithoutStoredOutputShowsStdout) {
+    Queue q;
+    q.add(cmd({"a"}), 0);
+    JobSpec n = cmd({"a", "b"});
+    n.flags = proto::kKeepFinished;
+    q.add(n, 0);
+    q.schedule();
+    EXPECT_EQ(list_line(*q.find(1)),
+              "1    queued     stdout                                       a b\n");
+    EXPECT_EQ(list_line(*q.find(0)),
+              "0    running    (...)                                        a\n");
+}
+
+TEST(ListLine, ControlCharactersKeepOneLinePerJob) {
+    EXPECT_EQ(printable(std::string("a\nb\tc\rd\x01" "e\x7f", 10) + "\xff"), "a\\nb\\tc\\rd\\x01e\\x7f\xff");
+    Queue q;
+    JobSpec s;
+    s.argv = {"printf", "x\ny"};
+    s.label = std::string("l\tb");
+    q.add(s, 0);
+    std::string line = list_line(*q.find(0));
+    EXPECT_EQ(line.find('\n'), line.size() - 1);
+    EXPECT_NE(line.find("[l\\tb]printf x\\ny"), std::string::npos) << line;
+}
