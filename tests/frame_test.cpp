@@ -1,6 +1,7 @@
 /*
- * protocol_test.cpp — frames (frame.h) and the Submit payload (jobs.h):
- * encoding, incremental parsing, size checks and the string tail.
+ * frame_test.cpp — frame.cpp and protocol.h: every message's layout,
+ * encoding, incremental parsing, size checks, the string tail, the codecs of
+ * the messages that carry a job, and a job's settings (settings.cpp) on the wire.
  */
 #include <gtest/gtest.h>
 
