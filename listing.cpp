@@ -95,7 +95,6 @@ std::string list_text(const Queue& q) {
     return s;
 }
 
-
 std::string savelist_text(const Queue& q, uid_t owner) {
     std::string s =
         "#!/bin/sh\n"

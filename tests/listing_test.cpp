@@ -34,15 +34,6 @@ JobSpec job(std::vector<std::string> argv, uid_t uid = kServer) {
     return s;
 }
 
-JobResult ended(int errorlevel, double real = 0, double user = 0, double sys = 0) {
-    JobResult r;
-    r.errorlevel = errorlevel;
-    r.real = real;
-    r.user = user;
-    r.sys = sys;
-    return r;
-}
-
 /* Id, state, output and E-Level columns as ts-spec §2.1 pads them, for a line that is not finished. */
 std::string unfinished(const std::string& id, const std::string& state, const std::string& out,
                        const std::string& cmd) {
@@ -147,13 +138,13 @@ TEST_F(ListingText, RunningShowsItsOutputPathAtAnyLength) {
 }
 
 TEST_F(ListingText, FinishedShowsItsLevelAndTimesWithTwoDecimals) {
-    EXPECT_EQ(list_line(finished(job({"make", "-j8"}), ended(127, 123.456, 0.004, 2.996))),
+    EXPECT_EQ(list_line(finished(job({"make", "-j8"}), exit_with(127, 123.456, 0.004, 2.996))),
               "0    finished   /tmp/ts-out.fin      127      123.46/0.00/3.00 make -j8\n");
-    JobResult killed = ended(-1, 0.5);
+    JobResult killed = exit_with(-1, 0.5);
     killed.signal = 15;
     EXPECT_EQ(list_line(finished(job({"sleep", "60"}), killed)),
               "1    finished   /tmp/ts-out.fin      -1       0.50/0.00/0.00 sleep 60\n");
-    EXPECT_EQ(list_line(finished(job({"x"}), ended(-128, 1e6))),
+    EXPECT_EQ(list_line(finished(job({"x"}), exit_with(-128, 1e6))),
               "2    finished   /tmp/ts-out.fin      -128     1000000.00/0.00/0.00 x\n");
 }
 
@@ -165,7 +156,7 @@ TEST_F(ListingText, JobsWithoutStoredOutputShowStdoutInEveryStateButSkipped) {
     JobId run = q_.add(n, kT0);
     q_.schedule();
     q_.started(run, 9, "", kT0);
-    q_.end(fin, ended(1), kT0 + 1);
+    q_.end(fin, exit_with(1), kT0 + 1);
     EXPECT_EQ(list_line(*q_.find(run)), unfinished("1", "running", "stdout", "true"));
     EXPECT_EQ(list_line(*q_.find(fin)), "0    finished   stdout               1        0.00/0.00/0.00 true\n");
     JobSpec dep = n;
@@ -220,7 +211,7 @@ TEST_F(ListingText, InfoOfARunningJobCountsFromItsStart) {
 }
 
 TEST_F(ListingText, InfoOfAFinishedJob) {
-    const Job& j = finished(job({"false"}), ended(3, 9.5));
+    const Job& j = finished(job({"false"}), exit_with(3, 9.5));
     EXPECT_EQ(info_text(j, kT0 + 1000, kServer, kServer),
               std::string("Exit status: died with exit code 3\nCommand: false\nSlots required: 1\nEnqueue time: ") +
                   kT0Text +
@@ -229,7 +220,7 @@ TEST_F(ListingText, InfoOfAFinishedJob) {
 }
 
 TEST_F(ListingText, InfoOfAKilledJob) {
-    JobResult r = ended(-1);
+    JobResult r = exit_with(-1);
     r.signal = 15;
     std::string info = info_text(finished(job({"sleep", "60"}), r), kT0, kServer, kServer);
     EXPECT_EQ(info.rfind("Exit status: killed by signal 15\nCommand: sleep 60\n", 0), 0u) << info;
@@ -244,7 +235,7 @@ TEST_F(ListingText, InfoOfALostJobSaysWhy) {
 }
 
 TEST_F(ListingText, InfoShowsTheErrorBeforeWhatWasLost) {
-    JobResult r = ended(-1);
+    JobResult r = exit_with(-1);
     r.note = "cannot create the output file in /nonexistent";
     r.lost = "it never started";
     std::string info = info_text(finished(job({"x"}), r), kT0, kServer, kServer);
@@ -258,7 +249,7 @@ TEST_F(ListingText, InfoShowsTheErrorBeforeWhatWasLost) {
 }
 
 TEST_F(ListingText, InfoOfASkippedJobStopsAfterItsEnqueueTime) {
-    finished(job({"false"}), ended(1));               // 0
+    finished(job({"false"}), exit_with(1));               // 0
     JobSpec s = job({"true"});
     s.depends = true;
     s.depend_on = 0;
@@ -346,7 +337,7 @@ TEST_F(ListingText, SavelistOfAnEmptyQueue) {
 
 TEST_F(ListingText, SavelistWholeText) {
     q_.set_max_slots(2);
-    finished(job({"make"}), ended(0, 1.5, 0.25));                        // 0, finished
+    finished(job({"make"}), exit_with(0, 1.5, 0.25));                        // 0, finished
     JobSpec skip = job({"deploy"});
     skip.depends = true;
     skip.depend_on = 99;                                                 // 1, skipped: no such job
