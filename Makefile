@@ -44,8 +44,14 @@ $(B):
 
 include tests/gtest.mk
 
-$(UNIT): $(TESTS) $(wildcard tests/*.h) $(OBJS) $(GTEST_DEP) | $(B)
-	$(CXX) $(CXXFLAGS) $(GTEST_CFLAGS) -I. -o $@ $(TESTS) $(OBJS) $(GTEST_LIBS) -pthread
+TEST_OBJS := $(patsubst tests/%.cpp,$(B)/tests/%.o,$(TESTS))
+
+$(B)/tests/%.o: tests/%.cpp $(GTEST_DEP) | $(B)
+	@mkdir -p $(B)/tests
+	$(CXX) $(CXXFLAGS) $(GTEST_CFLAGS) -I. -MMD -MP -c -o $@ $<
+
+$(UNIT): $(TEST_OBJS) $(OBJS) $(GTEST_DEP) | $(B)
+	$(CXX) $(CXXFLAGS) -o $@ $(TEST_OBJS) $(OBJS) $(GTEST_LIBS) -pthread
 
 # Under the sanitizers (slow) the heaviest scripts do less: TS_TEST_LIGHT.
 check: $(BIN) $(UNIT)
@@ -91,4 +97,4 @@ profile: $(BIN)
 	bench/profile.sh "$(CURDIR)/$(BIN)"
 
 .PHONY: all check check-valgrind install clean fuzz bench profile
--include $(wildcard $(B)/*.d)
+-include $(wildcard $(B)/*.d $(B)/tests/*.d)
