@@ -588,15 +588,19 @@ void Server::shutdown(int code) {
     _exit(code);
 }
 
-/* The connection that runs (or will run) a job, and the one waiting for room. */
+/* The connection that runs (or will run) a job, and those waiting for room
+ * (its submit, and the same submit sent again). */
 Conn* Server::runner_conn(JobId id) {
     auto it = runners_.find(id);
     return it != runners_.end() && !it->second->dead ? it->second : nullptr;
 }
 
-Conn* Server::overflow_conn(JobId id) {
-    auto it = overflow_.find(id);
-    return it != overflow_.end() && !it->second->dead ? it->second : nullptr;
+std::vector<Conn*> Server::overflow_conns(JobId id) {
+    std::vector<Conn*> out;
+    auto range = overflow_.equal_range(id);
+    for (auto it = range.first; it != range.second; ++it)
+        if (!it->second->dead) out.push_back(it->second);
+    return out;
 }
 
 /* The one place a connection changes role: the indexes follow. */
@@ -623,7 +627,7 @@ void Server::set_role(Conn& c, Role r, JobId id) {
     case Role::Runner:
     case Role::ClientRunner: runners_[id] = &c; break;
     case Role::Waiter: waiters_.emplace(id, &c); break;
-    case Role::Overflow: overflow_[id] = &c; break;
+    case Role::Overflow: overflow_.emplace(id, &c); break;
     case Role::Client:
     case Role::Spare: break;
     }
@@ -644,7 +648,7 @@ void Server::check_detached() {
     double now = now_seconds();
     bool waiting = false;
     for (JobId id : queue_.overflow()) {
-        if (overflow_conn(id)) continue;
+        if (!overflow_conns(id).empty()) continue;
         if (now < reattach_deadline_) {
             waiting = true;
             continue;
@@ -732,7 +736,7 @@ void Server::schedule() {
     }
     for (JobId id : queue_.admit_overflow()) {
         journal_->admitted(id);
-        if (Conn* c = overflow_conn(id)) {
+        for (Conn* c : overflow_conns(id)) {
             set_role(*c, Role::Client);
             submitted(*c, id);
         }

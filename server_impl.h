@@ -93,7 +93,7 @@ public:
     void check_detached();
     void end_job(JobId id, const JobResult& r, double end);
     Conn* runner_conn(JobId id);
-    Conn* overflow_conn(JobId id);
+    std::vector<Conn*> overflow_conns(JobId id);
     void set_role(Conn& c, Role r, JobId id = -1);
     bool may_manage(Conn& c, const Job& j);
     void on_remove(Conn& c, const Frame& f);
@@ -157,7 +157,7 @@ private:
     // Indexes from a job to its connections (set_role keeps them).
     std::unordered_map<JobId, Conn*> runners_;            // Runner and ClientRunner
     std::unordered_multimap<JobId, Conn*> waiters_;       // Waiter
-    std::unordered_map<JobId, Conn*> overflow_;           // Overflow
+    std::unordered_multimap<JobId, Conn*> overflow_;      // Overflow
     bool accepting_ = true;
     double accept_logged_ = -60;  // accept failed for lack of descriptors: logged then
     std::string startup_error_;
