@@ -387,7 +387,8 @@ bool Server::may_manage(Conn& c, const Job& j) {
     if (c.uid == j.spec.uid || c.trusted) return true;
     error(c, format("Job %i belongs to uid %u: only its owner, the server's owner (uid %u) or root "
                     "may %s it.\n",
-                    j.id, unsigned(j.spec.uid), unsigned(uid_), handling_ ? handling_->verb : "change"));
+                    j.id, unsigned(j.spec.uid), unsigned(uid_),
+                    handling_ && handling_->verb ? handling_->verb : "change"));
     return false;
 }
 
@@ -582,12 +583,10 @@ void Server::on_unstarted(Conn& c, const Frame& f) {
     top_up_spares();
 }
 
-/* A spare runner connected: give it the oldest job waiting for one. */
+/* A spare runner connected (only the spawner's children, which run as us:
+ * kServerUid; an idle spare that sends anything is closed by dispatch): give
+ * it the oldest job waiting for one. */
 void Server::on_spare(Conn& c, const Frame&) {
-    if (&c == idle_spare_) {   // (only the spawner's children, which run as us: kServerUid)
-        c.dead = true;
-        return;
-    }
     if (spares_asked_ > 0) --spares_asked_;
     while (!unassigned_.empty()) {
         JobId id = unassigned_.front();
