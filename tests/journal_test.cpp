@@ -354,7 +354,7 @@ double settle(Live& a, double t, const std::map<JobId, JobResult>& outcome = {},
 // exact in binary, so that they survive as microseconds.
 struct Scenario {
     JobId head, failed, skipped, nf, removed, urgent, swap_a, swap_b, dash_d, big, killed;
-    JobId failed2, skipped2, skipped3, ok, running2, waits_on_running, big2, big3, released, held;
+    JobId failed2, skipped2, skipped3, ok, running2, waits_on_running, big2, big3, admitted, overflowed;
 };
 
 Scenario build_everything(Live& a) {
@@ -421,10 +421,10 @@ Scenario build_everything(Live& a) {
     EXPECT_TRUE(a.swap(s.big, s.big2));                           // 0, 17, 16, 14, 15, 9
     t += 2;
 
-    // TS_MAXCONN: two held jobs, one let in.
+    // TS_MAXCONN: two overflow jobs, one let in.
     a.q.set_max_jobs(a.q.active().size() + 1);
-    s.released = a.add(cmd({"held", "1"}), t);                    // 18
-    s.held = a.add(cmd({"held", "2"}), t + 1);                    // 19
+    s.admitted = a.add(cmd({"held", "1"}), t);                    // 18
+    s.overflowed = a.add(cmd({"held", "2"}), t + 1);                    // 19
     a.q.set_max_jobs(a.q.active().size() + 2);
     settle(a, t + 2);
     return s;
@@ -508,13 +508,13 @@ TEST(JournalRecord, RoundTripInEveryState) {
     skipped.enqueue_time = skipped.end_time = 1700000003;
     jobs.push_back(skipped);
 
-    Job held;
-    held.id = 16;
-    held.state = JobState::Overflow;
-    held.spec = cmd({"held"});
-    held.spec.flags = proto::kStoreOutput | proto::kKeepFinished | proto::kNoBlock;
-    held.enqueue_time = 1700000004;
-    jobs.push_back(held);
+    Job waiting;
+    waiting.id = 16;
+    waiting.state = JobState::Overflow;
+    waiting.spec = cmd({"held"});
+    waiting.spec.flags = proto::kStoreOutput | proto::kKeepFinished | proto::kNoBlock;
+    waiting.enqueue_time = 1700000004;
+    jobs.push_back(waiting);
 
     Job fg;   // a -f job with a negative nice value and no limits
     fg.id = 0;
@@ -743,8 +743,8 @@ TEST_F(JournalTest, ReplayRestoresEverything) {
     EXPECT_EQ(state(s.skipped2), JobState::Skipped);
     EXPECT_EQ(state(s.skipped3), JobState::Skipped);
     EXPECT_EQ(state(s.ok), JobState::Finished);
-    EXPECT_EQ(state(s.released), JobState::Queued);
-    EXPECT_EQ(state(s.held), JobState::Overflow);
+    EXPECT_EQ(state(s.admitted), JobState::Queued);
+    EXPECT_EQ(state(s.overflowed), JobState::Overflow);
     EXPECT_EQ(ids(q.active()), (V{0, 17, 16, 14, 15, 9, 18}));
     EXPECT_EQ(ids(q.finished_list()), (V{10, 11, 12, 13}));
     EXPECT_EQ(q.overflow(), V{19});
@@ -784,7 +784,7 @@ TEST_F(JournalTest, ReplayedQueueGoesOnLikeTheOriginal) {
     }
     EXPECT_EQ(a->q.find(s.waits_on_running)->state, JobState::Finished);
     EXPECT_EQ(a->q.find(s.big)->state, JobState::Finished);
-    EXPECT_EQ(a->q.find(s.held)->state, JobState::Finished);
+    EXPECT_EQ(a->q.find(s.overflowed)->state, JobState::Finished);
     expect_same_queue(a->q, b->q);
 }
 

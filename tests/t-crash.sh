@@ -75,7 +75,7 @@ scenario() {
     done
     for i in $(seq 0 149); do "$TS" -w "$i" >/dev/null 2>&1; done
     wait   # the waiters
-    local list bad=0 ran=0 want got line
+    local list bad=0 ran=0 want got line why=""
     list=$("$TS")
     for i in $(seq 0 149); do
         want=$(expect "$i")
@@ -89,15 +89,23 @@ scenario() {
         local label=L$i
         [ "$i" -lt 2 ] && label=B$i
         if [ "$got" != "$want" ] || [[ $line != *"[$label]"* ]]; then
-            bad=$((bad + 1)); echo "# job $i: want '$want' [$label], got: $line"
+            bad=$((bad + 1)); why+="# job $i: want '$want' [$label], got: $line"$'\n'
         fi
         if [ "$i" -ge 2 ]; then
-            if [ "$want" = skipped ] && [ "$n" != 0 ]; then bad=$((bad + 1)); echo "# job $i skipped but ran $n times"; fi
-            if [ "$want" != skipped ] && [ "$n" != 1 ]; then bad=$((bad + 1)); echo "# job $i ran $n times"; fi
+            if [ "$want" = skipped ] && [ "$n" != 0 ]; then bad=$((bad + 1)); why+="# job $i skipped but ran $n times"$'\n'; fi
+            if [ "$want" != skipped ] && [ "$n" != 1 ]; then bad=$((bad + 1)); why+="# job $i ran $n times"$'\n'; fi
             [ "$n" = 1 ] && ran=$((ran + 1))
         fi
     done
     is "$bad" 0 "$sig: all 150 jobs ended with the right state, E-Level and label; each ran exactly once ($ran ran)"
+    # (after the result, so that the runner shows them with the failure, with what -i says of each)
+    if [ -n "$why" ]; then
+        printf '%s' "$why"
+        for i in $(printf '%s' "$why" | sed -n 's/^# job \([0-9]*\).*/\1/p' | sort -un); do
+            "$TS" -i "$i" 2>&1 | sed "s/^/#   $i: /"
+        done
+        grep -v '^$' "$dir/s.error" 2>/dev/null | tail -n 20 | sed 's/^/#   log: /'
+    fi
     for i in 10 21 42 60 100 149; do
         want=$(expect "$i")
         case $want in skipped) want=255 ;; *) want=$(( ${want#finished } & 255 )) ;; esac
