@@ -212,6 +212,13 @@ void Server::submitted(Conn& c, JobId id) {
     }
 }
 
+/* task-spooler's refusal of an id action: "The last job cannot be VERB." or
+ * "The job N cannot be VERB." */
+void Server::cannot(Conn& c, int id, const char* verb) {
+    error(c, id == -1 ? format("The last job cannot be %s.\n", verb)
+                      : format("The job %i cannot be %s.\n", id, verb));
+}
+
 /* An id from the command line: -1 means "the last job" (either rule). */
 Job* Server::lookup(const Conn& c, int id, bool last_added) {
     if (id == -1 && c.uid == 0) return last_added ? queue_.last_added() : queue_.last_run();
@@ -224,8 +231,7 @@ void Server::on_state(Conn& c, const Frame& f) {
     (void)decode_body(f, &r);
     Job* j = lookup(c, r.id, true);
     if (!j) {
-        error(c, r.id == -1 ? "The last job cannot be stated.\n"
-                            : format("The job %i cannot be stated.\n", r.id));
+        cannot(c, r.id, "stated");
         return;
     }
     proto::StateBody s{};
@@ -310,8 +316,7 @@ void Server::on_remove(Conn& c, const Frame& f) {
     if (j && !may_manage(c, *j)) return;
     if (j && !writable(c)) return;
     if (!j || !queue_.remove(id)) {
-        error(c, r.id == -1 ? "The last job cannot be removed.\n"
-                            : format("The job %i cannot be removed.\n", r.id));
+        cannot(c, r.id, "removed");
         return;
     }
     journal_->removed(id);
@@ -338,8 +343,7 @@ void Server::on_urgent(Conn& c, const Frame& f) {
     bool own_only = !c.trusted;
     JobId before = -1;
     if (!j || !(own_only ? queue_.urgent_among_own(id, &before) : queue_.urgent(id))) {
-        error(c, r.id == -1 ? "The last job cannot be urged.\n"
-                            : format("The job %i cannot be urged.\n", r.id));
+        cannot(c, r.id, "urged");
         return;
     }
     if (!own_only) journal_->urgent(id);
@@ -454,8 +458,7 @@ void Server::on_wait(Conn& c, const Frame& f) {
     (void)decode_body(f, &r);
     Job* j = lookup(c, r.id, true);
     if (!j) {
-        error(c, r.id == -1 ? "The last job cannot be waited.\n"
-                            : format("The job %i cannot be waited.\n", r.id));
+        cannot(c, r.id, "waited");
         return;
     }
     if (j->state == JobState::Finished || j->state == JobState::Skipped) {

@@ -133,6 +133,7 @@ private:
     void flush(Conn& c);
     void reply(Conn& c, const std::string& bytes, bool last = true);
     void error(Conn& c, const std::string& line);
+    void cannot(Conn& c, int id, const char* verb);
     void drain_signals();
     void schedule();
     void spawn_runner(Job& j);
