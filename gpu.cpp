@@ -1,0 +1,4 @@
+/*
+ * gpu.cpp — the GPU policy and allocator (gpu.h).
+ */
+#include "gpu.h"

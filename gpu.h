@@ -1,0 +1,189 @@
+/*
+ * gpu.h — GPUs as a resource: what the machine's cards are (a snapshot made
+ * by a probe), how a job's need is written, and the allocator that decides
+ * which cards a queued job gets. Like the queue, it knows nothing of
+ * processes or sockets: the server runs the probes (nvidia-smi as a child
+ * process, AMD's sysfs) and feeds their text to the parsers here, and unit
+ * tests drive the parsers and the allocator directly.
+ *
+ * Cards are keyed by UUID (indices can change at boot). A job's allocation
+ * is the list of its cards' UUIDs; the index a job's environment names
+ * (CUDA_VISIBLE_DEVICES with CUDA_DEVICE_ORDER=PCI_BUS_ID, which is
+ * nvidia-smi's order) is looked up in the snapshot when the job starts.
+ *
+ * The rules (README "GPUs"):
+ *   - a card takes at most jobs_per_gpu ts jobs (TS_GPU_SLOTS), one in
+ *     EXCLUSIVE_PROCESS compute mode, none when PROHIBITED or in MIG mode;
+ *   - a card with a compute process that is not a ts job is busy, unless the
+ *     policy judges by free memory (TS_GPU_FOREIGN=memory);
+ *   - a job that declares its memory (--gpu-mem) fits where the declarations
+ *     of the card's ts jobs plus its own fit in the card's memory, and, once
+ *     the card has settled, where the memory measured free holds it too;
+ *   - measured memory is not trusted for `settle` seconds after a job started
+ *     on the card, nor from a snapshot taken before that;
+ *   - cards are tried in the order of preference (TS_VISIBLE_DEVICES, else
+ *     the probe's order), and a job's cards are all of one vendor;
+ *   - the first GPU job in queue order that cannot start reserves the cards
+ *     it could use: no later job is placed on them, so a stream of one-GPU
+ *     jobs cannot starve a job that needs several.
+ */
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <sys/types.h>
+
+enum class GpuVendor : uint8_t { Nvidia, Amd };
+enum class ComputeMode : uint8_t { Default, ExclusiveProcess, Prohibited, Unknown };
+
+struct GpuCard {
+    std::string uuid;              // "GPU-..." (NVIDIA); "AMD-<unique_id or PCI address>"
+    int index = -1;                // nvidia-smi's index; AMD: position in PCI order
+    GpuVendor vendor = GpuVendor::Nvidia;
+    std::string name;
+    std::string bus_id;            // PCI address, as the probe wrote it
+    uint64_t mem_total = 0;        // bytes; 0 when not known
+    uint64_t mem_used = 0;         // bytes, when mem_known
+    bool mem_known = false;        // memory.used was a number
+    int util = -1;                 // percent; -1 when not known
+    ComputeMode mode = ComputeMode::Default;
+    bool mig = false;              // MIG mode is on: its instances are not scheduled
+};
+
+/* A compute process on a card, as nvidia-smi lists it. */
+struct GpuProcess {
+    std::string uuid;              // of its card
+    pid_t pid = 0;
+    uint64_t mem = 0;              // bytes, when mem_known
+    bool mem_known = false;
+    std::string name;
+    bool ours = false;             // a ts job's (set by the server, which can read /proc)
+};
+
+/* What one probe saw. ok false: the probe failed, and error says why (for
+ * -i, --gpu-list and the log); the cards of a failed probe are not used. */
+struct GpuSnapshot {
+    bool ok = false;
+    std::string error;
+    double when = 0;               // when the probe began (now_seconds)
+    std::vector<GpuCard> cards;    // in the probe's order
+    std::vector<GpuProcess> procs;
+    std::string source;            // "nvidia-smi", "sysfs", "nvidia-smi and sysfs"
+
+    const GpuCard* card(const std::string& uuid) const;
+};
+
+// ---- parsers (gpu_probe.cpp) ------------------------------------------------------------------------------
+
+/* The fields ts asks nvidia-smi for, in this order (name last: it may hold commas):
+ *   nvidia-smi --query-gpu=<kQueryGpuFields> --format=csv,noheader,nounits */
+extern const char* const kQueryGpuFields;
+/*   nvidia-smi --query-compute-apps=<kQueryAppsFields> --format=csv,noheader,nounits */
+extern const char* const kQueryAppsFields;
+
+/* Parse --query-gpu output (one line a card). Lines that cannot be read are
+ * left out with a note in *warnings; false (and *err) when the output is not
+ * such a listing at all ("No devices were found" is true with no cards). */
+bool parse_query_gpu(std::string_view text, std::vector<GpuCard>* cards, std::string* err,
+                     std::vector<std::string>* warnings = nullptr);
+/* Parse --query-compute-apps output (one line a process; none is empty). */
+bool parse_compute_apps(std::string_view text, std::vector<GpuProcess>* procs, std::string* err,
+                        std::vector<std::string>* warnings = nullptr);
+/* What an exit status of nvidia-smi means, for a message ("the NVIDIA driver
+ * is not loaded" for 9, ...). */
+std::string nvidia_smi_failure(int exit_code);
+/* AMD cards under a sysfs drm directory (normally /sys/class/drm): every
+ * cardN whose device/vendor is 0x1002 and that has mem_info_vram_total. */
+std::vector<GpuCard> read_amd_cards(const std::string& drm_dir, std::vector<std::string>* warnings = nullptr);
+
+// ---- the policy and the allocator (gpu.cpp) ----------------------------------------------------------------
+
+struct GpuPolicy {
+    int jobs_per_gpu = 1;                    // TS_GPU_SLOTS
+    bool judge_by_memory = false;            // TS_GPU_FOREIGN=memory: foreign processes only take memory
+    uint64_t min_free = uint64_t(1) << 30;   // TS_GPU_MIN_FREE: judged by memory, a job without --gpu-mem needs this
+    double settle = 30;                      // TS_GPU_SETTLE: seconds measured memory is not trusted after a start
+    std::vector<std::string> visible;        // TS_VISIBLE_DEVICES: indices or UUIDs, in order of preference; empty: all
+};
+
+/* A job's need: count cards, each with mem bytes free for it (0: not declared). */
+struct GpuNeed {
+    int count = 0;
+    uint64_t mem = 0;
+};
+
+/* What ts jobs hold of one card. */
+struct CardUse {
+    int jobs = 0;
+    uint64_t claimed = 0;          // the --gpu-mem of those jobs, together
+    double last_start = -1e18;     // when a job last started on it
+};
+using GpuUse = std::map<std::string, CardUse>;   // by UUID
+
+/* TS_VISIBLE_DEVICES: a comma-separated list of indices (0, 1) or UUIDs
+ * ("GPU-..."; "MIG-..." is refused: MIG is not scheduled). False with *err
+ * for a malformed list. */
+bool parse_visible_devices(std::string_view text, std::vector<std::string>* out, std::string* err);
+
+/* The cards of the snapshot a policy lets jobs use, in order of preference,
+ * and why the others are not used (one line each, for --gpu-list and the log). */
+struct UsableCards {
+    std::vector<const GpuCard*> cards;
+    std::vector<std::string> notes;
+};
+UsableCards usable_cards(const GpuSnapshot& s, const GpuPolicy& p);
+
+/* Whether a job with this need can ever run on the usable cards (enough
+ * cards of one vendor, with enough memory); if not, *why is a sentence. */
+bool could_ever_fit(const GpuNeed& need, const UsableCards& u, std::string* why);
+
+/* One scheduling pass over the GPUs: made from a snapshot and what ts jobs
+ * hold, it places queued jobs in queue order (place), each placement taking
+ * its share at once, and keeps the first job that could not be placed's reservation. */
+class GpuPlan {
+public:
+    GpuPlan(const GpuSnapshot& s, const GpuPolicy& p, GpuUse use, double now);
+    /* Place a job: true with its cards' UUIDs in *uuids. False with why it
+     * waits in *why (for -i); the first job refused reserves the cards it could use. */
+    bool place(const GpuNeed& need, std::vector<std::string>* uuids, std::string* why);
+    /* No card has room for any job (placing more is pointless this pass). */
+    bool full() const;
+    /* The snapshot is too old to place a job that needs memory measured
+     * (a probe would help): set by place(). */
+    bool wants_probe() const { return wants_probe_; }
+
+private:
+    struct Slot {
+        const GpuCard* card;
+        CardUse use;
+        int capacity;          // jobs it takes
+        uint64_t foreign_mem;  // measured memory of processes that are not ts jobs
+        bool foreign;          // such a process is on it
+        bool reserved = false;
+    };
+    bool fits(const Slot& s, const GpuNeed& need, std::string* why);
+    std::vector<Slot> slots_;    // in order of preference
+    const GpuSnapshot& snap_;
+    GpuPolicy policy_;
+    double now_;
+    bool reserving_done_ = false;
+    bool wants_probe_ = false;
+};
+
+/* The environment a job's cards give it: CUDA_VISIBLE_DEVICES,
+ * CUDA_DEVICE_ORDER=PCI_BUS_ID and TS_GPUS for NVIDIA cards,
+ * ROCR_VISIBLE_DEVICES, HIP_VISIBLE_DEVICES and TS_GPUS for AMD ones.
+ * With no cards, hide: the variables that hide every card (TS_GPU_HIDE). */
+std::vector<std::string> gpu_environment(const std::vector<const GpuCard*>& cards, bool hide);
+/* env with each NAME=value of vars set (replacing NAME's old value). */
+void set_environment(std::vector<std::string>* env, const std::vector<std::string>& vars);
+
+/* "8 GiB", "512 MiB": a size as --gpu-list and -i show it. */
+std::string size_text(uint64_t bytes);
+/* --gpu-mem's SIZE: a number with K, M, G or T (powers of 1024; a plain
+ * number is MiB); 0 when it is not one. */
+uint64_t parse_gpu_mem(std::string_view s);

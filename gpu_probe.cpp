@@ -1,0 +1,4 @@
+/*
+ * gpu_probe.cpp — reading what probes say of the cards (gpu.h).
+ */
+#include "gpu.h"
