@@ -85,6 +85,7 @@ private:
     bool foreign_;       // the server runs under another uid (a shared queue)
     JobSpec spec_;       // the job to queue, made before connecting (TS_ENV may take its time)
     int reconnects_ = 0;
+    const char* closed_hint_ = nullptr;   // why a server may close without answering this request
 };
 
 // A runner of another user's server waits this long for it to come back.
@@ -115,6 +116,8 @@ Frame Client::ask(const std::string& request) {
     std::string why;   // why the last attempt to reach a server failed
     for (int attempt = 1; !try_receive(&f); ++attempt) {
         if (attempt > 3 && !why.empty() && why.compare(0, 10, "The server") == 0) die("%s", why.c_str());
+        if (attempt > 3 && closed_hint_)
+            die("The server at %s closed the connection without answering: %s", sock_.path.c_str(), closed_hint_);
         if (attempt > 3)
             die("The server at %s closed the connection without answering: it stopped, or it is "
                 "not a ts server (task-spooler 1.x?).",
@@ -294,6 +297,11 @@ JobSpec job_spec(const Options& o, bool send_env) {
     if (o.store_output || !o.foreground) s.flags |= proto::kKeepFinished;
     if (o.no_block) s.flags |= proto::kNoBlock;
     s.num_slots = o.num_slots;
+    if (o.gpus > 0) {
+        s.settings.set_gpus(o.gpus);
+        if (o.gpu_mem) s.settings.set_gpu_mem(o.gpu_mem);
+        if (!o.num_slots_given) s.num_slots = 0;   // a GPU job takes GPUs, and slots only if asked
+    }
     s.depends = o.depends;
     s.depend_on = o.depend_on;
     capture_context(&s, send_env);
@@ -309,6 +317,7 @@ int Client::enqueue() {
         sent.env.clear();
         if (!o_.foreground) sent.flags |= proto::kRunByClient;
     }
+    if (foreign_ || o_.foreground) sent.flags |= proto::kTakesRunEnv;   // we run it: Run may give it GPUs
     // The submit's own name: sent again after a lost connection, it finds
     // the job it queued instead of queueing a second one.
     unsigned char rnd[16];
@@ -323,6 +332,10 @@ int Client::enqueue() {
     for (int attempt = 1; !try_receive(&f); ++attempt) {
         // No answer: the server died, maybe with the job journaled. Ask the
         // next one (started if need be) for the same submit.
+        if (attempt > 12 && !sent.settings.empty())   // a server of an older ts drops a job with settings
+            die("Error getting the newjob_ok: the server went away before answering (a server of "
+                "an older ts closes the connection on -G and --gpu-mem: `ts --restart` moves the queue "
+                "to this ts)");
         if (attempt > 12) die("Error getting the newjob_ok: the server went away before answering");
         sleep_seconds(std::min(2.0, 0.05 * double(1 << std::min(attempt, 6))));
         std::string why;
@@ -511,6 +524,10 @@ int Client::run() {
     }
     case Action::Clear: return simple(encode_empty(MsgType::Clear));
     case Action::Info: return print_text(encode(MsgType::Info, job_ref()));
+    case Action::GpuList:
+        closed_hint_ = "it runs an older ts, without --gpu-list (`ts --restart` moves the queue to this ts), "
+                       "or it stopped.";
+        return print_text(encode_empty(MsgType::GpuList));
     case Action::Kill: return kill_job();
     case Action::Tail:
     case Action::Cat: return follow();

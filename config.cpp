@@ -22,6 +22,61 @@ size_t parse_size(const char* s) {
     return *end ? 0 : static_cast<size_t>(n);
 }
 
+namespace {
+
+/* A number of seconds in [lo, hi]; false when it is not one. */
+bool seconds_in(const char* s, double lo, double hi, double* out) {
+    char* end = nullptr;
+    double d = strtod(s, &end);
+    if (end == s || *end || !(d >= lo && d <= hi)) return false;
+    *out = d;
+    return true;
+}
+
+void read_gpu_config(const Getenv& env, ServerConfig* c) {
+    GpuPolicy& g = c->gpu;
+    if (const char* s = env("TS_GPU_SLOTS")) {
+        char* end = nullptr;
+        long n = strtol(s, &end, 10);
+        if (*s && !*end && n >= 1 && n <= 1024) g.jobs_per_gpu = int(n);
+        else c->notes.push_back(format("TS_GPU_SLOTS=%s ignored: it must be a number from 1 to 1024", s));
+    }
+    if (const char* s = env("TS_GPU_FOREIGN")) {
+        std::string v = s;
+        if (v == "memory") g.judge_by_memory = true;
+        else if (v != "busy")
+            c->notes.push_back(format("TS_GPU_FOREIGN=%s ignored: it must be busy or memory", s));
+    }
+    if (const char* s = env("TS_GPU_MIN_FREE")) {
+        if (uint64_t n = parse_gpu_mem(s)) g.min_free = n;
+        else c->notes.push_back(format("TS_GPU_MIN_FREE=%s ignored: it must be a size such as 2G", s));
+    }
+    if (const char* s = env("TS_GPU_SETTLE")) {
+        if (!seconds_in(s, 0, 3600, &g.settle))
+            c->notes.push_back(format("TS_GPU_SETTLE=%s ignored: it must be seconds, from 0 to 3600", s));
+    }
+    // A restriction that cannot be read stops the server: running jobs on
+    // every GPU when its owner meant some would trample the others.
+    if (const char* s = env("TS_VISIBLE_DEVICES"); s && *s) {
+        std::string why;
+        if (!parse_visible_devices(s, &g.visible, &why))
+            c->error = format("TS_VISIBLE_DEVICES=%s: %s", printable(s).c_str(), why.c_str());
+    }
+    if (const char* s = env("TS_GPU_HIDE")) c->gpu_hide = std::string(s) == "1";
+    if (const char* s = env("TS_NVIDIA_SMI")) c->nvidia_smi = s;
+    if (const char* s = env("TS_GPU_SYSFS")) c->gpu_sysfs = s;
+    if (const char* s = env("TS_GPU_PROBE_INTERVAL")) {
+        if (!seconds_in(s, 0.05, 3600, &c->probe_interval))
+            c->notes.push_back(format("TS_GPU_PROBE_INTERVAL=%s ignored: it must be seconds, from 0.05 to 3600", s));
+    }
+    if (const char* s = env("TS_GPU_PROBE_TIMEOUT")) {
+        if (!seconds_in(s, 0.05, 600, &c->probe_timeout))
+            c->notes.push_back(format("TS_GPU_PROBE_TIMEOUT=%s ignored: it must be seconds, from 0.05 to 600", s));
+    }
+}
+
+}  // namespace
+
 ServerConfig read_server_config(const Getenv& env, size_t nofile) {
     ServerConfig c;
     if (const char* s = env("TS_SLOTS")) {
@@ -50,5 +105,6 @@ ServerConfig read_server_config(const Getenv& env, size_t nofile) {
     if (const char* s = env("TS_FSYNC")) c.fsync = std::string(s) == "1";
     if (const char* s = env("TS_SAVELIST")) c.savelist = s;
     if (const char* s = env("TS_TEST_CRASH_AFTER_SUBMIT")) c.crash_after_submit = s;
+    read_gpu_config(env, &c);
     return c;
 }

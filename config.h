@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "gpu.h"
+
 struct ServerConfig {
     int slots = 0;                           // TS_SLOTS, for a queue the journal does not give; 0: 1
     size_t max_jobs = 0;                     // TS_MAXCONN: at most max_jobs-1 queued or running; 0: no bound
@@ -22,6 +24,13 @@ struct ServerConfig {
     bool fsync = false;                      // TS_FSYNC=1: every record on disk before the answer
     std::string savelist;                    // TS_SAVELIST: the list appended there on SIGTERM
     std::string crash_after_submit;          // TS_TEST_CRASH_AFTER_SUBMIT: a test's one-shot fault
+    // GPUs (README "GPUs"): the allocator's policy, and how the cards are probed.
+    GpuPolicy gpu;                           // TS_GPU_SLOTS, TS_GPU_FOREIGN, TS_GPU_MIN_FREE, TS_GPU_SETTLE, TS_VISIBLE_DEVICES
+    bool gpu_hide = false;                   // TS_GPU_HIDE=1: jobs without -G see no GPU
+    std::string nvidia_smi = "nvidia-smi";   // TS_NVIDIA_SMI (empty: NVIDIA cards are not probed); else PATH's
+    std::string gpu_sysfs = "/sys/class/drm";// TS_GPU_SYSFS: where AMD cards are looked for (empty: not)
+    double probe_interval = 5;               // TS_GPU_PROBE_INTERVAL: a probe's result is used this long
+    double probe_timeout = 10;               // TS_GPU_PROBE_TIMEOUT: a probe that takes longer is killed
     std::vector<std::string> notes;          // settings ignored, and why (for the log)
     std::string error;                       // a setting the server cannot start with
 };

@@ -72,7 +72,8 @@ struct GpuSnapshot {
     double when = 0;               // when the probe began (now_seconds)
     std::vector<GpuCard> cards;    // in the probe's order
     std::vector<GpuProcess> procs;
-    std::string source;            // "nvidia-smi", "sysfs", "nvidia-smi and sysfs"
+    std::string source;            // "nvidia-smi", "sysfs", "nvidia-smi, sysfs"
+    bool no_nvidia_smi = false;    // nvidia-smi was not found (so no NVIDIA card is known)
 
     const GpuCard* card(const std::string& uuid) const;
 };
@@ -182,6 +183,8 @@ std::vector<std::string> gpu_environment(const std::vector<const GpuCard*>& card
 /* env with each NAME=value of vars set (replacing NAME's old value). */
 void set_environment(std::vector<std::string>* env, const std::vector<std::string>& vars);
 
+/* "NVIDIA" or "AMD". */
+const char* gpu_vendor_name(GpuVendor v);
 /* "8 GiB", "512 MiB": a size as --gpu-list and -i show it. */
 std::string size_text(uint64_t bytes);
 /* --gpu-mem's SIZE: a number with K, M, G or T (powers of 1024; a plain

@@ -38,6 +38,7 @@ const Handler kHandlers[] = {
     {MsgType::Finished, sizeof(proto::FinishedBody), true, kReport, kAnyone, nullptr, true, &Server::on_finished},
     {MsgType::Spare, 0, false, kHello, kServerUid, nullptr, false, &Server::on_spare},
     {MsgType::Unstarted, sizeof(proto::Slots), false, kReport, kServerUid, nullptr, false, &Server::on_unstarted},
+    {MsgType::GpuList, 0, false, kRequest, kAnyone, nullptr, false, &Server::on_gpu_list},
 };
 
 const Handler* handler_of(MsgType t) {
@@ -47,7 +48,7 @@ const Handler* handler_of(MsgType t) {
 }
 
 void Server::dispatch(Conn& c, const Frame& f) {
-    if (c.close_after_flush || c.stream) return;   // one request per connection: ignore extra frames
+    if (c.close_after_flush || c.stream || c.parked || c.gpu_list) return;   // one request per connection: ignore extra frames
     const Handler* h = handler_of(f.type);
     // A runner or waiter of an older ts (its messages have not changed) is
     // served in its own version; anything else of another version is told ours.
@@ -131,7 +132,8 @@ void Server::on_submit(Conn& c, const Frame& f) {
     if (c.uid != uid_) {
         spec.flags |= proto::kRunByClient;
         spec.env.clear();
-        spec.num_slots = std::max(1, spec.num_slots);   // -N 0 takes a slot all the same
+        // -N 0 takes a slot all the same; a GPU job is bounded by its GPUs.
+        if (spec.settings.gpus() == 0) spec.num_slots = std::max(1, spec.num_slots);
     }
     // The same submit again (its client lost the answer, say to a crash):
     // the job it queued, never a second one.
@@ -144,6 +146,7 @@ void Server::on_submit(Conn& c, const Frame& f) {
         error(c, why + "; the job was not queued.\n");
         return;
     }
+    if (!gpu_check_submit(c, f, spec)) return;   // GPUs it could never get: refused (or asked later)
     if (!may_queue(c, spec) || !writable(c, "the job was not queued")) return;
     bool no_block = spec.flags & proto::kNoBlock;
     JobId id = queue_.add(std::move(spec), now_seconds());
@@ -305,7 +308,7 @@ void Server::on_info(Conn& c, const Frame& f) {
         error(c, r.id == -1 ? "No jobs.\n" : format("Job %i not finished or not running.\n", r.id));
         return;
     }
-    reply_text(c, info_text(*j, now_seconds(), uid_, c.uid));
+    reply_text(c, info_text(*j, now_seconds(), uid_, c.uid, gpu_info(*j)));
 }
 
 void Server::on_remove(Conn& c, const Frame& f) {
@@ -423,11 +426,7 @@ void Server::on_attach(Conn& c, const Frame& f) {
     // The pid the kernel gives (SO_PEERCRED), not the one the message claims.
     if (ours && c.pid > 0) queue_.set_runner(a.id, c.pid);
     log_other(c.uid, format("job %d: its %s is back", a.id, ours ? "runner" : "client"));
-    if (j->state == JobState::Running && !a.started) {   // its Run was lost with the old server
-        proto::RunBody rb{};
-        rb.id = a.id;
-        reply(c, encode(MsgType::Run, rb), false);
-    }
+    if (j->state == JobState::Running && !a.started) send_run(c, *j, false, false);   // its Run was lost with the old server
 }
 
 /* Whether pid may be the job of a runner of uid: the process runs as that

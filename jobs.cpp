@@ -10,6 +10,7 @@
 #include <iterator>
 
 #include "frame.h"
+#include "gpu.h"
 #include "util.h"
 
 std::string JobSpec::command() const {
@@ -104,7 +105,10 @@ bool Queue::move(Entry& e, Op op, Place to) {
     // Off its old place...
     Usage& u = usage_[j.spec.uid];
     bool same_list = in && to && &list_of(j.state) == &list_of(*to);
+    bool gpu = j.spec.settings.gpus() > 0;
     if (in) {
+        if (gpu && j.state == JobState::Queued) --gpu_queued_;
+        if (gpu && j.state == JobState::Running) --gpu_running_;
         if (j.state == JobState::Running) busy_ -= j.spec.num_slots;
         --(waiting(j.state) ? u.waiting : u.finished);
         if (!same_list) list_of(j.state).erase(e.pos);
@@ -124,6 +128,8 @@ bool Queue::move(Entry& e, Op op, Place to) {
     j.state = *to;
     e.listed = true;
     if (j.state == JobState::Running) busy_ += j.spec.num_slots;
+    if (gpu && j.state == JobState::Queued) ++gpu_queued_;
+    if (gpu && j.state == JobState::Running) ++gpu_running_;
     ++(waiting(j.state) ? u.waiting : u.finished);
     if (!same_list) e.pos = list_of(j.state).insert(list_of(j.state).end(), j.id);
     return true;
@@ -255,6 +261,8 @@ bool Queue::unstart(JobId id) {
     if (!e || !move(*e, Op::Unstart, JobState::Queued)) return false;
     e->job.pid = 0;
     e->job.runner_pid = 0;
+    e->job.gpus.clear();
+    e->job.start_env.clear();
     return true;
 }
 
@@ -313,19 +321,26 @@ void Queue::resolve_dependency(Job& j) {
     j.dep_result = (f && newest > last_finished_id_) ? f->result.errorlevel : last_errorlevel_;
 }
 
-Decisions Queue::schedule() {
+Decisions Queue::schedule(GpuPlan* gpus) {
     if (!relinked_) relink_dependencies();
     Decisions d;
     bool again = true;
     while (again) {   // a skip may unblock (and skip) dependents earlier in the list
         again = false;
         for (auto it = active_.begin(); it != active_.end();) {
-            // Starting and skipping both need a free slot: with none, nothing can
-            // happen, however long the queue (this keeps a full queue cheap).
-            if (max_slots_ - busy_ <= 0) break;
+            // Starting and skipping a CPU job need a free slot, a GPU job its
+            // GPUs: with neither, nothing can happen, however long the queue
+            // (this keeps a full queue cheap).
+            bool slots_free = max_slots_ - busy_ > 0;
+            if (!slots_free && (gpu_queued_ == 0 || !gpus || gpus->full())) {
+                if (gpu_queued_ > 0) d.gpu_waiting = true;
+                break;
+            }
             Entry& e = jobs_.at(*it++);
             Job& j = e.job;
             if (j.state != JobState::Queued || j.awaiting_client) continue;
+            GpuNeed need{int(j.spec.settings.gpus()), j.spec.settings.gpu_mem()};
+            bool gpu = need.count > 0;
             if (j.depends) {
                 std::optional<int> result = j.dep_result;
                 if (!result) {
@@ -334,9 +349,10 @@ Decisions Queue::schedule() {
                         continue;   // not decided yet; later jobs may go first
                     result = dep ? dep->result.errorlevel : -1;
                 }
-                // Skipped when it would start, as in task-spooler: with a free slot.
+                // Skipped when it would start, as in task-spooler: with a free
+                // slot (a GPU job needs none to be skipped).
                 int free = max_slots_ - busy_;
-                if (*result != 0 && (free <= 0 || free < j.spec.num_slots)) continue;
+                if (*result != 0 && !gpu && (free <= 0 || free < j.spec.num_slots)) continue;
                 if (*result != 0) {
                     JobId id = j.id;   // retire may forget the job (not kept)
                     retire(e, Op::Skip, skipped_result(), j.enqueue_time);
@@ -346,6 +362,16 @@ Decisions Queue::schedule() {
                 }
             }
             if (max_slots_ - busy_ < j.spec.num_slots) continue;
+            if (!gpu && !slots_free) continue;
+            if (gpu) {
+                std::vector<std::string> cards;
+                if (!gpus || !gpus->place(need, &cards, &j.gpu_wait)) {
+                    d.gpu_waiting = true;
+                    continue;
+                }
+                j.gpus = std::move(cards);
+                j.gpu_wait.clear();
+            }
             if (move(e, Op::Start, JobState::Running)) d.start.push_back(j.id);
         }
     }
@@ -528,7 +554,7 @@ Job* Queue::last_added() {
 }
 
 Job* Queue::last_run() {
-    if (busy_ > 0 && !active_.empty()) return find(active_.front());
+    if ((busy_ > 0 || gpu_running_ > 0) && !active_.empty()) return find(active_.front());
     if (!finished_.empty()) return find(finished_.back());
     return nullptr;
 }

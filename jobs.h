@@ -130,6 +130,12 @@ struct Job {
     // Not saved: a restored -f job whose client has not come back yet is
     // not started (its client must run it).
     bool awaiting_client = false;
+    // GPUs (gpu.h): the UUIDs of the cards it was given, from its start on
+    // (saved: a restarted server keeps a running job's cards); not saved:
+    // why it waits for them, and what its runner adds to its environment.
+    std::vector<std::string> gpus;
+    std::string gpu_wait;
+    std::vector<std::string> start_env;
 
     std::string dep_prefix() const;        // "", "&& " or "[N]&& "
 };
@@ -138,7 +144,10 @@ struct Job {
 struct Decisions {
     std::vector<JobId> start;     // now Running: start their runners
     std::vector<JobId> skipped;   // now Skipped: a dependency failed
+    bool gpu_waiting = false;     // a GPU job could start but for its GPUs
 };
+
+class GpuPlan;
 
 class Queue {
 public:
@@ -179,8 +188,13 @@ public:
     const Job* find(JobId id) const;
 
     /* Start every job that fits in the free slots, in queue order, and skip
-     * the jobs whose dependency failed. */
-    Decisions schedule();
+     * the jobs whose dependency failed. A GPU job (-G) needs its GPUs, which
+     * gpus places (nullptr: none can be placed now), and slots only when it
+     * asked for some (-N). */
+    Decisions schedule(GpuPlan* gpus = nullptr);
+    /* GPU jobs queued, and running. */
+    size_t gpu_jobs_queued() const { return gpu_queued_; }
+    size_t gpu_jobs_running() const { return gpu_running_; }
 
     /* The runner of a Running job reported its pid and output file. */
     void started(JobId id, pid_t pid, const std::string& output, double start);
@@ -196,8 +210,8 @@ public:
 
     /* task-spooler's "last job" rules (ts-spec §1.5); nullptr if none. */
     Job* last_added();   // -s -w -r: tail of the active list, else of the finished list
-    Job* last_run();     // -o -p -t -c -k -i: head of the active list if a slot is busy,
-                         // else tail of the finished list
+    Job* last_run();     // -o -p -t -c -k -i: head of the active list if a slot is busy
+                         // (or a GPU job runs), else tail of the finished list
     /* The same rules among the jobs of one user (a shared queue: "the last
      * job" of a user's command is never another user's). */
     Job* last_added(uid_t uid);
@@ -291,6 +305,7 @@ private:
     size_t max_jobs_ = 0;
     JobId next_id_ = 0;
     int busy_ = 0;
+    size_t gpu_queued_ = 0, gpu_running_ = 0;
     int max_slots_ = 1;
     size_t max_finished_ = 1000;
     int last_errorlevel_ = 0;        // of the job that ended last (for -d)

@@ -96,6 +96,7 @@ enum JobTag : uint16_t {
     tSignal = 27, tSkipped = 28, tReal = 29, tUser = 30, tSys = 31, tNote = 32, tLost = 33,
     tToken = 34,
     tSettings = 35,   // the job's settings, encoded as in its Submit (settings.h); absent: none
+    tGpus = 36,       // the UUIDs of the GPUs it was given (gpu.h); absent: none
 };
 
 int64_t us(double s) { return static_cast<int64_t>(s * 1e6); }
@@ -143,6 +144,9 @@ public:
 private:
     std::string s_;
 };
+
+// The tagged fields a start record may carry after its id.
+constexpr uint16_t kStartGpus = 1;   // the UUIDs of the GPUs the job was given
 
 /* Walk tagged fields; false when they do not add up. */
 template <class Fn>
@@ -324,6 +328,7 @@ std::string encode_job(const Job& j, uint32_t env_id) {
     if (s.limits && s.limits->valid) f.bytes(tLimits, std::string_view(reinterpret_cast<const char*>(s.limits.get()), sizeof(Limits)));
     if (!s.token.empty()) f.bytes(tToken, s.token);
     if (!s.settings.empty()) f.bytes(tSettings, encode_settings(s.settings));
+    if (!j.gpus.empty()) f.strings(tGpus, j.gpus);
     f.num(tDepends, uint8_t(j.depends));
     f.num(tDependOn, int32_t(j.depend_on));
     if (j.dep_result) f.num(tDepResult, int32_t(*j.dep_result));
@@ -370,6 +375,7 @@ bool decode_job(std::string_view bytes, Job* j, const EnvTable* envs, bool* env_
         case tUmask: return num_of(v, &u) && ((s.umask = u & 0777), true);
         case tNice: return num_of(v, &i) && ((s.nice = i), true);
         case tArgv: have_argv = true; return strings_of(v, &s.argv) && !s.argv.empty();
+        case tGpus: return strings_of(v, &j->gpus) && j->gpus.size() <= 1024;
         case tEnv: return strings_of(v, &s.env);
         case tEnvId: return num_of(v, &env_id) && env_id != 0;
         case tCwd: s.cwd.assign(v); return true;
@@ -883,7 +889,20 @@ bool Journal::apply(uint16_t type, std::string_view b, Queue* q, uint32_t fmt, J
         env_table_[eid] = q->intern(std::move(env));
         return true;
     }
-    case kStart: return take_id() && q->start(id.id);
+    case kStart: {
+        // After the fixed part, format 2 may have tagged fields: the job's GPUs.
+        std::string_view rest;
+        if (!take(b, &id, &rest)) return false;
+        *about = id.id;
+        std::vector<std::string> gpus;
+        if (fmt >= 2 && !each_field(rest, [&](uint16_t tag, std::string_view v) {
+                return tag != kStartGpus || (strings_of(v, &gpus) && gpus.size() <= 1024);
+            }))
+            return false;
+        if (!q->start(id.id)) return false;
+        q->find(id.id)->gpus = std::move(gpus);
+        return true;
+    }
     case kRunner:
         if (!take_id() || !q->find(id.id)) return false;
         q->set_runner(id.id, id.x);
@@ -1081,7 +1100,11 @@ bool Journal::job(const Job& j, bool kept) {
     }
     return true;
 }
-bool Journal::start(JobId id, bool kept) { return append(kStart, bytes_of(IdRec{id, 0}), kept); }
+bool Journal::start(JobId id, bool kept, const std::vector<std::string>& gpus) {
+    Fields f;
+    if (!gpus.empty()) f.strings(kStartGpus, gpus);
+    return append(kStart, bytes_of(IdRec{id, 0}, f.str()), kept);
+}
 bool Journal::runner(JobId id, pid_t pid) { return append(kRunner, bytes_of(IdRec{id, pid})); }
 bool Journal::started(JobId id, pid_t pid, const std::string& output, double start) {
     return append(kStarted, bytes_of(StartedRec{id, pid, us(start)}, output));

@@ -74,7 +74,7 @@ public:
      * (a snapshot saves it when the journal works again); without, the caller
      * undoes the change. */
     bool job(const Job& j, bool kept = true);   // added (or its full state)
-    bool start(JobId id, bool kept = true);
+    bool start(JobId id, bool kept = true, const std::vector<std::string>& gpus = {});   // with the GPUs it was given
     bool runner(JobId id, pid_t runner_pid);
     bool started(JobId id, pid_t pid, const std::string& output, double start);
     bool ended(JobId id, const JobResult& r, double end);

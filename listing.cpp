@@ -57,7 +57,7 @@ static std::string ctime_text(double t) {
     return buf;
 }
 
-std::string info_text(const Job& j, double now, uid_t server_uid, uid_t viewer) {
+std::string info_text(const Job& j, double now, uid_t server_uid, uid_t viewer, const std::string& gpu_lines) {
     std::string s;
     bool may_see = viewer == j.spec.uid || viewer == server_uid || viewer == 0;
     if (j.spec.env_info && may_see)
@@ -75,6 +75,7 @@ std::string info_text(const Job& j, double now, uid_t server_uid, uid_t viewer) 
     if (j.depends && j.depend_on != -1) s += format("[%i]&& ", j.depend_on);
     s += printable(j.spec.command()) + "\n";
     s += format("Slots required: %i\n", j.spec.num_slots);
+    s += gpu_lines;
     if (j.spec.uid != server_uid) s += format("User: %u\n", unsigned(j.spec.uid));
     s += "Enqueue time: " + ctime_text(j.enqueue_time);
     if (j.state == JobState::Running) {

@@ -25,7 +25,8 @@ std::string list_header(int busy, int max);
  * another uid than the server's gets a "User: UID" line. The TS_ENV text
  * (it may hold secrets) is shown only to the job's owner, the server's owner
  * and root; another user's is one escaped line, so it cannot fake others. */
-std::string info_text(const Job& j, double now, uid_t server_uid, uid_t viewer);
+std::string info_text(const Job& j, double now, uid_t server_uid, uid_t viewer,
+                      const std::string& gpu_lines = std::string());   // after "Slots required"
 /* TS_SAVELIST's dump (ts-spec §2.6), with each argument quoted for sh;
  * jobs of other users than `owner` are left as comments (running the
  * dump must not run their commands as the owner). */

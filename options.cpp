@@ -18,6 +18,8 @@
 #include <cstring>
 #include <iterator>
 
+#include "gpu.h"
+#include "settings.h"
 #include "util.h"
 
 namespace {
@@ -113,6 +115,32 @@ bool set_label(const OptionRow&, const char* arg, Options* o, std::string*) {
 }
 bool set_num_slots(const OptionRow&, const char* arg, Options* o, std::string*) {
     o->num_slots = std::max(0, atoi_compat(arg));
+    o->num_slots_given = true;
+    return true;
+}
+
+/* -G N, --gpus=N: checked strictly (a new flag has no atoi habits to keep). */
+bool set_gpus(const OptionRow& row, const char* arg, Options* o, std::string* err) {
+    char* end = nullptr;
+    long n = std::strtol(arg, &end, 10);
+    if (!*arg || *end || n < 0 || n > long(kMaxJobGpus)) {
+        *err = format("%s needs a number of GPUs from 0 to %u, not '%s'.\n", flag_word(row).c_str(),
+                      unsigned(kMaxJobGpus), printable(arg).c_str());
+        return false;
+    }
+    o->gpus = unsigned(n);
+    return true;
+}
+
+/* --gpu-mem=SIZE: per GPU; it implies -G 1 unless -G says how many. */
+bool set_gpu_mem(const OptionRow&, const char* arg, Options* o, std::string* err) {
+    uint64_t n = parse_gpu_mem(arg);
+    if (n < (uint64_t(1) << 20) || n > (uint64_t(1) << 50)) {
+        *err = format("--gpu-mem needs a size from 1M to 1024T, such as 8G or 512M, not '%s'.\n",
+                      printable(arg).c_str());
+        return false;
+    }
+    o->gpu_mem = n;
     return true;
 }
 
@@ -130,6 +158,8 @@ constexpr OptionRow kOptions[] = {
      Action::Restart, select_action},
     {'C', nullptr, kNone, "", kAct, "clear the list of finished jobs", Action::Clear, select_action},
     {'l', nullptr, kNone, "", kAct, "show the job list (default action)", Action::List, select_action},
+    {'\0', "gpu-list", kNone, "", kAct, "list the GPUs, their memory and use, and the jobs on them.",
+     Action::GpuList, select_action},
     {'S', nullptr, kId, "[num]", kAct, "get/set the number of max simultaneous jobs of the server.",
      Action::SetSlots, set_slots},
     {'t', nullptr, kId, "[id]", kAct,
@@ -175,16 +205,21 @@ constexpr OptionRow kOptions[] = {
      "name this task with a label, to be distinguished on listing.", kSetting, set_label},
     {'N', nullptr, kArg, "<num>", kAdd, "number of slots required by the job (1 default).", kSetting,
      set_num_slots},
+    {'G', nullptr, kArg, "<num>", kAdd, "number of GPUs required by the job (takes no slot unless -N).",
+     kSetting, set_gpus},
+    {'\0', "gpus", kArg, "<num>", kAdd, "the same as -G.", kSetting, set_gpus},
+    {'\0', "gpu-mem", kArg, "<size>", kAdd, "GPU memory the job needs on each GPU (8G; implies -G 1).",
+     kSetting, set_gpu_mem},
 };
 
 /* Each row has a letter or a long name, not both; long options take no
- * argument (the parser gives them none); an argument has a name to show;
+ * optional argument; an argument has a name to show;
  * no letter is used twice. */
 constexpr bool rows_are_sound() {
     for (size_t i = 0; i < std::size(kOptions); ++i) {
         const OptionRow& r = kOptions[i];
         if ((r.letter == '\0') == (r.long_name == nullptr)) return false;
-        if (r.long_name && r.arg != ArgKind::None) return false;
+        if (r.long_name && r.arg == ArgKind::OptionalId) return false;
         if ((r.arg == ArgKind::None) != (r.arg_name[0] == '\0')) return false;
         if (!r.apply) return false;
         for (size_t j = 0; j < i; ++j)
@@ -242,7 +277,7 @@ constexpr struct {
  * or, when longer (--restart, -U <id-id>), followed by two spaces. */
 std::string help_line(const OptionRow& r) {
     std::string flag = flag_word(r);
-    if (r.arg != ArgKind::None) flag += std::string(" ") + r.arg_name;
+    if (r.arg != ArgKind::None) flag += std::string(r.long_name ? "=" : " ") + r.arg_name;
     if (flag.size() <= 8) flag.resize(8, ' ');
     else flag += ' ';
     return "  " + flag + " " + r.help + "\n";
@@ -269,8 +304,25 @@ bool parse_options(int argc, const char* const* argv, Options* o, std::string* e
         // Long options: ours only, never task-spooler's letters. Any other
         // "--x" is read as letters, so "-" is the wrong option, as getopt says.
         if (a[1] == '-') {
-            if (const OptionRow* row = find_long(a + 2)) {
-                if (!apply(*row, nullptr, o, err)) return false;
+            std::string name = a + 2;
+            const char* value = nullptr;
+            if (size_t eq = name.find('='); eq != std::string::npos) {
+                value = a + 2 + eq + 1;
+                name.resize(eq);
+            }
+            if (const OptionRow* row = find_long(name.c_str())) {
+                if (row->arg == ArgKind::None && value) {
+                    *err = format("Option --%s takes no argument.\n", row->long_name);
+                    return false;
+                }
+                if (row->arg == ArgKind::Required && !value) {
+                    if (i >= argc) {
+                        *err = format("Option --%s missing argument.\n", row->long_name);
+                        return false;
+                    }
+                    value = argv[i++];
+                }
+                if (!apply(*row, value, o, err)) return false;
                 continue;
             }
         }
@@ -293,6 +345,7 @@ bool parse_options(int argc, const char* const* argv, Options* o, std::string* e
         o->action = Action::Enqueue;
         o->command.assign(argv + i, argv + argc);
     }
+    if (o->gpu_mem && o->gpus == 0) o->gpus = 1;
     if (o->mail && (!o->store_output || o->gzip)) {
         *err = "For e-mail, you should store the output (not through gzip)\n";
         return false;

@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
@@ -21,6 +22,7 @@ enum class Action {
     List, Enqueue, KillServer, Clear, GetSlots, SetSlots, Tail, Cat, Pid, Output, Info,
     State, Remove, Wait, Kill, Urgent, Swap, Help, Version,
     Restart,   // --restart: the queue moves to a server of this binary
+    GpuList,   // --gpu-list: the GPUs and the jobs on them
 };
 
 struct Options {
@@ -39,13 +41,17 @@ struct Options {
     int depend_on = -1;          // -D id; -1 with depends = -d
     std::optional<std::string> label;
     int num_slots = 1;           // -N
+    bool num_slots_given = false;// -N was given (a GPU job takes slots only then)
+    unsigned gpus = 0;           // -G / --gpus
+    uint64_t gpu_mem = 0;        // --gpu-mem, bytes on each GPU
     std::vector<std::string> command;
     std::string argv0;
 };
 
 /* What follows a flag. OptionalId is task-spooler's emulated optional
  * argument: the next word (or the rest of the cluster) is taken whatever it
- * is, and only a flag that is the last word goes without one. */
+ * is, and only a flag that is the last word goes without one. A long option
+ * with an argument takes it as --name=value or as the next word. */
 enum class ArgKind { None, OptionalId, Required };
 
 /* The heading -h lists a flag under. */

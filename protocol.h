@@ -62,6 +62,7 @@ enum class MsgType : uint16_t {
     Clear = 112,        // no body -> Done
     Kill = 113,         // JobRef -> Done | Error (the job's runner, or the server, signals it)
     Attach = 114,       // AttachBody: a runner or -f client is back after a server restart
+    GpuList = 115,      // no body -> Text (after a probe of the GPUs, if the last one is old)
     // server -> client
     Version = 200,      // VersionBody: the server's version, then the server closes
     Error = 201,        // tail: one message line, printed as "Error in the request: ..."
@@ -73,7 +74,8 @@ enum class MsgType : uint16_t {
     WaitDone = 207,     // WaitBody
     Slots = 208,        // Slots
     Done = 209,         // no body: the request was carried out
-    Run = 210,          // RunBody: a runner held by a client (-f, another uid) may start its job now
+    Run = 210,          // RunBody [+ tail: NAME=value strings for the job's environment, its GPUs]:
+                        // a runner held by a client (-f, another uid) may start its job now
     Waiting = 211,      // JobRef: a Wait is registered for this job (sent before WaitDone)
     Bye = 212,          // no body: the server stops for good (-K); do not reconnect
     Signal = 213,       // Slots (the signal number): a runner signals its job's process group
@@ -101,6 +103,7 @@ constexpr uint32_t kHasEnvInfo = 1u << 9;    // tail carries TS_ENV output
 constexpr uint32_t kRunByClient = 1u << 10;   // the submitting client runs the job (another uid)
 constexpr uint32_t kHasToken = 1u << 11;     // tail carries the submit's token (version 2)
 constexpr uint32_t kHasSettings = 1u << 12;  // tail ends with the job's settings (never empty)
+constexpr uint32_t kTakesRunEnv = 1u << 13;  // the client that runs the job reads Run's environment tail
 
 struct RLimit {
     uint64_t cur;

@@ -25,6 +25,7 @@
 
 #include "context.h"
 #include "frame.h"
+#include "gpu.h"
 #include "util.h"
 
 namespace {
@@ -511,8 +512,9 @@ RunOutcome run_job(const JobSpec& spec, JobId id, ServerLink& link, bool foregro
 
 namespace {
 /* A job run by its client waits for the server's Run; false if it will never
- * come (skipped, removed, or the server was stopped). */
-bool wait_for_run(ServerLink& link, const std::string& socket) {
+ * come (skipped, removed, or the server was stopped). Run may carry
+ * NAME=value settings of the job's environment (its GPUs): *env gets them. */
+bool wait_for_run(ServerLink& link, const std::string& socket, std::vector<std::string>* env) {
     for (;;) {
         Frame f;
         if (!link.receive(&f)) {   // the server went away: come back to the next one
@@ -521,7 +523,14 @@ bool wait_for_run(ServerLink& link, const std::string& socket) {
         }
         if (f.type == proto::MsgType::Bye) return false;
         proto::RunBody rb{};
-        if (f.type == proto::MsgType::Run && decode_body(f, &rb)) return !rb.skip;
+        std::string_view tail;
+        if (f.type == proto::MsgType::Run && decode_body(f, &rb, &tail)) {
+            TailReader t(tail);
+            std::string var;
+            while (!t.at_end() && t.next(&var))
+                if (var.find('=') != std::string::npos && var.find('\0') == std::string::npos) env->push_back(var);
+            return !rb.skip;
+        }
         std::string line;
         TailReader t(f.payload);
         if (f.type == proto::MsgType::Error && t.next(&line))
@@ -540,7 +549,9 @@ RunnerEnd run_runner(RunnerStart s) {
     link.set_log(s.log);
     if (s.patience_ms > 0) link.set_patience(s.patience_ms);
     if (s.server_runner) link.set_may_unstart();
-    if (s.wait_for_run && !wait_for_run(link, s.socket)) return end;
+    std::vector<std::string> vars;
+    if (s.wait_for_run && !wait_for_run(link, s.socket, &vars)) return end;
+    set_environment(&s.spec.env, vars);
     end.ran = true;
     end.outcome = run_job(s.spec, s.id, link, s.foreground, s.ready);
     return end;

@@ -64,7 +64,8 @@ void on_signal(int sig) {
 
 Server::Server(Fd listener, std::string path, ServerConfig cfg, std::unique_ptr<Launcher> harness_launcher)
     : listener_(std::move(listener)), path_(std::move(path)), harness_(harness_launcher != nullptr),
-      launcher_(std::move(harness_launcher)), cfg_(std::move(cfg)) {
+      launcher_(std::move(harness_launcher)), cfg_(std::move(cfg)),
+      probe_({cfg_.nvidia_smi, cfg_.gpu_sysfs, cfg_.probe_timeout}) {
     if (!open_log() || !may_serve()) return;
     // Then, while this process is small (before the journal is read), the spawner.
     if (!launcher_) {
@@ -166,6 +167,9 @@ void Server::restored() {
         // Another user's job runs in that user's own process, whatever the file says.
         if (j->spec.uid != uid_) j->spec.flags |= proto::kRunByClient;
         if (j->state == JobState::Queued && j->spec.run_by_client()) j->awaiting_client = true;
+        // A running job keeps its GPUs; what they measure settles as after a start.
+        if (j->state == JobState::Running)
+            for (const std::string& u : j->gpus) gpu_last_start_[u] = now_seconds();
     }
     for (JobId id : queue_.overflow()) {   // an overflow -f or other user's job: not let in before its client is back
         Job* j = queue_.find(id);
@@ -227,8 +231,12 @@ double Server::next_wakeup(double now) const {
     if (!unassigned_.empty()) at(now + 0.5);                              // started jobs wait for a spare
     if (!journal_->ok() || journal_->pending()) at(next_recover_);        // a failing journal is tried again
     else at(start_after_);                                                // starts put off for lack of resources
+    at(gpu_wakeup(now));                                                  // a probe, settling GPUs, the next probe
     return wake;
 }
+
+// poll()'s entries: the signal pipe, the listener, the GPU probe's pipe, then the connections.
+constexpr size_t kFirstConn = 3;
 
 /* One turn of the loop: poll, read and dispatch, drop dead connections,
  * then schedule once. */
@@ -239,6 +247,7 @@ void Server::round(int timeout) {
         pfds.clear();
         pfds.push_back({sig_r_.get(), POLLIN, 0});
         pfds.push_back({listener_.get(), short(accepting_ ? POLLIN : 0), 0});
+        pfds.push_back({probe_fd(), POLLIN, 0});   // -1 (ignored by poll) when no probe runs
         for (auto& c : conns_)
             pfds.push_back({c->fd.get(), short(POLLIN | (c->out.empty() ? 0 : POLLOUT)), 0});
         int n = poll(pfds.data(), pfds.size(), timeout);
@@ -249,8 +258,8 @@ void Server::round(int timeout) {
         accepting_ = true;
         if (pfds[0].revents) drain_signals();
         if (pfds[1].revents & POLLIN) accept_all();
-        for (size_t i = 2; i < pfds.size(); ++i) {
-            Conn& c = *conns_[i - 2];
+        for (size_t i = kFirstConn; i < pfds.size(); ++i) {
+            Conn& c = *conns_[i - kFirstConn];
             if (pfds[i].revents & (POLLIN | POLLHUP | POLLERR)) read_conn(c);
             if (!c.dead && (pfds[i].revents & POLLOUT)) flush(c);
         }
@@ -271,6 +280,7 @@ void Server::round(int timeout) {
         check_detached();
         check_unassigned();
         recover_journal(now_seconds());
+        gpu_round(now_seconds());
         schedule();
         journal_->maybe_compact(queue_, now_seconds());
     }
@@ -562,8 +572,11 @@ void Server::drain_signals() {
     // Runners report over their connection; reaping only clears the zombies.
     if (child) {
         pid_t pid;
-        while ((pid = waitpid(-1, nullptr, WNOHANG)) > 0)
+        int st = 0;
+        while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
             if (pid == launcher_->spawner_pid()) spawner_gone("it ended");
+            (void)probe_.reaped(pid, st, now_seconds());
+        }
     }
 }
 
@@ -741,15 +754,22 @@ void Server::schedule() {
             submitted(*c, id);
         }
     }
-    Decisions d = queue_.schedule();
+    double now = now_seconds();
+    std::unique_ptr<GpuPlan> plan;
+    if (queue_.gpu_jobs_queued() > 0) plan = gpu_plan(now);   // nullptr: the GPUs are not known well enough now
+    Decisions d = queue_.schedule(plan.get());
+    if (d.gpu_waiting && (!plan || plan->wants_probe() || !gpu_fresh(now))) want_probe(now);
     for (JobId id : d.skipped) {
-        journal_->ended(id, skipped_result(), now_seconds());
+        journal_->ended(id, skipped_result(), now);
         if (Conn* c = runner_conn(id)) {   // a job run by its client: tell it to give up
             set_role(*c, Role::Client);
-            proto::RunBody rb{};
-            rb.id = id;
-            rb.skip = 1;
-            reply(*c, encode(MsgType::Run, rb));
+            if (const Job* j = queue_.find(id)) send_run(*c, *j, true, true);
+            else {
+                proto::RunBody rb{};
+                rb.id = id;
+                rb.skip = 1;
+                reply(*c, encode(MsgType::Run, rb));
+            }
         }
         wake_waiters(id, skipped_result());
     }
@@ -757,21 +777,18 @@ void Server::schedule() {
     for (JobId id : d.start) {
         // Recorded before the runner exists: a crash now cannot run it twice.
         // A start that cannot be recorded does not happen.
-        if (unrecorded || !journal_->start(id, false)) {
+        Job* j = queue_.find(id);
+        if (unrecorded || !journal_->start(id, false, j->gpus)) {
             unrecorded = true;
             (void)queue_.unstart(id);
             continue;
         }
-        Job* j = queue_.find(id);
+        gpus_started(*j, now);
         if (!j->spec.run_by_client() && j->spec.uid == uid_) {   // only our own jobs run here
             spawn_runner(*j);
             continue;
         }
-        if (Conn* c = runner_conn(id)) {
-            proto::RunBody rb{};
-            rb.id = id;
-            reply(*c, encode(MsgType::Run, rb), false);
-        }
+        if (Conn* c = runner_conn(id)) send_run(*c, *j, false, false);
     }
 }
 
@@ -800,6 +817,7 @@ void Server::assign(Conn& spare, Job& j) {
     journal_->runner(j.id, spare.pid);
     JobSpec spec = j.spec;
     if (j.env) spec.env = *j.env;
+    set_environment(&spec.env, j.start_env);   // its GPUs
     reply(spare, encode_assign(j.id, spec), false);
 }
 

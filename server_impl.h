@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -23,6 +24,7 @@
 #include "jobs.h"
 #include "journal.h"
 #include "listing.h"
+#include "probe.h"
 #include "spawner.h"
 #include "util.h"
 
@@ -64,6 +66,8 @@ struct Conn {
     pid_t pid = 0;                      // of the connecting process (SO_PEERCRED)
     uint16_t version = proto::kVersion; // of its frames: an older runner gets answers in its own
     bool ack_pending = false;           // its job's end is not on disk yet: Done comes once it is
+    std::unique_ptr<Frame> parked;      // a GPU job's submit, dispatched again once the GPUs are probed
+    bool gpu_list = false;              // --gpu-list, answered once the GPUs are probed
 
     bool runs_job() const { return role == Role::Runner || role == Role::ClientRunner; }
 };
@@ -107,6 +111,7 @@ public:
     void on_finished(Conn& c, const Frame& f);
     void on_spare(Conn& c, const Frame& f);
     void on_unstarted(Conn& c, const Frame& f);
+    void on_gpu_list(Conn& c, const Frame& f);
     Conn* idle_spare() const { return idle_spare_ && !idle_spare_->dead ? idle_spare_ : nullptr; }
     const struct Handler* handling_ = nullptr;   // the handler dispatch is running (its access rule)
     void configure();
@@ -125,6 +130,20 @@ public:
     bool writable(Conn& c, const char* outcome = "nothing was changed");
     void recover_journal(double now);
     void resources_short(JobId id, const char* what, int err);
+    // GPUs (server_gpus.cpp).
+    void gpu_round(double now);
+    std::unique_ptr<GpuPlan> gpu_plan(double now);
+    bool gpu_fresh(double now) const;
+    void want_probe(double now);
+    void gpu_probed(double now);
+    double gpu_wakeup(double now) const;
+    bool gpu_check_submit(Conn& c, const Frame& f, const JobSpec& spec);
+    std::vector<std::string> job_start_env(const Job& j);
+    void gpus_started(Job& j, double now);
+    std::string gpu_info(const Job& j) const;
+    std::string gpu_list_text(double now) const;
+    void send_run(Conn& c, const Job& j, bool skip, bool last);
+    int probe_fd() const { return probe_.fd(); }
 
 private:
     void accept_all();
@@ -194,6 +213,14 @@ private:
     double short_logged_ = -60;      // ... and at most once a minute
     bool short_said_ = false;        // this shortage was logged
     size_t acks_pending_ = 0;        // runners waiting for Done until the journal works
+    // GPUs (server_gpus.cpp): the probe, its last result, and what ts jobs hold.
+    GpuProbe probe_;
+    GpuSnapshot gpu_snap_;                        // the last probe's result (when == 0: none yet)
+    bool gpu_probed_ = false;                     // a probe has ended since the server started
+    std::string gpu_status_;                      // why no GPU job can be placed now ("": they can)
+    std::map<std::string, GpuCard> gpu_known_;    // every card seen, by UUID
+    std::map<std::string, double> gpu_last_start_;// when a job last started on a card
+    double gpu_retry_at_ = 0;                     // a probe that failed or could not start: again then
 };
 
 // Bounds on another user's connections (design.md "Trust").

@@ -12,11 +12,17 @@
 
 namespace {
 
+bool valid_gpus(std::string_view v, std::string* why) { return valid_u32_in(v, 1, kMaxJobGpus, why); }
+// At least 1 MiB, at most 1 PiB: a card's memory is in between.
+bool valid_gpu_mem(std::string_view v, std::string* why) {
+    return valid_u64_in(v, uint64_t(1) << 20, uint64_t(1) << 50, why);
+}
+
 /* The settings this binary knows, one row each (settings.h says how to add
- * one). An initializer_list rather than an array because C++ has no empty
- * arrays, and the table is empty until the first setting comes. */
+ * one). */
 constexpr std::initializer_list<SettingDef> kSettings = {
-    // {tag, "name", validator},
+    {kSettingGpus, "GPUs (-G)", valid_gpus},
+    {kSettingGpuMem, "GPU memory (--gpu-mem)", valid_gpu_mem},
 };
 
 /* Rows that tests add (TestSetting). */
@@ -144,6 +150,21 @@ bool valid_u32_in(std::string_view v, uint32_t lo, uint32_t hi, std::string* why
     std::memcpy(&n, v.data(), sizeof n);
     if (n < lo || n > hi) {
         *why = format("%u is not in %u..%u", unsigned(n), unsigned(lo), unsigned(hi));
+        return false;
+    }
+    return true;
+}
+
+bool valid_u64_in(std::string_view v, uint64_t lo, uint64_t hi, std::string* why) {
+    uint64_t n;
+    if (v.size() != sizeof n) {
+        *why = format("%zu bytes, not an 8-byte number", v.size());
+        return false;
+    }
+    std::memcpy(&n, v.data(), sizeof n);
+    if (n < lo || n > hi) {
+        *why = format("%llu is not in %llu..%llu", (unsigned long long)n, (unsigned long long)lo,
+                      (unsigned long long)hi);
         return false;
     }
     return true;

@@ -32,8 +32,10 @@
 #include <utility>
 #include <vector>
 
-/* The settings this binary knows (none yet: see above). */
+/* The settings this binary knows. */
 enum SettingTag : uint16_t {
+    kSettingGpus = 1,                // -G N: the job needs N GPUs (uint32)
+    kSettingGpuMem = 2,              // --gpu-mem: bytes of GPU memory it needs on each (uint64)
     kLastMustKnowSetting = 0x7fff,   // above: settings a server may ignore
 };
 
@@ -55,6 +57,13 @@ public:
     std::optional<uint64_t> u64(uint16_t tag) const;
     void set_u64(uint16_t tag, uint64_t v);
     void erase(uint16_t tag);
+
+    /* -G N: the GPUs the job needs (0: none, a CPU job). */
+    uint32_t gpus() const { return u32(kSettingGpus).value_or(0); }
+    void set_gpus(uint32_t n) { set_u32(kSettingGpus, n); }
+    /* --gpu-mem: the memory it needs on each of them (0: not said). */
+    uint64_t gpu_mem() const { return u64(kSettingGpuMem).value_or(0); }
+    void set_gpu_mem(uint64_t bytes) { set_u64(kSettingGpuMem, bytes); }
 
     /* What the settings cost in memory (Queue::spec_bytes counts it). */
     size_t memory() const;
@@ -91,8 +100,12 @@ const SettingDef* find_setting(uint16_t tag);
  * sentence for the submitter, without a final period. */
 [[nodiscard]] bool check_settings(const JobSettings& s, std::string* err);
 
-/* A validator for rows: a 4-byte number in [lo, hi]. */
+/* Validators for rows: a 4-byte (8-byte) number in [lo, hi]. */
 bool valid_u32_in(std::string_view v, uint32_t lo, uint32_t hi, std::string* why);
+bool valid_u64_in(std::string_view v, uint64_t lo, uint64_t hi, std::string* why);
+
+/* The most GPUs a job may ask for. */
+constexpr uint32_t kMaxJobGpus = 64;
 
 /* For tests: while this lives, find_setting() knows its row as well (a
  * setting that this binary does not have yet). */

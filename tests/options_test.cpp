@@ -447,10 +447,11 @@ namespace {
 /* Every field of Options, for comparing two of them whole. */
 std::string describe(const Options& o) {
     std::string s = format("action=%d id=%d slots=%d swap=%d,%d store=%d gzip=%d stderr=%d fg=%d mail=%d "
-                           "noblock=%d depends=%d,%d label=%s num_slots=%d argv0=%s command=",
+                           "noblock=%d depends=%d,%d label=%s num_slots=%d%s gpus=%u gpu_mem=%llu argv0=%s command=",
                            static_cast<int>(o.action), o.id, o.slots, o.swap_a, o.swap_b, o.store_output,
                            o.gzip, o.stderr_apart, o.foreground, o.mail, o.no_block, o.depends, o.depend_on,
-                           o.label ? ("<" + *o.label + ">").c_str() : "none", o.num_slots, o.argv0.c_str());
+                           o.label ? ("<" + *o.label + ">").c_str() : "none", o.num_slots,
+                           o.num_slots_given ? "(given)" : "", o.gpus, (unsigned long long)o.gpu_mem, o.argv0.c_str());
     for (const auto& w : o.command) s += "{" + w + "}";
     return s;
 }
@@ -469,18 +470,21 @@ struct Expect {
 
 /* What each setting of new jobs does (the action rows are checked from their
  * action); a new setting row needs a line here. */
-const std::map<char, Expect>& setting_effects() {
-    static const std::map<char, Expect> m = {
-        {'n', {nullptr, [](Options* o) { o->store_output = false; }}},
-        {'E', {nullptr, [](Options* o) { o->stderr_apart = true; }}},
-        {'g', {nullptr, [](Options* o) { o->gzip = true; }}},
-        {'f', {nullptr, [](Options* o) { o->foreground = true; }}},
-        {'m', {nullptr, [](Options* o) { o->mail = true; }}},
-        {'B', {nullptr, [](Options* o) { o->no_block = true; }}},
-        {'d', {nullptr, [](Options* o) { o->depends = true; o->depend_on = -1; }}},
-        {'D', {"4", [](Options* o) { o->depends = true; o->depend_on = 4; }}},
-        {'L', {"lab", [](Options* o) { o->label = "lab"; }}},
-        {'N', {"3", [](Options* o) { o->num_slots = 3; }}},
+const std::map<std::string, Expect>& setting_effects() {
+    static const std::map<std::string, Expect> m = {
+        {"-n", {nullptr, [](Options* o) { o->store_output = false; }}},
+        {"-E", {nullptr, [](Options* o) { o->stderr_apart = true; }}},
+        {"-g", {nullptr, [](Options* o) { o->gzip = true; }}},
+        {"-f", {nullptr, [](Options* o) { o->foreground = true; }}},
+        {"-m", {nullptr, [](Options* o) { o->mail = true; }}},
+        {"-B", {nullptr, [](Options* o) { o->no_block = true; }}},
+        {"-d", {nullptr, [](Options* o) { o->depends = true; o->depend_on = -1; }}},
+        {"-D", {"4", [](Options* o) { o->depends = true; o->depend_on = 4; }}},
+        {"-L", {"lab", [](Options* o) { o->label = "lab"; }}},
+        {"-N", {"3", [](Options* o) { o->num_slots = 3; o->num_slots_given = true; }}},
+        {"-G", {"2", [](Options* o) { o->gpus = 2; }}},
+        {"--gpus", {"3", [](Options* o) { o->gpus = 3; }}},
+        {"--gpu-mem", {"8G", [](Options* o) { o->gpu_mem = uint64_t(8) << 30; o->gpus = 1; }}},
     };
     return m;
 }
@@ -513,9 +517,11 @@ bool man_entries(std::map<std::string, ManEntry>* out, std::string* err) {
         std::istringstream words(line.substr(7));
         std::string flag, w1, w2;
         words >> flag >> w1 >> w2;
-        ArgKind kind = w1 == "Op" && w2 == "Ar" ? ArgKind::OptionalId
-                       : w1 == "Ar"             ? ArgKind::Required
-                                                : ArgKind::None;
+        std::string w3, w4;
+        words >> w3 >> w4;   // --name=value: "Fl -name Ns = Ns Ar value"
+        ArgKind kind = w1 == "Op" && w2 == "Ar"                                ? ArgKind::OptionalId
+                       : w1 == "Ar" || (w1 == "Ns" && w2 == "=" && w4 == "Ar") ? ArgKind::Required
+                                                                              : ArgKind::None;
         if (!out->emplace(flag, ManEntry{kind, section}).second) {
             *err = "ts.1 lists " + flag + " twice";
             return false;
@@ -543,7 +549,7 @@ TEST(OptionsTable, RowsAreWellFormed) {
         EXPECT_EQ(r.arg == ArgKind::None, std::string(r.arg_name).empty()) << f;
         if (r.long_name) {
             EXPECT_EQ(r.letter, '\0') << f;
-            EXPECT_EQ(r.arg, ArgKind::None) << f;
+            EXPECT_NE(r.arg, ArgKind::OptionalId) << f;
         }
         // An optional argument is shown in [], a required one in <>.
         if (r.arg != ArgKind::None) {
@@ -590,7 +596,7 @@ TEST(OptionsTable, EachSettingRowChangesItsSetting) {
         if (r.action) continue;
         ++settings;
         std::string f = flag_word(r);
-        auto e = effects.find(r.letter);
+        auto e = effects.find(f);
         ASSERT_NE(e, effects.end()) << f << " has no expected effect in setting_effects()";
         EXPECT_EQ(e->second.arg != nullptr, r.arg == ArgKind::Required) << f;
         std::vector<std::string> words = {"ts", f};
@@ -606,7 +612,8 @@ TEST(OptionsTable, EachSettingRowChangesItsSetting) {
         if (r.arg == ArgKind::Required) {
             Parsed missing = parse_vec({"ts", f});
             EXPECT_FALSE(missing.ok) << f;
-            EXPECT_EQ(missing.err, format("Option %c missing argument.\n", r.letter));
+            EXPECT_EQ(missing.err, r.long_name ? format("Option --%s missing argument.\n", r.long_name)
+                                               : format("Option %c missing argument.\n", r.letter));
         }
     }
     EXPECT_EQ(settings, effects.size()) << "setting_effects() lists a flag the table does not have";
@@ -652,7 +659,8 @@ TEST(OptionsTable, HelpHasEveryRowUnderItsHeading) {
         size_t& i = at[r.section == Section::Actions ? 0 : 1];
         ASSERT_LT(i, lines.size()) << flag_word(r);
         const std::string& l = lines[i++];
-        std::string flag = "  " + flag_word(r) + (r.arg == ArgKind::None ? "" : std::string(" ") + r.arg_name);
+        std::string flag = "  " + flag_word(r) +
+                           (r.arg == ArgKind::None ? "" : std::string(r.long_name ? "=" : " ") + r.arg_name);
         EXPECT_EQ(l.rfind(flag + " ", 0), 0u) << l;
         size_t text = l.find_first_not_of(' ', flag.size());
         EXPECT_EQ(l.substr(text), r.help) << l;

@@ -1,0 +1,228 @@
+/*
+ * probe.cpp — the GPU probe as child processes of the loop (probe.h).
+ */
+#include "probe.h"
+
+#include <cerrno>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char** environ;
+
+namespace {
+
+constexpr size_t kMaxProbeOutput = 1u << 20;   // nvidia-smi's answer, per step
+
+/* The first line of a text, trimmed and bounded, for a message. */
+std::string first_line(const std::string& t) {
+    size_t b = t.find_first_not_of(" \t\r\n");
+    if (b == std::string::npos) return "";
+    std::string line = t.substr(b, t.find_first_of("\r\n", b) - b);
+    if (line.size() > 160) line = line.substr(0, 160) + "...";
+    return printable(line);
+}
+
+}  // namespace
+
+bool GpuProbe::start(double now, std::string* why) {
+    if (running()) {
+        *why = "a probe is running";
+        return false;
+    }
+    // A killed nvidia-smi that never ends is stuck in the driver: another
+    // would only get stuck beside it.
+    if (!killed_.empty()) {
+        *why = format("nvidia-smi (pid %d) was killed for taking more than %g s, and has not ended yet",
+                      int(killed_.front()), s_.timeout);
+        return false;
+    }
+    cur_ = GpuSnapshot();
+    cur_.when = now;
+    if (s_.nvidia_smi.empty()) finish(true, "");   // nothing to run: AMD only
+    else (void)spawn(Step::Gpus, now);           // if it cannot start, the probe has ended
+    return true;
+}
+
+/* Run one nvidia-smi query; false (with the probe finished) when it cannot start. */
+bool GpuProbe::spawn(Step step, double now) {
+    std::string query = step == Step::Gpus ? std::string("--query-gpu=") + kQueryGpuFields
+                                           : std::string("--query-compute-apps=") + kQueryAppsFields;
+    int p[2];
+    if (pipe2(p, O_CLOEXEC | O_NONBLOCK) != 0) {
+        finish(false, format("cannot run nvidia-smi: pipe: %s", strerror(errno)));
+        return false;
+    }
+    Fd rd(p[0]), wr(p[1]);
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t at;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_adddup2(&fa, wr.get(), 1);
+    posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+    posix_spawnattr_init(&at);
+    sigset_t none, dflt;
+    sigemptyset(&none);
+    sigemptyset(&dflt);
+    for (int sig : {SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGPIPE}) sigaddset(&dflt, sig);
+    posix_spawnattr_setsigmask(&at, &none);
+    posix_spawnattr_setsigdefault(&at, &dflt);
+    posix_spawnattr_setpgroup(&at, 0);   // its own group: a deadline kills all of it
+    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    const char* argv[] = {s_.nvidia_smi.c_str(), query.c_str(), "--format=csv,noheader,nounits", nullptr};
+    pid_t pid = 0;
+    bool path = s_.nvidia_smi.find('/') != std::string::npos;
+    int err = (path ? posix_spawn : posix_spawnp)(&pid, s_.nvidia_smi.c_str(), &fa, &at,
+                                                  const_cast<char* const*>(argv), environ);
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&at);
+    if (err != 0) {
+        if (err == ENOENT && step == Step::Gpus) {
+            // No nvidia-smi: no NVIDIA cards (AMD ones may still be there).
+            cur_.no_nvidia_smi = true;
+            finish(true, "");
+        } else {
+            finish(false, format("cannot run %s: %s", printable(s_.nvidia_smi).c_str(), strerror(err)));
+        }
+        return false;
+    }
+    step_ = step;
+    out_ = std::move(rd);
+    pid_ = pid;
+    eof_ = false;
+    status_ = 0;
+    text_.clear();
+    deadline_ = now + s_.timeout;
+    return true;
+}
+
+void GpuProbe::readable(double now) {
+    if (!out_) return;
+    char buf[65536];
+    for (;;) {
+        ssize_t n = ::read(out_.get(), buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+        if (n <= 0) break;
+        text_.append(buf, size_t(n));
+        if (text_.size() > kMaxProbeOutput) {
+            kill(-pid_, SIGKILL);
+            killed_.push_back(pid_);
+            pid_ = 0;
+            out_.reset();
+            finish(false, "nvidia-smi wrote more than 1 MiB: killed");
+            return;
+        }
+    }
+    out_.reset();
+    eof_ = true;
+    if (pid_ == 0) step_done(now);
+}
+
+bool GpuProbe::reaped(pid_t pid, int status, double now) {
+    for (auto it = killed_.begin(); it != killed_.end(); ++it)
+        if (*it == pid) {
+            killed_.erase(it);
+            return true;
+        }
+    if (pid != pid_ || pid == 0) return false;
+    pid_ = 0;
+    status_ = status;
+    if (eof_) step_done(now);
+    return true;
+}
+
+void GpuProbe::check(double now) {
+    if (step_ == Step::Idle || now < deadline_) return;
+    if (pid_) {
+        kill(-pid_, SIGKILL);
+        killed_.push_back(pid_);
+        pid_ = 0;
+    }
+    out_.reset();
+    finish(false, format("nvidia-smi did not answer within %g s: killed", s_.timeout));
+}
+
+/* A step's output is all read and its process reaped. */
+void GpuProbe::step_done(double now) {
+    int code = WIFEXITED(status_) ? WEXITSTATUS(status_) : -1;
+    if (WIFSIGNALED(status_)) {
+        finish(false, format("nvidia-smi was killed by signal %d", WTERMSIG(status_)));
+        return;
+    }
+    std::string err;
+    std::vector<std::string> warnings;
+    if (step_ == Step::Gpus) {
+        // 6: "No devices were found", which is an answer: no NVIDIA card.
+        if (code == 6 || (code == 0 && parse_query_gpu(text_, &cur_.cards, &err, &warnings))) {
+            if (code == 6) cur_.cards.clear();
+            cur_.source = "nvidia-smi";
+            if (cur_.cards.empty()) {
+                finish(true, "");
+                return;
+            }
+            if (!spawn(Step::Apps, now)) return;
+            return;
+        }
+        std::string why = code == 0 ? "nvidia-smi's answer cannot be read: " + err : nvidia_smi_failure(code);
+        if (code != 0 && !first_line(text_).empty()) why += ": " + first_line(text_);
+        finish(false, why);
+        return;
+    }
+    if (code == 0 && parse_compute_apps(text_, &cur_.procs, &err, &warnings)) {
+        finish(true, "");
+        return;
+    }
+    std::string why = code == 0 ? "nvidia-smi's list of processes cannot be read: " + err
+                                : nvidia_smi_failure(code) + " (listing processes)";
+    if (code != 0 && !first_line(text_).empty()) why += ": " + first_line(text_);
+    finish(false, why);
+}
+
+void GpuProbe::finish(bool ok, const std::string& error) {
+    step_ = Step::Idle;
+    out_.reset();
+    if (ok && !s_.sysfs.empty()) {
+        std::vector<GpuCard> amd = read_amd_cards(s_.sysfs);
+        if (!amd.empty()) {
+            cur_.source += cur_.source.empty() ? "sysfs" : ", sysfs";
+            for (GpuCard& c : amd) cur_.cards.push_back(std::move(c));
+        }
+    }
+    cur_.ok = ok;
+    cur_.error = error;
+    result_ = std::move(cur_);
+    cur_ = GpuSnapshot();
+    have_result_ = true;
+}
+
+bool GpuProbe::take(GpuSnapshot* out) {
+    if (!have_result_) return false;
+    *out = std::move(result_);
+    have_result_ = false;
+    return true;
+}
+
+void mark_ts_processes(GpuSnapshot* s, const std::set<pid_t>& job_pids) {
+    std::vector<GpuProcess> kept;
+    for (GpuProcess& p : s->procs) {
+        std::string stat;
+        if (!read_file(format("/proc/%d/stat", int(p.pid)), &stat)) {
+            if (errno == ENOENT || errno == ESRCH) continue;   // gone since
+            kept.push_back(std::move(p));                     // cannot tell: not ours
+            continue;
+        }
+        // pid (comm) state ppid pgrp session ...: comm may hold anything, so from the last ')'.
+        size_t rp = stat.rfind(')');
+        int ppid = 0, pgrp = 0, sid = 0;
+        char state = 0;
+        if (rp != std::string::npos && sscanf(stat.c_str() + rp + 1, " %c %d %d %d", &state, &ppid, &pgrp, &sid) == 4)
+            p.ours = job_pids.count(p.pid) || job_pids.count(pid_t(sid));
+        kept.push_back(std::move(p));
+    }
+    s->procs = std::move(kept);
+}

@@ -1,0 +1,282 @@
+/*
+ * server_gpus.cpp — the server's side of GPUs (README "GPUs"): when to probe
+ * the cards (probe.h), the plan each scheduling pass places GPU jobs with
+ * (gpu.h), what a started job's cards put in its environment, the refusal
+ * at submit of a job that could never get its GPUs, -i's GPU lines and
+ * --gpu-list.
+ *
+ * The loop probes only while GPU jobs wait, or when a submit or --gpu-list
+ * needs to know the cards; a probe's result is used for probe_interval
+ * seconds. A failed probe stops GPU jobs only: CPU jobs go on, and the
+ * reason is in -i, --gpu-list and the log.
+ */
+#include <algorithm>
+#include <cerrno>
+#include <set>
+#include <sys/wait.h>
+
+#include "server_impl.h"
+
+using proto::MsgType;
+
+bool Server::gpu_fresh(double now) const {
+    return gpu_snap_.when != 0 && now - gpu_snap_.when < cfg_.probe_interval;
+}
+
+/* Start a probe unless one runs (or failed a moment ago). */
+void Server::want_probe(double now) {
+    if (probe_.running() || now < gpu_retry_at_) return;
+    std::string why;
+    if (!probe_.start(now, &why)) {
+        gpu_retry_at_ = now + cfg_.probe_interval;
+        if (gpu_status_ != "the GPUs cannot be probed: " + why) {
+            gpu_status_ = "the GPUs cannot be probed: " + why;
+            log("%s", gpu_status_.c_str());
+        }
+        gpu_probed(now);   // whoever waits for it hears why
+        return;
+    }
+    gpu_round(now);   // one with nothing to run has ended already
+}
+
+/* A probe's pipe, deadline and child; its result, once it ends. */
+void Server::gpu_round(double now) {
+    if (probe_.running()) {
+        probe_.readable(now);
+        // Reaped here too: a harness has no SIGCHLD handler.
+        int st = 0;
+        if (pid_t pid = probe_.child(); pid > 0 && waitpid(pid, &st, WNOHANG) == pid) probe_.reaped(pid, st, now);
+        probe_.check(now);
+    }
+    GpuSnapshot s;
+    if (!probe_.take(&s)) return;
+    if (!s.ok) {
+        gpu_retry_at_ = now + cfg_.probe_interval;
+        std::string status = "the GPUs cannot be probed: " + s.error;
+        if (status != gpu_status_) log("%s", status.c_str());   // once a new reason
+        gpu_status_ = status;
+        gpu_snap_.ok = false;
+        gpu_snap_.error = s.error;
+        gpu_snap_.when = s.when;
+    } else {
+        if (!gpu_snap_.ok && gpu_probed_ && !gpu_status_.empty()) log("the GPUs can be probed again");
+        gpu_status_.clear();
+        std::set<pid_t> pids;
+        for (JobId id : queue_.active())
+            if (const Job* j = queue_.find(id); j->state == JobState::Running && j->pid > 0) pids.insert(j->pid);
+        mark_ts_processes(&s, pids);
+        for (const GpuCard& c : s.cards) gpu_known_[c.uuid] = c;
+        gpu_snap_ = std::move(s);
+        for (const std::string& note : usable_cards(gpu_snap_, cfg_.gpu).notes)
+            if (!gpu_probed_) log("%s", note.c_str());   // the first time: the owner may have meant otherwise
+    }
+    gpu_probed(now);
+}
+
+/* A probe has ended (or could not start): answer whoever waited for one. */
+void Server::gpu_probed(double now) {
+    gpu_probed_ = true;
+    for (size_t i = 0; i < conns_.size(); ++i) {   // by index: a submit may add nothing, but be safe
+        Conn& c = *conns_[i];
+        if (c.dead) continue;
+        if (c.gpu_list) {
+            c.gpu_list = false;
+            reply_text(c, gpu_list_text(now));
+        }
+        if (c.parked) {
+            std::unique_ptr<Frame> f = std::move(c.parked);
+            dispatch(c, *f);
+        }
+    }
+}
+
+/* The plan for this pass, or nullptr (and gpu_status_ says why) when the
+ * cards are not known well enough to place a job. */
+std::unique_ptr<GpuPlan> Server::gpu_plan(double now) {
+    if (!gpu_fresh(now) || !gpu_snap_.ok) {
+        if (gpu_status_.empty()) gpu_status_ = "the GPUs are being probed";
+        return nullptr;
+    }
+    GpuUse use;
+    if (queue_.gpu_jobs_running() > 0)
+        for (JobId id : queue_.active())
+            if (const Job* j = queue_.find(id); j->state == JobState::Running)
+                for (const std::string& u : j->gpus) {
+                    CardUse& cu = use[u];
+                    ++cu.jobs;
+                    cu.claimed += j->spec.settings.gpu_mem();
+                }
+    for (auto& [uuid, at] : gpu_last_start_) use[uuid].last_start = at;
+    return std::make_unique<GpuPlan>(gpu_snap_, cfg_.gpu, std::move(use), now);
+}
+
+/* When the loop must look at the GPUs again: a probe's deadline, the end of
+ * a card's settling, the next probe while GPU jobs wait. 0: never. */
+double Server::gpu_wakeup(double now) const {
+    double wake = 0;
+    auto at = [&](double t) {
+        if (t > 0 && (wake == 0 || t < wake)) wake = t;
+    };
+    at(probe_.deadline());
+    if (queue_.gpu_jobs_queued() > 0) {
+        at(std::max(gpu_retry_at_, gpu_snap_.when + cfg_.probe_interval));
+        for (const auto& [uuid, t] : gpu_last_start_)
+            if (t + cfg_.gpu.settle > now) at(t + cfg_.gpu.settle);
+    }
+    return wake;
+}
+
+/* A submit of a GPU job: refused if this machine could never give it its
+ * GPUs; parked (dispatched again) when the cards have not been probed yet.
+ * True when on_submit may go on. */
+bool Server::gpu_check_submit(Conn& c, const Frame& f, const JobSpec& spec) {
+    GpuNeed need{int(spec.settings.gpus()), spec.settings.gpu_mem()};
+    if (need.count == 0) return true;
+    if (!gpu_probed_) want_probe(now_seconds());
+    if (!gpu_probed_) {   // the first probe runs: the submit is dispatched again when it ends
+        c.parked = std::make_unique<Frame>(f);
+        return false;
+    }
+    if (!gpu_snap_.ok) return true;   // cannot tell: it waits, with the reason in -i
+    std::string why;
+    if (!could_ever_fit(need, usable_cards(gpu_snap_, cfg_.gpu), &why)) {
+        if (gpu_snap_.cards.empty() && gpu_snap_.no_nvidia_smi)
+            why += format(" (%s was not found; TS_NVIDIA_SMI names it)", printable(cfg_.nvidia_smi).c_str());
+        error(c, why + "; the job was not queued (see ts --gpu-list).\n");
+        return false;
+    }
+    return true;
+}
+
+/* What a job's runner adds to its environment: its cards, or, for a job
+ * without GPUs, nothing unless the owner hides the cards (TS_GPU_HIDE). */
+std::vector<std::string> Server::job_start_env(const Job& j) {
+    if (j.gpus.empty()) return j.spec.settings.gpus() > 0 ? std::vector<std::string>() : gpu_environment({}, cfg_.gpu_hide);
+    std::vector<const GpuCard*> cards;
+    for (const std::string& u : j.gpus) {
+        const GpuCard* c = gpu_snap_.card(u);
+        if (!c) {
+            auto it = gpu_known_.find(u);
+            c = it == gpu_known_.end() ? nullptr : &it->second;
+        }
+        if (c) cards.push_back(c);
+        else log("job %d: its GPU %s is not known any more: its environment leaves it out", j.id, u.c_str());
+    }
+    return gpu_environment(cards, false);
+}
+
+/* A job just started: its cards settle from now; its runner's environment. */
+void Server::gpus_started(Job& j, double now) {
+    for (const std::string& u : j.gpus) gpu_last_start_[u] = now;
+    j.start_env = job_start_env(j);
+}
+
+/* Run for a job its client runs, with the environment its GPUs give it
+ * (for a client that reads it). */
+void Server::send_run(Conn& c, const Job& j, bool skip, bool last) {
+    proto::RunBody rb{};
+    rb.id = j.id;
+    rb.skip = skip ? 1 : 0;
+    std::string tail;
+    if (!skip && (j.spec.flags & proto::kTakesRunEnv) && c.version == proto::kVersion) {
+        TailWriter t;
+        for (const std::string& v : job_start_env(j)) t.add(v);
+        tail = t.str();
+    }
+    reply(c, encode(MsgType::Run, rb, tail), last);
+}
+
+namespace {
+std::string card_label(const GpuSnapshot& s, const std::map<std::string, GpuCard>& known, const std::string& uuid) {
+    const GpuCard* c = s.card(uuid);
+    if (!c) {
+        auto it = known.find(uuid);
+        c = it == known.end() ? nullptr : &it->second;
+    }
+    return c ? format("%d (%s)", c->index, printable(uuid).c_str()) : printable(uuid);
+}
+}  // namespace
+
+/* -i's lines of a GPU job (none for any other job). */
+std::string Server::gpu_info(const Job& j) const {
+    uint32_t n = j.spec.settings.gpus();
+    if (n == 0) return "";
+    std::string s = format("GPUs required: %u", unsigned(n));
+    if (uint64_t m = j.spec.settings.gpu_mem()) s += format(" (%s of memory on each)", size_text(m).c_str());
+    s += "\n";
+    if (!j.gpus.empty()) {
+        s += "GPUs:";
+        for (size_t i = 0; i < j.gpus.size(); ++i)
+            s += (i ? ", " : " ") + card_label(gpu_snap_, gpu_known_, j.gpus[i]);
+        s += "\n";
+    } else if (j.state == JobState::Queued) {
+        std::string why = !gpu_status_.empty() ? gpu_status_ : !j.gpu_wait.empty() ? j.gpu_wait : "the GPUs are being probed";
+        s += "Waiting for GPUs: " + printable(why) + "\n";
+    }
+    return s;
+}
+
+/* --gpu-list: the cards, as the last probe saw them, and the ts jobs on each. */
+std::string Server::gpu_list_text(double now) const {
+    const GpuPolicy& p = cfg_.gpu;
+    std::string s;
+    if (gpu_snap_.when == 0 || (!gpu_snap_.ok && gpu_snap_.cards.empty())) {
+        return format("The GPUs cannot be probed: %s\n",
+                      printable(gpu_snap_.when == 0 ? gpu_status_ : gpu_snap_.error).c_str());
+    }
+    std::string rule = p.judge_by_memory
+                           ? format("a GPU is judged by its free memory (%s for a job without --gpu-mem)",
+                                    size_text(p.min_free).c_str())
+                           : std::string("a process that is not a ts job makes a GPU busy");
+    s += format("GPUs (%s, %.1f s ago): %d job%s per GPU; %s.\n",
+                gpu_snap_.source.empty() ? "none found" : gpu_snap_.source.c_str(), std::max(0.0, now - gpu_snap_.when),
+                p.jobs_per_gpu, p.jobs_per_gpu == 1 ? "" : "s", rule.c_str());
+    if (gpu_snap_.cards.empty()) {
+        s += gpu_snap_.no_nvidia_smi ? format("No GPU found (%s was not found; TS_NVIDIA_SMI names it).\n",
+                                             printable(cfg_.nvidia_smi).c_str())
+                                     : "No GPU found.\n";
+        return s;
+    }
+    // The ts jobs on each card.
+    std::map<std::string, std::vector<JobId>> jobs;
+    for (JobId id : queue_.active())
+        if (const Job* j = queue_.find(id); j->state == JobState::Running)
+            for (const std::string& u : j->gpus) jobs[u].push_back(id);
+    s += format("%-3s %-40s %-18s %-5s %-10s %-8s %s\n", "ID", "UUID", "MEMORY USED/TOTAL", "UTIL", "MODE",
+                "TS JOBS", "OTHER PROCESSES");
+    for (const GpuCard& c : gpu_snap_.cards) {
+        std::string mem = format("%s/%s MiB", c.mem_known ? std::to_string(c.mem_used >> 20).c_str() : "?",
+                                 c.mem_total ? std::to_string(c.mem_total >> 20).c_str() : "?");
+        std::string util = c.util >= 0 ? format("%d%%", c.util) : "-";
+        const char* mode = c.mig ? "MIG" : c.mode == ComputeMode::Default ? "Default"
+                                : c.mode == ComputeMode::ExclusiveProcess ? "Exclusive"
+                                : c.mode == ComputeMode::Prohibited       ? "Prohibited"
+                                                                          : "?";
+        std::string ids;
+        const std::vector<JobId>& on = jobs[c.uuid];
+        for (size_t i = 0; i < on.size() && i < 8; ++i) ids += (i ? "," : "") + std::to_string(on[i]);
+        if (on.size() > 8) ids += format(",+%zu", on.size() - 8);
+        std::string others;
+        size_t n = 0;
+        for (const GpuProcess& pr : gpu_snap_.procs)
+            if (pr.uuid == c.uuid && !pr.ours) {
+                if (++n > 4) continue;
+                if (!others.empty()) others += "; ";
+                others += format("%d %s", int(pr.pid), printable(pr.name.substr(0, 40)).c_str());
+                if (pr.mem_known) others += format(" (%llu MiB)", (unsigned long long)(pr.mem >> 20));
+            }
+        if (n > 4) others += format("; +%zu more", n - 4);
+        s += format("%-3d %-40s %-18s %-5s %-10s %-8s %s\n", c.index, printable(c.uuid).c_str(), mem.c_str(),
+                    util.c_str(), mode, ids.empty() ? "-" : ids.c_str(), others.empty() ? "-" : others.c_str());
+    }
+    for (const std::string& note : usable_cards(gpu_snap_, p).notes) s += "Note: " + note + ".\n";
+    if (!gpu_snap_.ok) s += "The last probe failed: " + printable(gpu_snap_.error) + "\n";
+    return s;
+}
+
+void Server::on_gpu_list(Conn& c, const Frame&) {
+    double now = now_seconds();
+    if (!gpu_fresh(now)) want_probe(now);
+    if (gpu_fresh(now) || !probe_.running()) reply_text(c, gpu_list_text(now));
+    else c.gpu_list = true;   // answered when the probe ends
+}
