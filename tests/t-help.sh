@@ -20,6 +20,7 @@ Actions:
   --restart  restart the server with this ts binary, keeping the queue
   -C       clear the list of finished jobs
   -l       show the job list (default action)
+  --gpu-list  list the GPUs, their memory and use, and the jobs on them.
   -S [num] get/set the number of max simultaneous jobs of the server.
   -t [id]  "tail -n 10 -f" the output of the job. Last run if not specified.
   -c [id]  like -t, but shows all the lines. Last run if not specified.
@@ -45,6 +46,9 @@ Options adding jobs:
   -D <id>  the job will be run only if the job of given id ends well.
   -L <lab> name this task with a label, to be distinguished on listing.
   -N <num> number of slots required by the job (1 default).
+  -G <num> number of GPUs required by the job (takes no slot unless -N).
+  --gpus=<num>  the same as -G.
+  --gpu-mem=<size>  GPU memory the job needs on each GPU (8G; implies -G 1).
 EOF
 }
 
