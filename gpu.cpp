@@ -76,12 +76,6 @@ bool parse_visible_devices(std::string_view text, std::vector<std::string>* out,
     }
 }
 
-const GpuCard* GpuSnapshot::card(const std::string& uuid) const {
-    for (const GpuCard& c : cards)
-        if (c.uuid == uuid) return &c;
-    return nullptr;
-}
-
 UsableCards usable_cards(const GpuSnapshot& s, const GpuPolicy& p) {
     UsableCards u;
     std::vector<const GpuCard*> order;
