@@ -53,7 +53,7 @@ std::vector<std::string> place(GpuPlan& plan, int n, uint64_t mem = 0, std::stri
     return got;
 }
 
-using V = std::vector<std::string>;
+using Strs = std::vector<std::string>;
 
 }  // namespace
 
@@ -63,9 +63,9 @@ TEST(GpuVisible, IndicesAndUuidsInOrder) {
     std::vector<std::string> v;
     std::string err;
     ASSERT_TRUE(parse_visible_devices("2, 0,GPU-5c8a-11", &v, &err)) << err;
-    EXPECT_EQ(v, (V{"2", "0", "GPU-5c8a-11"}));
+    EXPECT_EQ(v, (Strs{"2", "0", "GPU-5c8a-11"}));
     ASSERT_TRUE(parse_visible_devices("01", &v, &err));
-    EXPECT_EQ(v, V{"1"});
+    EXPECT_EQ(v, Strs{"1"});
 }
 
 TEST(GpuVisible, MalformedListsAreRefused) {
@@ -138,8 +138,8 @@ TEST(GpuFit, OneJobsCardsAreOfOneVendor) {
 TEST(GpuPlan, OneJobPerGpuByDefault) {
     GpuSnapshot s = two_cards();
     GpuPlan plan(s, policy(), {}, 200);
-    EXPECT_EQ(place(plan, 1), V{"GPU-a"});
-    EXPECT_EQ(place(plan, 1), V{"GPU-b"});
+    EXPECT_EQ(place(plan, 1), Strs{"GPU-a"});
+    EXPECT_EQ(place(plan, 1), Strs{"GPU-b"});
     EXPECT_FALSE(plan.full() == false);
     std::string why;
     EXPECT_TRUE(place(plan, 1, 0, &why).empty());
@@ -150,7 +150,7 @@ TEST(GpuPlan, OneJobPerGpuByDefault) {
 TEST(GpuPlan, SeveralJobsPerGpu) {
     GpuSnapshot s = snap({card(0, "GPU-a")});
     GpuPlan plan(s, policy(3), {}, 200);
-    for (int i = 0; i < 3; ++i) EXPECT_EQ(place(plan, 1), V{"GPU-a"}) << i;
+    for (int i = 0; i < 3; ++i) EXPECT_EQ(place(plan, 1), Strs{"GPU-a"}) << i;
     EXPECT_TRUE(plan.full());
     EXPECT_TRUE(place(plan, 1).empty());
 }
@@ -160,7 +160,7 @@ TEST(GpuPlan, RunningJobsCount) {
     GpuUse use;
     use["GPU-a"].jobs = 1;
     GpuPlan plan(s, policy(), use, 200);
-    EXPECT_EQ(place(plan, 1), V{"GPU-b"});
+    EXPECT_EQ(place(plan, 1), Strs{"GPU-b"});
     EXPECT_TRUE(place(plan, 1).empty());
 }
 
@@ -168,7 +168,7 @@ TEST(GpuPlan, ExclusiveProcessTakesOneJob) {
     GpuSnapshot s = snap({card(0, "GPU-a")});
     s.cards[0].mode = ComputeMode::ExclusiveProcess;
     GpuPlan plan(s, policy(4), {}, 200);
-    EXPECT_EQ(place(plan, 1), V{"GPU-a"});
+    EXPECT_EQ(place(plan, 1), Strs{"GPU-a"});
     EXPECT_TRUE(place(plan, 1).empty());
 }
 
@@ -182,14 +182,14 @@ TEST(GpuPlan, ForeignProcessMakesACardBusy) {
     s.procs.push_back(p);
     GpuPlan plan(s, policy(2), {}, 200);
     std::string why;
-    EXPECT_EQ(place(plan, 1), V{"GPU-b"});
-    EXPECT_EQ(place(plan, 1), V{"GPU-b"});
+    EXPECT_EQ(place(plan, 1), Strs{"GPU-b"});
+    EXPECT_EQ(place(plan, 1), Strs{"GPU-b"});
     EXPECT_TRUE(place(plan, 1, 0, &why).empty());
     EXPECT_NE(why.find("GPU 0 has a process that is not a ts job"), std::string::npos) << why;
     // One of ours is no reason.
     s.procs[0].ours = true;
     GpuPlan ours(s, policy(), {}, 200);
-    EXPECT_EQ(place(ours, 1), V{"GPU-a"});
+    EXPECT_EQ(place(ours, 1), Strs{"GPU-a"});
 }
 
 TEST(GpuPlan, JudgedByMemoryAForeignProcessOnlyTakesMemory) {
@@ -205,7 +205,7 @@ TEST(GpuPlan, JudgedByMemoryAForeignProcessOnlyTakesMemory) {
     pol.min_free = 8 * kGiB;
     {
         GpuPlan plan(s, pol, {}, 200);
-        EXPECT_EQ(place(plan, 1), V{"GPU-a"});   // 10 GiB free >= 8
+        EXPECT_EQ(place(plan, 1), Strs{"GPU-a"});   // 10 GiB free >= 8
     }
     pol.min_free = 12 * kGiB;
     {
@@ -213,20 +213,33 @@ TEST(GpuPlan, JudgedByMemoryAForeignProcessOnlyTakesMemory) {
         std::string why;
         EXPECT_TRUE(place(plan, 1, 0, &why).empty());
         EXPECT_NE(why.find("has 10 GiB free"), std::string::npos) << why;
-        EXPECT_EQ(place(plan, 1, 9 * kGiB), V{"GPU-a"});    // declared: 70 + 9 <= 80
+        EXPECT_EQ(place(plan, 1, 9 * kGiB), Strs{"GPU-a"});    // declared: 70 + 9 <= 80
         EXPECT_TRUE(place(plan, 1, 11 * kGiB).empty());      // 70 + 9 + 11 > 80
     }
 }
 
 TEST(GpuPlan, DeclaredMemoryIsPacked) {
     GpuSnapshot s = snap({card(0, "GPU-a", 24)});
-    GpuPlan plan(s, policy(8), {}, 200);
-    EXPECT_EQ(place(plan, 1, 10 * kGiB), V{"GPU-a"});
-    EXPECT_EQ(place(plan, 1, 10 * kGiB), V{"GPU-a"});
+    GpuPolicy pol = policy(8);
+    pol.settle = 30;   // settling after each start: the declarations are what counts
+    GpuPlan plan(s, pol, {}, 200);
+    EXPECT_EQ(place(plan, 1, 10 * kGiB), Strs{"GPU-a"});
+    EXPECT_EQ(place(plan, 1, 10 * kGiB), Strs{"GPU-a"});
     std::string why;
     EXPECT_TRUE(place(plan, 1, 10 * kGiB, &why).empty());   // 30 > 24
     EXPECT_NE(why.find("4 GiB of its 24 GiB not claimed"), std::string::npos) << why;
-    EXPECT_EQ(place(plan, 1, 4 * kGiB), V{"GPU-a"});
+    EXPECT_EQ(place(plan, 1, 4 * kGiB), Strs{"GPU-a"});
+}
+
+TEST(GpuPlan, WithoutSettlingAMeasureOlderThanTheLastStartIsNotTrusted) {
+    GpuSnapshot s = snap({card(0, "GPU-a", 24)});
+    GpuPlan plan(s, policy(8), {}, 200);   // settle 0
+    EXPECT_EQ(place(plan, 1, 10 * kGiB), Strs{"GPU-a"});
+    EXPECT_FALSE(plan.wants_probe());
+    std::string why;
+    EXPECT_TRUE(place(plan, 1, 10 * kGiB, &why).empty());   // the card was measured before that start
+    EXPECT_TRUE(plan.wants_probe());
+    EXPECT_NE(why.find("measured again"), std::string::npos) << why;
 }
 
 TEST(GpuPlan, DeclaredMemoryIsCheckedAgainstMeasuredOnceSettled) {
@@ -241,7 +254,7 @@ TEST(GpuPlan, DeclaredMemoryIsCheckedAgainstMeasuredOnceSettled) {
     std::string why;
     EXPECT_TRUE(place(plan, 1, 8 * kGiB, &why).empty());
     EXPECT_NE(why.find("has 4 GiB free"), std::string::npos) << why;
-    EXPECT_EQ(place(plan, 1, 4 * kGiB), V{"GPU-a"});
+    EXPECT_EQ(place(plan, 1, 4 * kGiB), Strs{"GPU-a"});
 }
 
 TEST(GpuPlan, WhileSettlingOnlyDeclarationsCount) {
@@ -259,7 +272,7 @@ TEST(GpuPlan, WhileSettlingOnlyDeclarationsCount) {
         std::string why;
         EXPECT_TRUE(place(plan, 1, 0, &why).empty());
         EXPECT_NE(why.find("settling"), std::string::npos) << why;
-        EXPECT_EQ(place(plan, 1, 8 * kGiB), V{"GPU-a"});   // one that says its size fits by declarations
+        EXPECT_EQ(place(plan, 1, 8 * kGiB), Strs{"GPU-a"});   // one that says its size fits by declarations
         EXPECT_FALSE(plan.wants_probe());
     }
     {
@@ -269,7 +282,7 @@ TEST(GpuPlan, WhileSettlingOnlyDeclarationsCount) {
     }
     GpuSnapshot later = snap({card(0, "GPU-a", 24, 6)}, 136);
     GpuPlan plan(later, pol, use, 140);
-    EXPECT_EQ(place(plan, 1), V{"GPU-a"});
+    EXPECT_EQ(place(plan, 1), Strs{"GPU-a"});
 }
 
 TEST(GpuPlan, PlacingAJobSettlesItsCard) {
@@ -278,7 +291,7 @@ TEST(GpuPlan, PlacingAJobSettlesItsCard) {
     pol.settle = 30;
     pol.judge_by_memory = true;
     GpuPlan plan(s, pol, {}, 200);   // the first is placed by measure...
-    EXPECT_EQ(place(plan, 1), V{"GPU-a"});
+    EXPECT_EQ(place(plan, 1), Strs{"GPU-a"});
     EXPECT_TRUE(place(plan, 1).empty());   // ...and the card settles before a second
 }
 
@@ -287,15 +300,15 @@ TEST(GpuPlan, PreferenceOrderIsVisibleOrder) {
     GpuPolicy pol = policy();
     pol.visible = {"2", "0"};
     GpuPlan plan(s, pol, {}, 200);
-    EXPECT_EQ(place(plan, 1), V{"GPU-c"});
-    EXPECT_EQ(place(plan, 1), V{"GPU-a"});
+    EXPECT_EQ(place(plan, 1), Strs{"GPU-c"});
+    EXPECT_EQ(place(plan, 1), Strs{"GPU-a"});
     EXPECT_TRUE(place(plan, 1).empty());   // GPU 1 is not visible
 }
 
 TEST(GpuPlan, SeveralGpusForOneJob) {
     GpuSnapshot s = snap({card(0, "GPU-a"), card(1, "GPU-b"), card(2, "GPU-c")});
     GpuPlan plan(s, policy(), {}, 200);
-    EXPECT_EQ(place(plan, 2), (V{"GPU-a", "GPU-b"}));
+    EXPECT_EQ(place(plan, 2), (Strs{"GPU-a", "GPU-b"}));
     std::string why;
     EXPECT_TRUE(place(plan, 2, 0, &why).empty());
     EXPECT_NE(why.find("1 of the 2 GPUs it needs is free"), std::string::npos) << why;
@@ -319,14 +332,14 @@ TEST(GpuPlan, AJobThatCanNeverRunReservesNothing) {
     std::string why;
     EXPECT_TRUE(place(plan, 3, 0, &why).empty());
     EXPECT_NE(why.find("this machine has 2"), std::string::npos) << why;
-    EXPECT_EQ(place(plan, 1), V{"GPU-a"});
+    EXPECT_EQ(place(plan, 1), Strs{"GPU-a"});
 }
 
 TEST(GpuPlan, AJobsCardsAreOfOneVendor) {
     GpuSnapshot s = snap({card(0, "GPU-a"), card(0, "AMD-x", 64, 0, GpuVendor::Amd), card(1, "AMD-y", 64, 0, GpuVendor::Amd)});
     GpuPlan plan(s, policy(), {}, 200);
-    EXPECT_EQ(place(plan, 2), (V{"AMD-x", "AMD-y"}));
-    EXPECT_EQ(place(plan, 1), V{"GPU-a"});
+    EXPECT_EQ(place(plan, 2), (Strs{"AMD-x", "AMD-y"}));
+    EXPECT_EQ(place(plan, 1), Strs{"GPU-a"});
 }
 
 TEST(GpuPlan, UnknownMemoryCannotTakeADeclaredJob) {
@@ -336,8 +349,8 @@ TEST(GpuPlan, UnknownMemoryCannotTakeADeclaredJob) {
     GpuPlan plan(s, policy(2), {}, 200);
     std::string why;
     EXPECT_TRUE(place(plan, 1, kGiB, &why).empty());
-    EXPECT_NE(why.find("memory is not known"), std::string::npos) << why;
-    EXPECT_EQ(place(plan, 1), V{"GPU-a"});
+    EXPECT_NE(why.find("none of this machine's have that much memory"), std::string::npos) << why;
+    EXPECT_EQ(place(plan, 1), Strs{"GPU-a"});
 }
 
 // ---- a job's environment -------------------------------------------------------------------------------------
@@ -345,25 +358,25 @@ TEST(GpuPlan, UnknownMemoryCannotTakeADeclaredJob) {
 TEST(GpuEnv, NvidiaCardsByIndexInPciOrder) {
     GpuCard a = card(3, "GPU-a"), b = card(1, "GPU-b");
     EXPECT_EQ(gpu_environment({&a, &b}, false),
-              (V{"CUDA_VISIBLE_DEVICES=3,1", "CUDA_DEVICE_ORDER=PCI_BUS_ID", "TS_GPUS=3,1"}));
+              (Strs{"CUDA_VISIBLE_DEVICES=3,1", "CUDA_DEVICE_ORDER=PCI_BUS_ID", "TS_GPUS=3,1"}));
 }
 
 TEST(GpuEnv, AmdCardsThroughRocrThenHipFromZero) {
     GpuCard a = card(2, "AMD-a", 64, 0, GpuVendor::Amd);
-    EXPECT_EQ(gpu_environment({&a}, false), (V{"ROCR_VISIBLE_DEVICES=2", "HIP_VISIBLE_DEVICES=0",
+    EXPECT_EQ(gpu_environment({&a}, false), (Strs{"ROCR_VISIBLE_DEVICES=2", "HIP_VISIBLE_DEVICES=0",
                                                 "CUDA_VISIBLE_DEVICES=0", "TS_GPUS=2"}));
 }
 
 TEST(GpuEnv, NoCardsNothingUnlessHidden) {
     EXPECT_TRUE(gpu_environment({}, false).empty());
-    V hidden = gpu_environment({}, true);
+    Strs hidden = gpu_environment({}, true);
     EXPECT_NE(std::find(hidden.begin(), hidden.end(), "CUDA_VISIBLE_DEVICES=-1"), hidden.end());
 }
 
 TEST(GpuEnv, SetEnvironmentReplacesOldValues) {
     std::vector<std::string> env = {"A=1", "CUDA_VISIBLE_DEVICES=7", "CUDA_VISIBLE_DEVICES_X=9", "B=2"};
     set_environment(&env, {"CUDA_VISIBLE_DEVICES=0", "TS_GPUS=0"});
-    EXPECT_EQ(env, (V{"A=1", "CUDA_VISIBLE_DEVICES_X=9", "B=2", "CUDA_VISIBLE_DEVICES=0", "TS_GPUS=0"}));
+    EXPECT_EQ(env, (Strs{"A=1", "CUDA_VISIBLE_DEVICES_X=9", "B=2", "CUDA_VISIBLE_DEVICES=0", "TS_GPUS=0"}));
 }
 
 // ---- the queue with GPU jobs ---------------------------------------------------------------------------------
@@ -385,8 +398,8 @@ TEST(QueueGpus, GpuJobsTakeGpusNotSlots) {
     Decisions d = q.schedule(&plan);
     EXPECT_EQ(d.start, (std::vector<JobId>{g0, g1, c}));
     EXPECT_EQ(q.busy_slots(), 1);   // the CPU job's
-    EXPECT_EQ(q.find(g0)->gpus, V{"GPU-a"});
-    EXPECT_EQ(q.find(g1)->gpus, V{"GPU-b"});
+    EXPECT_EQ(q.find(g0)->gpus, Strs{"GPU-a"});
+    EXPECT_EQ(q.find(g1)->gpus, Strs{"GPU-b"});
     EXPECT_EQ(q.gpu_jobs_running(), 2u);
     EXPECT_FALSE(d.gpu_waiting);
 }
