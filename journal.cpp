@@ -97,6 +97,7 @@ enum JobTag : uint16_t {
     tToken = 34,
     tSettings = 35,   // the job's settings, encoded as in its Submit (settings.h); absent: none
     tGpus = 36,       // the UUIDs of the GPUs it was given (gpu.h); absent: none
+    tStartEnv = 37,   // what its GPUs put in its environment (NAME=value); absent: nothing
 };
 
 int64_t us(double s) { return static_cast<int64_t>(s * 1e6); }
@@ -147,6 +148,7 @@ private:
 
 // The tagged fields a start record may carry after its id.
 constexpr uint16_t kStartGpus = 1;   // the UUIDs of the GPUs the job was given
+constexpr uint16_t kStartEnv = 2;    // what they put in its environment
 
 /* Walk tagged fields; false when they do not add up. */
 template <class Fn>
@@ -329,6 +331,7 @@ std::string encode_job(const Job& j, uint32_t env_id) {
     if (!s.token.empty()) f.bytes(tToken, s.token);
     if (!s.settings.empty()) f.bytes(tSettings, encode_settings(s.settings));
     if (!j.gpus.empty()) f.strings(tGpus, j.gpus);
+    if (!j.start_env.empty()) f.strings(tStartEnv, j.start_env);
     f.num(tDepends, uint8_t(j.depends));
     f.num(tDependOn, int32_t(j.depend_on));
     if (j.dep_result) f.num(tDepResult, int32_t(*j.dep_result));
@@ -376,6 +379,7 @@ bool decode_job(std::string_view bytes, Job* j, const EnvTable* envs, bool* env_
         case tNice: return num_of(v, &i) && ((s.nice = i), true);
         case tArgv: have_argv = true; return strings_of(v, &s.argv) && !s.argv.empty();
         case tGpus: return strings_of(v, &j->gpus) && j->gpus.size() <= 1024;
+        case tStartEnv: return strings_of(v, &j->start_env) && j->start_env.size() <= 1024;
         case tEnv: return strings_of(v, &s.env);
         case tEnvId: return num_of(v, &env_id) && env_id != 0;
         case tCwd: s.cwd.assign(v); return true;
@@ -894,13 +898,17 @@ bool Journal::apply(uint16_t type, std::string_view b, Queue* q, uint32_t fmt, J
         std::string_view rest;
         if (!take(b, &id, &rest)) return false;
         *about = id.id;
-        std::vector<std::string> gpus;
+        std::vector<std::string> gpus, env;
         if (fmt >= 2 && !each_field(rest, [&](uint16_t tag, std::string_view v) {
-                return tag != kStartGpus || (strings_of(v, &gpus) && gpus.size() <= 1024);
+                if (tag == kStartGpus) return strings_of(v, &gpus) && gpus.size() <= 1024;
+                if (tag == kStartEnv) return strings_of(v, &env) && env.size() <= 1024;
+                return true;   // a field of a later version
             }))
             return false;
         if (!q->start(id.id)) return false;
-        q->find(id.id)->gpus = std::move(gpus);
+        Job* j = q->find(id.id);
+        j->gpus = std::move(gpus);
+        j->start_env = std::move(env);
         return true;
     }
     case kRunner:
@@ -1100,9 +1108,11 @@ bool Journal::job(const Job& j, bool kept) {
     }
     return true;
 }
-bool Journal::start(JobId id, bool kept, const std::vector<std::string>& gpus) {
+bool Journal::start(JobId id, bool kept, const std::vector<std::string>& gpus,
+                    const std::vector<std::string>& env) {
     Fields f;
     if (!gpus.empty()) f.strings(kStartGpus, gpus);
+    if (!env.empty()) f.strings(kStartEnv, env);
     return append(kStart, bytes_of(IdRec{id, 0}, f.str()), kept);
 }
 bool Journal::runner(JobId id, pid_t pid) { return append(kRunner, bytes_of(IdRec{id, pid})); }

@@ -74,7 +74,9 @@ public:
      * (a snapshot saves it when the journal works again); without, the caller
      * undoes the change. */
     bool job(const Job& j, bool kept = true);   // added (or its full state)
-    bool start(JobId id, bool kept = true, const std::vector<std::string>& gpus = {});   // with the GPUs it was given
+    // A start, with the GPUs it was given and what they put in its environment.
+    bool start(JobId id, bool kept = true, const std::vector<std::string>& gpus = {},
+               const std::vector<std::string>& env = {});
     bool runner(JobId id, pid_t runner_pid);
     bool started(JobId id, pid_t pid, const std::string& output, double start);
     bool ended(JobId id, const JobResult& r, double end);

@@ -778,12 +778,12 @@ void Server::schedule() {
         // Recorded before the runner exists: a crash now cannot run it twice.
         // A start that cannot be recorded does not happen.
         Job* j = queue_.find(id);
-        if (unrecorded || !journal_->start(id, false, j->gpus)) {
+        gpus_started(*j, now);
+        if (unrecorded || !journal_->start(id, false, j->gpus, j->start_env)) {
             unrecorded = true;
-            (void)queue_.unstart(id);
+            (void)queue_.unstart(id);   // its GPUs go back too
             continue;
         }
-        gpus_started(*j, now);
         if (!j->spec.run_by_client() && j->spec.uid == uid_) {   // only our own jobs run here
             spawn_runner(*j);
             continue;

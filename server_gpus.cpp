@@ -171,8 +171,9 @@ void Server::gpus_started(Job& j, double now) {
     j.start_env = job_start_env(j);
 }
 
-/* Run for a job its client runs, with the environment its GPUs give it
- * (for a client that reads it). */
+/* Run for a job its client runs, with the environment its GPUs gave it at
+ * its start (journaled with it: the same after a restart), for a client
+ * that reads it. */
 void Server::send_run(Conn& c, const Job& j, bool skip, bool last) {
     proto::RunBody rb{};
     rb.id = j.id;
@@ -180,7 +181,7 @@ void Server::send_run(Conn& c, const Job& j, bool skip, bool last) {
     std::string tail;
     if (!skip && (j.spec.flags & proto::kTakesRunEnv) && c.version == proto::kVersion) {
         TailWriter t;
-        for (const std::string& v : job_start_env(j)) t.add(v);
+        for (const std::string& v : j.start_env) t.add(v);
         tail = t.str();
     }
     reply(c, encode(MsgType::Run, rb, tail), last);

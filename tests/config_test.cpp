@@ -86,3 +86,60 @@ TEST(Config, ParseSize) {
     EXPECT_EQ(parse_size("5MB"), 0u);
     EXPECT_EQ(parse_size("M"), 0u);
 }
+
+TEST(ConfigGpus, Defaults) {
+    ServerConfig c = read({});
+    EXPECT_EQ(c.gpu.jobs_per_gpu, 1);
+    EXPECT_FALSE(c.gpu.judge_by_memory);
+    EXPECT_EQ(c.gpu.min_free, uint64_t(1) << 30);
+    EXPECT_EQ(c.gpu.settle, 30);
+    EXPECT_TRUE(c.gpu.visible.empty());
+    EXPECT_FALSE(c.gpu_hide);
+    EXPECT_EQ(c.nvidia_smi, "nvidia-smi");
+    EXPECT_EQ(c.gpu_sysfs, "/sys/class/drm");
+    EXPECT_EQ(c.probe_interval, 5);
+    EXPECT_EQ(c.probe_timeout, 10);
+}
+
+TEST(ConfigGpus, Settings) {
+    ServerConfig c = read({{"TS_GPU_SLOTS", "3"}, {"TS_GPU_FOREIGN", "memory"}, {"TS_GPU_MIN_FREE", "2G"},
+                           {"TS_GPU_SETTLE", "1.5"}, {"TS_VISIBLE_DEVICES", "1,GPU-abc"}, {"TS_GPU_HIDE", "1"},
+                           {"TS_NVIDIA_SMI", "/opt/bin/nvidia-smi"}, {"TS_GPU_SYSFS", ""},
+                           {"TS_GPU_PROBE_INTERVAL", "0.2"}, {"TS_GPU_PROBE_TIMEOUT", "3"}});
+    EXPECT_TRUE(c.notes.empty());
+    EXPECT_TRUE(c.error.empty()) << c.error;
+    EXPECT_EQ(c.gpu.jobs_per_gpu, 3);
+    EXPECT_TRUE(c.gpu.judge_by_memory);
+    EXPECT_EQ(c.gpu.min_free, uint64_t(2) << 30);
+    EXPECT_EQ(c.gpu.settle, 1.5);
+    EXPECT_EQ(c.gpu.visible, (std::vector<std::string>{"1", "GPU-abc"}));
+    EXPECT_TRUE(c.gpu_hide);
+    EXPECT_EQ(c.nvidia_smi, "/opt/bin/nvidia-smi");
+    EXPECT_EQ(c.gpu_sysfs, "");
+    EXPECT_EQ(c.probe_interval, 0.2);
+    EXPECT_EQ(c.probe_timeout, 3);
+}
+
+TEST(ConfigGpus, HarmlessMistakesAreNotesWithTheDefaultKept) {
+    for (auto [name, value] : std::vector<std::pair<const char*, const char*>>{
+             {"TS_GPU_SLOTS", "0"}, {"TS_GPU_SLOTS", "2x"}, {"TS_GPU_SLOTS", "5000"}, {"TS_GPU_FOREIGN", "maybe"},
+             {"TS_GPU_MIN_FREE", "lots"}, {"TS_GPU_SETTLE", "-1"}, {"TS_GPU_PROBE_INTERVAL", "0"},
+             {"TS_GPU_PROBE_TIMEOUT", "abc"}}) {
+        ServerConfig c = read({{name, value}});
+        ASSERT_EQ(c.notes.size(), 1u) << name << "=" << value;
+        EXPECT_NE(c.notes[0].find(name), std::string::npos) << c.notes[0];
+        EXPECT_TRUE(c.error.empty());
+        EXPECT_EQ(c.gpu.jobs_per_gpu, 1);
+        EXPECT_FALSE(c.gpu.judge_by_memory);
+        EXPECT_EQ(c.probe_interval, 5);
+    }
+}
+
+TEST(ConfigGpus, AVisibleDevicesListThatCannotBeReadStopsTheServer) {
+    // Running jobs on every GPU when the owner meant some would trample the others.
+    for (const char* bad : {"0,,1", "foo", "MIG-1234", "0,0"}) {
+        ServerConfig c = read({{"TS_VISIBLE_DEVICES", bad}});
+        EXPECT_NE(c.error.find("TS_VISIBLE_DEVICES"), std::string::npos) << bad << ": " << c.error;
+    }
+    EXPECT_TRUE(read({{"TS_VISIBLE_DEVICES", ""}}).error.empty());   // empty: not set
+}
