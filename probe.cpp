@@ -7,6 +7,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cstring>
+#include <dirent.h>
 #include <fcntl.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -27,6 +28,26 @@ std::string first_line(const std::string& t) {
     return printable(line);
 }
 
+/* Whether drm_dir has an AMD card: only its PCI vendor is read here (the
+ * kernel's copy of the card's configuration, no call into the driver). */
+bool any_amd_card(const std::string& drm_dir) {
+    DIR* d = opendir(drm_dir.c_str());
+    if (!d) return false;
+    bool found = false;
+    while (dirent* e = readdir(d)) {
+        std::string n = e->d_name;
+        if (n.size() < 5 || n.compare(0, 4, "card") != 0 || n.find_first_not_of("0123456789", 4) != std::string::npos)
+            continue;
+        std::string vendor;
+        if (read_file(drm_dir + "/" + n + "/device/vendor", &vendor) && vendor.compare(0, 6, "0x1002") == 0) {
+            found = true;
+            break;
+        }
+    }
+    closedir(d);
+    return found;
+}
+
 }  // namespace
 
 bool GpuProbe::start(double now, std::string* why) {
@@ -43,8 +64,8 @@ bool GpuProbe::start(double now, std::string* why) {
     }
     cur_ = GpuSnapshot();
     cur_.when = now;
-    if (s_.nvidia_smi.empty()) finish(true, "");   // nothing to run: AMD only
-    else (void)spawn(Step::Gpus, now);           // if it cannot start, the probe has ended
+    if (s_.nvidia_smi.empty()) next_after_nvidia(now);   // AMD only
+    else (void)spawn(Step::Gpus, now);                 // if it cannot start, the probe goes on or ends
     return true;
 }
 
@@ -84,7 +105,7 @@ bool GpuProbe::spawn(Step step, double now) {
         if (err == ENOENT && step == Step::Gpus) {
             // No nvidia-smi: no NVIDIA cards (AMD ones may still be there).
             cur_.no_nvidia_smi = true;
-            finish(true, "");
+            next_after_nvidia(now);
         } else {
             finish(false, format("cannot run %s: %s", printable(s_.nvidia_smi).c_str(), strerror(err)));
         }
@@ -144,7 +165,8 @@ void GpuProbe::check(double now) {
         pid_ = 0;
     }
     out_.reset();
-    finish(false, format("nvidia-smi did not answer within %g s: killed", s_.timeout));
+    finish(false, format("%s did not answer within %g s: killed",
+                         step_ == Step::Amd ? "reading the AMD cards" : "nvidia-smi", s_.timeout));
 }
 
 /* A step's output is all read and its process reaped. */
@@ -161,11 +183,8 @@ void GpuProbe::step_done(double now) {
         if (code == 6 || (code == 0 && parse_query_gpu(text_, &cur_.cards, &err, &warnings))) {
             if (code == 6) cur_.cards.clear();
             cur_.source = "nvidia-smi";
-            if (cur_.cards.empty()) {
-                finish(true, "");
-                return;
-            }
-            if (!spawn(Step::Apps, now)) return;
+            if (cur_.cards.empty()) next_after_nvidia(now);
+            else (void)spawn(Step::Apps, now);
             return;
         }
         std::string why = code == 0 ? "nvidia-smi's answer cannot be read: " + err : nvidia_smi_failure(code);
@@ -173,8 +192,22 @@ void GpuProbe::step_done(double now) {
         finish(false, why);
         return;
     }
+    if (step_ == Step::Amd) {
+        std::vector<GpuCard> amd;
+        if (code == 0 && parse_query_gpu(text_, &amd, &err, &warnings)) {
+            if (!amd.empty()) cur_.source += cur_.source.empty() ? "sysfs" : ", sysfs";
+            for (GpuCard& c : amd) {
+                c.vendor = GpuVendor::Amd;
+                cur_.cards.push_back(std::move(c));
+            }
+            finish(true, "");
+        } else {
+            finish(false, "the AMD cards cannot be read from " + printable(s_.sysfs));
+        }
+        return;
+    }
     if (code == 0 && parse_compute_apps(text_, &cur_.procs, &err, &warnings)) {
-        finish(true, "");
+        next_after_nvidia(now);
         return;
     }
     std::string why = code == 0 ? "nvidia-smi's list of processes cannot be read: " + err
@@ -183,16 +216,62 @@ void GpuProbe::step_done(double now) {
     finish(false, why);
 }
 
+/* NVIDIA's part is done (or there is none): the AMD cards, if any are looked for. */
+void GpuProbe::next_after_nvidia(double now) {
+    if (s_.sysfs.empty() || !any_amd_card(s_.sysfs)) finish(true, "");
+    else (void)fork_amd(now);
+}
+
+/* Read sysfs in a child, which writes the cards as --query-gpu lines. */
+bool GpuProbe::fork_amd(double now) {
+    int p[2];
+    if (pipe2(p, O_CLOEXEC | O_NONBLOCK) != 0) {
+        finish(false, format("cannot read the AMD cards: pipe: %s", strerror(errno)));
+        return false;
+    }
+    Fd rd(p[0]), wr(p[1]);
+    pid_t pid = fork();
+    if (pid < 0) {
+        finish(false, format("cannot read the AMD cards: fork: %s", strerror(errno)));
+        return false;
+    }
+    if (pid == 0) {
+        setpgid(0, 0);
+        std::string out;
+        for (const GpuCard& c : read_amd_cards(s_.sysfs)) {
+            out += format("%d, %s, %s, %llu, %s, %s, Default, Disabled, %s\n", c.index, c.uuid.c_str(),
+                          c.bus_id.empty() ? "[N/A]" : c.bus_id.c_str(), (unsigned long long)(c.mem_total >> 20),
+                          c.mem_known ? std::to_string(c.mem_used >> 20).c_str() : "[N/A]",
+                          c.util >= 0 ? std::to_string(c.util).c_str() : "[N/A]", c.name.c_str());
+        }
+        int fl = fcntl(wr.get(), F_GETFL);
+        if (fl >= 0) fcntl(wr.get(), F_SETFL, fl & ~O_NONBLOCK);
+        _exit(write_all(wr.get(), out.data(), out.size()) ? 0 : 1);
+    }
+    step_ = Step::Amd;
+    out_ = std::move(rd);
+    pid_ = pid;
+    eof_ = false;
+    status_ = 0;
+    text_.clear();
+    deadline_ = now + s_.timeout;
+    return true;
+}
+
+void GpuProbe::reap(double now) {
+    for (size_t i = 0; i < killed_.size();) {
+        int st;
+        pid_t r = waitpid(killed_[i], &st, WNOHANG);
+        if (r == killed_[i] || (r < 0 && errno == ECHILD)) killed_.erase(killed_.begin() + long(i));
+        else ++i;
+    }
+    int st = 0;
+    if (pid_ > 0 && waitpid(pid_, &st, WNOHANG) == pid_) (void)reaped(pid_, st, now);
+}
+
 void GpuProbe::finish(bool ok, const std::string& error) {
     step_ = Step::Idle;
     out_.reset();
-    if (ok && !s_.sysfs.empty()) {
-        std::vector<GpuCard> amd = read_amd_cards(s_.sysfs);
-        if (!amd.empty()) {
-            cur_.source += cur_.source.empty() ? "sysfs" : ", sysfs";
-            for (GpuCard& c : amd) cur_.cards.push_back(std::move(c));
-        }
-    }
     cur_.ok = ok;
     cur_.error = error;
     result_ = std::move(cur_);

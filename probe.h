@@ -44,14 +44,18 @@ public:
     bool reaped(pid_t pid, int status, double now);
     /* Kill a step past its deadline (the probe then fails). */
     void check(double now);
+    /* Reap the probe's children that have ended (where no SIGCHLD handler does). */
+    void reap(double now);
     /* When check() must run next; 0 when no step runs. */
     double deadline() const { return step_ == Step::Idle ? 0 : deadline_; }
     /* The probe that ended since the last call, if any. */
     bool take(GpuSnapshot* out);
 
 private:
-    enum class Step { Idle, Gpus, Apps };
+    enum class Step { Idle, Gpus, Apps, Amd };
     bool spawn(Step step, double now);
+    bool fork_amd(double now);
+    void next_after_nvidia(double now);
     void step_done(double now);
     void finish(bool ok, const std::string& error);
 

@@ -946,8 +946,18 @@ struct ServerHarness::Impl {
         : server(Fd(), path, std::move(cfg), l ? std::move(l) : std::make_unique<NoRunners>()) {}
 };
 
+namespace {
+/* A harness probes no GPU unless its test gives a config that does. */
+ServerConfig harness_config() {
+    ServerConfig c = read_server_config(getenv, 0);
+    c.nvidia_smi.clear();
+    c.gpu_sysfs.clear();
+    return c;
+}
+}  // namespace
+
 ServerHarness::ServerHarness(const std::string& socket_path)
-    : impl_(new Impl(socket_path, read_server_config(getenv, 0), nullptr)) {}
+    : impl_(new Impl(socket_path, harness_config(), nullptr)) {}
 ServerHarness::ServerHarness(const std::string& socket_path, ServerConfig cfg,
                              std::unique_ptr<Launcher> launcher)
     : impl_(new Impl(socket_path, std::move(cfg), std::move(launcher))) {}

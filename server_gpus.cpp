@@ -43,11 +43,9 @@ void Server::want_probe(double now) {
 void Server::gpu_round(double now) {
     if (probe_.running()) {
         probe_.readable(now);
-        // Reaped here too: a harness has no SIGCHLD handler.
-        int st = 0;
-        if (pid_t pid = probe_.child(); pid > 0 && waitpid(pid, &st, WNOHANG) == pid) probe_.reaped(pid, st, now);
         probe_.check(now);
     }
+    probe_.reap(now);   // here too: a harness has no SIGCHLD handler
     GpuSnapshot s;
     if (!probe_.take(&s)) return;
     if (!s.ok) {
