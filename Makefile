@@ -82,7 +82,7 @@ fuzz:
 	mkdir -p build-fuzz/corpus
 	clang++ -std=c++17 -g -O1 -fsanitize=fuzzer,address,undefined -I. -o build-fuzz/fuzz_server \
 	  tests/fuzz_server.cpp $(FUZZ_SRC)
-	$(CXX) -std=c++17 -O1 -I. -o build-fuzz/fuzz_seeds tests/fuzz_seeds.cpp frame.cpp jobs.cpp settings.cpp util.cpp
+	$(CXX) -std=c++17 -O1 -I. -o build-fuzz/fuzz_seeds tests/fuzz_seeds.cpp frame.cpp gpu.cpp gpu_probe.cpp jobs.cpp settings.cpp util.cpp
 	build-fuzz/fuzz_seeds build-fuzz/corpus
 	build-fuzz/fuzz_server -max_total_time=$(FUZZ_TIME) -max_len=65536 -timeout=10 \
 	  -print_final_stats=1 build-fuzz/corpus

@@ -88,6 +88,13 @@ int main(int argc, char** argv) {
     unknown.set_bytes(0x8001, "hint");
     put(d, "submit-settings", chunk(0, submit(false, false, hint)) + chunk(1, submit(false, false, unknown)) +
                                   chunk(2, submit(true, false, hint)) + chunk(3, encode_empty(MsgType::List)));
+    // GPU jobs (the harness sees no GPU: refused, or queued to wait), and --gpu-list.
+    JobSettings gpus, gpu_mem;
+    gpus.set_gpus(2);
+    gpu_mem.set_gpus(1);
+    gpu_mem.set_gpu_mem(uint64_t(8) << 30);
+    put(d, "gpus", chunk(0, submit(false, false, gpus)) + chunk(1, submit(true, false, gpu_mem)) +
+                       chunk(2, encode_empty(MsgType::GpuList)) + chunk(3, encode(MsgType::Info, last)));
     put(d, "old-version", chunk(0, encode_frame(MsgType::List, nullptr, 0, {}, 99)));
     return 0;
 }
