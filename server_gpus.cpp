@@ -36,11 +36,23 @@ void Server::want_probe(double now) {
         gpu_probed(now);   // whoever waits for it hears why
         return;
     }
-    gpu_round(now);   // one with nothing to run has ended already
+    gpu_take(now);   // one with nothing to run has ended already
+}
+
+/* From the loop, once a round: the probe, and the submits that waited for
+ * the first one (dispatched here, not from inside another handler). */
+void Server::gpu_round(double now) {
+    gpu_take(now);
+    if (!gpu_probed_) return;
+    for (size_t i = 0; i < conns_.size(); ++i)
+        if (Conn& c = *conns_[i]; !c.dead && c.parked) {
+            std::unique_ptr<Frame> f = std::move(c.parked);
+            dispatch(c, *f);
+        }
 }
 
 /* A probe's pipe, deadline and child; its result, once it ends. */
-void Server::gpu_round(double now) {
+void Server::gpu_take(double now) {
     if (probe_.running()) {
         probe_.readable(now);
         probe_.check(now);
@@ -71,21 +83,16 @@ void Server::gpu_round(double now) {
     gpu_probed(now);
 }
 
-/* A probe has ended (or could not start): answer whoever waited for one. */
+/* A probe has ended (or could not start): answer the --gpu-list that waited
+ * for one (the submits that waited are dispatched again by gpu_round, from
+ * the loop, not from inside another handler). */
 void Server::gpu_probed(double now) {
     gpu_probed_ = true;
-    for (size_t i = 0; i < conns_.size(); ++i) {   // by index: a submit may add nothing, but be safe
-        Conn& c = *conns_[i];
-        if (c.dead) continue;
-        if (c.gpu_list) {
-            c.gpu_list = false;
-            reply_text(c, gpu_list_text(now));
+    for (auto& c : conns_)
+        if (!c->dead && c->gpu_list) {
+            c->gpu_list = false;
+            reply_text(*c, gpu_list_text(now));
         }
-        if (c.parked) {
-            std::unique_ptr<Frame> f = std::move(c.parked);
-            dispatch(c, *f);
-        }
-    }
 }
 
 /* The plan for this pass, or nullptr (and gpu_status_ says why) when the

@@ -132,6 +132,7 @@ public:
     void resources_short(JobId id, const char* what, int err);
     // GPUs (server_gpus.cpp).
     void gpu_round(double now);
+    void gpu_take(double now);
     std::unique_ptr<GpuPlan> gpu_plan(double now);
     bool gpu_fresh(double now) const;
     void want_probe(double now);
