@@ -142,6 +142,9 @@ Queue::Entry* Queue::entry(JobId id) {
 
 // ------------------------------------------------------------ the queue
 
+const std::vector<std::string> Job::kNone;
+const std::string Job::kNoWait;
+
 Queue::Queue() = default;
 
 Job* Queue::find(JobId id) {
@@ -261,8 +264,7 @@ bool Queue::unstart(JobId id) {
     if (!e || !move(*e, Op::Unstart, JobState::Queued)) return false;
     e->job.pid = 0;
     e->job.runner_pid = 0;
-    e->job.gpus.clear();
-    e->job.start_env.clear();
+    e->job.drop_gpus();
     return true;
 }
 
@@ -365,12 +367,14 @@ Decisions Queue::schedule(GpuPlan* gpus) {
             if (!gpu && !slots_free) continue;
             if (gpu) {
                 std::vector<std::string> cards;
-                if (!gpus || !gpus->place(need, &cards, &j.gpu_wait)) {
+                std::string why;
+                if (!gpus || !gpus->place(need, &cards, &why)) {
+                    if (gpus) j.gpu().wait = std::move(why);
                     d.gpu_waiting = true;
                     continue;
                 }
-                j.gpus = std::move(cards);
-                j.gpu_wait.clear();
+                j.gpu().cards = std::move(cards);
+                j.gpu().wait.clear();
             }
             if (move(e, Op::Start, JobState::Running)) d.start.push_back(j.id);
         }

@@ -113,6 +113,40 @@ struct JobResult {
 /* The result of a job skipped because its dependency failed. */
 JobResult skipped_result();
 
+/* A value held through a pointer, copied with its owner: for the fields
+ * most jobs do not have. */
+template <class T>
+class CopyBox {
+public:
+    CopyBox() = default;
+    CopyBox(const CopyBox& o) : p_(o.p_ ? std::make_unique<T>(*o.p_) : nullptr) {}
+    CopyBox& operator=(const CopyBox& o) {
+        if (this != &o) p_ = o.p_ ? std::make_unique<T>(*o.p_) : nullptr;
+        return *this;
+    }
+    CopyBox(CopyBox&&) noexcept = default;
+    CopyBox& operator=(CopyBox&&) noexcept = default;
+    explicit operator bool() const { return p_ != nullptr; }
+    const T* operator->() const { return p_.get(); }
+    T& make() {
+        if (!p_) p_ = std::make_unique<T>();
+        return *p_;
+    }
+    void reset() { p_.reset(); }
+
+private:
+    std::unique_ptr<T> p_;
+};
+
+/* What a job holds of the GPUs. cards and env are saved (a restarted server
+ * keeps a running job's cards, and what they put in its environment); wait
+ * is not. */
+struct JobGpus {
+    std::vector<std::string> cards;   // the UUIDs of the cards it was given, from its start on
+    std::vector<std::string> env;     // NAME=value its runner adds to the job's environment
+    std::string wait;                 // why it waits for GPUs (-i)
+};
+
 struct Job {
     JobId id = 0;
     JobState state = JobState::Queued;
@@ -130,14 +164,20 @@ struct Job {
     // Not saved: a restored -f job whose client has not come back yet is
     // not started (its client must run it).
     bool awaiting_client = false;
-    // GPUs (gpu.h): the UUIDs of the cards it was given, from its start on
-    // (saved: a restarted server keeps a running job's cards); not saved:
-    // why it waits for them, and what its runner adds to its environment.
-    std::vector<std::string> gpus;
-    std::string gpu_wait;
-    std::vector<std::string> start_env;
+    // GPUs (gpu.h), for the jobs that have any (others hold one null pointer).
+    const std::vector<std::string>& gpus() const { return gpu_ ? gpu_->cards : kNone; }
+    const std::vector<std::string>& start_env() const { return gpu_ ? gpu_->env : kNone; }
+    const std::string& gpu_wait() const { return gpu_ ? gpu_->wait : kNoWait; }
+    JobGpus& gpu() { return gpu_.make(); }
+    void drop_gpus() { gpu_.reset(); }
+
 
     std::string dep_prefix() const;        // "", "&& " or "[N]&& "
+
+private:
+    CopyBox<JobGpus> gpu_;
+    static const std::vector<std::string> kNone;
+    static const std::string kNoWait;
 };
 
 /* What one scheduling pass decided. */

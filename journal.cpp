@@ -330,8 +330,8 @@ std::string encode_job(const Job& j, uint32_t env_id) {
     if (s.limits && s.limits->valid) f.bytes(tLimits, std::string_view(reinterpret_cast<const char*>(s.limits.get()), sizeof(Limits)));
     if (!s.token.empty()) f.bytes(tToken, s.token);
     if (!s.settings.empty()) f.bytes(tSettings, encode_settings(s.settings));
-    if (!j.gpus.empty()) f.strings(tGpus, j.gpus);
-    if (!j.start_env.empty()) f.strings(tStartEnv, j.start_env);
+    if (!j.gpus().empty()) f.strings(tGpus, j.gpus());
+    if (!j.start_env().empty()) f.strings(tStartEnv, j.start_env());
     f.num(tDepends, uint8_t(j.depends));
     f.num(tDependOn, int32_t(j.depend_on));
     if (j.dep_result) f.num(tDepResult, int32_t(*j.dep_result));
@@ -378,8 +378,8 @@ bool decode_job(std::string_view bytes, Job* j, const EnvTable* envs, bool* env_
         case tUmask: return num_of(v, &u) && ((s.umask = u & 0777), true);
         case tNice: return num_of(v, &i) && ((s.nice = i), true);
         case tArgv: have_argv = true; return strings_of(v, &s.argv) && !s.argv.empty();
-        case tGpus: return strings_of(v, &j->gpus) && j->gpus.size() <= 1024;
-        case tStartEnv: return strings_of(v, &j->start_env) && j->start_env.size() <= 1024;
+        case tGpus: return strings_of(v, &j->gpu().cards) && j->gpus().size() <= 1024;
+        case tStartEnv: return strings_of(v, &j->gpu().env) && j->start_env().size() <= 1024;
         case tEnv: return strings_of(v, &s.env);
         case tEnvId: return num_of(v, &env_id) && env_id != 0;
         case tCwd: s.cwd.assign(v); return true;
@@ -907,8 +907,10 @@ bool Journal::apply(uint16_t type, std::string_view b, Queue* q, uint32_t fmt, J
             return false;
         if (!q->start(id.id)) return false;
         Job* j = q->find(id.id);
-        j->gpus = std::move(gpus);
-        j->start_env = std::move(env);
+        if (!gpus.empty() || !env.empty()) {
+            j->gpu().cards = std::move(gpus);
+            j->gpu().env = std::move(env);
+        }
         return true;
     }
     case kRunner:

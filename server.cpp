@@ -169,7 +169,7 @@ void Server::restored() {
         if (j->state == JobState::Queued && j->spec.run_by_client()) j->awaiting_client = true;
         // A running job keeps its GPUs; what they measure settles as after a start.
         if (j->state == JobState::Running)
-            for (const std::string& u : j->gpus) gpu_last_start_[u] = now_seconds();
+            for (const std::string& u : j->gpus()) gpu_last_start_[u] = now_seconds();
     }
     for (JobId id : queue_.overflow()) {   // an overflow -f or other user's job: not let in before its client is back
         Job* j = queue_.find(id);
@@ -779,7 +779,7 @@ void Server::schedule() {
         // A start that cannot be recorded does not happen.
         Job* j = queue_.find(id);
         gpus_started(*j, now);
-        if (unrecorded || !journal_->start(id, false, j->gpus, j->start_env)) {
+        if (unrecorded || !journal_->start(id, false, j->gpus(), j->start_env())) {
             unrecorded = true;
             (void)queue_.unstart(id);   // its GPUs go back too
             continue;
@@ -817,7 +817,7 @@ void Server::assign(Conn& spare, Job& j) {
     journal_->runner(j.id, spare.pid);
     JobSpec spec = j.spec;
     if (j.env) spec.env = *j.env;
-    set_environment(&spec.env, j.start_env);   // its GPUs
+    set_environment(&spec.env, j.start_env());   // its GPUs
     reply(spare, encode_assign(j.id, spec), false);
 }
 

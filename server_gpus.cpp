@@ -106,7 +106,7 @@ std::unique_ptr<GpuPlan> Server::gpu_plan(double now) {
     if (queue_.gpu_jobs_running() > 0)
         for (JobId id : queue_.active())
             if (const Job* j = queue_.find(id); j->state == JobState::Running)
-                for (const std::string& u : j->gpus) {
+                for (const std::string& u : j->gpus()) {
                     CardUse& cu = use[u];
                     ++cu.jobs;
                     cu.claimed += j->spec.settings.gpu_mem();
@@ -156,9 +156,9 @@ bool Server::gpu_check_submit(Conn& c, const Frame& f, const JobSpec& spec) {
 /* What a job's runner adds to its environment: its cards, or, for a job
  * without GPUs, nothing unless the owner hides the cards (TS_GPU_HIDE). */
 std::vector<std::string> Server::job_start_env(const Job& j) {
-    if (j.gpus.empty()) return j.spec.settings.gpus() > 0 ? std::vector<std::string>() : gpu_environment({}, cfg_.gpu_hide);
+    if (j.gpus().empty()) return j.spec.settings.gpus() > 0 ? std::vector<std::string>() : gpu_environment({}, cfg_.gpu_hide);
     std::vector<const GpuCard*> cards;
-    for (const std::string& u : j.gpus) {
+    for (const std::string& u : j.gpus()) {
         const GpuCard* c = gpu_snap_.card(u);
         if (!c) {
             auto it = gpu_known_.find(u);
@@ -172,8 +172,9 @@ std::vector<std::string> Server::job_start_env(const Job& j) {
 
 /* A job just started: its cards settle from now; its runner's environment. */
 void Server::gpus_started(Job& j, double now) {
-    for (const std::string& u : j.gpus) gpu_last_start_[u] = now;
-    j.start_env = job_start_env(j);
+    for (const std::string& u : j.gpus()) gpu_last_start_[u] = now;
+    std::vector<std::string> env = job_start_env(j);
+    if (!env.empty()) j.gpu().env = std::move(env);
 }
 
 /* Run for a job its client runs, with the environment its GPUs gave it at
@@ -186,7 +187,7 @@ void Server::send_run(Conn& c, const Job& j, bool skip, bool last) {
     std::string tail;
     if (!skip && (j.spec.flags & proto::kTakesRunEnv) && c.version == proto::kVersion) {
         TailWriter t;
-        for (const std::string& v : j.start_env) t.add(v);
+        for (const std::string& v : j.start_env()) t.add(v);
         tail = t.str();
     }
     reply(c, encode(MsgType::Run, rb, tail), last);
@@ -210,13 +211,13 @@ std::string Server::gpu_info(const Job& j) const {
     std::string s = format("GPUs required: %u", unsigned(n));
     if (uint64_t m = j.spec.settings.gpu_mem()) s += format(" (%s of memory on each)", size_text(m).c_str());
     s += "\n";
-    if (!j.gpus.empty()) {
+    if (!j.gpus().empty()) {
         s += "GPUs:";
-        for (size_t i = 0; i < j.gpus.size(); ++i)
-            s += (i ? ", " : " ") + card_label(gpu_snap_, gpu_known_, j.gpus[i]);
+        for (size_t i = 0; i < j.gpus().size(); ++i)
+            s += (i ? ", " : " ") + card_label(gpu_snap_, gpu_known_, j.gpus()[i]);
         s += "\n";
     } else if (j.state == JobState::Queued) {
-        std::string why = !gpu_status_.empty() ? gpu_status_ : !j.gpu_wait.empty() ? j.gpu_wait : "the GPUs are being probed";
+        std::string why = !gpu_status_.empty() ? gpu_status_ : !j.gpu_wait().empty() ? j.gpu_wait() : "the GPUs are being probed";
         s += "Waiting for GPUs: " + printable(why) + "\n";
     }
     return s;
@@ -247,7 +248,7 @@ std::string Server::gpu_list_text(double now) const {
     std::map<std::string, std::vector<JobId>> jobs;
     for (JobId id : queue_.active())
         if (const Job* j = queue_.find(id); j->state == JobState::Running)
-            for (const std::string& u : j->gpus) jobs[u].push_back(id);
+            for (const std::string& u : j->gpus()) jobs[u].push_back(id);
     s += format("%-3s %-40s %-18s %-5s %-10s %-8s %s\n", "ID", "UUID", "MEMORY USED/TOTAL", "UTIL", "MODE",
                 "TS JOBS", "OTHER PROCESSES");
     for (const GpuCard& c : gpu_snap_.cards) {

@@ -146,7 +146,7 @@ public:
             close_other_fds({theirs.get()});
             JobSpec spec = j.spec;   // this process's own copy of the job
             if (j.env) spec.env = *j.env;
-            set_environment(&spec.env, j.start_env);   // its GPUs
+            set_environment(&spec.env, j.start_env());   // its GPUs
             (void)run_runner(server_runner(j.id, std::move(spec), std::move(theirs), path_, nullptr));
             _exit(0);
         }

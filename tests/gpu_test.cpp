@@ -398,8 +398,8 @@ TEST(QueueGpus, GpuJobsTakeGpusNotSlots) {
     Decisions d = q.schedule(&plan);
     EXPECT_EQ(d.start, (std::vector<JobId>{g0, g1, c}));
     EXPECT_EQ(q.busy_slots(), 1);   // the CPU job's
-    EXPECT_EQ(q.find(g0)->gpus, Strs{"GPU-a"});
-    EXPECT_EQ(q.find(g1)->gpus, Strs{"GPU-b"});
+    EXPECT_EQ(q.find(g0)->gpus(), Strs{"GPU-a"});
+    EXPECT_EQ(q.find(g1)->gpus(), Strs{"GPU-b"});
     EXPECT_EQ(q.gpu_jobs_running(), 2u);
     EXPECT_FALSE(d.gpu_waiting);
 }
@@ -449,7 +449,7 @@ TEST(QueueGpus, WhyAJobWaitsIsKept) {
     Decisions d = q.schedule(&plan);
     EXPECT_EQ(d.start.size(), 1u);
     EXPECT_TRUE(d.gpu_waiting);
-    EXPECT_NE(q.find(w)->gpu_wait.find("GPU 0 has 1 ts job"), std::string::npos) << q.find(w)->gpu_wait;
+    EXPECT_NE(q.find(w)->gpu_wait().find("GPU 0 has 1 ts job"), std::string::npos) << q.find(w)->gpu_wait();
 }
 
 TEST(QueueGpus, AFailedDependencySkipsAGpuJobWithoutItsGpus) {
@@ -473,7 +473,7 @@ TEST(QueueGpus, UnstartGivesTheGpusBack) {
     GpuPlan plan(s, policy(), {}, 200);
     ASSERT_EQ(q.schedule(&plan).start, std::vector<JobId>{g});
     ASSERT_TRUE(q.unstart(g));
-    EXPECT_TRUE(q.find(g)->gpus.empty());
+    EXPECT_TRUE(q.find(g)->gpus().empty());
     EXPECT_EQ(q.gpu_jobs_queued(), 1u);
     EXPECT_EQ(q.gpu_jobs_running(), 0u);
 }
@@ -504,6 +504,6 @@ TEST(QueueGpus, ManyWaitingGpuJobsCostNothingWhenTheCardsAreFull) {
     // Only the job the pass reached has a reason; the pass did not walk 5000 jobs.
     size_t with_reason = 0;
     for (JobId id : q.active())
-        if (!q.find(id)->gpu_wait.empty()) ++with_reason;
+        if (!q.find(id)->gpu_wait().empty()) ++with_reason;
     EXPECT_LE(with_reason, 1u);
 }

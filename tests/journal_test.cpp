@@ -1637,9 +1637,9 @@ TEST_F(JournalTest, AStartedJobsGpusSurviveARestart) {
         id = a->add(s, 1);
         ASSERT_TRUE(a->q.start(id));
         Job* j = a->q.find(id);
-        j->gpus = {"GPU-a", "GPU-b"};
-        j->start_env = {"CUDA_VISIBLE_DEVICES=0,1", "CUDA_DEVICE_ORDER=PCI_BUS_ID", "TS_GPUS=0,1"};
-        ASSERT_TRUE(a->j->start(id, true, j->gpus, j->start_env));
+        j->gpu().cards = {"GPU-a", "GPU-b"};
+        j->gpu().env = {"CUDA_VISIBLE_DEVICES=0,1", "CUDA_DEVICE_ORDER=PCI_BUS_ID", "TS_GPUS=0,1"};
+        ASSERT_TRUE(a->j->start(id, true, j->gpus(), j->start_env()));
         JobId queued = a->add(s, 2);   // a GPU job that waits: no cards
         (void)queued;
     }
@@ -1647,19 +1647,19 @@ TEST_F(JournalTest, AStartedJobsGpusSurviveARestart) {
     const Job* j = b->q.find(id);
     ASSERT_NE(j, nullptr);
     EXPECT_EQ(j->state, JobState::Running);
-    EXPECT_EQ(j->gpus, (std::vector<std::string>{"GPU-a", "GPU-b"}));
-    EXPECT_EQ(j->start_env.front(), "CUDA_VISIBLE_DEVICES=0,1");
+    EXPECT_EQ(j->gpus(), (std::vector<std::string>{"GPU-a", "GPU-b"}));
+    EXPECT_EQ(j->start_env().front(), "CUDA_VISIBLE_DEVICES=0,1");
     EXPECT_EQ(b->q.gpu_jobs_running(), 1u);
     EXPECT_EQ(b->q.gpu_jobs_queued(), 1u);
-    EXPECT_TRUE(b->q.find(id + 1)->gpus.empty());
+    EXPECT_TRUE(b->q.find(id + 1)->gpus().empty());
     // And from a snapshot (the job's own fields).
     ASSERT_TRUE(b->j->compact(b->q));
     b.reset();
     auto c = open_live();
     j = c->q.find(id);
     ASSERT_NE(j, nullptr);
-    EXPECT_EQ(j->gpus, (std::vector<std::string>{"GPU-a", "GPU-b"}));
-    EXPECT_EQ(j->start_env.size(), 3u);
+    EXPECT_EQ(j->gpus(), (std::vector<std::string>{"GPU-a", "GPU-b"}));
+    EXPECT_EQ(j->start_env().size(), 3u);
     EXPECT_EQ(j->spec.settings.gpus(), 2u);
 }
 
