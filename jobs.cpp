@@ -368,8 +368,10 @@ Decisions Queue::schedule(GpuPlan* gpus) {
             if (gpu) {
                 std::vector<std::string> cards;
                 std::string why;
-                if (!gpus || !gpus->place(need, &cards, &why)) {
-                    if (gpus) j.gpu().wait = std::move(why);
+                // Every card full: a job that has its reason to wait keeps it, unasked.
+                bool full = gpus && gpus->full() && !j.gpu_wait().empty();
+                if (!gpus || full || !gpus->place(need, &cards, &why)) {
+                    if (gpus && !full) j.gpu().wait = std::move(why);
                     d.gpu_waiting = true;
                     continue;
                 }

@@ -217,7 +217,7 @@ std::string Server::gpu_info(const Job& j) const {
             s += (i ? ", " : " ") + card_label(gpu_snap_, gpu_known_, j.gpus()[i]);
         s += "\n";
     } else if (j.state == JobState::Queued) {
-        std::string why = !gpu_status_.empty() ? gpu_status_ : !j.gpu_wait().empty() ? j.gpu_wait() : "the GPUs are being probed";
+        std::string why = !gpu_status_.empty() ? gpu_status_ : !j.gpu_wait().empty() ? j.gpu_wait() : "no GPU is free";
         s += "Waiting for GPUs: " + printable(why) + "\n";
     }
     return s;
