@@ -714,8 +714,9 @@ void Server::check_detached() {
 void Server::conn_lost(Conn& c) {
     if (!c.trusted) {
         --others_conns_;
-        user_input_[c.uid] -= c.in.size();
+        user_input_[c.uid] -= c.in.size() + (c.parked ? c.parked->payload.size() : 0);
         c.in.clear();
+        c.parked.reset();
         end_stream(c);
     }
     if (&c == idle_spare_) {   // the idle spare ended: have another made

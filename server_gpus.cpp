@@ -47,6 +47,7 @@ void Server::gpu_round(double now) {
     for (size_t i = 0; i < conns_.size(); ++i)
         if (Conn& c = *conns_[i]; !c.dead && c.parked) {
             std::unique_ptr<Frame> f = std::move(c.parked);
+            if (!c.trusted) user_input_[c.uid] -= f->payload.size();
             dispatch(c, *f);
         }
 }
@@ -139,6 +140,15 @@ bool Server::gpu_check_submit(Conn& c, const Frame& f, const JobSpec& spec) {
     if (need.count == 0) return true;
     if (!gpu_probed_) want_probe(now_seconds());
     if (!gpu_probed_) {   // the first probe runs: the submit is dispatched again when it ends
+        if (!c.trusted) {   // what it holds meanwhile counts as another user's buffered input
+            size_t& mine = user_input_[c.uid];
+            if (mine + f.payload.size() > kUserMaxInput) {
+                refused(c.uid, "more than 16 MiB of requests buffered");
+                c.dead = true;
+                return false;
+            }
+            mine += f.payload.size();
+        }
         c.parked = std::make_unique<Frame>(f);
         return false;
     }
