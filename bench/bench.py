@@ -821,14 +821,17 @@ def gpu_idle(impl, base, n, window, reps=20):
     return res
 
 
-def gpu_hang(impl, base, timeout, base_s, hang_s):
+def gpu_hang(impl, base, timeout, blocks, ans_s):
     """A hung probe delays only GPU jobs. One queue (TS_GPU_PROBE_INTERVAL=1, TS_GPU_PROBE_TIMEOUT=timeout):
-    two `-G 1` blockers, job W = `-G 1 true` waiting. Cycles of `ts -l`, `ts true` (submit) and `ts -w` on
-    it (submit → end), then `ts -C`: for base_s with the fake answering, then for hang_s with it hanging,
-    blocker 0 released as the hang began (W could then run). Only the cycles that began and ended with
-    one same probe hanging count as 'hung'. Then the fake answers again: how long until W starts; then,
-    a `-G 2` job waiting, base_s more with it answering."""
-    r = {"timeout": timeout}
+    two `-G 1` blockers, job W = `-G 1 true` waiting behind them. Cycles of `ts -l`, `ts true` (submit, and
+    the server's CPU for it) and `ts -w` on that job (submit → end), then `ts -C` (not timed), in `blocks`
+    alternations of ans_s with the fake answering and a hang: the next probe sticks in it, cycles run until
+    1 s before that probe's deadline, then the fake answers (the stuck probe too). Only the cycles that began
+    and ended with one same probe stuck count as 'hung'. Last, a hang that runs into the deadline: blocker 0
+    is released once the probe sticks (W could take card 0), `ts --gpu-list` is sent, the cycles go on until
+    the probe was killed and the next one stuck; then `ts -i W`, and the fake answers again: how long until
+    W starts."""
+    r = {"timeout": timeout, "base": [], "hung": [], "base_calls": 0, "stuck_probes": 0}
     q = gpu_queue(impl, base, {"TS_GPU_PROBE_INTERVAL": "1", "TS_GPU_PROBE_TIMEOUT": str(timeout)})
     try:
         q.block("g0", ["-G", 1])
@@ -842,14 +845,17 @@ def gpu_hang(impl, base, timeout, base_s, hang_s):
         time.sleep(0.3)
         if q.output(["-s", W])[1].strip() != "queued":
             raise RuntimeError("gpu: hang: W is not waiting")
+        srv = q.server_pid()
 
         def cycle():
             pid0 = hung_probe(q)
             t = time.perf_counter()
             q.run(["-l"])
             t_l = time.perf_counter()
+            c0 = schedstat(srv)[0]
             if q.run(["true"]) != 0:
                 raise RuntimeError("gpu: hang: submit failed")
+            c1 = schedstat(srv)[0]
             t_s = time.perf_counter()
             jid = nxt[0]
             nxt[0] += 1
@@ -857,30 +863,47 @@ def gpu_hang(impl, base, timeout, base_s, hang_s):
             t_w = time.perf_counter()
             pid1 = hung_probe(q)
             q.run(["-C"])
-            return pid0 is not None and pid0 == pid1, ((t_l - t) * 1e3, (t_s - t_l) * 1e3, (t_w - t_l) * 1e3)
+            return pid0 is not None and pid0 == pid1, ((t_l - t) * 1e3, (t_s - t_l) * 1e3, (t_w - t_l) * 1e3,
+                                                       (c1 - c0) / 1e6)
 
-        def phase(seconds, keep):
-            vals = []
-            end = time.time() + seconds
-            while time.time() < end:
-                ok, v = cycle()
-                if keep(ok):
-                    vals.append(v)
+        def phase(until, hung):
+            """Cycles until until() is true; the answering ones, or the hung ones."""
+            c0 = len(smi_calls(q))
+            while not until():
+                stuck, v = cycle()
+                if stuck or not hung:
+                    r["hung" if hung else "base"].append(v)
                 time.sleep(0.03)
-            return vals
+            if not hung:
+                r["base_calls"] += len(smi_calls(q)) - c0
 
-        log("gpu: hang: %g s with the fake answering" % base_s)
-        c0 = len(smi_calls(q))
-        r["base"] = phase(base_s, lambda hung: True)
-        r["base_calls"] = len(smi_calls(q)) - c0
-        # the hang: the next probe sticks; once it does, blocker 0 ends (W could take its card)
-        with open(q.hang_flag, "w"):
-            pass
-        t_hang = time.time()
-        wait_until("a hanging probe", lambda: hung_probe(q) and smi_calls(q)[-1][0] > t_hang, 5 + timeout)
+        def stick():
+            """The fake hangs from now: the time its next call began."""
+            with open(q.hang_flag, "w"):
+                pass
+            t = time.time()
+            wait_until("a hanging probe", lambda: hung_probe(q) and smi_calls(q)[-1][0] > t, 5 + timeout)
+            r["stuck_probes"] += 1
+            return smi_calls(q)[-1][0]
+
+        def answer():
+            os.unlink(q.hang_flag)
+            wait_until("the stuck probe to answer", lambda: not hung_probe(q), 5)
+
+        log("gpu: hang: %d × (%g s with the fake answering, %g s with a probe stuck in it)"
+            % (blocks, ans_s, timeout - 1))
+        for _ in range(blocks):
+            end = time.time() + ans_s
+            phase(lambda: time.time() >= end, False)
+            t_stuck = stick()
+            phase(lambda: time.time() >= t_stuck + timeout - 1, True)
+            answer()
+        # the hang that runs into the deadline; blocker 0 ends once the probe is stuck (W could take card 0)
+        log("gpu: hang: a probe killed at its deadline (TS_GPU_PROBE_TIMEOUT=%g)" % timeout)
+        t_hang = stick() - 0.001
         q.release("g0")
         q.wait_state(0, "finished")
-        # `ts --gpu-list` now: answered when the hung probe ends (killed at its deadline)
+        # `ts --gpu-list` now: answered when the stuck probe ends (killed at its deadline)
         gl_out = os.path.join(q.dir, "gpu-list.out")
         gl = {}
 
@@ -896,11 +919,14 @@ def gpu_hang(impl, base, timeout, base_s, hang_s):
         import threading
         th = threading.Thread(target=gpu_list, daemon=True)
         th.start()
-        log("gpu: hang: %g s with the fake hanging (TS_GPU_PROBE_TIMEOUT=%g)" % (hang_s, timeout))
-        r["hung"] = phase(hang_s, lambda hung: hung)
-        # at least one probe was killed at its deadline, and W still waits
-        wait_until("a second hung probe", lambda: sum(1 for c in smi_calls(q) if c[0] > t_hang) >= 2, timeout + 5)
-        r["hang_calls"] = sum(1 for c in smi_calls(q) if c[0] > t_hang)
+        limit = time.time() + 2 * timeout + 10
+        phase(lambda: sum(1 for c in smi_calls(q) if c[0] >= t_hang) >= 2 and hung_probe(q)
+              or time.time() > limit, True)
+        calls = [c for c in smi_calls(q) if c[0] >= t_hang]
+        if len(calls) < 2:
+            raise RuntimeError("gpu: hang: no probe after the first was killed")
+        r["retry_after"] = calls[1][0] - calls[0][0]
+        r["stuck_probes"] += 1
         r["W_state"] = q.output(["-s", W])[1].strip()
         info = q.output(["-i", W])[1]
         r["W_info"] = [l for l in info.splitlines() if l.startswith("Waiting for GPUs")] or ["(no Waiting line)"]
@@ -908,8 +934,7 @@ def gpu_hang(impl, base, timeout, base_s, hang_s):
         with open(gl_out) as f:
             lines = f.read().strip().splitlines()
             r["gpu_list"] = (gl.get("s"), gl.get("rc"), lines[:1] + lines[-1:] if len(lines) > 1 else lines)
-        # recovery: the fake answers again, while a probe hangs in it (that probe then answers)
-        wait_until("a hung probe before recovery", lambda: hung_probe(q), timeout + 5, step=0.01)
+        # recovery: the fake answers again, the second probe stuck in it (that probe then answers)
         os.unlink(q.hang_flag)
         t_rec = time.time()
         wait_until("W started", lambda: q.output(["-s", W])[1].strip() in ("running", "finished"), 10 + timeout * 2,
@@ -917,19 +942,7 @@ def gpu_hang(impl, base, timeout, base_s, hang_s):
         r["W_start_after"] = time.time() - t_rec
         q.wait_state(W, "finished")
         r["W_gpus"] = [l for l in q.output(["-i", W])[1].splitlines() if l.startswith("GPUs:")]
-        # answering again, a `-G 2` job waiting (blocker 1 holds card 1): the probes go on; a second
-        # sample of the answering case, so that the machine's drift does not favour either
-        W2 = nxt[0]
-        nxt[0] += 1
-        if q.run(["-G", 2, "true"]) != 0:
-            raise RuntimeError("gpu: hang: submit of W2 failed")
-        log("gpu: hang: %g s with the fake answering again" % base_s)
-        c0 = len(smi_calls(q))
-        r["base"] += phase(base_s, lambda hung: True)
-        r["base_calls"] += len(smi_calls(q)) - c0
-        if q.output(["-s", W2])[1].strip() != "queued":
-            raise RuntimeError("gpu: hang: the -G 2 job is not waiting")
-        r["cpu_jobs"] = nxt[0] - 4
+        r["cpu_jobs"] = nxt[0] - 3
     finally:
         q.close()
     return r
@@ -1028,18 +1041,18 @@ def gpu_drain(impl, base, n, gpu):
 
 def scenario_gpu(impl, base, quick):
     """The GPU scenario (ts only): idle cost, a hung probe, submit cost, drain. About a minute on two
-    cores (most of it the 20 s idle window and the 23 s of the hung-probe cycles), --quick about 30 s."""
+    cores (most of it the 20 s idle window and the ~25 s of the hung-probe cycles), --quick about 30 s."""
     n_idle = 1000
     window = 8 if quick else 20
-    timeout = 2 if quick else 5
-    base_s, hang_s = (3, 5) if quick else (6, 2 * timeout + 1)
+    timeout = 3 if quick else 5
+    blocks, ans_s = (2, 1.5) if quick else (3, 2.5)
     n_submit = 100 if quick else 300
     n_drain = 100 if quick else 200
     drain_rounds = 1 if quick else 3
     r = {"n_idle": n_idle}
     r["idle"] = gpu_idle(impl, base, n_idle, window)
-    r["hang"] = gpu_hang(impl, base, timeout, base_s, hang_s)
-    log("gpu: hang: %d cycles answering, %d hung; W %s, started %.2f s after the fake answered again"
+    r["hang"] = gpu_hang(impl, base, timeout, blocks, ans_s)
+    log("gpu: hang: %d cycles answering, %d stuck; W %s, started %.2f s after the fake answered again"
         % (len(r["hang"]["base"]), len(r["hang"]["hung"]), r["hang"]["W_state"], r["hang"]["W_start_after"]))
     log("gpu: submit: %d × 2" % n_submit)
     r["submit"] = gpu_submit(impl, base, n_submit)
@@ -1079,24 +1092,29 @@ def gpu_report(r):
       % r["idle"][0]["s_reps"])
     h = r["hang"]
     p("")
-    p("| hung probe (TS_GPU_PROBE_TIMEOUT=%g, interval 1 s), GPU jobs waiting | answering: median | max | "
-      "hung: median | max | hung / answering |" % h["timeout"])
+    p("| a probe stuck in nvidia-smi (TS_GPU_PROBE_TIMEOUT=%g, interval 1 s), GPU jobs waiting | answering: "
+      "median | max | stuck: median | max | stuck / answering |" % h["timeout"])
     p("|---|---:|---:|---:|---:|---:|")
-    for i, label in enumerate(("`ts -l` (ms)", "submit `ts true` (ms)", "`ts true`: submit → end, `ts -w` (ms)")):
+    for i, label in enumerate(("`ts -l` (ms)", "submit `ts true` (ms)", "&nbsp;&nbsp;server CPU for the submit (ms)",
+                               "`ts true`: submit → end, `ts -w` (ms)")):
+        i = (0, 1, 3, 2)[i]
         a = [v[i] for v in h["base"]]
         b = [v[i] for v in h["hung"]]
         ma, mb = median(a), median(b)
         p("| %s | %s | %s | %s | %s | %s |" % (label, fmt(ma), fmt(max(a) if a else None), fmt(mb),
                                                 fmt(max(b) if b else None), fmt(mb / ma, 3) if ma and mb else "—"))
-    p("| cycles (answering: %d nvidia-smi calls; hung: %d calls) | %d | | %d | | |"
-      % (h["base_calls"], h["hang_calls"], len(h["base"]), len(h["hung"])))
+    p("| cycles (answering: %d nvidia-smi calls meanwhile; stuck: in %d probes, 1 of them killed) | %d | | %d | | |"
+      % (h["base_calls"], h["stuck_probes"], len(h["base"]), len(h["hung"])))
     p("")
+    p("Answering and stuck alternate; a cycle counts as stuck when one same probe was stuck at its start and end.")
     gl = h["gpu_list"]
-    p("The GPU job W (card 0 freed as the hang began) stayed %s; `ts -i`: \"%s\". Released while a probe hung in "
-      "it, the fake answered and W started %.2f s later (%s). `ts --gpu-list` sent as the hang began answered "
+    p("")
+    p("The last hang ran into the deadline: the GPU job W (card 0 freed once the probe stuck) stayed %s; "
+      "the next probe began %.1f s after the first; `ts -i`: \"%s\". The fake answered again (the second probe "
+      "stuck in it answering) and W started %.2f s later (%s). `ts --gpu-list` sent as the hang began answered "
       "after %s s (rc %s): \"%s\"."
-      % (h["W_state"], "; ".join(h["W_info"]), h["W_start_after"], "; ".join(h["W_gpus"]) or "no GPUs line",
-         fmt(gl[0]), gl[1], " … ".join(gl[2])))
+      % (h["W_state"], h["retry_after"], "; ".join(h["W_info"]), h["W_start_after"],
+         "; ".join(h["W_gpus"]) or "no GPUs line", fmt(gl[0]), gl[1], " … ".join(gl[2])))
     s = r["submit"]
     p("")
     p("| submit, %d each behind blockers (2 GPU, 1 CPU) | ms/submit | CPU of client and queue (ms/submit) |"
