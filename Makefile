@@ -88,7 +88,8 @@ fuzz:
 	  -print_final_stats=1 build-fuzz/corpus
 
 # make bench: ts against Debian's tsp (when installed), side by side; not part of `make check`.
-# BENCHFLAGS=--quick for a short run; python3 bench/bench.py --help for the rest.
+# BENCHFLAGS=--quick for a short run; BENCHFLAGS="--only gpu" for the GPU scenario (a fake nvidia-smi, ts
+# alone; not in the default set); python3 bench/bench.py --help for the rest.
 bench: $(BIN)
 	python3 bench/bench.py --ts "$(CURDIR)/$(BIN)" $(BENCHFLAGS)
 

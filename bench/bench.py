@@ -17,6 +17,14 @@ with the ratio ts/tsp and the targets of the issue:
            they must not grow with the queue
   journal  the submit scenario with the journal as is, on a tmpfs, with TS_FSYNC=1, and with TS_JOURNAL=0 (ts only):
            on <= 1.10 x off
+  gpu      (ts only, not in the default set: --only gpu, about 1 minute, --quick about 30 s) a fake nvidia-smi
+           (a script in the queue's directory: two H100s; a flag file makes it hang; it logs each call) as
+           TS_NVIDIA_SMI, TS_GPU_SYSFS empty: the server's CPU and wakeups with 2 GPU jobs running and 1,000
+           waiting (probe interval 5 s and 1 s; 1 waiting), between probes and per probe, and per `ts -s 0`,
+           vs 1,000 CPU jobs behind a blocker; `ts -l`, a submit and a
+           CPU job's submit → end while a probe hangs vs while it answers, and the waiting GPU job starting
+           once the fake answers again; ms per `ts -G 1 true` vs `ts true` submit; a drain of 200 GPU jobs
+           on the 2 cards vs 200 CPU jobs with -S 2
 
 task-spooler keeps one blocked client process per queued job and its server accepts about 995 clients
 (a queue of ~993 jobs behind a running one; the next `tsp` blocks): so when tsp takes part, the side-by-side
@@ -34,7 +42,7 @@ is what grows if an operation is proportional to the queue length. The ts binary
 so a rebuild during the run changes nothing.
 
   python3 bench/bench.py [--quick] [--rounds N] [--jobs N] [--scale N] [--scale-budget S] [--ts PATH]
-                         [--tsp PATH | --no-tsp] [--no-scale] [--no-journal] [--only main,burst,scale,journal]
+                         [--tsp PATH | --no-tsp] [--no-scale] [--no-journal] [--only main,burst,scale,journal,gpu]
                          [--json FILE]
 
 Progress goes to stderr, the tables to stdout. Needs Linux (/proc) and Python 3.8+; a full run takes about
@@ -61,7 +69,9 @@ REPO = os.path.dirname(HERE)
 DEVNULL = os.open(os.devnull, os.O_RDWR)
 
 SCRUB = ("TS_SOCKET", "TS_SLOTS", "TS_MAXFINISHED", "TS_MAXCONN", "TS_ONFINISH", "TS_ENV", "TS_SAVELIST",
-         "TS_MAILTO", "TS_SOCKET_MODE", "TS_JOURNAL", "TS_FSYNC", "POSIXLY_CORRECT")
+         "TS_MAILTO", "TS_SOCKET_MODE", "TS_JOURNAL", "TS_FSYNC", "POSIXLY_CORRECT", "TS_NVIDIA_SMI",
+         "TS_GPU_SYSFS", "TS_GPU_PROBE_INTERVAL", "TS_GPU_PROBE_TIMEOUT",
+         "TS_GPU_SLOTS", "TS_GPU_FOREIGN", "TS_GPU_MIN_FREE", "TS_GPU_SETTLE", "TS_GPU_HIDE", "TS_VISIBLE_DEVICES")
 
 BLOCKER = """#!/bin/sh
 # bench blocker: ends when a line is written to the fifo $1 (or after 20 minutes, if the bench died)
@@ -195,12 +205,12 @@ class Queue:
         return r.returncode, r.stdout.decode(errors="replace")
 
     # -- blockers ------------------------------------------------------------------------------------
-    def block(self, name):
-        """Queue a job that runs until release(name)."""
+    def block(self, name, opts=()):
+        """Queue a job that runs until release(name) (opts: ts options before the command, -G 1)."""
         fifo = os.path.join(self.dir, "fifo-" + name)
         os.mkfifo(fifo)
         self.fifos[name] = os.open(fifo, os.O_RDWR | os.O_NONBLOCK)  # so the blocker's open never waits
-        rc = self.run([self.blocker, fifo])
+        rc = self.run(list(opts) + [self.blocker, fifo])
         if rc != 0:
             raise RuntimeError("%s: queueing the blocker failed (rc %d)" % (self.impl.name, rc))
 
@@ -364,9 +374,9 @@ class Deadline(Exception):
     pass
 
 
-def submit_burst(q, n, workers=8, timeout=10, deadline=None):
-    """n submits by `workers` concurrent processes; returns seconds. With a deadline (time.time() value)
-    the submitters stop there and Deadline is raised."""
+def submit_burst(q, n, workers=8, timeout=10, deadline=None, args=("true",)):
+    """n submits of `args` by `workers` concurrent processes; returns seconds. With a deadline (time.time()
+    value) the submitters stop there and Deadline is raised."""
     share = [n // workers + (1 if i < n % workers else 0) for i in range(workers)]
     t = time.perf_counter()
     kids = []
@@ -379,7 +389,7 @@ def submit_burst(q, n, workers=8, timeout=10, deadline=None):
                     if deadline is not None and time.time() > deadline:
                         code = 3
                         break
-                    if q.run(["true"], timeout) != 0:
+                    if q.run(list(args), timeout) != 0:
                         code = 1
                         break
             except Timeout:
@@ -617,6 +627,521 @@ def spawn_baseline(n=300):
     return (time.perf_counter() - t) / n * 1e3
 
 
+# ---- GPUs (ts only, --only gpu) ----------------------------------------------------------------------
+
+FAKE_SMI = """#!/bin/sh
+# bench fake nvidia-smi: two H100s and no compute process. Each call adds a line (time, pid, query) to
+# smi.log beside it; while the file hang is there it hangs (a stuck driver), until killed or the file goes.
+d=${0%/*}
+echo "$(date +%s.%N) $$ ${1%%=*}" >> "$d/smi.log"
+while [ -e "$d/hang" ]; do sleep 0.1; done
+case "$1" in
+--query-gpu=*)
+    echo "0, GPU-aaaaaaaa-1111-2222-3333-444444444444, 00000000:17:00.0, 81559, 0, 0, Default, Disabled, NVIDIA H100 80GB HBM3"
+    echo "1, GPU-bbbbbbbb-1111-2222-3333-444444444444, 00000000:65:00.0, 81559, 0, 0, Default, Disabled, NVIDIA H100 80GB HBM3";;
+--query-compute-apps=*) ;;
+*) echo "fake nvidia-smi: $*" >&2; exit 2;;
+esac
+"""
+
+
+def gpu_queue(impl, base, extra_env=None):
+    """A private queue whose server probes the fake nvidia-smi in its directory (TS_GPU_SYSFS empty: no
+    sysfs is read)."""
+    q = Queue(impl, base, extra_env)
+    smi = os.path.join(q.dir, "nvidia-smi")
+    with open(smi, "w") as f:
+        f.write(FAKE_SMI)
+    os.chmod(smi, 0o755)
+    q.env.update(TS_NVIDIA_SMI=smi, TS_GPU_SYSFS="")
+    q.smi_log = os.path.join(q.dir, "smi.log")
+    q.hang_flag = os.path.join(q.dir, "hang")
+    return q
+
+
+def smi_calls(q):
+    """[(time, pid, query)] of every call of the queue's fake nvidia-smi so far."""
+    calls = []
+    try:
+        with open(q.smi_log) as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) == 3:
+                    calls.append((float(parts[0]), int(parts[1]), parts[2]))
+    except (OSError, ValueError):
+        pass
+    return calls
+
+
+def probes_in(calls, t0, t1=None):
+    """(calls, probes) that began in [t0, t1): a probe is its --query-gpu step (the second step,
+    --query-compute-apps, follows when that one succeeds)."""
+    sel = [c for c in calls if c[0] >= t0 and (t1 is None or c[0] < t1)]
+    return len(sel), sum(1 for c in sel if c[2] == "--query-gpu")
+
+
+def hung_probe(q):
+    """The pid of the fake nvidia-smi running now (the last one called, still alive), else None."""
+    calls = smi_calls(q)
+    if not calls:
+        return None
+    pid = calls[-1][1]
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            st = f.read()
+        with open("/proc/%d/comm" % pid) as f:
+            comm = f.read().strip()
+    except OSError:
+        return None
+    return pid if comm == "nvidia-smi" and st.rsplit(")", 1)[1].split()[0] != "Z" else None
+
+
+def schedstat(pid):
+    """(nanoseconds on a CPU, timeslices: about the times it woke up) of a process."""
+    try:
+        with open("/proc/%d/schedstat" % pid) as f:
+            v = f.read().split()
+        return int(v[0]), int(v[2])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def wait_until(what, cond, timeout, step=0.02):
+    end = time.time() + timeout
+    while time.time() < end:
+        v = cond()
+        if v:
+            return v
+        time.sleep(step)
+    raise RuntimeError("gpu: %s: not after %g s" % (what, timeout))
+
+
+def gpu_idle(impl, base, n, window, reps=20):
+    """Idle cost with n GPU jobs waiting: four queues alive together, sampled in one window every 50 ms
+    (the server's schedstat): two `-G 1` blockers holding the two cards and n `-G 1 true` behind them, with
+    the default probe interval (5 s) and with TS_GPU_PROBE_INTERVAL=1, and 1 `-G 1 true` with the latter
+    (what a probe costs without the queue); and, as the baseline, n `true` behind a CPU blocker (no probe).
+    Then the server's CPU for a trivial command (`ts -s 0`) in each. A sample interval within 10 ms before to 250 ms after a call of the
+    fake counts as the probe's; the others are 'between probes'."""
+    setups = [("gpu5", "%s × `-G 1 true` waiting, probe interval 5 s (default)" % format(n, ","), {}, n),
+              ("gpu1", "%s × `-G 1 true` waiting, TS_GPU_PROBE_INTERVAL=1" % format(n, ","),
+               {"TS_GPU_PROBE_INTERVAL": "1"}, n),
+              ("gpu1-1", "1 × `-G 1 true` waiting, TS_GPU_PROBE_INTERVAL=1", {"TS_GPU_PROBE_INTERVAL": "1"}, 1),
+              ("cpu", "baseline: %s × `true` behind a CPU blocker (no probe)" % format(n, ","), None, n)]
+    queues = []
+    res = []
+    try:
+        for key, label, env, n in setups:
+            if env is None:
+                q = gpu_queue(impl, base)
+                q.block("b")
+                q.wait_state(0, "running")
+                args = ["true"]
+            else:
+                q = gpu_queue(impl, base, env)
+                q.block("g0", ["-G", 1])
+                q.block("g1", ["-G", 1])
+                q.wait_state(0, "running")
+                q.wait_state(1, "running")
+                args = ["-G", 1, "true"]
+            log("gpu: idle: queueing %d jobs (%s)" % (n, key))
+            submit_burst(q, n, args=args)
+            got = q.count()
+            if got != n:
+                raise RuntimeError("gpu: idle %s: %d jobs queued, expected %d" % (key, got, n))
+            queues.append((key, label, q, q.server_pid(), n))
+        time.sleep(1.0)  # the last submits' passes and probes are over
+        log("gpu: idle: sampling the %d servers for %g s" % (len(queues), window))
+        others0 = {}
+        for key, _, q, srv, _ in queues:
+            snap = q.cpu_snapshot()
+            snap.pop(srv, None)
+            others0[key] = snap
+        samples = {key: [] for key, _, _, _, _ in queues}
+        t0 = time.time()
+        while True:
+            now = time.time()
+            for key, _, q, srv, _ in queues:
+                samples[key].append((now,) + (schedstat(srv) or (0, 0)))
+            if now - t0 >= window:
+                break
+            time.sleep(0.05)
+        t1 = time.time()
+        other = {}
+        for key, _, q, srv, _ in queues:
+            snap = q.cpu_snapshot()
+            snap.pop(srv, None)
+            other[key] = Queue.cpu_delta(others0[key], snap)
+        # what one trivial command (`ts -s 0`) costs the server in each queue: a scheduling pass follows it
+        s_cost = {}
+        for _ in range(reps):
+            for key, _, q, srv, _ in queues:
+                c0 = schedstat(srv)[0]
+                t = time.perf_counter()
+                q.run(["-s", 0])
+                dt = time.perf_counter() - t
+                s_cost.setdefault(key, []).append(((schedstat(srv)[0] - c0) / 1e6, dt * 1e3))
+        for key, label, q, srv, n in queues:
+            allcalls = smi_calls(q)
+            ncalls, nprobes = probes_in(allcalls, t0, t1)
+            calls = [c for c in allcalls if t0 - 0.3 <= c[0] <= t1]
+            sm = samples[key]
+            dur = sm[-1][0] - sm[0][0]
+            cpu = (sm[-1][1] - sm[0][1]) / 1e9
+            wakes = sm[-1][2] - sm[0][2]
+            b_cpu = b_wakes = b_time = 0.0
+            p_cpu = p_time = 0.0
+            for (ta, ca, wa), (tb, cb, wb) in zip(sm, sm[1:]):
+                # overlaps [call - 10 ms, call + 250 ms] of some call
+                near = any(ta < c[0] + 0.25 and tb > c[0] - 0.01 for c in calls)
+                if near:
+                    p_cpu += (cb - ca) / 1e9
+                    p_time += tb - ta
+                else:
+                    b_cpu += (cb - ca) / 1e9
+                    b_wakes += wb - wa
+                    b_time += tb - ta
+            b_rate = b_cpu / b_time if b_time > 0 else None
+            per_probe = (p_cpu - (b_rate or 0) * p_time) / nprobes if nprobes else None
+            state = (q.count("running"), q.count("queued"))
+            res.append({"key": key, "label": label, "window": dur, "cpu_ms_s": cpu / dur * 1e3,
+                        "wakeups_s": wakes / dur, "calls": ncalls, "probes": nprobes,
+                        "cpu_per_probe_ms": per_probe * 1e3 if per_probe is not None else None,
+                        "between_ms_s": b_rate * 1e3 if b_rate is not None else None,
+                        "between_wakeups_s": b_wakes / b_time if b_time > 0 else None,
+                        "between_time": b_time, "other_ms_s": other[key] / dur * 1e3,
+                        "running_after": state[0], "queued_after": state[1], "n": n,
+                        "s_reps": reps, "s_cpu_ms": median([v[0] for v in s_cost[key]]),
+                        "s_wall_ms": median([v[1] for v in s_cost[key]])})
+            log("gpu: idle %s: %s" % (key, ", ".join("%s=%s" % (k, fmt(v) if isinstance(v, float) else v)
+                                                     for k, v in res[-1].items() if k not in ("key", "label"))))
+    finally:
+        for _, _, q, _, _ in queues:
+            q.close()
+    return res
+
+
+def gpu_hang(impl, base, timeout, blocks, ans_s):
+    """A hung probe delays only GPU jobs. One queue (TS_GPU_PROBE_INTERVAL=1, TS_GPU_PROBE_TIMEOUT=timeout):
+    two `-G 1` blockers, job W = `-G 1 true` waiting behind them. Cycles of `ts -l`, `ts true` (submit, and
+    the server's CPU for it) and `ts -w` on that job (submit → end), then `ts -C` (not timed), in `blocks`
+    alternations of ans_s with the fake answering and a hang: the next probe sticks in it, cycles run until
+    1 s before that probe's deadline, then the fake answers (the stuck probe too). Only the cycles that began
+    and ended with one same probe stuck count as 'hung'. Last, a hang that runs into the deadline: blocker 0
+    is released once the probe sticks (W could take card 0), `ts --gpu-list` is sent, the cycles go on until
+    the probe was killed and the next one stuck; then `ts -i W`, and the fake answers again: how long until
+    W starts."""
+    r = {"timeout": timeout, "base": [], "hung": [], "base_calls": 0, "stuck_probes": 0}
+    q = gpu_queue(impl, base, {"TS_GPU_PROBE_INTERVAL": "1", "TS_GPU_PROBE_TIMEOUT": str(timeout)})
+    try:
+        q.block("g0", ["-G", 1])
+        q.block("g1", ["-G", 1])
+        q.wait_state(0, "running")
+        q.wait_state(1, "running")
+        if q.run(["-G", 1, "true"]) != 0:
+            raise RuntimeError("gpu: hang: submit of W failed")
+        W = 2
+        nxt = [3]
+        time.sleep(0.3)
+        if q.output(["-s", W])[1].strip() != "queued":
+            raise RuntimeError("gpu: hang: W is not waiting")
+        srv = q.server_pid()
+
+        def cycle():
+            pid0 = hung_probe(q)
+            t = time.perf_counter()
+            q.run(["-l"])
+            t_l = time.perf_counter()
+            c0 = schedstat(srv)[0]
+            if q.run(["true"]) != 0:
+                raise RuntimeError("gpu: hang: submit failed")
+            c1 = schedstat(srv)[0]
+            t_s = time.perf_counter()
+            jid = nxt[0]
+            nxt[0] += 1
+            q.run(["-w", jid], timeout=60)
+            t_w = time.perf_counter()
+            pid1 = hung_probe(q)
+            q.run(["-C"])
+            return pid0 is not None and pid0 == pid1, ((t_l - t) * 1e3, (t_s - t_l) * 1e3, (t_w - t_l) * 1e3,
+                                                       (c1 - c0) / 1e6)
+
+        def phase(until, hung):
+            """Cycles until until() is true; the answering ones, or the hung ones."""
+            c0 = len(smi_calls(q))
+            while not until():
+                stuck, v = cycle()
+                if stuck or not hung:
+                    r["hung" if hung else "base"].append(v)
+                time.sleep(0.03)
+            if not hung:
+                r["base_calls"] += len(smi_calls(q)) - c0
+
+        def stick():
+            """The fake hangs from now: the time its next call began."""
+            with open(q.hang_flag, "w"):
+                pass
+            t = time.time()
+            wait_until("a hanging probe", lambda: hung_probe(q) and smi_calls(q)[-1][0] > t, 5 + timeout)
+            r["stuck_probes"] += 1
+            return smi_calls(q)[-1][0]
+
+        def answer():
+            os.unlink(q.hang_flag)
+            wait_until("the stuck probe to answer", lambda: not hung_probe(q), 5)
+
+        log("gpu: hang: %d × (%g s with the fake answering, %g s with a probe stuck in it)"
+            % (blocks, ans_s, timeout - 1))
+        for _ in range(blocks):
+            end = time.time() + ans_s
+            phase(lambda: time.time() >= end, False)
+            t_stuck = stick()
+            phase(lambda: time.time() >= t_stuck + timeout - 1, True)
+            answer()
+        # the hang that runs into the deadline; blocker 0 ends once the probe is stuck (W could take card 0)
+        log("gpu: hang: a probe killed at its deadline (TS_GPU_PROBE_TIMEOUT=%g)" % timeout)
+        t_hang = stick() - 0.001
+        q.release("g0")
+        q.wait_state(0, "finished")
+        # `ts --gpu-list` now: answered when the stuck probe ends (killed at its deadline)
+        gl_out = os.path.join(q.dir, "gpu-list.out")
+        gl = {}
+
+        def gpu_list():
+            fd = os.open(gl_out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            t = time.perf_counter()
+            try:
+                gl["rc"] = wait_pid(q.spawn(["--gpu-list"], out=fd), timeout=timeout * 3 + 10)
+            except Timeout:
+                gl["rc"] = "timeout"
+            gl["s"] = time.perf_counter() - t
+            os.close(fd)
+        import threading
+        th = threading.Thread(target=gpu_list, daemon=True)
+        th.start()
+        limit = time.time() + 2 * timeout + 10
+        phase(lambda: sum(1 for c in smi_calls(q) if c[0] >= t_hang) >= 2 and hung_probe(q)
+              or time.time() > limit, True)
+        calls = [c for c in smi_calls(q) if c[0] >= t_hang]
+        if len(calls) < 2:
+            raise RuntimeError("gpu: hang: no probe after the first was killed")
+        r["retry_after"] = calls[1][0] - calls[0][0]
+        r["stuck_probes"] += 1
+        r["W_state"] = q.output(["-s", W])[1].strip()
+        info = q.output(["-i", W])[1]
+        r["W_info"] = [l for l in info.splitlines() if l.startswith("Waiting for GPUs")] or ["(no Waiting line)"]
+        th.join()
+        with open(gl_out) as f:
+            lines = f.read().strip().splitlines()
+            r["gpu_list"] = (gl.get("s"), gl.get("rc"), lines[:1] + lines[-1:] if len(lines) > 1 else lines)
+        # recovery: the fake answers again, the second probe stuck in it (that probe then answers)
+        os.unlink(q.hang_flag)
+        t_rec = time.time()
+        wait_until("W started", lambda: q.output(["-s", W])[1].strip() in ("running", "finished"), 10 + timeout * 2,
+                   step=0.01)
+        r["W_start_after"] = time.time() - t_rec
+        q.wait_state(W, "finished")
+        r["W_gpus"] = [l for l in q.output(["-i", W])[1].splitlines() if l.startswith("GPUs:")]
+        r["cpu_jobs"] = nxt[0] - 3
+    finally:
+        q.close()
+    return r
+
+
+def gpu_submit(impl, base, n, chunk=50):
+    """ms per submit of `ts -G 1 true` vs `ts true`, n each, in alternating chunks, behind blockers (two
+    `-G 1` ones on the two cards, one CPU one): wall, and CPU of the client (wait4) and the queue's processes
+    (schedstat)."""
+    q = gpu_queue(impl, base)
+    r = {"n": n, "gpu": [0.0, 0.0], "cpu": [0.0, 0.0]}
+    try:
+        q.block("g0", ["-G", 1])
+        q.block("g1", ["-G", 1])
+        q.block("c")
+        for i in range(3):
+            q.wait_state(i, "running")
+        t0 = time.time()
+        k = 0
+        while k < n:
+            m = min(chunk, n - k)
+            order = (("gpu", ["-G", 1, "true"]), ("cpu", ["true"]))
+            for kind, args in (order if (k // chunk) % 2 == 0 else order[::-1]):
+                cpu, before = [0.0], q.cpu_snapshot()
+                r[kind][0] += submit_seq(q, m, args, cpu=cpu)
+                r[kind][1] += cpu[0] + q.cpu_delta(before, q.cpu_snapshot())
+            k += m
+        r["calls"], r["probes"] = probes_in(smi_calls(q), t0)
+        r["queued"] = q.count()
+        if r["queued"] != 2 * n:
+            raise RuntimeError("gpu: submit: %d queued, expected %d" % (r["queued"], 2 * n))
+    finally:
+        q.close()
+    # the same GPU submits with the CPU slot free (no CPU blocker: GPU jobs take no slot), per chunk
+    q = gpu_queue(impl, base)
+    r["free"], r["free_chunks"] = [0.0, 0.0], []
+    try:
+        q.block("g0", ["-G", 1])
+        q.block("g1", ["-G", 1])
+        q.wait_state(0, "running")
+        q.wait_state(1, "running")
+        k = 0
+        while k < n:
+            m = min(chunk, n - k)
+            cpu, before = [0.0], q.cpu_snapshot()
+            wall = submit_seq(q, m, ["-G", 1, "true"], cpu=cpu)
+            c = cpu[0] + q.cpu_delta(before, q.cpu_snapshot())
+            r["free"][0] += wall
+            r["free"][1] += c
+            r["free_chunks"].append((k + m, wall / m * 1e3, c / m * 1e3))
+            k += m
+    finally:
+        q.close()
+    for kind in ("gpu", "cpu", "free"):
+        r[kind] = [v / n * 1e3 for v in r[kind]]
+    return r
+
+
+def gpu_drain(impl, base, n, gpu):
+    """n `-G 1 true` on the two cards (TS_GPU_SLOTS=1), or n `true` with -S 2, behind two blockers
+    released together: ms per job from then to the last job's end, and the server's CPU per job."""
+    q = gpu_queue(impl, base, {"TS_GPU_SLOTS": "1"} if gpu else None)
+    r = {}
+    try:
+        if not gpu:
+            q.run(["-S", 2])
+        opts = ["-G", 1] if gpu else []
+        q.block("b0", opts)
+        q.block("b1", opts)
+        q.wait_state(0, "running")
+        q.wait_state(1, "running")
+        submit_burst(q, n, args=opts + ["true"])
+        if q.count() != n:
+            raise RuntimeError("gpu: drain: %d queued, expected %d" % (q.count(), n))
+        time.sleep(0.2)
+        srv = q.server_pid()
+        c0 = schedstat(srv)[0]
+        t0 = time.time()
+        t = time.perf_counter()
+        q.release("b0")
+        q.release("b1")
+        rc = q.run(["-w", n + 1], timeout=300)
+        r["ms_job"] = (time.perf_counter() - t) / n * 1e3
+        r["server_cpu_ms_job"] = (schedstat(srv)[0] - c0) / 1e6 / n
+        r["calls"], r["probes"] = probes_in(smi_calls(q), t0)
+        q.wait_state(n + 1, "finished")
+        end = time.time() + 10  # the job before the last may end just after it (2 run at a time)
+        while (left := q.count("queued") + q.count("running")) and time.time() < end:
+            time.sleep(0.02)
+        if left:
+            raise RuntimeError("gpu: drain: %d jobs left (-w rc %d)" % (left, rc))
+    finally:
+        q.close()
+    return r
+
+
+def scenario_gpu(impl, base, quick):
+    """The GPU scenario (ts only): idle cost, a hung probe, submit cost, drain. About a minute on two
+    cores (most of it the 20 s idle window and the ~25 s of the hung-probe cycles), --quick about 30 s."""
+    n_idle = 1000
+    window = 8 if quick else 20
+    timeout = 3 if quick else 5
+    blocks, ans_s = (2, 1.5) if quick else (3, 2.5)
+    n_submit = 100 if quick else 300
+    n_drain = 100 if quick else 200
+    drain_rounds = 1 if quick else 3
+    r = {"n_idle": n_idle}
+    r["idle"] = gpu_idle(impl, base, n_idle, window)
+    r["hang"] = gpu_hang(impl, base, timeout, blocks, ans_s)
+    log("gpu: hang: %d cycles answering, %d stuck; W %s, started %.2f s after the fake answered again"
+        % (len(r["hang"]["base"]), len(r["hang"]["hung"]), r["hang"]["W_state"], r["hang"]["W_start_after"]))
+    log("gpu: submit: %d × 2" % n_submit)
+    r["submit"] = gpu_submit(impl, base, n_submit)
+    log("gpu: submit: -G 1 %s ms, plain %s ms" % (fmt(r["submit"]["gpu"][0]), fmt(r["submit"]["cpu"][0])))
+    r["drain"] = {"gpu": [], "cpu": []}
+    for rnd in range(drain_rounds):
+        for kind in (("gpu", "cpu") if rnd % 2 == 0 else ("cpu", "gpu")):
+            v = gpu_drain(impl, base, n_drain, kind == "gpu")
+            r["drain"][kind].append(v)
+            log("gpu: drain [%d/%d] %s: %s ms/job, server CPU %s ms/job, %d probes" % (
+                rnd + 1, drain_rounds, kind, fmt(v["ms_job"]), fmt(v["server_cpu_ms_job"]), v["probes"]))
+    r["n_drain"] = n_drain
+    return r
+
+
+def gpu_report(r):
+    out = []
+    p = out.append
+    p("")
+    p("GPU scenario (ts only): a fake `nvidia-smi` (a shell script: two H100 cards, no compute process; "
+      "a flag file makes it hang) as TS_NVIDIA_SMI, TS_GPU_SYSFS empty.")
+    p("")
+    p("| idle: 2 `-G 1` jobs running (the 2 cards), jobs waiting behind them | window s | server CPU ms/s | server wakeups/s | "
+      "nvidia-smi calls | probes | server CPU per probe (ms) | CPU between probes (ms/s) | "
+      "wakeups/s between probes | spawner + runners CPU ms/s | server CPU per `ts -s 0` (ms) |")
+    p("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for v in r["idle"]:
+        p("| %s | %.1f | %s | %s | %d | %d | %s | %s | %s | %s | %s |" % (
+            v["label"], v["window"], fmt(v["cpu_ms_s"], 3), fmt(v["wakeups_s"]), v["calls"], v["probes"],
+            fmt(v["cpu_per_probe_ms"]), fmt(v["between_ms_s"], 3), fmt(v["between_wakeups_s"]),
+            fmt(v["other_ms_s"], 3), fmt(v["s_cpu_ms"], 3)))
+    p("")
+    p("Sampled every 50 ms from /proc/PID/schedstat (wakeups: its timeslice count); a sample within 250 ms after "
+      "a call of the fake is the probe's, the rest is 'between probes'; per probe = the probe's samples less "
+      "the between-probes rate. A probe is 2 calls (the cards, then their processes). The four queues are "
+      "alive together and sampled in the same window; the last column is the median of %d, after the window."
+      % r["idle"][0]["s_reps"])
+    h = r["hang"]
+    p("")
+    p("| a probe stuck in nvidia-smi (TS_GPU_PROBE_TIMEOUT=%g, interval 1 s), GPU jobs waiting | answering: "
+      "median | max | stuck: median | max | stuck / answering |" % h["timeout"])
+    p("|---|---:|---:|---:|---:|---:|")
+    for i, label in enumerate(("`ts -l` (ms)", "submit `ts true` (ms)", "&nbsp;&nbsp;server CPU for the submit (ms)",
+                               "`ts true`: submit → end, `ts -w` (ms)")):
+        i = (0, 1, 3, 2)[i]
+        a = [v[i] for v in h["base"]]
+        b = [v[i] for v in h["hung"]]
+        ma, mb = median(a), median(b)
+        p("| %s | %s | %s | %s | %s | %s |" % (label, fmt(ma), fmt(max(a) if a else None), fmt(mb),
+                                                fmt(max(b) if b else None), fmt(mb / ma, 3) if ma and mb else "—"))
+    p("| cycles (answering: %d nvidia-smi calls meanwhile; stuck: in %d probes, 1 of them killed) | %d | | %d | | |"
+      % (h["base_calls"], h["stuck_probes"], len(h["base"]), len(h["hung"])))
+    p("")
+    p("Answering and stuck alternate; a cycle counts as stuck when one same probe was stuck at its start and end.")
+    gl = h["gpu_list"]
+    p("")
+    p("The last hang ran into the deadline: the GPU job W (card 0 freed once the probe stuck) stayed %s; "
+      "the next probe began %.1f s after the first; `ts -i`: \"%s\". The fake answered again (the second probe "
+      "stuck in it answering) and W started %.2f s later (%s). `ts --gpu-list` sent as the hang began answered "
+      "after %s s (rc %s): \"%s\"."
+      % (h["W_state"], h["retry_after"], "; ".join(h["W_info"]), h["W_start_after"],
+         "; ".join(h["W_gpus"]) or "no GPUs line", fmt(gl[0]), gl[1], " … ".join(gl[2])))
+    s = r["submit"]
+    p("")
+    p("| submit, %d each behind blockers (2 GPU, 1 CPU) | ms/submit | CPU of client and queue (ms/submit) |"
+      % s["n"])
+    p("|---|---:|---:|")
+    p("| `ts -G 1 true` | %s | %s |" % (fmt(s["gpu"][0]), fmt(s["gpu"][1])))
+    p("| `ts true` | %s | %s |" % (fmt(s["cpu"][0]), fmt(s["cpu"][1])))
+    p("| ratio | %s | %s |" % (fmt(s["gpu"][0] / s["cpu"][0], 3), fmt(s["gpu"][1] / s["cpu"][1], 3)))
+    p("| `ts -G 1 true`, the CPU slot free (2 GPU blockers only) | %s | %s |" % (fmt(s["free"][0]),
+                                                                                 fmt(s["free"][1])))
+    p("| &nbsp;&nbsp;its last chunk (jobs %d–%d waiting) | %s | %s |" % (
+        s["free_chunks"][-2][0] if len(s["free_chunks"]) > 1 else 0, s["free_chunks"][-1][0],
+        fmt(s["free_chunks"][-1][1]), fmt(s["free_chunks"][-1][2])))
+    p("")
+    p("(alternating chunks of 50; %d probes during the submits)" % s["probes"])
+    d = r["drain"]
+    p("")
+    p("| drain: %d jobs, from the two blockers' end to the last job's end (median of %d) | ms/job | "
+      "server CPU ms/job | probes |" % (r["n_drain"], len(d["gpu"])))
+    p("|---|---:|---:|---:|")
+    for kind, label in (("gpu", "`-G 1 true`, 2 cards, TS_GPU_SLOTS=1"), ("cpu", "`true`, -S 2")):
+        p("| %s | %s | %s | %s |" % (label, fmt(median([v["ms_job"] for v in d[kind]])),
+                                      fmt(median([v["server_cpu_ms_job"] for v in d[kind]]), 3),
+                                      "/".join(str(v["probes"]) for v in d[kind])))
+    return out
+
+
 # ---- formatting --------------------------------------------------------------------------------------
 
 def fmt(x, nd=2):
@@ -648,7 +1173,7 @@ def main():
     ap.add_argument("--no-tsp", action="store_true", help="ts alone")
     ap.add_argument("--no-scale", action="store_true", help="skip the scale and queue-ops scenarios")
     ap.add_argument("--no-journal", action="store_true", help="skip the journal comparison")
-    ap.add_argument("--only", help="comma-separated: main,burst,scale,journal")
+    ap.add_argument("--only", help="comma-separated: main,burst,scale,journal,gpu (gpu: not in the default set)")
     ap.add_argument("--json", help="also write the raw per-round values to this file")
     a = ap.parse_args()
 
@@ -695,7 +1220,7 @@ def main():
     os.chdir(root)  # the jobs' cwd (and tsp's server's): never the repository
     become_subreaper()
 
-    raw = {"main": [], "burst": [], "scale": [], "journal": []}
+    raw = {"main": [], "burst": [], "scale": [], "journal": [], "gpu": None}
     t_start = time.time()
     load0 = os.getloadavg()[0]
     try:
@@ -755,6 +1280,10 @@ def main():
             for v in raw["scale"]:
                 log("scale: %d: %s" % (v["n"], ", ".join("%s=%s" % (k, fmt(x) if isinstance(x, float) else x)
                                                         for k, x in v.items())))
+
+        # ---- GPUs (ts, a fake nvidia-smi) -------------------------------------------------------------
+        if "gpu" in only:
+            raw["gpu"] = scenario_gpu(impls[0], root, a.quick)
     except KeyboardInterrupt:
         log("bench: interrupted")
         cleanup()
@@ -784,13 +1313,13 @@ def main():
     p("### Benchmark — %s" % datetime.date.today().isoformat())
     p("")
     side = tsp and (raw["main"] or raw["burst"])
-    p("%s, %d CPUs, Linux %s; temp dirs on %s (%s); `%s`%s. %d round%s%s, medians. Spawning `/bin/true` costs "
+    p("%s, %d CPUs, Linux %s; temp dirs on %s (%s); `%s`%s. %sSpawning `/bin/true` costs "
       "%.2f ms here (the floor of any client command). Jobs' environment: %d bytes. Load average %.1f at the "
       "start, %.1f at the end; the run took %.0f s."
       % (platform.machine(), os.cpu_count(), platform.release(), tempfile.gettempdir(),
          fs_type(tempfile.gettempdir()), tsv, " against `%s`" % tsp.path if side else " (tsp not run)",
-         rounds, "" if rounds == 1 else "s", ", ts and tsp interleaved" if side else "",
-         base_ms, envsize, load0, os.getloadavg()[0], elapsed))
+         "%d round%s%s, medians. " % (rounds, "" if rounds == 1 else "s", ", ts and tsp interleaved" if side else "")
+         if only - {"gpu"} else "", base_ms, envsize, load0, os.getloadavg()[0], elapsed))
     p("")
     if raw["main"] or raw["burst"]:
         p("| scenario | ts | tsp | ts/tsp | target | met |")
@@ -917,6 +1446,8 @@ def main():
               "from %s to %s); the server's CPU is read from /proc/PID/schedstat around each command. The drain "
               "step's CPU includes handing the job to a spare runner (the server forks one only when no "
               "spare comes)." % (n1, n2))
+    if raw["gpu"]:
+        out.extend(gpu_report(raw["gpu"]))
     print("\n".join(out))
 
 
