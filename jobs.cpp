@@ -107,8 +107,9 @@ bool Queue::move(Entry& e, Op op, Place to) {
     bool same_list = in && to && &list_of(j.state) == &list_of(*to);
     bool gpu = j.spec.settings.gpus() > 0;
     if (in) {
+        if (j.state == JobState::Queued) --queued_;
         if (gpu && j.state == JobState::Queued) --gpu_queued_;
-        if (gpu && j.state == JobState::Running) --gpu_running_;
+        if (gpu && j.state == JobState::Running) gpu_running_.erase(j.id);
         if (j.state == JobState::Running) busy_ -= j.spec.num_slots;
         --(waiting(j.state) ? u.waiting : u.finished);
         if (!same_list) list_of(j.state).erase(e.pos);
@@ -128,8 +129,9 @@ bool Queue::move(Entry& e, Op op, Place to) {
     j.state = *to;
     e.listed = true;
     if (j.state == JobState::Running) busy_ += j.spec.num_slots;
+    if (j.state == JobState::Queued) ++queued_;
     if (gpu && j.state == JobState::Queued) ++gpu_queued_;
-    if (gpu && j.state == JobState::Running) ++gpu_running_;
+    if (gpu && j.state == JobState::Running) gpu_running_.insert(j.id);
     ++(waiting(j.state) ? u.waiting : u.finished);
     if (!same_list) e.pos = list_of(j.state).insert(list_of(j.state).end(), j.id);
     return true;
@@ -330,11 +332,15 @@ Decisions Queue::schedule(GpuPlan* gpus) {
     while (again) {   // a skip may unblock (and skip) dependents earlier in the list
         again = false;
         for (auto it = active_.begin(); it != active_.end();) {
-            // Starting and skipping a CPU job need a free slot, a GPU job its
-            // GPUs: with neither, nothing can happen, however long the queue
-            // (this keeps a full queue cheap).
+            // Starting and skipping a CPU job need a free slot, a GPU job room
+            // on the GPUs: with neither (or no job of the kind there is room
+            // for), nothing can happen, however long the queue (this keeps a
+            // full queue cheap). So a GPU job whose dependency failed is
+            // skipped once it could start, as a CPU job is.
             bool slots_free = max_slots_ - busy_ > 0;
-            if (!slots_free && (gpu_queued_ == 0 || !gpus || gpus->full())) {
+            bool no_gpu_room = gpu_queued_ == 0 || !gpus || gpus->full();
+            bool no_cpu_room = !slots_free || queued_ == gpu_queued_;
+            if (no_gpu_room && no_cpu_room) {
                 if (gpu_queued_ > 0) d.gpu_waiting = true;
                 break;
             }
@@ -560,7 +566,7 @@ Job* Queue::last_added() {
 }
 
 Job* Queue::last_run() {
-    if ((busy_ > 0 || gpu_running_ > 0) && !active_.empty()) return find(active_.front());
+    if ((busy_ > 0 || !gpu_running_.empty()) && !active_.empty()) return find(active_.front());
     if (!finished_.empty()) return find(finished_.back());
     return nullptr;
 }

@@ -46,6 +46,7 @@
 #include <list>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -232,9 +233,10 @@ public:
      * gpus places (nullptr: none can be placed now), and slots only when it
      * asked for some (-N). */
     Decisions schedule(GpuPlan* gpus = nullptr);
-    /* GPU jobs queued, and running. */
+    /* GPU jobs queued, and the running ones. */
     size_t gpu_jobs_queued() const { return gpu_queued_; }
-    size_t gpu_jobs_running() const { return gpu_running_; }
+    size_t gpu_jobs_running() const { return gpu_running_.size(); }
+    const std::set<JobId>& gpu_running() const { return gpu_running_; }
 
     /* The runner of a Running job reported its pid and output file. */
     void started(JobId id, pid_t pid, const std::string& output, double start);
@@ -345,7 +347,9 @@ private:
     size_t max_jobs_ = 0;
     JobId next_id_ = 0;
     int busy_ = 0;
-    size_t gpu_queued_ = 0, gpu_running_ = 0;
+    size_t queued_ = 0;             // jobs Queued
+    size_t gpu_queued_ = 0;         // of them, GPU jobs
+    std::set<JobId> gpu_running_;   // GPU jobs Running
     int max_slots_ = 1;
     size_t max_finished_ = 1000;
     int last_errorlevel_ = 0;        // of the job that ended last (for -d)

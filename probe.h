@@ -46,6 +46,8 @@ public:
     void check(double now);
     /* Reap the probe's children that have ended (where no SIGCHLD handler does). */
     void reap(double now);
+    /* When the running probe began. */
+    double started() const { return cur_.when; }
     /* When check() must run next; 0 when no step runs. */
     double deadline() const { return step_ == Step::Idle ? 0 : deadline_; }
     /* The probe that ended since the last call, if any. */

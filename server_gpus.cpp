@@ -19,6 +19,11 @@
 
 using proto::MsgType;
 
+namespace {
+// How long --gpu-list waits for a probe before it answers with the last one.
+constexpr double kGpuListWait = 2.0;
+}  // namespace
+
 bool Server::gpu_fresh(double now) const {
     return gpu_snap_.when != 0 && now - gpu_snap_.when < cfg_.probe_interval;
 }
@@ -59,6 +64,18 @@ void Server::gpu_take(double now) {
         probe_.check(now);
     }
     probe_.reap(now);   // here too: a harness has no SIGCHLD handler
+    if (gpu_list_until_ != 0 && now >= gpu_list_until_) {
+        gpu_list_until_ = 0;
+        for (auto& c : conns_)
+            if (!c->dead && c->gpu_list && now >= c->gpu_list_until) {
+                c->gpu_list = false;
+                reply_text(*c, gpu_list_text(now) +
+                                   format("A probe has been running for %.1f s%s.\n", now - probe_.started(),
+                                          gpu_snap_.when == 0 ? "" : "; the above is what the last one saw"));
+            } else if (c->gpu_list) {
+                gpu_list_until_ = gpu_list_until_ == 0 ? c->gpu_list_until : std::min(gpu_list_until_, c->gpu_list_until);
+            }
+    }
     GpuSnapshot s;
     if (!probe_.take(&s)) return;
     if (!s.ok) {
@@ -72,7 +89,7 @@ void Server::gpu_take(double now) {
     } else {
         if (!gpu_snap_.ok && gpu_probed_ && !gpu_status_.empty()) log("the GPUs can be probed again");
         gpu_status_.clear();
-        std::set<pid_t> pids;
+        std::set<pid_t> pids;   // a GPU process of any running job (-G or not) is a ts job's
         for (JobId id : queue_.active())
             if (const Job* j = queue_.find(id); j->state == JobState::Running && j->pid > 0) pids.insert(j->pid);
         mark_ts_processes(&s, pids);
@@ -104,14 +121,13 @@ std::unique_ptr<GpuPlan> Server::gpu_plan(double now) {
         return nullptr;
     }
     GpuUse use;
-    if (queue_.gpu_jobs_running() > 0)
-        for (JobId id : queue_.active())
-            if (const Job* j = queue_.find(id); j->state == JobState::Running)
-                for (const std::string& u : j->gpus()) {
-                    CardUse& cu = use[u];
-                    ++cu.jobs;
-                    cu.claimed += j->spec.settings.gpu_mem();
-                }
+    for (JobId id : queue_.gpu_running())
+        if (const Job* j = queue_.find(id))
+            for (const std::string& u : j->gpus()) {
+                CardUse& cu = use[u];
+                ++cu.jobs;
+                cu.claimed += j->spec.settings.gpu_mem();
+            }
     for (auto& [uuid, at] : gpu_last_start_) use[uuid].last_start = at;
     return std::make_unique<GpuPlan>(gpu_snap_, cfg_.gpu, std::move(use), now);
 }
@@ -124,6 +140,7 @@ double Server::gpu_wakeup(double now) const {
         if (t > 0 && (wake == 0 || t < wake)) wake = t;
     };
     at(probe_.deadline());
+    at(gpu_list_until_);
     if (queue_.gpu_jobs_queued() > 0) {
         at(std::max(gpu_retry_at_, gpu_snap_.when + cfg_.probe_interval));
         for (const auto& [uuid, t] : gpu_last_start_)
@@ -237,10 +254,13 @@ std::string Server::gpu_info(const Job& j) const {
 std::string Server::gpu_list_text(double now) const {
     const GpuPolicy& p = cfg_.gpu;
     std::string s;
-    if (gpu_snap_.when == 0 || (!gpu_snap_.ok && gpu_snap_.cards.empty())) {
-        return format("The GPUs cannot be probed: %s\n",
-                      printable(gpu_snap_.when == 0 ? gpu_status_ : gpu_snap_.error).c_str());
+    if (gpu_snap_.when == 0) {
+        if (!gpu_status_.empty() && gpu_status_ != "the GPUs are being probed")
+            return "The " + printable(gpu_status_.substr(4)) + "\n";
+        return "The GPUs have not been probed yet.\n";
     }
+    if (!gpu_snap_.ok && gpu_snap_.cards.empty())
+        return format("The GPUs cannot be probed: %s\n", printable(gpu_snap_.error).c_str());
     std::string rule = p.judge_by_memory
                            ? format("a GPU is judged by its free memory (%s for a job without --gpu-mem)",
                                     size_text(p.min_free).c_str())
@@ -294,6 +314,12 @@ std::string Server::gpu_list_text(double now) const {
 void Server::on_gpu_list(Conn& c, const Frame&) {
     double now = now_seconds();
     if (!gpu_fresh(now)) want_probe(now);
-    if (gpu_fresh(now) || !probe_.running()) reply_text(c, gpu_list_text(now));
-    else c.gpu_list = true;   // answered when the probe ends
+    if (gpu_fresh(now) || !probe_.running()) {
+        reply_text(c, gpu_list_text(now));
+        return;
+    }
+    // Answered when the probe ends, or after a moment with what is known (a
+    // probe stuck in the driver takes until its timeout).
+    c.gpu_list = true;
+    c.gpu_list_until = gpu_list_until_ = now + kGpuListWait;
 }

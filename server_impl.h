@@ -67,7 +67,8 @@ struct Conn {
     uint16_t version = proto::kVersion; // of its frames: an older runner gets answers in its own
     bool ack_pending = false;           // its job's end is not on disk yet: Done comes once it is
     std::unique_ptr<Frame> parked;      // a GPU job's submit, dispatched again once the GPUs are probed
-    bool gpu_list = false;              // --gpu-list, answered once the GPUs are probed
+    bool gpu_list = false;              // --gpu-list, answered once the GPUs are probed...
+    double gpu_list_until = 0;          // ...or then, with what is known
 
     bool runs_job() const { return role == Role::Runner || role == Role::ClientRunner; }
 };
@@ -222,6 +223,7 @@ private:
     std::map<std::string, GpuCard> gpu_known_;    // every card seen, by UUID
     std::map<std::string, double> gpu_last_start_;// when a job last started on a card
     double gpu_retry_at_ = 0;                     // a probe that failed or could not start: again then
+    double gpu_list_until_ = 0;                   // a --gpu-list waits for the probe until then
 };
 
 // Bounds on another user's connections (design.md "Trust").

@@ -442,12 +442,14 @@ TEST(QueueGpus, FullSlotsDoNotStopGpuJobs) {
 
 TEST(QueueGpus, WhyAJobWaitsIsKept) {
     Queue q;
+    q.set_max_slots(2);
     q.add(gpu_job(1), 0);
     JobId w = q.add(gpu_job(1), 0);
+    q.add(cmd({"cpu"}), 0);   // a CPU job after it: the pass goes on past w
     GpuSnapshot s = snap({card(0, "GPU-a")});
     GpuPlan plan(s, policy(), {}, 200);
     Decisions d = q.schedule(&plan);
-    EXPECT_EQ(d.start.size(), 1u);
+    EXPECT_EQ(d.start.size(), 2u);
     EXPECT_TRUE(d.gpu_waiting);
     EXPECT_NE(q.find(w)->gpu_wait().find("GPU 0 has 1 ts job"), std::string::npos) << q.find(w)->gpu_wait();
 }
@@ -461,9 +463,29 @@ TEST(QueueGpus, AFailedDependencySkipsAGpuJobWithoutItsGpus) {
     g.depend_on = a;
     JobId b = q.add(g, 0);
     q.end(a, exit_with(1), 1);
-    Decisions d = q.schedule(nullptr);
+    // Skipped once it could start, as a CPU job is: not while the GPUs are unknown...
+    EXPECT_TRUE(q.schedule(nullptr).skipped.empty());
+    // ...but then without taking any.
+    GpuSnapshot s = two_cards();
+    GpuPlan plan(s, policy(), {}, 200);
+    Decisions d = q.schedule(&plan);
     EXPECT_EQ(d.skipped, std::vector<JobId>{b});
+    EXPECT_TRUE(d.start.empty());
     EXPECT_EQ(q.gpu_jobs_queued(), 0u);
+    EXPECT_TRUE(q.find(b)->gpus().empty());
+}
+
+TEST(QueueGpus, WithOnlyGpuJobsQueuedAndNoRoomThePassStopsAtOnce) {
+    Queue q;
+    for (int i = 0; i < 3; ++i) q.add(gpu_job(1), 0);
+    GpuSnapshot s = snap({card(0, "GPU-a")});
+    GpuPlan plan(s, policy(), {}, 200);
+    Decisions d = q.schedule(&plan);
+    ASSERT_EQ(d.start.size(), 1u);
+    EXPECT_TRUE(d.gpu_waiting);
+    // The jobs after the first were not asked (no reason recorded): the walk stopped.
+    for (JobId id : q.active())
+        if (q.find(id)->state == JobState::Queued) EXPECT_TRUE(q.find(id)->gpu_wait().empty()) << id;
 }
 
 TEST(QueueGpus, UnstartGivesTheGpusBack) {
