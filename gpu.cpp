@@ -216,6 +216,7 @@ bool GpuPlan::fits(const Slot& s, const GpuNeed& need, std::string* why) {
 
 bool GpuPlan::place(const GpuNeed& need, std::vector<std::string>* uuids, std::string* why) {
     uuids->clear();
+    ++asked_;
     if (need.count <= 0) return true;
     UsableCards u;
     for (const Slot& s : slots_) u.cards.push_back(s.card);

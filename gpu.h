@@ -156,6 +156,8 @@ public:
     /* The snapshot is too old to place a job that needs memory measured
      * (a probe would help): set by place(). */
     bool wants_probe() const { return wants_probe_; }
+    /* How many jobs place() was asked about. */
+    size_t asked() const { return asked_; }
 
 private:
     struct Slot {
@@ -173,6 +175,7 @@ private:
     double now_;
     bool reserving_done_ = false;
     bool wants_probe_ = false;
+    size_t asked_ = 0;
 };
 
 /* The environment a job's cards give it: CUDA_VISIBLE_DEVICES,

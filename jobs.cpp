@@ -145,7 +145,6 @@ Queue::Entry* Queue::entry(JobId id) {
 // ------------------------------------------------------------ the queue
 
 const std::vector<std::string> Job::kNone;
-const std::string Job::kNoWait;
 
 Queue::Queue() = default;
 
@@ -373,16 +372,12 @@ Decisions Queue::schedule(GpuPlan* gpus) {
             if (!gpu && !slots_free) continue;
             if (gpu) {
                 std::vector<std::string> cards;
-                std::string why;
-                // Every card full: a job that has its reason to wait keeps it, unasked.
-                bool full = gpus && gpus->full() && !j.gpu_wait().empty();
-                if (!gpus || full || !gpus->place(need, &cards, &why)) {
-                    if (gpus && !full) j.gpu().wait = std::move(why);
+                std::string why;   // -i works it out when asked (Server::gpu_wait_reason)
+                if (!gpus || gpus->full() || !gpus->place(need, &cards, &why)) {
                     d.gpu_waiting = true;
                     continue;
                 }
                 j.gpu().cards = std::move(cards);
-                j.gpu().wait.clear();
             }
             if (move(e, Op::Start, JobState::Running)) d.start.push_back(j.id);
         }

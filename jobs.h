@@ -139,13 +139,11 @@ private:
     std::unique_ptr<T> p_;
 };
 
-/* What a job holds of the GPUs. cards and env are saved (a restarted server
- * keeps a running job's cards, and what they put in its environment); wait
- * is not. */
+/* What a job holds of the GPUs, saved (a restarted server keeps a running
+ * job's cards, and what they put in its environment). */
 struct JobGpus {
     std::vector<std::string> cards;   // the UUIDs of the cards it was given, from its start on
     std::vector<std::string> env;     // NAME=value its runner adds to the job's environment
-    std::string wait;                 // why it waits for GPUs (-i)
 };
 
 struct Job {
@@ -168,7 +166,6 @@ struct Job {
     // GPUs (gpu.h), for the jobs that have any (others hold one null pointer).
     const std::vector<std::string>& gpus() const { return gpu_ ? gpu_->cards : kNone; }
     const std::vector<std::string>& start_env() const { return gpu_ ? gpu_->env : kNone; }
-    const std::string& gpu_wait() const { return gpu_ ? gpu_->wait : kNoWait; }
     JobGpus& gpu() { return gpu_.make(); }
     void drop_gpus() { gpu_.reset(); }
 
@@ -178,7 +175,6 @@ struct Job {
 private:
     CopyBox<JobGpus> gpu_;
     static const std::vector<std::string> kNone;
-    static const std::string kNoWait;
 };
 
 /* What one scheduling pass decided. */

@@ -290,9 +290,10 @@ void mark_ts_processes(GpuSnapshot* s, const std::set<pid_t>& job_pids) {
     std::vector<GpuProcess> kept;
     for (GpuProcess& p : s->procs) {
         std::string stat;
+        // One not in /proc is gone since, or in another pid namespace (another
+        // container's): which, nothing here can tell, so it is not ours.
         if (!read_file(format("/proc/%d/stat", int(p.pid)), &stat)) {
-            if (errno == ENOENT || errno == ESRCH) continue;   // gone since
-            kept.push_back(std::move(p));                     // cannot tell: not ours
+            kept.push_back(std::move(p));
             continue;
         }
         // pid (comm) state ppid pgrp session ...: comm may hold anything, so from the last ')'.

@@ -77,5 +77,6 @@ private:
 
 /* Mark the snapshot's processes that belong to a ts job: a process whose
  * session (from /proc) is a running job's pid (every job is a session
- * leader). Processes that are gone are dropped. */
+ * leader). A process /proc does not show (gone, or in another pid
+ * namespace) is not a ts job's. */
 void mark_ts_processes(GpuSnapshot* s, const std::set<pid_t>& job_pids);

@@ -116,10 +116,12 @@ void Server::gpu_probed(double now) {
 /* The plan for this pass, or nullptr (and gpu_status_ says why) when the
  * cards are not known well enough to place a job. */
 std::unique_ptr<GpuPlan> Server::gpu_plan(double now) {
-    if (!gpu_fresh(now) || !gpu_snap_.ok) {
-        if (gpu_status_.empty()) gpu_status_ = "the GPUs are being probed";
-        return nullptr;
-    }
+    if (!gpu_fresh(now) || !gpu_snap_.ok) return nullptr;   // a probe is wanted (or failing: gpu_status_)
+    return std::make_unique<GpuPlan>(gpu_snap_, cfg_.gpu, gpu_use(), now);
+}
+
+/* What the running ts jobs hold of each card. */
+GpuUse Server::gpu_use() const {
     GpuUse use;
     for (JobId id : queue_.gpu_running())
         if (const Job* j = queue_.find(id))
@@ -129,7 +131,7 @@ std::unique_ptr<GpuPlan> Server::gpu_plan(double now) {
                 cu.claimed += j->spec.settings.gpu_mem();
             }
     for (auto& [uuid, at] : gpu_last_start_) use[uuid].last_start = at;
-    return std::make_unique<GpuPlan>(gpu_snap_, cfg_.gpu, std::move(use), now);
+    return use;
 }
 
 /* When the loop must look at the GPUs again: a probe's deadline, the end of
@@ -231,6 +233,38 @@ std::string card_label(const GpuSnapshot& s, const std::map<std::string, GpuCard
 }
 }  // namespace
 
+/* A queued job that waits for its dependency, or for slots (-N), whatever the GPUs. */
+bool Server::waits_for_other_than_gpus(const Job& j) const {
+    if (j.awaiting_client) return true;
+    if (j.depends && !j.dep_result) {
+        const Job* dep = queue_.find(j.depend_on);
+        if (dep && (dep->state == JobState::Queued || dep->state == JobState::Running)) return true;
+    }
+    return queue_.max_slots() - queue_.busy_slots() < j.spec.num_slots;
+}
+
+/* Why a queued GPU job waits, worked out when -i asks (the scheduler does
+ * not keep it: a queue of waiting jobs costs nothing per pass): the pass
+ * again on the last probe, in queue order, up to this job. */
+std::string Server::gpu_wait_reason(const Job& j, double now) const {
+    if (!gpu_status_.empty()) return gpu_status_;   // probing fails
+    if (gpu_snap_.when == 0 || !gpu_snap_.ok)
+        return probe_.running() ? "the GPUs are being probed" : "the GPUs have not been probed yet";
+    GpuPlan plan(gpu_snap_, cfg_.gpu, gpu_use(), now);
+    for (JobId id : queue_.active()) {
+        const Job* k = queue_.find(id);
+        if (k->state != JobState::Queued || k->spec.settings.gpus() == 0 || waits_for_other_than_gpus(*k)) continue;
+        std::vector<std::string> cards;
+        std::string why;
+        bool placed = plan.place({int(k->spec.settings.gpus()), k->spec.settings.gpu_mem()}, &cards, &why);
+        if (k != &j) continue;
+        if (!placed) return why;
+        break;
+    }
+    // The last probe has room for it: it starts once the cards are measured again.
+    return probe_.running() ? "the GPUs are being probed" : "it starts at the next probe of the GPUs";
+}
+
 /* -i's lines of a GPU job (none for any other job). */
 std::string Server::gpu_info(const Job& j) const {
     uint32_t n = j.spec.settings.gpus();
@@ -243,9 +277,8 @@ std::string Server::gpu_info(const Job& j) const {
         for (size_t i = 0; i < j.gpus().size(); ++i)
             s += (i ? ", " : " ") + card_label(gpu_snap_, gpu_known_, j.gpus()[i]);
         s += "\n";
-    } else if (j.state == JobState::Queued) {
-        std::string why = !gpu_status_.empty() ? gpu_status_ : !j.gpu_wait().empty() ? j.gpu_wait() : "no GPU is free";
-        s += "Waiting for GPUs: " + printable(why) + "\n";
+    } else if (j.state == JobState::Queued && !waits_for_other_than_gpus(j)) {
+        s += "Waiting for GPUs: " + printable(gpu_wait_reason(j, now_seconds())) + "\n";
     }
     return s;
 }

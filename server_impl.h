@@ -143,6 +143,9 @@ public:
     std::vector<std::string> job_start_env(const Job& j);
     void gpus_started(Job& j, double now);
     std::string gpu_info(const Job& j) const;
+    bool waits_for_other_than_gpus(const Job& j) const;
+    std::string gpu_wait_reason(const Job& j, double now) const;
+    GpuUse gpu_use() const;
     std::string gpu_list_text(double now) const;
     void send_run(Conn& c, const Job& j, bool skip, bool last);
     int probe_fd() const { return probe_.fd(); }

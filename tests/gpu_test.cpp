@@ -440,20 +440,6 @@ TEST(QueueGpus, FullSlotsDoNotStopGpuJobs) {
     EXPECT_EQ(d.start.back(), g);
 }
 
-TEST(QueueGpus, WhyAJobWaitsIsKept) {
-    Queue q;
-    q.set_max_slots(2);
-    q.add(gpu_job(1), 0);
-    JobId w = q.add(gpu_job(1), 0);
-    q.add(cmd({"cpu"}), 0);   // a CPU job after it: the pass goes on past w
-    GpuSnapshot s = snap({card(0, "GPU-a")});
-    GpuPlan plan(s, policy(), {}, 200);
-    Decisions d = q.schedule(&plan);
-    EXPECT_EQ(d.start.size(), 2u);
-    EXPECT_TRUE(d.gpu_waiting);
-    EXPECT_NE(q.find(w)->gpu_wait().find("GPU 0 has 1 ts job"), std::string::npos) << q.find(w)->gpu_wait();
-}
-
 TEST(QueueGpus, AFailedDependencySkipsAGpuJobWithoutItsGpus) {
     Queue q;
     JobId a = q.add(cmd({"false"}), 0);
@@ -483,9 +469,7 @@ TEST(QueueGpus, WithOnlyGpuJobsQueuedAndNoRoomThePassStopsAtOnce) {
     Decisions d = q.schedule(&plan);
     ASSERT_EQ(d.start.size(), 1u);
     EXPECT_TRUE(d.gpu_waiting);
-    // The jobs after the first were not asked (no reason recorded): the walk stopped.
-    for (JobId id : q.active())
-        if (q.find(id)->state == JobState::Queued) EXPECT_TRUE(q.find(id)->gpu_wait().empty()) << id;
+    EXPECT_EQ(plan.asked(), 1u);   // the jobs after the first were not asked: the walk stopped
 }
 
 TEST(QueueGpus, UnstartGivesTheGpusBack) {
@@ -523,9 +507,5 @@ TEST(QueueGpus, ManyWaitingGpuJobsCostNothingWhenTheCardsAreFull) {
     Decisions d = q.schedule(&plan);   // the CPU job starts; then no slot and no room: stop at once
     EXPECT_EQ(d.start.size(), 1u);
     EXPECT_TRUE(d.gpu_waiting);
-    // Only the job the pass reached has a reason; the pass did not walk 5000 jobs.
-    size_t with_reason = 0;
-    for (JobId id : q.active())
-        if (!q.find(id)->gpu_wait().empty()) ++with_reason;
-    EXPECT_LE(with_reason, 1u);
+    EXPECT_EQ(plan.asked(), 0u);   // the pass did not walk 5000 jobs
 }
