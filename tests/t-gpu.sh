@@ -288,7 +288,7 @@ wait_running 1
 wait_running 3
 has "$(info_line 0 'GPUs required')" "GPUs required: 1 (" "-i 0: --gpu-mem implies -G 1 and is shown"
 check "job 2 waits" 0 $'queued\n' '' -- "$TS" -s 2
-wait_info 2 "(GPU 0 has 2 GiB of its 10 GiB not claimed)"
+wait_info 2 "(GPU 0 has 0 B of its 10 GiB not claimed)"
 release m
 for i in 0 1 3 2; do check "-w $i" 0 '' '' -- "$TS" -w $i; done
 
