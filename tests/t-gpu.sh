@@ -608,6 +608,27 @@ is "$(calls)" "$c0" "no GPU job waits: no probe in 1 s (nor for -l, -i, CPU jobs
 "$TS" --gpu-list >/dev/null
 is "$(calls)" "$((c0 + 2))" "--gpu-list of an old look probes once"
 
+# ---- -i's reason: worked out when asked, also when no slot is free; none for a job waiting for something else ----
+gpu_server
+check "job 0 -G 1" 0 $'0\n' '' -- "$TS" -G 1 waitfor r
+check "job 1 -G 1" 0 $'1\n' '' -- "$TS" -G 1 waitfor r
+check "job 2: a CPU job holds the one slot" 0 $'2\n' '' -- "$TS" waitfor r
+wait_running 0
+wait_running 1
+wait_running 2
+check "job 3 -G 1 waits" 0 $'3\n' '' -- "$TS" -G 1 true
+wait_info 3 $'\nWaiting for GPUs: no GPU is free (GPU 0 has 1 ts job, as many as it takes; GPU 1 has 1 ts job, as many as it takes)\n'
+check "job 4 -G 1 -D 2: waits for its dependency" 0 $'4\n' '' -- "$TS" -G 1 -D 2 true
+check "job 5 -G 1 -N 3: waits for slots" 0 $'5\n' '' -- "$TS" -G 1 -N 3 true
+for i in 4 5; do
+    out=$("$TS" -i $i)
+    has "$out" "GPUs required: 1" "-i $i: GPUs required"
+    ok "$(printf '%s' "$out" | grep -q 'Waiting for GPUs'; echo $((1 - $?)))" "-i $i: no 'Waiting for GPUs' (it waits for something else)"
+done
+release r
+for i in 0 1 2 3 4; do check "-w $i" 0 '' '' -- "$TS" -w $i; done
+"$TS" -r 5 >/dev/null 2>&1
+
 # ---- a shared queue: each job runs as its submitter, with its cards ----
 if [ "$(id -u)" != 0 ] || ! command -v setpriv >/dev/null; then
     skip "shared queue: b's job" "needs root and setpriv to act as other users"
