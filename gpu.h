@@ -137,6 +137,7 @@ struct UsableCards {
     std::vector<std::string> notes;
 };
 UsableCards usable_cards(const GpuSnapshot& s, const GpuPolicy& p);
+UsableCards usable_cards(const GpuSnapshot&& s, const GpuPolicy& p) = delete;   // it points into s
 
 /* Whether a job with this need can ever run on the usable cards (enough
  * cards of one vendor, with enough memory); if not, *why is a sentence. */

@@ -108,17 +108,19 @@ TEST(GpuVisible, MigAndProhibitedCardsAreNotUsed) {
 // ---- refusal at submit -------------------------------------------------------------------------------------
 
 TEST(GpuFit, MoreGpusThanTheMachineHasNeverFit) {
-    UsableCards u = usable_cards(two_cards(), policy());
+    GpuSnapshot s = two_cards(), none = snap({});
+    UsableCards u = usable_cards(s, policy());
     std::string why;
     EXPECT_TRUE(could_ever_fit({2, 0}, u, &why));
     EXPECT_FALSE(could_ever_fit({3, 0}, u, &why));
     EXPECT_EQ(why, "the job needs 3 GPUs, and this machine has 2 that ts may use");
-    EXPECT_FALSE(could_ever_fit({1, 0}, usable_cards(snap({}), policy()), &why));
+    EXPECT_FALSE(could_ever_fit({1, 0}, usable_cards(none, policy()), &why));
     EXPECT_EQ(why, "the job needs 1 GPU, and this machine has none that ts may use");
 }
 
 TEST(GpuFit, MoreMemoryThanAnyCardHasNeverFits) {
-    UsableCards u = usable_cards(snap({card(0, "GPU-a", 24), card(1, "GPU-b", 80)}), policy());
+    GpuSnapshot s = snap({card(0, "GPU-a", 24), card(1, "GPU-b", 80)});
+    UsableCards u = usable_cards(s, policy());
     std::string why;
     EXPECT_TRUE(could_ever_fit({1, 70 * kGiB}, u, &why));
     EXPECT_FALSE(could_ever_fit({2, 70 * kGiB}, u, &why));
@@ -127,7 +129,8 @@ TEST(GpuFit, MoreMemoryThanAnyCardHasNeverFits) {
 }
 
 TEST(GpuFit, OneJobsCardsAreOfOneVendor) {
-    UsableCards u = usable_cards(snap({card(0, "GPU-a"), card(0, "AMD-x", 64, 0, GpuVendor::Amd)}), policy());
+    GpuSnapshot s = snap({card(0, "GPU-a"), card(0, "AMD-x", 64, 0, GpuVendor::Amd)});
+    UsableCards u = usable_cards(s, policy());
     std::string why;
     EXPECT_TRUE(could_ever_fit({1, 0}, u, &why));
     EXPECT_FALSE(could_ever_fit({2, 0}, u, &why));
