@@ -148,7 +148,7 @@ GpuPlan::GpuPlan(const GpuSnapshot& s, const GpuPolicy& p, GpuUse use, double no
         for (const GpuProcess& pr : s.procs)
             if (pr.uuid == c->uuid && !pr.ours) {
                 slot.foreign = true;
-                if (pr.mem_known) slot.foreign_mem += pr.mem;
+                if (pr.mem_known) slot.foreign_mem = std::min(slot.foreign_mem + std::min(pr.mem, c->mem_total), uint64_t(1) << 62);
             }
         slots_.push_back(slot);
     }
@@ -205,7 +205,10 @@ bool GpuPlan::fits(const Slot& s, const GpuNeed& need, std::string* why) {
         *why = card_name(c) + " has settled and is measured again";
         return false;
     }
-    uint64_t free = c.mem_total - std::min(c.mem_total, c.mem_used);
+    // What the declarations of its ts jobs and the processes of others take,
+    // if more than what is measured (a job that said its size may not use it yet).
+    uint64_t taken = std::max(c.mem_used, s.use.claimed + s.foreign_mem);
+    uint64_t free = c.mem_total - std::min(c.mem_total, taken);
     if (free < policy_.min_free) {
         *why = format("%s has %s free (a job without --gpu-mem needs %s)", card_name(c).c_str(),
                       size_text(free).c_str(), size_text(policy_.min_free).c_str());
@@ -258,10 +261,26 @@ bool GpuPlan::place(const GpuNeed& need, std::vector<std::string>* uuids, std::s
                           : std::string("no GPU is free");
     if (!list.empty()) *why += " (" + list + ")";
     // The first job that waits keeps the cards it could use, so that jobs
-    // after it cannot take each card as it frees up.
-    if (!reserving_done_) {
+    // after it cannot take each card as it frees up; but only when ts jobs are
+    // what it waits for (they end): cards held by processes that are not ts
+    // jobs' may stay so for good, and would stall every GPU job behind it.
+    if (!reserving_done_ && !best.empty() && could_get_from_ts_jobs(need)) {
         reserving_done_ = true;
         for (size_t i : best) slots_[i].reserved = true;
+    }
+    return false;
+}
+
+/* Whether need could be met once the ts jobs on the cards end: enough
+ * cards of one vendor that no other process makes busy, with the memory. */
+bool GpuPlan::could_get_from_ts_jobs(const GpuNeed& need) const {
+    for (GpuVendor v : {GpuVendor::Nvidia, GpuVendor::Amd}) {
+        int n = 0;
+        for (const Slot& s : slots_)
+            if (s.card->vendor == v && s.capacity > 0 && !(s.foreign && !policy_.judge_by_memory) &&
+                (need.mem == 0 || need.mem + (policy_.judge_by_memory ? s.foreign_mem : 0) <= s.card->mem_total))
+                ++n;
+        if (n >= need.count) return true;
     }
     return false;
 }
@@ -300,6 +319,17 @@ std::vector<std::string> gpu_environment(const std::vector<const GpuCard*>& card
     }
     env.push_back("TS_GPUS=" + physical);
     return env;
+}
+
+bool is_gpu_environment(const std::string& var) {
+    size_t eq = var.find('=');
+    if (eq == std::string::npos || var.size() > 4096) return false;
+    std::string name = var.substr(0, eq), value = var.substr(eq + 1);
+    if (name == "CUDA_DEVICE_ORDER") return value == "PCI_BUS_ID";
+    if (name != "CUDA_VISIBLE_DEVICES" && name != "HIP_VISIBLE_DEVICES" && name != "ROCR_VISIBLE_DEVICES" &&
+        name != "TS_GPUS")
+        return false;
+    return value == "-1" || std::all_of(value.begin(), value.end(), [](char ch) { return (ch >= '0' && ch <= '9') || ch == ','; });
 }
 
 void set_environment(std::vector<std::string>* env, const std::vector<std::string>& vars) {

@@ -69,7 +69,8 @@ struct GpuProcess {
 struct GpuSnapshot {
     bool ok = false;
     std::string error;
-    double when = 0;               // when the probe began (now_seconds)
+    double when = 0;               // when the probe began (now_seconds): what it measured is no older
+    double ended = 0;              // when it ended: its result is used for a while from then
     std::vector<GpuCard> cards;    // in the probe's order
     std::vector<GpuProcess> procs;
     std::string source;            // "nvidia-smi", "sysfs", "nvidia-smi, sysfs"
@@ -170,6 +171,7 @@ private:
         bool reserved = false;
     };
     bool fits(const Slot& s, const GpuNeed& need, std::string* why);
+    bool could_get_from_ts_jobs(const GpuNeed& need) const;
     std::vector<Slot> slots_;    // in order of preference
     const GpuSnapshot& snap_;
     GpuPolicy policy_;
@@ -184,6 +186,11 @@ private:
  * ROCR_VISIBLE_DEVICES, HIP_VISIBLE_DEVICES and TS_GPUS for AMD ones.
  * With no cards, hide: the variables that hide every card (TS_GPU_HIDE). */
 std::vector<std::string> gpu_environment(const std::vector<const GpuCard*>& cards, bool hide);
+/* Whether var is one gpu_environment makes: one of its names, with a value
+ * of indices (or -1, or PCI_BUS_ID for CUDA_DEVICE_ORDER). A runner of
+ * another user's queue takes from its server nothing else: the server's
+ * owner must not set, say, LD_PRELOAD in a submitter's job. */
+bool is_gpu_environment(const std::string& var);
 /* env with each NAME=value of vars set (replacing NAME's old value). */
 void set_environment(std::vector<std::string>* env, const std::vector<std::string>& vars);
 

@@ -99,7 +99,7 @@ void Server::on_kill_server(Conn& c, const Frame&) {
     // Runners, -f clients and waiters must not bring a server back for this queue.
     std::string bye = encode_empty(MsgType::Bye);
     for (auto& o : conns_)
-        if (o.get() != &c && o->role != Role::Client && o->role != Role::Spare) {
+        if (o.get() != &c && ((o->role != Role::Client && o->role != Role::Spare) || o->parked)) {
             o->out += bye;
             flush(*o);
         }

@@ -336,11 +336,15 @@ Decisions Queue::schedule(GpuPlan* gpus) {
             // for), nothing can happen, however long the queue (this keeps a
             // full queue cheap). So a GPU job whose dependency failed is
             // skipped once it could start, as a CPU job is.
+            // Without a plan (the GPUs are not known well enough), the pass
+            // looks for one GPU job that waits for nothing but its GPUs: then
+            // a probe is wanted (gpu_waiting), and not for jobs that wait for
+            // their dependency or for slots.
             bool slots_free = max_slots_ - busy_ > 0;
-            bool no_gpu_room = gpu_queued_ == 0 || !gpus || gpus->full();
+            bool no_gpu_room = gpu_queued_ == 0 || (gpus ? gpus->full() : d.gpu_waiting);
             bool no_cpu_room = !slots_free || queued_ == gpu_queued_;
             if (no_gpu_room && no_cpu_room) {
-                if (gpu_queued_ > 0) d.gpu_waiting = true;
+                if (gpu_queued_ > 0 && gpus) d.gpu_waiting = true;
                 break;
             }
             Entry& e = jobs_.at(*it++);

@@ -74,11 +74,12 @@ bool GpuProbe::spawn(Step step, double now) {
     std::string query = step == Step::Gpus ? std::string("--query-gpu=") + kQueryGpuFields
                                            : std::string("--query-compute-apps=") + kQueryAppsFields;
     int p[2];
-    if (pipe2(p, O_CLOEXEC | O_NONBLOCK) != 0) {
+    if (pipe2(p, O_CLOEXEC) != 0) {
         finish(false, format("cannot run nvidia-smi: pipe: %s", strerror(errno)));
         return false;
     }
     Fd rd(p[0]), wr(p[1]);
+    set_nonblock(rd.get());   // ours only: nvidia-smi writes as to any pipe
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t at;
     posix_spawn_file_actions_init(&fa);
@@ -113,7 +114,7 @@ bool GpuProbe::spawn(Step step, double now) {
     }
     step_ = step;
     out_ = std::move(rd);
-    pid_ = pid;
+    pid_ = pgid_ = pid;   // its own group, of its pid
     eof_ = false;
     status_ = 0;
     text_.clear();
@@ -131,9 +132,7 @@ void GpuProbe::readable(double now) {
         if (n <= 0) break;
         text_.append(buf, size_t(n));
         if (text_.size() > kMaxProbeOutput) {
-            kill(-pid_, SIGKILL);
-            killed_.push_back(pid_);
-            pid_ = 0;
+            kill_group();
             out_.reset();
             finish(false, "nvidia-smi wrote more than 1 MiB: killed");
             return;
@@ -159,11 +158,7 @@ bool GpuProbe::reaped(pid_t pid, int status, double now) {
 
 void GpuProbe::check(double now) {
     if (step_ == Step::Idle || now < deadline_) return;
-    if (pid_) {
-        kill(-pid_, SIGKILL);
-        killed_.push_back(pid_);
-        pid_ = 0;
-    }
+    kill_group();
     out_.reset();
     finish(false, format("%s did not answer within %g s: killed",
                          step_ == Step::Amd ? "reading the AMD cards" : "nvidia-smi", s_.timeout));
@@ -225,18 +220,23 @@ void GpuProbe::next_after_nvidia(double now) {
 /* Read sysfs in a child, which writes the cards as --query-gpu lines. */
 bool GpuProbe::fork_amd(double now) {
     int p[2];
-    if (pipe2(p, O_CLOEXEC | O_NONBLOCK) != 0) {
+    if (pipe2(p, O_CLOEXEC) != 0) {
         finish(false, format("cannot read the AMD cards: pipe: %s", strerror(errno)));
         return false;
     }
     Fd rd(p[0]), wr(p[1]);
+    set_nonblock(rd.get());
     pid_t pid = fork();
     if (pid < 0) {
         finish(false, format("cannot read the AMD cards: fork: %s", strerror(errno)));
         return false;
     }
     if (pid == 0) {
+        // Nothing of the server's: a child stuck in the driver must hold no
+        // socket, journal or pipe of it, nor run its signal handlers.
         setpgid(0, 0);
+        for (int sig : {SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGPIPE}) signal(sig, SIG_DFL);
+        close_other_fds({wr.get()});
         std::string out;
         for (const GpuCard& c : read_amd_cards(s_.sysfs)) {
             out += format("%d, %s, %s, %llu, %s, %s, Default, Disabled, %s\n", c.index, c.uuid.c_str(),
@@ -244,18 +244,26 @@ bool GpuProbe::fork_amd(double now) {
                           c.mem_known ? std::to_string(c.mem_used >> 20).c_str() : "[N/A]",
                           c.util >= 0 ? std::to_string(c.util).c_str() : "[N/A]", c.name.c_str());
         }
-        int fl = fcntl(wr.get(), F_GETFL);
-        if (fl >= 0) fcntl(wr.get(), F_SETFL, fl & ~O_NONBLOCK);
         _exit(write_all(wr.get(), out.data(), out.size()) ? 0 : 1);
     }
+    setpgid(pid, pid);   // also here: no race with the child's own
     step_ = Step::Amd;
     out_ = std::move(rd);
-    pid_ = pid;
+    pid_ = pgid_ = pid;
     eof_ = false;
     status_ = 0;
     text_.clear();
     deadline_ = now + s_.timeout;
     return true;
+}
+
+/* Kill the running step's process group (what is left of it: its first
+ * process may have ended, and a child of it still hold the pipe). */
+void GpuProbe::kill_group() {
+    if (pgid_ > 0) kill(-pgid_, SIGKILL);
+    if (pid_ > 0) killed_.push_back(pid_);   // reaped later; none starts before
+    pid_ = 0;
+    pgid_ = 0;
 }
 
 void GpuProbe::reap(double now) {
@@ -272,6 +280,8 @@ void GpuProbe::reap(double now) {
 void GpuProbe::finish(bool ok, const std::string& error) {
     step_ = Step::Idle;
     out_.reset();
+    pgid_ = 0;
+    cur_.ended = now_seconds();
     cur_.ok = ok;
     cur_.error = error;
     result_ = std::move(cur_);

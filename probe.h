@@ -58,6 +58,7 @@ private:
     bool spawn(Step step, double now);
     bool fork_amd(double now);
     void next_after_nvidia(double now);
+    void kill_group();
     void step_done(double now);
     void finish(bool ok, const std::string& error);
 
@@ -65,6 +66,7 @@ private:
     Step step_ = Step::Idle;
     Fd out_;
     pid_t pid_ = 0;            // the running step's nvidia-smi (0: reaped)
+    pid_t pgid_ = 0;           // its process group (0: none to kill)
     bool eof_ = false;         // its output is all read
     int status_ = 0;
     std::string text_;

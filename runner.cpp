@@ -528,7 +528,7 @@ bool wait_for_run(ServerLink& link, const std::string& socket, std::vector<std::
             TailReader t(tail);
             std::string var;
             while (!t.at_end() && t.next(&var))
-                if (var.find('=') != std::string::npos && var.find('\0') == std::string::npos) env->push_back(var);
+                if (is_gpu_environment(var)) env->push_back(var);   // nothing else, whoever the server is
             return !rb.skip;
         }
         std::string line;

@@ -779,12 +779,13 @@ void Server::schedule() {
         // Recorded before the runner exists: a crash now cannot run it twice.
         // A start that cannot be recorded does not happen.
         Job* j = queue_.find(id);
-        gpus_started(*j, now);
+        gpus_started(*j);
         if (unrecorded || !journal_->start(id, false, j->gpus(), j->start_env())) {
             unrecorded = true;
             (void)queue_.unstart(id);   // its GPUs go back too
             continue;
         }
+        for (const std::string& u : j->gpus()) gpu_last_start_[u] = now;   // its cards settle from now
         if (!j->spec.run_by_client() && j->spec.uid == uid_) {   // only our own jobs run here
             spawn_runner(*j);
             continue;

@@ -24,8 +24,10 @@ namespace {
 constexpr double kGpuListWait = 2.0;
 }  // namespace
 
+/* A probe's result is used for probe_interval from its end (a probe that
+ * takes longer than that is used all the same). */
 bool Server::gpu_fresh(double now) const {
-    return gpu_snap_.when != 0 && now - gpu_snap_.when < cfg_.probe_interval;
+    return gpu_snap_.ended != 0 && now - gpu_snap_.ended < cfg_.probe_interval;
 }
 
 /* Start a probe unless one runs (or failed a moment ago). */
@@ -69,9 +71,10 @@ void Server::gpu_take(double now) {
         for (auto& c : conns_)
             if (!c->dead && c->gpu_list && now >= c->gpu_list_until) {
                 c->gpu_list = false;
-                reply_text(*c, gpu_list_text(now) +
-                                   format("A probe has been running for %.1f s%s.\n", now - probe_.started(),
-                                          gpu_snap_.when == 0 ? "" : "; the above is what the last one saw"));
+                std::string note = !probe_.running() ? ""
+                                   : format("A probe has been running for %.1f s%s.\n", now - probe_.started(),
+                                            gpu_snap_.when == 0 ? "" : "; the above is what the last one saw");
+                reply_text(*c, gpu_list_text(now) + note);
             } else if (c->gpu_list) {
                 gpu_list_until_ = gpu_list_until_ == 0 ? c->gpu_list_until : std::min(gpu_list_until_, c->gpu_list_until);
             }
@@ -86,13 +89,17 @@ void Server::gpu_take(double now) {
         gpu_snap_.ok = false;
         gpu_snap_.error = s.error;
         gpu_snap_.when = s.when;
+        gpu_snap_.ended = s.ended;
     } else {
         if (!gpu_snap_.ok && gpu_probed_ && !gpu_status_.empty()) log("the GPUs can be probed again");
         gpu_status_.clear();
-        std::set<pid_t> pids;   // a GPU process of any running job (-G or not) is a ts job's
-        for (JobId id : queue_.active())
-            if (const Job* j = queue_.find(id); j->state == JobState::Running && j->pid > 0) pids.insert(j->pid);
+        // A process of a running -G job is a ts job's; one of a job without
+        // -G uses a card that was never given to it: as foreign as any.
+        std::set<pid_t> pids;
+        for (JobId id : queue_.gpu_running())
+            if (const Job* j = queue_.find(id); j && j->pid > 0) pids.insert(j->pid);
         mark_ts_processes(&s, pids);
+        if (gpu_known_.size() > 1024) gpu_known_.clear();   // UUIDs that keep changing: keep the recent ones
         for (const GpuCard& c : s.cards) gpu_known_[c.uuid] = c;
         gpu_snap_ = std::move(s);
         for (const std::string& note : usable_cards(gpu_snap_, cfg_.gpu).notes)
@@ -144,7 +151,9 @@ double Server::gpu_wakeup(double now) const {
     at(probe_.deadline());
     at(gpu_list_until_);
     if (queue_.gpu_jobs_queued() > 0) {
-        at(std::max(gpu_retry_at_, gpu_snap_.when + cfg_.probe_interval));
+        // The next probe, once this one is old (one already old is wanted, or
+        // not, by the next pass: no wake-up for it).
+        if (double t = std::max(gpu_retry_at_, gpu_snap_.ended + cfg_.probe_interval); t > now) at(t);
         for (const auto& [uuid, t] : gpu_last_start_)
             if (t + cfg_.gpu.settle > now) at(t + cfg_.gpu.settle);
     }
@@ -199,9 +208,8 @@ std::vector<std::string> Server::job_start_env(const Job& j) {
     return gpu_environment(cards, false);
 }
 
-/* A job just started: its cards settle from now; its runner's environment. */
-void Server::gpus_started(Job& j, double now) {
-    for (const std::string& u : j.gpus()) gpu_last_start_[u] = now;
+/* A job is starting: its runner's environment (journaled with the start). */
+void Server::gpus_started(Job& j) {
     std::vector<std::string> env = job_start_env(j);
     if (!env.empty()) j.gpu().env = std::move(env);
 }
@@ -354,5 +362,6 @@ void Server::on_gpu_list(Conn& c, const Frame&) {
     // Answered when the probe ends, or after a moment with what is known (a
     // probe stuck in the driver takes until its timeout).
     c.gpu_list = true;
-    c.gpu_list_until = gpu_list_until_ = now + kGpuListWait;
+    c.gpu_list_until = now + kGpuListWait;
+    if (gpu_list_until_ == 0 || c.gpu_list_until < gpu_list_until_) gpu_list_until_ = c.gpu_list_until;
 }

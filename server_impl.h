@@ -141,7 +141,7 @@ public:
     double gpu_wakeup(double now) const;
     bool gpu_check_submit(Conn& c, const Frame& f, const JobSpec& spec);
     std::vector<std::string> job_start_env(const Job& j);
-    void gpus_started(Job& j, double now);
+    void gpus_started(Job& j);
     std::string gpu_info(const Job& j) const;
     bool waits_for_other_than_gpus(const Job& j) const;
     std::string gpu_wait_reason(const Job& j, double now) const;

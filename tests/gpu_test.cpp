@@ -452,16 +452,28 @@ TEST(QueueGpus, AFailedDependencySkipsAGpuJobWithoutItsGpus) {
     g.depend_on = a;
     JobId b = q.add(g, 0);
     q.end(a, exit_with(1), 1);
-    // Skipped once it could start, as a CPU job is: not while the GPUs are unknown...
-    EXPECT_TRUE(q.schedule(nullptr).skipped.empty());
-    // ...but then without taking any.
-    GpuSnapshot s = two_cards();
-    GpuPlan plan(s, policy(), {}, 200);
-    Decisions d = q.schedule(&plan);
+    // Skipped without any GPU, also while the GPUs are not known.
+    Decisions d = q.schedule(nullptr);
     EXPECT_EQ(d.skipped, std::vector<JobId>{b});
     EXPECT_TRUE(d.start.empty());
+    EXPECT_FALSE(d.gpu_waiting);
     EXPECT_EQ(q.gpu_jobs_queued(), 0u);
     EXPECT_TRUE(q.find(b)->gpus().empty());
+}
+
+TEST(QueueGpus, AGpuJobWaitingForItsDependencyWantsNoProbe) {
+    Queue q;
+    JobId a = q.add(cmd({"long"}), 0);
+    ASSERT_EQ(q.schedule().start, std::vector<JobId>{a});
+    JobSpec g = gpu_job(1);
+    g.depends = true;
+    g.depend_on = a;
+    q.add(g, 0);
+    JobSpec n = gpu_job(1, 3);   // needs 3 slots of the 1
+    q.add(n, 0);
+    EXPECT_FALSE(q.schedule(nullptr).gpu_waiting);
+    q.add(gpu_job(1), 0);   // one that waits for its GPUs only
+    EXPECT_TRUE(q.schedule(nullptr).gpu_waiting);
 }
 
 TEST(QueueGpus, WithOnlyGpuJobsQueuedAndNoRoomThePassStopsAtOnce) {
@@ -511,4 +523,61 @@ TEST(QueueGpus, ManyWaitingGpuJobsCostNothingWhenTheCardsAreFull) {
     EXPECT_EQ(d.start.size(), 1u);
     EXPECT_TRUE(d.gpu_waiting);
     EXPECT_EQ(plan.asked(), 0u);   // the pass did not walk 5000 jobs
+}
+
+TEST(GpuEnv, ARunnerTakesOnlyGpuVariablesFromItsServer) {
+    for (const std::string& v : gpu_environment({}, true)) EXPECT_TRUE(is_gpu_environment(v)) << v;
+    GpuCard a = card(3, "GPU-a"), b = card(1, "AMD-b", 64, 0, GpuVendor::Amd);
+    for (const std::string& v : gpu_environment({&a}, false)) EXPECT_TRUE(is_gpu_environment(v)) << v;
+    for (const std::string& v : gpu_environment({&b}, false)) EXPECT_TRUE(is_gpu_environment(v)) << v;
+    for (const char* bad : {"LD_PRELOAD=/tmp/evil.so", "PATH=/tmp", "CUDA_VISIBLE_DEVICES=0;rm", "CUDA_VISIBLE_DEVICES",
+                            "CUDA_DEVICE_ORDER=FASTEST_FIRST", "TS_GPUS=0\n1", "BASH_ENV=/tmp/x", "CUDA_VISIBLE_DEVICES =0"})
+        EXPECT_FALSE(is_gpu_environment(bad)) << bad;
+}
+
+TEST(GpuPlan, CardsHeldByOtherProcessesAreNoReasonToReserve) {
+    // A colleague's process on GPU 1, for as long as it likes: a job needing
+    // both cards must not keep GPU 0 from the one-GPU jobs behind it.
+    GpuSnapshot s = two_cards();
+    GpuProcess p;
+    p.uuid = "GPU-b";
+    p.pid = 4242;
+    s.procs.push_back(p);
+    GpuPlan plan(s, policy(), {}, 200);
+    EXPECT_TRUE(place(plan, 2).empty());
+    EXPECT_EQ(place(plan, 1), Strs{"GPU-a"});
+}
+
+TEST(GpuPlan, AJobWaitingForMemoryLeavesTheReservationToTheNext) {
+    GpuSnapshot s = snap({card(0, "GPU-a", 24), card(1, "GPU-b", 24), card(2, "GPU-c", 24)});
+    GpuPolicy pol = policy(2);
+    pol.settle = 30;
+    GpuUse use;
+    use["GPU-a"].jobs = 2;   // full
+    use["GPU-b"].jobs = 1;
+    use["GPU-b"].claimed = 10 * kGiB;
+    use["GPU-c"].jobs = 1;
+    use["GPU-c"].claimed = 10 * kGiB;
+    GpuPlan plan(s, pol, use, 200);
+    EXPECT_TRUE(place(plan, 1, 20 * kGiB).empty());   // fits nowhere now: reserves nothing...
+    EXPECT_TRUE(place(plan, 3).empty());              // ...so this one keeps GPUs 1 and 2
+    std::string why;
+    EXPECT_TRUE(place(plan, 1, 0, &why).empty());     // and a one-GPU job does not take them
+    EXPECT_NE(why.find("kept for an earlier job"), std::string::npos) << why;
+}
+
+TEST(GpuPlan, JudgedByMemoryDeclarationsCountAsTaken) {
+    // A job that said 70 GiB may not use it yet: a job without --gpu-mem
+    // does not take what the declaration holds.
+    GpuSnapshot s = snap({card(0, "GPU-a", 80, 2)});
+    GpuPolicy pol = policy(4);
+    pol.judge_by_memory = true;
+    pol.min_free = 16 * kGiB;
+    GpuUse use;
+    use["GPU-a"].jobs = 1;
+    use["GPU-a"].claimed = 70 * kGiB;
+    GpuPlan plan(s, pol, use, 200);
+    std::string why;
+    EXPECT_TRUE(place(plan, 1, 0, &why).empty());
+    EXPECT_NE(why.find("has 10 GiB free"), std::string::npos) << why;
 }

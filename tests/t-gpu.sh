@@ -377,6 +377,7 @@ wait_probes 4 "two probes while job 0 waits"
 check "job 0 waits" 0 $'queued\n' '' -- "$TS" -s 0
 wait_info 0 "free (a job without --gpu-mem needs 2"
 { card 0 $U0 81559 79000; } | put gpus
+printf '%s, %s, 79000, python\n' $U0 $FOREIGN | put apps   # its process freed 1000 MiB
 check "-w 0: it starts with 2.5 GiB free" 0 '' '' -- timeout 10 "$TS" -w 0
 
 # ---- settling: measured memory is not trusted for TS_GPU_SETTLE s after a start ----
