@@ -64,7 +64,10 @@ void read_gpu_config(const Getenv& env, ServerConfig* c) {
     }
     if (const char* s = env("TS_GPU_HIDE")) c->gpu_hide = std::string(s) == "1";
     if (const char* s = env("TS_NVIDIA_SMI")) c->nvidia_smi = s;
-    if (const char* s = env("TS_GPU_SYSFS")) c->gpu_sysfs = s;
+    if (const char* s = env("TS_GPU_SYSFS")) {
+        c->gpu_sysfs = s;
+        c->gpu_sysfs_set = true;
+    }
     if (const char* s = env("TS_GPU_PROBE_INTERVAL")) {
         if (!seconds_in(s, 0.05, 3600, &c->probe_interval))
             c->notes.push_back(format("TS_GPU_PROBE_INTERVAL=%s ignored: it must be seconds, from 0.05 to 3600", s));

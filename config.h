@@ -29,6 +29,7 @@ struct ServerConfig {
     bool gpu_hide = false;                   // TS_GPU_HIDE=1: jobs without -G see no GPU
     std::string nvidia_smi = "nvidia-smi";   // TS_NVIDIA_SMI (empty: NVIDIA cards are not probed); else PATH's
     std::string gpu_sysfs = "/sys/class/drm";// TS_GPU_SYSFS: where AMD cards are looked for (empty: not)
+    bool gpu_sysfs_set = false;              // ...set: AMD cards are used beside NVIDIA ones too
     double probe_interval = 5;               // TS_GPU_PROBE_INTERVAL: a probe's result is used this long
     double probe_timeout = 10;               // TS_GPU_PROBE_TIMEOUT: a probe that takes longer is killed
     std::vector<std::string> notes;          // settings ignored, and why (for the log)

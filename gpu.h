@@ -84,6 +84,9 @@ struct GpuSnapshot {
 /* The fields ts asks nvidia-smi for, in this order (name last: it may hold commas):
  *   nvidia-smi --query-gpu=<kQueryGpuFields> --format=csv,noheader,nounits */
 extern const char* const kQueryGpuFields;
+/* The same without mig.mode.current, for drivers older than MIG (which fail
+ * the first with exit code 2); its answer gets the field as [N/A]. */
+extern const char* const kQueryGpuFieldsOld;
 /*   nvidia-smi --query-compute-apps=<kQueryAppsFields> --format=csv,noheader,nounits */
 extern const char* const kQueryAppsFields;
 

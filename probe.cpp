@@ -48,7 +48,28 @@ bool any_amd_card(const std::string& drm_dir) {
     return found;
 }
 
+/* The lines of a query without mig.mode.current, with it (as [N/A]) before
+ * the name, the last field, as parse_query_gpu reads them. */
+std::string with_mig_field(const std::string& text) {
+    std::string out;
+    size_t pos = 0;
+    while (pos < text.size()) {
+        size_t nl = text.find('\n', pos);
+        std::string line = text.substr(pos, nl == std::string::npos ? std::string::npos : nl - pos);
+        pos = nl == std::string::npos ? text.size() : nl + 1;
+        size_t at = 0;
+        int commas = 0;
+        for (; at < line.size() && commas < 7; ++at)
+            if (line[at] == ',') ++commas;
+        if (commas == 7) line.insert(at, " [N/A],");
+        out += line + "\n";
+    }
+    return out;
+}
+
 }  // namespace
+
+const char* const kQueryGpuFieldsOld = "index,uuid,pci.bus_id,memory.total,memory.used,utilization.gpu,compute_mode,name";
 
 bool GpuProbe::start(double now, std::string* why) {
     if (running()) {
@@ -71,8 +92,9 @@ bool GpuProbe::start(double now, std::string* why) {
 
 /* Run one nvidia-smi query; false (with the probe finished) when it cannot start. */
 bool GpuProbe::spawn(Step step, double now) {
-    std::string query = step == Step::Gpus ? std::string("--query-gpu=") + kQueryGpuFields
-                                           : std::string("--query-compute-apps=") + kQueryAppsFields;
+    std::string query = step == Step::Gpus    ? std::string("--query-gpu=") + kQueryGpuFields
+                        : step == Step::GpusOld ? std::string("--query-gpu=") + kQueryGpuFieldsOld
+                                                : std::string("--query-compute-apps=") + kQueryAppsFields;
     int p[2];
     if (pipe2(p, O_CLOEXEC) != 0) {
         finish(false, format("cannot run nvidia-smi: pipe: %s", strerror(errno)));
@@ -173,7 +195,12 @@ void GpuProbe::step_done(double now) {
     }
     std::string err;
     std::vector<std::string> warnings;
-    if (step_ == Step::Gpus) {
+    if (step_ == Step::Gpus && code == 2 && text_.find("mig.mode.current") != std::string::npos) {
+        (void)spawn(Step::GpusOld, now);   // a driver older than MIG (before 450): ask without that field
+        return;
+    }
+    if (step_ == Step::GpusOld && code == 0) text_ = with_mig_field(text_);
+    if (step_ == Step::Gpus || step_ == Step::GpusOld) {
         // 6: "No devices were found", which is an answer: no NVIDIA card.
         if (code == 6 || (code == 0 && parse_query_gpu(text_, &cur_.cards, &err, &warnings))) {
             if (code == 6) cur_.cards.clear();
@@ -213,7 +240,10 @@ void GpuProbe::step_done(double now) {
 
 /* NVIDIA's part is done (or there is none): the AMD cards, if any are looked for. */
 void GpuProbe::next_after_nvidia(double now) {
-    if (s_.sysfs.empty() || !any_amd_card(s_.sysfs)) finish(true, "");
+    // Beside NVIDIA cards, an AMD one is most often a processor's graphics
+    // (a Ryzen's): looked for there only when TS_GPU_SYSFS says so.
+    bool nvidia = !cur_.cards.empty();
+    if (s_.sysfs.empty() || (nvidia && !s_.amd_beside_nvidia) || !any_amd_card(s_.sysfs)) finish(true, "");
     else (void)fork_amd(now);
 }
 

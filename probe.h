@@ -28,6 +28,7 @@ public:
         std::string nvidia_smi;   // a path, or a name looked up in PATH; empty: no NVIDIA probe
         std::string sysfs;        // the drm directory for AMD cards; empty: none
         double timeout = 10;      // seconds a step may take
+        bool amd_beside_nvidia = false;   // AMD cards too when NVIDIA ones are found
     };
     explicit GpuProbe(Settings s) : s_(std::move(s)) {}
 
@@ -54,7 +55,7 @@ public:
     bool take(GpuSnapshot* out);
 
 private:
-    enum class Step { Idle, Gpus, Apps, Amd };
+    enum class Step { Idle, Gpus, GpusOld, Apps, Amd };
     bool spawn(Step step, double now);
     bool fork_amd(double now);
     void next_after_nvidia(double now);

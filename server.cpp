@@ -65,7 +65,7 @@ void on_signal(int sig) {
 Server::Server(Fd listener, std::string path, ServerConfig cfg, std::unique_ptr<Launcher> harness_launcher)
     : listener_(std::move(listener)), path_(std::move(path)), harness_(harness_launcher != nullptr),
       launcher_(std::move(harness_launcher)), cfg_(std::move(cfg)),
-      probe_({cfg_.nvidia_smi, cfg_.gpu_sysfs, cfg_.probe_timeout}) {
+      probe_({cfg_.nvidia_smi, cfg_.gpu_sysfs, cfg_.probe_timeout, cfg_.gpu_sysfs_set}) {
     if (!open_log() || !may_serve()) return;
     // Then, while this process is small (before the journal is read), the spawner.
     if (!launcher_) {
