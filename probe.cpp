@@ -10,6 +10,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <spawn.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -46,6 +47,28 @@ bool any_amd_card(const std::string& drm_dir) {
     }
     closedir(d);
     return found;
+}
+
+/* The path of a program as execvp would find it (name with a '/': itself),
+ * or "" when there is no executable file of that name. */
+std::string find_program(const std::string& name) {
+    auto runnable = [](const std::string& p) {
+        struct stat st;
+        return stat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode) && access(p.c_str(), X_OK) == 0;
+    };
+    if (name.find('/') != std::string::npos) return runnable(name) ? name : "";
+    const char* path = getenv("PATH");
+    std::string dirs = path ? path : "/usr/local/bin:/usr/bin:/bin";
+    size_t pos = 0;
+    while (pos <= dirs.size()) {
+        size_t colon = dirs.find(':', pos);
+        std::string dir = dirs.substr(pos, colon == std::string::npos ? std::string::npos : colon - pos);
+        std::string p = (dir.empty() ? std::string(".") : dir) + "/" + name;
+        if (runnable(p)) return p;
+        if (colon == std::string::npos) break;
+        pos = colon + 1;
+    }
+    return "";
 }
 
 /* The lines of a query without mig.mode.current, with it (as [N/A]) before
@@ -119,9 +142,11 @@ bool GpuProbe::spawn(Step step, double now) {
     posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
     const char* argv[] = {s_.nvidia_smi.c_str(), query.c_str(), "--format=csv,noheader,nounits", nullptr};
     pid_t pid = 0;
-    bool path = s_.nvidia_smi.find('/') != std::string::npos;
-    int err = (path ? posix_spawn : posix_spawnp)(&pid, s_.nvidia_smi.c_str(), &fa, &at,
-                                                  const_cast<char* const*>(argv), environ);
+    // Found here, not by the child: "not there" is then an answer (no
+    // NVIDIA card), whatever posix_spawn can report of a failed exec.
+    std::string prog = find_program(s_.nvidia_smi);
+    int err = prog.empty() ? ENOENT
+                           : posix_spawn(&pid, prog.c_str(), &fa, &at, const_cast<char* const*>(argv), environ);
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&at);
     if (err != 0) {
