@@ -141,24 +141,12 @@ bool check_settings(const JobSettings& s, std::string* err) {
     return true;
 }
 
-bool valid_u32_in(std::string_view v, uint32_t lo, uint32_t hi, std::string* why) {
-    uint32_t n;
+namespace {
+template <class T>
+bool valid_in(std::string_view v, T lo, T hi, std::string* why) {
+    T n;
     if (v.size() != sizeof n) {
-        *why = format("%zu bytes, not a 4-byte number", v.size());
-        return false;
-    }
-    std::memcpy(&n, v.data(), sizeof n);
-    if (n < lo || n > hi) {
-        *why = format("%u is not in %u..%u", unsigned(n), unsigned(lo), unsigned(hi));
-        return false;
-    }
-    return true;
-}
-
-bool valid_u64_in(std::string_view v, uint64_t lo, uint64_t hi, std::string* why) {
-    uint64_t n;
-    if (v.size() != sizeof n) {
-        *why = format("%zu bytes, not an 8-byte number", v.size());
+        *why = format("%zu bytes, not a %zu-byte number", v.size(), sizeof n);
         return false;
     }
     std::memcpy(&n, v.data(), sizeof n);
@@ -169,6 +157,10 @@ bool valid_u64_in(std::string_view v, uint64_t lo, uint64_t hi, std::string* why
     }
     return true;
 }
+}  // namespace
+
+bool valid_u32_in(std::string_view v, uint32_t lo, uint32_t hi, std::string* why) { return valid_in(v, lo, hi, why); }
+bool valid_u64_in(std::string_view v, uint64_t lo, uint64_t hi, std::string* why) { return valid_in(v, lo, hi, why); }
 
 TestSetting::TestSetting(const SettingDef& row) : tag_(row.tag) { test_rows().push_back(row); }
 
