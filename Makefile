@@ -76,12 +76,21 @@ check-valgrind:
 	tests/valgrind-report.sh build-vg/vg.*
 
 # libFuzzer (clang): the decoders and every message handler, FUZZ_TIME seconds.
+# Objects are built one per file (make -j2 fuzz builds two at a time).
 FUZZ_TIME ?= 60
-FUZZ_SRC  := $(LIB:.o=.cpp)
-fuzz:
+FUZZ_CXX  := clang++ -std=c++17 -g -O1 -fsanitize=fuzzer-no-link,address,undefined -I.
+FUZZ_OBJS := $(addprefix build-fuzz/,$(LIB)) build-fuzz/fuzz_server.o
+build-fuzz/%.o: %.cpp
+	@mkdir -p build-fuzz
+	$(FUZZ_CXX) -MMD -MP -c -o $@ $<
+build-fuzz/fuzz_server.o: tests/fuzz_server.cpp
+	@mkdir -p build-fuzz
+	$(FUZZ_CXX) -MMD -MP -c -o $@ $<
+build-fuzz/fuzz_server: $(FUZZ_OBJS)
+	clang++ -g -fsanitize=fuzzer,address,undefined -o $@ $^
+-include $(FUZZ_OBJS:.o=.d)
+fuzz: build-fuzz/fuzz_server
 	mkdir -p build-fuzz/corpus
-	clang++ -std=c++17 -g -O1 -fsanitize=fuzzer,address,undefined -I. -o build-fuzz/fuzz_server \
-	  tests/fuzz_server.cpp $(FUZZ_SRC)
 	$(CXX) -std=c++17 -O1 -I. -o build-fuzz/fuzz_seeds tests/fuzz_seeds.cpp frame.cpp gpu.cpp gpu_probe.cpp jobs.cpp settings.cpp util.cpp
 	build-fuzz/fuzz_seeds build-fuzz/corpus
 	build-fuzz/fuzz_server -max_total_time=$(FUZZ_TIME) -max_len=65536 -timeout=10 \
