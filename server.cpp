@@ -385,6 +385,21 @@ void Server::check_deadlines(double now, int* timeout) {
 }
 
 /* A request or connection of another user refused. */
+/* What one other user may have buffered, all connections together: bytes
+ * read and not dispatched yet, and submits held for the first GPU probe.
+ * False (the connection dies) past the bound. */
+bool Server::charge_input(Conn& c, size_t bytes) {
+    if (c.trusted) return true;
+    size_t& mine = user_input_[c.uid];
+    if (mine + bytes > kUserMaxInput) {
+        refused(c.uid, "more than 16 MiB of requests buffered");
+        c.dead = true;
+        return false;
+    }
+    mine += bytes;
+    return true;
+}
+
 void Server::refused(uid_t uid, const char* why) {
     log_other(uid, format("uid %u: connection closed: %s", unsigned(uid), why));
 }
@@ -420,15 +435,7 @@ void Server::read_conn(Conn& c) {
             c.dead = true;
             break;
         }
-        if (!c.trusted) {   // what one other user may have buffered, all connections together
-            size_t& mine = user_input_[c.uid];
-            if (mine + size_t(n) > kUserMaxInput) {
-                refused(c.uid, "more than 16 MiB of requests buffered");
-                c.dead = true;
-                break;
-            }
-            mine += size_t(n);
-        }
+        if (!charge_input(c, size_t(n))) break;
         c.in.append(buf, static_cast<size_t>(n));
         size_t off = 0;
         while (!c.dead) {

@@ -35,11 +35,7 @@ void Server::want_probe(double now) {
     if (probe_.running() || now < gpu_retry_at_) return;
     std::string why;
     if (!probe_.start(now, &why)) {
-        gpu_retry_at_ = now + cfg_.probe_interval;
-        if (gpu_status_ != "the GPUs cannot be probed: " + why) {
-            gpu_status_ = "the GPUs cannot be probed: " + why;
-            log("%s", gpu_status_.c_str());
-        }
+        probe_failed(now, why);
         gpu_probed(now);   // whoever waits for it hears why
         return;
     }
@@ -50,7 +46,8 @@ void Server::want_probe(double now) {
  * the first one (dispatched here, not from inside another handler). */
 void Server::gpu_round(double now) {
     gpu_take(now);
-    if (!gpu_probed_) return;
+    if (!gpu_probed_ || !gpu_parked_) return;
+    gpu_parked_ = false;
     for (size_t i = 0; i < conns_.size(); ++i)
         if (Conn& c = *conns_[i]; !c.dead && c.parked) {
             std::unique_ptr<Frame> f = std::move(c.parked);
@@ -82,10 +79,7 @@ void Server::gpu_take(double now) {
     GpuSnapshot s;
     if (!probe_.take(&s)) return;
     if (!s.ok) {
-        gpu_retry_at_ = now + cfg_.probe_interval;
-        std::string status = "the GPUs cannot be probed: " + s.error;
-        if (status != gpu_status_) log("%s", status.c_str());   // once a new reason
-        gpu_status_ = status;
+        probe_failed(now, s.error);
         gpu_snap_.ok = false;
         gpu_snap_.error = s.error;
         gpu_snap_.when = s.when;
@@ -108,6 +102,15 @@ void Server::gpu_take(double now) {
     gpu_probed(now);
 }
 
+/* A probe failed, or could not start: GPU jobs wait, with why (logged once a
+ * new reason), and the next one is tried after the interval. */
+void Server::probe_failed(double now, const std::string& why) {
+    gpu_retry_at_ = now + cfg_.probe_interval;
+    std::string status = "the GPUs cannot be probed: " + why;
+    if (status != gpu_status_) log("%s", status.c_str());
+    gpu_status_ = status;
+}
+
 /* A probe has ended (or could not start): answer the --gpu-list that waited
  * for one (the submits that waited are dispatched again by gpu_round, from
  * the loop, not from inside another handler). */
@@ -120,8 +123,9 @@ void Server::gpu_probed(double now) {
         }
 }
 
-/* The plan for this pass, or nullptr (and gpu_status_ says why) when the
- * cards are not known well enough to place a job. */
+/* The plan for this pass, or nullptr when the cards are not known well
+ * enough to place a job (no fresh result: a probe is wanted; or a failed
+ * one: gpu_status_ says why). */
 std::unique_ptr<GpuPlan> Server::gpu_plan(double now) {
     if (!gpu_fresh(now) || !gpu_snap_.ok) return nullptr;   // a probe is wanted (or failing: gpu_status_)
     return std::make_unique<GpuPlan>(gpu_snap_, cfg_.gpu, gpu_use(), now);
@@ -168,16 +172,9 @@ bool Server::gpu_check_submit(Conn& c, const Frame& f, const JobSpec& spec) {
     if (need.count == 0) return true;
     if (!gpu_probed_) want_probe(now_seconds());
     if (!gpu_probed_) {   // the first probe runs: the submit is dispatched again when it ends
-        if (!c.trusted) {   // what it holds meanwhile counts as another user's buffered input
-            size_t& mine = user_input_[c.uid];
-            if (mine + f.payload.size() > kUserMaxInput) {
-                refused(c.uid, "more than 16 MiB of requests buffered");
-                c.dead = true;
-                return false;
-            }
-            mine += f.payload.size();
-        }
+        if (!charge_input(c, f.payload.size())) return false;   // it holds that meanwhile
         c.parked = std::make_unique<Frame>(f);
+        gpu_parked_ = true;
         return false;
     }
     if (!gpu_snap_.ok) return true;   // cannot tell: it waits, with the reason in -i
@@ -197,12 +194,7 @@ std::vector<std::string> Server::job_start_env(const Job& j) {
     if (j.gpus().empty()) return j.spec.settings.gpus() > 0 ? std::vector<std::string>() : gpu_environment({}, cfg_.gpu_hide);
     std::vector<const GpuCard*> cards;
     for (const std::string& u : j.gpus()) {
-        const GpuCard* c = gpu_snap_.card(u);
-        if (!c) {
-            auto it = gpu_known_.find(u);
-            c = it == gpu_known_.end() ? nullptr : &it->second;
-        }
-        if (c) cards.push_back(c);
+        if (const GpuCard* c = known_card(u)) cards.push_back(c);
         else log("job %d: its GPU %s is not known any more: its environment leaves it out", j.id, u.c_str());
     }
     return gpu_environment(cards, false);
@@ -230,16 +222,12 @@ void Server::send_run(Conn& c, const Job& j, bool skip, bool last) {
     reply(c, encode(MsgType::Run, rb, tail), last);
 }
 
-namespace {
-std::string card_label(const GpuSnapshot& s, const std::map<std::string, GpuCard>& known, const std::string& uuid) {
-    const GpuCard* c = s.card(uuid);
-    if (!c) {
-        auto it = known.find(uuid);
-        c = it == known.end() ? nullptr : &it->second;
-    }
-    return c ? format("%d (%s)", c->index, printable(uuid).c_str()) : printable(uuid);
+/* A card as the last probe saw it, else as an earlier one did; nullptr if none. */
+const GpuCard* Server::known_card(const std::string& uuid) const {
+    if (const GpuCard* c = gpu_snap_.card(uuid)) return c;
+    auto it = gpu_known_.find(uuid);
+    return it == gpu_known_.end() ? nullptr : &it->second;
 }
-}  // namespace
 
 /* A queued job that waits for its dependency, or for slots (-N), whatever the GPUs. */
 bool Server::waits_for_other_than_gpus(const Job& j) const {
@@ -283,7 +271,11 @@ std::string Server::gpu_info(const Job& j) const {
     if (!j.gpus().empty()) {
         s += "GPUs:";
         for (size_t i = 0; i < j.gpus().size(); ++i)
-            s += (i ? ", " : " ") + card_label(gpu_snap_, gpu_known_, j.gpus()[i]);
+        {
+            const GpuCard* c = known_card(j.gpus()[i]);
+            std::string uuid = printable(j.gpus()[i]);
+            s += (i ? ", " : " ") + (c ? format("%d (%s)", c->index, uuid.c_str()) : uuid);
+        }
         s += "\n";
     } else if (j.state == JobState::Queued && !waits_for_other_than_gpus(j)) {
         s += "Waiting for GPUs: " + printable(gpu_wait_reason(j, now_seconds())) + "\n";

@@ -125,6 +125,7 @@ public:
     void reply_text(Conn& c, std::string text, std::vector<JobId> ids = {});
     void pump(Conn& c);
     void refused(uid_t uid, const char* why);
+    bool charge_input(Conn& c, size_t bytes);
     void log_other(uid_t uid, const std::string& line);
     void end_stream(Conn& c);
     bool charge_unread(Conn& c, size_t bytes);
@@ -147,6 +148,8 @@ public:
     std::string gpu_wait_reason(const Job& j, double now) const;
     GpuUse gpu_use() const;
     std::string gpu_list_text(double now) const;
+    const GpuCard* known_card(const std::string& uuid) const;
+    void probe_failed(double now, const std::string& why);
     void send_run(Conn& c, const Job& j, bool skip, bool last);
     int probe_fd() const { return probe_.fd(); }
 
@@ -227,6 +230,7 @@ private:
     std::map<std::string, double> gpu_last_start_;// when a job last started on a card
     double gpu_retry_at_ = 0;                     // a probe that failed or could not start: again then
     double gpu_list_until_ = 0;                   // a --gpu-list waits for the probe until then
+    bool gpu_parked_ = false;                     // a submit waits for the first probe (Conn::parked)
 };
 
 // Bounds on another user's connections (design.md "Trust").
