@@ -9,6 +9,23 @@
  * ready, or writes why it could not start. Binding before forking, under the
  * lock, means that any number of clients racing to start a server end with
  * exactly one.
+ *
+ * The lock file is let go once the server is up, and files in /tmp do not
+ * last (a cleaner deletes them, or `rm -rf`): what keeps a queue to one
+ * server is its guard, an abstract Unix socket name made from the socket's
+ * canonical path, bound (before the path) by the client that starts the
+ * server and held by the server for its whole life. The kernel gives a name
+ * to one socket at a time and takes it back when its holder dies, so no file
+ * operation can free it. A client that finds no socket at the path but the
+ * guard held starts nothing: its connection to the guard tells the server to
+ * look at its files, which puts the socket back (server.cpp), and the client
+ * waits for it a moment, then says what is wrong. Abstract names have no
+ * permissions: another user may bind a queue's guard first; the server then
+ * starts without one (its log says so), as ts did before guards.
+ *
+ * A queue's location is trusted only if the socket's directory and every
+ * directory above it belong to root or the queue's owner, and none that
+ * others can write lacks the sticky bit (OpenSSH's StrictModes).
  */
 #include "connect.h"
 
@@ -37,15 +54,44 @@ sockaddr_un address(const std::string& path) {
     return a;
 }
 
+/* The guard's address: a NUL, then the name (the abstract namespace). */
+socklen_t guard_address(const std::string& abs_path, sockaddr_un* a) {
+    std::string name = guard_name(abs_path);
+    *a = sockaddr_un{};
+    a->sun_family = AF_UNIX;
+    std::memcpy(a->sun_path + 1, name.data(), name.size());
+    return socklen_t(offsetof(sockaddr_un, sun_path) + 1 + name.size());
+}
+
+/* A queue whose guard is held but whose socket is gone: the connection to
+ * the guard has asked its server to put the socket back; wait for it a
+ * moment. An invalid Fd and *err when it does not come. */
+Fd await_socket(const Socket& s, const GuardHolder& g, std::string* err) {
+    for (int i = 0; i < 150; ++i) {   // 3 s: the server looks at once when poked
+        Fd fd = try_connect(s.path);
+        if (fd) return fd;
+        sleep_seconds(0.02);
+    }
+    std::string pid = g.pid > 0 ? format(" (pid %d)", int(g.pid)) : "";
+    *err = format("The queue's server%s is running, but its socket %s is gone and the server has not "
+                  "made it again (its log %s.error says why): no second server was started. Make "
+                  "sure the socket's directory exists and its owner can write it, or stop that "
+                  "server (kill %s) to start afresh.",
+                  pid.c_str(), s.path.c_str(), s.abs_path.c_str(),
+                  g.pid > 0 ? format("%d", int(g.pid)).c_str() : "it");
+    return Fd();
+}
+
 
 /* make check-valgrind: the server runs under valgrind, which needs an exec:
- * ts --internal-serve LISTEN_FD ERROR_FD SOCKET (see main). Logs go to
+ * ts --internal-serve LISTEN_FD GUARD_FD ERROR_FD SOCKET (see main). Logs go to
  * TS_VALGRIND.PID. Falls back to running the server here if that fails. */
-void exec_under_valgrind(const char* log_prefix, const Fd& lfd, const Fd& err_w, const std::string& path) {
-    fcntl(lfd.get(), F_SETFD, 0);   // both must survive the exec
-    fcntl(err_w.get(), F_SETFD, 0);
+void exec_under_valgrind(const char* log_prefix, const Fd& lfd, const Fd& guard, const Fd& err_w,
+                         const std::string& path) {
+    for (const Fd* f : {&lfd, &guard, &err_w})   // they must survive the exec
+        if (*f) fcntl(f->get(), F_SETFD, 0);
     std::string log = format("--log-file=%s.%%p", log_prefix);
-    std::string l = format("%d", lfd.get()), e = format("%d", err_w.get());
+    std::string l = format("%d", lfd.get()), g = format("%d", guard.get()), e = format("%d", err_w.get());
     char self[4096];
     ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
     if (n <= 0) return;
@@ -56,9 +102,9 @@ void exec_under_valgrind(const char* log_prefix, const Fd& lfd, const Fd& err_w,
     setenv("TMPDIR", "/tmp", 1);
     execlp("valgrind", "valgrind", "-q", "--leak-check=full", "--errors-for-leak-kinds=definite",
            "--child-silent-after-fork=no", log.c_str(), self, "--internal-serve", l.c_str(),
-           e.c_str(), path.c_str(), static_cast<char*>(nullptr));
-    set_cloexec(lfd.get());
-    set_cloexec(err_w.get());
+           g.c_str(), e.c_str(), path.c_str(), static_cast<char*>(nullptr));
+    for (const Fd* f : {&lfd, &guard, &err_w})
+        if (*f) set_cloexec(f->get());
 }
 
 /* -K and nobody answers: empty the queue without starting a server for it
@@ -112,7 +158,7 @@ bool process_gone(pid_t pid) { return (kill(pid, 0) != 0 && errno == ESRCH) || i
  * for a ts server is the client that started it, long gone.) */
 std::vector<pid_t> listeners_of(const Socket& s) {
     std::vector<std::string> inodes;
-    std::string net;
+    std::string net, guard = "@" + guard_name(s.abs_path);
     for (int pass = 0; pass < 3; ++pass) {   // read page by page: entries may be skipped while others change
         if (!read_file("/proc/net/unix", &net)) break;
         size_t pos = 0;
@@ -128,8 +174,10 @@ std::vector<pid_t> listeners_of(const Socket& s) {
             // A name bound relative to a directory (TS_SOCKET=sock) may be
             // another queue's: such a listener must also hold this queue's
             // journal or log open (below).
-            if (std::string(flags) == "00010000" && (s.abs_path == path || s.path == path))
-                inodes.push_back(format("%c socket:[%lu]", path[0] == '/' ? 'a' : 'r', inode));
+            // The guard ('@' for the abstract namespace's NUL) is held by the server alone.
+            if (std::string(flags) == "00010000" &&
+                (s.abs_path == path || s.path == path || guard == path))
+                inodes.push_back(format("%c socket:[%lu]", path[0] == '/' || path[0] == '@' ? 'a' : 'r', inode));
         }
     }
     std::vector<pid_t> pids;
@@ -164,6 +212,99 @@ std::vector<pid_t> listeners_of(const Socket& s) {
 }
 
 }  // namespace
+
+/* FNV-1a over the canonical path: a name that fits the abstract namespace
+ * whatever the path's length. */
+std::string guard_name(const std::string& abs_path) {
+    std::string dir = dir_name(abs_path), canon = abs_path;
+    if (char* real = realpath(dir.c_str(), nullptr)) {
+        canon = std::string(real) + "/" + abs_path.substr(dir.size() + 1);
+        free(real);
+    }
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (unsigned char c : canon) h = (h ^ c) * 0x100000001b3ull;
+    return format("ts-queue-%016llx", static_cast<unsigned long long>(h));
+}
+
+Fd take_guard(const std::string& abs_path, GuardHolder* holder) {
+    *holder = GuardHolder{};
+    Fd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+    if (!fd) return fd;
+    sockaddr_un a;
+    socklen_t len = guard_address(abs_path, &a);
+    if (bind(fd.get(), reinterpret_cast<sockaddr*>(&a), len) == 0 && listen(fd.get(), 16) == 0) return fd;
+    fd.reset();
+    if (errno == EADDRINUSE) *holder = guard_holder(abs_path);
+    return fd;
+}
+
+GuardHolder guard_holder(const std::string& abs_path) {
+    GuardHolder g;
+    Fd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    if (!fd) return g;
+    sockaddr_un a;
+    socklen_t len = guard_address(abs_path, &a);
+    int r;
+    do {
+        r = connect(fd.get(), reinterpret_cast<sockaddr*>(&a), len);
+    } while (r != 0 && errno == EINTR);
+    if (r != 0) return g;   // ECONNREFUSED: bound by nobody (or not listening: no server of ours)
+    g.held = true;
+    g.uid = peer_uid(fd.get());
+    Socket s;
+    s.path = s.abs_path = abs_path;
+    std::vector<pid_t> pids = listeners_of(s);
+    if (pids.size() == 1) g.pid = pids[0];
+    return g;
+}
+
+bool parse_socket_mode(mode_t* mode, std::string* err) {
+    *mode = 0700;   // owner-only
+    const char* m = getenv("TS_SOCKET_MODE");   // a shared queue: e.g. 0660 or 0666
+    if (!m) return true;
+    char* end = nullptr;
+    long v = strtol(m, &end, 8);
+    if (!*m || *end || v < 0 || v > 0777) {
+        *err = format("TS_SOCKET_MODE=%s: it must be an octal mode such as 0660", m);
+        return false;
+    }
+    *mode = static_cast<mode_t>(v);
+    return true;
+}
+
+/* The mode is given at creation, by the umask around bind(): a socket is
+ * never touched by its path afterwards (a chmod there follows whatever
+ * another user renamed over it meanwhile). */
+bool bind_socket(const std::string& path, mode_t mode, Fd* out, FileId* id, std::string* err) {
+    Fd lfd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    if (!lfd) {
+        *err = format("socket: %s", strerror(errno));
+        return false;
+    }
+    sockaddr_un a = address(path);
+    mode_t old = umask(~mode & 0777);
+    int r = bind(lfd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a);
+    int e = errno;
+    umask(old);
+    if (r != 0) {
+        *err = format("bind: %s", strerror(e));
+        return false;
+    }
+    struct stat st;
+    if (lstat(path.c_str(), &st) == 0) *id = FileId{st.st_dev, st.st_ino};
+    if (listen(lfd.get(), SOMAXCONN) != 0) {
+        *err = format("listen: %s", strerror(errno));
+        if (same_file(path, *id)) unlink(path.c_str());
+        return false;
+    }
+    *out = std::move(lfd);
+    return true;
+}
+
+bool same_file(const std::string& path, const FileId& id) {
+    struct stat st;
+    return id.ino != 0 && lstat(path.c_str(), &st) == 0 && st.st_dev == id.dev && st.st_ino == id.ino;
+}
 
 Socket socket_location() {
     Socket s;
@@ -203,8 +344,18 @@ Fd try_connect(const std::string& path) {
     return fd;
 }
 
-/* Bind and listen, then fork the server. False with *err if it cannot come up. */
+/* Take the guard, bind and listen, then fork the server. False with *err if it cannot come up. */
 bool start_server(const Socket& s, std::string* err) {
+    GuardHolder holder;
+    Fd guard = take_guard(s.abs_path, &holder);
+    if (!guard && holder.held && (holder.uid == getuid() || holder.uid == queue_owner(s.abs_path).uid)) {
+        *err = format("The server didn't come up. (the queue's server%s is running already, but its "
+                      "socket %s cannot be reached: no second server was started)",
+                      holder.pid > 0 ? format(" (pid %d)", int(holder.pid)).c_str() : "", s.path.c_str());
+        return false;
+    }
+    // Without a guard (another user holds its name, or no abstract namespace)
+    // the server starts as ts did before guards, and its log says so.
     struct stat st;
     if (lstat(s.path.c_str(), &st) == 0) {
         if (!S_ISSOCK(st.st_mode)) {
@@ -222,25 +373,15 @@ bool start_server(const Socket& s, std::string* err) {
         *err = format("The server didn't come up. (%s: %s)", what, strerror(e));
         return false;
     };
-    Fd lfd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    if (!lfd) return fail("socket", errno);
-    sockaddr_un a = address(s.path);
-    mode_t old = umask(077);
-    int r = bind(lfd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a);
-    int e = errno;
-    umask(old);
-    if (r != 0) return fail("bind", e);
-    if (const char* m = getenv("TS_SOCKET_MODE")) {   // a shared queue: e.g. 0660 or 0666
-        char* end = nullptr;
-        long mode = strtol(m, &end, 8);
-        if (!*m || *end || mode < 0 || mode > 0777) {
-            unlink(s.path.c_str());
-            *err = format("TS_SOCKET_MODE=%s: it must be an octal mode such as 0660", m);
-            return false;
-        }
-        if (chmod(s.path.c_str(), static_cast<mode_t>(mode)) != 0) return fail("chmod", errno);
+    mode_t mode;
+    if (!parse_socket_mode(&mode, err)) return false;
+    Fd lfd;
+    FileId id;
+    std::string why;
+    if (!bind_socket(s.path, mode, &lfd, &id, &why)) {
+        *err = format("The server didn't come up. (%s)", why.c_str());
+        return false;
     }
-    if (listen(lfd.get(), SOMAXCONN) != 0) return fail("listen", errno);
     int p[2];
     if (pipe2(p, O_CLOEXEC) != 0) return fail("pipe", errno);
     Fd err_r(p[0]), err_w(p[1]);
@@ -253,16 +394,18 @@ bool start_server(const Socket& s, std::string* err) {
         if (chdir("/") != 0) {
         }
         stdio_to_dev_null();
-        close_other_fds({lfd.get(), err_w.get()});
-        if (const char* vg = getenv("TS_VALGRIND")) exec_under_valgrind(vg, lfd, err_w, s.abs_path);
-        run_server(std::move(lfd), std::move(err_w), s.abs_path);
+        close_other_fds({lfd.get(), guard.get(), err_w.get()});
+        if (const char* vg = getenv("TS_VALGRIND")) exec_under_valgrind(vg, lfd, guard, err_w, s.abs_path);
+        run_server(std::move(lfd), std::move(guard), std::move(err_w), s.abs_path);
     }
     err_w.reset();
     lfd.reset();
+    guard.reset();
     int status;
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
     }
-    std::string why, chunk(256, '\0');
+    why.clear();
+    std::string chunk(256, '\0');
     for (;;) {
         ssize_t n = read(err_r.get(), &chunk[0], chunk.size());
         if (n < 0 && errno == EINTR) continue;
@@ -278,17 +421,27 @@ bool start_server(const Socket& s, std::string* err) {
 
 /* Connect, starting a server when none answers (see the file comment). */
 Fd open_server(const Socket& s, std::string* err, bool kill_only, bool* dead) {
-    if (!check_socket_dir(s.abs_path, err)) return Fd();
+    QueueOwner owner = queue_owner(s.abs_path);
+    if (!check_socket_dir(s.abs_path, err, owner.known ? owner.uid : getuid())) return Fd();
     Fd fd = try_connect(s.path);
     if (!fd && (errno == ENOENT || errno == ECONNREFUSED)) {
-        QueueOwner owner = queue_owner(s.abs_path);
-        if (owner.known && owner.uid != getuid() && !kill_only) {
+        // A server that holds the queue but lost its socket: never a second one.
+        int e = errno;
+        GuardHolder g = guard_holder(s.abs_path);
+        if (g.held && (g.uid == getuid() || (owner.known && g.uid == owner.uid))) {
+            fd = await_socket(s, g, err);
+            if (!fd) return Fd();
+        }
+        errno = e;
+        if (!fd && owner.known && owner.uid != getuid() && !kill_only) {
             // Nobody else's server may run over this queue, root's included.
             *err = format("The server didn't come up. (the queue at %s belongs to uid %u (%s): only "
                           "that user may start its server)",
                           s.path.c_str(), unsigned(owner.uid), owner.why.c_str());
             return Fd();
         }
+    }
+    if (!fd && (errno == ENOENT || errno == ECONNREFUSED)) {
         std::string lock_path = s.path + ".lock", why;
         Fd lock = lock_file(lock_path, &why);
         if (!lock) {
@@ -346,13 +499,31 @@ Fd connect_or_start(const std::string& abs_path, bool may_start, uid_t expect, s
     return fd;
 }
 
+/* SIGTERM: every ts server exits keeping its journal (and writes
+ * TS_SAVELIST); SIGKILL after 10 s (the journal is safe whatever happens).
+ * False if they do not stop. */
+static bool stop_servers(const std::vector<pid_t>& pids) {
+    for (pid_t p : pids) kill(p, SIGTERM);
+    auto stopped = [&] {
+        for (pid_t p : pids)
+            if (!process_gone(p)) return false;
+        return true;
+    };
+    double deadline = now_seconds() + 10;
+    while (!stopped() && now_seconds() < deadline) sleep_seconds(0.01);
+    if (stopped()) return true;
+    for (pid_t p : pids) kill(p, SIGKILL);
+    for (int i = 0; i < 500 && !stopped(); ++i) sleep_seconds(0.01);
+    return stopped();
+}
+
 /* --restart: stop the queue's server, whatever ts it is, keeping its queue,
  * and start a server of this binary. Under the start lock, so that nothing
  * (a runner of the old binary coming back, another client) starts an old
  * server meanwhile: they wait, and then find the new one. */
 int restart_server(const Socket& s) {
     std::string err;
-    if (!check_socket_dir(s.abs_path, &err)) die("%s", err.c_str());
+    if (!check_socket_dir(s.abs_path, &err, getuid())) die("%s", err.c_str());
     QueueOwner owner = queue_owner(s.abs_path);
     if (owner.known && owner.uid != getuid())
         die("The queue at %s belongs to uid %u (%s): only that user may restart its server.",
@@ -361,7 +532,14 @@ int restart_server(const Socket& s) {
     Fd lock = lock_file(s.path + ".lock", &why);
     if (!lock) die("Cannot restart the server: %s", why.c_str());
     Fd fd = try_connect(s.path);
-    if (fd) {
+    GuardHolder g = fd ? GuardHolder{} : guard_holder(s.abs_path);
+    if (!fd && g.held && g.uid != getuid()) g = GuardHolder{};   // another user's name: no server of ours
+    if (!fd && g.held) fd = await_socket(s, g, &err);   // asked to put its socket back
+    if (!fd && g.held) {   // its socket is gone for good: stop it all the same
+        std::vector<pid_t> pids = listeners_of(s);
+        if (pids.empty()) die("%s", err.c_str());
+        if (!stop_servers(pids)) die("Cannot restart the server at %s: it does not stop.", s.path.c_str());
+    } else if (fd) {
         if (!check_server(s, fd.get(), &err)) die("%s", err.c_str());
         if (peer_uid(fd.get()) != getuid())
             die("The server at %s runs as uid %u: only that user may restart it.", s.path.c_str(),
@@ -369,24 +547,7 @@ int restart_server(const Socket& s) {
         fd.reset();
         std::vector<pid_t> pids = listeners_of(s);
         if (pids.empty()) die("Cannot restart the server at %s: its process cannot be found in /proc.", s.path.c_str());
-        // SIGTERM: every ts server exits keeping its journal (and writes TS_SAVELIST).
-        for (pid_t p : pids) kill(p, SIGTERM);
-        auto stopped = [&] {
-            for (pid_t p : pids)
-                if (!process_gone(p)) return false;
-            return true;
-        };
-        double deadline = now_seconds() + 10;
-        while (!stopped() && now_seconds() < deadline) {
-            sleep_seconds(0.01);
-        }
-        if (!stopped()) {   // the journal is safe whatever happens to it
-            for (pid_t p : pids) kill(p, SIGKILL);
-            for (int i = 0; i < 500 && !stopped(); ++i) {
-                sleep_seconds(0.01);
-            }
-            if (!stopped()) die("Cannot restart the server at %s: it does not stop.", s.path.c_str());
-        }
+        if (!stop_servers(pids)) die("Cannot restart the server at %s: it does not stop.", s.path.c_str());
     }
     if (!start_server(s, &err)) die("%s", err.c_str());
     return kExitOk;
@@ -420,16 +581,31 @@ QueueOwner queue_owner(const std::string& socket_path, uid_t prefer, bool prefer
     return o;
 }
 
-bool check_socket_dir(const std::string& socket_path, std::string* err) {
-    std::string dir = dir_name(socket_path);
-    struct stat st;
-    if (stat(dir.c_str(), &st) != 0) return true;   // bind or connect says what is wrong
-    if ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX)) {
-        *err = format("The directory %s can be written by other users and is not sticky (mode %04o): "
-                      "any of them could replace the queue there. Use a directory that only the "
-                      "queue's owner can write (chmod g-w,o-w), or a sticky one (chmod +t).",
-                      dir.c_str(), unsigned(st.st_mode & 07777));
-        return false;
+bool check_socket_dir(const std::string& socket_path, std::string* err, uid_t owner) {
+    char* real = realpath(dir_name(socket_path).c_str(), nullptr);
+    if (!real) return true;   // bind or connect says what is wrong
+    std::string dir = real;
+    free(real);
+    for (;;) {
+        struct stat st;
+        if (lstat(dir.c_str(), &st) != 0) return true;
+        if (st.st_uid != 0 && st.st_uid != owner) {
+            *err = format("The directory %s belongs to uid %u, who could replace the queue's files below "
+                          "it: a queue (here %s) must lie only below directories that belong to root "
+                          "or to the queue's owner (uid %u). Move the queue, or have root or uid %u own "
+                          "that directory.",
+                          dir.c_str(), unsigned(st.st_uid), socket_path.c_str(), unsigned(owner),
+                          unsigned(owner));
+            return false;
+        }
+        if ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX)) {
+            *err = format("The directory %s can be written by other users and is not sticky (mode %04o): "
+                          "any of them could replace the queue (%s) below it. Use directories that only "
+                          "their owner can write (chmod g-w,o-w), or sticky ones (chmod +t).",
+                          dir.c_str(), unsigned(st.st_mode & 07777), socket_path.c_str());
+            return false;
+        }
+        if (dir == "/") return true;
+        dir = dir_name(dir);
     }
-    return true;
 }

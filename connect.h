@@ -25,8 +25,37 @@ Socket socket_location();
 /* connect(); an invalid Fd with errno set on failure. */
 Fd try_connect(const std::string& path);
 
-/* Bind and listen, then fork the server. False with *err if it cannot come up. */
+/* Take the queue's guard, bind and listen, then fork the server. False with
+ * *err if it cannot come up (a server that holds the guard is running). */
 bool start_server(const Socket& s, std::string* err);
+
+/* The queue's guard (connect.cpp's comment): an abstract socket name, one per
+ * canonical socket path, held by the queue's server for its whole life. */
+std::string guard_name(const std::string& abs_path);
+struct GuardHolder {
+    bool held = false;
+    uid_t uid = static_cast<uid_t>(-1);   // who bound it
+    pid_t pid = 0;                        // the server holding it, if /proc shows it (0: unknown)
+};
+/* Bind and listen on the guard; an invalid Fd if it cannot, with *holder
+ * saying who holds it when someone does. */
+Fd take_guard(const std::string& abs_path, GuardHolder* holder);
+/* Whether someone holds the guard (connecting to it asks a ts server to put
+ * its socket back, if it is gone). */
+GuardHolder guard_holder(const std::string& abs_path);
+
+/* Which file a path named when it was made. */
+struct FileId {
+    dev_t dev = 0;
+    ino_t ino = 0;
+};
+/* Whether path still names that file (never follows a link). */
+bool same_file(const std::string& path, const FileId& id);
+/* TS_SOCKET_MODE (octal), else 0700; false with *err if it is not a mode. */
+bool parse_socket_mode(mode_t* mode, std::string* err);
+/* A listening socket bound at path with the given mode (set at creation,
+ * never through the path afterwards); *id is the file made. */
+bool bind_socket(const std::string& path, mode_t mode, Fd* out, FileId* id, std::string* err);
 
 /* Connect, starting a server when none answers (under the start lock). Only
  * the queue's own server will do (the answer is checked before anything is
@@ -61,10 +90,12 @@ struct QueueOwner {
 };
 QueueOwner queue_owner(const std::string& socket_path, uid_t prefer = geteuid(), bool prefer_lock = true);
 
-/* The socket's directory must be one that nobody but its owner can change,
- * or sticky (like /tmp): otherwise another user could delete the queue's
- * files and put their own server there. False with *err when it is not. */
-bool check_socket_dir(const std::string& socket_path, std::string* err);
+/* The socket's directory and every directory above it must belong to root
+ * or the queue's owner, and none that others can write may lack the sticky
+ * bit (like /tmp): otherwise another user could delete or move the queue's
+ * files and put their own server there. False with *err (naming the
+ * directory and what to change) when they do not. */
+bool check_socket_dir(const std::string& socket_path, std::string* err, uid_t owner);
 
 /* The uid at the other end of a Unix socket (SO_PEERCRED), or -1. */
 uid_t peer_uid(int fd);

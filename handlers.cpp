@@ -94,7 +94,7 @@ void Server::on_kill_server(Conn& c, const Frame&) {
     std::string why;
     Fd lock = lock_file(path_ + ".lock", &why, 200);
     journal_->remove_file();   // -K means a fresh, empty queue
-    unlink(path_.c_str());     // no new client reaches us from now on
+    unlink_socket();           // no new client reaches us from now on
     unlinked_ = true;
     // Runners, -f clients and waiters must not bring a server back for this queue.
     std::string bye = encode_empty(MsgType::Bye);

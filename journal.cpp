@@ -1205,6 +1205,13 @@ bool Journal::write_snapshot(const Queue& q) {
     for (JobId id : q.overflow()) add_job(*q.find(id), true), ++waiting;
     size_t done = 0, before = out.size();
     for (JobId id : q.finished_list()) add_job(*q.find(id), false), ++done;
+    if (file_state() == FileState::Replaced) {   // not ours any more: never renamed over
+        errno = EEXIST;
+        if (err_ == 0 && !dirty_)
+            log_(format("journal %s: another file took its place: it is left alone, and this server "
+                        "writes no snapshot there", path_.c_str()));
+        return false;
+    }
     std::string tmp;
     Fd fd = make_temp(path_, &tmp);
     bool ok = bool(fd) && write_all(fd.get(), out.data(), out.size()) && fsync(fd.get()) == 0;
@@ -1262,6 +1269,14 @@ void Journal::maybe_compact(const Queue& q, double now) {
 }
 
 void Journal::remove_file() {
+    bool ours = file_state() == FileState::Same;
     fd_.reset();
-    if (!path_.empty()) unlink(path_.c_str());
+    if (!path_.empty() && ours) unlink(path_.c_str());
+}
+
+Journal::FileState Journal::file_state() const {
+    struct stat mine, there;
+    if (path_.empty() || !fd_ || fstat(fd_.get(), &mine) != 0) return FileState::Same;
+    if (lstat(path_.c_str(), &there) != 0) return errno == ENOENT ? FileState::Gone : FileState::Same;
+    return there.st_dev == mine.st_dev && there.st_ino == mine.st_ino ? FileState::Same : FileState::Replaced;
 }

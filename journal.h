@@ -108,8 +108,14 @@ public:
     void maybe_compact(const Queue& q) { maybe_compact(q, now_seconds()); }
     /* Write the live state now. */
     bool compact(const Queue& q) { return write_snapshot(q); }
-    /* ts -K: a fresh, empty queue. */
+    /* ts -K: a fresh, empty queue (the file is removed only if it is still
+     * the one this journal writes). */
     void remove_file();
+    /* Whether the path still names the file written to: Gone (a cleaner
+     * removed it, or its directory: compact() writes it again) or Replaced
+     * (another file is there now: never written over, appended to or removed). */
+    enum class FileState { Same, Gone, Replaced };
+    FileState file_state() const;
 
     size_t size() const { return size_; }
     bool replayed_anything() const { return replayed_; }

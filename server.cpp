@@ -66,6 +66,10 @@ Server::Server(Fd listener, std::string path, ServerConfig cfg, std::unique_ptr<
     : listener_(std::move(listener)), path_(std::move(path)), harness_(harness_launcher != nullptr),
       launcher_(std::move(harness_launcher)), cfg_(std::move(cfg)),
       probe_({cfg_.nvidia_smi, cfg_.gpu_sysfs, cfg_.probe_timeout, cfg_.gpu_sysfs_set}) {
+    if (!harness_) {   // the socket the starting client just made for us
+        struct stat st;
+        if (lstat(path_.c_str(), &st) == 0) sock_id_ = FileId{st.st_dev, st.st_ino};
+    }
     if (!open_log() || !may_serve()) return;
     // Then, while this process is small (before the journal is read), the spawner.
     if (!launcher_) {
@@ -115,11 +119,90 @@ bool Server::open_log() {
     return bool(log_fd_);
 }
 
+/* The guard keeps this queue to one server for as long as this one lives
+ * (connect.cpp); without it (another user holds its name) it runs as ts did
+ * before guards. The socket's mode, for when it must be made again. */
+void Server::hold_guard(Fd guard) {
+    guard_ = std::move(guard);
+    if (guard_) set_nonblock(guard_.get());
+    else log("this queue's guard (the abstract socket @%s) is held by another process: a second server "
+             "could start on this queue if its socket were removed", guard_name(path_).c_str());
+    std::string why;
+    if (!parse_socket_mode(&sock_mode_, &why)) sock_mode_ = 0700;
+}
+
+/* Now and then (and at once when a client finds the socket gone and knocks
+ * on the guard): are the socket, journal and log still there? A /tmp cleaner
+ * removes old files, `rm -rf` a whole directory. What is gone is made again;
+ * what another file replaced is left alone. */
+void Server::check_files(double now) {
+    if (harness_ || now < next_file_check_) return;
+    next_file_check_ = now + kFileCheck;
+    keep_log();   // first: the others may have something to say
+    keep_socket();
+    keep_journal();
+}
+
+void Server::keep_socket() {
+    if (same_file(path_, sock_id_)) return;
+    struct stat st;
+    if (lstat(path_.c_str(), &st) == 0) {   // another file: new clients cannot reach us; never removed
+        if (!sock_said_)
+            log("the socket %s was replaced by another file: it is left alone, and new clients cannot "
+                "reach this server until it is gone", path_.c_str());
+        sock_said_ = true;
+        return;
+    }
+    Fd l;
+    FileId id;
+    std::string why;
+    if (errno != ENOENT || !bind_socket(path_, sock_mode_, &l, &id, &why)) {
+        if (!sock_said_)
+            log("the socket %s was removed, and it cannot be made again (%s): tried again every "
+                "second", path_.c_str(), why.empty() ? strerror(errno) : why.c_str());
+        sock_said_ = true;
+        return;
+    }
+    set_nonblock(l.get());
+    listener_ = std::move(l);
+    sock_id_ = id;
+    sock_said_ = false;
+    log("the socket %s was removed while the server ran: made again", path_.c_str());
+}
+
+void Server::keep_journal() {
+    switch (journal_->file_state()) {
+    case Journal::FileState::Same: journal_said_ = false; return;
+    case Journal::FileState::Replaced:
+        if (!journal_said_) log("the journal %s.journal was replaced by another file: it is left alone", path_.c_str());
+        journal_said_ = true;
+        return;
+    case Journal::FileState::Gone:
+        if (journal_->compact(queue_)) log("the journal %s.journal was removed: written again", path_.c_str());
+        return;
+    }
+}
+
+void Server::keep_log() {
+    struct stat mine;
+    std::string log_path = path_ + ".error", why;
+    if (!log_fd_ || fstat(log_fd_.get(), &mine) != 0 || same_file(log_path, FileId{mine.st_dev, mine.st_ino})) return;
+    Fd fd = open_private(log_path, O_WRONLY | O_APPEND | O_CREAT, &why);
+    if (!fd) return;   // another file there: keep writing the old one
+    log_fd_ = std::move(fd);
+    log("the log %s was removed: made again", log_path.c_str());
+}
+
+/* Only the socket this server made: never one another server made since. */
+void Server::unlink_socket() {
+    if (same_file(path_, sock_id_)) unlink(path_.c_str());
+}
+
 /* No server runs over a queue of another uid, root's included. */
 bool Server::may_serve() {
     if (harness_) return true;
     std::string why;
-    if (!check_socket_dir(path_, &why)) {
+    if (!check_socket_dir(path_, &why, uid_)) {
         startup_error_ = why;
         return false;
     }
@@ -232,11 +315,12 @@ double Server::next_wakeup(double now) const {
     if (!journal_->ok() || journal_->pending()) at(next_recover_);        // a failing journal is tried again
     else at(start_after_);                                                // starts put off for lack of resources
     at(gpu_wakeup(now));                                                  // a probe, settling GPUs, the next probe
+    if (!harness_) at(next_file_check_);                                  // the socket, journal and log files
     return wake;
 }
 
-// poll()'s entries: the signal pipe, the listener, the GPU probe's pipe, then the connections.
-constexpr size_t kFirstConn = 3;
+// poll()'s entries: the signal pipe, the listener, the GPU probe's pipe, the guard, then the connections.
+constexpr size_t kFirstConn = 4;
 
 /* One turn of the loop: poll, read and dispatch, drop dead connections,
  * then schedule once. */
@@ -248,6 +332,7 @@ void Server::round(int timeout) {
         pfds.push_back({sig_r_.get(), POLLIN, 0});
         pfds.push_back({listener_.get(), short(accepting_ ? POLLIN : 0), 0});
         pfds.push_back({probe_fd(), POLLIN, 0});   // -1 (ignored by poll) when no probe runs
+        pfds.push_back({guard_.get(), POLLIN, 0}); // a client found no socket: look for it now
         for (auto& c : conns_)
             pfds.push_back({c->fd.get(), short(POLLIN | (c->out.empty() ? 0 : POLLOUT)), 0});
         int n = poll(pfds.data(), pfds.size(), timeout);
@@ -258,6 +343,10 @@ void Server::round(int timeout) {
         accepting_ = true;
         if (pfds[0].revents) drain_signals();
         if (pfds[1].revents & POLLIN) accept_all();
+        if (pfds[3].revents & POLLIN) {
+            for (int fd; (fd = accept4(guard_.get(), nullptr, nullptr, SOCK_CLOEXEC)) >= 0;) close(fd);
+            next_file_check_ = 0;
+        }
         for (size_t i = kFirstConn; i < pfds.size(); ++i) {
             Conn& c = *conns_[i - kFirstConn];
             if (pfds[i].revents & (POLLIN | POLLHUP | POLLERR)) read_conn(c);
@@ -277,6 +366,7 @@ void Server::round(int timeout) {
         conns_.erase(std::remove_if(conns_.begin(), conns_.end(),
                                     [](const std::unique_ptr<Conn>& c) { return c->dead; }),
                      conns_.end());
+        check_files(now_seconds());
         check_detached();
         check_unassigned();
         recover_journal(now_seconds());
@@ -604,7 +694,7 @@ void Server::shutdown(int code) {
         stopped_ = true;
         return;
     }
-    if (!unlinked_) unlink(path_.c_str());
+    if (!unlinked_) unlink_socket();
     _exit(code);
 }
 
@@ -983,14 +1073,15 @@ void ServerHarness::round() { impl_->server.round(0); }
 bool ServerHarness::stopped() const { return impl_->server.stopped(); }
 std::string ServerHarness::list() const { return impl_->server.list(); }
 
-void run_server(Fd listener, Fd err_pipe, const std::string& socket_path) {
+void run_server(Fd listener, Fd guard, Fd err_pipe, const std::string& socket_path) {
     set_process_name("ts-server");
     struct rlimit rl;
     size_t nofile = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY ? size_t(rl.rlim_cur) : 0;
     Server s(std::move(listener), socket_path, read_server_config(getenv, nofile));
+    if (s.startup_error().empty()) s.hold_guard(std::move(guard));
     if (!s.startup_error().empty()) {
         (void)write_all(err_pipe.get(), s.startup_error().data(), s.startup_error().size());
-        unlink(socket_path.c_str());
+        s.unlink_socket();
         _exit(1);
     }
     err_pipe.reset();   // ready: the starting client may go on

@@ -10,10 +10,11 @@
 #include "config.h"
 #include "util.h"
 
-/* Run the server on a socket that is already bound and listening. Startup
- * problems are written to err_pipe (the starting client prints them); the
- * pipe is closed once the server is ready. Never returns. */
-[[noreturn]] void run_server(Fd listener, Fd err_pipe, const std::string& socket_path);
+/* Run the server on a socket that is already bound and listening, holding
+ * the queue's guard (connect.h; invalid: none). Startup problems are written
+ * to err_pipe (the starting client prints them); the pipe is closed once the
+ * server is ready. Never returns. */
+[[noreturn]] void run_server(Fd listener, Fd guard, Fd err_pipe, const std::string& socket_path);
 
 /* A server with no listening socket that forks, signals and exits nothing,
  * for the fuzzer and tests: connect() gives the client end of a new

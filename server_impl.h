@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "connect.h"
 #include "frame.h"
 #include "jobs.h"
 #include "journal.h"
@@ -116,6 +117,12 @@ public:
     Conn* idle_spare() const { return idle_spare_ && !idle_spare_->dead ? idle_spare_ : nullptr; }
     const struct Handler* handling_ = nullptr;   // the handler dispatch is running (its access rule)
     void configure();
+    void hold_guard(Fd guard);
+    void check_files(double now);
+    void keep_socket();
+    void keep_journal();
+    void keep_log();
+    void unlink_socket();
     bool open_log();
     bool may_serve();
     bool admit(Conn& c);
@@ -179,6 +186,12 @@ private:
 
     Queue queue_;
     Fd listener_;
+    Fd guard_;                     // the queue's guard (connect.h): held for this server's life
+    FileId sock_id_;               // the socket file this server made (or put back)
+    mode_t sock_mode_ = 0700;      // ... and its mode (TS_SOCKET_MODE)
+    double next_file_check_ = 0;   // when to look at the socket, journal and log files again
+    bool sock_said_ = false;       // a socket that cannot be put back was logged (once, until it can)
+    bool journal_said_ = false;    // ... a journal replaced by another file
     Fd sig_r_, sig_w_;
     std::string path_;
     std::vector<std::unique_ptr<Conn>> conns_;
@@ -277,6 +290,9 @@ inline double us_to_s(int64_t us) { return double(us) / 1e6; }
 constexpr double kReattachGrace = 5.0;
 // How long a started job waits for a spare runner before the server forks one.
 constexpr double kSpareWait = 2.0;
+// How often the server looks for its socket, journal and log (a /tmp cleaner
+// may remove them; a client that finds the socket gone asks at once).
+constexpr double kFileCheck = 1.0;
 
 /* The row of kHandlers (handlers.cpp) for a message type, or nullptr. */
 const Handler* handler_of(proto::MsgType t);

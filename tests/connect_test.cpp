@@ -160,23 +160,56 @@ protected:
 TEST_F(SocketDir, WritableByOthersAndNotStickyIsRefused) {
     for (mode_t mode : {0777, 0770, 0757, 0722}) {
         std::string s = sock_in(mode), err;
-        EXPECT_FALSE(check_socket_dir(s, &err)) << std::oct << mode;
+        EXPECT_FALSE(check_socket_dir(s, &err, geteuid())) << std::oct << mode;
         EXPECT_EQ(err, format("The directory %s can be written by other users and is not sticky (mode %04o): "
-                              "any of them could replace the queue there. Use a directory that only the "
-                              "queue's owner can write (chmod g-w,o-w), or a sticky one (chmod +t).",
-                              dir_name(s).c_str(), unsigned(mode)));
+                              "any of them could replace the queue (%s) below it. Use directories that only "
+                              "their owner can write (chmod g-w,o-w), or sticky ones (chmod +t).",
+                              dir_name(s).c_str(), unsigned(mode), s.c_str()));
     }
 }
 
 TEST_F(SocketDir, StickyOrOwnerOnlyOrMissingIsAccepted) {
     for (mode_t mode : {01777, 01770, 0700, 0755, 0555}) {
         std::string err = "untouched";
-        EXPECT_TRUE(check_socket_dir(sock_in(mode), &err)) << std::oct << mode;
+        EXPECT_TRUE(check_socket_dir(sock_in(mode), &err, geteuid())) << std::oct << mode;
         EXPECT_EQ(err, "untouched");
     }
     std::string err;
-    EXPECT_TRUE(check_socket_dir(dir_ / "missing/s", &err));   // bind or connect says what is wrong
+    EXPECT_TRUE(check_socket_dir(dir_ / "missing/s", &err, geteuid()));   // bind or connect says what is wrong
     EXPECT_TRUE(err.empty());
+}
+
+// Every directory above counts too (OpenSSH's StrictModes): one that another
+// user could write without the sticky bit lets them move the queue's
+// directory aside and put one of their own in its place.
+TEST_F(SocketDir, AWritableDirectoryAboveIsRefused) {
+    std::string top = dir_ / "top", queue = top + "/queue";
+    ASSERT_EQ(mkdir(top.c_str(), 0700), 0);
+    ASSERT_EQ(mkdir(queue.c_str(), 0700), 0);
+    ASSERT_EQ(chmod(top.c_str(), 0777), 0);
+    std::string err;
+    EXPECT_FALSE(check_socket_dir(queue + "/s", &err, geteuid()));
+    EXPECT_NE(err.find("The directory " + top + " can be written by other users"), std::string::npos) << err;
+    ASSERT_EQ(chmod(top.c_str(), 01777), 0);   // sticky: nobody may move our directory
+    err.clear();
+    EXPECT_TRUE(check_socket_dir(queue + "/s", &err, geteuid())) << err;
+}
+
+// A directory on the way that belongs to someone else than root or the
+// queue's owner is theirs to change: refused, even sticky and owner-only.
+TEST_F(SocketDir, ADirectoryOfAnotherUserIsRefused) {
+    if (geteuid() != 0) GTEST_SKIP() << "needs root (chown)";
+    for (mode_t mode : {0755, 01777}) {
+        std::string d = sock_in(mode), dir = dir_name(d);
+        ASSERT_EQ(chown(dir.c_str(), kOther, kOther), 0);
+        std::string err;
+        EXPECT_FALSE(check_socket_dir(d, &err, geteuid())) << std::oct << mode;
+        EXPECT_NE(err.find(format("The directory %s belongs to uid %u", dir.c_str(), unsigned(kOther))),
+                  std::string::npos) << err;
+        err.clear();   // the queue's owner's own directory is fine
+        EXPECT_TRUE(check_socket_dir(d, &err, kOther)) << err;
+        ASSERT_EQ(chown(dir.c_str(), 0, 0), 0);
+    }
 }
 
 // ------------------------------------------------------------------ queue_owner

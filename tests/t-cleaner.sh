@@ -1,0 +1,99 @@
+#!/bin/bash
+# t-cleaner.sh — a queue has at most one server, whatever happens to the files beside it: a /tmp
+# cleaner deleting the socket, `rm -rf` of the whole directory (made again or not), a socket replaced by
+# another file. The server holds the queue's guard for its whole life, puts back what is removed, and never
+# removes what is not its own; a client never starts a second server.
+. "$(dirname "$0")/lib.sh"
+skip_all_if_tsp "the queue's guard is ts's"
+
+# Jobs that count their runs: each appends its name to $T/runs.
+count_runs() { grep -c "^$1\$" "$T/runs" 2>/dev/null || echo 0; }
+
+"$TS" -S 1 >/dev/null
+blocker=$("$TS" waitfor go1)
+ids=()
+for i in 1 2 3 4 5; do ids+=("$("$TS" sh -c "echo job$i >>'$T/runs'")"); done
+first=$(server_pids)
+
+# 1. The socket is deleted while the server runs.
+rm -f "$TS_SOCKET"
+run_cmd "$TS" -l
+is "$RC" 0 "ts -l after the socket was deleted: rc 0"
+case $OUT in *"[run=1/1]"*) pass "the list is the running server's (1 running)" ;;
+    *) fail "the list is the running server's" "$OUT" ;; esac
+is "$(server_pids)" "$first" "still one server, the same one"
+ok "$([ -S "$TS_SOCKET" ]; echo $?)" "the socket was put back"
+grep -q "the socket $TS_SOCKET was removed while the server ran: made again" "$TS_SOCKET.error"
+ok $? "the log says the socket was made again"
+
+# 2. Everything in the directory is removed (socket, journal, lock, log).
+find "$T" -maxdepth 1 -name 's*' -exec rm -f {} +
+run_cmd "$TS" -l
+is "$RC" 0 "ts -l after the queue's files were all removed: rc 0"
+is "$(server_pids)" "$first" "still one server, the same one (files removed)"
+eventually "the journal is written again" -- test -s "$TS_SOCKET.journal"
+
+# A server killed now keeps the queue: the journal that was put back holds it.
+kill -9 $first
+# (the blocker's runner starts the next server when it finds its own gone)
+not_first() { [ -n "$(server_pids)" ] && [ "$(server_pids)" != "$first" ]; }
+eventually "the first server is gone, and a new one serves the queue" -- not_first
+run_cmd "$TS" -l
+n=$(printf '%s\n' "$OUT" | grep -c 'sh -c echo job')
+is "$n" 5 "after a SIGKILL, the next server has the 5 queued jobs from the journal put back"
+release go1
+for id in "${ids[@]}"; do "$TS" -w "$id" >/dev/null 2>&1; done
+twice=0
+for i in 1 2 3 4 5; do [ "$(count_runs job$i)" = 1 ] || twice=$((twice + 1)); done
+is "$twice" 0 "each of the 5 jobs ran exactly once"
+
+# 3. The directory is removed and made again while the server runs.
+second=$(server_pids)
+save=$(mktemp -d -p /tmp)   # outside $T: waitfor ends when $T goes
+cp -a "$T/bin" "$save/"
+blocker=$("$TS" sh -c "i=0; while [ ! -e '$save/go2' ] && [ \$i -lt 2400 ]; do sleep 0.05; i=\$((i+1)); done")
+"$TS" sh -c "echo job6 >>'$T/runs'" >/dev/null
+wait_running "$blocker"
+rm -rf "$T"
+ERR=$("$TS" -l 2>&1 >/dev/null)
+RC=$?
+is "$RC" 255 "with the directory gone, a client fails"
+case $ERR in *"is running, but its socket $TS_SOCKET is gone"*"no second server was started"*) pass "... and says the queue's server runs without its socket" ;;
+    *) fail "... and says the queue's server runs without its socket" "$ERR" ;; esac
+ok "$([ ! -e "$T" ]; echo $?)" "... and made nothing"
+mkdir "$T" && cp -a "$save/bin" "$T/"
+run_cmd "$TS" -l
+is "$RC" 0 "the directory made again: ts -l works"
+is "$(server_pids)" "$second" "still one server, the same one (directory made again)"
+n=$(printf '%s\n' "$OUT" | grep -c 'echo job6')
+is "$n" 1 "... and it lists the queued job"
+eventually "its journal is written again" -- test -s "$TS_SOCKET.journal"
+: >"$save/go2"
+"$TS" -w "$blocker" >/dev/null 2>&1
+rm -rf "$save"
+id6=$("$TS" -l | awk "/echo job6/ {print \$1}")
+"$TS" -w "$id6" >/dev/null 2>&1
+is "$(count_runs job6)" 1 "the job queued before the directory went ran once"
+
+# 4. A socket replaced by another file is left alone; the server's SIGTERM does not remove it.
+other="$T/other"
+mkdir -m 700 "$other"
+mv "$TS_SOCKET" "$other/moved"
+: >"$TS_SOCKET"
+run_cmd env TS_SOCKET="$other/moved" "$TS" -l
+is "$RC" 0 "the server is reached through its socket's new name"
+kill -TERM "$second"
+eventually "the server stopped on SIGTERM" -- no_server
+ok "$([ -f "$TS_SOCKET" ] && [ ! -S "$TS_SOCKET" ]; echo $?)" "the file put in the socket's place is still there"
+rm -f "$TS_SOCKET" "$other/moved"
+rmdir "$other"
+
+# 5. Racing starts with the socket gone: one server at most.
+"$TS" -l >/dev/null
+third=$(server_pids)
+rm -f "$TS_SOCKET"
+for i in 1 2 3 4 5 6 7 8; do "$TS" -l >/dev/null 2>&1 & done
+wait
+is "$(server_pids)" "$third" "eight clients after the socket was deleted: still the one server"
+
+done_testing
