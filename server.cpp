@@ -110,11 +110,25 @@ Server::Server(Fd listener, std::string path, ServerConfig cfg, std::unique_ptr<
     top_up_spares();   // a spare ready for the first job
 }
 
+/* A log of ours with a second name (another user's hard link, where
+ * protected_hardlinks is off) may be a planted name for another file of ours:
+ * never appended to; that name is removed (the file keeps its other names)
+ * and a new log made in its place, so that the link stops no server. */
+static Fd open_log_file(const std::string& path, std::string* why) {
+    Fd fd = open_private(path, O_WRONLY | O_APPEND | O_CREAT, why);
+    struct stat st;
+    if (fd || errno != EPERM || lstat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode) ||
+        st.st_uid != geteuid() || st.st_nlink < 2)
+        return fd;
+    if (unlink(path.c_str()) != 0) return fd;
+    return open_private(path, O_WRONLY | O_APPEND | O_CREAT | O_EXCL, why);
+}
+
 /* The log, <socket>.error: opened once, and only if it is a file of ours
  * (never a link, a FIFO or another user's file planted next to the socket). */
 bool Server::open_log() {
     std::string why;
-    log_fd_ = open_private(path_ + ".error", O_WRONLY | O_APPEND | O_CREAT, &why);
+    log_fd_ = open_log_file(path_ + ".error", &why);
     if (!log_fd_) startup_error_ = format("cannot use the log: %s", why.c_str());
     return bool(log_fd_);
 }
@@ -187,7 +201,7 @@ void Server::keep_log() {
     struct stat mine;
     std::string log_path = path_ + ".error", why;
     if (!log_fd_ || fstat(log_fd_.get(), &mine) != 0 || same_file(log_path, FileId{mine.st_dev, mine.st_ino})) return;
-    Fd fd = open_private(log_path, O_WRONLY | O_APPEND | O_CREAT, &why);
+    Fd fd = open_log_file(log_path, &why);
     if (!fd) return;   // another file there: keep writing the old one
     log_fd_ = std::move(fd);
     log("the log %s was removed: made again", log_path.c_str());

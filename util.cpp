@@ -100,8 +100,17 @@ bool set_cloexec(int fd) {
     return fl >= 0 && fcntl(fd, F_SETFD, fl | FD_CLOEXEC) == 0;
 }
 
+/* Whether nobody but us (or root) can make a name in dir: then a second link
+ * to a file there was made elsewhere (another user's hard link to it, where
+ * protected_hardlinks is off) and changes nothing of ours. */
+static bool only_owner_writes(const std::string& dir) {
+    struct stat st;
+    return stat(dir.c_str(), &st) == 0 && (st.st_uid == geteuid() || st.st_uid == 0) &&
+           !(st.st_mode & (S_IWGRP | S_IWOTH));
+}
+
 Fd open_private(const std::string& path, int flags, std::string* why) {
-    Fd fd(::open(path.c_str(), flags | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600));
+    Fd fd(::open(path.c_str(), (flags & ~kLinksOk) | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600));
     if (!fd) {
         int e = errno;
         *why = e == ELOOP ? format("%s is a symbolic link", path.c_str())
@@ -119,9 +128,11 @@ Fd open_private(const std::string& path, int flags, std::string* why) {
         *why = format("%s is not a regular file", path.c_str());
     else if (st.st_uid != geteuid())
         *why = format("%s belongs to uid %u", path.c_str(), unsigned(st.st_uid));
-    else if (st.st_nlink != 1)
-        *why = format("%s has %lu links (another name points at it)", path.c_str(),
-                      static_cast<unsigned long>(st.st_nlink));
+    else if (st.st_nlink != 1 && !(flags & kLinksOk) && !only_owner_writes(dir_name(path)))
+        *why = format("%s has %lu links: in a directory that other users may write, another name may "
+                      "have been made for it (remove the other links, or keep the queue in a directory "
+                      "that only you can write)",
+                      path.c_str(), static_cast<unsigned long>(st.st_nlink));
     else {
         int fl = fcntl(fd.get(), F_GETFL);
         if (fl >= 0) fcntl(fd.get(), F_SETFL, fl & ~O_NONBLOCK);
@@ -132,7 +143,8 @@ Fd open_private(const std::string& path, int flags, std::string* why) {
 }
 
 Fd lock_file(const std::string& path, std::string* why, int timeout_ms) {
-    Fd fd = open_private(path, O_RDWR | O_CREAT, why);
+    // Only locked, never written: a second name for it costs nothing.
+    Fd fd = open_private(path, O_RDWR | O_CREAT | kLinksOk, why);
     if (!fd) return fd;
     struct flock lk {};
     lk.l_type = F_WRLCK;

@@ -60,8 +60,12 @@ bool set_cloexec(int fd);
 /* Open a file of ours next to a queue's socket, in a directory other users
  * may write: O_NOFOLLOW and O_NONBLOCK (a symlink or a FIFO planted there is
  * never followed or waited on), never truncated, and then checked: a regular
- * file, owned by us, with one link. flags are open()'s (O_CREAT makes it
- * 0600). An invalid Fd, with *why saying what is wrong, otherwise. */
+ * file, owned by us, with one link unless the directory is writable by its
+ * owner alone (us or root: then nobody else could have made a second name
+ * there, and one made elsewhere is harmless) or flags has kLinksOk. flags are
+ * open()'s (O_CREAT makes it 0600). An invalid Fd, with *why saying what is
+ * wrong, otherwise. */
+constexpr int kLinksOk = 010000000000;   // (not an open() flag)
 Fd open_private(const std::string& path, int flags, std::string* why);
 
 /* Open (creating, 0600) and write-lock a lock file (fcntl, so it goes with the

@@ -96,4 +96,34 @@ for i in 1 2 3 4 5 6 7 8; do "$TS" -l >/dev/null 2>&1 & done
 wait
 is "$(server_pids)" "$third" "eight clients after the socket was deleted: still the one server"
 
+# 6. Second names for the queue's files made elsewhere (another user's hard links, where
+#    protected_hardlinks is 0; here the owner's own, which has the same effect) stop no queue in a
+#    directory only its owner can write.
+"$TS" -K >/dev/null 2>&1
+q="$T/q" elsewhere="$T/elsewhere"
+mkdir -m 700 "$q" "$elsewhere"
+TS_SOCKET="$q/s" "$TS" true >/dev/null
+TS_SOCKET="$q/s" "$TS" -w >/dev/null 2>&1
+for f in journal lock error; do ln "$q/s.$f" "$elsewhere/$f"; done
+run_cmd env TS_SOCKET="$q/s" "$TS" --restart
+is "$RC$ERR" 0 "--restart with second links to the journal, lock and log: the server starts"
+run_cmd env TS_SOCKET="$q/s" "$TS" -l
+case $OUT in *" true"*) pass "... and has the queue" ;; *) fail "... and has the queue" "$OUT" "$ERR" ;; esac
+TS_SOCKET="$q/s" "$TS" -K >/dev/null 2>&1
+
+# In a sticky directory others may write, a second name for the log is dropped and a new log made
+# (appending to it could write into another file of the owner's); the lock is only locked.
+st="$T/sticky"
+mkdir -m 1777 "$st"
+TS_SOCKET="$st/s" "$TS" true >/dev/null
+TS_SOCKET="$st/s" "$TS" -w >/dev/null 2>&1
+TS_SOCKET="$st/s" "$TS" -K >/dev/null 2>&1
+ln "$st/s.error" "$elsewhere/error2"
+ln "$st/s.lock" "$elsewhere/lock2"
+run_cmd env TS_SOCKET="$st/s" "$TS" -l
+is "$RC" 0 "sticky directory, second links to the log and lock: the server starts"
+ok "$([ "$(stat -c %h "$st/s.error")" = 1 ] && [ "$(stat -c %h "$elsewhere/error2")" = 1 ]; echo $?)" \
+    "... with a log of its own (the other name keeps the old file)"
+TS_SOCKET="$st/s" "$TS" -K >/dev/null 2>&1
+
 done_testing

@@ -130,7 +130,14 @@ plant() {   # plant NAME SUFFIX HOW: B plants something at the queue's SUFFIX, A
 }
 plant log-symlink .error 'ln -s '"$T/ta/precious"' "$1"'
 plant log-fifo .error 'mkfifo -m 666 "$1"'
-plant log-hardlink .error 'ln '"$T/ta/precious"' "$1"'
+# A hard link of B's to A's file, named as the log: never appended to; the name is dropped and a log of
+# A's own made in its place, so that the link stops nothing.
+new_queue log-hardlink
+as $B sh -c 'ln '"$T/ta/precious"' "$1"' _ "$Q.error"
+check "log-hardlink: A's server starts all the same" 0 $'0\n' '' -- as $A "$TS" echo planted
+is "$(cat "$T/ta/precious")" "A's precious file" "log-hardlink: A's file is untouched"
+is "$(stat -c '%h %u' "$Q.error")" "1 $A" "log-hardlink: the log is a file of A's own with one name"
+stop_queues
 plant log-of-b .error ': >"$1"; chmod 666 "$1"'
 plant journal-symlink .journal 'ln -s '"$T/ta/precious"' "$1"'
 plant lock-of-b .lock ': >"$1"; chmod 666 "$1"'
@@ -359,5 +366,42 @@ run_cmd as $B "$TS" -l
     || fail "B cannot start a server there" "$RC $ERR"
 check "A can" 0 $'finished\n' '' -- as $A "$TS" -s 1
 stop_queues
+
+# ---- 12. where a queue may lie (StrictModes), and its socket's mode ---------------------------------------
+# A sticky lab directory that belongs to B: B could rename anything over A's fresh socket, or delete A's
+# files and start a server of his own there. Refused, naming the directory.
+new_queue q12 1777
+chown $B "$T/q12"
+run_cmd as $A "$TS" true
+is "$RC" 255 "A's queue in a sticky directory of B's: refused"
+[[ $ERR == *"The directory $T/q12 belongs to uid $B"* ]] && pass "naming the directory and its owner" \
+    || fail "naming the directory and its owner" "$ERR"
+# A's own directory, owner-only, but inside one that everyone may write and that is not sticky: B can
+# move A's directory aside and put his own in its place.
+mkdir -m 777 "$T/open12"
+mkdir -m 700 "$T/open12/q"
+chown $A "$T/open12/q"
+Q=$T/open12/q/sock
+run_cmd as $A "$TS" true
+is "$RC" 255 "A's owner-only directory below a non-sticky world-writable one: refused"
+[[ $ERR == *"The directory $T/open12 can be written by other users and is not sticky"* ]] \
+    && pass "naming the directory above" || fail "naming the directory above" "$ERR"
+# The socket gets its mode when it is made (the umask around bind), never by a chmod through its path,
+# which would follow whatever B renamed over the socket meanwhile.
+if command -v strace >/dev/null; then
+    new_queue q12m 1777
+    strace -qq -e trace=chmod,fchmodat -o "$T/strace12" \
+        env TS_SOCKET="$Q" TS_SOCKET_MODE=0666 "$TS" -l >/dev/null 2>&1
+    if grep -q "$Q" "$T/strace12"; then
+        fail "no chmod through the socket's path" "$(grep "$Q" "$T/strace12")"
+    else
+        pass "no chmod through the socket's path"
+    fi
+    is "$(stat -c %a "$Q")" 666 "and the socket has TS_SOCKET_MODE all the same"
+    stop_queues
+else
+    skip "no chmod through the socket's path" "strace is not installed"
+    skip "and the socket has TS_SOCKET_MODE all the same" "strace is not installed"
+fi
 
 done_testing
