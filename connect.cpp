@@ -376,8 +376,8 @@ int restart_server(const Socket& s) {
                 if (!process_gone(p)) return false;
             return true;
         };
-        double deadline = now_seconds() + 10;
-        while (!stopped() && now_seconds() < deadline) {
+        double deadline = mono_now() + 10;
+        while (!stopped() && mono_now() < deadline) {
             sleep_seconds(0.01);
         }
         if (!stopped()) {   // the journal is safe whatever happens to it
