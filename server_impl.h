@@ -59,7 +59,7 @@ struct Conn {
     bool close_after_flush = false;
     uid_t uid = static_cast<uid_t>(-1);
     bool trusted = false;               // the server's uid or root: no per-user bounds
-    double idle_deadline = 0;           // another user's connection that has not asked anything yet
+    double idle_deadline = 0;           // another user's connection that has not asked anything yet (mono_now)
     double partial_deadline = 0;        // half a frame is buffered: the rest must come by then
     std::unique_ptr<TextStream> stream;
     size_t pending = 0;                 // bytes of the stream counted in user_pending_
@@ -182,6 +182,9 @@ private:
     void shutdown(int code);   // exits, except in a harness
     void save_list();
 
+    // Every time kept here (deadlines, back-offs, when something was logged
+    // or probed) is mono_now() (util.h); wall_now() only goes to the queue,
+    // the journal and what users are shown.
     Queue queue_;
     Fd listener_;
     Fd sig_r_, sig_w_;
