@@ -322,7 +322,7 @@ int Client::enqueue() {
     // the job it queued instead of queueing a second one.
     unsigned char rnd[16];
     if (getrandom(rnd, sizeof rnd, 0) != ssize_t(sizeof rnd)) {
-        uint64_t x = uint64_t(getpid()) * 0x9E3779B97F4A7C15ull ^ uint64_t(now_seconds() * 1e9);
+        uint64_t x = uint64_t(getpid()) * 0x9E3779B97F4A7C15ull ^ uint64_t(wall_now() * 1e9);
         for (unsigned char& c : rnd) c = static_cast<unsigned char>(x >>= 3);
     }
     for (unsigned char c : rnd) sent.token += format("%02x", c);

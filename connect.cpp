@@ -509,8 +509,8 @@ static bool stop_servers(const std::vector<pid_t>& pids) {
             if (!process_gone(p)) return false;
         return true;
     };
-    double deadline = now_seconds() + 10;
-    while (!stopped() && now_seconds() < deadline) sleep_seconds(0.01);
+    double deadline = mono_now() + 10;
+    while (!stopped() && mono_now() < deadline) sleep_seconds(0.01);
     if (stopped()) return true;
     for (pid_t p : pids) kill(p, SIGKILL);
     for (int i = 0; i < 500 && !stopped(); ++i) sleep_seconds(0.01);

@@ -161,6 +161,11 @@ bool GpuPlan::fits(const Slot& s, const GpuNeed& need, std::string* why) {
                       s.use.jobs == 1 ? "" : "s");
         return false;
     }
+    if (snap_.when < s.use.last_end) {   // what a ts job left behind there is not seen yet
+        wants_probe_ = true;
+        *why = card_name(c) + " is probed again since a ts job on it ended";
+        return false;
+    }
     bool measured = c.mem_known && c.mem_total > 0;
     if (s.foreign && (!policy_.judge_by_memory || !measured)) {
         *why = card_name(c) + " has a process that is not a ts job";
@@ -221,6 +226,11 @@ bool GpuPlan::place(const GpuNeed& need, std::vector<std::string>* uuids, std::s
     uuids->clear();
     ++asked_;
     if (need.count <= 0) return true;
+    if (snap_.when < need.queued) {   // the cards were looked at before the job was there: look again
+        wants_probe_ = true;
+        *why = "the GPUs are probed again since it was queued";
+        return false;                  // waits, reserving nothing
+    }
     UsableCards u;
     for (const Slot& s : slots_) u.cards.push_back(s.card);
     if (!could_ever_fit(need, u, why)) return false;   // waits, reserving nothing

@@ -21,6 +21,9 @@
  *     the card has settled, where the memory measured free holds it too;
  *   - measured memory is not trusted for `settle` seconds after a job started
  *     on the card, nor from a snapshot taken before that;
+ *   - decisions fail closed: a job is placed only by a probe that began
+ *     after it was queued, and on a card only by a probe that began after
+ *     the last ts job on it ended (else the plan wants a probe);
  *   - cards are tried in the order of preference (TS_VISIBLE_DEVICES, else
  *     the probe's order), and a job's cards are all of one vendor;
  *   - the first GPU job in queue order that cannot start reserves the cards
@@ -69,8 +72,8 @@ struct GpuProcess {
 struct GpuSnapshot {
     bool ok = false;
     std::string error;
-    double when = 0;               // when the probe began (now_seconds): what it measured is no older
-    double ended = 0;              // when it ended: its result is used for a while from then
+    double when = 0;               // when the probe began (mono_now, util.h): what it measured is no older
+    double ended = 0;              // when it ended (mono_now): its result is used for a while from then
     std::vector<GpuCard> cards;    // in the probe's order
     std::vector<GpuProcess> procs;
     std::string source;            // "nvidia-smi", "sysfs", "nvidia-smi, sysfs"
@@ -119,13 +122,15 @@ struct GpuPolicy {
 struct GpuNeed {
     int count = 0;
     uint64_t mem = 0;
+    double queued = 0;             // when the job was queued (mono_now): a probe begun before is no answer for it
 };
 
 /* What ts jobs hold of one card. */
 struct CardUse {
     int jobs = 0;
     uint64_t claimed = 0;          // the --gpu-mem of those jobs, together
-    double last_start = -1e18;     // when a job last started on it
+    double last_start = -1e18;     // when a job last started on it (mono_now)
+    double last_end = -1e18;       // when a job on it last ended (mono_now): a probe begun before saw it there
 };
 using GpuUse = std::map<std::string, CardUse>;   // by UUID
 
@@ -152,14 +157,16 @@ bool could_ever_fit(const GpuNeed& need, const UsableCards& u, std::string* why)
  * its share at once, and keeps the first job that could not be placed's reservation. */
 class GpuPlan {
 public:
+    /* now: mono_now(), as the snapshot's times and use's. */
     GpuPlan(const GpuSnapshot& s, const GpuPolicy& p, GpuUse use, double now);
     /* Place a job: true with its cards' UUIDs in *uuids. False with why it
      * waits in *why (for -i); the first job refused reserves the cards it could use. */
     bool place(const GpuNeed& need, std::vector<std::string>* uuids, std::string* why);
     /* No card has room for any job (placing more is pointless this pass). */
     bool full() const;
-    /* The snapshot is too old to place a job that needs memory measured
-     * (a probe would help): set by place(). */
+    /* The snapshot is too old to place a job (one queued since it began,
+     * a card whose ts job ended since, memory to measure once settled): a
+     * probe would help. Set by place(). */
     bool wants_probe() const { return wants_probe_; }
     /* How many jobs place() was asked about. */
     size_t asked() const { return asked_; }

@@ -149,7 +149,7 @@ void Server::on_submit(Conn& c, const Frame& f) {
     if (!gpu_check_submit(c, f, spec)) return;   // GPUs it could never get: refused (or asked later)
     if (!may_queue(c, spec) || !writable(c, "the job was not queued")) return;
     bool no_block = spec.flags & proto::kNoBlock;
-    JobId id = queue_.add(std::move(spec), now_seconds());
+    JobId id = queue_.add(std::move(spec), wall_now(), c.submit_at != 0 ? c.submit_at : mono_now());
     if (!journal_->job(*queue_.find(id), false)) {   // on disk, or not queued at all
         queue_.cancel_add(id);
         error(c, format("the queue's journal cannot be written: %s; the job was not queued.\n",
@@ -160,7 +160,7 @@ void Server::on_submit(Conn& c, const Frame& f) {
         _exit(9);   // a test's fault: journaled, not answered
     if (queue_.find(id)->state == JobState::Overflow) {
         if (no_block) {   // -B: refused; recorded as a job whose runner vanished, as in task-spooler
-            end_job(id, Queue::lost_result(), now_seconds());
+            end_job(id, Queue::lost_result(), wall_now());
             reply(c, encode_empty(MsgType::QueueFull));
         } else {
             set_role(c, Role::Overflow, id);   // answered when there is room (admit_overflow)
@@ -178,11 +178,11 @@ void Server::resubmitted(Conn& c, Job& j) {
             error(c, format("The job %i was queued already, and its client is gone.\n", j.id));
             return;
         }
-        j.awaiting_client = false;
+        queue_.client_back(j.id);
     }
     if (j.state == JobState::Overflow) {
         if (j.spec.flags & proto::kNoBlock) {   // -B: refused, as the first time would have
-            end_job(j.id, Queue::lost_result(), now_seconds());
+            end_job(j.id, Queue::lost_result(), wall_now());
             reply(c, encode_empty(MsgType::QueueFull));
             return;
         }
@@ -308,7 +308,7 @@ void Server::on_info(Conn& c, const Frame& f) {
         error(c, r.id == -1 ? "No jobs.\n" : format("Job %i not finished or not running.\n", r.id));
         return;
     }
-    reply_text(c, info_text(*j, now_seconds(), uid_, c.uid, gpu_info(*j)));
+    reply_text(c, info_text(*j, wall_now(), uid_, c.uid, gpu_info(*j)));
 }
 
 void Server::on_remove(Conn& c, const Frame& f) {
@@ -422,7 +422,7 @@ void Server::on_attach(Conn& c, const Frame& f) {
     }
     bool ours = !j->spec.run_by_client();
     set_role(c, ours ? Role::Runner : Role::ClientRunner, a.id);
-    j->awaiting_client = false;
+    queue_.client_back(a.id);
     // The pid the kernel gives (SO_PEERCRED), not the one the message claims.
     if (ours && c.pid > 0) queue_.set_runner(a.id, c.pid);
     log_other(c.uid, format("job %d: its %s is back", a.id, ours ? "runner" : "client"));
@@ -593,7 +593,7 @@ void Server::on_spare(Conn& c, const Frame&) {
     while (!unassigned_.empty()) {
         JobId id = unassigned_.front();
         unassigned_.pop_front();
-        unassigned_since_ = now_seconds();
+        unassigned_since_ = mono_now();
         Job* j = queue_.find(id);
         if (j && j->state == JobState::Running && !runner_conn(id)) {
             assign(c, *j);

@@ -97,6 +97,7 @@ std::list<JobId>& Queue::list_of(JobState s) {
  * puts it at that list's end. Moving out forgets the job: e is gone after. */
 bool Queue::move(Entry& e, Op op, Place to) {
     static_assert(table_is_sound());
+    ++changes_;
     Job& j = e.job;
     bool in = e.listed;   // from j.state; else from outside the queue
     const Transition& t = kTransitions[static_cast<size_t>(op)];
@@ -188,7 +189,7 @@ LimitsPtr Queue::intern(const LimitsPtr& limits) {
     return limits_.get(key, [&limits] { return limits; });
 }
 
-JobId Queue::add(JobSpec spec, double now) {
+JobId Queue::add(JobSpec spec, double wall, double mono) {
     if (!relinked_) relink_dependencies();
     JobId id = next_id_++;
     Entry e;
@@ -197,7 +198,8 @@ JobId Queue::add(JobSpec spec, double now) {
     e.job.env = intern(std::move(e.job.spec.env));
     e.job.spec.env.clear();
     e.job.spec.limits = intern(e.job.spec.limits);
-    e.job.enqueue_time = now;
+    e.job.enqueue_time = wall;
+    e.job.queued_mono = mono;
     resolve_dependency(e.job);   // before the job joins the active list
     e.bytes = spec_bytes(e.job.spec);
     bool full = max_jobs_ && active_.size() + overflow_.size() + 1 >= max_jobs_;
@@ -242,6 +244,7 @@ void Queue::restore(Job j) {
 }
 
 void Queue::relink_dependencies() {
+    ++changes_;
     dependents_.clear();
     for (const auto& [id, e] : jobs_) {
         const Job& j = e.job;
@@ -269,11 +272,19 @@ bool Queue::unstart(JobId id) {
     return true;
 }
 
+void Queue::client_back(JobId id) {
+    if (Job* j = find(id); j && j->awaiting_client) {
+        j->awaiting_client = false;
+        ++changes_;
+    }
+}
+
 void Queue::set_runner(JobId id, pid_t runner_pid) {
     if (Job* j = find(id)) j->runner_pid = runner_pid;
 }
 
 void Queue::set_meta(const Meta& m) {
+    ++changes_;
     next_id_ = std::max(next_id_, m.next_id);
     last_errorlevel_ = m.last_errorlevel;
     last_finished_id_ = m.last_finished_id;
@@ -350,7 +361,7 @@ Decisions Queue::schedule(GpuPlan* gpus) {
             Entry& e = jobs_.at(*it++);
             Job& j = e.job;
             if (j.state != JobState::Queued || j.awaiting_client) continue;
-            GpuNeed need{int(j.spec.settings.gpus()), j.spec.settings.gpu_mem()};
+            GpuNeed need{int(j.spec.settings.gpus()), j.spec.settings.gpu_mem(), j.queued_mono};
             bool gpu = need.count > 0;
             if (j.depends) {
                 std::optional<int> result = j.dep_result;
@@ -481,6 +492,7 @@ void Queue::evict_finished() {
 void Queue::tell_dependents(JobId id, int errorlevel) {
     auto it = dependents_.find(id);
     if (it == dependents_.end()) return;
+    ++changes_;
     for (JobId d : it->second) {
         Job* j = find(d);
         if (j && !j->dep_result) j->dep_result = errorlevel;
@@ -506,6 +518,7 @@ bool Queue::urgent(JobId id) {
     if (e.pos == active_.begin()) return false;
     auto second = std::next(active_.begin());
     if (e.pos == second) return true;
+    ++changes_;
     active_.splice(second, active_, e.pos);
     return true;
 }
@@ -523,6 +536,7 @@ bool Queue::urgent_among_own(JobId id, JobId* before) {
     }
     if (to == e.pos) return true;   // first of its owner's already
     *before = *to;
+    ++changes_;
     active_.splice(to, active_, e.pos);
     return true;
 }
@@ -534,6 +548,7 @@ bool Queue::move_before(JobId id, JobId before) {
         return false;
     Entry& e = jobs_.at(id);
     if (e.pos == active_.begin()) return false;
+    ++changes_;
     active_.splice(jobs_.at(before).pos, active_, e.pos);
     return true;
 }
@@ -548,6 +563,7 @@ bool Queue::swap(JobId a, JobId b) {
     if (a == b || !in_queue(ja) || !in_queue(jb)) return false;
     Entry& ea = jobs_.at(a);
     Entry& eb = jobs_.at(b);
+    ++changes_;
     std::swap(*ea.pos, *eb.pos);
     std::swap(ea.pos, eb.pos);
     return true;

@@ -158,7 +158,10 @@ struct Job {
     EnvPtr env;                            // the environment (spec.env is moved here)
     pid_t pid = 0;
     pid_t runner_pid = 0;                  // of a server-spawned runner
-    double enqueue_time = 0, start_time = 0, end_time = 0;
+    double enqueue_time = 0, start_time = 0, end_time = 0;   // wall clock (util.h: wall_now), shown and saved
+    // Not saved: when it was queued on this server's monotonic clock (mono_now;
+    // 0: before this server started). Only a GPU probe begun since may place it.
+    double queued_mono = 0;
     JobResult result;
     // Not saved: a restored -f job whose client has not come back yet is
     // not started (its client must run it).
@@ -190,8 +193,9 @@ class Queue {
 public:
     Queue();
 
-    /* A new job: Queued, or Overflow when the queue is full. */
-    JobId add(JobSpec spec, double now);
+    /* A new job: Queued, or Overflow when the queue is full. wall: its
+     * enqueue time; mono: the same moment on the monotonic clock. */
+    JobId add(JobSpec spec, double wall, double mono = 0);
     /* Put back a job exactly as it was (from the journal), at the end of
      * the list its state belongs to. */
     void restore(Job j);
@@ -233,6 +237,12 @@ public:
     size_t gpu_jobs_queued() const { return gpu_queued_; }
     size_t gpu_jobs_running() const { return gpu_running_.size(); }
     const std::set<JobId>& gpu_running() const { return gpu_running_; }
+    /* A count that grows with every change schedule() decides by (a job
+     * added, moved, started, ended or reordered, a dependency decided, the
+     * slots, a client back): while it stays, a pass decides as the last did. */
+    uint64_t changes() const { return changes_; }
+    /* A restored job whose client (-f, or another user's ts) came back: it may start. */
+    void client_back(JobId id);
 
     /* The runner of a Running job reported its pid and output file. */
     void started(JobId id, pid_t pid, const std::string& output, double start);
@@ -257,7 +267,7 @@ public:
 
     int busy_slots() const { return busy_; }
     int max_slots() const { return max_slots_; }
-    void set_max_slots(int n) { max_slots_ = n; }
+    void set_max_slots(int n) { max_slots_ = n; ++changes_; }
     void set_max_finished(size_t n) { max_finished_ = n; }
 
     /* -r: a queued job that is not the head, or a finished one. */
@@ -347,6 +357,7 @@ private:
     size_t gpu_queued_ = 0;         // of them, GPU jobs
     std::set<JobId> gpu_running_;   // GPU jobs Running
     int max_slots_ = 1;
+    uint64_t changes_ = 0;
     size_t max_finished_ = 1000;
     int last_errorlevel_ = 0;        // of the job that ended last (for -d)
     JobId last_finished_id_ = -1;

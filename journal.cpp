@@ -241,7 +241,7 @@ bool record_at(const std::string& data, size_t off, const Key& k, RecHeader* h) 
 uint64_t new_salt() {
     uint64_t s = 0;
     if (getrandom(&s, sizeof s, 0) != ssize_t(sizeof s))
-        s = (uint64_t(getpid()) << 32) ^ uint64_t(now_seconds() * 1e9) ^ 0x9E3779B97F4A7C15ull;
+        s = (uint64_t(getpid()) << 32) ^ uint64_t(wall_now() * 1e9) ^ 0x9E3779B97F4A7C15ull;
     return s;
 }
 
@@ -775,7 +775,7 @@ bool Journal::after_replay(Queue* q, std::string* damaged_out) {
                     path_.c_str(), id));
         q->end(id, Queue::lost_result("its environment was in a damaged record of the journal: "
                                            "queue it again"),
-                    now_seconds());
+                    wall_now());
         changed = true;
     }
     env_lost_.clear();
@@ -1056,7 +1056,7 @@ bool Journal::room() {
 bool Journal::recover(const Queue& q) {
     if (path_.empty() || (err_ == 0 && !dirty_ && fd_)) return true;
     if (dirty_ || !fd_) {   // a whole snapshot: not on every request
-        double now = now_seconds();
+        double now = mono_now();
         if (now - snapshot_tried_ < 0.2) return false;
         snapshot_tried_ = now;
         return write_snapshot(q);

@@ -105,7 +105,7 @@ public:
     /* Compact when the file has grown well beyond the live state (after a
      * failure, not again for a while). */
     void maybe_compact(const Queue& q, double now);
-    void maybe_compact(const Queue& q) { maybe_compact(q, now_seconds()); }
+    void maybe_compact(const Queue& q) { maybe_compact(q, mono_now()); }
     /* Write the live state now. */
     bool compact(const Queue& q) { return write_snapshot(q); }
     /* ts -K: a fresh, empty queue (the file is removed only if it is still

@@ -4,6 +4,8 @@
  */
 #include "listing.h"
 
+#include <algorithm>
+
 #include <array>
 #include <ctime>
 #include <vector>
@@ -80,11 +82,11 @@ std::string info_text(const Job& j, double now, uid_t server_uid, uid_t viewer, 
     s += "Enqueue time: " + ctime_text(j.enqueue_time);
     if (j.state == JobState::Running) {
         s += "Start time: " + ctime_text(j.start_time);
-        s += format("Time running: %fs\n", now - j.start_time);
+        s += format("Time running: %fs\n", std::max(0.0, now - j.start_time));   // the clock set back: not negative
     } else if (j.state == JobState::Finished) {
         s += "Start time: " + ctime_text(j.start_time);
         s += "End time: " + ctime_text(j.end_time);
-        s += format("Time run: %fs\n", j.end_time - j.start_time);
+        s += format("Time run: %fs\n", std::max(0.0, j.end_time - j.start_time));
     }
     return s;
 }

@@ -336,7 +336,7 @@ void GpuProbe::finish(bool ok, const std::string& error) {
     step_ = Step::Idle;
     out_.reset();
     pgid_ = 0;
-    cur_.ended = now_seconds();
+    cur_.ended = mono_now();
     cur_.ok = ok;
     cur_.error = error;
     result_ = std::move(cur_);

@@ -133,7 +133,7 @@ bool name_output(OutputFile* f) {
     uint64_t r = 0;
     for (int attempt = 0; attempt < 100; ++attempt) {
         if (getrandom(&r, sizeof r, GRND_NONBLOCK) != sizeof r)
-            r = (r ^ uint64_t(getpid())) * 6364136223846793005ull + uint64_t(now_seconds() * 1e6);
+            r = (r ^ uint64_t(getpid())) * 6364136223846793005ull + uint64_t(wall_now() * 1e6);
         std::string path = f->dir + "/ts-out.";
         for (int i = 0; i < 6; ++i, r /= 62) path += kChars[r % 62];
         if (linkat(AT_FDCWD, proc.c_str(), AT_FDCWD, path.c_str(), AT_SYMLINK_FOLLOW) == 0) {
@@ -262,7 +262,7 @@ void ServerLink::note(const Frame& f) {
 
 /* A line in the queue's log (<socket>.error): the server cannot be reached. */
 void ServerLink::log_failure(const std::string& why) {
-    double now = now_seconds();
+    double now = mono_now();
     // The first failure, the one that reaches the longest delay, then one a minute.
     if (logged_ != 0 && !(delay_ >= 5 && logged_ < failing_since_ + 5) && now - logged_ < 60) return;
     logged_ = now;
@@ -282,14 +282,14 @@ void ServerLink::log_failure(const std::string& why) {
 
 bool ServerLink::try_reattach() {
     if (gone_) return false;
-    double now = now_seconds();
+    double now = mono_now();
     if (now < next_try_) return false;
     drain();
     std::string why;
     fd_ = connect_(&why);
     if (!fd_) {
         delay_ = delay_ == 0 ? 0.05 : std::min(delay_ * 2, 5.0);
-        next_try_ = now_seconds() + delay_;
+        next_try_ = mono_now() + delay_;
         if (failing_since_ == 0) failing_since_ = now;
         log_failure(why);
         return false;
@@ -310,10 +310,10 @@ bool ServerLink::try_reattach() {
 }
 
 bool ServerLink::reattach() {
-    double give_up = now_seconds() + patience_ms_ / 1000.0;
-    while (!gone_ && now_seconds() < give_up) {
+    double give_up = mono_now() + patience_ms_ / 1000.0;
+    while (!gone_ && mono_now() < give_up) {
         if (try_reattach()) return true;
-        sleep_seconds(std::max(0.001, next_try_ - now_seconds()));
+        sleep_seconds(std::max(0.001, next_try_ - mono_now()));
     }
     gone_ = true;
     return false;
@@ -419,7 +419,7 @@ RunOutcome run_job(const JobSpec& spec, JobId id, ServerLink& link, bool foregro
     sigaction(SIGCHLD, &sa, nullptr);
     signal(SIGPIPE, SIG_IGN);
     signal(SIGHUP, SIG_IGN);   // a closing terminal must not cost the job its result (the job gets SIG_DFL)
-    double start = now_seconds();
+    double start = wall_now(), start_mono = mono_now();   // reported; measured
     pid_t pid = -1;
     if (out_ok) {
         if (foreground) {
@@ -496,8 +496,8 @@ RunOutcome run_job(const JobSpec& spec, JobId id, ServerLink& link, bool foregro
     if (pid > 0 && (spec.flags & proto::kMail) && !out.path.empty())
         send_mail(spec, id, r.errorlevel, out.path, &ru);
     if (pid > 0) run_onfinish(spec, id, r.errorlevel, out.path, &ru);
-    double end = now_seconds();
-    r.real = end - start;
+    double end = std::max(start, wall_now());   // reported (a clock set back meanwhile: no end before the start)
+    r.real = mono_now() - start_mono;
     r.user = tv_seconds(ru.ru_utime);
     r.sys = tv_seconds(ru.ru_stime);
 

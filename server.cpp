@@ -256,7 +256,7 @@ void Server::configure() {
 /* After a restart: jobs that were running wait for their runners to come
  * back; -f jobs wait for their clients; overflow submitters are gone. */
 void Server::restored() {
-    reattach_deadline_ = now_seconds() + kReattachGrace;
+    reattach_deadline_ = mono_now() + kReattachGrace;
     // Overflow jobs wait, like running ones, for their submitters to ask again
     // (the same submit: see resubmitted); check_detached ends the others.
     for (JobId id : queue_.active()) {
@@ -266,7 +266,7 @@ void Server::restored() {
         if (j->state == JobState::Queued && j->spec.run_by_client()) j->awaiting_client = true;
         // A running job keeps its GPUs; what they measure settles as after a start.
         if (j->state == JobState::Running)
-            for (const std::string& u : j->gpus()) gpu_last_start_[u] = now_seconds();
+            for (const std::string& u : j->gpus()) gpu_last_start_[u] = mono_now();
     }
     for (JobId id : queue_.overflow()) {   // an overflow -f or other user's job: not let in before its client is back
         Job* j = queue_.find(id);
@@ -308,7 +308,7 @@ void Server::log(const char* fmt, ...) {
 
 void Server::run() {
     for (;;) {
-        double now = now_seconds();
+        double now = mono_now();
         double wake = next_wakeup(now);
         // (never a wait of 0 for a time already past: this round sees to it)
         round(wake == 0 ? -1 : std::max(1, static_cast<int>((wake - now) * 1000) + 1));
@@ -341,7 +341,7 @@ constexpr size_t kFirstConn = 4;
 void Server::round(int timeout) {
     std::vector<pollfd>& pfds = pfds_;
     {
-        check_deadlines(now_seconds(), &timeout);
+        check_deadlines(mono_now(), &timeout);
         pfds.clear();
         pfds.push_back({sig_r_.get(), POLLIN, 0});
         pfds.push_back({listener_.get(), short(accepting_ ? POLLIN : 0), 0});
@@ -380,13 +380,13 @@ void Server::round(int timeout) {
         conns_.erase(std::remove_if(conns_.begin(), conns_.end(),
                                     [](const std::unique_ptr<Conn>& c) { return c->dead; }),
                      conns_.end());
-        check_files(now_seconds());
+        check_files(mono_now());
         check_detached();
         check_unassigned();
-        recover_journal(now_seconds());
-        gpu_round(now_seconds());
+        recover_journal(mono_now());
+        gpu_round(mono_now());
         schedule();
-        journal_->maybe_compact(queue_, now_seconds());
+        journal_->maybe_compact(queue_, mono_now());
     }
 }
 
@@ -429,7 +429,7 @@ void Server::accept_all() {
         if (fd < 0) {
             if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
                 accepting_ = false;   // back off; poll again in a moment
-                double now = now_seconds();   // at most once a minute, not every 100 ms
+                double now = mono_now();   // at most once a minute, not every 100 ms
                 if (now - accept_logged_ >= 60) {
                     log("accept: %s: new connections wait until descriptors are free", strerror(errno));
                     accept_logged_ = now;
@@ -463,7 +463,7 @@ bool Server::admit(Conn& c) {
         return false;   // closed: it never waits in the backlog
     }
     ++others_conns_;
-    c.idle_deadline = now_seconds() + kIdleLimit;
+    c.idle_deadline = mono_now() + kIdleLimit;
     return true;
 }
 
@@ -515,7 +515,7 @@ void Server::log_other(uid_t uid, const std::string& line) {
         log("%s", line.c_str());
         return;
     }
-    double now = now_seconds();
+    double now = mono_now();
     if (now - other_logged_ < 10) {
         ++others_unlogged_;
         return;
@@ -561,7 +561,7 @@ void Server::read_conn(Conn& c) {
     }
     // Half a frame: the rest must come soon (a stalled sender holds nothing for long).
     if (c.in.empty()) c.partial_deadline = 0;
-    else if (!c.trusted && c.partial_deadline == 0) c.partial_deadline = now_seconds() + kIdleLimit;
+    else if (!c.trusted && c.partial_deadline == 0) c.partial_deadline = mono_now() + kIdleLimit;
 }
 
 void Server::flush(Conn& c) {
@@ -686,7 +686,7 @@ void Server::drain_signals() {
         int st = 0;
         while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
             if (pid == launcher_->spawner_pid()) spawner_gone("it ended");
-            (void)probe_.reaped(pid, st, now_seconds());
+            (void)probe_.reaped(pid, st, mono_now());
         }
     }
 }
@@ -769,7 +769,7 @@ static bool runner_alive(pid_t pid) {
 /* Restored jobs whose runner or client did not come back. */
 void Server::check_detached() {
     if (reattach_deadline_ == 0) return;
-    double now = now_seconds();
+    double now = mono_now(), wall = wall_now();
     bool waiting = false;
     for (JobId id : queue_.overflow()) {
         if (!overflow_conns(id).empty()) continue;
@@ -779,7 +779,7 @@ void Server::check_detached() {
         }
         end_job(id, Queue::lost_result("its submitter was waiting for room in the queue when the server "
                                       "stopped, and did not come back"),
-               now);
+               wall);
     }
     std::vector<JobId> ids(queue_.active().begin(), queue_.active().end());
     for (JobId id : ids) {
@@ -816,7 +816,7 @@ void Server::check_detached() {
                Queue::lost_result(j->spec.run_by_client()
                                       ? "the server restarted, and the job's client did not come back"
                                       : "the server restarted, and the job's runner was gone"),
-               now);
+               wall);
     }
     if (!waiting) reattach_deadline_ = 0;
 }
@@ -848,7 +848,7 @@ void Server::conn_lost(Conn& c) {
                                     "reporting the end"
                                   : "its runner ended before reporting the end (it was killed, "
                                     "or could not reach the server)"),
-           now_seconds());
+           wall_now());
 }
 
 void Server::schedule() {
@@ -856,7 +856,7 @@ void Server::schedule() {
     // a crash), nor while descriptors or processes are short.
     if (!journal_->ok() || journal_->pending() || (queue_.busy_slots() < queue_.max_slots() && !queue_.active().empty() && !journal_->room())) return;
     if (start_after_ != 0) {
-        if (now_seconds() < start_after_) return;
+        if (mono_now() < start_after_) return;
         start_after_ = 0;
     }
     for (JobId id : queue_.admit_overflow()) {
@@ -866,13 +866,13 @@ void Server::schedule() {
             submitted(*c, id);
         }
     }
-    double now = now_seconds();
+    double now = mono_now(), wall = wall_now();
     std::unique_ptr<GpuPlan> plan;
-    if (queue_.gpu_jobs_queued() > 0) plan = gpu_plan(now);   // nullptr: the GPUs are not known well enough now
+    bool placing = queue_.gpu_jobs_queued() > 0 && gpu_pass_due(now);   // else as the last pass decided
+    if (placing) plan = gpu_plan(now);   // nullptr: the GPUs are not known well enough now
     Decisions d = queue_.schedule(plan.get());
-    if (d.gpu_waiting && (!plan || plan->wants_probe() || !gpu_fresh(now))) want_probe(now);
     for (JobId id : d.skipped) {
-        journal_->ended(id, skipped_result(), now);
+        journal_->ended(id, skipped_result(), wall);
         if (Conn* c = runner_conn(id)) {   // a job run by its client: tell it to give up
             set_role(*c, Role::Client);
             if (const Job* j = queue_.find(id)) send_run(*c, *j, true, true);
@@ -903,6 +903,7 @@ void Server::schedule() {
         }
         if (Conn* c = runner_conn(id)) send_run(*c, *j, false, false);
     }
+    gpu_passed(now, placing, plan.get(), d);   // a probe, if one is wanted
 }
 
 /* Start a job's runner: a spare one when there is one (the usual way), else
@@ -914,7 +915,7 @@ void Server::spawn_runner(Job& j) {
         return;
     }
     if (launcher_->has_spawner()) {
-        if (unassigned_.empty()) unassigned_since_ = now_seconds();
+        if (unassigned_.empty()) unassigned_since_ = mono_now();
         unassigned_.push_back(j.id);
         top_up_spares();   // if the spawner turns out to be gone, its runner is forked here then
         return;
@@ -963,7 +964,7 @@ void Server::spawner_gone(const char* why) {
 /* Jobs that waited too long for a spare (or whose spawner is gone) get a runner forked here. */
 void Server::check_unassigned() {
     if (unassigned_.empty()) return;
-    if (launcher_->has_spawner() && now_seconds() - unassigned_since_ < kSpareWait) return;
+    if (launcher_->has_spawner() && mono_now() - unassigned_since_ < kSpareWait) return;
     if (launcher_->has_spawner()) log("no spare runner came for %.0f s: forking runners here", kSpareWait);
     std::deque<JobId> ids;
     ids.swap(unassigned_);
@@ -1012,7 +1013,7 @@ void Server::resources_short(JobId id, const char* what, int err) {
         std::string missing = err == EMFILE || err == ENFILE ? "a file descriptor"
                               : err == EAGAIN             ? "a process"
                                                           : "memory";
-        double now = now_seconds();
+        double now = mono_now();
         if (short_of_.empty() && now - short_logged_ >= 60) {   // once a shortage, once a minute at most
             log("job %d cannot start yet (%s: %s): it stays queued, and starts when %s is available "
                 "again",
@@ -1022,7 +1023,7 @@ void Server::resources_short(JobId id, const char* what, int err) {
         }
         short_of_ = missing;
         start_delay_ = start_delay_ == 0 ? 0.05 : std::min(start_delay_ * 2, 2.0);
-        start_after_ = now_seconds() + start_delay_;
+        start_after_ = mono_now() + start_delay_;
     }
     if (queue_.unstart(id)) journal_->unstarted(id);
 }
@@ -1084,6 +1085,7 @@ Fd ServerHarness::connect(uid_t uid) {
 }
 
 void ServerHarness::round() { impl_->server.round(0); }
+size_t ServerHarness::gpu_placements() const { return impl_->server.gpu_asked(); }
 bool ServerHarness::stopped() const { return impl_->server.stopped(); }
 std::string ServerHarness::list() const { return impl_->server.list(); }
 

@@ -31,6 +31,7 @@ public:
     void round();
     bool stopped() const;    // a KillServer was honoured
     std::string list() const;
+    size_t gpu_placements() const;   // GPU jobs the scheduling passes tried to place, all together
 
 private:
     struct Impl;

@@ -6,9 +6,19 @@
  * --gpu-list.
  *
  * The loop probes only while GPU jobs wait, or when a submit or --gpu-list
- * needs to know the cards; a probe's result is used for probe_interval
- * seconds. A failed probe stops GPU jobs only: CPU jobs go on, and the
- * reason is in -i, --gpu-list and the log.
+ * needs to know the cards. Decisions fail closed: a job is placed only by a
+ * probe begun after it was queued, on cards no ts job has left since that
+ * probe began, and no longer than probe_interval seconds after it ended
+ * (GpuPlan says when it wants a newer one). One probe runs at a time, and
+ * serves every job that waits when it begins. A failed probe stops GPU jobs
+ * only: CPU jobs go on, and the reason is in -i, --gpu-list and the log.
+ *
+ * A pass costs nothing while nothing it decides by has changed (the last
+ * probe's result, the queue: its GPU jobs, the running ones, slots, order)
+ * and no card settles: the jobs that waited still wait (gpu_pass_due).
+ *
+ * Every time here is mono_now() (util.h): a step of the wall clock moves no
+ * probe, settling, retry or wait.
  */
 #include <algorithm>
 #include <cerrno>
@@ -78,6 +88,7 @@ void Server::gpu_take(double now) {
     }
     GpuSnapshot s;
     if (!probe_.take(&s)) return;
+    ++gpu_snaps_;
     if (!s.ok) {
         probe_failed(now, s.error);
         gpu_snap_.ok = false;
@@ -131,6 +142,55 @@ std::unique_ptr<GpuPlan> Server::gpu_plan(double now) {
     return std::make_unique<GpuPlan>(gpu_snap_, cfg_.gpu, gpu_use(), now);
 }
 
+/* Whether this pass must place GPU jobs: something the last one decided by
+ * has changed since (a probe's result, the queue, a card's settling, the
+ * probe's age), or it started a job. Else its jobs still wait as they did. */
+bool Server::gpu_pass_due(double now) {
+    gpu_note_ends(now);
+    const GpuPass& p = gpu_pass_;
+    return !p.valid || p.snaps != gpu_snaps_ || p.changes != queue_.changes() || now >= p.until;
+}
+
+/* After a pass: what it decided by (for gpu_pass_due), and a probe when the
+ * jobs that wait for GPUs only want a newer one, or the last is old. */
+void Server::gpu_passed(double now, bool placed, const GpuPlan* plan, const Decisions& d) {
+    if (queue_.gpu_jobs_queued() == 0) {
+        gpu_pass_ = GpuPass();
+        return;
+    }
+    if (placed) {
+        GpuPass& p = gpu_pass_;
+        if (plan) gpu_asked_ += plan->asked();
+        p.valid = d.start.empty();
+        p.snaps = gpu_snaps_;
+        p.changes = queue_.changes();
+        p.waiting = d.gpu_waiting;
+        p.wants_probe = !plan || plan->wants_probe();
+        p.until = gpu_snap_.ended + cfg_.probe_interval;   // then the probe is too old to place by
+        for (const auto& [uuid, t] : gpu_last_start_)
+            if (t + cfg_.gpu.settle > now) p.until = std::min(p.until, t + cfg_.gpu.settle);
+    }
+    if (gpu_pass_.waiting && (gpu_pass_.wants_probe || !gpu_fresh(now))) want_probe(now);
+}
+
+/* The cards of GPU jobs that stopped running (ended, or never started after
+ * all) are marked as left now: a probe begun before does not place on them. */
+void Server::gpu_note_ends(double now) {
+    if (gpu_held_seen_ == queue_.changes()) return;
+    gpu_held_seen_ = queue_.changes();
+    const std::set<JobId>& running = queue_.gpu_running();
+    for (auto it = gpu_held_.begin(); it != gpu_held_.end();) {
+        if (running.count(it->first)) {
+            ++it;
+            continue;
+        }
+        for (const std::string& u : it->second) gpu_last_end_[u] = now;
+        it = gpu_held_.erase(it);
+    }
+    for (JobId id : running)
+        if (const Job* j = queue_.find(id); j && !gpu_held_.count(id)) gpu_held_[id] = j->gpus();
+}
+
 /* What the running ts jobs hold of each card. */
 GpuUse Server::gpu_use() const {
     GpuUse use;
@@ -142,6 +202,7 @@ GpuUse Server::gpu_use() const {
                 cu.claimed += j->spec.settings.gpu_mem();
             }
     for (auto& [uuid, at] : gpu_last_start_) use[uuid].last_start = at;
+    for (auto& [uuid, at] : gpu_last_end_) use[uuid].last_end = at;
     return use;
 }
 
@@ -170,7 +231,9 @@ double Server::gpu_wakeup(double now) const {
 bool Server::gpu_check_submit(Conn& c, const Frame& f, const JobSpec& spec) {
     GpuNeed need{int(spec.settings.gpus()), spec.settings.gpu_mem()};
     if (need.count == 0) return true;
-    if (!gpu_probed_) want_probe(now_seconds());
+    double now = mono_now();
+    if (c.submit_at == 0) c.submit_at = now;   // a probe from now on is newer than the job
+    if (!gpu_probed_) want_probe(now);
     if (!gpu_probed_) {   // the first probe runs: the submit is dispatched again when it ends
         if (!charge_input(c, f.payload.size())) return false;   // it holds that meanwhile
         c.parked = std::make_unique<Frame>(f);
@@ -252,7 +315,7 @@ std::string Server::gpu_wait_reason(const Job& j, double now) const {
         if (k->state != JobState::Queued || k->spec.settings.gpus() == 0 || waits_for_other_than_gpus(*k)) continue;
         std::vector<std::string> cards;
         std::string why;
-        bool placed = plan.place({int(k->spec.settings.gpus()), k->spec.settings.gpu_mem()}, &cards, &why);
+        bool placed = plan.place({int(k->spec.settings.gpus()), k->spec.settings.gpu_mem(), k->queued_mono}, &cards, &why);
         if (k != &j) continue;
         if (!placed) return why;
         break;
@@ -278,7 +341,7 @@ std::string Server::gpu_info(const Job& j) const {
         }
         s += "\n";
     } else if (j.state == JobState::Queued && !waits_for_other_than_gpus(j)) {
-        s += "Waiting for GPUs: " + printable(gpu_wait_reason(j, now_seconds())) + "\n";
+        s += "Waiting for GPUs: " + printable(gpu_wait_reason(j, mono_now())) + "\n";
     }
     return s;
 }
@@ -345,7 +408,7 @@ std::string Server::gpu_list_text(double now) const {
 }
 
 void Server::on_gpu_list(Conn& c, const Frame&) {
-    double now = now_seconds();
+    double now = mono_now();
     if (!gpu_fresh(now)) want_probe(now);
     if (gpu_fresh(now) || !probe_.running()) {
         reply_text(c, gpu_list_text(now));

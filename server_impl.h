@@ -60,7 +60,7 @@ struct Conn {
     bool close_after_flush = false;
     uid_t uid = static_cast<uid_t>(-1);
     bool trusted = false;               // the server's uid or root: no per-user bounds
-    double idle_deadline = 0;           // another user's connection that has not asked anything yet
+    double idle_deadline = 0;           // another user's connection that has not asked anything yet (mono_now)
     double partial_deadline = 0;        // half a frame is buffered: the rest must come by then
     std::unique_ptr<TextStream> stream;
     size_t pending = 0;                 // bytes of the stream counted in user_pending_
@@ -68,6 +68,7 @@ struct Conn {
     uint16_t version = proto::kVersion; // of its frames: an older runner gets answers in its own
     bool ack_pending = false;           // its job's end is not on disk yet: Done comes once it is
     std::unique_ptr<Frame> parked;      // a GPU job's submit, dispatched again once the GPUs are probed
+    double submit_at = 0;               // when a GPU job's submit first came (mono_now): its job's queue time
     bool gpu_list = false;              // --gpu-list, answered once the GPUs are probed...
     double gpu_list_until = 0;          // ...or then, with what is known
 
@@ -143,6 +144,10 @@ public:
     void gpu_round(double now);
     void gpu_take(double now);
     std::unique_ptr<GpuPlan> gpu_plan(double now);
+    bool gpu_pass_due(double now);
+    void gpu_passed(double now, bool placed, const GpuPlan* plan, const Decisions& d);
+    void gpu_note_ends(double now);
+    size_t gpu_asked() const { return gpu_asked_; }
     bool gpu_fresh(double now) const;
     void want_probe(double now);
     void gpu_probed(double now);
@@ -184,6 +189,9 @@ private:
     void shutdown(int code);   // exits, except in a harness
     void save_list();
 
+    // Every time kept here (deadlines, back-offs, when something was logged
+    // or probed) is mono_now() (util.h); wall_now() only goes to the queue,
+    // the journal and what users are shown.
     Queue queue_;
     Fd listener_;
     Fd guard_;                     // the queue's guard (connect.h): held for this server's life
@@ -222,7 +230,7 @@ private:
     size_t others_max_conns_ = 1000;             // leaves descriptors for the owner and runners
     std::unordered_map<uid_t, size_t> user_input_;   // bytes buffered, per other user
     std::unordered_map<uid_t, size_t> user_pending_; // bytes of answers not read yet, per other user
-    double other_logged_ = 0;        // log_other: when, and how many lines left out since
+    double other_logged_ = -60;       // log_other: when, and how many lines left out since
     size_t others_unlogged_ = 0;
     std::deque<std::string> log_backlog_;   // lines the log could not take (a full disk), kept a while
     size_t log_dropped_ = 0;
@@ -240,7 +248,22 @@ private:
     bool gpu_probed_ = false;                     // a probe has ended since the server started
     std::string gpu_status_;                      // why no GPU job can be placed now ("": they can)
     std::map<std::string, GpuCard> gpu_known_;    // every card seen, by UUID
-    std::map<std::string, double> gpu_last_start_;// when a job last started on a card
+    std::map<std::string, double> gpu_last_start_;// when a job last started on a card (mono_now, as every time here)
+    std::map<std::string, double> gpu_last_end_;  // when a ts job on a card last ended
+    std::map<JobId, std::vector<std::string>> gpu_held_;   // the running GPU jobs' cards (gpu_note_ends)
+    uint64_t gpu_held_seen_ = ~uint64_t(0);       // queue_.changes() when gpu_held_ was last brought up to date
+    uint64_t gpu_snaps_ = 0;                      // probe results taken: each may change every placement
+    // What the last pass that placed GPU jobs decided by, and decided: while
+    // none of it changes, a pass places nothing again (gpu_pass_due).
+    struct GpuPass {
+        bool valid = false;       // it started nothing (one that did is followed by another)
+        uint64_t snaps = 0;       // gpu_snaps_ then
+        uint64_t changes = 0;     // queue_.changes() then
+        double until = 0;         // a card settles, or the probe gets too old, then
+        bool waiting = false;     // a GPU job waited for its GPUs only
+        bool wants_probe = false; // ...and a newer probe may place it
+    } gpu_pass_;
+    size_t gpu_asked_ = 0;                        // placements tried by every pass together
     double gpu_retry_at_ = 0;                     // a probe that failed or could not start: again then
     double gpu_list_until_ = 0;                   // a --gpu-list waits for the probe until then
     bool gpu_parked_ = false;                     // a submit waits for the first probe (Conn::parked)

@@ -207,11 +207,19 @@ void set_process_name(const char* name) {
 #endif
 }
 
-double now_seconds() {
-    struct timeval tv;
-    gettimeofday(&tv, nullptr);
-    return double(tv.tv_sec) + double(tv.tv_usec) / 1e6;
+namespace {
+double g_wall_step = 0;   // step_wall_clock_for_tests
+
+double clock_seconds(clockid_t id) {
+    struct timespec ts;
+    clock_gettime(id, &ts);
+    return double(ts.tv_sec) + double(ts.tv_nsec) / 1e9;
 }
+}  // namespace
+
+double wall_now() { return clock_seconds(CLOCK_REALTIME) + g_wall_step; }
+double mono_now() { return clock_seconds(CLOCK_MONOTONIC); }
+void step_wall_clock_for_tests(double seconds) { g_wall_step += seconds; }
 
 bool read_file(const std::string& path, std::string* out) {
     Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));

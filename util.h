@@ -82,8 +82,19 @@ void close_other_fds(std::initializer_list<int> keep = {});
 /* Name the process in ps/top (/proc/PID/comm) where the system allows it. */
 void set_process_name(const char* name);
 
-/* Seconds since the epoch as a double, from CLOCK_REALTIME. */
-double now_seconds();
+/* Two clocks, never mixed (design.md "Durability"):
+ *   wall_now(): seconds since the epoch (CLOCK_REALTIME), for what is shown
+ *     to users and journaled (enqueue, start and end times, the log); it
+ *     jumps when the clock is set (NTP, date -s, a VM resumed).
+ *   mono_now(): seconds on CLOCK_MONOTONIC, for every timer, deadline,
+ *     back-off, duration and freshness; it never jumps, and means nothing
+ *     outside this process: never journaled, never sent. */
+double wall_now();
+double mono_now();
+/* For unit tests only (nothing in ts calls it, no setting reaches it): the
+ * wall clock read by wall_now() is stepped by this many seconds, as NTP or
+ * date -s would step it. */
+void step_wall_clock_for_tests(double seconds);
 /* Sleep this long (seconds, fractions too), or until a signal comes. */
 void sleep_seconds(double s);
 /* Whether a process is a zombie (ended, not reaped yet), from /proc/PID/stat. */

@@ -717,16 +717,20 @@ def wait_until(what, cond, timeout, step=0.02):
 
 
 def gpu_idle(impl, base, n, window, reps=20):
-    """Idle cost with n GPU jobs waiting: four queues alive together, sampled in one window every 50 ms
+    """Idle cost with n GPU jobs waiting: five queues alive together, sampled in one window every 50 ms
     (the server's schedstat): two `-G 1` blockers holding the two cards and n `-G 1 true` behind them, with
     the default probe interval (5 s) and with TS_GPU_PROBE_INTERVAL=1, and 1 `-G 1 true` with the latter
-    (what a probe costs without the queue); and, as the baseline, n `true` behind a CPU blocker (no probe).
+    (what a probe costs without the queue); n `-G 1 --gpu-mem 30G true` behind two `-G 1 --gpu-mem 60G` blockers
+    with TS_GPU_SLOTS=2 (each card has room for a job, but no waiting job fits: every pass could place them
+    all again); and, as the baseline, n `true` behind a CPU blocker (no probe).
     Then the server's CPU for a trivial command (`ts -s 0`) in each. A sample interval within 10 ms before to 250 ms after a call of the
     fake counts as the probe's; the others are 'between probes'."""
     setups = [("gpu5", "%s × `-G 1 true` waiting, probe interval 5 s (default)" % format(n, ","), {}, n),
               ("gpu1", "%s × `-G 1 true` waiting, TS_GPU_PROBE_INTERVAL=1" % format(n, ","),
                {"TS_GPU_PROBE_INTERVAL": "1"}, n),
               ("gpu1-1", "1 × `-G 1 true` waiting, TS_GPU_PROBE_INTERVAL=1", {"TS_GPU_PROBE_INTERVAL": "1"}, 1),
+              ("mem", "%s × `-G 1 --gpu-mem 30G true` waiting, the cards have room but not the memory "
+               "(TS_GPU_SLOTS=2, `--gpu-mem 60G` blockers)" % format(n, ","), {"TS_GPU_SLOTS": "2"}, n),
               ("cpu", "baseline: %s × `true` behind a CPU blocker (no probe)" % format(n, ","), None, n)]
     queues = []
     res = []
@@ -739,11 +743,12 @@ def gpu_idle(impl, base, n, window, reps=20):
                 args = ["true"]
             else:
                 q = gpu_queue(impl, base, env)
-                q.block("g0", ["-G", 1])
-                q.block("g1", ["-G", 1])
+                mem = key == "mem"
+                q.block("g0", ["-G", 1] + (["--gpu-mem", "60G"] if mem else []))
+                q.block("g1", ["-G", 1] + (["--gpu-mem", "60G"] if mem else []))
                 q.wait_state(0, "running")
                 q.wait_state(1, "running")
-                args = ["-G", 1, "true"]
+                args = ["-G", 1] + (["--gpu-mem", "30G"] if mem else []) + ["true"]
             log("gpu: idle: queueing %d jobs (%s)" % (n, key))
             submit_burst(q, n, args=args)
             got = q.count()
@@ -1087,7 +1092,7 @@ def gpu_report(r):
     p("")
     p("Sampled every 50 ms from /proc/PID/schedstat (wakeups: its timeslice count); a sample within 250 ms after "
       "a call of the fake is the probe's, the rest is 'between probes'; per probe = the probe's samples less "
-      "the between-probes rate. A probe is 2 calls (the cards, then their processes). The four queues are "
+      "the between-probes rate. A probe is 2 calls (the cards, then their processes). The five queues are "
       "alive together and sampled in the same window; the last column is the median of %d, after the window."
       % r["idle"][0]["s_reps"])
     h = r["hang"]

@@ -476,7 +476,7 @@ protected:
     }
     /* Wait for every process the test made (server, spawner, spares) to end. */
     void reap_all() {
-        double deadline = now_seconds() + 10;
+        double deadline = mono_now() + 10;
         for (;;) {
             while (waitpid(-1, nullptr, WNOHANG) > 0) {
             }
@@ -484,12 +484,12 @@ protected:
             for (pid_t p : children())
                 if (!before_.count(p)) left.insert(p);
             if (left.empty()) return;
-            if (now_seconds() > deadline) {
+            if (mono_now() > deadline) {
                 for (pid_t p : left) {
                     ADD_FAILURE() << "process " << p << " is still running after the test";
                     kill(p, SIGKILL);
                 }
-                deadline = now_seconds() + 5;
+                deadline = mono_now() + 5;
             }
             sleep_seconds(0.005);
         }

@@ -219,6 +219,17 @@ TEST_F(ListingText, InfoOfAFinishedJob) {
                   "Time run: 10.000000s\n");
 }
 
+TEST_F(ListingText, DurationsAreNeverNegativeWhenTheClockWasSetBack) {
+    JobId id = q_.add(job({"sleep", "9"}), kT0);
+    q_.schedule();
+    q_.started(id, 77, "/tmp/o", kT0 + 10);
+    EXPECT_NE(info_text(*q_.find(id), kT0 + 10 - 3600, kServer, kServer).find("Time running: 0.000000s\n"),
+              std::string::npos);
+    JobResult r;
+    q_.end(id, r, kT0 + 10 - 3600);   // a runner whose clock was set back an hour meanwhile
+    EXPECT_NE(info_text(*q_.find(id), kT0, kServer, kServer).find("Time run: 0.000000s\n"), std::string::npos);
+}
+
 TEST_F(ListingText, InfoOfAKilledJob) {
     JobResult r = exit_with(-1);
     r.signal = 15;

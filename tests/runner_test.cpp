@@ -27,9 +27,9 @@ TEST(ServerLink, AnUnreachableServerIsTriedWithAGrowingDelay) {
         return Fd();
     }, 7);
     link.set_log(log);
-    double start = now_seconds();
+    double start = mono_now();
     int spins = 0;
-    while (now_seconds() - start < 0.5) {   // a runner's wait loop, woken as often as it likes
+    while (mono_now() - start < 0.5) {   // a runner's wait loop, woken as often as it likes
         EXPECT_FALSE(link.try_reattach());
         ++spins;
     }

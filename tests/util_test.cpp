@@ -212,7 +212,7 @@ TEST_F(OpenPrivate, RefusesASymlinkAndCreatesNothingThroughIt) {
 TEST_F(OpenPrivate, RefusesAFifoWithoutWaitingOnIt) {
     std::string fifo = dir_ / "fifo";
     ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
-    double start = now_seconds();
+    double start = mono_now();
     errno = 0;
     Fd r = open_private(fifo, O_RDONLY, &why_);   // opens at once (non-blocking), then refused
     EXPECT_FALSE(r);
@@ -221,7 +221,7 @@ TEST_F(OpenPrivate, RefusesAFifoWithoutWaitingOnIt) {
     Fd w = open_private(fifo, O_WRONLY | O_CREAT, &why_);   // no reader: refused by open itself
     EXPECT_FALSE(w);
     EXPECT_EQ(why_, "cannot create " + fifo + ": " + strerror(ENXIO));
-    EXPECT_LT(now_seconds() - start, 1.0);
+    EXPECT_LT(mono_now() - start, 1.0);
 }
 
 TEST_F(OpenPrivate, RefusesADirectory) {
@@ -290,9 +290,9 @@ TEST(LockFile, ASecondHolderTimesOutNamingTheFirst) {
     std::string path = d / "s.lock", why;
     Fd held = lock_file(path, &why);
     ASSERT_TRUE(held) << why;
-    double start = now_seconds();
+    double start = mono_now();
     ChildResult r = lock_in_child(path, 300);
-    double took = now_seconds() - start;
+    double took = mono_now() - start;
     EXPECT_TRUE(r.exited(1)) << r.out;
     std::string head = format("%s is held by process %d and was not released for ", path.c_str(), int(getpid()));
     EXPECT_EQ(r.out.rfind(head, 0), 0u) << r.out;
@@ -409,15 +409,15 @@ TEST(ReadExact, FalseOnAShortRead) {
 // ------------------------------------------------------------------ sleep, time
 
 TEST(SleepSeconds, SleepsAtLeastThatLong) {
-    double start = now_seconds();
+    double start = mono_now();
     sleep_seconds(0.05);
-    double took = now_seconds() - start;
+    double took = mono_now() - start;
     EXPECT_GE(took, 0.049);
     EXPECT_LT(took, 1.0);
-    start = now_seconds();
+    start = mono_now();
     sleep_seconds(0);
     sleep_seconds(-5);
-    EXPECT_LT(now_seconds() - start, 0.01);
+    EXPECT_LT(mono_now() - start, 0.01);
 }
 
 void on_alarm(int) {}
@@ -431,9 +431,9 @@ TEST(SleepSeconds, ASignalEndsItEarly) {
     it.it_value.tv_usec = 50000;
     it.it_interval.tv_usec = 50000;   // again, should one come before the sleep
     ASSERT_EQ(setitimer(ITIMER_REAL, &it, nullptr), 0);
-    double start = now_seconds();
+    double start = mono_now();
     sleep_seconds(5);
-    double took = now_seconds() - start;
+    double took = mono_now() - start;
     itimerval off{};
     setitimer(ITIMER_REAL, &off, nullptr);
     sigaction(SIGALRM, &old, nullptr);
@@ -441,11 +441,21 @@ TEST(SleepSeconds, ASignalEndsItEarly) {
     EXPECT_GE(took, 0.04);
 }
 
-TEST(NowSeconds, IsTheWallClockWithFractions) {
-    double a = now_seconds();
+TEST(Clocks, TheWallClockWithFractions) {
+    double a = wall_now();
     EXPECT_LE(std::abs(a - double(time(nullptr))), 1.5);
     sleep_seconds(0.002);
-    EXPECT_GT(now_seconds(), a);
+    EXPECT_GT(wall_now(), a);
+}
+
+TEST(Clocks, AStepOfTheWallClockMovesNoMonotonicTime) {
+    double wall = wall_now(), mono = mono_now();
+    step_wall_clock_for_tests(-3600);
+    EXPECT_NEAR(wall_now(), wall - 3600, 1.0);
+    EXPECT_GE(mono_now(), mono);
+    EXPECT_LT(mono_now(), mono + 1.0);
+    step_wall_clock_for_tests(3600);
+    EXPECT_NEAR(wall_now(), wall, 1.0);
 }
 
 // -------------------------------------------------------------------- is_zombie
