@@ -2,6 +2,11 @@
  * gpu.cpp — the GPU policy and allocator (gpu.h): which cards a policy
  * lets jobs use, whether a need can ever be met, one scheduling pass over
  * the cards (GpuPlan), and the environment a job's cards give it.
+ *
+ * What a probe could not read about a card, or about a process that may be
+ * on it, makes the card busy (gpu_card_doubt): it is kept among the usable
+ * cards (a job that needs it waits rather than being refused), but nothing
+ * is placed on it, reserved on it, or counted as room on it.
  */
 #include "gpu.h"
 
@@ -30,8 +35,7 @@ std::string trim(std::string_view s) {
     return std::string(s.substr(b, e - b));
 }
 
-/* "GPU 1" for messages. */
-std::string card_name(const GpuCard& c) { return format("GPU %d", c.index); }
+std::string card_name(const GpuCard& c) { return gpu_card_name(c); }
 
 const char* vendor_word(GpuVendor v) { return v == GpuVendor::Nvidia ? "NVIDIA" : "AMD"; }
 
@@ -113,6 +117,35 @@ UsableCards usable_cards(const GpuSnapshot& s, const GpuPolicy& p) {
     return u;
 }
 
+bool gpu_process_on(const GpuProcess& p, const GpuCard& c) {
+    return p.uuid.empty() ? c.vendor == GpuVendor::Nvidia : p.uuid == c.uuid;
+}
+
+std::string gpu_card_name(const GpuCard& c) {
+    if (c.index >= 0) return format("GPU %d", c.index);
+    if (!c.bus_id.empty()) return "the GPU at " + c.bus_id;
+    if (!c.uuid.empty()) return "GPU " + c.uuid;
+    return "a GPU";
+}
+
+std::string gpu_card_doubt(const GpuSnapshot& s, const GpuCard& c) {
+    if (!c.unreadable.empty()) return gpu_card_name(c) + " cannot be read (" + c.unreadable + ")";
+    const GpuProcess* first = nullptr;
+    size_t more = 0;
+    for (const GpuProcess& p : s.procs)
+        if (!p.ours && !p.unreadable.empty() && gpu_process_on(p, c)) {
+            if (first) ++more;
+            else first = &p;
+        }
+    if (!first) return "";
+    std::string what = first->unreadable;
+    if (first->pid > 0) what += format("; pid %d", int(first->pid));
+    if (first->mem_known) what += "; " + size_text(first->mem);
+    if (!first->name.empty()) what += "; " + first->name.substr(0, 40);
+    if (more) what += format("; and %zu more", more);
+    return gpu_card_name(c) + " has a process ts cannot read (" + what + ")";
+}
+
 bool could_ever_fit(const GpuNeed& need, const UsableCards& u, std::string* why) {
     if (need.count <= 0) return true;
     int best = 0, with_mem = 0;
@@ -142,11 +175,11 @@ bool could_ever_fit(const GpuNeed& need, const UsableCards& u, std::string* why)
 GpuPlan::GpuPlan(const GpuSnapshot& s, const GpuPolicy& p, GpuUse use, double now)
     : snap_(s), policy_(p), now_(now) {
     for (const GpuCard* c : usable_cards(s, p).cards) {
-        Slot slot{c, use[c->uuid], 0, 0, false};
+        Slot slot{c, use[c->uuid], 0, 0, false, gpu_card_doubt(s, *c)};
         slot.capacity = std::max(0, c->mode == ComputeMode::ExclusiveProcess ? std::min(1, p.jobs_per_gpu)
                                                                               : p.jobs_per_gpu);
         for (const GpuProcess& pr : s.procs)
-            if (pr.uuid == c->uuid && !pr.ours) {
+            if (gpu_process_on(pr, *c) && !pr.ours) {
                 slot.foreign = true;
                 if (pr.mem_known) slot.foreign_mem = std::min(slot.foreign_mem + std::min(pr.mem, c->mem_total), uint64_t(1) << 62);
             }
@@ -156,6 +189,10 @@ GpuPlan::GpuPlan(const GpuSnapshot& s, const GpuPolicy& p, GpuUse use, double no
 
 bool GpuPlan::fits(const Slot& s, const GpuNeed& need, std::string* why) {
     const GpuCard& c = *s.card;
+    if (!s.doubt.empty()) {
+        *why = s.doubt;
+        return false;
+    }
     if (s.use.jobs >= s.capacity) {
         *why = format("%s has %d ts job%s, as many as it takes", card_name(c).c_str(), s.use.jobs,
                       s.use.jobs == 1 ? "" : "s");
@@ -287,7 +324,7 @@ bool GpuPlan::could_get_from_ts_jobs(const GpuNeed& need) const {
     for (GpuVendor v : {GpuVendor::Nvidia, GpuVendor::Amd}) {
         int n = 0;
         for (const Slot& s : slots_)
-            if (s.card->vendor == v && s.capacity > 0 && !(s.foreign && !policy_.judge_by_memory) &&
+            if (s.card->vendor == v && s.capacity > 0 && s.doubt.empty() && !(s.foreign && !policy_.judge_by_memory) &&
                 (need.mem == 0 || need.mem + (policy_.judge_by_memory ? s.foreign_mem : 0) <= s.card->mem_total))
                 ++n;
         if (n >= need.count) return true;
@@ -297,7 +334,8 @@ bool GpuPlan::could_get_from_ts_jobs(const GpuNeed& need) const {
 
 bool GpuPlan::full() const {
     for (const Slot& s : slots_)
-        if (!s.reserved && s.use.jobs < s.capacity && (!s.foreign || policy_.judge_by_memory)) return false;
+        if (!s.reserved && s.doubt.empty() && s.use.jobs < s.capacity && (!s.foreign || policy_.judge_by_memory))
+            return false;
     return true;
 }
 

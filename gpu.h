@@ -16,6 +16,10 @@
  *     EXCLUSIVE_PROCESS compute mode, none when PROHIBITED or in MIG mode;
  *   - a card with a compute process that is not a ts job is busy, unless the
  *     policy judges by free memory (TS_GPU_FOREIGN=memory);
+ *   - whatever the probe could not read about a card (its index, UUID,
+ *     memory or compute mode) or about a process that may be on it (its
+ *     pid, its memory, its card, or a line that is no process at all) makes
+ *     the card busy, whatever the policy: a decision fails closed;
  *   - a job that declares its memory (--gpu-mem) fits where the declarations
  *     of the card's ts jobs plus its own fit in the card's memory, and, once
  *     the card has settled, where the memory measured free holds it too;
@@ -44,8 +48,8 @@ enum class GpuVendor : uint8_t { Nvidia, Amd };
 enum class ComputeMode : uint8_t { Default, ExclusiveProcess, Prohibited, Unknown };
 
 struct GpuCard {
-    std::string uuid;              // "GPU-..." (NVIDIA); "AMD-<unique_id or PCI address>"
-    int index = -1;                // nvidia-smi's index; AMD: position in PCI order
+    std::string uuid;              // "GPU-..." (NVIDIA); "AMD-<unique_id or PCI address>"; "" when unreadable
+    int index = -1;                // nvidia-smi's index; AMD: position in PCI order; -1 when unreadable
     GpuVendor vendor = GpuVendor::Nvidia;
     std::string name;
     std::string bus_id;            // PCI address, as the probe wrote it
@@ -55,16 +59,20 @@ struct GpuCard {
     int util = -1;                 // percent; -1 when not known
     ComputeMode mode = ComputeMode::Default;
     bool mig = false;              // MIG mode is on: its instances are not scheduled
+    std::string unreadable;        // what of it could not be read ("memory.used: [N/A]"); "": all it takes
 };
 
-/* A compute process on a card, as nvidia-smi lists it. */
+/* A compute process on a card, as nvidia-smi lists it. One ts cannot read
+ * (unreadable set) is kept all the same: it counts against its card, or,
+ * when its card is not known (uuid empty), against every NVIDIA card. */
 struct GpuProcess {
-    std::string uuid;              // of its card
-    pid_t pid = 0;
+    std::string uuid;              // of its card; "" when not known
+    pid_t pid = 0;                 // 0 when not known
     uint64_t mem = 0;              // bytes, when mem_known
     bool mem_known = false;
     std::string name;
     bool ours = false;             // a ts job's (set by the server, which can read /proc)
+    std::string unreadable;        // what of its line could not be read ("pid: [N/A]"); "": all of it
 };
 
 /* What one probe saw. ok false: the probe failed, and error says why (for
@@ -93,12 +101,17 @@ extern const char* const kQueryGpuFieldsOld;
 /*   nvidia-smi --query-compute-apps=<kQueryAppsFields> --format=csv,noheader,nounits */
 extern const char* const kQueryAppsFields;
 
-/* Parse --query-gpu output (one line a card). Lines that cannot be read are
- * left out with a note in *warnings; false (and *err) when the output is not
- * such a listing at all ("No devices were found" is true with no cards). */
+/* Parse --query-gpu output (one line a card). A card whose index, UUID,
+ * memory or compute mode cannot be read is kept with GpuCard::unreadable
+ * set; lines that are not a card's are left out with a note in *warnings;
+ * false (and *err) when the output is not such a listing at all ("No devices
+ * were found" is true with no cards). */
 bool parse_query_gpu(std::string_view text, std::vector<GpuCard>* cards, std::string* err,
                      std::vector<std::string>* warnings = nullptr);
-/* Parse --query-compute-apps output (one line a process; none is empty). */
+/* Parse --query-compute-apps output (one line a process; none is empty).
+ * Every line of a listing is a process: one that cannot be read (a pid or
+ * memory of [N/A] or garbage, no card's UUID, not shaped like a process,
+ * too long, past the bound) is kept with GpuProcess::unreadable set. */
 bool parse_compute_apps(std::string_view text, std::vector<GpuProcess>* procs, std::string* err,
                         std::vector<std::string>* warnings = nullptr);
 /* What an exit status of nvidia-smi means, for a message ("the NVIDIA driver
@@ -148,6 +161,16 @@ struct UsableCards {
 UsableCards usable_cards(const GpuSnapshot& s, const GpuPolicy& p);
 UsableCards usable_cards(const GpuSnapshot&& s, const GpuPolicy& p) = delete;   // it points into s
 
+/* Whether a process listed by a probe may be on card c: its card is c, or
+ * its card is not known and c is an NVIDIA card (nvidia-smi listed it). */
+bool gpu_process_on(const GpuProcess& p, const GpuCard& c);
+/* What the probe could not read about card c or a process (not a ts job's)
+ * that may be on it, as a sentence ("GPU 0 has a process ts cannot read
+ * (pid: [N/A]; 60000 MiB, python)"); "" when nothing. Such a card is busy. */
+std::string gpu_card_doubt(const GpuSnapshot& s, const GpuCard& c);
+/* "GPU 1"; a card whose index cannot be read is named by its PCI address. */
+std::string gpu_card_name(const GpuCard& c);
+
 /* Whether a job with this need can ever run on the usable cards (enough
  * cards of one vendor, with enough memory); if not, *why is a sentence. */
 bool could_ever_fit(const GpuNeed& need, const UsableCards& u, std::string* why);
@@ -178,6 +201,7 @@ private:
         int capacity;          // jobs it takes
         uint64_t foreign_mem;  // measured memory of processes that are not ts jobs
         bool foreign;          // such a process is on it
+        std::string doubt;     // what the probe could not read about it (gpu_card_doubt): busy
         bool reserved = false;
     };
     bool fits(const Slot& s, const GpuNeed& need, std::string* why);

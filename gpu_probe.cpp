@@ -7,9 +7,16 @@
  * None of that text is trusted. nvidia-smi writes its errors to stdout as
  * well, a field can read "[N/A]", "[Not Supported]" or "[GPU requires
  * reset]", a process name is whatever the process chose, and a driver
- * upgrade can change the format. So a line that cannot be read is left out
- * with a warning, a value that cannot be read is unknown, and output with no
- * line shaped like a listing at all is an error described by its first line.
+ * upgrade can change the format. So what ts cannot read is said, never
+ * dropped: a card whose index, UUID, memory or compute mode cannot be read
+ * is kept with what could not be (GpuCard::unreadable), and so is a process
+ * line whatever could not be read of it, even a line that is no process at
+ * all (GpuProcess::unreadable): the allocator counts them against the cards
+ * (gpu.cpp), so that a 60 GB process listed with pid [N/A] keeps its card
+ * busy. A line of the card listing that is no card is left out with a
+ * warning (that card is then not used), values nothing depends on (the
+ * utilization, the bus id) are merely unknown, and output with no line
+ * shaped like a listing at all is an error described by its first line.
  * The name, the last field, keeps its commas: the fields before it are split
  * off at the first commas. The work is bounded: kMaxCards cards, kMaxProcs
  * processes, lines of at most kMaxLine bytes and kMaxWarnings warnings.
@@ -158,31 +165,37 @@ bool uuid_ok(std::string_view u) {
     return std::all_of(u.begin(), u.end(), [](char c) { return c > ' ' && c != 0x7f; });
 }
 
-/* One card from the fields of one --query-gpu line; false with *why when it cannot be used. */
-bool read_card(const std::vector<std::string_view>& f, GpuCard* c, std::string* why, Notes* notes) {
+/* "field: value" added to what could not be read (*to, "; " between). */
+void note_unreadable(std::string* to, const char* field, std::string_view value) {
+    if (!to->empty()) *to += "; ";
+    *to += format("%s: %s", field, value.empty() ? "(empty)" : one_line(value, kMaxExcerpt).c_str());
+}
+
+/* One card from the fields of one --query-gpu line; what cannot be read of
+ * what the allocator depends on goes in c->unreadable (the card is busy). */
+void read_card(const std::vector<std::string_view>& f, GpuCard* c, Notes* notes) {
     uint64_t index = 0;
-    if (!parse_uint(f[0], INT_MAX, "", &index)) {
-        *why = "its index is not a number";
-        return false;
-    }
-    if (!uuid_ok(f[1])) {
-        *why = "it has no UUID";
-        return false;
-    }
-    c->index = int(index);
-    c->uuid = std::string(f[1]);
+    c->index = -1;
+    if (parse_uint(f[0], INT_MAX, "", &index)) c->index = int(index);
+    else note_unreadable(&c->unreadable, "index", f[0]);
+    if (uuid_ok(f[1])) c->uuid = std::string(f[1]);
+    else note_unreadable(&c->unreadable, "uuid", f[1]);
     c->vendor = GpuVendor::Nvidia;
     c->bus_id = is_unknown(f[2]) ? std::string() : one_line(f[2], kMaxExcerpt);
+    std::string who = !c->uuid.empty() ? c->uuid : format("card %s", one_line(f[0], kMaxExcerpt).c_str());
     c->mem_total = 0;
-    mib_value(f[3], "memory.total", c->uuid, notes, &c->mem_total);
-    c->mem_known = mib_value(f[4], "memory.used", c->uuid, notes, &c->mem_used);
-    if (!c->mem_known) c->mem_used = 0;
+    if (!mib_value(f[3], "memory.total", who, notes, &c->mem_total)) note_unreadable(&c->unreadable, "memory.total", f[3]);
+    c->mem_known = mib_value(f[4], "memory.used", who, notes, &c->mem_used);
+    if (!c->mem_known) {
+        c->mem_used = 0;
+        note_unreadable(&c->unreadable, "memory.used", f[4]);
+    }
     uint64_t util = 0;
     c->util = !is_unknown(f[5]) && parse_uint(f[5], 100, "%", &util) ? int(util) : -1;
     c->mode = compute_mode(f[6]);
+    if (c->mode == ComputeMode::Unknown) note_unreadable(&c->unreadable, "compute_mode", f[6]);
     c->mig = iequals(f[7], "Enabled");
     c->name = one_line(f[8], kMaxName);
-    return true;
 }
 
 /* The lines of text, each trimmed (CR of CRLF too); blank ones left out. */
@@ -307,6 +320,7 @@ bool read_amd_card(const std::string& dir, const std::string& card, GpuCard* c, 
     c->mem_known = read_number(dir + "/device/mem_info_vram_used", UINT64_MAX, &c->mem_used);
     if (!c->mem_known) {
         c->mem_used = 0;
+        c->unreadable = "device/mem_info_vram_used";
         notes->add(format("sysfs: AMD %s (%s): device/mem_info_vram_used cannot be read; memory used unknown",
                           card.c_str(), c->bus_id.c_str()));
     }
@@ -365,12 +379,9 @@ bool parse_query_gpu(std::string_view text, std::vector<GpuCard>* cards, std::st
             return true;
         }
         GpuCard c;
-        std::string why;
-        if (!read_card(f, &c, &why, &notes)) {
-            notes.add(left_out(number, why, line));
-            return true;
-        }
-        auto dup = std::find_if(cards->begin(), cards->end(), [&](const GpuCard& o) { return o.uuid == c.uuid; });
+        read_card(f, &c, &notes);
+        auto dup = std::find_if(cards->begin(), cards->end(),
+                                [&](const GpuCard& o) { return !c.uuid.empty() && o.uuid == c.uuid; });
         if (dup != cards->end())
             notes.add(left_out(number, format("the UUID of card %d again", dup->index), line));
         else
@@ -387,12 +398,22 @@ bool parse_compute_apps(std::string_view text, std::vector<GpuProcess>* procs, s
     Notes notes(warnings);
     ListingState st;
     std::vector<std::string_view> f;
+    // A line ts cannot read may be a process on any card: it is kept as one whose card is not known.
+    auto on_some_card = [&](std::string what) {
+        GpuProcess p;
+        p.unreadable = std::move(what);
+        procs->push_back(std::move(p));
+    };
     for_each_line(text, [&](size_t number, std::string_view line) {
-        if (!st.take(number, line, &notes)) return true;
+        if (!st.take(number, line, &notes)) {
+            if (line.size() > kMaxLine) on_some_card(format("line %zu: longer than %zu bytes", number, kMaxLine));
+            return true;
+        }
         // A listing's line starts with a word (the UUID): an error sentence with commas is not one.
         if (!split_fields(line, kQueryAppsFieldCount, &f) || f[0].empty() ||
             std::any_of(f[0].begin(), f[0].end(), is_space)) {
             notes.add(left_out(number, "not a process", line));
+            on_some_card(format("line %zu: %s", number, one_line(line, kMaxExcerpt).c_str()));
             return true;
         }
         st.listing = true;
@@ -401,23 +422,31 @@ bool parse_compute_apps(std::string_view text, std::vector<GpuProcess>* procs, s
             return true;
         }
         GpuProcess p;
-        if (!uuid_ok(f[0])) {
-            notes.add(left_out(number, "no GPU UUID", line));
-            return true;
-        }
+        if (uuid_ok(f[0])) p.uuid = std::string(f[0]);
+        else note_unreadable(&p.unreadable, "gpu_uuid", f[0]);
         if (!parse_pid(f[1], &p.pid)) {
-            notes.add(left_out(number, "no pid", line));
-            return true;
+            p.pid = 0;
+            note_unreadable(&p.unreadable, "pid", f[1]);
         }
-        p.uuid = std::string(f[0]);
-        p.mem_known = mib_value(f[2], "used_memory", format("pid %d", int(p.pid)), &notes, &p.mem);
-        if (!p.mem_known) p.mem = 0;
+        std::string who = p.pid ? format("pid %d", int(p.pid)) : format("line %zu", number);
+        p.mem_known = mib_value(f[2], "used_memory", who, &notes, &p.mem);
+        if (!p.mem_known) {
+            p.mem = 0;
+            note_unreadable(&p.unreadable, "used_memory", f[2]);
+        }
         p.name = one_line(f[3], kMaxName);
         procs->push_back(std::move(p));
         return true;
     });
-    if (st.beyond) notes.add(format("nvidia-smi: %zu processes beyond the first %zu left out", st.beyond, kMaxProcs));
-    return st.finish(err);
+    if (st.beyond) {
+        notes.add(format("nvidia-smi: %zu processes beyond the first %zu left out", st.beyond, kMaxProcs));
+        on_some_card(format("%zu processes beyond the first %zu", st.beyond, kMaxProcs));
+    }
+    if (!st.finish(err)) {
+        procs->clear();
+        return false;
+    }
+    return true;
 }
 
 namespace {

@@ -32,6 +32,8 @@ using proto::MsgType;
 namespace {
 // How long --gpu-list waits for a probe before it answers with the last one.
 constexpr double kGpuListWait = 2.0;
+// What gpu_status_ starts with, the reason after it.
+constexpr std::string_view kCannotProbe = "the GPUs cannot be probed: ";
 }  // namespace
 
 /* A probe's result is used for probe_interval from its end (a probe that
@@ -91,9 +93,10 @@ void Server::gpu_take(double now) {
     ++gpu_snaps_;
     if (!s.ok) {
         probe_failed(now, s.error);
+        // The cards stay as the last probe that worked saw them, and so does
+        // when that was (--gpu-list says both); the failure is what is fresh.
         gpu_snap_.ok = false;
         gpu_snap_.error = s.error;
-        gpu_snap_.when = s.when;
         gpu_snap_.ended = s.ended;
     } else {
         if (!gpu_snap_.ok && gpu_probed_ && !gpu_status_.empty()) log("the GPUs can be probed again");
@@ -105,19 +108,42 @@ void Server::gpu_take(double now) {
             if (const Job* j = queue_.find(id); j && j->pid > 0) pids.insert(j->pid);
         mark_ts_processes(&s, pids);
         if (gpu_known_.size() > 1024) gpu_known_.clear();   // UUIDs that keep changing: keep the recent ones
-        for (const GpuCard& c : s.cards) gpu_known_[c.uuid] = c;
+        for (const GpuCard& c : s.cards)
+            if (!c.uuid.empty() && c.index >= 0) gpu_known_[c.uuid] = c;
         gpu_snap_ = std::move(s);
+        log_gpu_doubts();
         for (const std::string& note : usable_cards(gpu_snap_, cfg_.gpu).notes)
             if (!gpu_probed_) log("%s", note.c_str());   // the first time: the owner may have meant otherwise
     }
     gpu_probed(now);
 }
 
+/* Log the cards that the probe could not read (and so are busy) when that
+ * starts and when it ends: once, not once a probe. A card is known by its
+ * UUID, or by its name when its UUID is what cannot be read. */
+void Server::log_gpu_doubts() {
+    std::set<std::string> now_doubted;
+    for (const GpuCard& c : gpu_snap_.cards) {
+        std::string doubt = gpu_card_doubt(gpu_snap_, c);
+        if (doubt.empty()) continue;
+        std::string key = c.uuid.empty() ? gpu_card_name(c) : c.uuid;
+        now_doubted.insert(key);
+        if (!gpu_doubted_.count(key)) log("%s: it counts as busy until it can be read", doubt.c_str());
+    }
+    for (const std::string& key : gpu_doubted_)
+        if (!now_doubted.count(key)) {
+            const GpuCard* c = gpu_snap_.card(key);
+            log("%s can be read again", c ? gpu_card_name(*c).c_str() : key.c_str());
+        }
+    gpu_doubted_ = std::move(now_doubted);
+}
+
 /* A probe failed, or could not start: GPU jobs wait, with why (logged once a
  * new reason), and the next one is tried after the interval. */
 void Server::probe_failed(double now, const std::string& why) {
+    gpu_failed_at_ = now;
     gpu_retry_at_ = now + cfg_.probe_interval;
-    std::string status = "the GPUs cannot be probed: " + why;
+    std::string status = std::string(kCannotProbe) + why;
     if (status != gpu_status_) log("%s", status.c_str());
     gpu_status_ = status;
 }
@@ -357,6 +383,12 @@ std::string Server::gpu_list_text(double now) const {
     }
     if (!gpu_snap_.ok && gpu_snap_.cards.empty())
         return format("The GPUs cannot be probed: %s\n", printable(gpu_snap_.error).c_str());
+    // After a failure, the table is the last one that worked: say so, and how old each is, before it.
+    if (!gpu_status_.empty())
+        s += format("The last probe of the GPUs failed (%.1f s ago): %s\nWhat follows is what the last probe "
+                    "that worked saw, %.1f s ago.\n",
+                    std::max(0.0, now - gpu_failed_at_), printable(gpu_status_.substr(kCannotProbe.size())).c_str(),
+                    std::max(0.0, now - gpu_snap_.when));
     std::string rule = p.judge_by_memory
                            ? format("a GPU is judged by its free memory (%s for a job without --gpu-mem)",
                                     size_text(p.min_free).c_str())
@@ -377,7 +409,9 @@ std::string Server::gpu_list_text(double now) const {
             for (const std::string& u : j->gpus()) jobs[u].push_back(id);
     s += format("%-3s %-40s %-18s %-5s %-10s %-8s %s\n", "ID", "UUID", "MEMORY USED/TOTAL", "UTIL", "MODE",
                 "TS JOBS", "OTHER PROCESSES");
+    std::vector<std::string> doubts;
     for (const GpuCard& c : gpu_snap_.cards) {
+        if (std::string d = gpu_card_doubt(gpu_snap_, c); !d.empty()) doubts.push_back(d);
         std::string mem = format("%s/%s MiB", c.mem_known ? std::to_string(c.mem_used >> 20).c_str() : "?",
                                  c.mem_total ? std::to_string(c.mem_total >> 20).c_str() : "?");
         std::string util = c.util >= 0 ? format("%d%%", c.util) : "-";
@@ -392,18 +426,20 @@ std::string Server::gpu_list_text(double now) const {
         std::string others;
         size_t n = 0;
         for (const GpuProcess& pr : gpu_snap_.procs)
-            if (pr.uuid == c.uuid && !pr.ours) {
+            if (gpu_process_on(pr, c) && !pr.ours) {
                 if (++n > 4) continue;
                 if (!others.empty()) others += "; ";
-                others += format("%d %s", int(pr.pid), printable(pr.name.substr(0, 40)).c_str());
+                others += (pr.pid > 0 ? std::to_string(pr.pid) : std::string("?")) + " " +
+                          printable(pr.name.substr(0, 40));
                 if (pr.mem_known) others += format(" (%llu MiB)", (unsigned long long)(pr.mem >> 20));
             }
         if (n > 4) others += format("; +%zu more", n - 4);
-        s += format("%-3d %-40s %-18s %-5s %-10s %-8s %s\n", c.index, printable(c.uuid).c_str(), mem.c_str(),
+        s += format("%-3s %-40s %-18s %-5s %-10s %-8s %s\n", c.index >= 0 ? std::to_string(c.index).c_str() : "?",
+                    c.uuid.empty() ? "?" : printable(c.uuid).c_str(), mem.c_str(),
                     util.c_str(), mode, ids.empty() ? "-" : ids.c_str(), others.empty() ? "-" : others.c_str());
     }
     for (const std::string& note : usable_cards(gpu_snap_, p).notes) s += "Note: " + note + ".\n";
-    if (!gpu_snap_.ok) s += "The last probe failed: " + printable(gpu_snap_.error) + "\n";
+    for (const std::string& d : doubts) s += "Note: " + printable(d) + ": it counts as busy.\n";
     return s;
 }
 

@@ -12,6 +12,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -151,6 +152,7 @@ public:
     bool gpu_fresh(double now) const;
     void want_probe(double now);
     void gpu_probed(double now);
+    void log_gpu_doubts();
     double gpu_wakeup(double now) const;
     bool gpu_check_submit(Conn& c, const Frame& f, const JobSpec& spec);
     std::vector<std::string> job_start_env(const Job& j);
@@ -265,6 +267,8 @@ private:
     } gpu_pass_;
     size_t gpu_asked_ = 0;                        // placements tried by every pass together
     double gpu_retry_at_ = 0;                     // a probe that failed or could not start: again then
+    double gpu_failed_at_ = 0;                    // when the last probe failed (gpu_status_ says why)
+    std::set<std::string> gpu_doubted_;           // cards the last probe could not read (logged once)
     double gpu_list_until_ = 0;                   // a --gpu-list waits for the probe until then
     bool gpu_parked_ = false;                     // a submit waits for the first probe (Conn::parked)
 };

@@ -202,6 +202,9 @@ TEST(GpuProbeQueryGpu, ValuesNvidiaSmiDoesNotHaveAreUnknown) {
         EXPECT_FALSE(cards[0].mig) << v;
         EXPECT_EQ(cards[0].name, "Tesla T4");
         EXPECT_TRUE(w.empty()) << v << ":\n" << joined(w);   // expected of a card, not worth a note
+        // ...but what the allocator needs is said to be unreadable (the card is then busy).
+        EXPECT_EQ(cards[0].unreadable,
+                  format("memory.total: %s; memory.used: %s; compute_mode: %s", v, v, v)) << v;
     }
 }
 
@@ -222,6 +225,9 @@ TEST(GpuProbeQueryGpu, ACardThatRequiresAResetIsListedWithNothingKnown) {
     EXPECT_FALSE(cards[1].mem_known);
     EXPECT_EQ(cards[1].util, -1);
     EXPECT_EQ(cards[1].mode, ComputeMode::Unknown);
+    EXPECT_EQ(cards[0].unreadable, "");
+    EXPECT_EQ(cards[1].unreadable, "memory.total: [GPU requires reset]; memory.used: [GPU requires reset]; "
+                                   "compute_mode: [GPU requires reset]");
 }
 
 TEST(GpuProbeQueryGpu, UnitsAreToleratedWhenNounitsIsIgnored) {
@@ -286,6 +292,7 @@ TEST(GpuProbeQueryGpu, ComputeModes) {
             << text << ": " << err;
         ASSERT_EQ(cards.size(), 1u) << text;
         EXPECT_EQ(cards[0].mode, mode) << text;
+        EXPECT_EQ(cards[0].unreadable.empty(), mode != ComputeMode::Unknown) << text << ": " << cards[0].unreadable;
     }
 }
 
@@ -304,6 +311,7 @@ TEST(GpuProbeQueryGpu, MigModes) {
             << text << ": " << err;
         ASSERT_EQ(cards.size(), 1u) << text;
         EXPECT_EQ(cards[0].mig, mig) << text;
+        EXPECT_EQ(cards[0].unreadable, "") << text;   // [N/A] on every card without MIG: nothing to doubt
     }
 }
 
@@ -327,7 +335,8 @@ TEST(GpuProbeQueryGpu, CrlfBlankLinesAndSpacesAreTolerated) {
     EXPECT_EQ(cards[3].bus_id, "00000000:1B:00.0");
 }
 
-TEST(GpuProbeQueryGpu, LinesWithoutAUuidOrAnIndexAreLeftOutWithAWarning) {
+TEST(GpuProbeQueryGpu, LinesWithoutAUuidOrAnIndexAreCardsThatCannotBeRead) {
+    // Such a card is there: dropping it would only hide it (and what runs on it).
     std::string text = lines({
         gpu_line(0, uuid_n(0)),
         gpu_line(1, "[N/A]"),
@@ -342,17 +351,32 @@ TEST(GpuProbeQueryGpu, LinesWithoutAUuidOrAnIndexAreLeftOutWithAWarning) {
     std::vector<std::string> w;
     std::string err;
     ASSERT_TRUE(parse_query_gpu(text, &cards, &err, &w)) << err;
-    ASSERT_EQ(cards.size(), 2u);
+    EXPECT_TRUE(w.empty()) << joined(w);
+    ASSERT_EQ(cards.size(), 8u);
     EXPECT_EQ(cards[0].uuid, uuid_n(0));
-    EXPECT_EQ(cards[1].uuid, uuid_n(7));
-    EXPECT_EQ(cards[1].index, 7);
-    ASSERT_EQ(w.size(), 6u) << joined(w);
-    EXPECT_TRUE(has_warning(w, "line 2 left out (it has no UUID)")) << joined(w);
-    EXPECT_TRUE(has_warning(w, "line 3 left out (it has no UUID)")) << joined(w);
-    EXPECT_TRUE(has_warning(w, "line 4 left out (its index is not a number)")) << joined(w);
-    EXPECT_TRUE(has_warning(w, "line 5 left out (its index")) << joined(w);
-    EXPECT_TRUE(has_warning(w, "line 6 left out (its index")) << joined(w);
-    EXPECT_TRUE(has_warning(w, "line 7 left out (it has no UUID)")) << joined(w);
+    EXPECT_EQ(cards[0].unreadable, "");
+    EXPECT_EQ(cards[1].index, 1);
+    EXPECT_EQ(cards[1].uuid, "");
+    EXPECT_EQ(cards[1].unreadable, "uuid: [N/A]");
+    EXPECT_EQ(cards[2].unreadable, "uuid: (empty)");
+    EXPECT_EQ(cards[3].index, -1);
+    EXPECT_EQ(cards[3].uuid, uuid_n(3));
+    EXPECT_EQ(cards[3].unreadable, "index: x");
+    EXPECT_EQ(cards[4].unreadable, "index: -1");
+    EXPECT_EQ(cards[5].unreadable, "index: [N/A]");
+    EXPECT_EQ(cards[6].uuid, "");
+    EXPECT_EQ(cards[6].unreadable, "uuid: GPU-has a space");
+    EXPECT_EQ(cards[7].uuid, uuid_n(7));
+    EXPECT_EQ(cards[7].index, 7);
+    EXPECT_EQ(cards[7].unreadable, "");
+}
+
+TEST(GpuProbeQueryGpu, TwoCardsWithoutAUuidAreNotTheSameCard) {
+    std::vector<GpuCard> cards;
+    std::string err;
+    ASSERT_TRUE(parse_query_gpu(lines({gpu_line(0, "[N/A]"), gpu_line(1, "[N/A]")}), &cards, &err)) << err;
+    ASSERT_EQ(cards.size(), 2u);
+    EXPECT_EQ(cards[1].index, 1);
 }
 
 TEST(GpuProbeQueryGpu, NoDevicesWereFoundIsAListingOfNone) {
@@ -469,7 +493,7 @@ TEST(GpuProbeQueryGpu, LinesLongerThan4KiBAreLeftOut) {
 
 TEST(GpuProbeQueryGpu, WarningsAreBounded) {
     std::vector<std::string> v;
-    for (int i = 0; i < 100; ++i) v.push_back(gpu_line(i, "[N/A]"));
+    for (int i = 0; i < 100; ++i) v.push_back(format("junk line %d, not a card", i));
     v.push_back(gpu_line(100, uuid_n(100)));
     std::vector<GpuCard> cards;
     std::vector<std::string> w;
@@ -492,7 +516,7 @@ TEST(GpuProbeQueryGpu, ControlBytesInTheNameAreEscaped) {
 TEST(GpuProbeQueryGpu, WarningsMayBeLeftUnasked) {
     std::vector<GpuCard> cards;
     std::string err;
-    std::string text = lines({gpu_line(0, "[N/A]"), "junk", gpu_line(1, uuid_n(1)), gpu_line(2, uuid_n(1))});
+    std::string text = lines({"junk, not a card", "junk", gpu_line(1, uuid_n(1)), gpu_line(2, uuid_n(1))});
     ASSERT_TRUE(parse_query_gpu(text, &cards, &err, nullptr)) << err;
     ASSERT_EQ(cards.size(), 1u);
     EXPECT_EQ(cards[0].index, 1);
@@ -555,31 +579,63 @@ TEST(GpuProbeApps, UnknownMemoryIsNotKnown) {
     EXPECT_TRUE(procs[2].mem_known);
     EXPECT_EQ(procs[2].mem, 300 * kMiB);
     EXPECT_EQ(procs[2].name, "ffmpeg");
+    // Kept, and said to be unreadable: the allocator cannot judge such a process by its memory.
+    EXPECT_EQ(procs[0].unreadable, "used_memory: [N/A]");
+    EXPECT_EQ(procs[1].unreadable, "used_memory: [Not Supported]");
+    EXPECT_EQ(procs[2].unreadable, "");
+    EXPECT_EQ(procs[0].uuid, "GPU-647d1415-d8d5-e1b9-7251-0ad2bee4efe0");
 }
 
-TEST(GpuProbeApps, MalformedLinesAreLeftOutWithAWarning) {
+TEST(GpuProbeApps, LinesThatCannotBeReadAreKeptAsSuch) {
+    // Nothing is dropped: a 60 GB process listed with pid [N/A] (containers, some driver states) must keep its card busy.
     std::string text = lines({
         "GPU-647d1415-d8d5-e1b9-7251-0ad2bee4efe0, 0, 10, zero",
         "GPU-647d1415-d8d5-e1b9-7251-0ad2bee4efe0, -5, 10, negative",
         "GPU-647d1415-d8d5-e1b9-7251-0ad2bee4efe0, abc, 10, word",
         "GPU-647d1415-d8d5-e1b9-7251-0ad2bee4efe0, 99999999999, 10, too big",
-        "GPU-647d1415-d8d5-e1b9-7251-0ad2bee4efe0, [N/A], 10, unknown",
+        "GPU-647d1415-d8d5-e1b9-7251-0ad2bee4efe0, [N/A], 61440, unknown",
         "[N/A], 77, 10, no card",
         "GPU-647d1415-d8d5-e1b9-7251-0ad2bee4efe0, 78, 10",
+        "GPU-647d1415-d8d5-e1b9-7251-0ad2bee4efe0, [N/A], [N/A], [N/A]",
         "GPU-647d1415-d8d5-e1b9-7251-0ad2bee4efe0, 79, 10, good",
     });
     std::vector<GpuProcess> procs;
     std::vector<std::string> w;
     std::string err;
     ASSERT_TRUE(parse_compute_apps(text, &procs, &err, &w)) << err;
-    ASSERT_EQ(procs.size(), 1u);
-    EXPECT_EQ(procs[0].pid, 79);
-    EXPECT_EQ(procs[0].name, "good");
-    ASSERT_EQ(w.size(), 7u) << joined(w);
-    for (int line = 1; line <= 5; ++line)
-        EXPECT_TRUE(has_warning(w, format("line %d left out (no pid)", line))) << line << "\n" << joined(w);
-    EXPECT_TRUE(has_warning(w, "line 6 left out (no GPU UUID)")) << joined(w);
+    ASSERT_EQ(procs.size(), 9u);
+    const char* const kPid[] = {"0", "-5", "abc", "99999999999", "[N/A]"};
+    for (size_t i = 0; i < 5; ++i) {
+        EXPECT_EQ(procs[i].uuid, "GPU-647d1415-d8d5-e1b9-7251-0ad2bee4efe0") << i;
+        EXPECT_EQ(procs[i].pid, 0) << i;
+        EXPECT_EQ(procs[i].unreadable, std::string("pid: ") + kPid[i]) << i;
+        EXPECT_TRUE(procs[i].mem_known) << i;
+    }
+    EXPECT_EQ(procs[4].mem, 61440 * kMiB);
+    EXPECT_EQ(procs[4].name, "unknown");
+    EXPECT_EQ(procs[5].uuid, "");   // its card is not known: it counts against every card
+    EXPECT_EQ(procs[5].pid, 77);
+    EXPECT_EQ(procs[5].unreadable, "gpu_uuid: [N/A]");
+    EXPECT_EQ(procs[6].uuid, "");
+    EXPECT_EQ(procs[6].unreadable, "line 7: GPU-647d1415-d8d5-e1b9-7251-0ad2bee4efe0, 78, 10");
+    EXPECT_EQ(procs[7].unreadable, "pid: [N/A]; used_memory: [N/A]");
+    EXPECT_FALSE(procs[7].mem_known);
+    EXPECT_EQ(procs[8].pid, 79);
+    EXPECT_EQ(procs[8].unreadable, "");
+    ASSERT_EQ(w.size(), 1u) << joined(w);
     EXPECT_TRUE(has_warning(w, "line 7 left out (not a process)")) << joined(w);
+}
+
+TEST(GpuProbeApps, AnErrorLineAmongProcessesIsAProcessOnSomeCard) {
+    std::vector<GpuProcess> procs;
+    std::string err;
+    ASSERT_TRUE(parse_compute_apps("GPU-647d1415-d8d5-e1b9-7251-0ad2bee4efe0, 12, 10, good\n"
+                                   "Unable to determine the device handle for GPU0000:C1:00.0: Unknown Error\n",
+                                   &procs, &err))
+        << err;
+    ASSERT_EQ(procs.size(), 2u);
+    EXPECT_EQ(procs[1].uuid, "");
+    EXPECT_EQ(procs[1].unreadable, "line 2: Unable to determine the device handle for GPU0000:C1:00.0: Unknown Error");
 }
 
 TEST(GpuProbeApps, AnErrorTextIsNotAListing) {
@@ -608,10 +664,12 @@ TEST(GpuProbeApps, LongLinesAreLeftOutAndNamesBounded) {
     std::vector<std::string> w;
     std::string err;
     ASSERT_TRUE(parse_compute_apps(text, &procs, &err, &w)) << err;
-    ASSERT_EQ(procs.size(), 1u);
-    EXPECT_EQ(procs[0].pid, 2);
-    EXPECT_LE(procs[0].name.size(), 256u);
-    EXPECT_EQ(procs[0].name.substr(procs[0].name.size() - 3), "...");
+    ASSERT_EQ(procs.size(), 2u);
+    EXPECT_EQ(procs[0].uuid, "");   // too long to read: on some card
+    EXPECT_EQ(procs[0].unreadable, "line 1: longer than 4096 bytes");
+    EXPECT_EQ(procs[1].pid, 2);
+    EXPECT_LE(procs[1].name.size(), 256u);
+    EXPECT_EQ(procs[1].name.substr(procs[1].name.size() - 3), "...");
     ASSERT_EQ(w.size(), 1u) << joined(w);
     EXPECT_EQ(w[0], "nvidia-smi: line 1 left out: longer than 4096 bytes");
 }
@@ -623,7 +681,9 @@ TEST(GpuProbeApps, AtMost4096Processes) {
     std::vector<std::string> w;
     std::string err;
     ASSERT_TRUE(parse_compute_apps(text, &procs, &err, &w)) << err;
-    EXPECT_EQ(procs.size(), 4096u);
+    ASSERT_EQ(procs.size(), 4097u);
+    EXPECT_EQ(procs.back().uuid, "");   // those left out may be on any card
+    EXPECT_EQ(procs.back().unreadable, "904 processes beyond the first 4096");
     ASSERT_EQ(w.size(), 1u) << joined(w);
     EXPECT_EQ(w[0], "nvidia-smi: 904 processes beyond the first 4096 left out");
 }
@@ -808,6 +868,7 @@ TEST(GpuProbeAmd, OptionalFilesMayBeMissing) {
     }
     ASSERT_EQ(w.size(), 2u) << joined(w);
     EXPECT_TRUE(has_warning(w, "AMD card0 (0000:03:00.0): device/mem_info_vram_used cannot be read")) << joined(w);
+    for (const GpuCard& c : cards) EXPECT_EQ(c.unreadable, "device/mem_info_vram_used") << c.bus_id;
 }
 
 TEST(GpuProbeAmd, TwoCardsWithOneIdKeepTheFirst) {

@@ -581,3 +581,116 @@ TEST(GpuPlan, JudgedByMemoryDeclarationsCountAsTaken) {
     EXPECT_TRUE(place(plan, 1, 0, &why).empty());
     EXPECT_NE(why.find("has 10 GiB free"), std::string::npos) << why;
 }
+
+// ---- what a probe could not read counts against the card ------------------------------------------------
+
+namespace {
+
+GpuProcess unreadable_process(const std::string& uuid, pid_t pid, const std::string& what, uint64_t mem = 0) {
+    GpuProcess p;
+    p.uuid = uuid;
+    p.pid = pid;
+    p.mem = mem;
+    p.mem_known = mem != 0;
+    p.name = "python";
+    p.unreadable = what;
+    return p;
+}
+
+}  // namespace
+
+TEST(GpuDoubt, AProcessWithAnUnreadablePidMakesItsCardBusyWhateverThePolicy) {
+    // nvidia-smi in a container: a colleague's 60 GiB process, pid [N/A].
+    GpuSnapshot s = two_cards();
+    s.when = 200;   // as new as the plan: measured memory counts at once
+    s.procs.push_back(unreadable_process("GPU-a", 0, "pid: [N/A]", 60 * kGiB));
+    for (bool by_memory : {false, true}) {
+        GpuPolicy pol = policy(2);
+        pol.judge_by_memory = by_memory;
+        pol.min_free = kGiB;
+        GpuPlan plan(s, pol, {}, 200);
+        std::string why;
+        EXPECT_EQ(place(plan, 1), Strs{"GPU-b"}) << by_memory;
+        EXPECT_EQ(place(plan, 1, kGiB), Strs{"GPU-b"}) << by_memory;
+        EXPECT_TRUE(place(plan, 1, 0, &why).empty()) << by_memory;
+        EXPECT_NE(why.find("GPU 0 has a process ts cannot read (pid: [N/A]; 60 GiB; python)"), std::string::npos)
+            << why;
+        EXPECT_TRUE(plan.full()) << by_memory;
+    }
+}
+
+TEST(GpuDoubt, AForeignProcessOfUnknownMemoryIsNotJudgedByMemory) {
+    // Judged by memory, while the card settles only declarations count: a
+    // process whose memory is not known would be taken for none.
+    GpuSnapshot s = snap({card(0, "GPU-a", 80, 70)});
+    s.procs.push_back(unreadable_process("GPU-a", 4242, "used_memory: [N/A]"));
+    GpuPolicy pol = policy(4);
+    pol.judge_by_memory = true;
+    pol.settle = 30;
+    GpuUse use;
+    use["GPU-a"].jobs = 1;
+    use["GPU-a"].last_start = 190;   // settling
+    GpuPlan plan(s, pol, use, 200);
+    std::string why;
+    EXPECT_TRUE(place(plan, 1, kGiB, &why).empty());
+    EXPECT_EQ(why, "no GPU is free (GPU 0 has a process ts cannot read (used_memory: [N/A]; pid 4242; python))");
+    // A ts job's own process whose memory is not known is no reason.
+    s.procs[0].ours = true;
+    GpuPlan ours(s, pol, use, 200);
+    EXPECT_EQ(place(ours, 1, kGiB), Strs{"GPU-a"});
+}
+
+TEST(GpuDoubt, AProcessWhoseCardIsNotKnownMakesEveryNvidiaCardBusy) {
+    GpuSnapshot s = snap({card(0, "GPU-a"), card(1, "GPU-b"), card(0, "AMD-x", 64, 0, GpuVendor::Amd)});
+    s.procs.push_back(unreadable_process("", 77, "gpu_uuid: [N/A]", kGiB));
+    s.procs.push_back(unreadable_process("", 0, "line 3: Unable to determine the device handle"));
+    GpuPlan plan(s, policy(), {}, 200);
+    std::string why;
+    EXPECT_EQ(place(plan, 1), Strs{"AMD-x"});   // nvidia-smi lists no AMD card's processes
+    EXPECT_TRUE(place(plan, 1, 0, &why).empty());
+    EXPECT_NE(why.find("GPU 0 has a process ts cannot read (gpu_uuid: [N/A]; pid 77; 1 GiB; python; and 1 more)"),
+              std::string::npos)
+        << why;
+    EXPECT_NE(why.find("GPU 1 has a process ts cannot read"), std::string::npos) << why;
+}
+
+TEST(GpuDoubt, ACardThatCannotBeReadIsBusyYetAJobForItWaits) {
+    GpuSnapshot s = two_cards();
+    s.cards[1].mem_known = false;
+    s.cards[1].mem_used = 0;
+    s.cards[1].unreadable = "memory.used: [N/A]";
+    GpuPlan plan(s, policy(), {}, 200);
+    std::string why;
+    // A job for both cards waits (it is not refused as one that can never run)...
+    EXPECT_TRUE(place(plan, 2, 0, &why).empty());
+    EXPECT_EQ(why, "1 of the 2 GPUs it needs is free (GPU 1 cannot be read (memory.used: [N/A]))");
+    // ...and keeps nothing: what cannot be read may stay so, as a foreign process may.
+    EXPECT_EQ(place(plan, 1), Strs{"GPU-a"});
+    EXPECT_TRUE(place(plan, 1).empty());
+    EXPECT_TRUE(plan.full());
+    std::string never;
+    EXPECT_TRUE(could_ever_fit({2, 0}, usable_cards(s, policy()), &never)) << never;
+}
+
+TEST(GpuDoubt, TheSentenceAndTheName) {
+    GpuSnapshot s = two_cards();
+    EXPECT_EQ(gpu_card_doubt(s, s.cards[0]), "");
+    GpuProcess on_a = unreadable_process("GPU-a", 0, "pid: [N/A]");
+    EXPECT_TRUE(gpu_process_on(on_a, s.cards[0]));
+    EXPECT_FALSE(gpu_process_on(on_a, s.cards[1]));
+    s.cards[0].index = -1;
+    s.cards[0].bus_id = "00000000:18:00.0";
+    s.cards[0].unreadable = "index: [N/A]";
+    EXPECT_EQ(gpu_card_name(s.cards[0]), "the GPU at 00000000:18:00.0");
+    EXPECT_EQ(gpu_card_doubt(s, s.cards[0]), "the GPU at 00000000:18:00.0 cannot be read (index: [N/A])");
+    s.cards[0].bus_id.clear();
+    EXPECT_EQ(gpu_card_name(s.cards[0]), "GPU GPU-a");
+    s.cards[0].uuid.clear();
+    EXPECT_EQ(gpu_card_name(s.cards[0]), "a GPU");
+    // A process that can be read, on another card, or a ts job's, is no doubt.
+    s.procs.push_back(unreadable_process("GPU-b", 5, ""));
+    s.procs.push_back(unreadable_process("GPU-a", 0, "pid: [N/A]"));
+    s.procs.push_back(unreadable_process("GPU-b", 6, "used_memory: [N/A]"));
+    s.procs.back().ours = true;
+    EXPECT_EQ(gpu_card_doubt(s, s.cards[1]), "");
+}

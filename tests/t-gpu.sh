@@ -342,6 +342,35 @@ t1=$(now)
 ok "$(ge 1.5 "$(elapsed "$t0" "$t1")"; echo $?)" "within $(elapsed "$t0" "$t1") s (<= 1.5, a few probe intervals)"
 is "$(out_of 1)" "0|PCI_BUS_ID|0" "job 1 on card 0"
 
+# ---- what nvidia-smi cannot tell counts against the card ----
+# (in containers and some driver states nvidia-smi lists a process with pid [N/A]: it is no less there)
+gpu_server
+one_card
+nlog=$(grep -c . "$TS_SOCKET.error" 2>/dev/null)
+printf '%s, [N/A], 61440, python\n' $U0 | put apps
+check "job 0: -G 1; card 0 has a 60 GiB process with pid [N/A]" 0 $'0\n' '' -- "$TS" -G 1 sh -c "$E"
+wait_probes 4 "two probes while job 0 waits"
+check "job 0 waits" 0 $'queued\n' '' -- "$TS" -s 0
+wait_info 0 $'\nWaiting for GPUs: no GPU is free (GPU 0 has a process ts cannot read (pid: [N/A]; 60 GiB; python))\n'
+run_cmd "$TS" --gpu-list
+has "$OUT" "$(printf '%-3s %-40s %-18s %-5s %-10s %-8s %s' 0 $U0 '0/81559 MiB' 0% Default - "? python (61440 MiB)")" \
+    "--gpu-list: the process, its pid unknown"
+has "$OUT" "Note: GPU 0 has a process ts cannot read (pid: [N/A]; 60 GiB; python): it counts as busy." \
+    "--gpu-list: why card 0 is busy"
+wait_probes 4 "two more probes"
+is "$(tail -n +$((nlog + 1)) "$TS_SOCKET.error" | grep -c 'GPU 0 has a process ts cannot read')" 1 \
+    "logged once, not once a probe"
+put apps </dev/null
+card 0 $U0 81559 '[N/A]' | put gpus
+wait_info 0 "Waiting for GPUs: no GPU is free (GPU 0 cannot be read (memory.used: [N/A]))"
+printf 'GPU-ffffffff-0000-4000-8000-00000000000f, 1, 10, x\nnot a process line\n' | put apps
+one_card
+wait_info 0 "Waiting for GPUs: no GPU is free (GPU 0 has a process ts cannot read (line 2: not a process line))"
+put apps </dev/null
+check "-w 0: it runs once everything about the card can be read" 0 '' '' -- timeout 10 "$TS" -w 0
+is "$(out_of 0)" "0|PCI_BUS_ID|0" "job 0 on card 0"
+eventually "the log says so" -- sh -c 'tail -n +$1 "$TS_SOCKET.error" | grep -q "GPU 0 can be read again"' sh $((nlog + 1))
+
 gpu_server TS_GPU_SLOTS=2
 check "job 0: a job whose child uses the card" 0 $'0\n' '' -- "$TS" -G 1 sh -c "waitfor o & echo \$! >'$T/child'; wait"
 wait_running 0
@@ -519,6 +548,27 @@ check "job 3 waits while the probe hangs" 0 $'queued\n' '' -- "$TS" -s 3
 rm -f "$SMI/hang"
 check "-w 3: it runs once nvidia-smi answers" 0 '' '' -- timeout 10 "$TS" -w 3
 is "$(out_of 3)" "0|PCI_BUS_ID|0" "job 3 on card 0"
+
+# ---- --gpu-list after a failed probe: the last table that worked, its real age, and why the last probe failed ----
+gpu_server
+one_card
+sees "$U0" "--gpu-list sees card 0"
+fail_with 9 "fake 9 again"
+eventually "--gpu-list says the last probe failed" -- sh -c '"$TS" --gpu-list | grep -q "^The last probe of the GPUs failed"'
+run_cmd "$TS" --gpu-list
+has "$(printf '%s\n' "$OUT" | head -n 1)" "The last probe of the GPUs failed (" "--gpu-list: the failure first"
+has "$(printf '%s\n' "$OUT" | head -n 1)" "fake 9 again" "--gpu-list: why it failed"
+has "$OUT" "$(printf '%-3s %-40s' 0 $U0)" "--gpu-list: the last table that worked"
+failed_ago=$(printf '%s\n' "$OUT" | sed -nE 's/^The last probe of the GPUs failed \(([0-9.]+) s ago\).*/\1/p')
+table_ago=$(printf '%s\n' "$OUT" | sed -nE 's/^GPUs \(nvidia-smi, ([0-9.]+) s ago\).*/\1/p')
+said_ago=$(printf '%s\n' "$OUT" | sed -nE 's/^What follows is what the last probe that worked saw, ([0-9.]+) s ago\.$/\1/p')
+ok "$([ -n "$failed_ago" ] && [ -n "$table_ago" ] && [ "$said_ago" = "$table_ago" ] && ge "$table_ago" 0.2 &&
+    ! ge "$failed_ago" "$table_ago"; echo $?)" \
+    "the table's age ($table_ago s, said $said_ago s) is its own, older than the failure ($failed_ago s)"
+rm -f "$SMI/gpus.rc"
+one_card
+eventually "once a probe works, --gpu-list no longer says one failed" -- \
+    sh -c '! "$TS" --gpu-list | grep -q "failed"'
 
 # ---- -r and -k of a job waiting for GPUs ----
 gpu_server
