@@ -41,7 +41,8 @@ sockaddr_un address(const std::string& path) {
 /* make check-valgrind: the server runs under valgrind, which needs an exec:
  * ts --internal-serve LISTEN_FD ERROR_FD SOCKET (see main). Logs go to
  * TS_VALGRIND.PID. Falls back to running the server here if that fails. */
-void exec_under_valgrind(const char* log_prefix, const Fd& lfd, const Fd& err_w, const std::string& path) {
+void exec_under_valgrind(const char* log_prefix, const Fd& lfd, const Fd& err_w, const std::string& path,
+                         bool take_settings) {
     fcntl(lfd.get(), F_SETFD, 0);   // both must survive the exec
     fcntl(err_w.get(), F_SETFD, 0);
     std::string log = format("--log-file=%s.%%p", log_prefix);
@@ -56,7 +57,8 @@ void exec_under_valgrind(const char* log_prefix, const Fd& lfd, const Fd& err_w,
     setenv("TMPDIR", "/tmp", 1);
     execlp("valgrind", "valgrind", "-q", "--leak-check=full", "--errors-for-leak-kinds=definite",
            "--child-silent-after-fork=no", log.c_str(), self, "--internal-serve", l.c_str(),
-           e.c_str(), path.c_str(), static_cast<char*>(nullptr));
+           e.c_str(), path.c_str(), take_settings ? "reconfigure" : static_cast<char*>(nullptr),
+           static_cast<char*>(nullptr));
     set_cloexec(lfd.get());
     set_cloexec(err_w.get());
 }
@@ -203,8 +205,24 @@ Fd try_connect(const std::string& path) {
     return fd;
 }
 
+std::string start_note(const std::string& text) { return '\0' + text + '\0'; }
+
+void split_start_reply(const std::string& reply, std::vector<std::string>* notes, std::string* error) {
+    error->clear();
+    size_t at = 0;
+    while (at < reply.size()) {
+        size_t nul = reply.find('\0', at);
+        error->append(reply, at, nul == std::string::npos ? std::string::npos : nul - at);
+        if (nul == std::string::npos) break;
+        size_t end = reply.find('\0', nul + 1);   // a note cut short ends the reply
+        std::string note = reply.substr(nul + 1, end == std::string::npos ? std::string::npos : end - nul - 1);
+        if (notes) notes->push_back(std::move(note));
+        at = end == std::string::npos ? reply.size() : end + 1;
+    }
+}
+
 /* Bind and listen, then fork the server. False with *err if it cannot come up. */
-bool start_server(const Socket& s, std::string* err) {
+bool start_server(const Socket& s, std::string* err, std::vector<std::string>* notes, bool take_settings) {
     struct stat st;
     if (lstat(s.path.c_str(), &st) == 0) {
         if (!S_ISSOCK(st.st_mode)) {
@@ -254,21 +272,22 @@ bool start_server(const Socket& s, std::string* err) {
         }
         stdio_to_dev_null();
         close_other_fds({lfd.get(), err_w.get()});
-        if (const char* vg = getenv("TS_VALGRIND")) exec_under_valgrind(vg, lfd, err_w, s.abs_path);
-        run_server(std::move(lfd), std::move(err_w), s.abs_path);
+        if (const char* vg = getenv("TS_VALGRIND")) exec_under_valgrind(vg, lfd, err_w, s.abs_path, take_settings);
+        run_server(std::move(lfd), std::move(err_w), s.abs_path, take_settings);
     }
     err_w.reset();
     lfd.reset();
     int status;
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
     }
-    std::string why, chunk(256, '\0');
+    std::string reply, why, chunk(256, '\0');
     for (;;) {
         ssize_t n = read(err_r.get(), &chunk[0], chunk.size());
         if (n < 0 && errno == EINTR) continue;
         if (n <= 0) break;
-        why.append(chunk.data(), static_cast<size_t>(n));
+        reply.append(chunk.data(), static_cast<size_t>(n));
     }
+    split_start_reply(reply, notes, &why);
     if (!why.empty()) {
         *err = format("The server didn't come up. (%s)", why.c_str());
         return false;
@@ -277,7 +296,7 @@ bool start_server(const Socket& s, std::string* err) {
 }
 
 /* Connect, starting a server when none answers (see the file comment). */
-Fd open_server(const Socket& s, std::string* err, bool kill_only, bool* dead) {
+Fd open_server(const Socket& s, std::string* err, bool kill_only, bool* dead, std::vector<std::string>* notes) {
     if (!check_socket_dir(s.abs_path, err)) return Fd();
     Fd fd = try_connect(s.path);
     if (!fd && (errno == ENOENT || errno == ECONNREFUSED)) {
@@ -301,7 +320,7 @@ Fd open_server(const Socket& s, std::string* err, bool kill_only, bool* dead) {
             return Fd();
         }
         if (!fd && (errno == ENOENT || errno == ECONNREFUSED)) {
-            if (!start_server(s, err)) return Fd();
+            if (!start_server(s, err, notes)) return Fd();
             fd = try_connect(s.path);
             if (!fd) {
                 *err = "The server didn't come up.";
@@ -319,7 +338,9 @@ Fd open_server(const Socket& s, std::string* err, bool kill_only, bool* dead) {
 
 Fd connect_server(const Socket& s) {
     std::string err;
-    Fd fd = open_server(s, &err);
+    std::vector<std::string> notes;
+    Fd fd = open_server(s, &err, false, nullptr, &notes);
+    for (const std::string& n : notes) fprintf(stderr, "ts: %s\n", n.c_str());
     if (!fd) die("%s", err.c_str());
     return fd;
 }
@@ -350,7 +371,7 @@ Fd connect_or_start(const std::string& abs_path, bool may_start, uid_t expect, s
  * and start a server of this binary. Under the start lock, so that nothing
  * (a runner of the old binary coming back, another client) starts an old
  * server meanwhile: they wait, and then find the new one. */
-int restart_server(const Socket& s) {
+int restart_server(const Socket& s, bool take_settings) {
     std::string err;
     if (!check_socket_dir(s.abs_path, &err)) die("%s", err.c_str());
     QueueOwner owner = queue_owner(s.abs_path);
@@ -388,7 +409,10 @@ int restart_server(const Socket& s) {
             if (!stopped()) die("Cannot restart the server at %s: it does not stop.", s.path.c_str());
         }
     }
-    if (!start_server(s, &err)) die("%s", err.c_str());
+    std::vector<std::string> notes;
+    bool ok = start_server(s, &err, &notes, take_settings);
+    for (const std::string& n : notes) fprintf(stderr, "ts: %s\n", n.c_str());
+    if (!ok) die("%s", err.c_str());
     return kExitOk;
 }
 

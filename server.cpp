@@ -88,14 +88,27 @@ Server::Server(Fd listener, std::string path, ServerConfig cfg, std::unique_ptr<
         set_cloexec(listener_.get());
     }
     signal(SIGPIPE, SIG_IGN);
-    configure();
-    if (!startup_error_.empty()) return;
     bool journal_off = harness_ || !cfg_.journal;
+    if (journal_off) configure();   // else once the journal has said what the queue's settings are
+    if (!startup_error_.empty()) return;
     journal_.emplace(journal_off ? std::string() : path_ + ".journal", &queue_,
-                     [this](const std::string& m) { log("%s", printable(m).c_str()); }, cfg_.fsync);
+                     [this](const std::string& m) { log("%s", printable(m).c_str()); }, journal_off && cfg_.fsync);
     if (!journal_->refused().empty()) {
         startup_error_ = format("cannot use the journal: %s", journal_->refused().c_str());
         return;
+    }
+    if (!journal_off) {
+        std::string taken = settle_settings();
+        configure();
+        if (!startup_error_.empty()) return;
+        if (!journal_->settings() || cfg_.take_settings) {   // the queue's first start, or ts --reconfigure
+            QueueSettings mine = queue_settings(cfg_);
+            log("the queue's settings, journaled with it: %s", describe_settings(mine).c_str());
+            journal_->set_settings(mine);
+            if (!taken.empty()) startup_notes_.push_back(taken);
+        }
+        journal_->set_sync(cfg_.fsync);
+        probe_ = GpuProbe({cfg_.nvidia_smi, cfg_.gpu_sysfs, cfg_.probe_timeout, cfg_.gpu_sysfs_set});
     }
     if (journal_->replayed_anything()) {
         restored();   // the journal's slot count wins over TS_SLOTS
@@ -131,6 +144,34 @@ bool Server::may_serve() {
         return false;
     }
     return true;
+}
+
+/* The queue's settings are its journal's (config.h): what this environment
+ * says otherwise is ignored, in the log and on the starting client's stderr
+ * (never silently). A journal without them (a new queue, or one of a ts
+ * before them), and ts --reconfigure, take this environment's: for the
+ * latter, what changed is returned (for the log and the client, once the
+ * server can start with them). */
+std::string Server::settle_settings() {
+    const std::optional<QueueSettings>& journaled = journal_->settings();
+    if (!journaled) return std::string();
+    std::vector<SettingChange> changes;
+    ServerConfig kept = keep_journaled(cfg_, *journaled, &changes);
+    if (changes.empty()) {
+        cfg_ = std::move(kept);
+        return std::string();
+    }
+    if (cfg_.take_settings)   // ts --reconfigure: this environment's values (said once they are journaled)
+        return format("the queue's settings were changed by ts --reconfigure: %s",
+                      describe_changes(changes, true).c_str());
+    cfg_ = std::move(kept);
+    std::string msg = format("the queue keeps its settings from its journal: %s. To change them, run "
+                             "ts --reconfigure as the queue's owner with the new values in its "
+                             "environment (it restarts the server, keeping the jobs)",
+                             describe_changes(changes).c_str());
+    log("%s", msg.c_str());
+    startup_notes_.push_back("warning: " + msg + ".");
+    return std::string();
 }
 
 /* The settings read at start (config.h): notes to the log, bounds to the queue. */
@@ -983,11 +1024,17 @@ void ServerHarness::round() { impl_->server.round(0); }
 bool ServerHarness::stopped() const { return impl_->server.stopped(); }
 std::string ServerHarness::list() const { return impl_->server.list(); }
 
-void run_server(Fd listener, Fd err_pipe, const std::string& socket_path) {
+void run_server(Fd listener, Fd err_pipe, const std::string& socket_path, bool take_settings) {
     set_process_name("ts-server");
     struct rlimit rl;
     size_t nofile = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY ? size_t(rl.rlim_cur) : 0;
-    Server s(std::move(listener), socket_path, read_server_config(getenv, nofile));
+    ServerConfig cfg = read_server_config(getenv, nofile);
+    cfg.take_settings = take_settings;
+    Server s(std::move(listener), socket_path, std::move(cfg));
+    for (const std::string& note : s.startup_notes()) {   // before the error, or before "ready"
+        std::string framed = start_note(note);
+        (void)write_all(err_pipe.get(), framed.data(), framed.size());
+    }
     if (!s.startup_error().empty()) {
         (void)write_all(err_pipe.get(), s.startup_error().data(), s.startup_error().size());
         unlink(socket_path.c_str());

@@ -26,11 +26,13 @@ constexpr const char* kVersionText =
 
 int main(int argc, char** argv) {
     // Internal: a server exec'd under valgrind (make check-valgrind; client.cpp).
-    if (argc == 5 && std::strcmp(argv[1], "--internal-serve") == 0) {
+    // A sixth argument, "reconfigure": ts --reconfigure started it (connect.h).
+    if ((argc == 5 || (argc == 6 && std::strcmp(argv[5], "reconfigure") == 0)) &&
+        std::strcmp(argv[1], "--internal-serve") == 0) {
         Fd lfd(std::atoi(argv[2])), err(std::atoi(argv[3]));
         set_cloexec(lfd.get());
         set_cloexec(err.get());
-        run_server(std::move(lfd), std::move(err), argv[4]);
+        run_server(std::move(lfd), std::move(err), argv[4], argc == 6);
     }
     Options o;
     std::string err;
