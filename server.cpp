@@ -97,19 +97,7 @@ Server::Server(Fd listener, std::string path, ServerConfig cfg, std::unique_ptr<
         startup_error_ = format("cannot use the journal: %s", journal_->refused().c_str());
         return;
     }
-    if (!journal_off) {
-        std::string taken = settle_settings();
-        configure();
-        if (!startup_error_.empty()) return;
-        if (!journal_->settings() || cfg_.take_settings) {   // the queue's first start, or ts --reconfigure
-            QueueSettings mine = queue_settings(cfg_);
-            log("the queue's settings, journaled with it: %s", describe_settings(mine).c_str());
-            journal_->set_settings(mine);
-            if (!taken.empty()) startup_notes_.push_back(taken);
-        }
-        journal_->set_sync(cfg_.fsync);
-        probe_ = GpuProbe({cfg_.nvidia_smi, cfg_.gpu_sysfs, cfg_.probe_timeout, cfg_.gpu_sysfs_set});
-    }
+    if (!journal_off && !settle_settings()) return;
     if (journal_->replayed_anything()) {
         restored();   // the journal's slot count wins over TS_SLOTS
     } else if (cfg_.slots > 0) {
@@ -149,29 +137,40 @@ bool Server::may_serve() {
 /* The queue's settings are its journal's (config.h): what this environment
  * says otherwise is ignored, in the log and on the starting client's stderr
  * (never silently). A journal without them (a new queue, or one of a ts
- * before them), and ts --reconfigure, take this environment's: for the
- * latter, what changed is returned (for the log and the client, once the
- * server can start with them). */
-std::string Server::settle_settings() {
+ * before them), and ts --reconfigure, take this environment's and journal
+ * them. Then they are applied (configure); false when the server cannot
+ * start with them. */
+bool Server::settle_settings() {
     const std::optional<QueueSettings>& journaled = journal_->settings();
-    if (!journaled) return std::string();
     std::vector<SettingChange> changes;
-    ServerConfig kept = keep_journaled(cfg_, *journaled, &changes);
-    if (changes.empty()) {
-        cfg_ = std::move(kept);
-        return std::string();
+    if (journaled) {
+        ServerConfig kept = keep_journaled(cfg_, *journaled, &changes);
+        if (!cfg_.take_settings) cfg_ = std::move(kept);
     }
-    if (cfg_.take_settings)   // ts --reconfigure: this environment's values (said once they are journaled)
-        return format("the queue's settings were changed by ts --reconfigure: %s",
-                      describe_changes(changes, true).c_str());
-    cfg_ = std::move(kept);
-    std::string msg = format("the queue keeps its settings from its journal: %s. To change them, run "
-                             "ts --reconfigure as the queue's owner with the new values in its "
-                             "environment (it restarts the server, keeping the jobs)",
-                             describe_changes(changes).c_str());
-    log("%s", msg.c_str());
-    startup_notes_.push_back("warning: " + msg + ".");
-    return std::string();
+    if (!changes.empty() && !cfg_.take_settings) {
+        std::string msg = format("the queue keeps its settings from its journal: %s. To change them, run "
+                                 "ts --reconfigure as the queue's owner with the new values in its "
+                                 "environment (it restarts the server, keeping the jobs)",
+                                 describe_changes(changes).c_str());
+        log("%s", msg.c_str());
+        startup_notes_.push_back("warning: " + msg + ".");
+    }
+    configure();
+    if (!startup_error_.empty()) return false;
+    if (!journaled || cfg_.take_settings) {   // the queue's first start, or ts --reconfigure
+        QueueSettings mine = queue_settings(cfg_);
+        log("the queue's settings, journaled with it: %s", describe_settings(mine).c_str());
+        if (!changes.empty()) {   // said once the server can start with them
+            std::string msg = format("the queue's settings were changed by ts --reconfigure: %s",
+                                     describe_changes(changes, true).c_str());
+            log("%s", msg.c_str());
+            startup_notes_.push_back(msg);
+        }
+        journal_->set_settings(mine);   // on failure, the next snapshot has them
+    }
+    journal_->set_sync(cfg_.fsync);
+    probe_ = GpuProbe({cfg_.nvidia_smi, cfg_.gpu_sysfs, cfg_.probe_timeout, cfg_.gpu_sysfs_set});
+    return true;
 }
 
 /* The settings read at start (config.h): notes to the log, bounds to the queue. */

@@ -118,7 +118,7 @@ public:
     Conn* idle_spare() const { return idle_spare_ && !idle_spare_->dead ? idle_spare_ : nullptr; }
     const struct Handler* handling_ = nullptr;   // the handler dispatch is running (its access rule)
     void configure();
-    std::string settle_settings();
+    bool settle_settings();
     bool open_log();
     bool may_serve();
     bool admit(Conn& c);
