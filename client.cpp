@@ -542,7 +542,8 @@ int run_client(const Options& o) {
     signal(SIGPIPE, SIG_IGN);
     Socket s = socket_location();
     Fd fd;
-    if (o.action == Action::Restart) return restart_server(s);
+    if (o.action == Action::Restart || o.action == Action::Reconfigure)
+        return restart_server(s, o.action == Action::Reconfigure);
     if (o.action == Action::KillServer) {   // -K never starts a server just to stop it
         std::string err;
         bool dead = false;

@@ -1,5 +1,6 @@
 /*
- * config.cpp — the server's settings from its environment; see config.h.
+ * config.cpp — the server's settings from its environment, and which of them
+ * are the queue's; see config.h.
  */
 #include "config.h"
 
@@ -80,8 +81,14 @@ void read_gpu_config(const Getenv& env, ServerConfig* c) {
 
 }  // namespace
 
-ServerConfig read_server_config(const Getenv& env, size_t nofile) {
+ServerConfig read_server_config(const Getenv& getenv_, size_t nofile) {
     ServerConfig c;
+    c.nofile = nofile;
+    Getenv env = [&](const char* name) -> const char* {   // and remember what was set
+        const char* v = getenv_(name);
+        if (v) c.env[name] = v;
+        return v;
+    };
     if (const char* s = env("TS_SLOTS")) {
         c.slots = std::abs(atoi(s));
         if (c.slots < 1) c.notes.push_back(format("TS_SLOTS=%s ignored: it must be a number of at least 1", s));
@@ -110,4 +117,105 @@ ServerConfig read_server_config(const Getenv& env, size_t nofile) {
     if (const char* s = env("TS_TEST_CRASH_AFTER_SUBMIT")) c.crash_after_submit = s;
     read_gpu_config(env, &c);
     return c;
+}
+
+namespace {
+
+std::string number(double d) { return format("%.17g", d); }
+
+/* The queue's settings, each with what it means once read (two values that
+ * mean the same are one setting: TS_FSYNC=0 is TS_FSYNC unset). A setting
+ * that cannot be read means its error. ts.1 (ENVIRONMENT) lists these as the
+ * queue's. */
+struct QueueSettingRow {
+    const char* name;
+    std::string (*meaning)(const ServerConfig&);
+};
+const QueueSettingRow kQueueSettings[] = {
+    {"TS_FSYNC", [](const ServerConfig& c) { return std::string(c.fsync ? "1" : "0"); }},
+    {"TS_MAXCONN", [](const ServerConfig& c) {
+         return c.error.rfind("TS_MAXCONN=", 0) == 0 ? c.error : std::to_string(c.max_jobs);
+     }},
+    {"TS_MAXFINISHED", [](const ServerConfig& c) { return std::to_string(c.max_finished); }},
+    {"TS_USER_MAXJOBS", [](const ServerConfig& c) { return std::to_string(c.user_max_jobs); }},
+    {"TS_USER_MAXSIZE", [](const ServerConfig& c) { return std::to_string(c.user_max_size); }},
+    {"TS_SAVELIST", [](const ServerConfig& c) { return c.savelist; }},
+    {"TS_VISIBLE_DEVICES", [](const ServerConfig& c) {
+         if (c.error.rfind("TS_VISIBLE_DEVICES=", 0) == 0) return c.error;
+         std::string v;
+         for (const std::string& d : c.gpu.visible) v += d + ",";
+         return v;
+     }},
+    {"TS_GPU_SLOTS", [](const ServerConfig& c) { return std::to_string(c.gpu.jobs_per_gpu); }},
+    {"TS_GPU_FOREIGN", [](const ServerConfig& c) { return std::string(c.gpu.judge_by_memory ? "memory" : "busy"); }},
+    {"TS_GPU_MIN_FREE", [](const ServerConfig& c) { return std::to_string(c.gpu.min_free); }},
+    {"TS_GPU_SETTLE", [](const ServerConfig& c) { return number(c.gpu.settle); }},
+    {"TS_GPU_HIDE", [](const ServerConfig& c) { return std::string(c.gpu_hide ? "1" : "0"); }},
+    {"TS_NVIDIA_SMI", [](const ServerConfig& c) { return c.nvidia_smi; }},
+    {"TS_GPU_SYSFS", [](const ServerConfig& c) { return c.gpu_sysfs + (c.gpu_sysfs_set ? " (set)" : ""); }},
+    {"TS_GPU_PROBE_INTERVAL", [](const ServerConfig& c) { return number(c.probe_interval); }},
+    {"TS_GPU_PROBE_TIMEOUT", [](const ServerConfig& c) { return number(c.probe_timeout); }},
+};
+
+std::string shown(const std::string& name, const std::optional<std::string>& v) {
+    return v ? name + "=" + printable(*v) : name + " unset";
+}
+
+}  // namespace
+
+bool is_queue_setting(const std::string& name) {
+    for (const QueueSettingRow& r : kQueueSettings)
+        if (name == r.name) return true;
+    return false;
+}
+
+QueueSettings queue_settings(const ServerConfig& c) {
+    QueueSettings s;
+    for (const auto& [name, value] : c.env)
+        if (is_queue_setting(name)) s[name] = value;
+    return s;
+}
+
+ServerConfig keep_journaled(const ServerConfig& now, const QueueSettings& journaled,
+                            std::vector<SettingChange>* changes) {
+    std::map<std::string, std::string> env;
+    for (const auto& [name, value] : now.env)
+        if (!is_queue_setting(name)) env[name] = value;
+    for (const auto& [name, value] : journaled)
+        if (is_queue_setting(name)) env[name] = value;   // a newer ts's setting: not read here
+    ServerConfig kept = read_server_config(
+        [&env](const char* name) -> const char* {
+            auto it = env.find(name);
+            return it == env.end() ? nullptr : it->second.c_str();
+        },
+        now.nofile);
+    kept.take_settings = now.take_settings;
+    changes->clear();
+    auto value = [](const std::map<std::string, std::string>& m, const char* name) {
+        auto it = m.find(name);
+        return it == m.end() ? std::nullopt : std::optional<std::string>(it->second);
+    };
+    for (const QueueSettingRow& r : kQueueSettings)
+        if (r.meaning(kept) != r.meaning(now))
+            changes->push_back({r.name, value(journaled, r.name), value(now.env, r.name)});
+    return kept;
+}
+
+std::string describe_changes(const std::vector<SettingChange>& changes, bool taken) {
+    std::string out;
+    for (const SettingChange& c : changes) {
+        if (!out.empty()) out += ", ";
+        if (taken)
+            out += shown(c.name, c.ignored) + " (was " + (c.kept ? printable(*c.kept) : std::string("unset")) + ")";
+        else
+            out += shown(c.name, c.kept) + " (this environment " +
+                   (c.ignored ? "has " + printable(*c.ignored) : std::string("does not set it")) + ")";
+    }
+    return out;
+}
+
+std::string describe_settings(const QueueSettings& s) {
+    std::string out;
+    for (const auto& [name, value] : s) out += (out.empty() ? "" : ", ") + name + "=" + printable(value);
+    return out.empty() ? "none (the defaults)" : out;
 }

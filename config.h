@@ -4,11 +4,22 @@
  * that are wrong but harmless are ignored with a note for the log; one that
  * cannot be honoured stops the server with an error (the starting client
  * prints it). ts.1 (ENVIRONMENT) documents each variable.
+ *
+ * The queue's settings (design.md "Durability": fsync, GPUs, policy, caps;
+ * kQueueSettings in config.cpp) belong to the queue, not to whichever client
+ * starts its next server: the first server of a queue journals them as its
+ * environment has them (queue_settings), and every later one uses the
+ * journal's (keep_journaled), saying which values of its own environment it
+ * ignores. `ts --reconfigure` (take_settings) journals new ones. The other
+ * variables (TS_SLOTS, TS_JOURNAL, ...) are read from the environment at
+ * every start, as before.
  */
 #pragma once
 
 #include <cstddef>
 #include <functional>
+#include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -34,7 +45,41 @@ struct ServerConfig {
     double probe_timeout = 10;               // TS_GPU_PROBE_TIMEOUT: a probe that takes longer is killed
     std::vector<std::string> notes;          // settings ignored, and why (for the log)
     std::string error;                       // a setting the server cannot start with
+    // Where the values came from (for keep_journaled): every variable read that
+    // was set, NAME -> value, and the descriptor limit TS_MAXCONN was bounded by.
+    std::map<std::string, std::string> env;
+    size_t nofile = 0;
+    bool take_settings = false;              // ts --reconfigure: this environment's, not the journal's
 };
+
+/* The queue's settings as the environment had them: NAME -> value for each
+ * one that was set (an absent name: unset, the default). The journal keeps
+ * this (journal.h), names this ts does not know included. */
+using QueueSettings = std::map<std::string, std::string>;
+
+/* Whether a variable is one of the queue's settings. */
+bool is_queue_setting(const std::string& name);
+/* The queue's settings of c's environment. */
+QueueSettings queue_settings(const ServerConfig& c);
+
+/* One of the queue's settings that an environment would change. */
+struct SettingChange {
+    std::string name;
+    std::optional<std::string> kept;      // the journal's value; nullopt: unset
+    std::optional<std::string> ignored;   // this environment's; nullopt: unset
+};
+
+/* The settings of `now` with the queue's settings replaced by the journal's
+ * (read again from those values). *changes lists each setting whose meaning
+ * the environment of `now` would have changed (a value spelt differently
+ * that means the same is no change). */
+ServerConfig keep_journaled(const ServerConfig& now, const QueueSettings& journaled,
+                            std::vector<SettingChange>* changes);
+/* The changes as a list for a message: "TS_FSYNC=1 (this environment has 0), ...";
+ * taken (ts --reconfigure): "TS_FSYNC=0 (was 1), ...". */
+std::string describe_changes(const std::vector<SettingChange>& changes, bool taken = false);
+/* The settings as a list for the log: "TS_FSYNC=1, TS_GPU_SLOTS=2" ("none": all unset). */
+std::string describe_settings(const QueueSettings& s);
 
 using Getenv = std::function<const char*(const char*)>;
 

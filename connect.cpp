@@ -87,7 +87,7 @@ Fd await_socket(const Socket& s, const GuardHolder& g, std::string* err) {
  * ts --internal-serve LISTEN_FD GUARD_FD ERROR_FD SOCKET (see main). Logs go to
  * TS_VALGRIND.PID. Falls back to running the server here if that fails. */
 void exec_under_valgrind(const char* log_prefix, const Fd& lfd, const Fd& guard, const Fd& err_w,
-                         const std::string& path) {
+                         const std::string& path, bool take_settings) {
     for (const Fd* f : {&lfd, &guard, &err_w})   // they must survive the exec
         if (*f) fcntl(f->get(), F_SETFD, 0);
     std::string log = format("--log-file=%s.%%p", log_prefix);
@@ -102,7 +102,8 @@ void exec_under_valgrind(const char* log_prefix, const Fd& lfd, const Fd& guard,
     setenv("TMPDIR", "/tmp", 1);
     execlp("valgrind", "valgrind", "-q", "--leak-check=full", "--errors-for-leak-kinds=definite",
            "--child-silent-after-fork=no", log.c_str(), self, "--internal-serve", l.c_str(),
-           g.c_str(), e.c_str(), path.c_str(), static_cast<char*>(nullptr));
+           g.c_str(), e.c_str(), path.c_str(), take_settings ? "reconfigure" : static_cast<char*>(nullptr),
+           static_cast<char*>(nullptr));
     for (const Fd* f : {&lfd, &guard, &err_w})
         if (*f) set_cloexec(f->get());
 }
@@ -344,8 +345,24 @@ Fd try_connect(const std::string& path) {
     return fd;
 }
 
+std::string start_note(const std::string& text) { return '\0' + text + '\0'; }
+
+void split_start_reply(const std::string& reply, std::vector<std::string>* notes, std::string* error) {
+    error->clear();
+    size_t at = 0;
+    while (at < reply.size()) {
+        size_t nul = reply.find('\0', at);
+        error->append(reply, at, nul == std::string::npos ? std::string::npos : nul - at);
+        if (nul == std::string::npos) break;
+        size_t end = reply.find('\0', nul + 1);   // a note cut short ends the reply
+        std::string note = reply.substr(nul + 1, end == std::string::npos ? std::string::npos : end - nul - 1);
+        if (notes) notes->push_back(std::move(note));
+        at = end == std::string::npos ? reply.size() : end + 1;
+    }
+}
+
 /* Take the guard, bind and listen, then fork the server. False with *err if it cannot come up. */
-bool start_server(const Socket& s, std::string* err) {
+bool start_server(const Socket& s, std::string* err, std::vector<std::string>* notes, bool take_settings) {
     GuardHolder holder;
     Fd guard = take_guard(s.abs_path, &holder);
     if (!guard && holder.held && (holder.uid == getuid() || holder.uid == queue_owner(s.abs_path).uid)) {
@@ -395,8 +412,9 @@ bool start_server(const Socket& s, std::string* err) {
         }
         stdio_to_dev_null();
         close_other_fds({lfd.get(), guard.get(), err_w.get()});
-        if (const char* vg = getenv("TS_VALGRIND")) exec_under_valgrind(vg, lfd, guard, err_w, s.abs_path);
-        run_server(std::move(lfd), std::move(guard), std::move(err_w), s.abs_path);
+        if (const char* vg = getenv("TS_VALGRIND"))
+            exec_under_valgrind(vg, lfd, guard, err_w, s.abs_path, take_settings);
+        run_server(std::move(lfd), std::move(guard), std::move(err_w), s.abs_path, take_settings);
     }
     err_w.reset();
     lfd.reset();
@@ -405,13 +423,14 @@ bool start_server(const Socket& s, std::string* err) {
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
     }
     why.clear();
-    std::string chunk(256, '\0');
+    std::string reply, chunk(256, '\0');
     for (;;) {
         ssize_t n = read(err_r.get(), &chunk[0], chunk.size());
         if (n < 0 && errno == EINTR) continue;
         if (n <= 0) break;
-        why.append(chunk.data(), static_cast<size_t>(n));
+        reply.append(chunk.data(), static_cast<size_t>(n));
     }
+    split_start_reply(reply, notes, &why);
     if (!why.empty()) {
         *err = format("The server didn't come up. (%s)", why.c_str());
         return false;
@@ -420,7 +439,7 @@ bool start_server(const Socket& s, std::string* err) {
 }
 
 /* Connect, starting a server when none answers (see the file comment). */
-Fd open_server(const Socket& s, std::string* err, bool kill_only, bool* dead) {
+Fd open_server(const Socket& s, std::string* err, bool kill_only, bool* dead, std::vector<std::string>* notes) {
     QueueOwner owner = queue_owner(s.abs_path);
     if (!check_socket_dir(s.abs_path, err, owner.known ? owner.uid : getuid())) return Fd();
     Fd fd = try_connect(s.path);
@@ -454,7 +473,7 @@ Fd open_server(const Socket& s, std::string* err, bool kill_only, bool* dead) {
             return Fd();
         }
         if (!fd && (errno == ENOENT || errno == ECONNREFUSED)) {
-            if (!start_server(s, err)) return Fd();
+            if (!start_server(s, err, notes)) return Fd();
             fd = try_connect(s.path);
             if (!fd) {
                 *err = "The server didn't come up.";
@@ -472,7 +491,9 @@ Fd open_server(const Socket& s, std::string* err, bool kill_only, bool* dead) {
 
 Fd connect_server(const Socket& s) {
     std::string err;
-    Fd fd = open_server(s, &err);
+    std::vector<std::string> notes;
+    Fd fd = open_server(s, &err, false, nullptr, &notes);
+    for (const std::string& n : notes) fprintf(stderr, "ts: %s\n", n.c_str());
     if (!fd) die("%s", err.c_str());
     return fd;
 }
@@ -521,7 +542,7 @@ static bool stop_servers(const std::vector<pid_t>& pids) {
  * and start a server of this binary. Under the start lock, so that nothing
  * (a runner of the old binary coming back, another client) starts an old
  * server meanwhile: they wait, and then find the new one. */
-int restart_server(const Socket& s) {
+int restart_server(const Socket& s, bool take_settings) {
     std::string err;
     if (!check_socket_dir(s.abs_path, &err, getuid())) die("%s", err.c_str());
     QueueOwner owner = queue_owner(s.abs_path);
@@ -549,7 +570,10 @@ int restart_server(const Socket& s) {
         if (pids.empty()) die("Cannot restart the server at %s: its process cannot be found in /proc.", s.path.c_str());
         if (!stop_servers(pids)) die("Cannot restart the server at %s: it does not stop.", s.path.c_str());
     }
-    if (!start_server(s, &err)) die("%s", err.c_str());
+    std::vector<std::string> notes;
+    bool ok = start_server(s, &err, &notes, take_settings);
+    for (const std::string& n : notes) fprintf(stderr, "ts: %s\n", n.c_str());
+    if (!ok) die("%s", err.c_str());
     return kExitOk;
 }
 

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 #include <sys/types.h>
 #include <unistd.h>
 
@@ -26,8 +27,21 @@ Socket socket_location();
 Fd try_connect(const std::string& path);
 
 /* Take the queue's guard, bind and listen, then fork the server. False with
- * *err if it cannot come up (a server that holds the guard is running). */
-bool start_server(const Socket& s, std::string* err);
+ * *err if it cannot come up (a server that holds the guard is running).
+ * What the new server says to the client that started it (that it keeps the
+ * queue's settings from its journal, say) is added to *notes, one line each
+ * (the caller prints them, with "ts: "; without notes, only the log has them).
+ * take_settings (ts --reconfigure): the server journals this environment's
+ * queue settings instead of keeping the journal's (config.h). */
+bool start_server(const Socket& s, std::string* err, std::vector<std::string>* notes = nullptr,
+                  bool take_settings = false);
+
+/* The error pipe of a server start carries notes as well as an error: a
+ * note is framed by NUL bytes (no error has one), so that a note is never
+ * taken for a failure to start. start_note frames one; split_start_reply
+ * takes what the pipe carried apart (the rest, outside notes, is the error). */
+std::string start_note(const std::string& text);
+void split_start_reply(const std::string& reply, std::vector<std::string>* notes, std::string* error);
 
 /* The queue's guard (connect.cpp's comment): an abstract socket name, one per
  * canonical socket path, held by the queue's server for its whole life. */
@@ -61,8 +75,10 @@ bool bind_socket(const std::string& path, mode_t mode, Fd* out, FileId* id, std:
  * the queue's own server will do (the answer is checked before anything is
  * sent). kill_only (-K): no server is started; with none, the queue's files
  * are removed and *dead set. An invalid Fd with *err otherwise. */
-Fd open_server(const Socket& s, std::string* err, bool kill_only = false, bool* dead = nullptr);
-/* open_server, or die with its message. */
+Fd open_server(const Socket& s, std::string* err, bool kill_only = false, bool* dead = nullptr,
+               std::vector<std::string>* notes = nullptr);
+/* open_server, or die with its message; a server it starts has its notes
+ * printed on stderr. */
 Fd connect_server(const Socket& s);
 
 /* Connect to the server at an absolute socket path, starting one when none
@@ -74,8 +90,9 @@ Fd connect_or_start(const std::string& abs_path, bool may_start, uid_t expect,
                     std::string* why = nullptr);
 
 /* --restart: stop the queue's server, whatever ts binary it is, keeping its
- * queue, and start a server of this binary. Returns the exit status. */
-int restart_server(const Socket& s);
+ * queue, and start a server of this binary (--reconfigure: take_settings,
+ * see start_server). Returns the exit status. */
+int restart_server(const Socket& s, bool take_settings = false);
 
 /* Who the queue at a socket path belongs to, as far as the files say:
  * the owner of the socket's directory when nobody else may write there,

@@ -32,7 +32,8 @@ enum RecType : uint16_t {
     kEnv = 13,          // uint32 id, then the strings: an environment shared by later job records
     kMoveBefore = 14,   // IdRec {id, before}: another user's -u
     kUnstarted = 15,    // IdRec: a started job goes back to the queue (format 2)
-    kLastType = 15,
+    kSettings = 16,     // the queue's settings: tagged fields (encode_queue_settings)
+    kLastType = 16,
 };
 
 struct RecHeader {
@@ -145,6 +146,9 @@ public:
 private:
     std::string s_;
 };
+
+// The tagged fields of a settings record.
+constexpr uint16_t kSettingsVars = 1;   // the settings that were set, as NAME=value strings
 
 // The tagged fields a start record may carry after its id.
 constexpr uint16_t kStartGpus = 1;   // the UUIDs of the GPUs the job was given
@@ -493,6 +497,31 @@ bool decode_job_v1(std::string_view bytes, Job* j, const EnvTable* envs, bool* e
     j->result.user = sec(r.user_us);
     j->result.sys = sec(r.sys_us);
     return true;
+}
+
+std::string encode_queue_settings(const QueueSettings& s) {
+    std::vector<std::string> vars;
+    for (const auto& [name, value] : s) vars.push_back(name + "=" + value);
+    Fields f;
+    f.strings(kSettingsVars, vars);
+    return f.str();
+}
+
+bool decode_queue_settings(std::string_view bytes, QueueSettings* out) {
+    QueueSettings s;
+    bool ok = each_field(bytes, [&](uint16_t tag, std::string_view v) {
+        if (tag != kSettingsVars) return true;   // a field of a later version
+        std::vector<std::string> vars;
+        if (!strings_of(v, &vars)) return false;
+        for (const std::string& var : vars) {
+            size_t eq = var.find('=');
+            if (eq == 0 || eq == std::string::npos) return false;
+            s[var.substr(0, eq)] = var.substr(eq + 1);
+        }
+        return true;
+    });
+    if (ok) *out = std::move(s);
+    return ok;
 }
 
 Journal::Journal(std::string path, Queue* q, Log log, bool sync)
@@ -970,6 +999,12 @@ bool Journal::apply(uint16_t type, std::string_view b, Queue* q, uint32_t fmt, J
     case kAdmitted: return take_id() && q->admit(id.id);
     case kMoveBefore: return take_id() && q->move_before(id.id, id.x);
     case kUnstarted: return grow && take_id() && q->unstart(id.id);
+    case kSettings: {
+        QueueSettings qs;
+        if (!grow || !decode_queue_settings(b, &qs)) return false;
+        settings_ = std::move(qs);
+        return true;
+    }
     default: return false;
     }
 }
@@ -1144,6 +1179,19 @@ bool Journal::cleared() { return append(kClear, std::string()); }
 bool Journal::admitted(JobId id) { return append(kAdmitted, bytes_of(IdRec{id, 0})); }
 bool Journal::moved_before(JobId id, JobId before) { return append(kMoveBefore, bytes_of(IdRec{id, before})); }
 bool Journal::unstarted(JobId id) { return append(kUnstarted, bytes_of(IdRec{id, 0})); }
+bool Journal::set_settings(const QueueSettings& s) {
+    settings_ = s;
+    return append(kSettings, encode_queue_settings(s));
+}
+
+void Journal::set_sync(bool on) {
+    if (on && !sync_ && fd_) {   // what the start wrote: its snapshot's rename too
+        (void)fdatasync(fd_.get());
+        Fd dir(open(dir_name(path_).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+        if (dir) (void)fsync(dir.get());
+    }
+    sync_ = on;
+}
 
 /* A new file for a snapshot, next to the journal: <journal>.tmp, made
  * exclusively (an old one of ours is removed first); if something of another
@@ -1200,6 +1248,7 @@ bool Journal::write_snapshot(const Queue& q) {
     Queue::Meta m = q.meta();
     std::string meta = record_bytes(key, kMeta, bytes_of(MetaRec{m.next_id, m.last_errorlevel, m.last_finished_id, m.max_slots}));
     out += meta + meta;   // twice: one damaged copy must not cost the slot count and the next id
+    if (settings_) out += record_bytes(key, kSettings, encode_queue_settings(*settings_));
     size_t waiting = 0, start = out.size();
     for (JobId id : q.active()) add_job(*q.find(id), true), ++waiting;
     for (JobId id : q.overflow()) add_job(*q.find(id), true), ++waiting;

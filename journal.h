@@ -45,6 +45,12 @@
  * (fallocate), so that the records of running jobs still fit when the disk
  * fills up; when that room cannot be renewed, ok() is false already.
  *
+ * The queue's settings (config.h: TS_FSYNC, the GPU settings, the caps) are
+ * a record of their own (NAME=value strings in a tagged field), written when
+ * a server journals them (the queue's first start, ts --reconfigure) and in
+ * every snapshot; the last one read is the queue's. A journal without one
+ * (a new queue, or one of a ts before them) has no settings yet.
+ *
  * A record is written (accepted by the kernel) before the client hears of
  * the change: it survives the death of any ts process. A power cut may lose
  * the last moments, unless TS_FSYNC=1 makes every record fdatasync'ed.
@@ -52,9 +58,11 @@
 #pragma once
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <unordered_map>
 
+#include "config.h"
 #include "jobs.h"
 #include "util.h"
 
@@ -88,6 +96,16 @@ public:
     bool admitted(JobId id);
     bool moved_before(JobId id, JobId before);
     bool unstarted(JobId id);   // a started job went back to the queue (it never ran)
+
+    /* The queue's settings (config.h) as the journal has them; nullopt when
+     * it has none (a new queue, or a journal of a ts before them). */
+    const std::optional<QueueSettings>& settings() const { return settings_; }
+    /* These are the queue's settings from now on: written now, and in every
+     * snapshot. False as the records above (they are kept in memory). */
+    bool set_settings(const QueueSettings& s);
+    /* TS_FSYNC, once the queue's settings are known: every record is
+     * fdatasync'ed from now on (and the directory, for the start's snapshot). */
+    void set_sync(bool on);
 
     /* Whether changes can be written now; why() says what is wrong when not. */
     bool ok() const { return err_ == 0; }
@@ -166,6 +184,7 @@ private:
     uint32_t next_env_id_ = 0;
     EnvTable env_table_;
     std::vector<JobId> env_lost_;   // replay: jobs whose environment's record was damaged
+    std::optional<QueueSettings> settings_;   // the queue's settings (the last record of them)
 };
 
 /* A whole job as the journal's tagged fields, and back (shared by the journal
@@ -180,6 +199,11 @@ std::string encode_job(const Job& j, uint32_t env_id = 0);
 std::string encode_job_v1(const Job& j, uint32_t env_id = 0);
 [[nodiscard]] bool decode_job_v1(std::string_view bytes, Job* j, const EnvTable* envs = nullptr,
                                  bool* env_lost = nullptr);
+/* The queue's settings as a record's body, and back: tagged fields, a
+ * reader skips the tags it does not know. False when the fields do not add
+ * up or a value is not NAME=value. */
+std::string encode_queue_settings(const QueueSettings& s);
+[[nodiscard]] bool decode_queue_settings(std::string_view bytes, QueueSettings* out);
 uint32_t crc32(std::string_view data);
 /* The CRC-32 register before data, given the one after it (the CRC run
  * backwards: a file's key comes back from a record when its salt is lost). */

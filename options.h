@@ -22,6 +22,7 @@ enum class Action {
     List, Enqueue, KillServer, Clear, GetSlots, SetSlots, Tail, Cat, Pid, Output, Info,
     State, Remove, Wait, Kill, Urgent, Swap, Help, Version,
     Restart,   // --restart: the queue moves to a server of this binary
+    Reconfigure,   // --reconfigure: --restart, and the queue's settings from this environment
     GpuList,   // --gpu-list: the GPUs and the jobs on them
 };
 

@@ -92,15 +92,16 @@ Server::Server(Fd listener, std::string path, ServerConfig cfg, std::unique_ptr<
         set_cloexec(listener_.get());
     }
     signal(SIGPIPE, SIG_IGN);
-    configure();
-    if (!startup_error_.empty()) return;
     bool journal_off = harness_ || !cfg_.journal;
+    if (journal_off) configure();   // else once the journal has said what the queue's settings are
+    if (!startup_error_.empty()) return;
     journal_.emplace(journal_off ? std::string() : path_ + ".journal", &queue_,
-                     [this](const std::string& m) { log("%s", printable(m).c_str()); }, cfg_.fsync);
+                     [this](const std::string& m) { log("%s", printable(m).c_str()); }, journal_off && cfg_.fsync);
     if (!journal_->refused().empty()) {
         startup_error_ = format("cannot use the journal: %s", journal_->refused().c_str());
         return;
     }
+    if (!journal_off && !settle_settings()) return;
     if (journal_->replayed_anything()) {
         restored();   // the journal's slot count wins over TS_SLOTS
     } else if (cfg_.slots > 0) {
@@ -227,6 +228,45 @@ bool Server::may_serve() {
                                 path_.c_str(), unsigned(owner.uid), owner.why.c_str());
         return false;
     }
+    return true;
+}
+
+/* The queue's settings are its journal's (config.h): what this environment
+ * says otherwise is ignored, in the log and on the starting client's stderr
+ * (never silently). A journal without them (a new queue, or one of a ts
+ * before them), and ts --reconfigure, take this environment's and journal
+ * them. Then they are applied (configure); false when the server cannot
+ * start with them. */
+bool Server::settle_settings() {
+    const std::optional<QueueSettings>& journaled = journal_->settings();
+    std::vector<SettingChange> changes;
+    if (journaled) {
+        ServerConfig kept = keep_journaled(cfg_, *journaled, &changes);
+        if (!cfg_.take_settings) cfg_ = std::move(kept);
+    }
+    if (!changes.empty() && !cfg_.take_settings) {
+        std::string msg = format("the queue keeps its settings from its journal: %s. To change them, run "
+                                 "ts --reconfigure as the queue's owner with the new values in its "
+                                 "environment (it restarts the server, keeping the jobs)",
+                                 describe_changes(changes).c_str());
+        log("%s", msg.c_str());
+        startup_notes_.push_back("warning: " + msg + ".");
+    }
+    configure();
+    if (!startup_error_.empty()) return false;
+    if (!journaled || cfg_.take_settings) {   // the queue's first start, or ts --reconfigure
+        QueueSettings mine = queue_settings(cfg_);
+        log("the queue's settings, journaled with it: %s", describe_settings(mine).c_str());
+        if (!changes.empty()) {   // said once the server can start with them
+            std::string msg = format("the queue's settings were changed by ts --reconfigure: %s",
+                                     describe_changes(changes, true).c_str());
+            log("%s", msg.c_str());
+            startup_notes_.push_back(msg);
+        }
+        journal_->set_settings(mine);   // on failure, the next snapshot has them
+    }
+    journal_->set_sync(cfg_.fsync);
+    probe_ = GpuProbe({cfg_.nvidia_smi, cfg_.gpu_sysfs, cfg_.probe_timeout, cfg_.gpu_sysfs_set});
     return true;
 }
 
@@ -1089,12 +1129,18 @@ size_t ServerHarness::gpu_placements() const { return impl_->server.gpu_asked();
 bool ServerHarness::stopped() const { return impl_->server.stopped(); }
 std::string ServerHarness::list() const { return impl_->server.list(); }
 
-void run_server(Fd listener, Fd guard, Fd err_pipe, const std::string& socket_path) {
+void run_server(Fd listener, Fd guard, Fd err_pipe, const std::string& socket_path, bool take_settings) {
     set_process_name("ts-server");
     struct rlimit rl;
     size_t nofile = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY ? size_t(rl.rlim_cur) : 0;
-    Server s(std::move(listener), socket_path, read_server_config(getenv, nofile));
+    ServerConfig cfg = read_server_config(getenv, nofile);
+    cfg.take_settings = take_settings;
+    Server s(std::move(listener), socket_path, std::move(cfg));
     if (s.startup_error().empty()) s.hold_guard(std::move(guard));
+    for (const std::string& note : s.startup_notes()) {   // before the error, or before "ready"
+        std::string framed = start_note(note);
+        (void)write_all(err_pipe.get(), framed.data(), framed.size());
+    }
     if (!s.startup_error().empty()) {
         (void)write_all(err_pipe.get(), s.startup_error().data(), s.startup_error().size());
         s.unlink_socket();

@@ -12,9 +12,12 @@
 
 /* Run the server on a socket that is already bound and listening, holding
  * the queue's guard (connect.h; invalid: none). Startup problems are written
- * to err_pipe (the starting client prints them); the pipe is closed once the
- * server is ready. Never returns. */
-[[noreturn]] void run_server(Fd listener, Fd guard, Fd err_pipe, const std::string& socket_path);
+ * to err_pipe (the starting client prints them), and so are its notes for
+ * that client (start_note, connect.h); the pipe is closed once the server is
+ * ready. take_settings: ts --reconfigure (the queue's settings from this
+ * environment, config.h). Never returns. */
+[[noreturn]] void run_server(Fd listener, Fd guard, Fd err_pipe, const std::string& socket_path,
+                             bool take_settings = false);
 
 /* A server with no listening socket that forks, signals and exits nothing,
  * for the fuzzer and tests: connect() gives the client end of a new

@@ -86,6 +86,8 @@ public:
     bool stopped() const { return stopped_; }
     std::string list() const { return list_text(queue_); }
     const std::string& startup_error() const { return startup_error_; }
+    /* What the starting client is told even when the start works (run_server). */
+    const std::vector<std::string>& startup_notes() const { return startup_notes_; }
 
     void on_kill_server(Conn& c, const Frame& f);
     void on_list(Conn& c, const Frame& f);
@@ -125,6 +127,7 @@ public:
     void keep_journal();
     void keep_log();
     void unlink_socket();
+    bool settle_settings();
     bool open_log();
     bool may_serve();
     bool admit(Conn& c);
@@ -212,6 +215,7 @@ private:
     bool accepting_ = true;
     double accept_logged_ = -60;  // accept failed for lack of descriptors: logged then
     std::string startup_error_;
+    std::vector<std::string> startup_notes_;
     std::optional<Journal> journal_;
     uid_t uid_ = getuid();
     bool unlinked_ = false;   // -K removed the socket already
@@ -226,7 +230,7 @@ private:
     std::deque<JobId> unassigned_;     // started jobs waiting for a spare runner
     double unassigned_since_ = 0;
     Fd log_fd_;                        // opened once: the log works when descriptors run out
-    ServerConfig cfg_;                 // read once, at start (config.h)
+    ServerConfig cfg_;                 // read once, at start; the queue's settings from the journal (config.h)
     // Bounds on what other users may hold (the owner's queue is bounded by memory only).
     size_t others_conns_ = 0;                    // connections of other users, all together
     size_t others_max_conns_ = 1000;             // leaves descriptors for the owner and runners

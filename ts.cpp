@@ -26,11 +26,13 @@ constexpr const char* kVersionText =
 
 int main(int argc, char** argv) {
     // Internal: a server exec'd under valgrind (make check-valgrind; client.cpp).
-    if (argc == 6 && std::strcmp(argv[1], "--internal-serve") == 0) {
+    // A seventh argument, "reconfigure": ts --reconfigure started it (connect.h).
+    if ((argc == 6 || (argc == 7 && std::strcmp(argv[6], "reconfigure") == 0)) &&
+        std::strcmp(argv[1], "--internal-serve") == 0) {
         Fd lfd(std::atoi(argv[2])), guard(std::atoi(argv[3])), err(std::atoi(argv[4]));
         for (const Fd* f : {&lfd, &guard, &err})
             if (*f) set_cloexec(f->get());
-        run_server(std::move(lfd), std::move(guard), std::move(err), argv[5]);
+        run_server(std::move(lfd), std::move(guard), std::move(err), argv[5], argc == 7);
     }
     Options o;
     std::string err;

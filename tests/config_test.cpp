@@ -143,3 +143,78 @@ TEST(ConfigGpus, AVisibleDevicesListThatCannotBeReadStopsTheServer) {
     }
     EXPECT_TRUE(read({{"TS_VISIBLE_DEVICES", ""}}).error.empty());   // empty: not set
 }
+
+// ---- the queue's settings (journaled; keep_journaled) ----
+
+TEST(QueueSettings, WhichAreTheQueues) {
+    for (const char* name : {"TS_FSYNC", "TS_MAXCONN", "TS_MAXFINISHED", "TS_USER_MAXJOBS", "TS_USER_MAXSIZE",
+                             "TS_SAVELIST", "TS_VISIBLE_DEVICES", "TS_GPU_SLOTS", "TS_GPU_FOREIGN",
+                             "TS_GPU_MIN_FREE", "TS_GPU_SETTLE", "TS_GPU_HIDE", "TS_NVIDIA_SMI", "TS_GPU_SYSFS",
+                             "TS_GPU_PROBE_INTERVAL", "TS_GPU_PROBE_TIMEOUT"})
+        EXPECT_TRUE(is_queue_setting(name)) << name;
+    // The start's own: whether there is a journal at all, where the socket is,
+    // the slot count (journaled already: -S), a test's fault.
+    for (const char* name : {"TS_JOURNAL", "TS_SOCKET", "TS_SLOTS", "TS_TEST_CRASH_AFTER_SUBMIT", "TS_ENV",
+                             "TS_ONFINISH", "TS_MAILTO", "PATH"})
+        EXPECT_FALSE(is_queue_setting(name)) << name;
+    ServerConfig c = read({{"TS_FSYNC", "1"}, {"TS_SLOTS", "3"}, {"TS_GPU_SLOTS", "x"}, {"HOME", "/h"}});
+    EXPECT_EQ(queue_settings(c), (QueueSettings{{"TS_FSYNC", "1"}, {"TS_GPU_SLOTS", "x"}}));
+    EXPECT_TRUE(queue_settings(read({})).empty());
+}
+
+TEST(QueueSettings, TheJournalsAreKeptAndEveryDifferenceIsNamed) {
+    // The queue was started with fsync and two cards, in this order.
+    QueueSettings journaled{{"TS_FSYNC", "1"}, {"TS_VISIBLE_DEVICES", "1,0"}, {"TS_GPU_SLOTS", "2"}};
+    // A bare shell: none of them, but a slot count and a setting the journal lacks.
+    ServerConfig now = read({{"TS_SLOTS", "3"}, {"TS_GPU_HIDE", "1"}, {"TS_GPU_SLOTS", "2"}});
+    std::vector<SettingChange> changes;
+    ServerConfig kept = keep_journaled(now, journaled, &changes);
+    EXPECT_TRUE(kept.fsync);
+    EXPECT_EQ(kept.gpu.visible, (std::vector<std::string>{"1", "0"}));
+    EXPECT_EQ(kept.gpu.jobs_per_gpu, 2);
+    EXPECT_FALSE(kept.gpu_hide) << "unset in the journal: the default, whatever this environment says";
+    EXPECT_EQ(kept.slots, 3) << "not one of the queue's settings: this environment's";
+    ASSERT_EQ(changes.size(), 3u);
+    EXPECT_EQ(describe_changes(changes),
+              "TS_FSYNC=1 (this environment does not set it), TS_VISIBLE_DEVICES=1,0 (this environment "
+              "does not set it), TS_GPU_HIDE unset (this environment has 1)");
+    EXPECT_EQ(describe_changes(changes, true),
+              "TS_FSYNC unset (was 1), TS_VISIBLE_DEVICES unset (was 1,0), TS_GPU_HIDE=1 (was unset)");
+    EXPECT_EQ(describe_settings(journaled), "TS_FSYNC=1, TS_GPU_SLOTS=2, TS_VISIBLE_DEVICES=1,0");
+    EXPECT_EQ(describe_settings({}), "none (the defaults)");
+}
+
+TEST(QueueSettings, ASpellingThatMeansTheSameIsNoChange) {
+    std::vector<SettingChange> changes;
+    keep_journaled(read({{"TS_FSYNC", "0"}, {"TS_GPU_SLOTS", "1"}, {"TS_GPU_FOREIGN", "busy"},
+                         {"TS_GPU_SETTLE", "30.0"}, {"TS_VISIBLE_DEVICES", ""}}),
+                   {}, &changes);
+    EXPECT_TRUE(changes.empty()) << describe_changes(changes);
+    ServerConfig kept = keep_journaled(read({{"TS_FSYNC", "yes"}}), {{"TS_FSYNC", "1"}}, &changes);
+    EXPECT_TRUE(kept.fsync);
+    ASSERT_EQ(changes.size(), 1u);
+    EXPECT_EQ(describe_changes(changes), "TS_FSYNC=1 (this environment has yes)");
+}
+
+TEST(QueueSettings, AValueThatWouldStopTheServerIsIgnoredForTheJournals) {
+    std::vector<SettingChange> changes;
+    ServerConfig now = read({{"TS_VISIBLE_DEVICES", "0,,1"}});
+    ASSERT_FALSE(now.error.empty());
+    ServerConfig kept = keep_journaled(now, {{"TS_VISIBLE_DEVICES", "1"}}, &changes);
+    EXPECT_TRUE(kept.error.empty()) << kept.error;
+    EXPECT_EQ(kept.gpu.visible, std::vector<std::string>{"1"});
+    ASSERT_EQ(changes.size(), 1u);
+    EXPECT_EQ(changes[0].name, "TS_VISIBLE_DEVICES");
+    // And one the journal lacks is a change too (all cards is not what was asked for).
+    kept = keep_journaled(now, {}, &changes);
+    EXPECT_TRUE(kept.gpu.visible.empty());
+    ASSERT_EQ(changes.size(), 1u);
+    EXPECT_EQ(describe_changes(changes), "TS_VISIBLE_DEVICES unset (this environment has 0,,1)");
+}
+
+TEST(QueueSettings, ValuesAreShownEscaped) {
+    std::vector<SettingChange> changes;
+    keep_journaled(read({{"TS_SAVELIST", "/x\x1b[2J"}}), {{"TS_SAVELIST", "/y"}}, &changes);
+    ASSERT_EQ(changes.size(), 1u);
+    EXPECT_EQ(describe_changes(changes).find('\x1b'), std::string::npos);
+}

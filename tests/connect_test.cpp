@@ -731,3 +731,28 @@ TEST_F(RealServer, ConnectOrStartRefusesARealServerOfAnotherUser) {
 }
 
 }  // namespace
+
+// A server start's error pipe carries notes for the client as well as an error.
+TEST(StartReply, NotesAreNeverTakenForAFailure) {
+    std::vector<std::string> notes;
+    std::string error = "stale";
+    split_start_reply("", &notes, &error);
+    EXPECT_TRUE(notes.empty());
+    EXPECT_EQ(error, "");
+    split_start_reply(start_note("warning: one") + start_note("two"), &notes, &error);
+    EXPECT_EQ(notes, (std::vector<std::string>{"warning: one", "two"}));
+    EXPECT_EQ(error, "") << "notes alone: the server came up";
+    notes.clear();
+    split_start_reply(start_note("kept") + "TS_MAXCONN=0: it must be at least 1", &notes, &error);
+    EXPECT_EQ(notes, std::vector<std::string>{"kept"});
+    EXPECT_EQ(error, "TS_MAXCONN=0: it must be at least 1");
+    notes.clear();
+    split_start_reply("cannot use the log: x", &notes, &error);   // as every start before notes
+    EXPECT_TRUE(notes.empty());
+    EXPECT_EQ(error, "cannot use the log: x");
+    split_start_reply(std::string("\0cut sh", 7), &notes, &error);   // a server that died mid-note
+    EXPECT_EQ(notes, std::vector<std::string>{"cut sh"});
+    EXPECT_EQ(error, "");
+    split_start_reply(start_note("n"), nullptr, &error);   // nobody to tell (a runner): only the log
+    EXPECT_EQ(error, "");
+}

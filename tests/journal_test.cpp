@@ -29,6 +29,7 @@
 #include <unistd.h>
 #include <vector>
 
+#include "frame.h"
 #include "jobs.h"
 #include "listing.h"
 #include "journal.h"
@@ -1663,3 +1664,82 @@ TEST_F(JournalTest, AStartedJobsGpusSurviveARestart) {
     EXPECT_EQ(j->spec.settings.gpus(), 2u);
 }
 
+
+// ------------------------------------------------------- the queue's settings
+
+TEST(JournalQueueSettings, RoundTrip) {
+    for (const QueueSettings& s : {QueueSettings{}, QueueSettings{{"TS_FSYNC", "1"}},
+                                   QueueSettings{{"TS_VISIBLE_DEVICES", "1,0"}, {"TS_NVIDIA_SMI", ""},
+                                                 {"TS_SAVELIST", "/a b=c\n"}, {"TS_FROM_A_LATER_TS", "x"}}}) {
+        QueueSettings back{{"TS_STALE", "1"}};
+        ASSERT_TRUE(decode_queue_settings(encode_queue_settings(s), &back));
+        EXPECT_EQ(back, s);
+    }
+}
+
+TEST(JournalQueueSettings, UnknownFieldsAreSkippedAndBadOnesRefused) {
+    auto field = [](uint16_t tag, const std::string& v) {
+        std::string f(reinterpret_cast<const char*>(&tag), 2);
+        uint32_t n = static_cast<uint32_t>(v.size());
+        f.append(reinterpret_cast<const char*>(&n), 4);
+        return f + v;
+    };
+    QueueSettings s{{"TS_FSYNC", "1"}, {"TS_GPU_SLOTS", "2"}};
+    std::string bytes = encode_queue_settings(s);
+    QueueSettings back;
+    ASSERT_TRUE(decode_queue_settings(field(7, "a later field") + bytes + field(0xFFFF, ""), &back));
+    EXPECT_EQ(back, s);
+    // No fields at all: a record that sets nothing (every setting at its default).
+    ASSERT_TRUE(decode_queue_settings("", &back));
+    EXPECT_TRUE(back.empty());
+    // Fields that do not add up, and values that are not NAME=value.
+    back = s;
+    for (size_t cut = 1; cut < bytes.size(); ++cut)
+        EXPECT_FALSE(decode_queue_settings(bytes.substr(0, cut), &back)) << cut;
+    TailWriter t;
+    t.add("TS_FSYNC");
+    EXPECT_FALSE(decode_queue_settings(field(1, t.str()), &back));
+    TailWriter u;
+    u.add("=1");
+    EXPECT_FALSE(decode_queue_settings(field(1, u.str()), &back));
+    EXPECT_EQ(back, s) << "a refused record changes nothing";
+}
+
+TEST_F(JournalTest, AJournalWithoutSettingsHasNone) {
+    {
+        auto a = open_live();
+        EXPECT_FALSE(a->j->settings());
+        a->add(cmd({"true"}), 1);
+    }
+    auto b = open_live();
+    EXPECT_TRUE(b->j->replayed_anything());
+    EXPECT_FALSE(b->j->settings()) << "a journal of a ts before settings: the queue has none yet";
+}
+
+TEST_F(JournalTest, TheQueuesSettingsComeBackFromRecordsAndSnapshots) {
+    QueueSettings first{{"TS_FSYNC", "1"}, {"TS_VISIBLE_DEVICES", "1"}};
+    QueueSettings second{{"TS_GPU_SLOTS", "2"}};
+    {
+        auto a = open_live();
+        ASSERT_TRUE(a->j->set_settings(first));
+        a->add(cmd({"true"}), 1);
+        ASSERT_TRUE(a->j->set_settings(second));   // the last record wins
+    }
+    {
+        auto b = open_live();   // from the records; its start writes a snapshot
+        ASSERT_TRUE(b->j->settings());
+        EXPECT_EQ(*b->j->settings(), second);
+        ASSERT_TRUE(b->j->compact(b->q));
+    }
+    auto c = open_live();   // from the snapshot
+    ASSERT_TRUE(c->j->settings());
+    EXPECT_EQ(*c->j->settings(), second);
+    EXPECT_EQ(c->q.size(), 1u);
+    EXPECT_TRUE(logs_.empty()) << all_logs();
+    // Settings that set nothing are settings too (all defaults), not none.
+    ASSERT_TRUE(c->j->set_settings({}));
+    c.reset();
+    auto d = open_live();
+    ASSERT_TRUE(d->j->settings());
+    EXPECT_TRUE(d->j->settings()->empty());
+}

@@ -18,6 +18,7 @@ Env vars:
 Actions:
   -K       kill the task spooler server, and empty its queue
   --restart  restart the server with this ts binary, keeping the queue
+  --reconfigure  restart the server, and take the queue's settings from this environment
   -C       clear the list of finished jobs
   -l       show the job list (default action)
   --gpu-list  list the GPUs, their memory and use, and the jobs on them.

@@ -93,11 +93,16 @@ check "b's job that waits (needs 9 slots): 5" 0 $'5\n' '' -- as_b "$T/q" -N 9 ec
 p=$(qserver)
 kill -TERM "$p"
 eventually "a's server stopped by SIGTERM" -- pid_gone "$p"
-check "a starts it again, with TS_SAVELIST" 0 $'1\n' '' -- as_a env TS_SAVELIST="$T/shared/saved" "$T/q" -S
+# TS_SAVELIST is one of the queue's settings: a later start takes it only with --reconfigure, and keeps it.
+check "a starts it again, with TS_SAVELIST (--reconfigure)" 0 '' \
+    "ts: the queue's settings were changed by ts --reconfigure: TS_SAVELIST=$T/shared/saved (was unset)"$'\n' -- \
+    as_a env TS_SAVELIST="$T/shared/saved" "$T/q" --reconfigure
 p=$(qserver)
 kill -TERM "$p"
 eventually "stopped again (the list is saved)" -- pid_gone "$p"
-check "a starts it again" 0 $'1\n' '' -- as_a "$T/q" -S
+check "a starts it again (its TS_SAVELIST is kept, and said)" 0 $'1\n' \
+    "ts: warning: the queue keeps its settings from its journal: TS_SAVELIST=$T/shared/saved (this environment does not set it). To change them, run ts --reconfigure as the queue's owner with the new values in its environment (it restarts the server, keeping the jobs)."$'\n' -- \
+    as_a "$T/q" -S
 ok "$([ -s "$T/shared/saved" ] && [ -s "$Q.journal" ] && [ -e "$Q.error" ]; echo $?)" "the saved list, the journal and the log exist"
 is "$(grep -l -r xyzzy-b-secret "$T/shared" 2>/dev/null)" "" "b's secret is in no file of the shared directory"
 check "b's job is still queued" 0 $'queued\n' '' -- as_b "$T/q" -s 5
@@ -120,6 +125,8 @@ eventually "server killed again" -- pid_gone "$p"
 run_cmd as_b "$T/q" -l
 is "$RC" 255 "b cannot start the server of a's queue: rc 255"
 [[ $ERR == *"belongs to uid 4001"* ]] && pass "and is told whose queue it is" || fail "and is told whose queue it is" "$ERR"
-check "a can: the queue is back" 0 $'finished\n' '' -- as_a "$T/q" -s 7
+check "a can: the queue is back (with its TS_SAVELIST)" 0 $'finished\n' \
+    "ts: warning: the queue keeps its settings from its journal: TS_SAVELIST=$T/shared/saved (this environment does not set it). To change them, run ts --reconfigure as the queue's owner with the new values in its environment (it restarts the server, keeping the jobs)."$'\n' -- \
+    as_a "$T/q" -s 7
 
 done_testing
