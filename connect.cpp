@@ -66,10 +66,14 @@ socklen_t guard_address(const std::string& abs_path, sockaddr_un* a) {
 /* A queue whose guard is held but whose socket is gone: the connection to
  * the guard has asked its server to put the socket back; wait for it a
  * moment. An invalid Fd and *err when it does not come. */
-Fd await_socket(const Socket& s, const GuardHolder& g, std::string* err) {
+Fd await_socket(const Socket& s, const GuardHolder& g, std::string* err, bool* released = nullptr) {
     for (int i = 0; i < 150; ++i) {   // 3 s: the server looks at once when poked
         Fd fd = try_connect(s.path);
         if (fd) return fd;
+        if (i % 5 == 4 && !guard_holder(s.abs_path).held) {   // it was exiting (-K, SIGTERM): gone now
+            if (released) *released = true;
+            return Fd();
+        }
         sleep_seconds(0.02);
     }
     std::string pid = g.pid > 0 ? format(" (pid %d)", int(g.pid)) : "";
@@ -448,15 +452,24 @@ Fd open_server(const Socket& s, std::string* err, bool kill_only, bool* dead, st
         int e = errno;
         GuardHolder g = guard_holder(s.abs_path);
         if (g.held && (g.uid == getuid() || (owner.known && g.uid == owner.uid))) {
-            fd = await_socket(s, g, err);
-            if (!fd) return Fd();
+            bool released = false;
+            fd = await_socket(s, g, err, &released);
+            if (!fd && !released) return Fd();
+            err->clear();
         }
         errno = e;
         if (!fd && owner.known && owner.uid != getuid() && !kill_only) {
             // Nobody else's server may run over this queue, root's included.
-            *err = format("The server didn't come up. (the queue at %s belongs to uid %u (%s): only "
-                          "that user may start its server)",
-                          s.path.c_str(), unsigned(owner.uid), owner.why.c_str());
+            struct stat st;
+            bool some = lstat(s.path.c_str(), &st) == 0 || lstat((s.path + ".journal").c_str(), &st) == 0;
+            if (some)
+                *err = format("The server didn't come up. (the queue at %s belongs to uid %u (%s): only "
+                              "that user may start its server)",
+                              s.path.c_str(), unsigned(owner.uid), owner.why.c_str());
+            else
+                *err = format("The server didn't come up. (there is no queue at %s, and only uid %u (%s) "
+                              "may start one there: choose a TS_SOCKET in a directory of your own)",
+                              s.path.c_str(), unsigned(owner.uid), owner.why.c_str());
             return Fd();
         }
     }
@@ -555,8 +568,9 @@ int restart_server(const Socket& s, bool take_settings) {
     Fd fd = try_connect(s.path);
     GuardHolder g = fd ? GuardHolder{} : guard_holder(s.abs_path);
     if (!fd && g.held && g.uid != getuid()) g = GuardHolder{};   // another user's name: no server of ours
-    if (!fd && g.held) fd = await_socket(s, g, &err);   // asked to put its socket back
-    if (!fd && g.held) {   // its socket is gone for good: stop it all the same
+    bool released = false;
+    if (!fd && g.held) fd = await_socket(s, g, &err, &released);   // asked to put its socket back
+    if (!fd && g.held && !released) {   // its socket is gone for good: stop it all the same
         std::vector<pid_t> pids = listeners_of(s);
         if (pids.empty()) die("%s", err.c_str());
         if (!stop_servers(pids)) die("Cannot restart the server at %s: it does not stop.", s.path.c_str());

@@ -95,6 +95,7 @@ void Server::on_kill_server(Conn& c, const Frame&) {
     Fd lock = lock_file(path_ + ".lock", &why, 200);
     journal_->remove_file();   // -K means a fresh, empty queue
     unlink_socket();           // no new client reaches us from now on
+    guard_.reset();            // and the next may start a fresh server at once
     unlinked_ = true;
     // Runners, -f clients and waiters must not bring a server back for this queue.
     std::string bye = encode_empty(MsgType::Bye);

@@ -230,7 +230,10 @@ TEST_F(OpenPrivate, RefusesADirectory) {
     EXPECT_EQ(why_, dir_.path() + " is not a regular file");
 }
 
-TEST_F(OpenPrivate, RefusesAFileWithAnotherName) {
+// In a directory others may write (sticky, like /tmp), a second name may have
+// been planted there for another file of ours: refused.
+TEST_F(OpenPrivate, RefusesAFileWithAnotherNameInASharedDirectory) {
+    ASSERT_EQ(chmod(dir_.path().c_str(), 01777), 0);
     std::string a = dir_ / "a", b = dir_ / "b";
     Fd made(open(a.c_str(), O_WRONLY | O_CREAT, 0600));
     ASSERT_TRUE(made);
@@ -239,8 +242,23 @@ TEST_F(OpenPrivate, RefusesAFileWithAnotherName) {
     Fd fd = open_private(a, O_RDWR, &why_);
     EXPECT_FALSE(fd);
     EXPECT_EQ(errno, EPERM);
-    EXPECT_EQ(why_, a + " has 2 links (another name points at it)");
+    EXPECT_EQ(why_, a + " has 2 links: in a directory that other users may write, another name may have "
+                        "been made for it (remove the other links, or keep the queue in a directory that "
+                        "only you can write)");
+    EXPECT_TRUE(open_private(a, O_RDWR | kLinksOk, &why_)) << why_;   // a lock: only locked
     ASSERT_EQ(unlink(b.c_str()), 0);
+    EXPECT_TRUE(open_private(a, O_RDWR, &why_)) << why_;
+}
+
+// In a directory only we can write, nobody else made the name: a second name
+// elsewhere (another user's hard link, where protected_hardlinks is 0) is harmless.
+TEST_F(OpenPrivate, AcceptsASecondNameMadeElsewhereInAnOwnerOnlyDirectory) {
+    TempDir other;
+    ASSERT_EQ(chmod(dir_.path().c_str(), 0700), 0);
+    std::string a = dir_ / "a", b = other / "b";
+    Fd made(open(a.c_str(), O_WRONLY | O_CREAT, 0600));
+    ASSERT_TRUE(made);
+    ASSERT_EQ(link(a.c_str(), b.c_str()), 0);
     EXPECT_TRUE(open_private(a, O_RDWR, &why_)) << why_;
 }
 
