@@ -54,12 +54,22 @@
 #include <functional>
 #include <string>
 #include <unordered_map>
+#include <utility>
+#include <vector>
 
 #include "jobs.h"
 #include "util.h"
 
 using EnvTable = std::unordered_map<uint32_t, EnvPtr>;
 struct JournalReading;   // how a file is read (journal.cpp)
+
+/* An environment in the file being written: its record's id, and the bytes
+ * [start, end) of each copy written so far (where they go: journal.cpp). */
+struct EnvCopies {
+    uint32_t id = 0;
+    EnvPtr env;   // keeps it alive: the pointer stays unique
+    std::vector<std::pair<size_t, size_t>> at;
+};
 
 class Journal {
 public:
@@ -133,7 +143,7 @@ private:
     void set_aside(const std::string& why);
     bool write_snapshot(const Queue& q);
     void reserve();
-    std::string env_record(const EnvPtr& env, uint32_t* id);
+    Queue::Meta live_meta() const;
 
     std::string path_;
     Log log_;
@@ -154,26 +164,29 @@ private:
     double compact_delay_ = 1;
     double snapshot_tried_ = 0;
     std::string unkept_;            // why the file is damaged, until a snapshot has kept a copy aside
-    uint32_t key_init_ = 0xFFFFFFFFu;   // the CRC register after this file's salt     // recover(): a snapshot is not tried more often than every 0.2 s
-    // Environments written since the last snapshot (each once), and read back.
-    std::unordered_map<const Env*, std::pair<uint32_t, EnvPtr>> env_ids_;
+    uint32_t key_init_ = 0xFFFFFFFFu;   // the CRC register after this file's salt
+    const Queue* live_ = nullptr;       // the queue: its meta goes into the anchors (journal.cpp)
+    // Environments in the file being written, and those read back.
+    std::unordered_map<const Env*, EnvCopies> env_ids_;
     uint32_t next_env_id_ = 0;
     EnvTable env_table_;
-    std::vector<JobId> env_lost_;   // replay: jobs whose environment's record was damaged
+    // Replay: jobs whose environment no record read so far held (a later copy may).
+    std::vector<std::pair<JobId, uint32_t>> env_missing_;
 };
 
 /* A whole job as the journal's tagged fields, and back (shared by the journal
  * and its tests). With env_id the environment is left out: a kEnv record with
  * that id holds it. */
 std::string encode_job(const Job& j, uint32_t env_id = 0);
-/* An environment id that envs lacks (its record was damaged) fails, unless
- * env_lost is given: then the job comes back without it, and *env_lost is set. */
+/* An environment id that envs lacks (its record was damaged, or comes later)
+ * fails, unless env_missing is given: then the job comes back without it,
+ * and *env_missing is set to that id. */
 [[nodiscard]] bool decode_job(std::string_view bytes, Job* j, const EnvTable* envs = nullptr,
-                              bool* env_lost = nullptr);
+                              uint32_t* env_missing = nullptr);
 /* A job record of format 1 (a fixed part and the job's Submit frame). */
 std::string encode_job_v1(const Job& j, uint32_t env_id = 0);
 [[nodiscard]] bool decode_job_v1(std::string_view bytes, Job* j, const EnvTable* envs = nullptr,
-                                 bool* env_lost = nullptr);
+                                 uint32_t* env_missing = nullptr);
 uint32_t crc32(std::string_view data);
 /* The CRC-32 register before data, given the one after it (the CRC run
  * backwards: a file's key comes back from a record when its salt is lost). */
