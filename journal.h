@@ -20,18 +20,33 @@
  * uint32 length, bytes; a reader skips the tags it does not know, as an older
  * one skips the field of a job's settings), and a fixed
  * record may grow at its end (a reader ignores what follows the fields it
- * knows). An incompatible change raises the format version.
+ * knows; a meta record's growth is tagged fields, the first a filler of
+ * zeros). An incompatible change raises the format version.
+ *
+ * Layout: one bad aligned 512-byte sector or 4 KiB region costs no more
+ * than the records inside it (a record reaching into it counts as inside),
+ * because nothing that many records need has all its copies inside one:
+ * a meta record (next id, slot count; the CRC run backwards gives the key
+ * when the header is lost) sits at offset 32 and starts exactly at offsets
+ * 512 and 4096 once the file reaches them (a meta record grown by a filler
+ * pads up to each); an environment has a copy before the first job that
+ * uses it and one more after any job whose record does not touch every
+ * sector and region that its copies share (one to four per file). Costs:
+ * two pads per file at most, each shorter than the record it keeps off the
+ * offset (plus 34 bytes), 28 bytes per anchor. Files of format 2 written
+ * before had the copies side by side: they are read the same way.
  *
  * Reading: format 1 (ts before this layout) is read and rewritten as format 2.
  * A newer format is left untouched, and the server refuses to start (refused()).
  * A damaged record (its length, CRC or contents wrong) costs that record alone:
  * the reader looks for the next intact record and goes on from there, and the
- * log says which bytes and which jobs were lost. Before the damaged file is
- * rewritten it is kept aside as <journal>.bad.TIME (a hard link made just
- * before the snapshot's rename, so even a full disk keeps it, and removed
- * again if the rename fails). Environments and the meta record are written
- * twice, so that one damaged copy costs no job. A file that is not a journal
- * at all is moved aside.
+ * log says which bytes and which jobs were lost; an id that a record names
+ * is never given again, even when its job's own record was lost. Before the
+ * damaged file is rewritten it is kept aside as <journal>.bad.TIME (a hard
+ * link made just before the snapshot's rename, so even a full disk keeps it,
+ * and removed again if the rename fails). A job whose environment's copies
+ * were all lost is marked lost, if it was still to run. A file that is not a
+ * journal at all is moved aside.
  *
  * Writing never destroys state: every record is one write(2) at the end of
  * the file, and a write that fails cuts off only its own partial bytes. Then
