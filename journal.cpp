@@ -242,6 +242,111 @@ bool record_at(const std::string& data, size_t off, const Key& k, RecHeader* h) 
     return record_crc(k, std::string_view(data.data() + off + 8, 4 + h->len)) == h->crc;
 }
 
+std::string meta_body(const Queue::Meta& m) {
+    return bytes_of(MetaRec{m.next_id, m.last_errorlevel, m.last_finished_id, m.max_slots});
+}
+
+/* Where records go in a file. One bad aligned 512-byte sector or 4 KiB
+ * region must cost no more than the records inside it, so nothing that many
+ * records need lies only inside one (a record that reaches into a region is
+ * inside it):
+ *  - the key. Besides the header, a meta record starts exactly at offset 512
+ *    and at offset 4096 (the anchors), once the file reaches them: where only
+ *    a record of ours can start, its CRC run backwards gives the key. The gap
+ *    before an anchor is filled by a meta record grown by a filler field, so
+ *    no file ends less than kPadMin bytes before an anchor it lacks.
+ *  - the meta record (next id, slot count): at offset 32, and each anchor is
+ *    one, with the queue's state when it is written (a meta record anywhere
+ *    sets what the records before it set already).
+ *  - an environment. Its first copy comes before the first job record that
+ *    uses it; after a job record, one more copy comes unless the job record
+ *    itself touches every sector and region that all the copies touch (losing
+ *    those costs that job anyway). A copy after the job starts in the job's
+ *    last sector or later, so then all copies share at most the sector and
+ *    region where the job starts: the second such copy leaves no sector
+ *    shared, the third no region. A reader takes a copy from anywhere in the
+ *    file, before or after the job.
+ * What it costs: a pad is shorter than the record it keeps off an anchor
+ * (plus 34 bytes), and each anchor 28 bytes, twice per file at most; an
+ * environment is written one to four times per file (before: twice). */
+constexpr size_t kAnchors[] = {512, 4096};
+constexpr size_t kUnits[] = {512, 4096};   // the damage a file must take: a sector, a 4 KiB region
+constexpr size_t kAnchorBytes = sizeof(RecHeader) + sizeof(MetaRec);
+constexpr size_t kPadMin = kAnchorBytes + 6;   // with an empty filler field
+constexpr uint16_t kMetaFiller = 1;   // a meta record's tagged field after its fixed part: zeros
+
+/* Whether a record of n bytes at p must wait for the anchor at a (a file
+ * of an older ts that ends too close to it gets none). */
+bool needs_anchor(size_t p, size_t n, size_t a) { return p < a && p + n > a - kPadMin && a - p >= kPadMin; }
+
+/* Whether the units that every copy in `copies` touches are all touched by [a, b) too. */
+bool covered(const std::vector<std::pair<size_t, size_t>>& copies, size_t a, size_t b) {
+    if (copies.empty()) return false;
+    for (size_t g : kUnits) {
+        size_t lo = 0, hi = SIZE_MAX;
+        for (const auto& c : copies) {
+            lo = std::max(lo, c.first / g);
+            hi = std::min(hi, (c.second - 1) / g);
+        }
+        if (lo <= hi && (lo < a / g || hi > (b - 1) / g)) return false;
+    }
+    return true;
+}
+
+/* The bytes of one write (a change, or a snapshot's records) that starts at
+ * file offset `at`, laid out as above. */
+class Layout {
+public:
+    Layout(const Key& k, size_t at, const Queue::Meta& meta) : key_(k), at_(at), meta_(meta_body(meta)) {}
+
+    /* A record; returns its offset in the file. */
+    size_t add(uint16_t type, const std::string& body) {
+        std::string rec = record_bytes(key_, type, body);
+        anchors_before(rec.size());
+        size_t off = end();
+        out_ += rec;
+        return off;
+    }
+    /* A job record, with the copies of its environment that it needs. */
+    void add_job(const Job& j, EnvCopies* env) {
+        if (!env) {
+            add(kJob, encode_job(j));
+            return;
+        }
+        TailWriter t;
+        for (const auto& v : *env->env) t.add(v);
+        std::string copy = bytes_of(env->id, t.str());
+        auto add_copy = [&] {
+            size_t off = add(kEnv, copy);
+            env->at.push_back({off, end()});
+        };
+        if (env->at.empty()) add_copy();   // the first before it (a reader of an older ts looks back only)
+        size_t off = add(kJob, encode_job(j, env->id));
+        // One more copy after it is always enough: it starts in the job's
+        // last unit or later, so the units all copies then share are at most
+        // the one where the job starts.
+        if (!covered(env->at, off, end())) add_copy();
+    }
+    size_t end() const { return at_ + out_.size(); }
+    const std::string& bytes() const { return out_; }
+
+private:
+    void anchors_before(size_t n) {
+        for (size_t a : kAnchors) {
+            if (!needs_anchor(end(), n, a)) continue;
+            Fields filler;
+            filler.bytes(kMetaFiller, std::string(a - end() - kPadMin, '\0'));
+            out_ += record_bytes(key_, kMeta, meta_ + filler.str());
+            out_ += record_bytes(key_, kMeta, meta_);   // at a
+        }
+    }
+
+    Key key_;
+    size_t at_;
+    std::string meta_;
+    std::string out_;
+};
+
 uint64_t new_salt() {
     uint64_t s = 0;
     if (getrandom(&s, sizeof s, 0) != ssize_t(sizeof s))
@@ -357,7 +462,7 @@ std::string encode_job(const Job& j, uint32_t env_id) {
     return f.str();
 }
 
-bool decode_job(std::string_view bytes, Job* j, const EnvTable* envs, bool* env_lost) {
+bool decode_job(std::string_view bytes, Job* j, const EnvTable* envs, uint32_t* env_missing) {
     bool have_id = false, have_state = false, have_argv = false;
     uint32_t env_id = 0;
     JobSpec& s = j->spec;
@@ -422,7 +527,7 @@ bool decode_job(std::string_view bytes, Job* j, const EnvTable* envs, bool* env_
     if (env_id) {
         auto it = envs ? envs->find(env_id) : EnvTable::const_iterator();
         if (envs && it != envs->end()) j->env = it->second;
-        else if (env_lost) *env_lost = true;
+        else if (env_missing) *env_missing = env_id;
         else return false;
     }
     return true;
@@ -460,7 +565,7 @@ std::string encode_job_v1(const Job& j, uint32_t env_id) {
     return bytes_of(r, t.str());
 }
 
-bool decode_job_v1(std::string_view bytes, Job* j, const EnvTable* envs, bool* env_lost) {
+bool decode_job_v1(std::string_view bytes, Job* j, const EnvTable* envs, uint32_t* env_missing) {
     JobRec r;
     std::string_view tail;
     if (!take(bytes, &r, &tail) || r.state > static_cast<uint8_t>(JobState::Overflow)) return false;
@@ -476,7 +581,7 @@ bool decode_job_v1(std::string_view bytes, Job* j, const EnvTable* envs, bool* e
     if (r.env_id) {
         auto it = envs ? envs->find(r.env_id) : EnvTable::const_iterator();
         if (envs && it != envs->end()) j->env = it->second;
-        else if (env_lost) *env_lost = true;
+        else if (env_missing) *env_missing = r.env_id;
         else return false;
     }
     j->id = r.id;
@@ -525,7 +630,7 @@ bool decode_queue_settings(std::string_view bytes, QueueSettings* out) {
 }
 
 Journal::Journal(std::string path, Queue* q, Log log, bool sync)
-    : path_(std::move(path)), log_(std::move(log)), sync_(sync) {
+    : path_(std::move(path)), log_(std::move(log)), sync_(sync), live_(q) {
     if (!path_.empty()) replay(q);   // an empty path: no journal (TS_JOURNAL=0)
 }
 
@@ -574,8 +679,8 @@ size_t score(const std::string& data, const JournalReading& r) {
             envs[id] = nullptr;
         } else if (h.type == kJob) {
             Job j;
-            bool lost = false;
-            n += r.fmt == 1 ? decode_job_v1(body, &j, &envs, &lost) : decode_job(body, &j, &envs, &lost);
+            uint32_t missing = 0;
+            n += r.fmt == 1 ? decode_job_v1(body, &j, &envs, &missing) : decode_job(body, &j, &envs, &missing);
         }
         off += sizeof h + h.len;
     }
@@ -599,20 +704,28 @@ std::vector<JournalReading> readings(const std::string& data) {
     // Both copies of the salt gone (a zeroed sector): the first record of a
     // file of ours is its meta record, at offset 32, where no other user's
     // bytes can be. Its CRC, run backwards over its bytes, gives the key.
-    RecHeader h;
-    if (data.size() >= kHeader + sizeof h + sizeof(MetaRec)) {
-        std::memcpy(&h, data.data() + kHeader, sizeof h);
-        if (h.type == kMeta && h.len == sizeof(MetaRec)) {
-            JournalReading r;
-            r.key.init = crc_back(~h.crc, std::string_view(data.data() + kHeader + 8, 4 + h.len));
-            all.push_back(r);
-        }
-    }
-    for (const JournalReading& r : all)
-        if (size_t n = score(data, r)) found.push_back({n, r});
-    std::stable_sort(found.begin(), found.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+    // Then the anchors (Layout), only if that finds nothing: a file of an
+    // older ts may hold another user's bytes at their offsets.
+    auto meta_at = [&](size_t at, std::vector<JournalReading>* to) {
+        RecHeader h;
+        if (data.size() < at + sizeof h + sizeof(MetaRec)) return;
+        std::memcpy(&h, data.data() + at, sizeof h);
+        if (h.type != kMeta || h.len != sizeof(MetaRec)) return;
+        JournalReading r;
+        r.key.init = crc_back(~h.crc, std::string_view(data.data() + at + 8, 4 + h.len));
+        to->push_back(r);
+    };
+    meta_at(kHeader, &all);
+    std::vector<JournalReading> anchored;
+    for (size_t a : kAnchors) meta_at(a, &anchored);
     std::vector<JournalReading> out;
-    for (auto& f : found) out.push_back(f.second);
+    for (const std::vector<JournalReading>* ways : {&all, &anchored}) {
+        for (const JournalReading& r : *ways)
+            if (size_t n = score(data, r)) found.push_back({n, r});
+        std::stable_sort(found.begin(), found.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+        for (auto& f : found) out.push_back(f.second);
+        if (!out.empty()) break;
+    }
     return out;
 }
 }  // namespace
@@ -777,6 +890,11 @@ size_t Journal::apply_records(const std::string& data, const JournalReading& how
         off += sizeof h + h.len;
     }
     if (bad_start != std::string::npos) end_damage(data.size());
+    if (!unapplied.empty()) {   // a job whose own record was lost: its id is never given again
+        Queue::Meta m = q->meta();
+        m.next_id = std::max(m.next_id, *unapplied.rbegin() + 1);
+        q->set_meta(m);
+    }
     if (bad) {
         std::string lost;
         for (JobId id : unapplied)
@@ -794,12 +912,16 @@ size_t Journal::apply_records(const std::string& data, const JournalReading& how
 bool Journal::after_replay(Queue* q, std::string* damaged_out) {
     std::string& damaged = *damaged_out;
     q->relink_dependencies();
-    // A job that would still run but whose environment was lost with a
-    // damaged record is not run without it: it ends, saying so.
+    // A job whose environment's record came after it gets it now. One that
+    // would still run but whose environment was lost with damaged records
+    // (every copy) is not run without it: it ends, saying so.
     bool changed = false;
-    for (JobId id : env_lost_) {
-        const Job* j = q->find(id);
-        if (!j || (j->state != JobState::Queued && j->state != JobState::Overflow)) continue;
+    for (const auto& [id, env_id] : env_missing_) {
+        Job* j = q->find(id);
+        auto env = env_table_.find(env_id);
+        bool ended = j && (j->state == JobState::Finished || j->state == JobState::Skipped);
+        if (j && !ended && env != env_table_.end()) j->env = env->second;   // (an ended job's is dropped)
+        if (!j || j->env || (j->state != JobState::Queued && j->state != JobState::Overflow)) continue;
         log_(format("journal %s: job %d: its environment was in a damaged record; marked lost",
                     path_.c_str(), id));
         q->end(id, Queue::lost_result("its environment was in a damaged record of the journal: "
@@ -807,7 +929,7 @@ bool Journal::after_replay(Queue* q, std::string* damaged_out) {
                     wall_now());
         changed = true;
     }
-    env_lost_.clear();
+    env_missing_.clear();
     if (changed && damaged.empty()) damaged = "it has damaged records";
     if (!damaged.empty()) {   // dependents of a job that was lost with the damage
         for (JobId id : q->active()) {
@@ -838,6 +960,7 @@ void Journal::start_writing(const Queue& q, const std::string& data, const Journ
         fd_ = open_private(path_, O_WRONLY | O_APPEND, &why);
         size_ = data.size();
         key_init_ = how.key.init;
+        for (const auto& e : env_table_) next_env_id_ = std::max(next_env_id_, e.first);   // never one of its ids again
         if (fd_) {
             reserve();
             if (dirty_ && err_ == 0) fail(e, "write the journal");   // the snapshot is what it needs
@@ -901,10 +1024,10 @@ bool Journal::apply(uint16_t type, std::string_view b, Queue* q, uint32_t fmt, J
     }
     case kJob: {
         Job j;
-        bool lost = false;
-        if (!(fmt == 1 ? decode_job_v1(b, &j, &env_table_, &lost) : decode_job(b, &j, &env_table_, &lost)))
+        uint32_t missing = 0;
+        if (!(fmt == 1 ? decode_job_v1(b, &j, &env_table_, &missing) : decode_job(b, &j, &env_table_, &missing)))
             return false;
-        if (lost) env_lost_.push_back(j.id);
+        if (missing) env_missing_.push_back({j.id, missing});
         q->restore(std::move(j));
         return true;
     }
@@ -1058,12 +1181,20 @@ bool Journal::append(uint16_t type, const std::string& body, bool kept) {
     if (path_.empty()) return true;
     // Once a change is in memory only, records after it would replay out of
     // order: nothing more is appended until a snapshot has saved it.
-    if (dirty_ || !fd_ || (err_ && !low_) || !write_record(record_bytes(Key{key_init_}, type, body))) {
+    if (dirty_ || !fd_ || (err_ && !low_)) {
+        if (kept) dirty_ = true;
+        return false;
+    }
+    Layout out(Key{key_init_}, size_, live_meta());
+    out.add(type, body);
+    if (!write_record(out.bytes())) {
         if (kept) dirty_ = true;
         return false;
     }
     return true;
 }
+
+Queue::Meta Journal::live_meta() const { return live_ ? live_->meta() : Queue::Meta(); }
 
 bool Journal::room() {
     if (path_.empty() || !fd_ || (err_ && !low_)) return ok();
@@ -1101,10 +1232,7 @@ bool Journal::recover(const Queue& q) {
     err_ = 0;   // try the room ahead, then one harmless record
     low_ = false;
     reserve();
-    Queue::Meta m = q.meta();
-    if (err_ == 0 && append(kMeta, bytes_of(MetaRec{m.next_id, m.last_errorlevel, m.last_finished_id,
-                                                    m.max_slots}),
-                            false)) {
+    if (err_ == 0 && append(kMeta, meta_body(q.meta()), false)) {
         log_(format("journal %s: written again", path_.c_str()));
         return true;
     }
@@ -1112,36 +1240,29 @@ bool Journal::recover(const Queue& q) {
     return false;
 }
 
-/* The record of an environment, unless it was written since the last snapshot. */
-std::string Journal::env_record(const EnvPtr& env, uint32_t* id) {
-    *id = 0;
-    if (!env) return std::string();
-    auto it = env_ids_.find(env.get());
-    if (it != env_ids_.end()) {
-        *id = it->second.first;
-        return std::string();
-    }
-    *id = next_env_id_ + 1;
-    TailWriter t;
-    for (const auto& v : *env) t.add(v);
-    std::string rec = record_bytes(Key{key_init_}, kEnv, bytes_of(*id, t.str()));
-    return rec + rec;   // twice: many jobs need it, and one damaged copy must not cost them it
-}
-
+/* A job added (or its full state), with the copies of its environment it
+ * needs (Layout), in one write: they stand or fall together. */
 bool Journal::job(const Job& j, bool kept) {
     if (path_.empty()) return true;
-    uint32_t eid = 0;
-    std::string rec = env_record(j.env, &eid);   // both in one write: they stand or fall together
-    std::string body = encode_job(j, eid);
-    job_bytes_ = 0.9 * job_bytes_ + 0.1 * double(body.size() + rec.size());
-    rec += record_bytes(Key{key_init_}, kJob, body);
-    if (dirty_ || !fd_ || (err_ && !low_) || !write_record(rec)) {
+    if (dirty_ || !fd_ || (err_ && !low_)) {
         if (kept) dirty_ = true;
         return false;
     }
-    if (eid > next_env_id_) {
-        next_env_id_ = eid;
-        env_ids_[j.env.get()] = {eid, j.env};   // keeps it alive: the pointer stays unique
+    EnvCopies env;   // its environment in this file, with the copies this write adds
+    if (j.env) {
+        auto it = env_ids_.find(j.env.get());
+        env = it != env_ids_.end() ? it->second : EnvCopies{next_env_id_ + 1, j.env, {}};
+    }
+    Layout out(Key{key_init_}, size_, live_meta());
+    out.add_job(j, j.env ? &env : nullptr);
+    job_bytes_ = 0.9 * job_bytes_ + 0.1 * double(out.bytes().size());
+    if (!write_record(out.bytes())) {
+        if (kept) dirty_ = true;
+        return false;
+    }
+    if (j.env) {
+        next_env_id_ = std::max(next_env_id_, env.id);
+        env_ids_[j.env.get()] = std::move(env);
     }
     return true;
 }
@@ -1216,44 +1337,33 @@ static Fd make_temp(const std::string& path, std::string* tmp) {
  * and on disk. On failure nothing changes: the old file stays in use. */
 bool Journal::write_snapshot(const Queue& q) {
     if (path_.empty()) return true;   // no journal (TS_JOURNAL=0, or refused)
-    std::unordered_map<const Env*, std::pair<uint32_t, EnvPtr>> envs;
+    std::unordered_map<const Env*, EnvCopies> envs;
     uint32_t next_env = 0;
     uint64_t salt = new_salt();   // each file its own
     Key key = key_of(salt);
-    std::string out = journal_header(kJournalFormat, salt);
+    Layout records(key, kHeader, q.meta());
+    records.add(kMeta, meta_body(q.meta()));   // at offset 32 (and in the anchors)
     auto add_job = [&](const Job& j, bool with_env) {
-        uint32_t eid = 0;
         if (with_env && j.env) {
-            auto it = envs.find(j.env.get());
-            if (it == envs.end()) {
-                eid = ++next_env;
-                TailWriter t;
-                for (const auto& v : *j.env) t.add(v);
-                std::string rec = record_bytes(key, kEnv, bytes_of(eid, t.str()));
-                out += rec + rec;   // twice, as in env_record
-                envs[j.env.get()] = {eid, j.env};
-            } else {
-                eid = it->second.first;
-            }
-        }
-        Job copy;
-        const Job* p = &j;
-        if (!with_env && j.env) {   // an ended job never runs again: its environment is not kept
-            copy = j;
+            auto it = envs.try_emplace(j.env.get(), EnvCopies{next_env + 1, j.env, {}}).first;
+            next_env = std::max(next_env, it->second.id);
+            records.add_job(j, &it->second);
+        } else if (j.env) {   // an ended job never runs again: its environment is not kept
+            Job copy = j;
             copy.env.reset();
-            p = &copy;
+            records.add_job(copy, nullptr);
+        } else {
+            records.add_job(j, nullptr);
         }
-        out += record_bytes(key, kJob, encode_job(*p, eid));
     };
-    Queue::Meta m = q.meta();
-    std::string meta = record_bytes(key, kMeta, bytes_of(MetaRec{m.next_id, m.last_errorlevel, m.last_finished_id, m.max_slots}));
-    out += meta + meta;   // twice: one damaged copy must not cost the slot count and the next id
-    if (settings_) out += record_bytes(key, kSettings, encode_queue_settings(*settings_));
-    size_t waiting = 0, start = out.size();
+    // The queue's settings: after the meta record, and again at the end (another region, unless the file is small).
+    if (settings_) records.add(kSettings, encode_queue_settings(*settings_));
+    size_t waiting = 0, start = records.end();
     for (JobId id : q.active()) add_job(*q.find(id), true), ++waiting;
     for (JobId id : q.overflow()) add_job(*q.find(id), true), ++waiting;
-    size_t done = 0, before = out.size();
+    size_t done = 0, before = records.end();
     for (JobId id : q.finished_list()) add_job(*q.find(id), false), ++done;
+    if (settings_ && done + waiting > 0) records.add(kSettings, encode_queue_settings(*settings_));
     if (file_state() == FileState::Replaced) {   // not ours any more: never renamed over
         errno = EEXIST;
         if (err_ == 0 && !dirty_)
@@ -1261,6 +1371,7 @@ bool Journal::write_snapshot(const Queue& q) {
                         "writes no snapshot there", path_.c_str()));
         return false;
     }
+    std::string out = journal_header(kJournalFormat, salt) + records.bytes();
     std::string tmp;
     Fd fd = make_temp(path_, &tmp);
     bool ok = bool(fd) && write_all(fd.get(), out.data(), out.size()) && fsync(fd.get()) == 0;

@@ -20,18 +20,33 @@
  * uint32 length, bytes; a reader skips the tags it does not know, as an older
  * one skips the field of a job's settings), and a fixed
  * record may grow at its end (a reader ignores what follows the fields it
- * knows). An incompatible change raises the format version.
+ * knows; a meta record's growth is tagged fields, the first a filler of
+ * zeros). An incompatible change raises the format version.
+ *
+ * Layout: one bad aligned 512-byte sector or 4 KiB region costs no more
+ * than the records inside it (a record reaching into it counts as inside),
+ * because nothing that many records need has all its copies inside one:
+ * a meta record (next id, slot count; the CRC run backwards gives the key
+ * when the header is lost) sits at offset 32 and starts exactly at offsets
+ * 512 and 4096 once the file reaches them (a meta record grown by a filler
+ * pads up to each); an environment has a copy before the first job that
+ * uses it and one more after any job whose record does not touch every
+ * sector and region that its copies share (one to four per file). Costs:
+ * two pads per file at most, each shorter than the record it keeps off the
+ * offset (plus 34 bytes), 28 bytes per anchor. Files of format 2 written
+ * before had the copies side by side: they are read the same way.
  *
  * Reading: format 1 (ts before this layout) is read and rewritten as format 2.
  * A newer format is left untouched, and the server refuses to start (refused()).
  * A damaged record (its length, CRC or contents wrong) costs that record alone:
  * the reader looks for the next intact record and goes on from there, and the
- * log says which bytes and which jobs were lost. Before the damaged file is
- * rewritten it is kept aside as <journal>.bad.TIME (a hard link made just
- * before the snapshot's rename, so even a full disk keeps it, and removed
- * again if the rename fails). Environments and the meta record are written
- * twice, so that one damaged copy costs no job. A file that is not a journal
- * at all is moved aside.
+ * log says which bytes and which jobs were lost; an id that a record names
+ * is never given again, even when its job's own record was lost. Before the
+ * damaged file is rewritten it is kept aside as <journal>.bad.TIME (a hard
+ * link made just before the snapshot's rename, so even a full disk keeps it,
+ * and removed again if the rename fails). A job whose environment's copies
+ * were all lost is marked lost, if it was still to run. A file that is not a
+ * journal at all is moved aside.
  *
  * Writing never destroys state: every record is one write(2) at the end of
  * the file, and a write that fails cuts off only its own partial bytes. Then
@@ -61,6 +76,8 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <utility>
+#include <vector>
 
 #include "config.h"
 #include "jobs.h"
@@ -68,6 +85,14 @@
 
 using EnvTable = std::unordered_map<uint32_t, EnvPtr>;
 struct JournalReading;   // how a file is read (journal.cpp)
+
+/* An environment in the file being written: its record's id, and the bytes
+ * [start, end) of each copy written so far (where they go: journal.cpp). */
+struct EnvCopies {
+    uint32_t id = 0;
+    EnvPtr env;   // keeps it alive: the pointer stays unique
+    std::vector<std::pair<size_t, size_t>> at;
+};
 
 class Journal {
 public:
@@ -157,7 +182,7 @@ private:
     void set_aside(const std::string& why);
     bool write_snapshot(const Queue& q);
     void reserve();
-    std::string env_record(const EnvPtr& env, uint32_t* id);
+    Queue::Meta live_meta() const;
 
     std::string path_;
     Log log_;
@@ -178,12 +203,14 @@ private:
     double compact_delay_ = 1;
     double snapshot_tried_ = 0;
     std::string unkept_;            // why the file is damaged, until a snapshot has kept a copy aside
-    uint32_t key_init_ = 0xFFFFFFFFu;   // the CRC register after this file's salt     // recover(): a snapshot is not tried more often than every 0.2 s
-    // Environments written since the last snapshot (each once), and read back.
-    std::unordered_map<const Env*, std::pair<uint32_t, EnvPtr>> env_ids_;
+    uint32_t key_init_ = 0xFFFFFFFFu;   // the CRC register after this file's salt
+    const Queue* live_ = nullptr;       // the queue: its meta goes into the anchors (journal.cpp)
+    // Environments in the file being written, and those read back.
+    std::unordered_map<const Env*, EnvCopies> env_ids_;
     uint32_t next_env_id_ = 0;
     EnvTable env_table_;
-    std::vector<JobId> env_lost_;   // replay: jobs whose environment's record was damaged
+    // Replay: jobs whose environment no record read so far held (a later copy may).
+    std::vector<std::pair<JobId, uint32_t>> env_missing_;
     std::optional<QueueSettings> settings_;   // the queue's settings (the last record of them)
 };
 
@@ -191,14 +218,15 @@ private:
  * and its tests). With env_id the environment is left out: a kEnv record with
  * that id holds it. */
 std::string encode_job(const Job& j, uint32_t env_id = 0);
-/* An environment id that envs lacks (its record was damaged) fails, unless
- * env_lost is given: then the job comes back without it, and *env_lost is set. */
+/* An environment id that envs lacks (its record was damaged, or comes later)
+ * fails, unless env_missing is given: then the job comes back without it,
+ * and *env_missing is set to that id. */
 [[nodiscard]] bool decode_job(std::string_view bytes, Job* j, const EnvTable* envs = nullptr,
-                              bool* env_lost = nullptr);
+                              uint32_t* env_missing = nullptr);
 /* A job record of format 1 (a fixed part and the job's Submit frame). */
 std::string encode_job_v1(const Job& j, uint32_t env_id = 0);
 [[nodiscard]] bool decode_job_v1(std::string_view bytes, Job* j, const EnvTable* envs = nullptr,
-                                 bool* env_lost = nullptr);
+                                 uint32_t* env_missing = nullptr);
 /* The queue's settings as a record's body, and back: tagged fields, a
  * reader skips the tags it does not know. False when the fields do not add
  * up or a value is not NAME=value. */

@@ -54,8 +54,8 @@ void decoders(std::string_view in) {
     if (decode_settings(in, &settings)) (void)check_settings(settings, &why);
     Job j, j1;
     (void)decode_job(in, &j);
-    bool lost = false;
-    (void)decode_job_v1(in, &j1, nullptr, &lost);
+    uint32_t missing = 0;
+    (void)decode_job_v1(in, &j1, nullptr, &missing);
     // The whole input as a journal file (either format), replayed into a queue.
     if (!in.empty() && (in[0] & 7) == 0) {
         std::string path = temp_dir() + "/fuzz.journal";

@@ -920,6 +920,21 @@ size_t a_jobs(const std::string& list) {
     return size_t(std::count(list.begin(), list.end(), '\n')) - 1;
 }
 
+/* The records that one write put at [from, to) of an intact file, each as
+ * [start, end): a change's own record comes last (before it, where the
+ * write reaches offset 512 or 4096, the meta records that pad and anchor). */
+std::vector<std::pair<size_t, size_t>> records_in(const std::string& file, size_t from, size_t to) {
+    std::vector<std::pair<size_t, size_t>> out;
+    for (size_t at = from; at + 12 <= to;) {
+        uint32_t len = 0;
+        std::memcpy(&len, file.data() + at, 4);
+        out.push_back({at, at + 12 + len});
+        at += 12 + size_t(len);
+    }
+    EXPECT_TRUE(!out.empty() && out.back().second == to) << "the records of " << from << "-" << to;
+    return out;
+}
+
 TEST_F(JournalTest, FlippedByteCostsOnlyItsRecord) {
     // Ops that write one record each; the state after each. (No environments:
     // a job's new environment would be a record of its own.)
@@ -960,7 +975,8 @@ TEST_F(JournalTest, FlippedByteCostsOnlyItsRecord) {
     }
     std::string bytes = slurp(path_);
     ASSERT_EQ(bytes.size(), off.back());
-    auto check = [&](size_t k, size_t at) {   // flip byte `at`, inside record k (1-based)
+    auto own = [&](size_t k) { return records_in(bytes, off[k - 1], off[k]).back(); };
+    auto check = [&](size_t k, size_t at) {   // flip byte `at`, inside op k's own record (1-based)
         SCOPED_TRACE(format("record %zu, byte %zu", k, at));
         // What the journal holds without record k: all that may be lost.
         std::string ref = dir_.file("ref.journal");
@@ -974,9 +990,10 @@ TEST_F(JournalTest, FlippedByteCostsOnlyItsRecord) {
         logs_.clear();
         auto r = open_live();
         EXPECT_EQ(list_text(r->q), expected);
+        auto [from, to] = own(k);
         std::string want = k + 1 == off.size()
-                               ? format("dropped %zu bytes after offset %zu", off[k] - off[k - 1], off[k - 1])
-                               : format("%zu damaged bytes at offset %zu", off[k] - off[k - 1], off[k - 1]);
+                               ? format("dropped %zu bytes after offset %zu", to - from, from)
+                               : format("%zu damaged bytes at offset %zu", to - from, from);
         EXPECT_TRUE(logged(want)) << "want \"" << want << "\", got\n" << all_logs();
         // The damaged file is kept, as it was, before it is rewritten.
         std::vector<std::string> now = named("s.journal.bad.");
@@ -988,9 +1005,22 @@ TEST_F(JournalTest, FlippedByteCostsOnlyItsRecord) {
         }
         EXPECT_TRUE(logged("kept aside as")) << all_logs();
     };
-    for (size_t k = 1; k < off.size(); ++k) check(k, off[k - 1] + (off[k] - off[k - 1]) / 2);
-    for (size_t at = off[5]; at < off[6]; ++at) check(6, at);   // every byte of the urgent record
-    for (size_t at = off[0]; at < off[1]; ++at) check(1, at);   // every byte of the first job
+    for (size_t k = 1; k < off.size(); ++k) check(k, (own(k).first + own(k).second) / 2);
+    for (size_t at = own(6).first; at < own(6).second; ++at) check(6, at);   // every byte of the urgent record
+    for (size_t at = own(1).first; at < own(1).second; ++at) check(1, at);   // every byte of the first job
+    // A pad or an anchor (meta records) damaged: no change is lost.
+    size_t pads = 0;
+    for (size_t k = 1; k < off.size(); ++k) {
+        auto recs = records_in(bytes, off[k - 1], off[k]);
+        for (size_t i = 0; i + 1 < recs.size(); ++i, ++pads) {
+            std::string b = bytes;
+            b[(recs[i].first + recs[i].second) / 2] ^= 0x5A;
+            spit(path_, b);
+            logs_.clear();
+            EXPECT_EQ(list_text(open_live()->q), state.back()) << "record at " << recs[i].first << "\n" << all_logs();
+        }
+    }
+    EXPECT_EQ(pads, 2u) << "the pad and the anchor at offset 512";
     // A flip in the snapshot's meta record (the first record) costs the meta
     // record only: the jobs come back.
     std::string b = bytes;
@@ -1617,7 +1647,11 @@ TEST_F(JournalTest, ResynchronisingThroughHostileStringsIsCheap) {
     a->add(cmd({"after"}), 1700000001);
     a.reset();
     std::string bytes = slurp(path_);
-    bytes[before + 4] ^= 0x01;   // the CRC of the hostile job's record
+    auto recs = records_in(bytes, before, bytes.size());
+    size_t own = std::max_element(recs.begin(), recs.end(), [](const auto& a, const auto& b) {
+                     return a.second - a.first < b.second - b.first;
+                 })->first;   // the longest
+    bytes[own + 4] ^= 0x01;   // the CRC of the hostile job's record
     spit(path_, bytes);
     double start = mono_now();
     auto r = open_live();
@@ -1742,4 +1776,238 @@ TEST_F(JournalTest, TheQueuesSettingsComeBackFromRecordsAndSnapshots) {
     auto d = open_live();
     ASSERT_TRUE(d->j->settings());
     EXPECT_TRUE(d->j->settings()->empty());
+}
+
+// ---- one bad sector, or one bad 4 KiB region, costs only the records in it ----
+
+namespace {
+
+/* A record of an intact journal: where it lies, its type (the journal's
+ * numbers), the jobs it is about, and the slot count it carries (a meta or
+ * slots record; else 0). */
+struct RecordAt {
+    size_t off = 0, len = 0;
+    uint16_t type = 0;
+    std::vector<JobId> jobs;
+    int slots = 0;
+    uint32_t env = 0;   // an environment record's id
+};
+
+std::vector<RecordAt> records_of(const std::string& file) {
+    std::vector<RecordAt> out;
+    size_t off = 32;
+    while (off + 12 <= file.size()) {
+        RecordAt r;
+        uint32_t len = 0;
+        std::memcpy(&len, file.data() + off, 4);
+        std::memcpy(&r.type, file.data() + off + 8, 2);
+        r.off = off;
+        r.len = 12 + size_t(len);
+        if (off + r.len > file.size()) break;
+        std::string_view body(file.data() + off + 12, len);
+        int32_t a = 0, b = 0;
+        if (body.size() >= 4) std::memcpy(&a, body.data(), 4);
+        if (body.size() >= 8) std::memcpy(&b, body.data() + 4, 4);
+        switch (r.type) {
+        case 1:   // meta: next id, last errorlevel, last finished id, slots
+            if (body.size() >= 16) std::memcpy(&r.slots, body.data() + 12, 4);
+            break;
+        case 2: {   // a job: its first field is its id
+            uint16_t tag = 0;
+            std::memcpy(&tag, body.data(), 2);
+            EXPECT_EQ(tag, 1);
+            std::memcpy(&a, body.data() + 6, 4);
+            r.jobs = {a};
+            break;
+        }
+        case 9: case 14: r.jobs = {a, b}; break;   // a swap, a move before
+        case 10: r.slots = a; break;
+        case 11: ADD_FAILURE() << "a -C record: this scenario has none"; break;
+        case 13: r.env = uint32_t(a); break;
+        default:
+            if (r.type <= 15) r.jobs = {a};   // about one job
+            break;
+        }
+        out.push_back(r);
+        off += r.len;
+    }
+    EXPECT_EQ(off, file.size()) << "the records do not add up to the file";
+    return out;
+}
+
+/* A queue as a busy user has it: 42 jobs of one shell (one environment of
+ * 30 variables), jobs with environments of their own and without one,
+ * finished, running and queued jobs, a dependent, a slot count; a snapshot,
+ * then records appended after it (jobs, a start, an end, -u, -S, a job added
+ * and removed). Without the snapshot, every record is appended. Returns the
+ * next id at the snapshot. */
+JobId build_busy_queue(Live& a, bool snapshot) {
+    double t = 1700000000.5;
+    a.slots(3);
+    JobSpec shell = cmd({"make", "-C", "src"});
+    for (int i = 0; i < 30; ++i) shell.env.push_back(format("VAR_%02d=/some/fairly/long/value/%d", i, i * 7));
+    std::vector<JobId> mine;
+    for (int i = 0; i < 42; ++i) {
+        JobSpec s = shell;
+        s.argv.push_back(std::to_string(i));
+        mine.push_back(a.add(s, t + i));
+    }
+    for (int i = 0; i < 4; ++i) {
+        JobSpec s = cmd({"own", std::to_string(i)});
+        s.env.push_back(format("OWN=%d", i));
+        a.add(s, t + 50 + i);
+    }
+    JobSpec bare = cmd({"bare"});
+    bare.env.clear();
+    a.add(bare, t + 60);
+    JobSpec dep = shell;
+    dep.argv = {"after", "five"};
+    dep.depends = true;
+    dep.depend_on = mine[5];
+    a.add(dep, t + 61);
+    // 0-2 run and end (1 fails), 3-5 keep running.
+    t = settle(a, t + 70, {{mine[1], result(1, 0, false, 0.5, 0.25, 0.125)}}, {mine[3], mine[4], mine[5]});
+    if (snapshot) {
+        EXPECT_TRUE(a.j->compact(a.q));
+    }
+    JobId at_snapshot = snapshot ? a.q.meta().next_id : 0;
+    for (int i = 0; i < 5; ++i) {
+        JobSpec s = shell;
+        s.argv.push_back(format("late %d", i));
+        a.add(s, t + i);
+    }
+    JobSpec late = cmd({"late", "own"});
+    late.env.push_back("LATE=1");
+    a.add(late, t + 10);
+    a.finish(mine[3], result(0, 0, false, 2, 1, 0.5), t + 11);
+    EXPECT_TRUE(a.urgent(mine[40]));
+    a.slots(4);
+    server_round(a, t + 12, {}, {mine[6], mine[7]});   // 6 and 7 start
+    JobId gone = a.add(cmd({"gone"}), t + 13);   // the highest id, removed
+    EXPECT_TRUE(a.remove(gone));
+    return at_snapshot;
+}
+
+std::vector<JobId> only(const std::vector<JobId>& l, const std::set<JobId>& hit) {
+    std::vector<JobId> out;
+    for (JobId id : l)
+        if (!hit.count(id)) out.push_back(id);
+    return out;
+}
+
+}  // namespace
+
+class JournalDamageTest : public JournalTest, public ::testing::WithParamInterface<bool> {};
+
+TEST_P(JournalDamageTest, AZeroedSectorOrRegionCostsOnlyTheRecordsInIt) {
+    JobId at_snapshot;
+    {
+        auto a = open_live();
+        at_snapshot = build_busy_queue(*a, GetParam());
+    }
+    const std::string bytes = slurp(path_);
+    ASSERT_GT(bytes.size(), 3 * 4096u);
+    const std::vector<RecordAt> recs = records_of(bytes);
+    // What that costs: an environment is written four times at most (the
+    // first copy, then one after each of at most three jobs), and besides
+    // the meta record at 32 there are two pads and two anchors.
+    std::map<uint32_t, int> copies;
+    size_t metas = 0;
+    for (const RecordAt& r : recs) {
+        if (r.type == 13) ++copies[r.env];
+        metas += r.type == 1;
+    }
+    ASSERT_FALSE(copies.empty());
+    for (const auto& [id, n] : copies) EXPECT_LE(n, 4) << "environment " << id;
+    EXPECT_EQ(metas, 5u);
+    std::string ref_path = dir_.file("ref.journal");
+    spit(ref_path, bytes);
+    auto ref = open_at(ref_path);   // the undamaged replay
+    unlink(ref_path.c_str());
+    const Queue& want = ref->q;
+    ASSERT_EQ(want.max_slots(), 4);
+    std::vector<JobId> all = ids(want.active());
+    for (JobId id : want.finished_list()) all.push_back(id);
+    ASSERT_GE(all.size(), 48u);
+
+    auto zero = [&](size_t z, size_t z_end) {
+            SCOPED_TRACE(format("bytes %zu-%zu zeroed", z, z_end));
+            std::string b = bytes;
+            std::fill(b.begin() + long(z), b.begin() + long(z_end), '\0');
+            // The jobs with a record in the zeroed bytes, and their dependents.
+            std::set<JobId> hit, seen;
+            int slots = 0;   // the slot count of the last intact record that carries one
+            for (const RecordAt& r : recs) {
+                bool in = r.off < z_end && r.off + r.len > z;
+                for (JobId id : r.jobs) (in ? hit : seen).insert(id);
+                if (!in && r.slots) slots = r.slots;
+            }
+            for (bool more = true; more;) {
+                more = false;
+                for (JobId id : all) {
+                    const Job* j = want.find(id);
+                    if (!hit.count(id) && j->depends && hit.count(j->depend_on)) more = hit.insert(id).second;
+                }
+            }
+            for (const auto& n : named("s.journal.bad.")) unlink(dir_.file(n).c_str());
+            spit(path_, b);
+            logs_.clear();
+            auto d = open_live();
+            const Queue& got = d->q;
+            size_t kept = 0;
+            for (JobId id : all) {
+                if (hit.count(id)) continue;
+                const Job* j = got.find(id);
+                ASSERT_NE(j, nullptr) << "job " << id << " is lost, but none of its records was damaged\n" << all_logs();
+                expect_same_job(*want.find(id), *j);
+                ASSERT_EQ(bool(j->env), bool(want.find(id)->env)) << "job " << id;
+                if (j->env) {
+                    EXPECT_EQ(*j->env, *want.find(id)->env) << "job " << id;
+                }
+                ++kept;
+            }
+            for (const std::list<JobId>* l : {&got.active(), &got.finished_list()})
+                for (JobId id : *l)
+                    EXPECT_TRUE(want.find(id) || hit.count(id)) << "job " << id << " came back from nowhere";
+            EXPECT_EQ(only(ids(got.active()), hit), only(ids(want.active()), hit));
+            EXPECT_EQ(only(ids(got.finished_list()), hit), only(ids(want.finished_list()), hit));
+            // The next id never goes back: past every id an intact record names.
+            JobId next = got.meta().next_id;
+            EXPECT_GE(next, at_snapshot);
+            for (JobId id : seen) EXPECT_GT(next, id) << "job " << id << "'s id would be given again";
+            // The slot count is kept: some record that carries it is always intact.
+            EXPECT_NE(slots, 0) << "every record of the slot count was in the zeroed bytes";
+            EXPECT_EQ(got.max_slots(), slots);
+            EXPECT_GE(kept + hit.size(), all.size());
+    };
+    for (size_t unit : {size_t(512), size_t(4096)})
+        for (size_t z = 0; z < bytes.size(); z += unit) zero(z, std::min(z + unit, bytes.size()));
+}
+
+INSTANTIATE_TEST_SUITE_P(SnapshotOrAppended, JournalDamageTest, ::testing::Bool());
+
+TEST_F(JournalTest, AnIdWhoseJobRecordIsLostIsNotGivenAgain) {
+    // The newest job was removed; its own record is damaged, the removal is
+    // not: the next id still goes past it. (Past offset 512 first: the meta
+    // record there would say so too.)
+    size_t before;
+    JobId gone;
+    {
+        auto a = open_live();
+        while (a->j->size() < 1024) a->add(cmd({"a"}), 1700000000);
+        before = a->j->size();
+        gone = a->add(cmd({"gone"}), 1700000001);
+        ASSERT_TRUE(a->remove(gone));
+    }
+    std::string bytes = slurp(path_);
+    std::pair<size_t, size_t> job{0, 0};
+    for (auto rec : records_in(bytes, before, bytes.size()))
+        if (bytes[rec.first + 8] == 2) job = rec;   // a job record (type 2): the last is "gone"'s
+    ASSERT_GT(job.second, job.first);
+    std::fill(bytes.begin() + long(job.first), bytes.begin() + long(job.second), '\0');
+    spit(path_, bytes);
+    auto r = open_live();
+    EXPECT_EQ(r->q.size(), size_t(gone)) << all_logs();
+    EXPECT_EQ(r->q.meta().next_id, gone + 1) << all_logs();
+    EXPECT_TRUE(logged(format("about jobs whose own record was lost: %d", gone))) << all_logs();
 }

@@ -4,7 +4,8 @@
 #     truncated, a SIGKILLed server comes back with the whole queue, running jobs still report their
 #     result, and the queue recovers by itself when space returns;
 #  2. single bit flips all over a journal: a damaged record costs that record only, the log says so, and
-#     the damaged file is kept aside as it was;
+#     the damaged file is kept aside as it was; a zeroed sector (the first one, one of a shared
+#     environment) costs only the jobs with a record in it, and ids go on;
 #  3. exactly-once submit across a server crash between journaling a job and answering;
 #  4. -g (gzip) with a background child that holds the job's stdout: the job still ends;
 #  5. exhaustion (descriptors; processes, root only): jobs that cannot start yet wait and then run;
@@ -30,7 +31,7 @@ NPUID=4177      # a uid of its own (t-security uses 4101-4103, 4150)
 extra_cleanup() {
     release fdgo; release bogo; release lostgo; release gbg; release fsgo
     local s
-    for s in "$FULL/s" "$T/bf/s" "$T/eo/s" "$T/ex/s" "$T/bo/s" "$T/fs/s"; do
+    for s in "$FULL/s" "$T/bf/s" "$T/zs/s" "$T/eo/s" "$T/ex/s" "$T/bo/s" "$T/fs/s"; do
         [ -S "$s" ] && TS_SOCKET=$s "$TS" -K
     done
     if [ -n "$NPDIR" ]; then
@@ -342,6 +343,57 @@ is "$worse2" 0 "bit flips: every flip changed the state of at most one job (its 
 is "$unlogged" 0 "bit flips: every flip was logged ('damaged bytes at offset' / 'dropped ... bytes after offset')"
 is "$nocopy" 0 "bit flips: every damaged file was kept aside as $J.bad.*, byte for byte"
 rm -f "$J".bad.*
+
+# A zeroed 512-byte sector: 42 jobs of one shell (one environment of 30 variables, ZS_END=1 last), each
+# needing 2 slots of 1, so that none runs and no runner brings a server back meanwhile. Killed
+# with SIGKILL; the journal's first sector zeroed (appended records), restarted. Then again, restarted once
+# more before (a snapshot's records), and the sector where the first copy of the environment ends zeroed
+# (where a second copy used to start).
+mkdir -p "$T/zs"
+export TS_SOCKET="$T/zs/s"
+J="$TS_SOCKET.journal"
+zqueue() {   # zqueue: the 42 jobs; their list in $zsl
+    local vars=() i
+    for i in $(seq 10 39); do vars+=("ZS_VAR_$i=/a/fairly/long/value/for/variable/number/$i"); done
+    vars+=(ZS_END=1)
+    for i in $(seq 0 40); do env -i TS_SOCKET="$TS_SOCKET" TMPDIR="$TMPDIR" "${vars[@]}" "$TS" -L "s$i" -N 2 true >/dev/null; done
+    ZS_OWN=1 "$TS" -L own -N 2 true >/dev/null
+    zsl=$("$TS" -l)
+    is "$(brief "$zsl" | grep -c ' queued ')" 42 "zeroed sector: 42 jobs queued"
+}
+zsector() {   # zsector OFFSET: zero the aligned 512-byte sector that holds byte OFFSET of the journal
+    dd if=/dev/zero of="$J" bs=512 seek="$(( $1 / 512 ))" count=1 conv=notrunc 2>/dev/null
+}
+# zcheck DESC MAX: every job that comes back is as it was; at most MAX are missing; the log names the damage.
+zcheck() {
+    local got missing=0 changed=0 id
+    got=$("$TS" -l 2>&1)
+    for id in $(brief "$zsl" | awk '{print $1}'); do
+        if ! brief "$got" | grep -q "^$id "; then missing=$((missing + 1)); continue; fi
+        [ "$(brief "$got" | grep "^$id ")" = "$(brief "$zsl" | grep "^$id ")" ] || changed=$((changed + 1))
+    done
+    echo "# $1: $missing of 42 jobs missing, $changed changed"
+    ok "$([ "$missing" -le "$2" ]; echo $?)" "$1: at most $2 jobs lost ($missing)"
+    is "$changed" 0 "$1: every job that came back is as it was (none marked lost for its environment)"
+    ok "$(grep -q "damaged bytes at offset" "$TS_SOCKET.error"; echo $?)" "$1: the log says which bytes were damaged"
+}
+zqueue
+kill_server KILL "zeroed sector: server killed"
+zsector 0
+zcheck "first sector zeroed" 2
+id=$("$TS" -N 2 true)
+is "$id" 42 "first sector zeroed: ids go on (the next job is 42)"
+"$TS" -K
+zqueue
+kill_server KILL "zeroed sector: server killed"
+"$TS" -l >/dev/null   # a new server: its snapshot
+kill_server KILL "zeroed sector: server killed again"
+env_end=$(grep -obUa 'ZS_END=1' "$J" | head -n 1 | cut -d: -f1)
+ok "$([ -n "$env_end" ]; echo $?)" "zeroed sector: the environment is in the journal (its end at ${env_end:-none})"
+zsector "$(( ${env_end:-0} + 7 ))"
+zcheck "the sector where the environment ends zeroed" 4
+"$TS" -K
+export TS_SOCKET="$T/bf/s"
 
 # ==== 3. exactly-once submit ===========================================================================
 mkdir -p "$T/eo"
