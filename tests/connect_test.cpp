@@ -664,6 +664,13 @@ TEST_F(RealServer, OpenServerWillNotStartAServerOverAnotherUsersQueue) {
     Socket s;
     s.path = s.abs_path = d + "/s";
     std::string err;
+    EXPECT_FALSE(open_server(s, &err));   // no queue there at all: not "belongs to"
+    EXPECT_EQ(err, format("The server didn't come up. (there is no queue at %s, and only uid %u (the owner "
+                          "of %s) may start one there: choose a TS_SOCKET in a directory of your own)",
+                          s.path.c_str(), unsigned(kOther), d.c_str()));
+    EXPECT_FALSE(is_socket(s.path));
+    Fd j(open((s.path + ".journal").c_str(), O_WRONLY | O_CREAT, 0600));   // a queue, its server gone
+    ASSERT_TRUE(j);
     EXPECT_FALSE(open_server(s, &err));
     EXPECT_EQ(err, format("The server didn't come up. (the queue at %s belongs to uid %u (the owner of %s): "
                           "only that user may start its server)",

@@ -144,16 +144,16 @@ export TS_SOCKET="$T/s"
 # ---- a ts -w client killed while it waits --------------------------------------------------------------
 id=$("$TS" waitfor kw 5)
 wait_running "$id"
-# (earlier runners may still be saying goodbye: wait until only the listener, the idle spare runner and
-# this job's runner are left)
-eventually "the server holds 3 sockets: its listener, the spare runner and the job's runner" 10 -- \
-    sockets_are "$spid" -eq 3 || dump_fds "$spid"
+# (earlier runners may still be saying goodbye: wait until only the listener, the queue's guard, the idle
+# spare runner and this job's runner are left)
+eventually "the server holds 4 sockets: its listener, its guard, the spare runner and the job's runner" 10 -- \
+    sockets_are "$spid" -eq 4 || dump_fds "$spid"
 "$TS" -w "$id" >/dev/null 2>&1 &
 wpid=$!
-eventually "ts -w $id is connected and waiting" 10 -- sockets_are "$spid" -eq 4 || dump_fds "$spid"
+eventually "ts -w $id is connected and waiting" 10 -- sockets_are "$spid" -eq 5 || dump_fds "$spid"
 kill -9 "$wpid"
 wait "$wpid" 2>/dev/null
-eventually "its connection is closed by the server" 10 -- sockets_are "$spid" -eq 3 || dump_fds "$spid"
+eventually "its connection is closed by the server" 10 -- sockets_are "$spid" -eq 4 || dump_fds "$spid"
 release kw
 check "the job ends with its own status" 5 '' '' -- "$TS" -w "$id"
 is "$(elevel "$id")" 5 "... E-Level 5 in the list"

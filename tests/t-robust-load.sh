@@ -31,9 +31,10 @@ spid=$(server_pids)
 is "$(echo $spid | wc -w)" 1 "one server (pid $spid)"
 # warm up (the first list, info, output replies and a few runners) before taking the baseline
 for _ in 1 2 3 4; do "$TS" -l >/dev/null; "$TS" -i 0 >/dev/null; id=$("$TS" true); "$TS" -w "$id"; done
-# the last runners may still be saying goodbye: wait until only the listener and the idle spare are left
-eventually "at rest, the server holds 2 sockets (its listener, the spare runner)" 10 -- \
-    sockets_are "$spid" -eq 2 || dump_fds "$spid"
+# the last runners may still be saying goodbye: wait until only the listener, the guard and the idle spare
+# are left
+eventually "at rest, the server holds 3 sockets (its listener, its guard, the spare runner)" 10 -- \
+    sockets_are "$spid" -eq 3 || dump_fds "$spid"
 fd0=$(nfds "$spid")
 rss0=$(rss_kb "$spid")
 echo "# baseline: $fd0 descriptors, VmRSS $rss0 kB"

@@ -379,10 +379,10 @@ list0=$OUT
 is "$(printf '%s' "$list0" | wc -l)" 4 "the list: header and 3 jobs"
 spid=$(server_pids)
 is "$(echo $spid | wc -w)" 1 "one server (pid $spid)"
-# job 0's runner may still be saying goodbye: wait until only the listener, the idle spare runner and
-# job 1's runner are left
-eventually "the server holds 3 sockets: its listener, the spare runner and job 1's runner" 10 -- \
-    sockets_are "$spid" -eq 3 || dump_fds "$spid"
+# job 0's runner may still be saying goodbye: wait until only the listener, the queue's guard, the idle
+# spare runner and job 1's runner are left
+eventually "the server holds 4 sockets: its listener, its guard, the spare runner and job 1's runner" 10 -- \
+    sockets_are "$spid" -eq 4 || dump_fds "$spid"
 fd0=$(nfds "$spid")
 lim=$(awk '/^Max open files/ {print $4}' "/proc/$spid/limits")
 nidle=$NIDLE
