@@ -323,6 +323,7 @@ void Server::on_remove(Conn& c, const Frame& f) {
         return;
     }
     journal_->removed(id);
+    start_tries_.erase(id);
     if (Conn* o = runner_conn(id)) {   // a job run by its client that will never run
         set_role(*o, Role::Client);
         reply(*o, encode_empty(MsgType::Bye));
@@ -546,6 +547,7 @@ void Server::on_finished(Conn& c, const Frame& f) {
 
 /* A job ended (or never will run): record it and wake its waiters. */
 void Server::end_job(JobId id, const JobResult& r, double end) {
+    start_tries_.erase(id);
     queue_.end(id, r, end);
     journal_->ended(id, r, end);
     wake_waiters(id, r);

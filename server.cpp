@@ -732,11 +732,16 @@ void Server::conn_lost(Conn& c) {
         return;
     }
     bool had_job = c.runs_job() || c.role == Role::Overflow;
+    bool runner = c.runs_job();
     JobId id = c.job;
     set_role(c, Role::Client);
     if (!had_job) return;
     Job* j = queue_.find(id);
     if (!j || (j->state != JobState::Running && j->state != JobState::Queued)) return;
+    if (runner && j->state == JobState::Running && j->start_time == 0) {
+        never_started(*j, c);
+        return;
+    }
     log_other(j->spec.uid, format("job %d: its runner quit before reporting the end", id));
     end_job(id,
            Queue::lost_result(j->spec.run_by_client()
@@ -745,6 +750,37 @@ void Server::conn_lost(Conn& c) {
                                   : "its runner ended before reporting the end (it was killed, "
                                     "or could not reach the server)"),
            now_seconds());
+}
+
+/* A job's runner went away before it reported the start: the job never
+ * ran (runner.cpp lets the job's child exec only once Started is on its way
+ * to us). A runner of ours is replaced: the job goes back to the queue, in
+ * its place, as one that could not fork does, up to kStartTries runners in
+ * a row (then something kills them all, and the job is marked lost rather
+ * than started for ever). A client-held job has no other runner than its
+ * client: it ends, never run, and -i says so. */
+void Server::never_started(Job& j, const Conn& c) {
+    JobId id = j.id;
+    if (j.spec.run_by_client()) {
+        log_other(c.uid, format("job %d: its client went away before the job started", id));
+        JobResult r = Queue::lost_result("its client (the ts that was to run it) went away before the job "
+                                         "started; it never ran");
+        r.signal = 0;   // nothing was killed: it never started
+        end_job(id, r, now_seconds());
+        return;
+    }
+    int tries = ++start_tries_[id];
+    if (tries >= kStartTries) {
+        log("job %d: its runner ended before the job started, %d times in a row: marked lost", id, tries);
+        JobResult r = Queue::lost_result(format("its runner ended before the job started, %d times in a row "
+                                                "(killed?); it never ran", tries));
+        r.signal = 0;
+        end_job(id, r, now_seconds());
+        return;
+    }
+    log("job %d: its runner (pid %d) ended before the job started: queued again", id, int(c.pid));
+    if (queue_.unstart(id)) journal_->unstarted(id);
+    top_up_spares();   // the spare that took it is gone, and was not replaced yet
 }
 
 void Server::schedule() {
