@@ -964,6 +964,9 @@ void Server::add_conn(Fd fd, uid_t uid) {
     auto c = std::make_unique<Conn>();
     c->fd = std::move(fd);
     c->uid = uid;
+    struct ucred cred {};   // the uid is the test's word; the pid is the kernel's (the test process)
+    socklen_t len = sizeof cred;
+    if (getsockopt(c->fd.get(), SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) c->pid = cred.pid;
     if (admit(*c)) conns_.push_back(std::move(c));
 }
 
