@@ -514,7 +514,10 @@ void Server::on_get_slots(Conn& c, const Frame&) {
 }
 
 /* The pid another user's runner reports for its job, as kept: 0 unless
- * it is the runner's own child (or itself) now. A runner that re-attaches
+ * it is the runner's own child (or itself) now. The runner is the process
+ * that sent the report (SO_PASSCRED), else the one that connected
+ * (SO_PEERCRED): a ts that submitted a job runs it in the background, in a
+ * child of its own that goes on with the connection. A runner that re-attaches
  * after a restart reports again the pid it reported first: that one was
  * checked then (and the journal kept it only if it passed), so it stays,
  * even if the job ended meanwhile and only the report of its end is left. */
@@ -522,10 +525,11 @@ pid_t Server::checked_pid(const Conn& c, const Job& j, pid_t pid) {
     if (pid <= 0) return 0;
     if (pid == j.pid) return pid;
     std::string why;
-    if (child_of(pid, c.pid, &why)) return pid;
+    pid_t runner = c.sender > 0 ? c.sender : c.pid;
+    if (child_of(pid, runner, &why)) return pid;
     log_other(c.uid, format("job %d: its runner (pid %d) reported pid %d, which is not its own child (%s): "
                             "not kept, and -p shows none",
-                            j.id, int(c.pid), int(pid), why.c_str()));
+                            j.id, int(runner), int(pid), why.c_str()));
     return 0;
 }
 

@@ -319,6 +319,36 @@ bool Server::writable(Conn& c, const char* outcome) {
     return false;
 }
 
+/* Read from c, with the sender's credentials (SO_PASSCRED): the pid of
+ * the process that wrote what was read, which may not be the one that
+ * connected (a ts that submitted, then runs its job in the background). The
+ * kernel never returns bytes of two senders in one read. */
+static ssize_t read_from(int fd, char* buf, size_t size, pid_t* sender) {
+    struct iovec iov = {buf, size};
+    alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(struct ucred))];
+    struct msghdr m {};
+    m.msg_iov = &iov;
+    m.msg_iovlen = 1;
+    m.msg_control = control;
+    m.msg_controllen = sizeof control;
+    ssize_t n = recvmsg(fd, &m, MSG_CMSG_CLOEXEC);
+    if (n <= 0) return n;
+    for (struct cmsghdr* h = CMSG_FIRSTHDR(&m); h; h = CMSG_NXTHDR(&m, h))
+        if (h->cmsg_level == SOL_SOCKET && h->cmsg_type == SCM_CREDENTIALS &&
+            h->cmsg_len == CMSG_LEN(sizeof(struct ucred))) {
+            struct ucred cred;
+            memcpy(&cred, CMSG_DATA(h), sizeof cred);
+            if (cred.pid > 0) *sender = cred.pid;
+        }
+    return n;
+}
+
+/* Ask the kernel for the sender's credentials with whatever is read on fd. */
+static void pass_credentials(int fd) {
+    int one = 1;
+    (void)setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof one);
+}
+
 void Server::accept_all() {
     for (int i = 0; i < 64; ++i) {
         int fd = accept4(listener_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -335,6 +365,7 @@ void Server::accept_all() {
         }
         auto c = std::make_unique<Conn>();
         c->fd.reset(fd);
+        pass_credentials(fd);
         struct ucred cred {};
         socklen_t len = sizeof cred;
         if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
@@ -425,7 +456,7 @@ void Server::log_other(uid_t uid, const std::string& line) {
 void Server::read_conn(Conn& c) {
     char buf[65536];
     for (int round = 0; round < 16 && !c.dead; ++round) {
-        ssize_t n = ::read(c.fd.get(), buf, sizeof buf);
+        ssize_t n = read_from(c.fd.get(), buf, sizeof buf, &c.sender);
         if (n < 0) {
             if (errno == EINTR) continue;
             if (errno != EAGAIN && errno != EWOULDBLOCK) c.dead = true;
@@ -964,7 +995,8 @@ void Server::add_conn(Fd fd, uid_t uid) {
     auto c = std::make_unique<Conn>();
     c->fd = std::move(fd);
     c->uid = uid;
-    struct ucred cred {};   // the uid is the test's word; the pid is the kernel's (the test process)
+    pass_credentials(c->fd.get());   // the uid is the test's word; the pids are the kernel's (the test process)
+    struct ucred cred {};
     socklen_t len = sizeof cred;
     if (getsockopt(c->fd.get(), SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) c->pid = cred.pid;
     if (admit(*c)) conns_.push_back(std::move(c));

@@ -64,6 +64,7 @@ struct Conn {
     std::unique_ptr<TextStream> stream;
     size_t pending = 0;                 // bytes of the stream counted in user_pending_
     pid_t pid = 0;                      // of the connecting process (SO_PEERCRED)
+    pid_t sender = 0;                   // of the process that sent the last bytes read (SO_PASSCRED; 0: not known)
     uint16_t version = proto::kVersion; // of its frames: an older runner gets answers in its own
     bool ack_pending = false;           // its job's end is not on disk yet: Done comes once it is
     std::unique_ptr<Frame> parked;      // a GPU job's submit, dispatched again once the GPUs are probed

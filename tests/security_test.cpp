@@ -461,6 +461,52 @@ TEST_F(SecurityTest, AnotherUsersRunnerMayReportOnlyItsOwnChildsPid) {
     end_child(child);
 }
 
+/* The runner is the process that sends the report, which need not be the
+ * one that connected: a ts that submitted its job runs it in a child of its
+ * own, in the background. That child's child is its job; a child of another
+ * process is not (here: the connecting process is the test, the reporting
+ * one its child, and the job that child's child). */
+TEST_F(SecurityTest, TheRunnerIsTheProcessThatSendsTheReport) {
+    Fd runner;
+    Received r = ask(encode_submit(job({"sleep", "9"})), kOther, &runner);
+    ASSERT_EQ(r.frames.size(), 2u);
+    int told[2], hold[2];
+    ASSERT_EQ(pipe(told), 0);
+    ASSERT_EQ(pipe(hold), 0);
+    pid_t reporter = fork();
+    ASSERT_GE(reporter, 0);
+    if (reporter == 0) {
+        close(hold[1]);
+        pid_t job = child_that_waits();
+        proto::StartedBody sb{};
+        sb.pid = job;
+        std::string bytes = encode(MsgType::Started, sb);
+        bool sent = write_all(runner.get(), bytes.data(), bytes.size());
+        (void)!write(told[1], &job, sizeof job);
+        char c;
+        (void)!read(hold[0], &c, 1);   // alive until the test has its answer
+        kill(job, SIGKILL);
+        _exit(sent ? 0 : 1);
+    }
+    close(told[1]);
+    close(hold[0]);
+    pid_t job = 0;
+    ASSERT_EQ(read(told[0], &job, sizeof job), ssize_t(sizeof job));
+    close(told[0]);
+    rounds();
+    proto::JobRef ref{};
+    ref.id = 0;
+    proto::OutputBody ob{};
+    Received o = ask(encode(MsgType::Output, ref));
+    close(hold[1]);
+    int st = 0;
+    ASSERT_EQ(waitpid(reporter, &st, 0), reporter);
+    EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    ASSERT_EQ(o.frames.size(), 1u);
+    ASSERT_TRUE(decode_body(o.frames[0], &ob));
+    EXPECT_EQ(ob.pid, job) << "the reporting runner's own child was refused";
+}
+
 /* The pid kept is the one checked when it was reported: the same pid again
  * (a runner that re-attached after a restart reports its Started again) is
  * not checked a second time, so a job that ended meanwhile keeps it until
