@@ -231,6 +231,8 @@ int Client::output() {
     std::string_view path;
     if (f.type != MsgType::OutputReply || !decode_body(f, &b, &path)) request_failed(f);
     if (o_.action == Action::Pid) {
+        if (b.pid <= 0 && b.pid_unknown)   // started, but the pid its runner reported was not kept
+            die("The pid of job %i is not known (the queue's log says why).", b.id);
         printf("%i\n", b.pid);
         return kExitOk;
     }

@@ -122,10 +122,26 @@ void apply_limits(const JobSpec& spec) {
     }
 }
 
-
-[[noreturn]] void child_fail(const char* msg) {
-    (void)!write(STDERR_FILENO, msg, std::strlen(msg));
+/* The child could not start the job: say which step failed, and how, to the
+ * runner (report), and task-spooler's message for exec to the job's stderr;
+ * without a report pipe, msg goes to stderr so the reason is not lost. */
+[[noreturn]] void child_fail(int32_t step, const char* msg, int report) {
+    StartFailure f{step, errno};
+    if (step == kStepExec || report < 0) (void)!write(STDERR_FILENO, msg, std::strlen(msg));
+    if (report >= 0) (void)!write(report, &f, sizeof f);
     _exit(255);
+}
+
+/* Wait for the runner's go: one byte. EOF (the runner died, or will not
+ * start the job after all) ends the child before the job could begin. */
+void wait_for_go(int gate) {
+    if (gate < 0) return;
+    char c = 0;
+    ssize_t n;
+    do n = read(gate, &c, 1);
+    while (n < 0 && errno == EINTR);
+    if (n != 1) _exit(255);
+    close(gate);
 }
 
 }  // namespace
@@ -167,22 +183,31 @@ std::string env_value(const std::vector<std::string>& env, const char* name) {
 
 /* In the job child: the context, then exec. Never returns. */
 [[noreturn]] void exec_job(const JobSpec& spec, char* const* argv, char* const* envp, int in,
-                           int out, int err) {
+                           int out, int err, const JobPipes* pipes) {
+    int gate = pipes ? pipes->gate : -1, report = pipes ? pipes->report : -1;
     setsid();
     if (in >= 0 && in != 0) dup2(in, 0);
     if (out >= 0 && out != 1) dup2(out, 1);
     if (err >= 0 && err != 2) dup2(err, 2);
-    close_other_fds();
+    close_other_fds({gate, report});
     reset_signals();
+    wait_for_go(gate);
     umask(static_cast<mode_t>(spec.umask));
     apply_limits(spec);
     errno = 0;
     int cur = getpriority(PRIO_PROCESS, 0);
     if (errno == 0 && spec.nice != cur) (void)setpriority(PRIO_PROCESS, 0, spec.nice);
-    if (!spec.cwd.empty() && chdir(spec.cwd.c_str()) != 0) {
-        child_fail("ts: cannot change to the job's working directory\n");
-    }
+    if (!spec.cwd.empty() && chdir(spec.cwd.c_str()) != 0)
+        child_fail(kStepChdir, "ts: cannot change to the job's working directory\n", report);
     environ = const_cast<char**>(envp);   // execvp searches the job's own PATH
     execvp(argv[0], argv);
-    child_fail("ts could not run the command\n");
+    child_fail(kStepExec, "ts could not run the command\n", report);
+}
+
+std::string start_failure_text(const StartFailure& f, const JobSpec& spec) {
+    if (f.step == kStepChdir)
+        return format("cannot change to the working directory '%s': %s", spec.cwd.c_str(), strerror(f.err));
+    if (f.step == kStepExec)
+        return format("cannot run '%s': %s", spec.argv.empty() ? "" : spec.argv[0].c_str(), strerror(f.err));
+    return std::string();
 }

@@ -8,6 +8,7 @@
  */
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -22,10 +23,33 @@ int limit_resource(int i);
 /* A variable of the job's own environment ("" when unset). */
 std::string env_value(const std::vector<std::string>& env, const char* name);
 
+/* Pipes between a runner and its job's child (-1: none).
+ * gate: the child reads one byte from it before it changes anything the job
+ * would see, and ends at once on EOF: a runner that dies before it has told
+ * the server the job starts leaves a job that never ran (queued again), not
+ * one that runs unknown to the server.
+ * report: close-on-exec; a child that cannot start the job writes a
+ * StartFailure to it, so that the runner can say why (-i's Error line). */
+struct JobPipes {
+    int gate = -1;
+    int report = -1;
+};
+struct StartFailure {
+    int32_t step;   // kStepChdir or kStepExec
+    int32_t err;    // its errno
+};
+constexpr int32_t kStepChdir = 1;
+constexpr int32_t kStepExec = 2;
+/* Why a job could not start, for -i's Error line and the output file, e.g.
+ * "cannot run 'x': No such file or directory"; "" for a failure it does not know. */
+std::string start_failure_text(const StartFailure& f, const JobSpec& spec);
+
 /* In the job's child: stdin/stdout/stderr (-1 leaves one as it is), a new
- * session, default signals, then the spec's umask, limits, nice value and
- * working directory, and exec with envp (execvp searches the job's own
- * PATH). On failure task-spooler's message goes to stderr and the child
- * exits 255. Never returns. */
+ * session, default signals, the go from the runner (pipes->gate), then the
+ * spec's umask, limits, nice value and working directory, and exec with envp
+ * (execvp searches the job's own PATH). On failure the child exits 255 after
+ * writing a StartFailure to pipes->report; when exec fails, task-spooler's
+ * message goes to stderr too (and, without a report pipe, a line saying
+ * which step failed). Never returns. */
 [[noreturn]] void exec_job(const JobSpec& spec, char* const* argv, char* const* envp, int in,
-                           int out, int err);
+                           int out, int err, const JobPipes* pipes = nullptr);

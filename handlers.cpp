@@ -268,6 +268,7 @@ void Server::on_output(Conn& c, const Frame& f) {
     o.pid = j->pid;
     o.stored = j->spec.stores_output() ? 1 : 0;
     o.state = static_cast<uint8_t>(j->state);
+    o.pid_unknown = j->pid <= 0 && j->start_time > 0 ? 1 : 0;
     reply(c, encode(MsgType::OutputReply, o, j->output));
 }
 
@@ -324,6 +325,7 @@ void Server::on_remove(Conn& c, const Frame& f) {
         return;
     }
     journal_->removed(id);
+    start_tries_.erase(id);
     if (Conn* o = runner_conn(id)) {   // a job run by its client that will never run
         set_role(*o, Role::Client);
         reply(*o, encode_empty(MsgType::Bye));
@@ -430,12 +432,34 @@ void Server::on_attach(Conn& c, const Frame& f) {
     if (j->state == JobState::Running && !a.started) send_run(c, *j, false, false);   // its Run was lost with the old server
 }
 
-/* Whether pid may be the job of a runner of uid: the process runs as that
- * user. One already gone cannot be checked, and is taken as one. */
-static bool process_of(pid_t pid, uid_t uid) {
-    struct stat st;
-    if (::stat(format("/proc/%d", int(pid)).c_str(), &st) != 0) return errno == ENOENT;
-    return st.st_uid == uid;
+/* Whether pid is the job of the runner whose process is runner (the pid
+ * the kernel gave for its connection, SO_PEERCRED): the runner itself, or
+ * its child now (a zombie included: its pid is not free yet). Anything else
+ * is refused: a pid no process has yet (it could be someone else's once
+ * reused), a process gone already, one of another parent, and any pid when
+ * the runner's own is unknown (0: it is in a pid namespace we cannot see,
+ * where its pids mean other processes than here). *why says which. */
+static bool child_of(pid_t pid, pid_t runner, std::string* why) {
+    if (runner <= 0) {
+        *why = "the runner's own pid is not known here (another pid namespace?)";
+        return false;
+    }
+    if (pid == runner) return true;
+    std::string stat;
+    if (!read_file(format("/proc/%d/stat", int(pid)), &stat)) {
+        *why = "no such process";
+        return false;
+    }
+    size_t end = stat.rfind(')');   // the name may hold anything, ')' included
+    int ppid = 0;
+    char state = 0;
+    if (end == std::string::npos || sscanf(stat.c_str() + end + 1, " %c %d", &state, &ppid) != 2) {
+        *why = "its /proc/PID/stat cannot be read";
+        return false;
+    }
+    if (ppid == runner) return true;
+    *why = format("its parent is pid %d", ppid);
+    return false;
 }
 
 void Server::on_clear(Conn& c, const Frame&) {
@@ -490,6 +514,26 @@ void Server::on_get_slots(Conn& c, const Frame&) {
     reply(c, encode(MsgType::Slots, s));
 }
 
+/* The pid another user's runner reports for its job, as kept: 0 unless
+ * it is the runner's own child (or itself) now. The runner is the process
+ * that sent the report (SO_PASSCRED), else the one that connected
+ * (SO_PEERCRED): a ts that submitted a job runs it in the background, in a
+ * child of its own that goes on with the connection. A runner that re-attaches
+ * after a restart reports again the pid it reported first: that one was
+ * checked then (and the journal kept it only if it passed), so it stays,
+ * even if the job ended meanwhile and only the report of its end is left. */
+pid_t Server::checked_pid(const Conn& c, const Job& j, pid_t pid) {
+    if (pid <= 0) return 0;
+    if (pid == j.pid) return pid;
+    std::string why;
+    pid_t runner = c.sender > 0 ? c.sender : c.pid;
+    if (child_of(pid, runner, &why)) return pid;
+    log_other(c.uid, format("job %d: its runner (pid %d) reported pid %d, which is not its own child (%s): "
+                            "not kept, and -p shows none",
+                            j.id, int(runner), int(pid), why.c_str()));
+    return 0;
+}
+
 void Server::on_started(Conn& c, const Frame& f) {
     proto::StartedBody s;
     std::string_view path;
@@ -500,15 +544,18 @@ void Server::on_started(Conn& c, const Frame& f) {
     pid_t pid = s.pid;
     if (c.uid != uid_) {
         // Another user's runner says what it likes: keep only a plain path, and
-        // a pid of its own (shown by -p; never signalled by us).
+        // a pid of its own child (shown by -p; never signalled by us).
         // (no spaces either: the list's columns are separated by them)
         if (out.size() > 4096 || (!out.empty() && out[0] != '/') || printable(out) != out ||
             out.find(' ') != std::string::npos)
             out.clear();
-        if (pid < 0 || (pid > 0 && !process_of(pid, c.uid))) pid = 0;
+        pid = checked_pid(c, *j, pid);
     }
-    queue_.started(j->id, pid, out, us_to_s(s.start_us));
-    journal_->started(j->id, pid, out, us_to_s(s.start_us));
+    // A start time is what tells a job that started from one that never did.
+    double start = s.start_us > 0 ? us_to_s(s.start_us) : wall_now();
+    queue_.started(j->id, pid, out, start);
+    journal_->started(j->id, pid, out, start);
+    start_tries_.erase(j->id);
     if (pid > 0 && c.role == Role::Runner && !short_of_.empty()) {   // the end of a shortage
         if (short_said_) log("job %d started: %s is available again", j->id, short_of_.c_str());
         short_of_.clear();
@@ -547,6 +594,7 @@ void Server::on_finished(Conn& c, const Frame& f) {
 
 /* A job ended (or never will run): record it and wake its waiters. */
 void Server::end_job(JobId id, const JobResult& r, double end) {
+    start_tries_.erase(id);
     queue_.end(id, r, end);
     journal_->ended(id, r, end);
     wake_waiters(id, r);

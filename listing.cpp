@@ -80,13 +80,16 @@ std::string info_text(const Job& j, double now, uid_t server_uid, uid_t viewer, 
     s += gpu_lines;
     if (j.spec.uid != server_uid) s += format("User: %u\n", unsigned(j.spec.uid));
     s += "Enqueue time: " + ctime_text(j.enqueue_time);
-    if (j.state == JobState::Running) {
+    // Only what is known: a job that never started (lost before its runner
+    // reported it, or still being started) has no start time, and so no time run.
+    bool started = j.start_time > 0;
+    if (j.state == JobState::Running && started) {
         s += "Start time: " + ctime_text(j.start_time);
         s += format("Time running: %fs\n", std::max(0.0, now - j.start_time));   // the clock set back: not negative
     } else if (j.state == JobState::Finished) {
-        s += "Start time: " + ctime_text(j.start_time);
-        s += "End time: " + ctime_text(j.end_time);
-        s += format("Time run: %fs\n", std::max(0.0, j.end_time - j.start_time));
+        if (started) s += "Start time: " + ctime_text(j.start_time);
+        if (j.end_time > 0) s += "End time: " + ctime_text(j.end_time);
+        if (started && j.end_time > 0) s += format("Time run: %fs\n", std::max(0.0, j.end_time - j.start_time));
     }
     return s;
 }

@@ -177,7 +177,8 @@ struct OutputBody {
     int32_t pid;            // 0 when the job has not started
     uint8_t stored;         // 1: output goes to a file (tail: its path, may be empty)
     uint8_t state;          // WireState
-    uint8_t pad[6];
+    uint8_t pid_unknown;    // 1: the job started, but no pid is known (pid 0: its runner's was refused)
+    uint8_t pad[5];         // (pid_unknown was padding, always 0, before: older peers ignore it)
 };
 static_assert(sizeof(OutputBody) == 16);
 

@@ -352,6 +352,49 @@ bool ServerLink::receive(Frame* f) {
 }
 
 namespace {
+/* The runner's ends of the job child's pipes (context.h: JobPipes): the
+ * gate it opens once the server knows the job starts, and the report of a
+ * start that failed. Without pipes (no descriptors left), the job starts at
+ * once and a failure is told by its stderr only, as before. */
+class StartPipes {
+public:
+    StartPipes() {
+        int g[2], r[2];
+        if (pipe2(g, O_CLOEXEC) == 0) {
+            gate_r_.reset(g[0]);
+            gate_w_.reset(g[1]);
+        }
+        if (pipe2(r, O_CLOEXEC | O_NONBLOCK) == 0) {
+            report_r_.reset(r[0]);
+            report_w_.reset(r[1]);
+        }
+        had_gate_ = bool(gate_w_);
+    }
+    /* In the child: the ends it uses. */
+    JobPipes child_ends() const { return JobPipes{gate_r_.get(), report_w_.get()}; }
+    /* In the runner, after fork: the child's ends are its own. */
+    void forked() {
+        gate_r_.reset();
+        report_w_.reset();
+    }
+    void go() {
+        if (gate_w_) released_ = write(gate_w_.get(), "g", 1) == 1;
+        gate_w_.reset();
+    }
+    void no_go() { gate_w_.reset(); }
+    /* Whether the child was let go (true without a gate: it never waited). */
+    bool released() const { return released_ || !had_gate_; }
+    /* After the child ended: what it could not do, if it said. */
+    bool failure(StartFailure* f) {
+        return report_r_ && read(report_r_.get(), f, sizeof *f) == ssize_t(sizeof *f);
+    }
+
+private:
+    Fd gate_r_, gate_w_, report_r_, report_w_;
+    bool had_gate_ = false;
+    bool released_ = false;
+};
+
 int g_child_pipe = -1;
 void on_child(int) {
     int saved = errno;
@@ -421,6 +464,7 @@ RunOutcome run_job(const JobSpec& spec, JobId id, ServerLink& link, bool foregro
     signal(SIGHUP, SIG_IGN);   // a closing terminal must not cost the job its result (the job gets SIG_DFL)
     double start = wall_now(), start_mono = mono_now();   // reported; measured
     pid_t pid = -1;
+    StartPipes sp;
     if (out_ok) {
         if (foreground) {
             struct sigaction si {};
@@ -449,15 +493,24 @@ RunOutcome run_job(const JobSpec& spec, JobId id, ServerLink& link, bool foregro
             }
             sleep_seconds(delay);
         }
-        if (pid == 0) exec_job(spec, argv.data(), envp.data(), in, o1, o2);
+        if (pid == 0) {
+            JobPipes p = sp.child_ends();
+            exec_job(spec, argv.data(), envp.data(), in, o1, o2, &p);
+        }
         if (pid < 0) why = format("cannot fork: %s", strerror(errno));
+        sp.forked();
     }
     proto::StartedBody sb{};
     sb.pid = pid > 0 ? pid : 0;
     sb.start_us = to_us(start);
     std::string started = encode(proto::MsgType::Started, sb, out.path);
     link.set_started(started);
-    (void)link.send(started);
+    // The job begins only once the server has its Started (in its socket, so
+    // it reads it even if we die now): a runner killed before this point
+    // leaves a job that never ran, which the server queues again.
+    bool told = link.send(started);
+    if (pid > 0 && told) sp.go();
+    sp.no_go();   // not told: the child ends at the gate, and the job does not run unknown
 
     JobResult& r = outcome.result;
     struct rusage ru {};
@@ -472,6 +525,15 @@ RunOutcome run_job(const JobSpec& spec, JobId id, ServerLink& link, bool foregro
         }
         g_job_pid = 0;
         if (foreground) signal(SIGINT, SIG_DFL);   // the job is over: Ctrl-C now stops us
+        if (!told && !sp.released()) r.note = "the server could not be told that the job starts: it did not run";
+        StartFailure f{};
+        if (sp.failure(&f)) {   // the child could not start the job: why, in -i and the output
+            r.note = start_failure_text(f, spec);
+            if (f.step == kStepChdir) {
+                std::string line = "ts: " + r.note + "\n";
+                (void)write_all(o2, line.data(), line.size());
+            }
+        }
     } else {
         r.errorlevel = -1;   // no output file or no fork: the job could not start
         r.note = why;

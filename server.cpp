@@ -463,6 +463,36 @@ bool Server::writable(Conn& c, const char* outcome) {
     return false;
 }
 
+/* Read from c, with the sender's credentials (SO_PASSCRED): the pid of
+ * the process that wrote what was read, which may not be the one that
+ * connected (a ts that submitted, then runs its job in the background). The
+ * kernel never returns bytes of two senders in one read. */
+static ssize_t read_from(int fd, char* buf, size_t size, pid_t* sender) {
+    struct iovec iov = {buf, size};
+    alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(struct ucred))];
+    struct msghdr m {};
+    m.msg_iov = &iov;
+    m.msg_iovlen = 1;
+    m.msg_control = control;
+    m.msg_controllen = sizeof control;
+    ssize_t n = recvmsg(fd, &m, MSG_CMSG_CLOEXEC);
+    if (n <= 0) return n;
+    for (struct cmsghdr* h = CMSG_FIRSTHDR(&m); h; h = CMSG_NXTHDR(&m, h))
+        if (h->cmsg_level == SOL_SOCKET && h->cmsg_type == SCM_CREDENTIALS &&
+            h->cmsg_len == CMSG_LEN(sizeof(struct ucred))) {
+            struct ucred cred;
+            memcpy(&cred, CMSG_DATA(h), sizeof cred);
+            if (cred.pid > 0) *sender = cred.pid;
+        }
+    return n;
+}
+
+/* Ask the kernel for the sender's credentials with whatever is read on fd. */
+static void pass_credentials(int fd) {
+    int one = 1;
+    (void)setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof one);
+}
+
 void Server::accept_all() {
     for (int i = 0; i < 64; ++i) {
         int fd = accept4(listener_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -479,6 +509,7 @@ void Server::accept_all() {
         }
         auto c = std::make_unique<Conn>();
         c->fd.reset(fd);
+        pass_credentials(fd);
         struct ucred cred {};
         socklen_t len = sizeof cred;
         if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
@@ -569,7 +600,7 @@ void Server::log_other(uid_t uid, const std::string& line) {
 void Server::read_conn(Conn& c) {
     char buf[65536];
     for (int round = 0; round < 16 && !c.dead; ++round) {
-        ssize_t n = ::read(c.fd.get(), buf, sizeof buf);
+        ssize_t n = read_from(c.fd.get(), buf, sizeof buf, &c.sender);
         if (n < 0) {
             if (errno == EINTR) continue;
             if (errno != EAGAIN && errno != EWOULDBLOCK) c.dead = true;
@@ -876,11 +907,16 @@ void Server::conn_lost(Conn& c) {
         return;
     }
     bool had_job = c.runs_job() || c.role == Role::Overflow;
+    bool runner = c.runs_job();
     JobId id = c.job;
     set_role(c, Role::Client);
     if (!had_job) return;
     Job* j = queue_.find(id);
     if (!j || (j->state != JobState::Running && j->state != JobState::Queued)) return;
+    if (runner && j->state == JobState::Running && j->start_time == 0) {
+        never_started(*j, c);
+        return;
+    }
     log_other(j->spec.uid, format("job %d: its runner quit before reporting the end", id));
     end_job(id,
            Queue::lost_result(j->spec.run_by_client()
@@ -889,6 +925,37 @@ void Server::conn_lost(Conn& c) {
                                   : "its runner ended before reporting the end (it was killed, "
                                     "or could not reach the server)"),
            wall_now());
+}
+
+/* A job's runner went away before it reported the start: the job never
+ * ran (runner.cpp lets the job's child exec only once Started is on its way
+ * to us). A runner of ours is replaced: the job goes back to the queue, in
+ * its place, as one that could not fork does, up to kStartTries runners in
+ * a row (then something kills them all, and the job is marked lost rather
+ * than started for ever). A client-held job has no other runner than its
+ * client: it ends, never run, and -i says so. */
+void Server::never_started(Job& j, const Conn& c) {
+    JobId id = j.id;
+    if (j.spec.run_by_client()) {
+        log_other(c.uid, format("job %d: its client went away before the job started", id));
+        JobResult r = Queue::lost_result("its client (the ts that was to run it) went away before the job "
+                                         "started; it never ran");
+        r.signal = 0;   // nothing was killed: it never started
+        end_job(id, r, wall_now());
+        return;
+    }
+    int tries = ++start_tries_[id];
+    if (tries >= kStartTries) {
+        log("job %d: its runner ended before the job started, %d times in a row: marked lost", id, tries);
+        JobResult r = Queue::lost_result(format("its runner ended before the job started, %d times in a row "
+                                                "(killed?); it never ran", tries));
+        r.signal = 0;
+        end_job(id, r, wall_now());
+        return;
+    }
+    log("job %d: its runner (pid %d) ended before the job started: queued again", id, int(c.pid));
+    if (queue_.unstart(id)) journal_->unstarted(id);
+    top_up_spares();   // the spare that took it is gone, and was not replaced yet
 }
 
 void Server::schedule() {
@@ -1073,6 +1140,10 @@ void Server::add_conn(Fd fd, uid_t uid) {
     auto c = std::make_unique<Conn>();
     c->fd = std::move(fd);
     c->uid = uid;
+    pass_credentials(c->fd.get());   // the uid is the test's word; the pids are the kernel's (the test process)
+    struct ucred cred {};
+    socklen_t len = sizeof cred;
+    if (getsockopt(c->fd.get(), SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) c->pid = cred.pid;
     if (admit(*c)) conns_.push_back(std::move(c));
 }
 

@@ -66,6 +66,7 @@ struct Conn {
     std::unique_ptr<TextStream> stream;
     size_t pending = 0;                 // bytes of the stream counted in user_pending_
     pid_t pid = 0;                      // of the connecting process (SO_PEERCRED)
+    pid_t sender = 0;                   // of the process that sent the last bytes read (SO_PASSCRED; 0: not known)
     uint16_t version = proto::kVersion; // of its frames: an older runner gets answers in its own
     bool ack_pending = false;           // its job's end is not on disk yet: Done comes once it is
     std::unique_ptr<Frame> parked;      // a GPU job's submit, dispatched again once the GPUs are probed
@@ -144,6 +145,8 @@ public:
     bool writable(Conn& c, const char* outcome = "nothing was changed");
     void recover_journal(double now);
     void resources_short(JobId id, const char* what, int err);
+    void never_started(Job& j, const Conn& c);
+    pid_t checked_pid(const Conn& c, const Job& j, pid_t pid);
     // GPUs (server_gpus.cpp).
     void gpu_round(double now);
     void gpu_take(double now);
@@ -248,6 +251,7 @@ private:
     double short_logged_ = -60;      // ... and at most once a minute
     bool short_said_ = false;        // this shortage was logged
     size_t acks_pending_ = 0;        // runners waiting for Done until the journal works
+    std::unordered_map<JobId, int> start_tries_;   // runners that ended before the job started, in a row
     // GPUs (server_gpus.cpp): the probe, its last result, and what ts jobs hold.
     GpuProbe probe_;
     GpuSnapshot gpu_snap_;                        // the last probe's result (when == 0: none yet)
@@ -319,6 +323,8 @@ inline double us_to_s(int64_t us) { return double(us) / 1e6; }
 // How long restored jobs wait for their runner or -f client to come back
 // (a live server-spawned runner is waited for as long as it lives).
 constexpr double kReattachGrace = 5.0;
+// Runners that may end before their job starts, in a row, before the job is marked lost.
+constexpr int kStartTries = 3;
 // How long a started job waits for a spare runner before the server forks one.
 constexpr double kSpareWait = 2.0;
 // How often the server looks for its socket, journal and log (a /tmp cleaner

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -258,12 +259,62 @@ bool is_zombie(pid_t pid) {
     return paren != std::string::npos && paren + 2 < stat.size() && stat[paren + 2] == 'Z';
 }
 
+namespace {
+/* The length of the valid UTF-8 sequence of two or more bytes at s[i]
+ * (RFC 3629: no overlong forms, no surrogates, nothing above U+10FFFF),
+ * and its code point in *cp; 0 when there is none. */
+size_t utf8_sequence(const std::string& s, size_t i, uint32_t* cp) {
+    auto byte = [&s](size_t k) { return static_cast<unsigned char>(s[k]); };
+    unsigned char c = byte(i);
+    size_t n = c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3 : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
+    if (n == 0 || i + n > s.size()) return 0;
+    // The second byte's range depends on the first (RFC 3629's table); the others are 80..BF.
+    unsigned char lo = c == 0xe0 ? 0xa0 : c == 0xf0 ? 0x90 : 0x80;
+    unsigned char hi = c == 0xed ? 0x9f : c == 0xf4 ? 0x8f : 0xbf;
+    if (byte(i + 1) < lo || byte(i + 1) > hi) return 0;
+    uint32_t v = c & (n == 2 ? 0x1f : n == 3 ? 0x0f : 0x07);
+    for (size_t k = 1; k < n; ++k) {
+        if ((byte(i + k) & 0xc0) != 0x80) return 0;
+        v = v << 6 | (byte(i + k) & 0x3f);
+    }
+    *cp = v;
+    return n;
+}
+
+/* Characters that terminals act on rather than show: C1 controls (U+0080 to
+ * U+009F: CSI, OSC, ...) and the bidirectional overrides and isolates,
+ * which reorder what follows them on the line. */
+bool acts_on_terminal(uint32_t cp) {
+    return (cp >= 0x80 && cp <= 0x9f) || (cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069);
+}
+}  // namespace
+
 /* Control characters (a newline in an argument, say) as C escapes, so that a
- * job is always one line of the list; every other byte as it is. */
+ * job is always one line of the list, and nothing another user wrote can
+ * drive the reader's terminal: C0 controls and DEL, C1 controls (a raw byte
+ * 0x80..0x9f outside a UTF-8 sequence, or U+0080..U+009F encoded in UTF-8)
+ * and the bidi overrides and isolates, each byte as \xHH. Every other byte
+ * stays as it is: UTF-8 text, and bytes of other encodings (0xa0..0xff). */
 std::string printable(const std::string& s, bool keep_lines) {
     std::string out;
     out.reserve(s.size());
-    for (unsigned char c : s) {
+    for (size_t i = 0; i < s.size();) {
+        unsigned char c = static_cast<unsigned char>(s[i]);
+        if (c >= 0x80) {
+            uint32_t cp = 0;
+            size_t n = utf8_sequence(s, i, &cp);
+            if (n > 0 && !acts_on_terminal(cp)) {
+                out.append(s, i, n);
+            } else if (n > 0) {
+                for (size_t k = 0; k < n; ++k) out += format("\\x%02x", static_cast<unsigned char>(s[i + k]));
+            } else {   // a byte outside any sequence: a raw C1 control is escaped, the rest stays
+                out += c <= 0x9f ? format("\\x%02x", c) : std::string(1, static_cast<char>(c));
+                n = 1;
+            }
+            i += n;
+            continue;
+        }
+        ++i;
         if ((c >= 0x20 && c != 0x7f) || (keep_lines && (c == '\n' || c == '\t'))) {
             out += static_cast<char>(c);
             continue;

@@ -108,8 +108,11 @@ bool read_all(int fd, std::string* out);
 /* Path with a directory part removed, and the directory part. */
 std::string dir_name(const std::string& path);
 
-/* Text with control characters escaped (\n, \t, \r, \xHH), for one-line output;
- * with keep_lines, newlines and tabs stay (text of several lines, like TS_ENV's). */
+/* Text with control characters escaped (\n, \t, \r, \xHH), for one-line output
+ * that no one else's text can use to drive a terminal: C0 and C1 controls
+ * (raw, or U+0080..U+009F in UTF-8), DEL, and the bidi overrides and
+ * isolates (U+202A..U+202E, U+2066..U+2069); other UTF-8 text stays as it is.
+ * With keep_lines, newlines and tabs stay (text of several lines, like TS_ENV's). */
 std::string printable(const std::string& s, bool keep_lines = false);
 /* An argument quoted for sh (as it is when it needs no quotes). */
 std::string shell_quote(const std::string& s);

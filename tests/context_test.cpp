@@ -369,4 +369,86 @@ TEST(ExecJob, MissingWorkingDirectoryExits255AndRunsNothing) {
     EXPECT_NE(access(marker.c_str(), F_OK), 0);
 }
 
+/* exec_job with a runner's pipes (context.h: JobPipes): gate_byte is what
+ * the runner wrote to the gate before closing it ("" : it died first);
+ * *failure gets what the child reported, if it did. */
+ChildResult run_gated(const JobSpec& spec, const std::vector<std::string>& argv, const std::string& gate_byte,
+                      StartFailure* failure, bool* reported) {
+    int g[2], r[2];
+    EXPECT_EQ(pipe2(g, O_CLOEXEC), 0);
+    EXPECT_EQ(pipe2(r, O_CLOEXEC), 0);
+    Fd gate_r(g[0]), report_r(r[0]), report_w(r[1]);
+    {
+        Fd gate_w(g[1]);
+        EXPECT_TRUE(write_all(gate_w.get(), gate_byte.data(), gate_byte.size()));
+    }   // closed: the child sees EOF after the byte (or at once)
+    ChildResult res = scratch::run_child([&](int out) -> int {
+        std::vector<char*> a;
+        for (const auto& x : argv) a.push_back(const_cast<char*>(x.c_str()));
+        a.push_back(nullptr);
+        std::string path = kPath;
+        char* e[] = {&path[0], nullptr};
+        JobPipes p{gate_r.get(), report_w.get()};
+        exec_job(spec, a.data(), e, -1, out, out, &p);
+    });
+    report_w.reset();
+    *reported = read(report_r.get(), failure, sizeof *failure) == ssize_t(sizeof *failure);
+    return res;
+}
+
+TEST(ExecJob, WithoutTheRunnersGoNothingRuns) {
+    TempDir d;
+    std::string marker = d / "ran";
+    StartFailure f{};
+    bool reported = false;
+    ChildResult r = run_gated(spec_in("/"), {"/bin/sh", "-c", "touch " + marker}, "", &f, &reported);
+    EXPECT_TRUE(r.exited(255)) << r.status;
+    EXPECT_NE(access(marker.c_str(), F_OK), 0) << "the job ran without the go";
+    EXPECT_FALSE(reported) << "a runner that died is told nothing";
+    EXPECT_EQ(r.out, "");
+    r = run_gated(spec_in("/"), {"/bin/sh", "-c", "touch " + marker}, "g", &f, &reported);
+    EXPECT_TRUE(r.exited(0)) << r.status;
+    EXPECT_EQ(access(marker.c_str(), F_OK), 0) << "the job did not run with the go";
+    EXPECT_FALSE(reported) << "a job that started reported a failure";
+}
+
+TEST(ExecJob, AFailedExecIsReportedWithItsErrno) {
+    TempDir d;
+    StartFailure f{};
+    bool reported = false;
+    JobSpec spec = spec_in("/");
+    spec.argv = {"no-such-command", "x"};
+    ChildResult r = run_gated(spec, {d / "no-such-command", "x"}, "g", &f, &reported);
+    EXPECT_TRUE(r.exited(255)) << r.status;
+    EXPECT_EQ(r.out, "ts could not run the command\n") << "task-spooler's line stays in the output";
+    ASSERT_TRUE(reported);
+    EXPECT_EQ(f.step, kStepExec);
+    EXPECT_EQ(f.err, ENOENT);
+    EXPECT_EQ(start_failure_text(f, spec), "cannot run 'no-such-command': No such file or directory");
+    std::string file = d / "not-executable";
+    ASSERT_TRUE(write_all(Fd(open(file.c_str(), O_WRONLY | O_CREAT, 0644)).get(), "echo x\n", 7));
+    spec.argv = {file};
+    r = run_gated(spec, {file}, "g", &f, &reported);
+    ASSERT_TRUE(reported);
+    EXPECT_EQ(f.err, EACCES);
+    EXPECT_EQ(start_failure_text(f, spec), "cannot run '" + file + "': Permission denied");
+}
+
+TEST(ExecJob, AMissingWorkingDirectoryIsReportedWithItsPathAndRunsNothing) {
+    TempDir d;
+    std::string marker = d / "ran";
+    StartFailure f{};
+    bool reported = false;
+    JobSpec spec = spec_in(d / "gone");
+    ChildResult r = run_gated(spec, {"/bin/sh", "-c", "touch " + marker}, "g", &f, &reported);
+    EXPECT_TRUE(r.exited(255)) << r.status;
+    EXPECT_NE(access(marker.c_str(), F_OK), 0);
+    EXPECT_EQ(r.out, "") << "the runner writes the line, with the path";
+    ASSERT_TRUE(reported);
+    EXPECT_EQ(f.step, kStepChdir);
+    EXPECT_EQ(f.err, ENOENT);
+    EXPECT_EQ(start_failure_text(f, spec),
+              "cannot change to the working directory '" + (d / "gone") + "': No such file or directory");
+}
+
 }  // namespace

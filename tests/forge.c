@@ -10,7 +10,7 @@
  *                                     an argument @FILE is the content of FILE
  *   forge SOCK runner PID PATH NOTE CMD...
  *                                     Submit, and when Run comes report Started with
- *                                     that pid and output path; then print "started",
+ *                                     that pid ("self": its own) and output path; then print "started",
  *                                     wait for a Signal ("signal N") or for stdin to
  *                                     close, report Finished with NOTE, wait for Done
  *   forge SOCK half N LEN             N connections, each sending a header that claims
@@ -167,7 +167,7 @@ static int runner(int argc, char **argv) {
     }
     if (t < 0) return 1;
     char body[16 + 4096] = {0};
-    int32_t pid = atoi(argv[0]);
+    int32_t pid = !strcmp(argv[0], "self") ? (int32_t)getpid() : atoi(argv[0]);
     memcpy(body, &pid, 4);
     size_t plen = strlen(argv[1]);
     memcpy(body + 16, argv[1], plen);

@@ -149,12 +149,73 @@ TEST_F(LauncherTest, ARunnerThatCannotBeMadeLeavesTheJobQueued) {
     EXPECT_EQ(l_.jobs, std::vector<JobId>{id});
 }
 
-TEST_F(LauncherTest, ARunnerThatVanishesLosesItsJob) {
+TEST_F(LauncherTest, ARunnerThatVanishesAfterTheStartLosesItsJob) {
     JobId id = submit("gone");
     h_->round();
     ASSERT_EQ(l_.ends.size(), 1u);
+    proto::StartedBody sb{};
+    sb.pid = getpid();
+    sb.start_us = 1700000000000000;
+    send_bytes(l_.ends[0], encode(MsgType::Started, sb));
+    h_->round();
     l_.ends[0].reset();
     h_->round();
     EXPECT_EQ(state_of(id), "finished");
     EXPECT_NE(h_->list().find("-1"), std::string::npos) << h_->list();
+    EXPECT_EQ(l_.jobs, std::vector<JobId>{id}) << "a job that may have run was started again";
+}
+
+// A runner that ends before it reports the start (killed while it made the
+// output file, say): the job never ran, and goes back to the queue, in its
+// place, to get another runner; it runs once.
+TEST_F(LauncherTest, ARunnerThatVanishesBeforeTheStartGivesTheJobBack) {
+    JobId id = submit("again");
+    JobId next = submit("next");
+    h_->round();
+    ASSERT_EQ(l_.jobs, std::vector<JobId>{id});
+    l_.ends[0].reset();
+    h_->round();
+    h_->round();
+    ASSERT_EQ(l_.jobs, (std::vector<JobId>{id, id})) << "the job did not get a second runner";
+    EXPECT_EQ(state_of(id), "running");
+    EXPECT_EQ(state_of(next), "queued") << "the job behind it took its place";
+    proto::StartedBody sb{};
+    sb.pid = getpid();
+    sb.start_us = 1700000000000000;
+    send_bytes(l_.ends[1], encode(MsgType::Started, sb));
+    JobResult r;
+    r.errorlevel = 4;
+    send_bytes(l_.ends[1], encode(MsgType::Finished, finished_body(r, 1700000001.0)));
+    h_->round();
+    EXPECT_EQ(state_of(id), "finished");
+    EXPECT_NE(h_->list().find("finished   (...)                4"), std::string::npos) << h_->list();
+}
+
+// Runners that all end before the start (something kills them): after
+// three the job is marked lost, never started, rather than tried for ever.
+TEST_F(LauncherTest, RunnersThatAlwaysVanishBeforeTheStartEndTheJobAfterThree) {
+    JobId id = submit("doomed");
+    for (int i = 0; i < 10 && state_of(id) == "running"; ++i) {
+        h_->round();
+        for (Fd& e : l_.ends) e.reset();
+        h_->round();
+    }
+    EXPECT_EQ(l_.jobs, (std::vector<JobId>{id, id, id}));
+    EXPECT_EQ(state_of(id), "finished");
+    Fd c = h_->connect(getuid());
+    proto::JobRef ref{};
+    ref.id = id;
+    send_bytes(c, encode(MsgType::Info, ref));
+    h_->round();
+    Received r = receive_now(c);
+    ASSERT_FALSE(r.frames.empty());
+    std::string info;
+    TailReader t(r.frames[0].payload);
+    ASSERT_TRUE(t.next(&info));
+    EXPECT_EQ(info.rfind("Exit status: died with exit code -1\n"
+                         "Lost: its runner ended before the job started, 3 times in a row (killed?); it never ran\n",
+                         0),
+              0u)
+        << info;
+    EXPECT_EQ(info.find("Start time"), std::string::npos) << info;
 }

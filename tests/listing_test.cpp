@@ -230,6 +230,26 @@ TEST_F(ListingText, DurationsAreNeverNegativeWhenTheClockWasSetBack) {
     EXPECT_NE(info_text(*q_.find(id), kT0, kServer, kServer).find("Time run: 0.000000s\n"), std::string::npos);
 }
 
+// A job lost before its runner reported its start: no 1970 start time, and no
+// "Time run" counted from it; its end is known.
+TEST_F(ListingText, InfoOfAJobLostBeforeItStartedShowsNoStart) {
+    JobId id = q_.add(job({"never"}), kT0);
+    ASSERT_EQ(q_.schedule().start, std::vector<JobId>{id});
+    q_.end(id, Queue::lost_result("its runner ended before the job started"), kT0 + 20);
+    EXPECT_EQ(info_text(*q_.find(id), kT0 + 99, kServer, kServer),
+              std::string("Exit status: killed by signal 9\nLost: its runner ended before the job started\n"
+                          "Command: never\nSlots required: 1\nEnqueue time: ") +
+                  kT0Text + "End time: Tue Nov 14 22:13:40 2023\n");
+}
+
+// Running, but its runner has not reported the start yet: no start, no time running.
+TEST_F(ListingText, InfoOfAJobWhoseStartIsNotReportedYetShowsNoStart) {
+    JobId id = q_.add(job({"starting"}), kT0);
+    ASSERT_EQ(q_.schedule().start, std::vector<JobId>{id});
+    EXPECT_EQ(info_text(*q_.find(id), kT0 + 99, kServer, kServer),
+              std::string("Command: starting\nSlots required: 1\nEnqueue time: ") + kT0Text);
+}
+
 TEST_F(ListingText, InfoOfAKilledJob) {
     JobResult r = exit_with(-1);
     r.signal = 15;

@@ -7,11 +7,13 @@
  */
 #include <gtest/gtest.h>
 
+#include <cerrno>
 #include <csignal>
 #include <cstdlib>
 #include <memory>
 #include <string>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <vector>
 
@@ -398,6 +400,144 @@ TEST_F(SecurityTest, AnotherUsersRunnerReportsAreCheckedAndSignalsGoThroughIt) {
     rounds();
     std::string info = text(encode(MsgType::Info, ref));
     EXPECT_NE(info.find("Error: bad\\n1    finished \\x1b[31m\n"), std::string::npos) << info;
+}
+
+namespace {
+/* A child of the test process that waits until it is killed. */
+pid_t child_that_waits() {
+    pid_t p = fork();
+    if (p == 0) {
+        for (;;) pause();
+    }
+    return p;
+}
+void end_child(pid_t p) {
+    kill(p, SIGKILL);
+    while (waitpid(p, nullptr, 0) < 0 && errno == EINTR) {
+    }
+}
+}  // namespace
+
+/* A pid from the future: another user's runner may report a pid that no
+ * process has yet (or a process not its own); once that pid is reused, -p
+ * would name someone else's process. Only the reporting runner's own child
+ * (or itself) is kept: here the runner is the test process (the harness's
+ * connections carry its pid, SO_PEERCRED). */
+TEST_F(SecurityTest, AnotherUsersRunnerMayReportOnlyItsOwnChildsPid) {
+    pid_t gone = fork();   // a pid that was free a moment ago, and is again
+    if (gone == 0) _exit(0);
+    ASSERT_GT(gone, 0);
+    ASSERT_EQ(waitpid(gone, nullptr, 0), gone);
+    pid_t child = child_that_waits();
+    ASSERT_GT(child, 0);
+    struct Case {
+        pid_t reported;
+        pid_t kept;
+    };
+    for (Case k : {Case{gone, 0}, Case{1, 0}, Case{child, child}, Case{getpid(), getpid()}}) {
+        start();
+        Fd runner;
+        Received r = ask(encode_submit(job({"sleep", "9"})), kOther, &runner);
+        ASSERT_EQ(r.frames.size(), 2u);
+        proto::StartedBody sb{};
+        sb.pid = k.reported;
+        send_bytes(runner, encode(MsgType::Started, sb));
+        rounds();
+        proto::JobRef ref{};
+        ref.id = 0;
+        Received o = ask(encode(MsgType::Output, ref));
+        proto::OutputBody ob{};
+        ASSERT_EQ(o.frames.size(), 1u);
+        ASSERT_TRUE(decode_body(o.frames[0], &ob));
+        EXPECT_EQ(ob.pid, k.kept) << "reported " << k.reported;
+        EXPECT_EQ(ob.pid_unknown, k.kept == 0 ? 1 : 0) << "reported " << k.reported;
+        EXPECT_EQ(ob.state, proto::kRunning) << "the job runs either way";
+    }
+    std::string log;
+    ASSERT_TRUE(read_file(dir_ + "/s.error", &log));
+    EXPECT_NE(log.find(format("reported pid %d, which is not its own child (no such process)", int(gone))),
+              std::string::npos)
+        << log;
+    end_child(child);
+}
+
+/* The runner is the process that sends the report, which need not be the
+ * one that connected: a ts that submitted its job runs it in a child of its
+ * own, in the background. That child's child is its job; a child of another
+ * process is not (here: the connecting process is the test, the reporting
+ * one its child, and the job that child's child). */
+TEST_F(SecurityTest, TheRunnerIsTheProcessThatSendsTheReport) {
+    Fd runner;
+    Received r = ask(encode_submit(job({"sleep", "9"})), kOther, &runner);
+    ASSERT_EQ(r.frames.size(), 2u);
+    int told[2], hold[2];
+    ASSERT_EQ(pipe(told), 0);
+    ASSERT_EQ(pipe(hold), 0);
+    pid_t reporter = fork();
+    ASSERT_GE(reporter, 0);
+    if (reporter == 0) {
+        close(hold[1]);
+        pid_t job = child_that_waits();
+        proto::StartedBody sb{};
+        sb.pid = job;
+        std::string bytes = encode(MsgType::Started, sb);
+        bool sent = write_all(runner.get(), bytes.data(), bytes.size());
+        (void)!write(told[1], &job, sizeof job);
+        char c;
+        (void)!read(hold[0], &c, 1);   // alive until the test has its answer
+        kill(job, SIGKILL);
+        _exit(sent ? 0 : 1);
+    }
+    close(told[1]);
+    close(hold[0]);
+    pid_t job = 0;
+    ASSERT_EQ(read(told[0], &job, sizeof job), ssize_t(sizeof job));
+    close(told[0]);
+    rounds();
+    proto::JobRef ref{};
+    ref.id = 0;
+    proto::OutputBody ob{};
+    Received o = ask(encode(MsgType::Output, ref));
+    close(hold[1]);
+    int st = 0;
+    ASSERT_EQ(waitpid(reporter, &st, 0), reporter);
+    EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    ASSERT_EQ(o.frames.size(), 1u);
+    ASSERT_TRUE(decode_body(o.frames[0], &ob));
+    EXPECT_EQ(ob.pid, job) << "the reporting runner's own child was refused";
+}
+
+/* The pid kept is the one checked when it was reported: the same pid again
+ * (a runner that re-attached after a restart reports its Started again) is
+ * not checked a second time, so a job that ended meanwhile keeps it until
+ * its end is reported; another pid is checked. */
+TEST_F(SecurityTest, APidCheckedOnceIsKeptWhenReportedAgain) {
+    pid_t child = child_that_waits();
+    ASSERT_GT(child, 0);
+    Fd runner;
+    Received r = ask(encode_submit(job({"sleep", "9"})), kOther, &runner);
+    ASSERT_EQ(r.frames.size(), 2u);
+    proto::StartedBody sb{};
+    sb.pid = child;
+    send_bytes(runner, encode(MsgType::Started, sb));
+    rounds();
+    end_child(child);
+    send_bytes(runner, encode(MsgType::Started, sb));
+    rounds();
+    proto::JobRef ref{};
+    ref.id = 0;
+    proto::OutputBody ob{};
+    Received o = ask(encode(MsgType::Output, ref));
+    ASSERT_EQ(o.frames.size(), 1u);
+    ASSERT_TRUE(decode_body(o.frames[0], &ob));
+    EXPECT_EQ(ob.pid, child);
+    sb.pid = 1;
+    send_bytes(runner, encode(MsgType::Started, sb));
+    rounds();
+    o = ask(encode(MsgType::Output, ref));
+    ASSERT_EQ(o.frames.size(), 1u);
+    ASSERT_TRUE(decode_body(o.frames[0], &ob));
+    EXPECT_EQ(ob.pid, 0) << "another pid was not checked";
 }
 
 TEST_F(SecurityTest, KillOfARunningJobGoesToItsRunnerOnly) {

@@ -535,14 +535,38 @@ TEST_F(SpawnerServerTest, ABusyRunnerCannotBecomeASpareAgain) {
     JobId id = submit(job({"busy"}));
     rounds();
     ASSERT_EQ(assigned(s), id);
+    started(s, 99, "");
     send(s, encode_empty(MsgType::Spare));
     rounds();
     EXPECT_TRUE(receive(s).closed);
-    // Its job is lost with it, not left running for ever.
+    // Its job (it started) is lost with it, not left running for ever.
     EXPECT_EQ(state(id), proto::kFinished);
     std::vector<std::string> f = list_fields(id);
     ASSERT_GE(f.size(), 4u) << h_->list();
     EXPECT_EQ(f[3], "-1");
+}
+
+// A spare killed after it was given its job, before the job's fork (it
+// never said Started): the job never ran, so it goes back to the queue and
+// the next spare runs it.
+TEST_F(SpawnerServerTest, ASpareThatEndsBeforeTheStartGivesItsJobToTheNext) {
+    Fd a = spare();
+    JobId id = submit(job({"once"}));
+    JobId behind = submit(job({"behind"}));
+    rounds();
+    ASSERT_EQ(assigned(a), id);
+    Fd b = spare();   // the next idle spare
+    EXPECT_TRUE(receive(b).frames.empty());
+    a.reset();        // killed
+    rounds();
+    ASSERT_EQ(assigned(b), id) << "the job was not given to the next spare\n" << h_->list();
+    EXPECT_EQ(state(id), proto::kRunning);
+    EXPECT_EQ(state(behind), proto::kQueued) << "the job behind it took its place";
+    started(b, 4321, "");
+    finished(b, 0);
+    rounds();
+    EXPECT_EQ(state(id), proto::kFinished);
+    EXPECT_EQ(list_fields(id).at(3), "0") << h_->list();
 }
 
 TEST_F(SpawnerServerTest, ASecondIdleSpareIsSentAway) {

@@ -74,4 +74,29 @@ else
     done
 fi
 
+# A -f client killed after the server told it to run its job, before it started it (it was stopped while
+# queued): the job never ran, and no other process can run it. It ends saying so, with no start time
+# (task-spooler 1.0.1 waits for it for ever; ts before this showed it killed by signal 9, started in 1970).
+if ts_only; then
+    check "job 16 blocker" 0 $'16\n' '' -- "$TS" waitfor go16
+    wait_running 16
+    "$TS" -f sh -c 'touch "$TMPDIR/f17-ran"' >/dev/null 2>&1 </dev/null &
+    fpid=$!
+    wait_state 17 queued
+    kill -STOP "$fpid"
+    release go16
+    wait_state 17 running
+    kill -KILL "$fpid"
+    { wait "$fpid"; } 2>/dev/null
+    wait_state 17 finished
+    run_cmd "$TS" -i 17
+    [[ $OUT == "Exit status: died with exit code -1"$'\n'"Lost: its client (the ts that was to run it) went away before the job started; it never ran"$'\n'* ]] \
+        && pass "-i 17: it never ran, and why" || fail "-i 17: it never ran, and why" "$OUT"
+    [[ $OUT != *"Start time"* && $OUT != *"Time run"* ]] && pass "-i 17: no start time" \
+        || fail "-i 17: no start time" "$OUT"
+    ok "$([ ! -e "$T/f17-ran" ]; echo $?)" "the job did not run"
+else
+    skip "a -f client killed before its job started" "tsp 1.0.1 waits for it for ever"
+fi
+
 done_testing

@@ -90,6 +90,47 @@ check "missing command: the output file says so" 0 $'ts could not run the comman
     -- sh -c 'cat "$("$TS" -o "$1")"' x "$id"
 next=$("$TS" true)
 check "missing command: the next job runs" 0 '' '' -- "$TS" -w "$next"
+# has_error ID LINE: -i of the job has exactly that Error line.
+has_error() {
+    run_cmd "$TS" -i "$1"
+    if printf '%s\n' "$OUT" | grep -qxF -- "$2"; then pass "$3"; else fail "$3" "wanted: $2" "got:"; _show "$OUT"; fi
+}
+has_error "$id" "Error: cannot run 'no-such-command-for-ts-robust': No such file or directory" \
+    "missing command: -i says which command, and why"
+printf 'echo x\n' >"$T/not-executable"
+chmod 644 "$T/not-executable"
+id=$("$TS" "$T/not-executable" arg)
+check "a command that may not be run: -w says it failed" 255 '' '' -- "$TS" -w "$id"
+has_error "$id" "Error: cannot run '$T/not-executable': Permission denied" "... -i says why (permission denied)"
+check "... the output file has task-spooler's line" 0 $'ts could not run the command\n' '' \
+    -- sh -c 'cat "$("$TS" -o "$1")"' x "$id"
+
+# ---- the working directory is gone when the job starts ---------------------------------------------------
+# task-spooler runs such a job anyway (in the directory it had, removed, or under its new name); ts does
+# not run it, and says which directory and why, in -i and in the output file.
+# gone_cwd NAME CMD...: queue `pwd` in $T/wd (behind a job that holds the slot), then run CMD, which takes
+# the directory away, and let the job start.
+gone_cwd() {
+    local name=$1 id hold
+    shift
+    mkdir -p "$T/wd"
+    hold=$("$TS" waitfor "hold-$name")
+    id=$(cd "$T/wd" && "$TS" sh -c 'pwd; touch ran')
+    "$@"
+    release "hold-$name"
+    check "$name: -w says the job failed" 255 '' '' -- "$TS" -w "$id"
+    check "$name: the output file says which directory, and why" 0 \
+        "ts: cannot change to the working directory '$T/wd': No such file or directory"$'\n' '' \
+        -- sh -c 'cat "$("$TS" -o "$1")"' x "$id"
+    has_error "$id" "Error: cannot change to the working directory '$T/wd': No such file or directory" \
+        "$name: -i says which directory, and why"
+    ok "$([ ! -e "$T/wd/ran" ] && [ ! -e "$T/wd2/ran" ]; echo $?)" "$name: the job did not run"
+    "$TS" -w "$hold" >/dev/null
+}
+gone_cwd "working directory removed" rmdir "$T/wd"
+gone_cwd "working directory renamed" mv "$T/wd" "$T/wd2"
+next=$("$TS" true)
+check "the next job runs" 0 '' '' -- "$TS" -w "$next"
 
 # ---- a command line at the system's argument limit -----------------------------------------------------
 # ARG_MAX counts the strings and pointers of argv and the environment. One string may not exceed 128 KiB

@@ -174,7 +174,8 @@ forger=$!
 exec 7>"$T/in4"
 eventually "B's forged runner has started its job" -- grep -q started "$T/out4"
 run_cmd qts -p 0
-is "$OUT" $'0\n' "-p of B's job: the pid it claimed (one of A's processes) is not believed"
+is "$RC/$OUT/$ERR" "255//The pid of job 0 is not known (the queue's log says why)."$'\n' \
+    "-p of B's job: the pid it claimed (one of A's processes) is not believed"
 run_cmd as $B "$TS" -k 0
 is "$RC" 255 "B's -k of that job: nothing to signal (rc 255)"
 ok "$(kill -0 "$victim"; echo $?)" "A's process is alive"
@@ -345,6 +346,66 @@ want="<waitfor><go10>"$'\n'"<printf><%s|><it's><a b><\$(touch pwned-a)><two"$'\n
 is "$OUT" "$want" "running the dump re-queues A's jobs with their exact arguments, and B's not at all"
 ok "$([ ! -e "$T/pwned-b" ] && [ ! -e "$T/pwned-b2" ] && [ ! -e "$T/ta/pwned-a" ]; echo $?)" "and runs nothing else"
 release go10
+stop_queues
+
+# ---- 12. a pid from the future ----------------------------------------------------------------------------
+# B's runner reports a pid that no process has: once some process of A's (or root's) gets it, -p would name
+# it, and kill -- -PID would hit it. Only a pid of the runner's own child, or its own, is kept.
+new_queue q12
+check "A starts q12" 0 '' '' -- as $A "$TS" -S 3
+future=$(( $(cat /proc/sys/kernel/pid_max) - 7 ))
+while [ -e "/proc/$future" ]; do future=$((future - 1)); done
+mkfifo "$T/in12"; chmod 666 "$T/in12"
+(bg_as $B forge "$Q" runner "$future" "" "" true <"$T/in12" >"$T/out12") &
+forger=$!
+exec 7>"$T/in12"
+eventually "B's runner reported a pid from the future ($future)" -- grep -q started "$T/out12"
+run_cmd qts -p 0
+is "$RC/$OUT/$ERR" "255//The pid of job 0 is not known (the queue's log says why)."$'\n' "-p: that pid is not known"
+check "... the job runs all the same" 0 $'running\n' '' -- qts -s 0
+eventually "the log says why" -- grep -qF "reported pid $future, which is not its own child (no such process)" "$Q.error"
+mkfifo "$T/in12b"; chmod 666 "$T/in12b"
+(bg_as $B forge "$Q" runner self "" "" true <"$T/in12b" >"$T/out12b") &
+self=$!
+exec 8>"$T/in12b"
+eventually "B's second runner reported its own pid" -- grep -q started "$T/out12b"
+check "-p: the runner's own pid is kept" 0 "$self"$'\n' '' -- qts -p 1
+exec 7>&- 8>&-
+qstate 0 finished
+qstate 1 finished
+kill "$forger" "$self" 2>/dev/null
+stop_queues
+
+# ---- 13. terminal controls beyond C0 in another user's text ----------------------------------------------
+# C1 controls (U+009B CSI and U+009D OSC in UTF-8, a raw 0x9b byte) and bidi overrides (U+202E) in B's label,
+# command and reported output path: escaped in A's -l, -i and -o, byte by byte.
+new_queue q13
+check "A starts q13" 0 '' '' -- as $A "$TS" -S 3
+csi=$'\xc2\x9b'  osc=$'\xc2\x9d'  raw=$'\x9b'  rlo=$'\xe2\x80\xae'
+check "B's job with C1 controls and an override: 0" 0 $'0\n' '' \
+    -- as $B "$TS" -L "lab${csi}2J" echo "${osc}8;;x${raw}" "${rlo}txt.exe"
+check "B's job ends" 0 '' '' -- as $B "$TS" -w 0
+mkfifo "$T/in13"; chmod 666 "$T/in13"
+(bg_as $B forge "$Q" runner 0 "/tmp/x${csi}31m" "" true <"$T/in13" >"$T/out13") &
+exec 7>"$T/in13"
+eventually "B's forged runner started" -- grep -q started "$T/out13"
+# has_none TEXT DESC: TEXT holds none of the controls.
+has_none() {
+    case $1 in
+        *"$csi"* | *"$osc"* | *"$raw"* | *"$rlo"*) fail "$2" "$(printf '%s' "$1" | od -c | head -n 20)" ;;
+        *) pass "$2" ;;
+    esac
+}
+run_cmd as $A "$TS" -l
+has_none "$OUT" "-l: no C1 control, no override"
+[[ $OUT == *'[lab\xc2\x9b2J]echo \xc2\x9d8;;x\x9b \xe2\x80\xaetxt.exe'* ]] && pass "-l: shown escaped" \
+    || fail "-l: shown escaped" "$OUT"
+run_cmd as $A "$TS" -i 0
+has_none "$OUT" "-i: no C1 control, no override"
+run_cmd as $A "$TS" -o 1
+has_none "$OUT$ERR" "-o of the forged runner's job: no C1 control"
+exec 7>&-
+qstate 1 finished
 stop_queues
 
 # ---- 11. the group recipe ---------------------------------------------------------------------------------

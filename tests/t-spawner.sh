@@ -3,7 +3,8 @@
 # ready (it has made the job's output file already, unnamed); a job that starts is handed to the spare.
 # Checked here: the process tree, that spare output files never show up as stray files, jobs with another
 # TMPDIR or -n, a killed spare is replaced, a stopped or killed spawner makes the server fork runners
-# itself (after at most 2 s, with a line in the .error log), and nothing outlives the server.
+# itself (after at most 2 s, with a line in the .error log), a spare killed between taking its job and
+# starting it gives the job back (it runs once), and nothing outlives the server.
 # ts-only: the spawner and its spares are ts's own.
 . "$(dirname "$0")/lib.sh"
 skip_all_if_tsp "ts's spawner and spare runners"
@@ -154,6 +155,27 @@ spid=$(server_pids)
 sp=$(spawner_of "$spid")
 is "$(echo $sp | wc -w)" 1 "the new server has a spawner ($sp)"
 eventually "... with an idle spare" -- one_idle_spare "$sp"
+
+# ---- a spare killed after it was given its job, before the job's fork ------------------------------------
+# Stopped first, the spare takes the job (the server journals it as the job's runner and sends the job)
+# but can do nothing with it; killed then, it leaves a job that never ran. The job goes back to the queue,
+# in its place, and runs once, under the next runner; nothing says it was lost.
+victim=$(idle_spares "$sp")
+kill -STOP "$victim"
+id=$("$TS" sh -c 'echo ran >>"$TMPDIR/count-once"; echo once')
+wait_state "$id" running
+ok "$([ ! -e "$T/count-once" ]; echo $?)" "the stopped spare has not run the job"
+kill -KILL "$victim"
+eventually "the killed spare ($victim) is gone" -- gone "$victim"
+check "-w: the job ran after all (exit 0)" 0 '' '' -- "$TS" -w "$id"
+check "... exactly once" 0 $'ran\n' '' -- cat "$T/count-once"
+check "... with its output" 0 $'once\n' '' -- sh -c 'cat "$("$TS" -o "$1")"' x "$id"
+log_has "job $id: its runner (pid $victim) ended before the job started: queued again"; ok $? "the log says why"
+run_cmd "$TS" -i "$id"
+[[ $OUT == "Exit status: died with exit code 0"$'\n'"Command: "* ]] && pass "-i: a plain end, no Lost line" \
+    || fail "-i: a plain end, no Lost line" "$OUT"
+eventually "a new idle spare" -- one_idle_spare "$sp"
+
 spare=$(idle_spares "$sp")
 kill -9 "$spid"
 eventually "the server is gone" -- no_server

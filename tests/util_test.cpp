@@ -46,6 +46,52 @@ TEST(Printable, BytesAboveAsciiStayForUtf8) {
     EXPECT_EQ(printable("\xc3\xbc" "mlaut \xe2\x82\xac \xff"), "\xc3\xbc" "mlaut \xe2\x82\xac \xff");
 }
 
+TEST(Printable, C1ControlsAreEscapedRawOrInUtf8) {
+    // A raw CSI (0x9b) and OSC (0x9d) byte, as 8-bit terminals read them.
+    EXPECT_EQ(printable("a\x9b" "2Jb"), "a\\x9b2Jb");
+    EXPECT_EQ(printable("\x9d" "0;title\x07"), "\\x9d0;title\\x07");
+    // U+009B and U+009D in UTF-8 (C2 9B, C2 9D), which UTF-8 terminals act on.
+    EXPECT_EQ(printable("x\xc2\x9b" "31my"), "x\\xc2\\x9b31my");
+    EXPECT_EQ(printable("\xc2\x9d" "8;;http://e/\xc2\x9c"), "\\xc2\\x9d8;;http://e/\\xc2\\x9c");
+    // Every one of U+0080..U+009F, and every raw byte 0x80..0x9f.
+    for (int c = 0x80; c <= 0x9f; ++c) {
+        std::string utf8 = {char(0xc2), char(c)};
+        EXPECT_EQ(printable(utf8), format("\\xc2\\x%02x", c)) << c;
+        EXPECT_EQ(printable(std::string(1, char(c))), format("\\x%02x", c)) << c;
+    }
+    // A C1 code point hidden in an overlong form is no UTF-8: its 0x80..0x9f bytes are escaped.
+    EXPECT_EQ(printable("\xc1\x9b"), "\xc1\\x9b");
+    EXPECT_EQ(printable("\xe0\x82\x9b"), "\xe0\\x82\\x9b");
+}
+
+TEST(Printable, BidiOverridesAndIsolatesAreEscaped) {
+    // U+202E RIGHT-TO-LEFT OVERRIDE: "txt.exe" would show as "exe.txt".
+    EXPECT_EQ(printable("a\xe2\x80\xae" "exe.txt"), "a\\xe2\\x80\\xaeexe.txt");
+    for (uint32_t cp : {0x202au, 0x202bu, 0x202cu, 0x202du, 0x202eu, 0x2066u, 0x2067u, 0x2068u, 0x2069u}) {
+        std::string utf8 = {char(0xe0 | (cp >> 12)), char(0x80 | ((cp >> 6) & 0x3f)), char(0x80 | (cp & 0x3f))};
+        std::string want = format("\\x%02x\\x%02x\\x%02x", unsigned(utf8[0]) & 0xff, unsigned(utf8[1]) & 0xff,
+                                  unsigned(utf8[2]) & 0xff);
+        EXPECT_EQ(printable(utf8), want) << std::hex << cp;
+    }
+    // Their neighbours are ordinary text.
+    for (const char* keep : {"\xe2\x80\xa9", "\xe2\x80\xaf", "\xe2\x81\xa5", "\xe2\x81\xaa", "\xe2\x80\x94"})
+        EXPECT_EQ(printable(keep), keep);
+}
+
+TEST(Printable, OrdinaryUtf8TextStaysAsItIs) {
+    // Latin, Greek, CJK, an emoji (4 bytes), U+00A0 and U+00FF (the code points right after C1),
+    // and characters whose UTF-8 holds bytes 0x80..0x9f (U+00DB is C3 9B).
+    for (const char* text : {"gr\xc3\xbc\xc3\x9f dich", "\xce\xb1\xce\xb2\xce\xb3", "\xe6\x97\xa5\xe6\x9c\xac",
+                             "\xf0\x9f\x98\x80", "\xc2\xa0\xc3\xbf", "\xc3\x9b\xc3\x80\xc4\x9b",
+                             "\xe2\x82\xac 5", "\xf4\x8f\xbf\xbf"})
+        EXPECT_EQ(printable(text), text);
+    // Bytes of other encodings (Latin-1 "caf\xe9") above 0x9f stay too, as before.
+    EXPECT_EQ(printable("caf\xe9"), "caf\xe9");
+    // A sequence cut short: its lead stays, a following C1 byte does not.
+    EXPECT_EQ(printable("\xe2\x80"), "\xe2\\x80");
+    EXPECT_EQ(printable("\xc3"), "\xc3");
+}
+
 TEST(Printable, KeepLinesKeepsNewlinesAndTabsOnly) {
     EXPECT_EQ(printable("A=1\n\tB=2\n", true), "A=1\n\tB=2\n");
     EXPECT_EQ(printable(std::string("x\ry\x1b\0z", 6), true), "x\\ry\\x1b\\x00z");
