@@ -21,6 +21,19 @@ CXXFLAGS += -g
 LDFLAGS  :=
 endif
 
+# What the objects and the binary are built with, each kept in a file that is
+# rewritten only when it changes, and that they depend on: `make STATIC=0`
+# after `make` relinks ts, another CXXFLAGS recompiles.
+COMPILE := $(strip $(CXX) $(CXXFLAGS))
+LINK    := $(strip $(COMPILE) $(LDFLAGS))
+$(shell mkdir -p $(B))
+ifneq ($(file <$(B)/compile.flags),$(COMPILE))
+$(file >$(B)/compile.flags,$(COMPILE))
+endif
+ifneq ($(file <$(B)/link.flags),$(LINK))
+$(file >$(B)/link.flags,$(LINK))
+endif
+
 LIB  := config.o frame.o gpu.o gpu_probe.o probe.o server_gpus.o jobs.o journal.o listing.o options.o client.o connect.o context.o handlers.o server.o runner.o settings.o spawner.o util.o
 OBJS := $(addprefix $(B)/,$(LIB))
 UNIT := $(B)/unit_tests
@@ -33,10 +46,10 @@ endif
 
 all: $(BIN)
 
-$(BIN): $(B)/ts.o $(OBJS)
-	$(CXX) $(CXXFLAGS) -o $@ $^ $(LDFLAGS)
+$(BIN): $(B)/ts.o $(OBJS) $(B)/link.flags
+	$(CXX) $(CXXFLAGS) -o $@ $(filter %.o,$^) $(LDFLAGS)
 
-$(B)/%.o: %.cpp | $(B)
+$(B)/%.o: %.cpp $(B)/compile.flags | $(B)
 	$(CXX) $(CXXFLAGS) -MMD -MP -c -o $@ $<
 
 $(B):
@@ -48,7 +61,7 @@ TEST_OBJS := $(patsubst tests/%.cpp,$(B)/tests/%.o,$(TESTS))
 
 # The test files themselves unoptimized (-O0): what they test is built as
 # above, and GoogleTest's macros take the optimizer most of a minute a file.
-$(B)/tests/%.o: tests/%.cpp $(GTEST_DEP) | $(B)
+$(B)/tests/%.o: tests/%.cpp $(GTEST_DEP) $(B)/compile.flags | $(B)
 	@mkdir -p $(B)/tests
 	$(CXX) $(CXXFLAGS) -O0 $(GTEST_CFLAGS) -I. -MMD -MP -c -o $@ $<
 
