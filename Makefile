@@ -72,12 +72,22 @@ $(UNIT): $(TEST_OBJS) $(OBJS) $(GTEST_DEP) | $(B)
 check: $(BIN) $(UNIT)
 	TS="$(CURDIR)/$(BIN)" TS_TEST_LIGHT=$(SANITIZE) tests/run.sh $(UNIT)
 
+# install: ts and a tsp link (with their man pages), which come before
+# moreutils' ts and Debian's tsp in the usual PATH; install-tsp: tsp alone,
+# as Debian's package names it.
+BINDIR := $(DESTDIR)$(PREFIX)/bin
+MANDIR := $(DESTDIR)$(PREFIX)/share/man/man1
 install: ts
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1
-	install -m 755 ts $(DESTDIR)$(PREFIX)/bin/ts
-	ln -sf ts $(DESTDIR)$(PREFIX)/bin/tsp
-	ln -sf ts.1 $(DESTDIR)$(PREFIX)/share/man/man1/tsp.1
-	install -m 644 ts.1 $(DESTDIR)$(PREFIX)/share/man/man1/ts.1
+	install -d $(BINDIR) $(MANDIR)
+	install -m 755 ts $(BINDIR)/ts
+	ln -sf ts $(BINDIR)/tsp
+	ln -sf ts.1 $(MANDIR)/tsp.1
+	install -m 644 ts.1 $(MANDIR)/ts.1
+install-tsp: ts
+	install -d $(BINDIR) $(MANDIR)
+	rm -f $(BINDIR)/tsp $(MANDIR)/tsp.1
+	install -m 755 ts $(BINDIR)/tsp
+	install -m 644 ts.1 $(MANDIR)/tsp.1
 
 clean:
 	rm -rf build build-san build-vg build-fuzz ts
@@ -121,5 +131,5 @@ bench: $(BIN)
 profile: $(BIN)
 	bench/profile.sh "$(CURDIR)/$(BIN)"
 
-.PHONY: all check check-valgrind install clean fuzz bench profile
+.PHONY: all check check-valgrind install install-tsp clean fuzz bench profile
 -include $(wildcard $(B)/*.d $(B)/tests/*.d)
