@@ -856,7 +856,7 @@ TEST_F(JournalTest, TornTailAtEveryOffsetOfTheLastRecord) {
         if (cut == before) {
             EXPECT_FALSE(logged("dropped")) << all_logs();
         } else {
-            std::string want = format("dropped %zu bytes after offset %zu", cut - before, before);
+            std::string want = format("dropped %s after offset %zu", counted(cut - before, "byte", "bytes").c_str(), before);
             EXPECT_TRUE(logged(want)) << "cut at " << cut << ", want \"" << want << "\", got\n"
                                       << all_logs();
         }
@@ -905,7 +905,7 @@ TEST_F(JournalTest, GarbageAppendedIsDroppedAndLogged) {
         logs_.clear();
         auto r = open_live();
         EXPECT_EQ(list_text(r->q), expected) << c.what;
-        std::string want = format("dropped %zu bytes after offset %zu", c.tail.size(), good.size());
+        std::string want = format("dropped %s after offset %zu", counted(c.tail.size(), "byte", "bytes").c_str(), good.size());
         EXPECT_TRUE(logged(want)) << c.what << ": want \"" << want << "\", got\n" << all_logs();
         std::string ref = dir_.file("ref.journal");
         spit(ref, good);
@@ -974,8 +974,8 @@ TEST_F(JournalTest, FlippedByteCostsOnlyItsRecord) {
         auto r = open_live();
         EXPECT_EQ(list_text(r->q), expected);
         std::string want = k + 1 == off.size()
-                               ? format("dropped %zu bytes after offset %zu", off[k] - off[k - 1], off[k - 1])
-                               : format("%zu damaged bytes at offset %zu", off[k] - off[k - 1], off[k - 1]);
+                               ? format("dropped %s after offset %zu", counted(off[k] - off[k - 1], "byte", "bytes").c_str(), off[k - 1])
+                               : format("%s at offset %zu", counted(off[k] - off[k - 1], "damaged byte", "damaged bytes").c_str(), off[k - 1]);
         EXPECT_TRUE(logged(want)) << "want \"" << want << "\", got\n" << all_logs();
         // The damaged file is kept, as it was, before it is rewritten.
         std::vector<std::string> now = named("s.journal.bad.");
