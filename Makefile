@@ -21,6 +21,19 @@ CXXFLAGS += -g
 LDFLAGS  :=
 endif
 
+# What the objects and the binary are built with, each kept in a file that is
+# rewritten only when it changes, and that they depend on: `make STATIC=0`
+# after `make` relinks ts, another CXXFLAGS recompiles.
+COMPILE := $(strip $(CXX) $(CXXFLAGS))
+LINK    := $(strip $(COMPILE) $(LDFLAGS))
+$(shell mkdir -p $(B))
+ifneq ($(file <$(B)/compile.flags),$(COMPILE))
+$(file >$(B)/compile.flags,$(COMPILE))
+endif
+ifneq ($(file <$(B)/link.flags),$(LINK))
+$(file >$(B)/link.flags,$(LINK))
+endif
+
 LIB  := config.o frame.o gpu.o gpu_probe.o probe.o server_gpus.o jobs.o journal.o listing.o options.o client.o connect.o context.o handlers.o server.o runner.o settings.o spawner.o util.o
 OBJS := $(addprefix $(B)/,$(LIB))
 UNIT := $(B)/unit_tests
@@ -33,10 +46,10 @@ endif
 
 all: $(BIN)
 
-$(BIN): $(B)/ts.o $(OBJS)
-	$(CXX) $(CXXFLAGS) -o $@ $^ $(LDFLAGS)
+$(BIN): $(B)/ts.o $(OBJS) $(B)/link.flags
+	$(CXX) $(CXXFLAGS) -o $@ $(filter %.o,$^) $(LDFLAGS)
 
-$(B)/%.o: %.cpp | $(B)
+$(B)/%.o: %.cpp $(B)/compile.flags | $(B)
 	$(CXX) $(CXXFLAGS) -MMD -MP -c -o $@ $<
 
 $(B):
@@ -48,7 +61,7 @@ TEST_OBJS := $(patsubst tests/%.cpp,$(B)/tests/%.o,$(TESTS))
 
 # The test files themselves unoptimized (-O0): what they test is built as
 # above, and GoogleTest's macros take the optimizer most of a minute a file.
-$(B)/tests/%.o: tests/%.cpp $(GTEST_DEP) | $(B)
+$(B)/tests/%.o: tests/%.cpp $(GTEST_DEP) $(B)/compile.flags | $(B)
 	@mkdir -p $(B)/tests
 	$(CXX) $(CXXFLAGS) -O0 $(GTEST_CFLAGS) -I. -MMD -MP -c -o $@ $<
 
@@ -59,12 +72,22 @@ $(UNIT): $(TEST_OBJS) $(OBJS) $(GTEST_DEP) | $(B)
 check: $(BIN) $(UNIT)
 	TS="$(CURDIR)/$(BIN)" TS_TEST_LIGHT=$(SANITIZE) tests/run.sh $(UNIT)
 
+# install: ts and a tsp link (with their man pages), which come before
+# moreutils' ts and Debian's tsp in the usual PATH; install-tsp: tsp alone,
+# as Debian's package names it.
+BINDIR := $(DESTDIR)$(PREFIX)/bin
+MANDIR := $(DESTDIR)$(PREFIX)/share/man/man1
 install: ts
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1
-	install -m 755 ts $(DESTDIR)$(PREFIX)/bin/ts
-	ln -sf ts $(DESTDIR)$(PREFIX)/bin/tsp
-	ln -sf ts.1 $(DESTDIR)$(PREFIX)/share/man/man1/tsp.1
-	install -m 644 ts.1 $(DESTDIR)$(PREFIX)/share/man/man1/ts.1
+	install -d $(BINDIR) $(MANDIR)
+	install -m 755 ts $(BINDIR)/ts
+	ln -sf ts $(BINDIR)/tsp
+	ln -sf ts.1 $(MANDIR)/tsp.1
+	install -m 644 ts.1 $(MANDIR)/ts.1
+install-tsp: ts
+	install -d $(BINDIR) $(MANDIR)
+	rm -f $(BINDIR)/tsp $(MANDIR)/tsp.1
+	install -m 755 ts $(BINDIR)/tsp
+	install -m 644 ts.1 $(MANDIR)/tsp.1
 
 clean:
 	rm -rf build build-san build-vg build-fuzz ts
@@ -108,5 +131,5 @@ bench: $(BIN)
 profile: $(BIN)
 	bench/profile.sh "$(CURDIR)/$(BIN)"
 
-.PHONY: all check check-valgrind install clean fuzz bench profile
+.PHONY: all check check-valgrind install install-tsp clean fuzz bench profile
 -include $(wildcard $(B)/*.d $(B)/tests/*.d)

@@ -94,8 +94,12 @@ ServerConfig read_server_config(const Getenv& getenv_, size_t nofile) {
         if (c.slots < 1) c.notes.push_back(format("TS_SLOTS=%s ignored: it must be a number of at least 1", s));
     }
     if (const char* s = env("TS_MAXCONN")) {
-        // task-spooler's limit: max_conn connections, max_conn - 5 queued jobs.
+        // task-spooler's limit: max_conn connections, max_conn - 6 jobs queued or running
+        // (max_jobs - 1, see Queue): below 7, none, as in task-spooler (said in the log).
         long n = std::min(1000, std::abs(atoi(s)));
+        if (n >= 1 && n < 7)
+            c.notes.push_back(format("TS_MAXCONN=%s: the queue holds TS_MAXCONN - 6 jobs, so none: every job waits "
+                                     "for room (or fails with -B)", s));
         if (nofile && static_cast<size_t>(n) > nofile) n = static_cast<long>(nofile) - 5;
         if (n < 1) c.error = format("TS_MAXCONN=%s: it must be at least 1", s);
         else c.max_jobs = static_cast<size_t>(std::max(1L, n - 5));

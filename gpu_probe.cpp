@@ -388,7 +388,8 @@ bool parse_query_gpu(std::string_view text, std::vector<GpuCard>* cards, std::st
             cards->push_back(std::move(c));
         return true;
     });
-    if (st.beyond) notes.add(format("nvidia-smi: %zu cards beyond the first %zu left out", st.beyond, kMaxCards));
+    if (st.beyond)
+        notes.add(format("nvidia-smi: %s beyond the first %zu left out", counted(st.beyond, "card", "cards").c_str(), kMaxCards));
     return st.finish(err);
 }
 
@@ -439,7 +440,7 @@ bool parse_compute_apps(std::string_view text, std::vector<GpuProcess>* procs, s
         return true;
     });
     if (st.beyond) {
-        notes.add(format("nvidia-smi: %zu processes beyond the first %zu left out", st.beyond, kMaxProcs));
+        notes.add(format("nvidia-smi: %s beyond the first %zu left out", counted(st.beyond, "process", "processes").c_str(), kMaxProcs));
         on_some_card(format("%zu processes beyond the first %zu", st.beyond, kMaxProcs));
     }
     if (!st.finish(err)) {

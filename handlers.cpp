@@ -376,9 +376,9 @@ bool Server::may_queue(Conn& c, const JobSpec& spec) {
     if (c.trusted) return true;
     const Queue::Usage& u = queue_.usage(c.uid);
     if (u.waiting >= cfg_.user_max_jobs) {
-        error(c, format("uid %u has %zu jobs queued or running here, the most that the queue's owner "
+        error(c, format("uid %u has %s queued or running here, the most that the queue's owner "
                         "allows another user (TS_USER_MAXJOBS=%zu).\n",
-                        unsigned(c.uid), u.waiting, cfg_.user_max_jobs));
+                        unsigned(c.uid), counted(u.waiting, "job", "jobs").c_str(), cfg_.user_max_jobs));
         return false;
     }
     size_t bytes = Queue::spec_bytes(spec);

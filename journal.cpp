@@ -863,11 +863,10 @@ size_t Journal::apply_records(const std::string& data, const JournalReading& how
     std::set<JobId> unapplied;
     auto end_damage = [&](size_t at) {
         bool tail = at >= data.size();
-        log_(format(tail ? "journal %s: dropped %zu bytes after offset %zu (a torn or damaged "
-                           "last record)"
-                         : "journal %s: %zu damaged bytes at offset %zu: what they held is lost; "
-                           "reading went on after them",
-                    path_.c_str(), at - bad_start, bad_start));
+        std::string n = tail ? counted(at - bad_start, "byte", "bytes") : counted(at - bad_start, "damaged byte", "damaged bytes");
+        log_(format(tail ? "journal %s: dropped %s after offset %zu (a torn or damaged last record)"
+                         : "journal %s: %s at offset %zu: what they held is lost; reading went on after them",
+                    path_.c_str(), n.c_str(), bad_start));
         if (damaged.empty()) damaged = "it has damaged records";
         bad_start = std::string::npos;
     };
@@ -899,8 +898,9 @@ size_t Journal::apply_records(const std::string& data, const JournalReading& how
         std::string lost;
         for (JobId id : unapplied)
             if (!q->find(id)) lost += format(" %d", id);
-        log_(format("journal %s: %zu records could not be applied%s%s", path_.c_str(), bad,
-                    lost.empty() ? "" : "; they are about jobs whose own record was lost:",
+        log_(format("journal %s: %s could not be applied%s%s", path_.c_str(), counted(bad, "record", "records").c_str(),
+                    lost.empty() ? "" : bad == 1 ? "; it is about a job whose own record was lost:"
+                                                 : "; they are about jobs whose own record was lost:",
                     lost.c_str()));
         if (damaged.empty() && !lost.empty()) damaged = "it has damaged records";
     }

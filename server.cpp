@@ -313,7 +313,7 @@ void Server::restored() {
         if (j->spec.uid != uid_) j->spec.flags |= proto::kRunByClient;
         if (j->spec.run_by_client()) j->awaiting_client = true;
     }
-    log("queue restored from the journal: %zu jobs", queue_.size());
+    log("queue restored from the journal: %s", counted(queue_.size(), "job", "jobs").c_str());
 }
 
 void Server::log(const char* fmt, ...) {
@@ -330,8 +330,9 @@ void Server::log(const char* fmt, ...) {
     while (!log_backlog_.empty()) {
         std::string& old = log_backlog_.front();
         if (log_dropped_) {
-            std::string gap = format("(%zu earlier lines of the log were lost: the disk was full)\n",
-                                     log_dropped_);
+            std::string gap = format("(%s of the log %s lost: the disk was full)\n",
+                                     counted(log_dropped_, "earlier line", "earlier lines").c_str(),
+                                     log_dropped_ == 1 ? "was" : "were");
             if (!write_all(log_fd_.get(), gap.data(), gap.size())) break;
             log_dropped_ = 0;
         }
@@ -591,7 +592,8 @@ void Server::log_other(uid_t uid, const std::string& line) {
         ++others_unlogged_;
         return;
     }
-    if (others_unlogged_) log("%s (and %zu lines about other users left out)", line.c_str(), others_unlogged_);
+    if (others_unlogged_)
+        log("%s (and %s about other users left out)", line.c_str(), counted(others_unlogged_, "line", "lines").c_str());
     else log("%s", line.c_str());
     other_logged_ = now;
     others_unlogged_ = 0;

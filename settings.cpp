@@ -146,7 +146,7 @@ template <class T>
 bool valid_in(std::string_view v, T lo, T hi, std::string* why) {
     T n;
     if (v.size() != sizeof n) {
-        *why = format("%zu bytes, not a %zu-byte number", v.size(), sizeof n);
+        *why = format("%s, not a %zu-byte number", counted(v.size(), "byte", "bytes").c_str(), sizeof n);
         return false;
     }
     std::memcpy(&n, v.data(), sizeof n);

@@ -1,6 +1,6 @@
 /*
- * settings.h — a job's optional settings (GPUs, timeouts, holds, delayed
- * starts, retries, ...): tagged values that travel with the job in its Submit
+ * settings.h — a job's optional settings (today the GPUs it needs; the
+ * place for any later one): tagged values that travel with the job in its Submit
  * (and so through Assign to a spare runner) and in its journal record, in one
  * encoding: fields `uint16 tag, uint32 length, bytes`, in tag order, each tag
  * at most once. A job with no settings carries nothing extra, so its Submit is

@@ -50,6 +50,10 @@ std::string format(const char* fmt, ...) {
     return s;
 }
 
+std::string counted(size_t n, const char* one, const char* many) {
+    return format("%zu %s", n, n == 1 ? one : many);
+}
+
 void die(const char* fmt, ...) {
     va_list ap;
     va_start(ap, fmt);

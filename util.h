@@ -43,6 +43,8 @@ private:
 
 std::string format(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 std::string vformat(const char* fmt, va_list ap);
+/* A count and its noun, in the singular for 1: counted(1, "job", "jobs") is "1 job". */
+std::string counted(size_t n, const char* one, const char* many);
 
 /* Print the message (a newline is added) to stderr and exit 255. */
 [[noreturn]] void die(const char* fmt, ...) __attribute__((format(printf, 1, 2)));

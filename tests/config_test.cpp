@@ -45,8 +45,13 @@ TEST(Config, Slots) {
 }
 
 TEST(Config, MaxConn) {
-    EXPECT_EQ(read({{"TS_MAXCONN", "10"}}).max_jobs, 5u);       // max_conn - 5 queued jobs
-    EXPECT_EQ(read({{"TS_MAXCONN", "3"}}).max_jobs, 1u);
+    EXPECT_EQ(read({{"TS_MAXCONN", "10"}}).max_jobs, 5u);       // max_conn - 6 jobs queued or running
+    EXPECT_TRUE(read({{"TS_MAXCONN", "7"}}).notes.empty());     // one job
+    ServerConfig none = read({{"TS_MAXCONN", "3"}});             // none: task-spooler's limit, said in the log
+    EXPECT_EQ(none.max_jobs, 1u);
+    ASSERT_EQ(none.notes.size(), 1u);
+    EXPECT_EQ(none.notes[0], "TS_MAXCONN=3: the queue holds TS_MAXCONN - 6 jobs, so none: every job waits for room "
+                             "(or fails with -B)");
     EXPECT_EQ(read({{"TS_MAXCONN", "5000"}}).max_jobs, 995u);   // at most 1000 connections
     EXPECT_EQ(read({{"TS_MAXCONN", "100"}}, 40).max_jobs, 30u); // bounded by the descriptors
     ServerConfig c = read({{"TS_MAXCONN", "0"}});

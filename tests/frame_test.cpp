@@ -813,7 +813,7 @@ TEST(Settings, TheServerRefusesSettingsItMustKnowAndDoesNot) {
         EXPECT_EQ(err, "The job setting 28963 (test-count) is not valid: 9 is not in 1..8");
         s.set_bytes(0x7123, "x");
         ASSERT_FALSE(check_settings(s, &err));
-        EXPECT_EQ(err, "The job setting 28963 (test-count) is not valid: 1 bytes, not a 4-byte number");
+        EXPECT_EQ(err, "The job setting 28963 (test-count) is not valid: 1 byte, not a 4-byte number");
     }
     EXPECT_EQ(find_setting(0x7123), nullptr) << "a test's row is gone with it";
 }

@@ -857,7 +857,7 @@ TEST_F(JournalTest, TornTailAtEveryOffsetOfTheLastRecord) {
         if (cut == before) {
             EXPECT_FALSE(logged("dropped")) << all_logs();
         } else {
-            std::string want = format("dropped %zu bytes after offset %zu", cut - before, before);
+            std::string want = format("dropped %s after offset %zu", counted(cut - before, "byte", "bytes").c_str(), before);
             EXPECT_TRUE(logged(want)) << "cut at " << cut << ", want \"" << want << "\", got\n"
                                       << all_logs();
         }
@@ -906,7 +906,7 @@ TEST_F(JournalTest, GarbageAppendedIsDroppedAndLogged) {
         logs_.clear();
         auto r = open_live();
         EXPECT_EQ(list_text(r->q), expected) << c.what;
-        std::string want = format("dropped %zu bytes after offset %zu", c.tail.size(), good.size());
+        std::string want = format("dropped %s after offset %zu", counted(c.tail.size(), "byte", "bytes").c_str(), good.size());
         EXPECT_TRUE(logged(want)) << c.what << ": want \"" << want << "\", got\n" << all_logs();
         std::string ref = dir_.file("ref.journal");
         spit(ref, good);
@@ -992,8 +992,8 @@ TEST_F(JournalTest, FlippedByteCostsOnlyItsRecord) {
         EXPECT_EQ(list_text(r->q), expected);
         auto [from, to] = own(k);
         std::string want = k + 1 == off.size()
-                               ? format("dropped %zu bytes after offset %zu", to - from, from)
-                               : format("%zu damaged bytes at offset %zu", to - from, from);
+                               ? format("dropped %s after offset %zu", counted(to - from, "byte", "bytes").c_str(), from)
+                               : format("%s at offset %zu", counted(to - from, "damaged byte", "damaged bytes").c_str(), from);
         EXPECT_TRUE(logged(want)) << "want \"" << want << "\", got\n" << all_logs();
         // The damaged file is kept, as it was, before it is rewritten.
         std::vector<std::string> now = named("s.journal.bad.");
@@ -2009,5 +2009,5 @@ TEST_F(JournalTest, AnIdWhoseJobRecordIsLostIsNotGivenAgain) {
     auto r = open_live();
     EXPECT_EQ(r->q.size(), size_t(gone)) << all_logs();
     EXPECT_EQ(r->q.meta().next_id, gone + 1) << all_logs();
-    EXPECT_TRUE(logged(format("about jobs whose own record was lost: %d", gone))) << all_logs();
+    EXPECT_TRUE(logged(format("whose own record was lost: %d", gone))) << all_logs();
 }

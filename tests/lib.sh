@@ -45,11 +45,23 @@ _ntest=0
 _nfail=0
 
 # A script may define extra_cleanup (e.g. to stop servers on other sockets); it runs first.
+# A script leaves nothing running: what it started must end by itself once its queue is stopped and $T is
+# gone (a `waitfor` job ends then, a server's spawner and spare end with their server, a job's runner with
+# its job). Whatever is still there 10 s later is listed, killed, and fails the script (exit status 1).
 _cleanup() {
     if declare -F extra_cleanup >/dev/null; then extra_cleanup >/dev/null 2>&1 </dev/null; fi
     "$TS" -K >/dev/null 2>&1 </dev/null || true
     cd / || true
     rm -rf "$T"
+    local left p deadline=$(( $(date +%s) + 10 ))
+    while left=$(procs_of_test); [ -n "$left" ] && [ "$(date +%s)" -lt "$deadline" ]; do sleep 0.1; done
+    [ -z "$left" ] && return
+    echo "left running after the script ended (killed now):"
+    for p in $left; do
+        echo "  pid $p, uid $(stat -c %u "/proc/$p" 2>/dev/null): $(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null)"
+    done
+    for p in $left; do kill -9 "$p" 2>/dev/null; done
+    exit 1
 }
 trap _cleanup EXIT
 trap 'exit 143' TERM HUP
@@ -323,6 +335,20 @@ procs_with_env() {
                 echo "${p#/proc/}"
                 break
             fi
+        done <"$p/environ"; } 2>/dev/null
+    done
+}
+
+# procs_of_test: pids of the processes this script started, as any user: those whose initial environment
+# (/proc/PID/environ) names $T anywhere (TS_SOCKET, TMPDIR, PATH=$T/bin:..., which every process started
+# here inherits, also through `env -i PATH=$T/bin:...`). Pure bash; this shell is not one of them (its
+# environment is the one it was started with, before lib.sh made $T).
+procs_of_test() {
+    local p e
+    for p in /proc/[0-9]*; do
+        [ -r "$p/environ" ] || continue
+        { while IFS= read -r -d '' e; do
+            case $e in *"$T"*) echo "${p#/proc/}"; break ;; esac
         done <"$p/environ"; } 2>/dev/null
     done
 }

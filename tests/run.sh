@@ -5,7 +5,8 @@
 #    "[  PASSED  ] N tests." / "[  FAILED  ] N tests, listed below:".
 # 2. Runs every tests/t-*.sh (TAP, each under `timeout 300`, output to a log file so that no stray process
 #    can hold a pipe open), counts "ok" / "not ok" lines. A script that exits non-zero, or whose plan
-#    ("1..N", or "1..0 # SKIP") does not match the number of cases it reported, counts as one extra failure.
+#    ("1..N", or "1..0 # SKIP") does not match the number of cases it reported, or that leaves a process
+#    running (see left_running), counts as one extra failure.
 # 3. Prints the names of the failures and ends with exactly one line "N passed, N failed".
 # Exit status 0 only if nothing failed. The binary under test is $TS (default: <repo root>/ts).
 # TEST_FILTER=SUBSTRING runs only the t-*.sh scripts whose name contains it.
@@ -52,15 +53,36 @@ for bin in "$@"; do
 done
 
 # ---- shell integration tests ---------------------------------------------------------------------------
+# Each script runs with TS_TEST_SCRIPT=<its log> in its environment, which whatever it starts inherits (what
+# it starts through `env -i` lib.sh's own clean-up checks). A process that still has it 10 s after the
+# script ended is listed, killed, and counts as a failure: a test leaves nothing running.
+left_running() {
+    local p e pids deadline=$(( $(date +%s) + 10 ))
+    while :; do
+        pids=$(for p in /proc/[0-9]*; do
+            [ -r "$p/environ" ] || continue
+            { while IFS= read -r -d '' e; do
+                [ "$e" == "TS_TEST_SCRIPT=$1" ] && { echo "${p#/proc/}"; break; }
+            done <"$p/environ"; } 2>/dev/null
+        done)
+        [ -z "$pids" ] || [ "$(date +%s)" -ge "$deadline" ] && break
+        sleep 0.1
+    done
+    for p in $pids; do
+        printf '%s ' "$p ($(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | cut -c1-60))"
+        kill -9 "$p" 2>/dev/null
+    done
+}
 for t in "$here"/t-*.sh; do
     [ -e "$t" ] || continue
     case $(basename "$t") in *"${TEST_FILTER-}"*) ;; *) continue ;; esac
     name=$(basename "$t")
     log="$logdir/$name.log"
     start=$(date +%s)
-    timeout 300 bash "$t" >"$log" 2>&1 </dev/null
+    TS_TEST_SCRIPT="$log" timeout 300 bash "$t" >"$log" 2>&1 </dev/null
     rc=$?
     secs=$(( $(date +%s) - start ))
+    left=$(left_running "$log")
     p=$(grep -c '^ok ' "$log")
     f=$(grep -c '^not ok ' "$log")
     s=$(grep -c '^ok .*# SKIP' "$log")
@@ -72,7 +94,9 @@ for t in "$here"/t-*.sh; do
         failures+=("$name: $line")
     done < <(grep '^not ok ' "$log")
     extra=""
-    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+    if [ -n "$left" ]; then
+        extra="left processes running: $left"
+    elif [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
         extra="exited with status $rc"
     elif [ -z "$plan" ]; then
         extra="no plan (script died?)"

@@ -326,7 +326,7 @@ for k in $(seq 0 $((nflip - 1))); do
            printf '%s\n' "$got" | sed 's/^/#     /'
            echo "#   the log:"; sed 's/^/#     /' "$TS_SOCKET.error" 2>/dev/null ;;
     esac
-    if ! grep -Eq "damaged bytes at offset|dropped [0-9]+ bytes after offset" "$TS_SOCKET.error" 2>/dev/null; then
+    if ! grep -Eq "damaged bytes? at offset|dropped [0-9]+ bytes? after offset" "$TS_SOCKET.error" 2>/dev/null; then
         unlogged=$((unlogged + 1))
         echo "# offset $off bit $bit: the log says:"; sed 's/^/#     /' "$TS_SOCKET.error" 2>/dev/null
     fi

@@ -144,7 +144,8 @@ plant lock-of-b .lock ': >"$1"; chmod 666 "$1"'
 # A lock that B holds (and never releases): A is not made to wait for it.
 new_queue lockheld
 as $B sh -c ': >"$1.lock"; chmod 666 "$1.lock"' _ "$Q"
-(bg_as $B flock "$Q.lock" sleep 120) &
+# (one process that holds the lock: flock CMD would leave its CMD running when flock is killed)
+(bg_as $B sh -c 'exec 9>>"$1" && flock 9 && exec sleep 120' _ "$Q.lock") &
 holder=$!
 eventually "B holds the lock" -- sh -c "grep -q FLOCK /proc/locks"
 start=$SECONDS

@@ -25,7 +25,15 @@ as_a() { env -i PATH="$T/bin:/usr/bin:/bin" USER=a TMPDIR="$T/ta" setpriv --reui
 as_b() { env -i PATH="$T/bin:/usr/bin:/bin" USER=b TMPDIR="$T/tb" SECRET_B=xyzzy-b-secret \
     setpriv --reuid=$B --regid=$B --clear-groups "$@"; }
 as_root() { env TS_SOCKET="$Q" "$TS" "$@"; }
-extra_cleanup() { as_root -K; }
+# The other users' runners are their own `ts` processes (client-held): one whose job was still queued when
+# the queue was emptied waits for a's server to come back, as after a crash. -K, then stop them.
+extra_cleanup() {
+    as_root -K
+    local p
+    for p in $(procs_with_env "TMPDIR=$T/ta") $(procs_with_env "TMPDIR=$T/tb"); do
+        [ "$(head -c "${#TS}" "/proc/$p/cmdline" 2>/dev/null)" == "$TS" ] && kill -TERM "$p"
+    done
+}
 # The live server's pid: the process listening on $Q.
 qserver() { TS_SOCKET="$Q" server_pids | head -n 1; }
 pid_gone() { [ ! -e "/proc/$1/stat" ] || [ "$(sed 's/.*) //' "/proc/$1/stat" | cut -c1)" = Z ]; }

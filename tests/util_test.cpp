@@ -149,6 +149,13 @@ TEST(Format, VformatLeavesTheCallersListUsable) {
     EXPECT_EQ(twice("%s=%d", "n", 7), "n=7");
 }
 
+TEST(Format, CountedIsSingularForOne) {
+    EXPECT_EQ(counted(0, "job", "jobs"), "0 jobs");
+    EXPECT_EQ(counted(1, "job", "jobs"), "1 job");
+    EXPECT_EQ(counted(2, "job", "jobs"), "2 jobs");
+    EXPECT_EQ(counted(1, "process", "processes"), "1 process");
+}
+
 // --------------------------------------------------------------------- dir_name
 
 TEST(DirName, TheDirectoryPart) {
