@@ -883,6 +883,17 @@ void Server::check_detached() {
             journal_->unstarted(id);
             continue;
         }
+        if (restored_running && !j->spec.run_by_client() && j->start_time == 0) {
+            // Given to a runner that is gone now, which never reported the
+            // job's start: a job's child waits for its runner's go, sent only
+            // once the start is reported, so it never ran (the server died
+            // before the runner read its job, say).
+            log("job %d: its runner (pid %d) is gone and never reported the job's start: it never ran; "
+                "queued again", id, int(j->runner_pid));
+            (void)queue_.unstart(id);
+            journal_->unstarted(id);
+            continue;
+        }
         log("job %d: its %s did not come back; marked lost", id,
             j->spec.run_by_client() ? "client" : "runner");
         end_job(id,

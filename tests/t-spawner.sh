@@ -176,6 +176,24 @@ run_cmd "$TS" -i "$id"
     || fail "-i: a plain end, no Lost line" "$OUT"
 eventually "a new idle spare" -- one_idle_spare "$sp"
 
+# ---- the same, and the server killed too before the spare read its job ------------------------------------
+# The journal names the spare as the job's runner, but the job never ran: the next server finds that runner
+# gone with no start reported, and queues the job again (it must not mark it lost).
+victim=$(idle_spares "$sp")
+kill -STOP "$victim"
+id=$("$TS" sh -c 'echo ran >>"$TMPDIR/count-restart"; echo once')
+wait_state "$id" running
+kill -KILL "$spid"
+eventually "the server is gone" -- no_server
+kill -KILL "$victim"
+eventually "the stopped spare ($victim) is gone" -- gone "$victim"
+check "a new server: -w says the job ran after all (exit 0)" 0 '' '' -- "$TS" -w "$id"
+check "... exactly once" 0 $'ran\n' '' -- cat "$T/count-restart"
+log_has "job $id: its runner (pid $victim) is gone and never reported the job's start"; ok $? "the log says why"
+spid=$(server_pids)
+sp=$(spawner_of "$spid")
+eventually "... with an idle spare" -- one_idle_spare "$sp"
+
 spare=$(idle_spares "$sp")
 kill -9 "$spid"
 eventually "the server is gone" -- no_server
