@@ -636,6 +636,10 @@ Journal::Journal(std::string path, Queue* q, Log log, bool sync)
 
 std::string Journal::why() const {
     if (err_ == 0) return dirty_ ? "changes are held in memory until a snapshot can be written" : "";
+    if (err_ == EEXIST && file_state() == FileState::Replaced)
+        return format("another file took its place (%s): move that file away, and the queue's journal "
+                      "is written there again",
+                      path_.c_str());
     return strerror(err_);
 }
 
@@ -1136,6 +1140,7 @@ bool Journal::apply(uint16_t type, std::string_view b, Queue* q, uint32_t fmt, J
  * back its partial bytes; if even that fails, no record is appended to this
  * file any more (a snapshot replaces it). */
 bool Journal::write_record(const std::string& rec) {
+    if (!at_path()) return false;
     int e = 0;
     const char* what = "write the journal";
     if (!write_all(fd_.get(), rec.data(), rec.size())) e = errno;
@@ -1222,6 +1227,7 @@ bool Journal::room() {
 bool Journal::recover(const Queue& q) {
     if (path_.empty() || (err_ == 0 && !dirty_ && fd_)) return true;
     if (dirty_ || !fd_) {   // a whole snapshot: not on every request
+        if (file_state() == FileState::Replaced) return false;   // none is tried until it is moved away
         double now = mono_now();
         if (now - snapshot_tried_ < 0.2) return false;
         snapshot_tried_ = now;
@@ -1337,6 +1343,13 @@ static Fd make_temp(const std::string& path, std::string* tmp) {
  * and on disk. On failure nothing changes: the old file stays in use. */
 bool Journal::write_snapshot(const Queue& q) {
     if (path_.empty()) return true;   // no journal (TS_JOURNAL=0, or refused)
+    if (file_state() == FileState::Replaced) {   // not ours any more: never renamed over
+        errno = EEXIST;
+        if (err_ == 0 && !dirty_)
+            log_(format("journal %s: another file took its place: it is left alone, and this server "
+                        "writes no snapshot there", path_.c_str()));
+        return false;
+    }
     std::unordered_map<const Env*, EnvCopies> envs;
     uint32_t next_env = 0;
     uint64_t salt = new_salt();   // each file its own
@@ -1364,13 +1377,6 @@ bool Journal::write_snapshot(const Queue& q) {
     size_t done = 0, before = records.end();
     for (JobId id : q.finished_list()) add_job(*q.find(id), false), ++done;
     if (settings_ && done + waiting > 0) records.add(kSettings, encode_queue_settings(*settings_));
-    if (file_state() == FileState::Replaced) {   // not ours any more: never renamed over
-        errno = EEXIST;
-        if (err_ == 0 && !dirty_)
-            log_(format("journal %s: another file took its place: it is left alone, and this server "
-                        "writes no snapshot there", path_.c_str()));
-        return false;
-    }
     std::string out = journal_header(kJournalFormat, salt) + records.bytes();
     std::string tmp;
     Fd fd = make_temp(path_, &tmp);
@@ -1432,6 +1438,16 @@ void Journal::remove_file() {
     bool ours = file_state() == FileState::Same;
     fd_.reset();
     if (!path_.empty() && ours) unlink(path_.c_str());
+}
+
+bool Journal::at_path() {
+    FileState state = file_state();
+    if (state == FileState::Same) return true;
+    dirty_ = true;   // the file at the path lacks the queue: only a snapshot saves it
+    fail(state == FileState::Gone ? ENOENT : EEXIST,
+         state == FileState::Gone ? "find its file (it was removed)" : "write to it (another file took its place)");
+    low_ = false;
+    return false;
 }
 
 Journal::FileState Journal::file_state() const {

@@ -49,7 +49,10 @@
  * journal at all is moved aside.
  *
  * Writing never destroys state: every record is one write(2) at the end of
- * the file, and a write that fails cuts off only its own partial bytes. Then
+ * the file, and a write that fails cuts off only its own partial bytes. A
+ * record goes only to the file still at the journal's path (at_path()): a
+ * removed one is written again by a snapshot first, another file put there
+ * stops all writing until it is moved away. Then
  * the journal is failing (ok() false, why() says why) until recover() works:
  * the server refuses changes meanwhile, and whatever it had to keep in memory
  * (pending()) is saved by a snapshot when space returns. Snapshots (at start,
@@ -159,6 +162,13 @@ public:
      * (another file is there now: never written over, appended to or removed). */
     enum class FileState { Same, Gone, Replaced };
     FileState file_state() const;
+    /* Whether the path still names the file written to. Else the journal is
+     * failing from now on, with the queue held in memory (pending()): a
+     * record appended to a file no longer at the path would be lost with the
+     * server, so none is; recover() writes the journal again where none is,
+     * and leaves another file alone (why() says to move it away). Every
+     * record is checked so (an fstat and an lstat). */
+    bool at_path();
 
     size_t size() const { return size_; }
     bool replayed_anything() const { return replayed_; }
