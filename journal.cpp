@@ -1190,12 +1190,14 @@ bool Journal::append(uint16_t type, const std::string& body, bool kept) {
         if (kept) dirty_ = true;
         return false;
     }
+    size_t off = size_;
     Layout out(Key{key_init_}, size_, live_meta());
     out.add(type, body);
     if (!write_record(out.bytes())) {
         if (kept) dirty_ = true;
         return false;
     }
+    if (type != kSettings) keep_settings_apart(off);
     return true;
 }
 
@@ -1259,6 +1261,7 @@ bool Journal::job(const Job& j, bool kept) {
         auto it = env_ids_.find(j.env.get());
         env = it != env_ids_.end() ? it->second : EnvCopies{next_env_id_ + 1, j.env, {}};
     }
+    size_t out_at = size_;
     Layout out(Key{key_init_}, size_, live_meta());
     out.add_job(j, j.env ? &env : nullptr);
     job_bytes_ = 0.9 * job_bytes_ + 0.1 * double(out.bytes().size());
@@ -1270,6 +1273,7 @@ bool Journal::job(const Job& j, bool kept) {
         next_env_id_ = std::max(next_env_id_, env.id);
         env_ids_[j.env.get()] = std::move(env);
     }
+    keep_settings_apart(out_at);
     return true;
 }
 bool Journal::start(JobId id, bool kept, const std::vector<std::string>& gpus,
@@ -1308,7 +1312,22 @@ bool Journal::moved_before(JobId id, JobId before) { return append(kMoveBefore, 
 bool Journal::unstarted(JobId id) { return append(kUnstarted, bytes_of(IdRec{id, 0})); }
 bool Journal::set_settings(const QueueSettings& s) {
     settings_ = s;
-    return append(kSettings, encode_queue_settings(s));
+    size_t off = size_;
+    settings_at_.clear();
+    if (!append(kSettings, encode_queue_settings(s))) return false;
+    settings_at_.push_back({off, size_});   // (with the anchors it may have brought: more than the record)
+    return true;
+}
+
+/* The queue's settings, once more, when the record just written at [off,
+ * size_) does not touch every sector and region that all their copies share
+ * (as an environment's, for the jobs that need it): every job needs them, so
+ * no one zeroed unit may take them all. */
+void Journal::keep_settings_apart(size_t off) {
+    if (!settings_ || settings_at_.empty() || covered(settings_at_, off, size_)) return;
+    Layout out(Key{key_init_}, size_, live_meta());
+    size_t at = out.add(kSettings, encode_queue_settings(*settings_));
+    if (write_record(out.bytes())) settings_at_.push_back({at, size_});
 }
 
 void Journal::set_sync(bool on) {
@@ -1370,13 +1389,18 @@ bool Journal::write_snapshot(const Queue& q) {
         }
     };
     // The queue's settings: after the meta record, and again at the end (another region, unless the file is small).
-    if (settings_) records.add(kSettings, encode_queue_settings(*settings_));
+    std::vector<std::pair<size_t, size_t>> settings_at;
+    auto add_settings = [&] {
+        size_t at = records.add(kSettings, encode_queue_settings(*settings_));
+        settings_at.push_back({at, records.end()});
+    };
+    if (settings_) add_settings();
     size_t waiting = 0, start = records.end();
     for (JobId id : q.active()) add_job(*q.find(id), true), ++waiting;
     for (JobId id : q.overflow()) add_job(*q.find(id), true), ++waiting;
     size_t done = 0, before = records.end();
     for (JobId id : q.finished_list()) add_job(*q.find(id), false), ++done;
-    if (settings_ && done + waiting > 0) records.add(kSettings, encode_queue_settings(*settings_));
+    if (settings_ && done + waiting > 0) add_settings();
     std::string out = journal_header(kJournalFormat, salt) + records.bytes();
     std::string tmp;
     Fd fd = make_temp(path_, &tmp);
@@ -1408,6 +1432,7 @@ bool Journal::write_snapshot(const Queue& q) {
     allocated_ = 0;
     env_ids_ = std::move(envs);
     next_env_id_ = next_env;
+    settings_at_ = std::move(settings_at);
     if (waiting) job_bytes_ = double(before - start) / double(waiting);
     if (done) done_bytes_ = double(out.size() - before) / double(done);
     err_ = 0;

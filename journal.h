@@ -31,7 +31,11 @@
  * 512 and 4096 once the file reaches them (a meta record grown by a filler
  * pads up to each); an environment has a copy before the first job that
  * uses it and one more after any job whose record does not touch every
- * sector and region that its copies share (one to four per file). Costs:
+ * sector and region that its copies share (one to four per file); the
+ * queue's settings, which every job needs, have copies so too (a snapshot
+ * writes one after the meta record and one at the end; a record appended
+ * that does not touch every unit their copies share is followed by one
+ * more). Costs:
  * two pads per file at most, each shorter than the record it keeps off the
  * offset (plus 34 bytes), 28 bytes per anchor. Files of format 2 written
  * before had the copies side by side: they are read the same way.
@@ -191,6 +195,7 @@ private:
     bool keep_aside(const std::string& why, std::string* kept_as);
     void set_aside(const std::string& why);
     bool write_snapshot(const Queue& q);
+    void keep_settings_apart(size_t off);
     void reserve();
     Queue::Meta live_meta() const;
 
@@ -222,6 +227,8 @@ private:
     // Replay: jobs whose environment no record read so far held (a later copy may).
     std::vector<std::pair<JobId, uint32_t>> env_missing_;
     std::optional<QueueSettings> settings_;   // the queue's settings (the last record of them)
+    // The bytes [start, end) of each copy of them in the file being written.
+    std::vector<std::pair<size_t, size_t>> settings_at_;
 };
 
 /* A whole job as the journal's tagged fields, and back (shared by the journal
