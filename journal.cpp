@@ -1417,6 +1417,7 @@ bool Journal::write_snapshot(const Queue& q) {
         if (err_ == 0 && !dirty_)
             log_(format("journal %s: cannot write a snapshot: %s; the journal stays as it was",
                         path_.c_str(), strerror(e)));
+        if (err_ != 0) err_ = e;   // while failing, why() says what stops it now (a removed file: a full disk)
         errno = e;
         return false;
     }

@@ -136,6 +136,28 @@ is "$(jr_labels)" "$(jr_labels0 '[after-rm]true' '[after-move]true')" "... the n
 : >"$T/go_jr"
 J -K >/dev/null 2>&1
 
+# The journal removed while the disk is full (root: a small tmpfs): it cannot be written again, so a change
+# is refused, saying why (the full disk, not only that the file is gone).
+fm="$T/full"
+mkdir "$fm"
+if [ "$(id -u)" = 0 ] && mount -t tmpfs -o size=1m tmpfs "$fm" 2>/dev/null; then
+    F() { TS_SOCKET="$fm/s" "$TS" "$@"; }
+    F -L first true >/dev/null
+    dd if=/dev/zero of="$fm/fill" bs=4k 2>/dev/null
+    rm -f "$fm/s.journal"
+    run_cmd F -L during-full true
+    is "$RC" 255 "journal removed on a full disk: a job is refused"
+    case $ERR in *"journal cannot be written: No space left on device"*) pass "... saying the disk is full" ;;
+        *) fail "... saying the disk is full" "$ERR" ;; esac
+    rm -f "$fm/fill"
+    eventually "... once there is room, the journal is written again" -- test -s "$fm/s.journal"
+    F -K >/dev/null 2>&1
+    for i in $(seq 100); do umount "$fm" 2>/dev/null && break; sleep 0.1; done
+    mountpoint -q "$fm" && umount -l "$fm"
+else
+    skip "journal removed on a full disk" "needs root and a tmpfs"
+fi
+
 # 7. Second names for the queue's files made elsewhere (another user's hard links, where
 #    protected_hardlinks is 0; here the owner's own, which has the same effect) stop no queue in a
 #    directory only its owner can write.
