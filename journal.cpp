@@ -636,6 +636,10 @@ Journal::Journal(std::string path, Queue* q, Log log, bool sync)
 
 std::string Journal::why() const {
     if (err_ == 0) return dirty_ ? "changes are held in memory until a snapshot can be written" : "";
+    if (err_ == EEXIST && file_state() == FileState::Replaced)
+        return format("another file took its place (%s): move that file away, and the queue's journal "
+                      "is written there again",
+                      path_.c_str());
     return strerror(err_);
 }
 
@@ -1136,6 +1140,7 @@ bool Journal::apply(uint16_t type, std::string_view b, Queue* q, uint32_t fmt, J
  * back its partial bytes; if even that fails, no record is appended to this
  * file any more (a snapshot replaces it). */
 bool Journal::write_record(const std::string& rec) {
+    if (!at_path()) return false;
     int e = 0;
     const char* what = "write the journal";
     if (!write_all(fd_.get(), rec.data(), rec.size())) e = errno;
@@ -1185,12 +1190,14 @@ bool Journal::append(uint16_t type, const std::string& body, bool kept) {
         if (kept) dirty_ = true;
         return false;
     }
+    size_t off = size_;
     Layout out(Key{key_init_}, size_, live_meta());
     out.add(type, body);
     if (!write_record(out.bytes())) {
         if (kept) dirty_ = true;
         return false;
     }
+    if (type != kSettings) keep_settings_apart(off);
     return true;
 }
 
@@ -1222,6 +1229,7 @@ bool Journal::room() {
 bool Journal::recover(const Queue& q) {
     if (path_.empty() || (err_ == 0 && !dirty_ && fd_)) return true;
     if (dirty_ || !fd_) {   // a whole snapshot: not on every request
+        if (file_state() == FileState::Replaced) return false;   // none is tried until it is moved away
         double now = mono_now();
         if (now - snapshot_tried_ < 0.2) return false;
         snapshot_tried_ = now;
@@ -1253,6 +1261,7 @@ bool Journal::job(const Job& j, bool kept) {
         auto it = env_ids_.find(j.env.get());
         env = it != env_ids_.end() ? it->second : EnvCopies{next_env_id_ + 1, j.env, {}};
     }
+    size_t out_at = size_;
     Layout out(Key{key_init_}, size_, live_meta());
     out.add_job(j, j.env ? &env : nullptr);
     job_bytes_ = 0.9 * job_bytes_ + 0.1 * double(out.bytes().size());
@@ -1264,6 +1273,7 @@ bool Journal::job(const Job& j, bool kept) {
         next_env_id_ = std::max(next_env_id_, env.id);
         env_ids_[j.env.get()] = std::move(env);
     }
+    keep_settings_apart(out_at);
     return true;
 }
 bool Journal::start(JobId id, bool kept, const std::vector<std::string>& gpus,
@@ -1302,7 +1312,22 @@ bool Journal::moved_before(JobId id, JobId before) { return append(kMoveBefore, 
 bool Journal::unstarted(JobId id) { return append(kUnstarted, bytes_of(IdRec{id, 0})); }
 bool Journal::set_settings(const QueueSettings& s) {
     settings_ = s;
-    return append(kSettings, encode_queue_settings(s));
+    size_t off = size_;
+    settings_at_.clear();
+    if (!append(kSettings, encode_queue_settings(s))) return false;
+    settings_at_.push_back({off, size_});   // (with the anchors it may have brought: more than the record)
+    return true;
+}
+
+/* The queue's settings, once more, when the record just written at [off,
+ * size_) does not touch every sector and region that all their copies share
+ * (as an environment's, for the jobs that need it): every job needs them, so
+ * no one zeroed unit may take them all. */
+void Journal::keep_settings_apart(size_t off) {
+    if (!settings_ || settings_at_.empty() || covered(settings_at_, off, size_)) return;
+    Layout out(Key{key_init_}, size_, live_meta());
+    size_t at = out.add(kSettings, encode_queue_settings(*settings_));
+    if (write_record(out.bytes())) settings_at_.push_back({at, size_});
 }
 
 void Journal::set_sync(bool on) {
@@ -1337,6 +1362,13 @@ static Fd make_temp(const std::string& path, std::string* tmp) {
  * and on disk. On failure nothing changes: the old file stays in use. */
 bool Journal::write_snapshot(const Queue& q) {
     if (path_.empty()) return true;   // no journal (TS_JOURNAL=0, or refused)
+    if (file_state() == FileState::Replaced) {   // not ours any more: never renamed over
+        errno = EEXIST;
+        if (err_ == 0 && !dirty_)
+            log_(format("journal %s: another file took its place: it is left alone, and this server "
+                        "writes no snapshot there", path_.c_str()));
+        return false;
+    }
     std::unordered_map<const Env*, EnvCopies> envs;
     uint32_t next_env = 0;
     uint64_t salt = new_salt();   // each file its own
@@ -1357,20 +1389,18 @@ bool Journal::write_snapshot(const Queue& q) {
         }
     };
     // The queue's settings: after the meta record, and again at the end (another region, unless the file is small).
-    if (settings_) records.add(kSettings, encode_queue_settings(*settings_));
+    std::vector<std::pair<size_t, size_t>> settings_at;
+    auto add_settings = [&] {
+        size_t at = records.add(kSettings, encode_queue_settings(*settings_));
+        settings_at.push_back({at, records.end()});
+    };
+    if (settings_) add_settings();
     size_t waiting = 0, start = records.end();
     for (JobId id : q.active()) add_job(*q.find(id), true), ++waiting;
     for (JobId id : q.overflow()) add_job(*q.find(id), true), ++waiting;
     size_t done = 0, before = records.end();
     for (JobId id : q.finished_list()) add_job(*q.find(id), false), ++done;
-    if (settings_ && done + waiting > 0) records.add(kSettings, encode_queue_settings(*settings_));
-    if (file_state() == FileState::Replaced) {   // not ours any more: never renamed over
-        errno = EEXIST;
-        if (err_ == 0 && !dirty_)
-            log_(format("journal %s: another file took its place: it is left alone, and this server "
-                        "writes no snapshot there", path_.c_str()));
-        return false;
-    }
+    if (settings_ && done + waiting > 0) add_settings();
     std::string out = journal_header(kJournalFormat, salt) + records.bytes();
     std::string tmp;
     Fd fd = make_temp(path_, &tmp);
@@ -1387,6 +1417,7 @@ bool Journal::write_snapshot(const Queue& q) {
         if (err_ == 0 && !dirty_)
             log_(format("journal %s: cannot write a snapshot: %s; the journal stays as it was",
                         path_.c_str(), strerror(e)));
+        if (err_ != 0) err_ = e;   // while failing, why() says what stops it now (a removed file: a full disk)
         errno = e;
         return false;
     }
@@ -1402,6 +1433,7 @@ bool Journal::write_snapshot(const Queue& q) {
     allocated_ = 0;
     env_ids_ = std::move(envs);
     next_env_id_ = next_env;
+    settings_at_ = std::move(settings_at);
     if (waiting) job_bytes_ = double(before - start) / double(waiting);
     if (done) done_bytes_ = double(out.size() - before) / double(done);
     err_ = 0;
@@ -1432,6 +1464,16 @@ void Journal::remove_file() {
     bool ours = file_state() == FileState::Same;
     fd_.reset();
     if (!path_.empty() && ours) unlink(path_.c_str());
+}
+
+bool Journal::at_path() {
+    FileState state = file_state();
+    if (state == FileState::Same) return true;
+    dirty_ = true;   // the file at the path lacks the queue: only a snapshot saves it
+    fail(state == FileState::Gone ? ENOENT : EEXIST,
+         state == FileState::Gone ? "find its file (it was removed)" : "write to it (another file took its place)");
+    low_ = false;
+    return false;
 }
 
 Journal::FileState Journal::file_state() const {

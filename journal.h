@@ -31,7 +31,11 @@
  * 512 and 4096 once the file reaches them (a meta record grown by a filler
  * pads up to each); an environment has a copy before the first job that
  * uses it and one more after any job whose record does not touch every
- * sector and region that its copies share (one to four per file). Costs:
+ * sector and region that its copies share (one to four per file); the
+ * queue's settings, which every job needs, have copies so too (a snapshot
+ * writes one after the meta record and one at the end; a record appended
+ * that does not touch every unit their copies share is followed by one
+ * more). Costs:
  * two pads per file at most, each shorter than the record it keeps off the
  * offset (plus 34 bytes), 28 bytes per anchor. Files of format 2 written
  * before had the copies side by side: they are read the same way.
@@ -49,7 +53,10 @@
  * journal at all is moved aside.
  *
  * Writing never destroys state: every record is one write(2) at the end of
- * the file, and a write that fails cuts off only its own partial bytes. Then
+ * the file, and a write that fails cuts off only its own partial bytes. A
+ * record goes only to the file still at the journal's path (at_path()): a
+ * removed one is written again by a snapshot first, another file put there
+ * stops all writing until it is moved away. Then
  * the journal is failing (ok() false, why() says why) until recover() works:
  * the server refuses changes meanwhile, and whatever it had to keep in memory
  * (pending()) is saved by a snapshot when space returns. Snapshots (at start,
@@ -159,6 +166,13 @@ public:
      * (another file is there now: never written over, appended to or removed). */
     enum class FileState { Same, Gone, Replaced };
     FileState file_state() const;
+    /* Whether the path still names the file written to. Else the journal is
+     * failing from now on, with the queue held in memory (pending()): a
+     * record appended to a file no longer at the path would be lost with the
+     * server, so none is; recover() writes the journal again where none is,
+     * and leaves another file alone (why() says to move it away). Every
+     * record is checked so (an fstat and an lstat). */
+    bool at_path();
 
     size_t size() const { return size_; }
     bool replayed_anything() const { return replayed_; }
@@ -181,6 +195,7 @@ private:
     bool keep_aside(const std::string& why, std::string* kept_as);
     void set_aside(const std::string& why);
     bool write_snapshot(const Queue& q);
+    void keep_settings_apart(size_t off);
     void reserve();
     Queue::Meta live_meta() const;
 
@@ -212,6 +227,8 @@ private:
     // Replay: jobs whose environment no record read so far held (a later copy may).
     std::vector<std::pair<JobId, uint32_t>> env_missing_;
     std::optional<QueueSettings> settings_;   // the queue's settings (the last record of them)
+    // The bytes [start, end) of each copy of them in the file being written.
+    std::vector<std::pair<size_t, size_t>> settings_at_;
 };
 
 /* A whole job as the journal's tagged fields, and back (shared by the journal

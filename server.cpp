@@ -188,12 +188,17 @@ void Server::keep_socket() {
 void Server::keep_journal() {
     switch (journal_->file_state()) {
     case Journal::FileState::Same: journal_said_ = false; return;
-    case Journal::FileState::Replaced:
-        if (!journal_said_) log("the journal %s.journal was replaced by another file: it is left alone", path_.c_str());
+    case Journal::FileState::Replaced:   // failing (changes refused) until that file is moved away
+        if (!journal_said_)
+            log("the journal %s.journal was replaced by another file: it is left alone, and changes to "
+                "the queue are refused until it is moved away",
+                path_.c_str());
         journal_said_ = true;
+        (void)journal_->at_path();
         return;
-    case Journal::FileState::Gone:
+    case Journal::FileState::Gone:   // failing (changes refused) until it is written again
         if (journal_->compact(queue_)) log("the journal %s.journal was removed: written again", path_.c_str());
+        else (void)journal_->at_path();
         return;
     }
 }
@@ -458,6 +463,7 @@ void Server::recover_journal(double now) {
 /* A change may be made only if the journal can record it: else the client
  * hears why, and nothing changes. */
 bool Server::writable(Conn& c, const char* outcome) {
+    (void)journal_->at_path();   // a removed journal is written again before the change, not after
     bool ok = (journal_->ok() && !journal_->pending()) || journal_->recover(queue_);
     if (ok && journal_->room()) return true;
     error(c, format("the queue's journal cannot be written: %s; %s.\n", journal_->why().c_str(), outcome));

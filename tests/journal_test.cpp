@@ -1986,6 +1986,38 @@ TEST_P(JournalDamageTest, AZeroedSectorOrRegionCostsOnlyTheRecordsInIt) {
 
 INSTANTIATE_TEST_SUITE_P(SnapshotOrAppended, JournalDamageTest, ::testing::Bool());
 
+/* The queue's settings, which every job needs, survive any one zeroed sector
+ * or region: journaled at a queue's first start (one record appended), with
+ * jobs appended after it, or written by a snapshot. */
+TEST_P(JournalDamageTest, AZeroedSectorOrRegionNeverTakesTheQueuesSettings) {
+    const QueueSettings mine{{"TS_FSYNC", "1"}, {"TS_VISIBLE_DEVICES", "0,1"}};
+    {
+        auto a = open_live();
+        ASSERT_TRUE(a->j->set_settings(mine));
+        JobSpec s = cmd({"make"});
+        for (int i = 0; i < 20; ++i) s.env.push_back(format("VAR_%02d=/some/value/%d", i, i));
+        for (int i = 0; a->j->size() < 4 * 4096; ++i) {
+            s.argv = {"make", std::to_string(i)};
+            a->add(s, 1700000000 + i);
+        }
+        if (GetParam()) {
+            ASSERT_TRUE(a->j->compact(a->q));
+        }
+    }
+    const std::string bytes = slurp(path_);
+    for (size_t unit : {size_t(512), size_t(4096)})
+        for (size_t z = 0; z < bytes.size(); z += unit) {
+            SCOPED_TRACE(format("bytes %zu-%zu zeroed", z, z + unit));
+            std::string b = bytes;
+            std::fill(b.begin() + long(z), b.begin() + long(std::min(z + unit, b.size())), '\0');
+            for (const auto& n : named("s.journal.bad.")) unlink(dir_.file(n).c_str());
+            spit(path_, b);
+            auto d = open_live();
+            ASSERT_TRUE(d->j->settings()) << "the queue's settings were lost\n" << all_logs();
+            EXPECT_EQ(*d->j->settings(), mine);
+        }
+}
+
 TEST_F(JournalTest, AnIdWhoseJobRecordIsLostIsNotGivenAgain) {
     // The newest job was removed; its own record is damaged, the removal is
     // not: the next id still goes past it. (Past offset 512 first: the meta

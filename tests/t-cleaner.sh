@@ -96,7 +96,69 @@ for i in 1 2 3 4 5 6 7 8; do "$TS" -l >/dev/null 2>&1 & done
 wait
 is "$(server_pids)" "$third" "eight clients after the socket was deleted: still the one server"
 
-# 6. Second names for the queue's files made elsewhere (another user's hard links, where
+# 6. The journal removed, or replaced by another file, while the server runs (a queue of its own, one
+#    job running, five queued): no change a client hears of is written only to a file that is no longer at
+#    the journal's path, where a server killed a moment later would lose it.
+jq="$T/jr"
+mkdir "$jq"
+J() { TS_SOCKET="$jq/s" "$TS" "$@"; }
+jr_pid() { TS_SOCKET="$jq/s" server_pids; }
+# jr_labels [MORE...]: the commands (with their labels) of the jobs not finished, and MORE, sorted.
+jr_labels() { { J -l 2>/dev/null | awk 'NR > 1 && $2 != "finished" { print $NF }'; [ $# = 0 ] || printf '%s\n' "$@"; } | sort | tr '\n' ' '; }
+pid_gone() { [ ! -e "/proc/$1/stat" ] || [ "$(sed 's/.*) //' "/proc/$1/stat" | cut -c1)" = Z ]; }
+extra_cleanup() { : >"$T/go_jr"; J -K; }
+J -S 1 >/dev/null
+J waitfor go_jr >/dev/null
+for i in 1 2 3 4 5; do J -L "q$i" true >/dev/null; done
+before=$(J -l | awk 'NR > 1 { print $NF }')
+jr_labels0() { printf '%s\n' "$before" "$@" | sort | tr '\n' ' '; }   # the queue before, and these
+jp=$(jr_pid)
+rm -f "$jq/s.journal"
+run_cmd J -L after-rm true
+is "$RC" 0 "journal removed, a job queued at once: rc 0"
+kill -9 "$jp"
+eventually "... the server killed at once is gone" -- pid_gone "$jp"
+is "$(jr_labels)" "$(jr_labels0 '[after-rm]true')" "... the next server has the whole queue and that job"
+
+jp=$(jr_pid)
+cp "$jq/s.journal" "$jq/copy"
+mv "$jq/copy" "$jq/s.journal"
+run_cmd J -L after-replace true
+is "$RC" 255 "journal replaced by another file: a job is refused"
+case $ERR in *"another file took its place ($jq/s.journal): move that file away"*) pass "... saying why and what to do" ;;
+    *) fail "... saying why and what to do" "$ERR" ;; esac
+mv "$jq/s.journal" "$jq/foreign"
+run_cmd J -L after-move true
+is "$RC" 0 "... once that file is moved away, a job is queued again"
+kill -9 "$jp"
+eventually "... the server killed at once is gone" -- pid_gone "$jp"
+is "$(jr_labels)" "$(jr_labels0 '[after-rm]true' '[after-move]true')" "... the next server has the whole queue, and only the jobs that were queued"
+: >"$T/go_jr"
+J -K >/dev/null 2>&1
+
+# The journal removed while the disk is full (root: a small tmpfs): it cannot be written again, so a change
+# is refused, saying why (the full disk, not only that the file is gone).
+fm="$T/full"
+mkdir "$fm"
+if [ "$(id -u)" = 0 ] && mount -t tmpfs -o size=1m tmpfs "$fm" 2>/dev/null; then
+    F() { TS_SOCKET="$fm/s" "$TS" "$@"; }
+    F -L first true >/dev/null
+    dd if=/dev/zero of="$fm/fill" bs=4k 2>/dev/null
+    rm -f "$fm/s.journal"
+    run_cmd F -L during-full true
+    is "$RC" 255 "journal removed on a full disk: a job is refused"
+    case $ERR in *"journal cannot be written: No space left on device"*) pass "... saying the disk is full" ;;
+        *) fail "... saying the disk is full" "$ERR" ;; esac
+    rm -f "$fm/fill"
+    eventually "... once there is room, the journal is written again" -- test -s "$fm/s.journal"
+    F -K >/dev/null 2>&1
+    for i in $(seq 100); do umount "$fm" 2>/dev/null && break; sleep 0.1; done
+    mountpoint -q "$fm" && umount -l "$fm"
+else
+    skip "journal removed on a full disk" "needs root and a tmpfs"
+fi
+
+# 7. Second names for the queue's files made elsewhere (another user's hard links, where
 #    protected_hardlinks is 0; here the owner's own, which has the same effect) stop no queue in a
 #    directory only its owner can write.
 "$TS" -K >/dev/null 2>&1
