@@ -429,33 +429,41 @@ run_cmd as $B "$TS" -l
 check "A can" 0 $'finished\n' '' -- as $A "$TS" -s 1
 stop_queues
 
-# ---- 12. where a queue may lie (StrictModes), and its socket's mode ---------------------------------------
+# ---- 14. where a queue may lie (StrictModes), and its socket's mode ---------------------------------------
 # A sticky lab directory that belongs to B: B could rename anything over A's fresh socket, or delete A's
 # files and start a server of his own there. Refused, naming the directory.
-new_queue q12 1777
-chown $B "$T/q12"
+new_queue q14 1777
+chown $B "$T/q14"
 run_cmd as $A "$TS" true
 is "$RC" 255 "A's queue in a sticky directory of B's: refused"
-[[ $ERR == *"The directory $T/q12 belongs to uid $B"* ]] && pass "naming the directory and its owner" \
+[[ $ERR == *"The directory $T/q14 belongs to uid $B"* ]] && pass "naming the directory and its owner" \
     || fail "naming the directory and its owner" "$ERR"
 # A's own directory, owner-only, but inside one that everyone may write and that is not sticky: B can
 # move A's directory aside and put his own in its place.
-mkdir -m 777 "$T/open12"
-mkdir -m 700 "$T/open12/q"
-chown $A "$T/open12/q"
-Q=$T/open12/q/sock
+mkdir -m 777 "$T/open14"
+mkdir -m 700 "$T/open14/q"
+chown $A "$T/open14/q"
+Q=$T/open14/q/sock
 run_cmd as $A "$TS" true
 is "$RC" 255 "A's owner-only directory below a non-sticky world-writable one: refused"
-[[ $ERR == *"The directory $T/open12 can be written by other users and is not sticky"* ]] \
+[[ $ERR == *"The directory $T/open14 can be written by other users and is not sticky"* ]] \
     && pass "naming the directory above" || fail "naming the directory above" "$ERR"
+# Nothing at all in a directory of A's: B is told there is no queue there (not that one belongs to A).
+mkdir -m 755 "$T/empty14"
+chown $A "$T/empty14"
+Q=$T/empty14/sock
+run_cmd as $B "$TS" -l
+is "$RC" 255 "B's ts where A's directory holds no queue: fails"
+[[ $ERR == *"there is no queue at $Q, and only uid $A (the owner of $T/empty14) may start one there"* ]] \
+    && pass "saying there is no queue there" || fail "saying there is no queue there" "$ERR"
 # The socket gets its mode when it is made (the umask around bind), never by a chmod through its path,
 # which would follow whatever B renamed over the socket meanwhile.
 if command -v strace >/dev/null; then
-    new_queue q12m 1777
-    strace -qq -e trace=chmod,fchmodat -o "$T/strace12" \
+    new_queue q14m 1777
+    strace -qq -e trace=chmod,fchmodat -o "$T/strace14" \
         env TS_SOCKET="$Q" TS_SOCKET_MODE=0666 "$TS" -l >/dev/null 2>&1
-    if grep -q "$Q" "$T/strace12"; then
-        fail "no chmod through the socket's path" "$(grep "$Q" "$T/strace12")"
+    if grep -q "$Q" "$T/strace14"; then
+        fail "no chmod through the socket's path" "$(grep "$Q" "$T/strace14")"
     else
         pass "no chmod through the socket's path"
     fi

@@ -123,6 +123,9 @@ p=$(qserver)
 kill -KILL "$p"
 eventually "a's server killed" -- pid_gone "$p"
 release go2
+# (a's runner starts the next server when its job ends; b may not start a's: wait for it)
+server_back() { [ -n "$(qserver)" ]; }
+eventually "a's runner started the next server" -- server_back
 check "b's job ran after the crash: -w rc 4" 4 '' '' -- as_b "$T/q" -w 7
 check "as b" 0 $'4002\n' '' -- cat "$(as_b "$T/q" -o 7)"
 
