@@ -86,6 +86,9 @@ struct GpuSnapshot {
     std::vector<GpuProcess> procs;
     std::string source;            // "nvidia-smi", "sysfs", "nvidia-smi, sysfs"
     bool no_nvidia_smi = false;    // nvidia-smi was not found (so no NVIDIA card is known)
+    // What the probe's answers held that ts could not read (a line that is no
+    // card, cards beyond the limit...): what they name is never used.
+    std::vector<std::string> unread;
 
     const GpuCard* card(const std::string& uuid) const;
 };

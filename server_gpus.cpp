@@ -112,6 +112,9 @@ void Server::gpu_take(double now) {
             if (!c.uuid.empty() && c.index >= 0) gpu_known_[c.uuid] = c;
         gpu_snap_ = std::move(s);
         log_gpu_doubts();
+        for (const std::string& u : gpu_snap_.unread)   // once, not once a probe
+            if (!gpu_unread_.count(u)) log("%s: what it names is not used", printable(u).c_str());
+        gpu_unread_ = std::set<std::string>(gpu_snap_.unread.begin(), gpu_snap_.unread.end());
         for (const std::string& note : usable_cards(gpu_snap_, cfg_.gpu).notes)
             if (!gpu_probed_) log("%s", note.c_str());   // the first time: the owner may have meant otherwise
     }
@@ -343,6 +346,8 @@ std::string Server::gpu_wait_reason(const Job& j, double now) const {
         std::string why;
         bool placed = plan.place({int(k->spec.settings.gpus()), k->spec.settings.gpu_mem(), k->queued_mono}, &cards, &why);
         if (k != &j) continue;
+        if (!placed && !gpu_snap_.unread.empty())   // a card ts cannot read may be the one it waits for
+            why += " (and nvidia-smi listed what ts cannot read: " + printable(gpu_snap_.unread.front()) + ")";
         if (!placed) return why;
         break;
     }
@@ -440,6 +445,7 @@ std::string Server::gpu_list_text(double now) const {
     }
     for (const std::string& note : usable_cards(gpu_snap_, p).notes) s += "Note: " + note + ".\n";
     for (const std::string& d : doubts) s += "Note: " + printable(d) + ": it counts as busy.\n";
+    for (const std::string& u : gpu_snap_.unread) s += "Note: " + printable(u) + ": what it names is not used.\n";
     return s;
 }
 

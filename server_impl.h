@@ -277,6 +277,7 @@ private:
     double gpu_retry_at_ = 0;                     // a probe that failed or could not start: again then
     double gpu_failed_at_ = 0;                    // when the last probe failed (gpu_status_ says why)
     std::set<std::string> gpu_doubted_;           // cards the last probe could not read (logged once)
+    std::set<std::string> gpu_unread_;            // lines the last probe could not read (logged once)
     double gpu_list_until_ = 0;                   // a --gpu-list waits for the probe until then
     bool gpu_parked_ = false;                     // a submit waits for the first probe (Conn::parked)
 };

@@ -370,6 +370,23 @@ put apps </dev/null
 check "-w 0: it runs once everything about the card can be read" 0 '' '' -- timeout 10 "$TS" -w 0
 is "$(out_of 0)" "0|PCI_BUS_ID|0" "job 0 on card 0"
 eventually "the log says so" -- sh -c 'tail -n +$1 "$TS_SOCKET.error" | grep -q "GPU 0 can be read again"' sh $((nlog + 1))
+# A line of the card listing that is no card (a card the driver cannot reach): that card is never used,
+# and -i, --gpu-list and the log (once) say so.
+bad="Unable to determine the device handle for GPU 0000:65:00.0: Unknown Error"
+{ card 0 $U0; echo "$bad"; } | put gpus
+printf '%s, %s, 100, Xorg\n' $U0 $FOREIGN | put apps
+nlog=$(grep -c . "$TS_SOCKET.error" 2>/dev/null)
+check "job 1: -G 1; card 0 busy, and a line that is no card" 0 $'1\n' '' -- "$TS" -G 1 sh -c "$E"
+wait_info 1 "(and nvidia-smi listed what ts cannot read: nvidia-smi: line 2 left out (not a card): $bad)"
+run_cmd "$TS" --gpu-list
+has "$OUT" "Note: nvidia-smi: line 2 left out (not a card): $bad: what it names is not used." \
+    "--gpu-list: the line ts cannot read"
+wait_probes 4 "two more probes"
+is "$(tail -n +$((nlog + 1)) "$TS_SOCKET.error" | grep -c 'line 2 left out (not a card)')" 1 \
+    "logged once, not once a probe"
+one_card
+put apps </dev/null
+check "-w 1: it runs on card 0 once it is free" 0 '' '' -- timeout 10 "$TS" -w 1
 
 gpu_server TS_GPU_SLOTS=2
 check "job 0: a job whose child uses the card" 0 $'0\n' '' -- "$TS" -G 1 sh -c "waitfor o & echo \$! >'$T/child'; wait"
