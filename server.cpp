@@ -135,13 +135,15 @@ bool Server::open_log() {
 }
 
 /* The guard keeps this queue to one server for as long as this one lives
- * (connect.cpp); without it (another user holds its name) it runs as ts did
- * before guards. The socket's mode, for when it must be made again. */
+ * (connect.cpp); without it (another user holds its name) clients find this
+ * server through /proc (queue_server). The socket's mode, for when it must
+ * be made again. */
 void Server::hold_guard(Fd guard) {
     guard_ = std::move(guard);
     if (guard_) set_nonblock(guard_.get());
-    else log("this queue's guard (the abstract socket @%s) is held by another process: a second server "
-             "could start on this queue if its socket were removed", guard_name(path_).c_str());
+    else log("this queue's guard (the abstract socket @%s) is held by another process: clients find this "
+             "server by its listening socket instead (in /proc), and it makes its socket again within a "
+             "second if it is removed", guard_name(path_).c_str());
     std::string why;
     if (!parse_socket_mode(&sock_mode_, &why)) sock_mode_ = 0700;
 }

@@ -59,6 +59,7 @@ stop_queues() {
 extra_cleanup() {
     stop_queues
     [ -n "${holder-}" ] && kill "$holder" 2>/dev/null
+    [ -n "${squatter-}" ] && kill "$squatter" 2>/dev/null
     restore_sysctl
 }
 qts() { TS_SOCKET="$Q" "$TS" "$@"; }   # root, as an admin would
@@ -403,5 +404,27 @@ else
     skip "no chmod through the socket's path" "strace is not installed"
     skip "and the socket has TS_SOCKET_MODE all the same" "strace is not installed"
 fi
+
+# ---- 13. another user binds the queue's guard name first ---------------------------------------------------
+# Abstract socket names have no permissions: B binds the guard's name before A's first start, so A's server
+# runs without one. When a cleaner then removes the socket, A's next client must still find A's server (by
+# the path it listens on) and start no second server on the same journal (which would run the jobs twice).
+new_queue q13
+(bg_as $B forge "$Q" squat "$T/tb/held13") &
+squatter=$!
+eventually "B holds the guard's name" -- test -s "$T/tb/held13"
+check "A starts q13 (without a guard)" 0 '' '' -- as $A "$TS" -S 1
+check "A's blocker: 0" 0 $'0\n' '' -- as $A "$TS" waitfor go13
+check "A's job: 1" 0 $'1\n' '' -- as $A "$TS" sh -c "echo ran >>$T/ta/ran13"
+ok "$(grep -q "guard .* is held by another process" "$Q.error"; echo $?)" "the log says the guard is another's"
+rm -f "$Q"   # the cleaner
+run_cmd as $A "$TS" -l
+is "$RC" 0 "A's next client reaches A's server (which makes its socket again)"
+is "$(TS_SOCKET=$Q server_pids | wc -l)" 1 "one server on the queue, not two"
+release go13
+check "job 1 ends" 0 '' '' -- as $A "$TS" -w 1
+is "$(cat "$T/ta/ran13")" ran "job 1 ran once"
+stop_queues
+kill -TERM "$squatter"; wait "$squatter"; squatter=
 
 done_testing
