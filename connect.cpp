@@ -28,7 +28,9 @@
  *
  * A queue's location is trusted only if the socket's directory and every
  * directory above it belong to root or the queue's owner, and none that
- * others can write lacks the sticky bit (OpenSSH's StrictModes).
+ * others can write lacks the sticky bit (OpenSSH's StrictModes), and every
+ * symbolic link on the way belongs to root or the owner; the server asks
+ * again before it makes a removed file again.
  */
 #include "connect.h"
 
@@ -646,11 +648,72 @@ QueueOwner queue_owner(const std::string& socket_path, uid_t prefer, bool prefer
     return o;
 }
 
+/* The socket's directory resolved as the kernel resolves it (realpath), checking
+ * each symbolic link on the way: one that belongs to someone other than
+ * root or the queue's owner can be pointed elsewhere by them at any time
+ * (between our check and our connect or bind), so it is refused. False with
+ * *err for such a link; true with an empty *real if the path cannot be
+ * resolved (bind or connect then says what is wrong). */
+static bool resolve_dir(const std::string& socket_path, uid_t owner, std::string* real, std::string* err) {
+    real->clear();
+    std::string path = dir_name(socket_path);
+    std::vector<std::string> todo;   // components still to walk, the next one last
+    auto push = [&todo](const std::string& p) {
+        std::vector<std::string> parts;
+        for (size_t at = 0; at <= p.size();) {
+            size_t slash = p.find('/', at);
+            if (slash == std::string::npos) slash = p.size();
+            if (slash > at) parts.push_back(p.substr(at, slash - at));
+            at = slash + 1;
+        }
+        todo.insert(todo.end(), parts.rbegin(), parts.rend());
+    };
+    std::string cur = "/";
+    if (path.empty() || path[0] != '/') {
+        char cwd[4096];
+        if (!getcwd(cwd, sizeof cwd)) return true;
+        cur = cwd;
+    }
+    push(path);
+    for (int links = 0; !todo.empty();) {
+        std::string c = todo.back();
+        todo.pop_back();
+        if (c == ".") continue;
+        if (c == "..") {
+            cur = dir_name(cur);
+            continue;
+        }
+        std::string next = cur == "/" ? "/" + c : cur + "/" + c;
+        struct stat st;
+        if (lstat(next.c_str(), &st) != 0) return true;
+        if (!S_ISLNK(st.st_mode)) {
+            cur = next;
+            continue;
+        }
+        if (st.st_uid != 0 && st.st_uid != owner) {
+            *err = format("The symbolic link %s belongs to uid %u, who could point it elsewhere at any "
+                          "time: a queue (here %s) must be reached only through links that belong to "
+                          "root or to the queue's owner (uid %u). Use the path it points to, or have "
+                          "root or uid %u own the link.",
+                          next.c_str(), unsigned(st.st_uid), socket_path.c_str(), unsigned(owner),
+                          unsigned(owner));
+            return false;
+        }
+        std::string target(4096, '\0');
+        ssize_t n = readlink(next.c_str(), &target[0], target.size());
+        if (n <= 0 || size_t(n) >= target.size() || ++links > 40) return true;   // ELOOP: bind says
+        target.resize(size_t(n));
+        if (target[0] == '/') cur = "/";
+        push(target);
+    }
+    *real = cur;
+    return true;
+}
+
 bool check_socket_dir(const std::string& socket_path, std::string* err, uid_t owner) {
-    char* real = realpath(dir_name(socket_path).c_str(), nullptr);
-    if (!real) return true;   // bind or connect says what is wrong
-    std::string dir = real;
-    free(real);
+    std::string dir;
+    if (!resolve_dir(socket_path, owner, &dir, err)) return false;
+    if (dir.empty()) return true;   // bind or connect says what is wrong
     for (;;) {
         struct stat st;
         if (lstat(dir.c_str(), &st) != 0) return true;

@@ -155,9 +155,23 @@ void Server::hold_guard(Fd guard) {
 void Server::check_files(double now) {
     if (harness_ || now < next_file_check_) return;
     next_file_check_ = now + kFileCheck;
+    if (!place_trusted()) return;
     keep_log();   // first: the others may have something to say
     keep_socket();
     keep_journal();
+}
+
+/* Whether the queue's place is still one to make files in: its directory
+ * may have been removed and made again by someone else, or replaced by a
+ * symbolic link of theirs (in a sticky directory above), and then nothing
+ * is made there (they could read, move or redirect it) until it is ours
+ * again. The rules are the start's (check_socket_dir). */
+bool Server::place_trusted() {
+    std::string why;
+    bool ok = check_socket_dir(path_, &why, uid_);
+    if (!ok && why != place_said_) log("%s Nothing is made there again until that changes.", why.c_str());
+    place_said_ = ok ? std::string() : why;
+    return ok;
 }
 
 void Server::keep_socket() {

@@ -427,4 +427,42 @@ is "$(cat "$T/ta/ran13")" ran "job 1 ran once"
 stop_queues
 kill -TERM "$squatter"; wait "$squatter"; squatter=
 
+# ---- 14. the queue's directory removed, and another user's made in its place ------------------------------
+# A cleaner removes A's queue directory from a sticky lab directory; B makes a directory of his own there, or
+# a symbolic link of his to a directory of A's that he chose. The server must make nothing there (B could
+# move or redirect what it makes), and A's clients must not follow B's link. Once A's own directory is back,
+# so is the queue.
+new_queue q14
+mkdir -m 755 "$T/q14/q" "$T/q14/other"
+chown $A "$T/q14/q" "$T/q14/other"
+Q=$T/q14/q/sock
+queues+=("$Q")
+check "A starts q14" 0 '' '' -- as $A "$TS" -S 1
+check "A's job waits: 0" 0 $'0\n' '' -- as $A "$TS" -N 5 true
+p14=$(qserver)
+server_log() {   # the log the server writes (its file may be removed: read it through /proc)
+    local f
+    for f in /proc/"$p14"/fd/*; do
+        case $(readlink "$f") in "$Q.error"*) cat "$f" ;; esac
+    done
+}
+rm -rf "$T/q14/q"   # the cleaner
+as $B mkdir -m 777 "$T/q14/q"
+eventually "the server says B's directory is not a place for the queue" -- \
+    sh -c "$(declare -f server_log); p14=$p14 Q=$Q server_log | grep -q 'The directory $T/q14/q belongs to uid $B'"
+is "$(ls -A "$T/q14/q")" "" "nothing of A's server is made in B's directory"
+rmdir "$T/q14/q"
+as $B ln -s "$T/q14/other" "$T/q14/q"
+eventually "the server says B's symbolic link is not a way to the queue" -- \
+    sh -c "$(declare -f server_log); p14=$p14 Q=$Q server_log | grep -q 'The symbolic link $T/q14/q belongs to uid $B'"
+is "$(ls -A "$T/q14/other")" "" "nothing is made where B's link points"
+run_cmd as $A "$TS" -l
+[[ $RC == 255 && $ERR == *"The symbolic link $T/q14/q belongs to uid $B"* ]] \
+    && pass "A's client does not follow B's link, saying why" || fail "A's client does not follow B's link" "$RC $ERR"
+rm -f "$T/q14/q"
+mkdir -m 755 "$T/q14/q"; chown $A "$T/q14/q"   # A's own directory again
+check "A's queue is back (the server made its socket again)" 0 $'queued\n' '' -- as $A "$TS" -s 0
+ok "$([ -S "$Q" ] && [ -s "$Q.journal" ]; echo $?)" "with its socket and journal"
+stop_queues
+
 done_testing
