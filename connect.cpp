@@ -21,11 +21,16 @@
  * look at its files, which puts the socket back (server.cpp), and the client
  * waits for it a moment, then says what is wrong. Abstract names have no
  * permissions: another user may bind a queue's guard first; the server then
- * starts without one (its log says so), as ts did before guards.
+ * starts without one (its log says so), and a client that would start a
+ * server looks for one of its own uid in the kernel's table of listening
+ * sockets (/proc/net/unix keeps a socket's path after the file is removed)
+ * before it takes the guard: still one server per queue.
  *
  * A queue's location is trusted only if the socket's directory and every
  * directory above it belong to root or the queue's owner, and none that
- * others can write lacks the sticky bit (OpenSSH's StrictModes).
+ * others can write lacks the sticky bit (OpenSSH's StrictModes), and every
+ * symbolic link on the way belongs to root or the owner; the server asks
+ * again before it makes a removed file again.
  */
 #include "connect.h"
 
@@ -63,14 +68,19 @@ socklen_t guard_address(const std::string& abs_path, sockaddr_un* a) {
     return socklen_t(offsetof(sockaddr_un, sun_path) + 1 + name.size());
 }
 
+/* Whether a process is gone (or only a zombie). */
+bool process_gone(pid_t pid) { return (kill(pid, 0) != 0 && errno == ESRCH) || is_zombie(pid); }
+
 /* A queue whose guard is held but whose socket is gone: the connection to
  * the guard has asked its server to put the socket back; wait for it a
  * moment. An invalid Fd and *err when it does not come. */
 Fd await_socket(const Socket& s, const GuardHolder& g, std::string* err, bool* released = nullptr) {
-    for (int i = 0; i < 150; ++i) {   // 3 s: the server looks at once when poked
+    // 3 s: the server looks at once when poked (within a second without a guard)
+    for (int i = 0; i < 150; ++i) {
         Fd fd = try_connect(s.path);
         if (fd) return fd;
-        if (i % 5 == 4 && !guard_holder(s.abs_path).held) {   // it was exiting (-K, SIGTERM): gone now
+        bool gone = g.by_guard ? !guard_holder(s.abs_path).held : process_gone(g.pid);
+        if (i % 5 == 4 && gone) {   // it was exiting (-K, SIGTERM): gone now
             if (released) *released = true;
             return Fd();
         }
@@ -152,9 +162,6 @@ bool check_server(const Socket& s, int fd, std::string* err) {
     }
     return true;
 }
-
-/* Whether a process is gone (or only a zombie). */
-bool process_gone(pid_t pid) { return (kill(pid, 0) != 0 && errno == ESRCH) || is_zombie(pid); }
 
 /* The processes of ours that listen on the queue's socket (the server; the
  * kernel's answer, whatever ts binary it is): /proc/net/unix gives the
@@ -263,6 +270,21 @@ GuardHolder guard_holder(const std::string& abs_path) {
     return g;
 }
 
+GuardHolder queue_server(const Socket& s, uid_t owner) {
+    GuardHolder g = guard_holder(s.abs_path);
+    if (g.held && (g.uid == getuid() || g.uid == owner)) return g;
+    // Another user may have bound the guard's name first (or bound it when
+    // our server started, and let it go since): ours then runs without one.
+    std::vector<pid_t> pids = listeners_of(s);
+    if (pids.empty()) return GuardHolder{};
+    GuardHolder ours;
+    ours.held = true;
+    ours.uid = getuid();
+    ours.pid = pids[0];
+    ours.by_guard = false;
+    return ours;
+}
+
 bool parse_socket_mode(mode_t* mode, std::string* err) {
     *mode = 0700;   // owner-only
     const char* m = getenv("TS_SOCKET_MODE");   // a shared queue: e.g. 0660 or 0666
@@ -367,8 +389,16 @@ void split_start_reply(const std::string& reply, std::vector<std::string>* notes
 
 /* Take the guard, bind and listen, then fork the server. False with *err if it cannot come up. */
 bool start_server(const Socket& s, std::string* err, std::vector<std::string>* notes, bool take_settings) {
+    // A server of ours that runs without the guard (another user bound its
+    // name) is found by /proc: asked first, before we hold the name ourselves.
+    std::vector<pid_t> running = listeners_of(s);
     GuardHolder holder;
-    Fd guard = take_guard(s.abs_path, &holder);
+    Fd guard = running.empty() ? take_guard(s.abs_path, &holder) : Fd();
+    if (!running.empty()) {
+        holder.held = true;
+        holder.uid = getuid();
+        holder.pid = running[0];
+    }
     if (!guard && holder.held && (holder.uid == getuid() || holder.uid == queue_owner(s.abs_path).uid)) {
         *err = format("The server didn't come up. (the queue's server%s is running already, but its "
                       "socket %s cannot be reached: no second server was started)",
@@ -450,8 +480,8 @@ Fd open_server(const Socket& s, std::string* err, bool kill_only, bool* dead, st
     if (!fd && (errno == ENOENT || errno == ECONNREFUSED)) {
         // A server that holds the queue but lost its socket: never a second one.
         int e = errno;
-        GuardHolder g = guard_holder(s.abs_path);
-        if (g.held && (g.uid == getuid() || (owner.known && g.uid == owner.uid))) {
+        GuardHolder g = queue_server(s, owner.known ? owner.uid : getuid());
+        if (g.held) {
             bool released = false;
             fd = await_socket(s, g, err, &released);
             if (!fd && !released) return Fd();
@@ -566,8 +596,7 @@ int restart_server(const Socket& s, bool take_settings) {
     Fd lock = lock_file(s.path + ".lock", &why);
     if (!lock) die("Cannot restart the server: %s", why.c_str());
     Fd fd = try_connect(s.path);
-    GuardHolder g = fd ? GuardHolder{} : guard_holder(s.abs_path);
-    if (!fd && g.held && g.uid != getuid()) g = GuardHolder{};   // another user's name: no server of ours
+    GuardHolder g = fd ? GuardHolder{} : queue_server(s, getuid());
     bool released = false;
     if (!fd && g.held) fd = await_socket(s, g, &err, &released);   // asked to put its socket back
     if (!fd && g.held && !released) {   // its socket is gone for good: stop it all the same
@@ -619,11 +648,72 @@ QueueOwner queue_owner(const std::string& socket_path, uid_t prefer, bool prefer
     return o;
 }
 
+/* The socket's directory resolved as the kernel resolves it (realpath), checking
+ * each symbolic link on the way: one that belongs to someone other than
+ * root or the queue's owner can be pointed elsewhere by them at any time
+ * (between our check and our connect or bind), so it is refused. False with
+ * *err for such a link; true with an empty *real if the path cannot be
+ * resolved (bind or connect then says what is wrong). */
+static bool resolve_dir(const std::string& socket_path, uid_t owner, std::string* real, std::string* err) {
+    real->clear();
+    std::string path = dir_name(socket_path);
+    std::vector<std::string> todo;   // components still to walk, the next one last
+    auto push = [&todo](const std::string& p) {
+        std::vector<std::string> parts;
+        for (size_t at = 0; at <= p.size();) {
+            size_t slash = p.find('/', at);
+            if (slash == std::string::npos) slash = p.size();
+            if (slash > at) parts.push_back(p.substr(at, slash - at));
+            at = slash + 1;
+        }
+        todo.insert(todo.end(), parts.rbegin(), parts.rend());
+    };
+    std::string cur = "/";
+    if (path.empty() || path[0] != '/') {
+        char cwd[4096];
+        if (!getcwd(cwd, sizeof cwd)) return true;
+        cur = cwd;
+    }
+    push(path);
+    for (int links = 0; !todo.empty();) {
+        std::string c = todo.back();
+        todo.pop_back();
+        if (c == ".") continue;
+        if (c == "..") {
+            cur = dir_name(cur);
+            continue;
+        }
+        std::string next = cur == "/" ? "/" + c : cur + "/" + c;
+        struct stat st;
+        if (lstat(next.c_str(), &st) != 0) return true;
+        if (!S_ISLNK(st.st_mode)) {
+            cur = next;
+            continue;
+        }
+        if (st.st_uid != 0 && st.st_uid != owner) {
+            *err = format("The symbolic link %s belongs to uid %u, who could point it elsewhere at any "
+                          "time: a queue (here %s) must be reached only through links that belong to "
+                          "root or to the queue's owner (uid %u). Use the path it points to, or have "
+                          "root or uid %u own the link.",
+                          next.c_str(), unsigned(st.st_uid), socket_path.c_str(), unsigned(owner),
+                          unsigned(owner));
+            return false;
+        }
+        std::string target(4096, '\0');
+        ssize_t n = readlink(next.c_str(), &target[0], target.size());
+        if (n <= 0 || size_t(n) >= target.size() || ++links > 40) return true;   // ELOOP: bind says
+        target.resize(size_t(n));
+        if (target[0] == '/') cur = "/";
+        push(target);
+    }
+    *real = cur;
+    return true;
+}
+
 bool check_socket_dir(const std::string& socket_path, std::string* err, uid_t owner) {
-    char* real = realpath(dir_name(socket_path).c_str(), nullptr);
-    if (!real) return true;   // bind or connect says what is wrong
-    std::string dir = real;
-    free(real);
+    std::string dir;
+    if (!resolve_dir(socket_path, owner, &dir, err)) return false;
+    if (dir.empty()) return true;   // bind or connect says what is wrong
     for (;;) {
         struct stat st;
         if (lstat(dir.c_str(), &st) != 0) return true;

@@ -50,6 +50,7 @@ struct GuardHolder {
     bool held = false;
     uid_t uid = static_cast<uid_t>(-1);   // who bound it
     pid_t pid = 0;                        // the server holding it, if /proc shows it (0: unknown)
+    bool by_guard = true;                 // false: a server of ours found by /proc (queue_server)
 };
 /* Bind and listen on the guard; an invalid Fd if it cannot, with *holder
  * saying who holds it when someone does. */
@@ -57,6 +58,12 @@ Fd take_guard(const std::string& abs_path, GuardHolder* holder);
 /* Whether someone holds the guard (connecting to it asks a ts server to put
  * its socket back, if it is gone). */
 GuardHolder guard_holder(const std::string& abs_path);
+/* The queue's running server: the guard's holder if that is us or the
+ * queue's owner, else (another user bound the guard's name, and the server
+ * runs without it) a process of ours listening on the socket's path, which
+ * the kernel's table keeps after the file is removed. held is false when
+ * there is none. */
+GuardHolder queue_server(const Socket& s, uid_t owner);
 
 /* Which file a path named when it was made. */
 struct FileId {

@@ -135,13 +135,15 @@ bool Server::open_log() {
 }
 
 /* The guard keeps this queue to one server for as long as this one lives
- * (connect.cpp); without it (another user holds its name) it runs as ts did
- * before guards. The socket's mode, for when it must be made again. */
+ * (connect.cpp); without it (another user holds its name) clients find this
+ * server through /proc (queue_server). The socket's mode, for when it must
+ * be made again. */
 void Server::hold_guard(Fd guard) {
     guard_ = std::move(guard);
     if (guard_) set_nonblock(guard_.get());
-    else log("this queue's guard (the abstract socket @%s) is held by another process: a second server "
-             "could start on this queue if its socket were removed", guard_name(path_).c_str());
+    else log("this queue's guard (the abstract socket @%s) is held by another process: clients find this "
+             "server by its listening socket instead (in /proc), and it makes its socket again within a "
+             "second if it is removed", guard_name(path_).c_str());
     std::string why;
     if (!parse_socket_mode(&sock_mode_, &why)) sock_mode_ = 0700;
 }
@@ -153,9 +155,23 @@ void Server::hold_guard(Fd guard) {
 void Server::check_files(double now) {
     if (harness_ || now < next_file_check_) return;
     next_file_check_ = now + kFileCheck;
+    if (!place_trusted()) return;
     keep_log();   // first: the others may have something to say
     keep_socket();
     keep_journal();
+}
+
+/* Whether the queue's place is still one to make files in: its directory
+ * may have been removed and made again by someone else, or replaced by a
+ * symbolic link of theirs (in a sticky directory above), and then nothing
+ * is made there (they could read, move or redirect it) until it is ours
+ * again. The rules are the start's (check_socket_dir). */
+bool Server::place_trusted() {
+    std::string why;
+    bool ok = check_socket_dir(path_, &why, uid_);
+    if (!ok && why != place_said_) log("%s Nothing is made there again until that changes.", why.c_str());
+    place_said_ = ok ? std::string() : why;
+    return ok;
 }
 
 void Server::keep_socket() {

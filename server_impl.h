@@ -127,6 +127,7 @@ public:
     void keep_socket();
     void keep_journal();
     void keep_log();
+    bool place_trusted();
     void unlink_socket();
     bool settle_settings();
     bool open_log();
@@ -208,6 +209,7 @@ private:
     double next_file_check_ = 0;   // when to look at the socket, journal and log files again
     bool sock_said_ = false;       // a socket that cannot be put back was logged (once, until it can)
     bool journal_said_ = false;    // ... a journal replaced by another file
+    std::string place_said_;       // why the location is no longer trusted, as logged (check_socket_dir)
     Fd sig_r_, sig_w_;
     std::string path_;
     std::vector<std::unique_ptr<Conn>> conns_;

@@ -212,6 +212,35 @@ TEST_F(SocketDir, ADirectoryOfAnotherUserIsRefused) {
     }
 }
 
+// A symbolic link on the way that belongs to someone other than root or the
+// queue's owner is theirs to point elsewhere at any time (between the check
+// and the connect, or when the server makes its socket again): refused, even
+// when it points into the owner's own directories; and every link is looked
+// at, links inside a link's target too.
+TEST_F(SocketDir, ASymlinkOfAnotherUserIsRefused) {
+    if (geteuid() != 0) GTEST_SKIP() << "needs root (lchown)";
+    std::string real = dir_ / "real", hop = dir_ / "hop", link = dir_ / "link";
+    ASSERT_EQ(mkdir(real.c_str(), 0700), 0);
+    ASSERT_EQ(symlink(real.c_str(), hop.c_str()), 0);
+    ASSERT_EQ(symlink("hop", link.c_str()), 0);   // link -> hop -> real
+    std::string err;
+    EXPECT_TRUE(check_socket_dir(link + "/s", &err, geteuid())) << err;   // ours (root's) links
+    ASSERT_EQ(lchown(hop.c_str(), kOther, kOther), 0);
+    EXPECT_FALSE(check_socket_dir(link + "/s", &err, geteuid()));
+    EXPECT_EQ(err, format("The symbolic link %s belongs to uid %u, who could point it elsewhere at any time: "
+                          "a queue (here %s) must be reached only through links that belong to root or "
+                          "to the queue's owner (uid %u). Use the path it points to, or have root or uid "
+                          "%u own the link.",
+                          hop.c_str(), unsigned(kOther), (link + "/s").c_str(), unsigned(geteuid()),
+                          unsigned(geteuid())));
+    err.clear();
+    EXPECT_TRUE(check_socket_dir(real + "/s", &err, geteuid())) << err;   // the path it points to
+    EXPECT_TRUE(check_socket_dir(link + "/s", &err, kOther)) << err;      // the link's owner's queue
+    EXPECT_TRUE(check_socket_dir(dir_ / "gone/s", &err, geteuid())) << err;
+    ASSERT_EQ(symlink("loop", (dir_ / "loop").c_str()), 0);
+    EXPECT_TRUE(check_socket_dir(dir_ / "loop/s", &err, geteuid())) << err;   // bind says ELOOP
+}
+
 // ------------------------------------------------------------------ queue_owner
 
 class QueueOwnerTest : public ::testing::Test {

@@ -24,7 +24,13 @@
  *   forge SOCK attach ID              Attach to job ID as its runner; print the answer
  *   forge SOCK listen FILE            bind SOCK (an impostor server), accept, and keep
  *                                     "CONNS BYTES" up to date in FILE until SIGTERM
+ *   forge SOCK squat FILE             bind the queue's guard name (connect.cpp: FNV-1a of
+ *                                     SOCK's canonical path, in the abstract namespace)
+ *                                     first, write "held" to FILE, accept and close
+ *                                     connections until SIGTERM
  */
+#include <limits.h>
+#include <stddef.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -323,6 +329,49 @@ static int listen_as(const char *file) {
     return 0;
 }
 
+/* The guard's name for sock_path, as connect.cpp's guard_name makes it. */
+static void guard_name(char *out, size_t size) {
+    char dir[PATH_MAX], real[PATH_MAX], canon[2 * PATH_MAX];
+    strncpy(dir, sock_path, sizeof dir - 1);
+    dir[sizeof dir - 1] = 0;
+    char *slash = strrchr(dir, '/');
+    const char *base = slash ? slash + 1 : sock_path;
+    if (slash) *slash = 0;
+    if (realpath(slash ? (*dir ? dir : "/") : ".", real)) snprintf(canon, sizeof canon, "%s/%s", real, base);
+    else snprintf(canon, sizeof canon, "%s", sock_path);
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (const unsigned char *c = (const unsigned char *)canon; *c; ++c) h = (h ^ *c) * 0x100000001b3ull;
+    snprintf(out, size, "ts-queue-%016llx", (unsigned long long)h);
+}
+
+static int squat(const char *file) {
+    char name[64];
+    guard_name(name, sizeof name);
+    int l = socket(AF_UNIX, SOCK_STREAM, 0);
+    struct sockaddr_un a;
+    memset(&a, 0, sizeof a);
+    a.sun_family = AF_UNIX;
+    size_t n = strlen(name);
+    memcpy(a.sun_path + 1, name, n);
+    if (bind(l, (struct sockaddr *)&a, (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + n)) != 0 ||
+        listen(l, 64) != 0) {
+        perror("bind");
+        return 2;
+    }
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_term;
+    sigaction(SIGTERM, &sa, NULL);   /* no SA_RESTART: accept returns */
+    FILE *f = fopen(file, "w");
+    fprintf(f, "held %s\n", name);
+    fclose(f);
+    while (!stop) {
+        int c = accept(l, NULL, NULL);
+        if (c >= 0) close(c);
+    }
+    return 0;
+}
+
 int main(int argc, char **argv) {
     if (argc < 3) return 2;
     sock_path = argv[1];
@@ -348,6 +397,7 @@ int main(int argc, char **argv) {
         return 0;
     }
     if (!strcmp(mode, "listen") && argc == 4) return listen_as(argv[3]);
+    if (!strcmp(mode, "squat") && argc == 4) return squat(argv[3]);
     fprintf(stderr, "forge: bad usage\n");
     return 2;
 }

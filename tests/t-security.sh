@@ -59,6 +59,7 @@ stop_queues() {
 extra_cleanup() {
     stop_queues
     [ -n "${holder-}" ] && kill "$holder" 2>/dev/null
+    [ -n "${squatter-}" ] && kill "$squatter" 2>/dev/null
     restore_sysctl
 }
 qts() { TS_SOCKET="$Q" "$TS" "$@"; }   # root, as an admin would
@@ -473,5 +474,65 @@ else
     skip "no chmod through the socket's path" "strace is not installed"
     skip "and the socket has TS_SOCKET_MODE all the same" "strace is not installed"
 fi
+
+# ---- 13. another user binds the queue's guard name first ---------------------------------------------------
+# Abstract socket names have no permissions: B binds the guard's name before A's first start, so A's server
+# runs without one. When a cleaner then removes the socket, A's next client must still find A's server (by
+# the path it listens on) and start no second server on the same journal (which would run the jobs twice).
+new_queue q13
+(bg_as $B forge "$Q" squat "$T/tb/held13") &
+squatter=$!
+eventually "B holds the guard's name" -- test -s "$T/tb/held13"
+check "A starts q13 (without a guard)" 0 '' '' -- as $A "$TS" -S 1
+check "A's blocker: 0" 0 $'0\n' '' -- as $A "$TS" waitfor go13
+check "A's job: 1" 0 $'1\n' '' -- as $A "$TS" sh -c "echo ran >>$T/ta/ran13"
+ok "$(grep -q "guard .* is held by another process" "$Q.error"; echo $?)" "the log says the guard is another's"
+rm -f "$Q"   # the cleaner
+run_cmd as $A "$TS" -l
+is "$RC" 0 "A's next client reaches A's server (which makes its socket again)"
+is "$(TS_SOCKET=$Q server_pids | wc -l)" 1 "one server on the queue, not two"
+release go13
+check "job 1 ends" 0 '' '' -- as $A "$TS" -w 1
+is "$(cat "$T/ta/ran13")" ran "job 1 ran once"
+stop_queues
+kill -TERM "$squatter"; wait "$squatter"; squatter=
+
+# ---- 14. the queue's directory removed, and another user's made in its place ------------------------------
+# A cleaner removes A's queue directory from a sticky lab directory; B makes a directory of his own there, or
+# a symbolic link of his to a directory of A's that he chose. The server must make nothing there (B could
+# move or redirect what it makes), and A's clients must not follow B's link. Once A's own directory is back,
+# so is the queue.
+new_queue q14
+mkdir -m 755 "$T/q14/q" "$T/q14/other"
+chown $A "$T/q14/q" "$T/q14/other"
+Q=$T/q14/q/sock
+queues+=("$Q")
+check "A starts q14" 0 '' '' -- as $A "$TS" -S 1
+check "A's job waits: 0" 0 $'0\n' '' -- as $A "$TS" -N 5 true
+p14=$(qserver)
+server_log() {   # the log the server writes (its file may be removed: read it through /proc)
+    local f
+    for f in /proc/"$p14"/fd/*; do
+        case $(readlink "$f") in "$Q.error"*) cat "$f" ;; esac
+    done
+}
+rm -rf "$T/q14/q"   # the cleaner
+as $B mkdir -m 777 "$T/q14/q"
+eventually "the server says B's directory is not a place for the queue" -- \
+    sh -c "$(declare -f server_log); p14=$p14 Q=$Q server_log | grep -q 'The directory $T/q14/q belongs to uid $B'"
+is "$(ls -A "$T/q14/q")" "" "nothing of A's server is made in B's directory"
+rmdir "$T/q14/q"
+as $B ln -s "$T/q14/other" "$T/q14/q"
+eventually "the server says B's symbolic link is not a way to the queue" -- \
+    sh -c "$(declare -f server_log); p14=$p14 Q=$Q server_log | grep -q 'The symbolic link $T/q14/q belongs to uid $B'"
+is "$(ls -A "$T/q14/other")" "" "nothing is made where B's link points"
+run_cmd as $A "$TS" -l
+[[ $RC == 255 && $ERR == *"The symbolic link $T/q14/q belongs to uid $B"* ]] \
+    && pass "A's client does not follow B's link, saying why" || fail "A's client does not follow B's link" "$RC $ERR"
+rm -f "$T/q14/q"
+mkdir -m 755 "$T/q14/q"; chown $A "$T/q14/q"   # A's own directory again
+check "A's queue is back (the server made its socket again)" 0 $'queued\n' '' -- as $A "$TS" -s 0
+ok "$([ -S "$Q" ] && [ -s "$Q.journal" ]; echo $?)" "with its socket and journal"
+stop_queues
 
 done_testing
