@@ -58,6 +58,11 @@ stop_queues() {
 }
 extra_cleanup() {
     stop_queues
+    # Other users' runners whose queue is gone wait for it to come back (for a day): stop them.
+    local p
+    for p in $(procs_with_env "TMPDIR=$T/ta") $(procs_with_env "TMPDIR=$T/tb") $(procs_with_env "TMPDIR=$T/tc"); do
+        [ "$(head -c "${#TS}" "/proc/$p/cmdline" 2>/dev/null)" == "$TS" ] && kill -TERM "$p"
+    done
     [ -n "${holder-}" ] && kill "$holder" 2>/dev/null
     [ -n "${squatter-}" ] && kill "$squatter" 2>/dev/null
     restore_sysctl
@@ -475,15 +480,15 @@ else
     skip "and the socket has TS_SOCKET_MODE all the same" "strace is not installed"
 fi
 
-# ---- 13. another user binds the queue's guard name first ---------------------------------------------------
+# ---- 15. another user binds the queue's guard name first ---------------------------------------------------
 # Abstract socket names have no permissions: B binds the guard's name before A's first start, so A's server
 # runs without one. When a cleaner then removes the socket, A's next client must still find A's server (by
 # the path it listens on) and start no second server on the same journal (which would run the jobs twice).
-new_queue q13
+new_queue q15
 (bg_as $B forge "$Q" squat "$T/tb/held13") &
 squatter=$!
 eventually "B holds the guard's name" -- test -s "$T/tb/held13"
-check "A starts q13 (without a guard)" 0 '' '' -- as $A "$TS" -S 1
+check "A starts q15 (without a guard)" 0 '' '' -- as $A "$TS" -S 1
 check "A's blocker: 0" 0 $'0\n' '' -- as $A "$TS" waitfor go13
 check "A's job: 1" 0 $'1\n' '' -- as $A "$TS" sh -c "echo ran >>$T/ta/ran13"
 ok "$(grep -q "guard .* is held by another process" "$Q.error"; echo $?)" "the log says the guard is another's"
@@ -497,40 +502,40 @@ is "$(cat "$T/ta/ran13")" ran "job 1 ran once"
 stop_queues
 kill -TERM "$squatter"; wait "$squatter"; squatter=
 
-# ---- 14. the queue's directory removed, and another user's made in its place ------------------------------
+# ---- 16. the queue's directory removed, and another user's made in its place ------------------------------
 # A cleaner removes A's queue directory from a sticky lab directory; B makes a directory of his own there, or
 # a symbolic link of his to a directory of A's that he chose. The server must make nothing there (B could
 # move or redirect what it makes), and A's clients must not follow B's link. Once A's own directory is back,
 # so is the queue.
-new_queue q14
-mkdir -m 755 "$T/q14/q" "$T/q14/other"
-chown $A "$T/q14/q" "$T/q14/other"
-Q=$T/q14/q/sock
+new_queue q16
+mkdir -m 755 "$T/q16/q" "$T/q16/other"
+chown $A "$T/q16/q" "$T/q16/other"
+Q=$T/q16/q/sock
 queues+=("$Q")
-check "A starts q14" 0 '' '' -- as $A "$TS" -S 1
+check "A starts q16" 0 '' '' -- as $A "$TS" -S 1
 check "A's job waits: 0" 0 $'0\n' '' -- as $A "$TS" -N 5 true
-p14=$(qserver)
+p16=$(qserver)
 server_log() {   # the log the server writes (its file may be removed: read it through /proc)
     local f
-    for f in /proc/"$p14"/fd/*; do
+    for f in /proc/"$p16"/fd/*; do
         case $(readlink "$f") in "$Q.error"*) cat "$f" ;; esac
     done
 }
-rm -rf "$T/q14/q"   # the cleaner
-as $B mkdir -m 777 "$T/q14/q"
+rm -rf "$T/q16/q"   # the cleaner
+as $B mkdir -m 777 "$T/q16/q"
 eventually "the server says B's directory is not a place for the queue" -- \
-    sh -c "$(declare -f server_log); p14=$p14 Q=$Q server_log | grep -q 'The directory $T/q14/q belongs to uid $B'"
-is "$(ls -A "$T/q14/q")" "" "nothing of A's server is made in B's directory"
-rmdir "$T/q14/q"
-as $B ln -s "$T/q14/other" "$T/q14/q"
+    sh -c "$(declare -f server_log); p16=$p16 Q=$Q server_log | grep -q 'The directory $T/q16/q belongs to uid $B'"
+is "$(ls -A "$T/q16/q")" "" "nothing of A's server is made in B's directory"
+rmdir "$T/q16/q"
+as $B ln -s "$T/q16/other" "$T/q16/q"
 eventually "the server says B's symbolic link is not a way to the queue" -- \
-    sh -c "$(declare -f server_log); p14=$p14 Q=$Q server_log | grep -q 'The symbolic link $T/q14/q belongs to uid $B'"
-is "$(ls -A "$T/q14/other")" "" "nothing is made where B's link points"
+    sh -c "$(declare -f server_log); p16=$p16 Q=$Q server_log | grep -q 'The symbolic link $T/q16/q belongs to uid $B'"
+is "$(ls -A "$T/q16/other")" "" "nothing is made where B's link points"
 run_cmd as $A "$TS" -l
-[[ $RC == 255 && $ERR == *"The symbolic link $T/q14/q belongs to uid $B"* ]] \
+[[ $RC == 255 && $ERR == *"The symbolic link $T/q16/q belongs to uid $B"* ]] \
     && pass "A's client does not follow B's link, saying why" || fail "A's client does not follow B's link" "$RC $ERR"
-rm -f "$T/q14/q"
-mkdir -m 755 "$T/q14/q"; chown $A "$T/q14/q"   # A's own directory again
+rm -f "$T/q16/q"
+mkdir -m 755 "$T/q16/q"; chown $A "$T/q16/q"   # A's own directory again
 check "A's queue is back (the server made its socket again)" 0 $'queued\n' '' -- as $A "$TS" -s 0
 ok "$([ -S "$Q" ] && [ -s "$Q.journal" ]; echo $?)" "with its socket and journal"
 stop_queues
