@@ -188,9 +188,17 @@ int Client::print_text(const std::string& request) {
 
 /* The server answers Done (whatever its version) just before it exits. */
 int Client::kill_server() {
+    // Only a ts server holds the queue's guard: one that holds it and then
+    // ends without an answer was killed while it stopped, and is no 1.x server.
+    bool ours = guard_holder(sock_.abs_path).held;
     send(encode_empty(MsgType::KillServer));
     Frame f;
-    if (try_receive(&f) && f.type == MsgType::Error) request_failed(f);
+    bool answered = try_receive(&f);
+    if (answered && f.type == MsgType::Error) request_failed(f);
+    if (!answered && ours)
+        die("The server at %s ended before it confirmed that it stopped (was it killed?): its queue may "
+            "still be in its journal; run ts -K again to empty it.",
+            sock_.path.c_str());
     if (f.type != MsgType::Done)
         die("The server at %s did not confirm that it stopped: it is not a ts server "
             "(task-spooler 1.x?); stop it with its own -K.",

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <fcntl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -133,15 +134,20 @@ void apply_limits(const JobSpec& spec) {
 }
 
 /* Wait for the runner's go: one byte. EOF (the runner died, or will not
- * start the job after all) ends the child before the job could begin. */
-void wait_for_go(int gate) {
-    if (gate < 0) return;
+ * start the job after all) ends the child before the job could begin, and
+ * tells the server so on the runner's connection (JobPipes::link). */
+void wait_for_go(const JobPipes& p) {
+    if (p.gate < 0) return;
     char c = 0;
     ssize_t n;
-    do n = read(gate, &c, 1);
+    do n = read(p.gate, &c, 1);
     while (n < 0 && errno == EINTR);
-    if (n != 1) _exit(255);
-    close(gate);
+    if (n != 1) {
+        if (p.link >= 0 && p.not_run) (void)!send(p.link, p.not_run, p.not_run_len, MSG_NOSIGNAL);
+        _exit(255);
+    }
+    close(p.gate);
+    if (p.link >= 0) close(p.link);   // the job never holds the runner's connection
 }
 
 }  // namespace
@@ -184,14 +190,16 @@ std::string env_value(const std::vector<std::string>& env, const char* name) {
 /* In the job child: the context, then exec. Never returns. */
 [[noreturn]] void exec_job(const JobSpec& spec, char* const* argv, char* const* envp, int in,
                            int out, int err, const JobPipes* pipes) {
-    int gate = pipes ? pipes->gate : -1, report = pipes ? pipes->report : -1;
+    JobPipes none;
+    const JobPipes& p = pipes ? *pipes : none;
+    int gate = p.gate, report = p.report;
     setsid();
     if (in >= 0 && in != 0) dup2(in, 0);
     if (out >= 0 && out != 1) dup2(out, 1);
     if (err >= 0 && err != 2) dup2(err, 2);
-    close_other_fds({gate, report});
+    close_other_fds({gate, report, p.link});
     reset_signals();
-    wait_for_go(gate);
+    wait_for_go(p);
     umask(static_cast<mode_t>(spec.umask));
     apply_limits(spec);
     errno = 0;

@@ -29,10 +29,17 @@ std::string env_value(const std::vector<std::string>& env, const char* name);
  * the server the job starts leaves a job that never ran (queued again), not
  * one that runs unknown to the server.
  * report: close-on-exec; a child that cannot start the job writes a
- * StartFailure to it, so that the runner can say why (-i's Error line). */
+ * StartFailure to it, so that the runner can say why (-i's Error line).
+ * link: the runner's connection to the server, held by the child until the
+ * go (closed before the job begins): on EOF at the gate the child sends the
+ * server not_run (a NotRun frame) there, so that a runner that died after
+ * reporting the start, before its go, leaves a job queued again, not lost. */
 struct JobPipes {
     int gate = -1;
     int report = -1;
+    int link = -1;
+    const char* not_run = nullptr;
+    size_t not_run_len = 0;
 };
 struct StartFailure {
     int32_t step;   // kStepChdir or kStepExec

@@ -38,6 +38,7 @@ const Handler kHandlers[] = {
     {MsgType::Finished, sizeof(proto::FinishedBody), true, kReport, kAnyone, nullptr, true, &Server::on_finished},
     {MsgType::Spare, 0, false, kHello, kServerUid, nullptr, false, &Server::on_spare},
     {MsgType::Unstarted, sizeof(proto::Slots), false, kReport, kServerUid, nullptr, false, &Server::on_unstarted},
+    {MsgType::NotRun, 0, false, kReport, kAnyone, nullptr, false, &Server::on_not_run},
     {MsgType::GpuList, 0, false, kRequest, kAnyone, nullptr, false, &Server::on_gpu_list},
 };
 
@@ -632,6 +633,19 @@ void Server::on_unstarted(Conn& c, const Frame& f) {
     resources_short(id, "fork", e.n > 0 ? e.n : EAGAIN);
     reply(c, encode_empty(MsgType::Done));
     top_up_spares();
+}
+
+/* The job's child ended at its gate (context.h: JobPipes): its runner
+ * reported the start but ended (killed, say) before it let the job begin,
+ * so the job never ran. It is taken as a runner that ended before the start. */
+void Server::on_not_run(Conn& c, const Frame&) {
+    JobId id = c.job;
+    Job* j = queue_.find(id);
+    set_role(c, Role::Client);
+    c.close_after_flush = true;   // the child exits now; nothing else comes from it
+    if (!j || j->state != JobState::Running) return;
+    log_other(c.uid, format("job %d: its runner ended after it reported the start, before the job began", id));
+    never_started(*j, c);
 }
 
 /* A spare runner connected (only the spawner's children, which run as us:

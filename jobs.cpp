@@ -268,6 +268,8 @@ bool Queue::unstart(JobId id) {
     if (!e || !move(*e, Op::Unstart, JobState::Queued)) return false;
     e->job.pid = 0;
     e->job.runner_pid = 0;
+    e->job.start_time = 0;   // it never ran: its start reported, maybe, but not its go
+    e->job.output.clear();
     e->job.drop_gpus();
     return true;
 }

@@ -87,6 +87,8 @@ enum class MsgType : uint16_t {
     Finished = 301,     // FinishedBody + tail: why the job could not start (usually empty)
     Spare = 302,        // no body: a spare runner from the spawner, ready for Assign (server's uid only)
     Unstarted = 303,    // Slots (an errno): no process or memory to fork the job now: queue it again (-> Done)
+    NotRun = 304,       // no body: sent by the job's child, at its gate, when its runner ended (or gave up)
+                        // after Started but before the go: the job never ran (nothing answers)
 };
 
 // Submit::flags

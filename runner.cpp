@@ -370,8 +370,19 @@ public:
         }
         had_gate_ = bool(gate_w_);
     }
-    /* In the child: the ends it uses. */
-    JobPipes child_ends() const { return JobPipes{gate_r_.get(), report_w_.get()}; }
+    /* In the child: the ends it uses (link: the connection on which it says
+     * not_run if it never gets its go). */
+    JobPipes child_ends(int link, const std::string& not_run) const {
+        JobPipes p;
+        p.gate = gate_r_.get();
+        p.report = report_w_.get();
+        if (gate_r_) {
+            p.link = link;
+            p.not_run = not_run.data();
+            p.not_run_len = not_run.size();
+        }
+        return p;
+    }
     /* In the runner, after fork: the child's ends are its own. */
     void forked() {
         gate_r_.reset();
@@ -465,6 +476,7 @@ RunOutcome run_job(const JobSpec& spec, JobId id, ServerLink& link, bool foregro
     double start = wall_now(), start_mono = mono_now();   // reported; measured
     pid_t pid = -1;
     StartPipes sp;
+    const std::string not_run = encode_empty(proto::MsgType::NotRun);
     if (out_ok) {
         if (foreground) {
             struct sigaction si {};
@@ -494,7 +506,7 @@ RunOutcome run_job(const JobSpec& spec, JobId id, ServerLink& link, bool foregro
             sleep_seconds(delay);
         }
         if (pid == 0) {
-            JobPipes p = sp.child_ends();
+            JobPipes p = sp.child_ends(link.fd(), not_run);
             exec_job(spec, argv.data(), envp.data(), in, o1, o2, &p);
         }
         if (pid < 0) why = format("cannot fork: %s", strerror(errno));

@@ -118,6 +118,7 @@ public:
     void on_finished(Conn& c, const Frame& f);
     void on_spare(Conn& c, const Frame& f);
     void on_unstarted(Conn& c, const Frame& f);
+    void on_not_run(Conn& c, const Frame& f);
     void on_gpu_list(Conn& c, const Frame& f);
     Conn* idle_spare() const { return idle_spare_ && !idle_spare_->dead ? idle_spare_ : nullptr; }
     const struct Handler* handling_ = nullptr;   // the handler dispatch is running (its access rule)

@@ -1059,3 +1059,20 @@ TEST(Lifecycle, TheQueuedHeadIsNeverRemoved) {
     EXPECT_EQ(ids(q.active()), V{0});
     expect_consistent(q);
 }
+
+// A job whose runner reported the start but ended before the job's go never
+// ran: queued again, it keeps no start (what tells a job that started from one
+// that never did) and no output path of the runner that is gone.
+TEST(Queue, UnstartForgetsAReportedStart) {
+    Queue q;
+    q.add(cmd({"a"}), 1);
+    ASSERT_EQ(q.schedule().start, V{0});
+    q.started(0, 4242, "/tmp/ts-out.x", 5.0);
+    ASSERT_TRUE(q.unstart(0));
+    const Job* j = q.find(0);
+    ASSERT_NE(j, nullptr);
+    EXPECT_EQ(j->state, JobState::Queued);
+    EXPECT_EQ(j->pid, 0);
+    EXPECT_DOUBLE_EQ(j->start_time, 0);
+    EXPECT_EQ(j->output, "");
+}

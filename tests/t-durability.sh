@@ -556,4 +556,32 @@ check "TS_FSYNC=1: the queued job runs" 0 '' '' -- "$TS" -w 3
 "$TS" -K
 export TS_SOCKET="$T/s"
 
+# ---- the server killed while it carries out -K ---------------------------------------------------------
+# strace kills it as it removes its journal: -K cannot say the queue is gone, and must not call it a
+# task-spooler 1.x server (it said so). The queue comes back whole; a second -K empties it.
+if command -v strace >/dev/null; then
+    export TS_SOCKET="$T/kk/s"
+    mkdir -p "$T/kk"
+    "$TS" waitfor kkgo >/dev/null
+    for i in 1 2 3; do "$TS" true >/dev/null; done
+    run_cmd "$TS" -l
+    kl=$OUT
+    kpid=$(server_pids)
+    strace -qq -o /dev/null -p "$kpid" -e trace=unlink -e inject=unlink:signal=KILL:when=1 & ktr=$!
+    eventually "strace holds the server ($kpid)" -- sh -c '[ "$(awk "/^TracerPid:/ {print \$2}" /proc/$1/status)" = "$2" ]' x "$kpid" "$ktr"
+    run_cmd "$TS" -K
+    is "$RC" 255 "-K, the server killed meanwhile: exit 255"
+    [[ $ERR == *"ended before it confirmed that it stopped (was it killed?)"*"run ts -K again"* ]] \
+        && pass "... it says the server ended, not that it is no ts server" || fail "... it says the server ended" "$ERR"
+    wait "$ktr"
+    run_cmd "$TS" -l
+    is "$(brief "$OUT")" "$(brief "$kl")" "... the queue comes back whole"
+    check "a second -K" 0 '' '' -- "$TS" -K
+    check "... empties it" 0 'ID   State      Output               E-Level  Times(r/u/s)   Command [run=0/1]'$'\n' '' -- "$TS" -l
+    "$TS" -K
+    export TS_SOCKET="$T/s"
+else
+    skip "the server killed while it carries out -K" "strace is not installed"
+fi
+
 done_testing

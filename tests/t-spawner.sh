@@ -176,6 +176,28 @@ run_cmd "$TS" -i "$id"
     || fail "-i: a plain end, no Lost line" "$OUT"
 eventually "a new idle spare" -- one_idle_spare "$sp"
 
+# ---- a spare killed after it reported the start, before its job's go --------------------------------------
+# strace kills the spare on its first write(): the one byte that lets the job's child begin, sent only once
+# Started is on its way. The server has the start, but the job never ran: the child, at its gate, says so on
+# the runner's connection, and the job goes back to the queue and runs once (it was marked lost).
+if command -v strace >/dev/null; then
+    victim=$(idle_spares "$sp")
+    strace -qq -o /dev/null -p "$victim" -e trace=write -e inject=write:signal=KILL:when=1 & tracer=$!
+    eventually "strace holds the spare ($victim)" -- sh -c '[ "$(awk "/^TracerPid:/ {print \$2}" /proc/$1/status)" = "$2" ]' x "$victim" "$tracer"
+    id=$("$TS" sh -c 'echo ran >>"$TMPDIR/count-go"; echo once')
+    check "-w: the job ran after all (exit 0)" 0 '' '' -- "$TS" -w "$id"
+    check "... exactly once" 0 $'ran\n' '' -- cat "$T/count-go"
+    eventually "the killed spare ($victim) is gone" -- gone "$victim"
+    wait "$tracer"
+    log_has "job $id: its runner ended after it reported the start, before the job began"; ok $? "the log says why"
+    run_cmd "$TS" -i "$id"
+    [[ $OUT == "Exit status: died with exit code 0"$'\n'"Command: "* ]] && pass "-i: a plain end, no Lost line" \
+        || fail "-i: a plain end, no Lost line" "$OUT"
+    eventually "a new idle spare" -- one_idle_spare "$sp"
+else
+    skip "a spare killed between its start report and the job's go" "no strace"
+fi
+
 # ---- the same, and the server killed too before the spare read its job ------------------------------------
 # The journal names the spare as the job's runner, but the job never ran: the next server finds that runner
 # gone with no start reported, and queues the job again (it must not mark it lost).
