@@ -25,7 +25,8 @@ kill9() {
 # its fdatasync calls.
 STRACE_OK=0
 strace -f -qq -o /dev/null true >/dev/null 2>&1 && STRACE_OK=1
-traced() { strace -f -qq -e trace=fdatasync -o "$T/trace" "$@" >"$T/traced.out" 2>"$T/traced.err" </dev/null & TRACER=$!; }
+# (LeakSanitizer cannot run under ptrace: make check SANITIZE=1 turns it off for the traced processes)
+traced() { ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 strace -f -qq -e trace=fdatasync -o "$T/trace" "$@" >"$T/traced.out" 2>"$T/traced.err" </dev/null & TRACER=$!; }
 syncs() { local n; n=$(grep -c 'fdatasync(' "$T/trace" 2>/dev/null); echo "${n:-0}"; }
 traced_done() { [ -s "$T/traced.out" ]; }
 
