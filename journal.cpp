@@ -1469,6 +1469,9 @@ void Journal::remove_file() {
 bool Journal::at_path() {
     FileState state = file_state();
     if (state == FileState::Same) return true;
+    // Gone, and failing already: why() says what stops it now (a snapshot
+    // that found the disk full), not only that the file is gone.
+    if (state == FileState::Gone && err_ != 0 && dirty_) return false;
     dirty_ = true;   // the file at the path lacks the queue: only a snapshot saves it
     fail(state == FileState::Gone ? ENOENT : EEXIST,
          state == FileState::Gone ? "find its file (it was removed)" : "write to it (another file took its place)");

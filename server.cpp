@@ -213,8 +213,8 @@ void Server::keep_journal() {
         (void)journal_->at_path();
         return;
     case Journal::FileState::Gone:   // failing (changes refused) until it is written again
+        (void)journal_->at_path();   // first: a snapshot that fails then says why (a full disk)
         if (journal_->compact(queue_)) log("the journal %s.journal was removed: written again", path_.c_str());
-        else (void)journal_->at_path();
         return;
     }
 }
