@@ -79,8 +79,8 @@ Fd await_socket(const Socket& s, const GuardHolder& g, std::string* err, bool* r
     for (int i = 0; i < 150; ++i) {
         Fd fd = try_connect(s.path);
         if (fd) return fd;
-        bool gone = g.by_guard ? !guard_holder(s.abs_path).held : process_gone(g.pid);
-        if (i % 5 == 4 && gone) {   // it was exiting (-K, SIGTERM): gone now
+        if (i % 5 == 4 && (g.by_guard ? !guard_held(s.abs_path) : process_gone(g.pid))) {
+            // it was exiting (-K, SIGTERM): gone now
             if (released) *released = true;
             return Fd();
         }
@@ -250,17 +250,27 @@ Fd take_guard(const std::string& abs_path, GuardHolder* holder) {
     return fd;
 }
 
-GuardHolder guard_holder(const std::string& abs_path) {
-    GuardHolder g;
+/* A connection to the guard (ECONNREFUSED: bound by nobody, or not
+ * listening: no server of ours); an invalid Fd when there is none. */
+static Fd connect_guard(const std::string& abs_path) {
     Fd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    if (!fd) return g;
+    if (!fd) return fd;
     sockaddr_un a;
     socklen_t len = guard_address(abs_path, &a);
     int r;
     do {
         r = connect(fd.get(), reinterpret_cast<sockaddr*>(&a), len);
     } while (r != 0 && errno == EINTR);
-    if (r != 0) return g;   // ECONNREFUSED: bound by nobody (or not listening: no server of ours)
+    if (r != 0) fd.reset();
+    return fd;
+}
+
+bool guard_held(const std::string& abs_path) { return bool(connect_guard(abs_path)); }
+
+GuardHolder guard_holder(const std::string& abs_path) {
+    GuardHolder g;
+    Fd fd = connect_guard(abs_path);
+    if (!fd) return g;
     g.held = true;
     g.uid = peer_uid(fd.get());
     Socket s;
@@ -399,7 +409,8 @@ bool start_server(const Socket& s, std::string* err, std::vector<std::string>* n
         holder.uid = getuid();
         holder.pid = running[0];
     }
-    if (!guard && holder.held && (holder.uid == getuid() || holder.uid == queue_owner(s.abs_path).uid)) {
+    QueueOwner owner = queue_owner(s.abs_path);
+    if (!guard && holder.held && (holder.uid == getuid() || (owner.known && holder.uid == owner.uid))) {
         *err = format("The server didn't come up. (the queue's server%s is running already, but its "
                       "socket %s cannot be reached: no second server was started)",
                       holder.pid > 0 ? format(" (pid %d)", int(holder.pid)).c_str() : "", s.path.c_str());

@@ -55,9 +55,11 @@ struct GuardHolder {
 /* Bind and listen on the guard; an invalid Fd if it cannot, with *holder
  * saying who holds it when someone does. */
 Fd take_guard(const std::string& abs_path, GuardHolder* holder);
-/* Whether someone holds the guard (connecting to it asks a ts server to put
- * its socket back, if it is gone). */
+/* Who holds the guard, if anyone (connecting to it asks a ts server to put
+ * its socket back, if it is gone); guard_held only whether someone does
+ * (without looking through /proc for the holder's pid). */
 GuardHolder guard_holder(const std::string& abs_path);
+bool guard_held(const std::string& abs_path);
 /* The queue's running server: the guard's holder if that is us or the
  * queue's owner, else (another user bound the guard's name, and the server
  * runs without it) a process of ours listening on the socket's path, which

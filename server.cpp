@@ -155,10 +155,21 @@ void Server::hold_guard(Fd guard) {
 void Server::check_files(double now) {
     if (harness_ || now < next_file_check_) return;
     next_file_check_ = now + kFileCheck;
+    if (files_in_place()) return;   // the usual case: three lstat, no walk up the directories
     if (!place_trusted()) return;
     keep_log();   // first: the others may have something to say
     keep_socket();
     keep_journal();
+}
+
+/* The socket, journal and log are all where this server made them. */
+bool Server::files_in_place() {
+    struct stat mine;
+    bool log_ok = !log_fd_ || (fstat(log_fd_.get(), &mine) == 0 &&
+                               same_file(path_ + ".error", FileId{mine.st_dev, mine.st_ino}));
+    if (!log_ok || !same_file(path_, sock_id_) || journal_->file_state() != Journal::FileState::Same) return false;
+    sock_said_ = journal_said_ = false;
+    return true;
 }
 
 /* Whether the queue's place is still one to make files in: its directory

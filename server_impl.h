@@ -125,6 +125,7 @@ public:
     void configure();
     void hold_guard(Fd guard);
     void check_files(double now);
+    bool files_in_place();
     void keep_socket();
     void keep_journal();
     void keep_log();
