@@ -556,7 +556,6 @@ void Server::on_started(Conn& c, const Frame& f) {
     double start = s.start_us > 0 ? us_to_s(s.start_us) : wall_now();
     queue_.started(j->id, pid, out, start);
     journal_->started(j->id, pid, out, start);
-    start_tries_.erase(j->id);
     if (pid > 0 && c.role == Role::Runner && !short_of_.empty()) {   // the end of a shortage
         if (short_said_) log("job %d started: %s is available again", j->id, short_of_.c_str());
         short_of_.clear();

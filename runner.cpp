@@ -395,6 +395,7 @@ public:
     void no_go() { gate_w_.reset(); }
     /* Whether the child was let go (true without a gate: it never waited). */
     bool released() const { return released_ || !had_gate_; }
+    bool gated() const { return had_gate_; }
     /* After the child ended: what it could not do, if it said. */
     bool failure(StartFailure* f) {
         return report_r_ && read(report_r_.get(), f, sizeof *f) == ssize_t(sizeof *f);
@@ -486,23 +487,27 @@ RunOutcome run_job(const JobSpec& spec, JobId id, ServerLink& link, bool foregro
         // No process or memory for the job now: the server's runner gives
         // the job back (it is queued again and starts when there are some);
         // a client's runner waits for some (growing delays, up to an hour).
+        // Given back: whatever the server answers, this runner never runs
+        // the job (the server queues it again, or its next server finds it
+        // queued).
+        auto give_back = [&](int err) {
+            proto::Slots e{};
+            e.n = err;
+            outcome.reported = link.send_final(encode(proto::MsgType::Unstarted, e));
+            if (!out.path.empty()) unlink(out.path.c_str());
+            if (out.err_file) unlink((out.path + ".e").c_str());
+            out.gzip_in.reset();
+            if (out.gzip_pid > 0) (void)wait_for(out.gzip_pid, nullptr, nullptr);
+            outcome.result.errorlevel = -1;
+            return outcome;
+        };
+        // Without its gate the job would begin before the server has its
+        // start, and a runner killed meanwhile would leave it to run twice.
+        if (!sp.gated() && link.may_unstart()) return give_back(EMFILE);
         for (double delay = 0.01, waited = 0;; waited += delay, delay = std::min(delay * 2, 1.0)) {
             pid = fork();
             if (pid >= 0 || (errno != EAGAIN && errno != ENOMEM) || waited > 3600) break;
-            if (link.may_unstart()) {
-                // Given back: whatever the server answers, this runner never
-                // runs the job (the server queues it again, or its next server
-                // finds it queued).
-                proto::Slots e{};
-                e.n = errno;
-                outcome.reported = link.send_final(encode(proto::MsgType::Unstarted, e));
-                if (!out.path.empty()) unlink(out.path.c_str());
-                if (out.err_file) unlink((out.path + ".e").c_str());
-                out.gzip_in.reset();
-                if (out.gzip_pid > 0) (void)wait_for(out.gzip_pid, nullptr, nullptr);
-                outcome.result.errorlevel = -1;
-                return outcome;
-            }
+            if (link.may_unstart()) return give_back(errno);
             sleep_seconds(delay);
         }
         if (pid == 0) {

@@ -511,6 +511,7 @@ static ssize_t read_from(int fd, char* buf, size_t size, pid_t* sender) {
     m.msg_controllen = sizeof control;
     ssize_t n = recvmsg(fd, &m, MSG_CMSG_CLOEXEC);
     if (n <= 0) return n;
+    *sender = 0;   // unknown unless this read says (a writer in a pid namespace we cannot see: 0)
     for (struct cmsghdr* h = CMSG_FIRSTHDR(&m); h; h = CMSG_NXTHDR(&m, h))
         if (h->cmsg_level == SOL_SOCKET && h->cmsg_type == SCM_CREDENTIALS &&
             h->cmsg_len == CMSG_LEN(sizeof(struct ucred))) {
