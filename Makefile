@@ -33,6 +33,10 @@ endif
 ifneq ($(file <$(B)/link.flags),$(LINK))
 $(file >$(B)/link.flags,$(LINK))
 endif
+# (made again when a `make clean all` removed them after the lines above ran)
+.DEFAULT_GOAL := all
+$(B)/compile.flags $(B)/link.flags:
+	$(shell mkdir -p $(B))$(file >$(B)/compile.flags,$(COMPILE))$(file >$(B)/link.flags,$(LINK))
 
 LIB  := config.o frame.o gpu.o gpu_probe.o probe.o server_gpus.o jobs.o journal.o listing.o options.o client.o connect.o context.o handlers.o server.o runner.o settings.o spawner.o util.o
 OBJS := $(addprefix $(B)/,$(LIB))

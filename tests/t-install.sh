@@ -75,4 +75,8 @@ ok "$(cmp -s "$src/ts" "$root/usr/bin/tsp" && [ ! -L "$root/usr/bin/tsp" ] && [ 
 ok "$(cmp -s "$src/ts.1" "$root/usr/share/man/man1/ts.1" && cmp -s "$src/ts" "$root/usr/bin/ts"; echo $?)" \
     "make install-tsp over make install: ts and ts.1 untouched"
 
+# clean and build in one make: the flag files are gone by the time the build needs them
+mk clean all; ok $? "make clean all"
+case $(cat "$src/ts" 2>/dev/null) in *-static*) pass "... builds ts, statically" ;; *) fail "... builds ts, statically" "$(cat "$T/mk.out")" ;; esac
+
 done_testing
