@@ -782,6 +782,7 @@ bool Journal::load(std::string* data) {
         return false;
     }
     if (in) {
+        note_file(in.get());   // the queue's journal: -K may remove it, a snapshot replace it
         if (!read_all(in.get(), data)) {
             refused_ = format("cannot read the journal %s: %s", path_.c_str(), strerror(errno));
             log_(refused_);
@@ -962,6 +963,7 @@ void Journal::start_writing(const Queue& q, const std::string& data, const Journ
     if (changed) dirty_ = true;   // what was just marked lost is in memory only
     if (how.fmt == kJournalFormat && !data.empty()) {
         fd_ = open_private(path_, O_WRONLY | O_APPEND, &why);
+        if (fd_) note_file(fd_.get());
         size_ = data.size();
         key_init_ = how.key.init;
         for (const auto& e : env_table_) next_env_id_ = std::max(next_env_id_, e.first);   // never one of its ids again
@@ -1312,6 +1314,9 @@ bool Journal::moved_before(JobId id, JobId before) { return append(kMoveBefore, 
 bool Journal::unstarted(JobId id) { return append(kUnstarted, bytes_of(IdRec{id, 0})); }
 bool Journal::set_settings(const QueueSettings& s) {
     settings_ = s;
+    // A snapshot puts the new settings in every copy (appended, the old
+    // copies would still stand, and one damaged block could bring them back).
+    if (live_ && !dirty_ && err_ == 0 && write_snapshot(*live_)) return true;
     size_t off = size_;
     settings_at_.clear();
     if (!append(kSettings, encode_queue_settings(s))) return false;
@@ -1429,6 +1434,7 @@ bool Journal::write_snapshot(const Queue& q) {
     unkept_.clear();
     key_init_ = key.init;
     fd_ = std::move(fd);
+    note_file(fd_.get());
     size_ = out.size();
     allocated_ = 0;
     env_ids_ = std::move(envs);
@@ -1479,9 +1485,20 @@ bool Journal::at_path() {
     return false;
 }
 
+/* The file the journal is: kept when it is read or written, so that each
+ * look at the path is one lstat, and holds when the descriptor is closed. */
+void Journal::note_file(int fd) {
+    struct stat st;
+    if (fstat(fd, &st) == 0) {
+        file_dev_ = st.st_dev;
+        file_ino_ = st.st_ino;
+    }
+}
+
 Journal::FileState Journal::file_state() const {
-    struct stat mine, there;
-    if (path_.empty() || !fd_ || fstat(fd_.get(), &mine) != 0) return FileState::Same;
-    if (lstat(path_.c_str(), &there) != 0) return errno == ENOENT ? FileState::Gone : FileState::Same;
-    return there.st_dev == mine.st_dev && there.st_ino == mine.st_ino ? FileState::Same : FileState::Replaced;
+    struct stat there;
+    if (path_.empty() || file_ino_ == 0) return FileState::Same;   // none read or written yet
+    if (lstat(path_.c_str(), &there) != 0)
+        return errno == ENOENT || errno == ENOTDIR ? FileState::Gone : FileState::Same;
+    return there.st_dev == file_dev_ && there.st_ino == file_ino_ ? FileState::Same : FileState::Replaced;
 }

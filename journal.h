@@ -82,6 +82,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <sys/types.h>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -195,6 +196,7 @@ private:
     bool keep_aside(const std::string& why, std::string* kept_as);
     void set_aside(const std::string& why);
     bool write_snapshot(const Queue& q);
+    void note_file(int fd);
     void keep_settings_apart(size_t off);
     void reserve();
     Queue::Meta live_meta() const;
@@ -202,6 +204,8 @@ private:
     std::string path_;
     Log log_;
     Fd fd_;
+    dev_t file_dev_ = 0;            // the file at path_ that is the journal (note_file)
+    ino_t file_ino_ = 0;
     bool sync_ = false;
     size_t size_ = 0;
     size_t allocated_ = 0;          // bytes of the file allocated ahead (fallocate)

@@ -229,7 +229,9 @@ void GpuProbe::step_done(double now) {
         // 6: "No devices were found", which is an answer: no NVIDIA card.
         if (code == 6 || (code == 0 && parse_query_gpu(text_, &cur_.cards, &err, &warnings))) {
             if (code == 6) cur_.cards.clear();
-            else cur_.unread.insert(cur_.unread.end(), warnings.begin(), warnings.end());
+            else   // what names no card it keeps: a line left out, cards beyond the limit
+                for (const std::string& w : warnings)
+                    if (w.find(" left out") != std::string::npos) cur_.unread.push_back(w);
             cur_.source = "nvidia-smi";
             if (cur_.cards.empty()) next_after_nvidia(now);
             else (void)spawn(Step::Apps, now);

@@ -171,7 +171,7 @@ if ! until_ok 60 listed "${UUID[0]}" "$fpid"; then
 else
     "$TS" -G 1 sh -c 'echo "env $CUDA_VISIBLE_DEVICES"' >/dev/null
     if [ "$N" -gt 1 ]; then
-        "$TS" -w 0 >/dev/null 2>&1
+        timeout 60 "$TS" -w 0 >/dev/null 2>&1
         got=$(sed -n 's/^env //p' "$("$TS" -o 0)")
         promise "$([ -n "$got" ] && [ "$got" != "${IDX[0]}" ]; echo $?)" \
             "a process that is not a ts job keeps -G 1 jobs off its card" "its GPU ${IDX[0]}; the job got GPU $got"

@@ -2018,6 +2018,33 @@ TEST_P(JournalDamageTest, AZeroedSectorOrRegionNeverTakesTheQueuesSettings) {
         }
 }
 
+// ts --reconfigure on a queue with jobs: no zeroed block brings the old
+// settings back (their copies are gone with a snapshot, not left beside the new).
+TEST_F(JournalTest, ChangedSettingsNeverComeBackFromAZeroedBlock) {
+    const QueueSettings old{{"TS_FSYNC", "1"}}, now{{"TS_GPU_SLOTS", "2"}};
+    {
+        auto a = open_live();
+        ASSERT_TRUE(a->j->set_settings(old));
+        JobSpec s = cmd({"make"});
+        for (int i = 0; a->j->size() < 3 * 4096; ++i) {
+            s.argv = {"make", std::to_string(i)};
+            a->add(s, 1700000000 + i);
+        }
+        ASSERT_TRUE(a->j->set_settings(now));
+    }
+    const std::string bytes = slurp(path_);
+    for (size_t z = 0; z < bytes.size(); z += 512) {
+        SCOPED_TRACE(format("bytes %zu-%zu zeroed", z, z + 512));
+        std::string b = bytes;
+        std::fill(b.begin() + long(z), b.begin() + long(std::min(z + 512, b.size())), '\0');
+        for (const auto& n : named("s.journal.bad.")) unlink(dir_.file(n).c_str());
+        spit(path_, b);
+        auto d = open_live();
+        ASSERT_TRUE(d->j->settings()) << all_logs();
+        EXPECT_EQ(*d->j->settings(), now);
+    }
+}
+
 TEST_F(JournalTest, AnIdWhoseJobRecordIsLostIsNotGivenAgain) {
     // The newest job was removed; its own record is damaged, the removal is
     // not: the next id still goes past it. (Past offset 512 first: the meta
