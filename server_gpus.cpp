@@ -269,7 +269,9 @@ bool Server::gpu_check_submit(Conn& c, const Frame& f, const JobSpec& spec) {
         gpu_parked_ = true;
         return false;
     }
-    if (!gpu_snap_.ok) return true;   // cannot tell: it waits, with the reason in -i
+    if (!gpu_snap_.ok || !gpu_snap_.unread.empty()) return true;   // cannot tell: it waits, with the reason in -i
+    for (const GpuCard& card : gpu_snap_.cards)
+        if (!card.unreadable.empty()) return true;   // that card may be the one it needs
     std::string why;
     if (!could_ever_fit(need, usable_cards(gpu_snap_, cfg_.gpu), &why)) {
         if (gpu_snap_.cards.empty() && gpu_snap_.no_nvidia_smi)

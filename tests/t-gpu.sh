@@ -387,6 +387,12 @@ is "$(tail -n +$((nlog + 1)) "$TS_SOCKET.error" | grep -c 'line 2 left out (not 
 one_card
 put apps </dev/null
 check "-w 1: it runs on card 0 once it is free" 0 '' '' -- timeout 10 "$TS" -w 1
+# A card whose memory cannot be read may be the one a --gpu-mem job needs: the job waits, not refused.
+card 0 $U0 '[N/A]' | put gpus
+eventually "the server sees card 0's memory as unreadable" -- sh -c '"$TS" --gpu-list | grep -q "memory.total: \[N/A\]"'
+check "job 2: --gpu-mem=2G while card 0's memory cannot be read: queued" 0 $'2\n' '' -- "$TS" --gpu-mem=2G sh -c "$E"
+one_card
+check "-w 2: it runs once card 0 can be read" 0 '' '' -- timeout 10 "$TS" -w 2
 
 gpu_server TS_GPU_SLOTS=2
 check "job 0: a job whose child uses the card" 0 $'0\n' '' -- "$TS" -G 1 sh -c "waitfor o & echo \$! >'$T/child'; wait"
