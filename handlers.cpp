@@ -556,14 +556,7 @@ void Server::on_started(Conn& c, const Frame& f) {
     double start = s.start_us > 0 ? us_to_s(s.start_us) : wall_now();
     queue_.started(j->id, pid, out, start);
     journal_->started(j->id, pid, out, start);
-    if (pid > 0 && c.role == Role::Runner && !short_of_.empty()) {   // the end of a shortage
-        if (short_said_) log("job %d started: %s is available again", j->id, short_of_.c_str());
-        short_of_.clear();
-        short_said_ = false;
-        start_delay_ = 0;
-    }
-    // The spare that became this runner is replaced now, not while it was starting the job.
-    if (c.role == Role::Runner) top_up_spares();
+    if (c.role == Role::Runner) supply_.runner_started(j->id, pid);
 }
 
 void Server::on_finished(Conn& c, const Frame& f) {
@@ -629,9 +622,8 @@ void Server::on_unstarted(Conn& c, const Frame& f) {
         return;
     }
     set_role(c, Role::Client);
-    resources_short(id, "fork", e.n > 0 ? e.n : EAGAIN);
+    supply_.unstarted(id, e.n > 0 ? e.n : EAGAIN);
     reply(c, encode_empty(MsgType::Done));
-    top_up_spares();
 }
 
 /* The job's child ended at its gate (context.h: JobPipes): its runner
@@ -651,26 +643,10 @@ void Server::on_not_run(Conn& c, const Frame&) {
  * kServerUid; an idle spare that sends anything is closed by dispatch): give
  * it the oldest job waiting for one. */
 void Server::on_spare(Conn& c, const Frame&) {
-    if (spares_asked_ > 0) --spares_asked_;
-    while (!unassigned_.empty()) {
-        JobId id = unassigned_.front();
-        unassigned_.pop_front();
-        unassigned_since_ = mono_now();
-        Job* j = queue_.find(id);
-        if (j && j->state == JobState::Running && !runner_conn(id)) {
-            assign(c, *j);
-            top_up_spares();
-            return;
-        }
+    switch (supply_.spare_came(c)) {
+    case RunnerSupply::SpareIs::Assigned: break;   // it runs a waiting job now
+    case RunnerSupply::SpareIs::Idle: set_role(c, Role::Spare); break;
+    case RunnerSupply::SpareIs::Surplus: c.dead = true; break;   // it ends without a job
     }
-    // One idle spare is enough: a late one (its job got a runner forked here
-    // meanwhile) is sent away, and ends without a job.
-    if (idle_spare()) {
-        c.dead = true;
-        return;
-    }
-    idle_spare_ = &c;
-    set_role(c, Role::Spare);
-    top_up_spares();
 }
 

@@ -7,8 +7,8 @@
  * complete frames are dispatched (handlers.cpp). A malformed or oversized
  * frame marks that connection dead and nothing else; dead connections are
  * erased after the round, never during it. After the round's messages, one
- * scheduling pass starts every job that fits, through the launcher
- * (spawner.h). next_wakeup() is the one list of timers the loop waits for.
+ * scheduling pass starts every job that fits; the runner supply
+ * (runner_supply.h) gives each of our own jobs its runner. next_wakeup() is the one list of timers the loop waits for.
  *
  * A connection has one role (server_impl.h: Role), set by set_role, which
  * keeps the indexes from a job to its runner, its waiters and its overflow
@@ -64,7 +64,7 @@ void on_signal(int sig) {
 
 Server::Server(Fd listener, std::string path, ServerConfig cfg, std::unique_ptr<Launcher> harness_launcher)
     : listener_(std::move(listener)), path_(std::move(path)), harness_(harness_launcher != nullptr),
-      launcher_(std::move(harness_launcher)), cfg_(std::move(cfg)),
+      supply_(this, std::move(harness_launcher)), cfg_(std::move(cfg)),
       probe_({cfg_.nvidia_smi, cfg_.gpu_sysfs, cfg_.probe_timeout, cfg_.gpu_sysfs_set}) {
     if (!harness_) {   // the socket the starting client just made for us
         struct stat st;
@@ -72,9 +72,9 @@ Server::Server(Fd listener, std::string path, ServerConfig cfg, std::unique_ptr<
     }
     if (!open_log() || !may_serve()) return;
     // Then, while this process is small (before the journal is read), the spawner.
-    if (!launcher_) {
+    if (!supply_.has_launcher()) {
         std::string why;
-        launcher_ = process_launcher(path_, &why);
+        supply_.use(process_launcher(path_, &why));
         if (!why.empty()) log("cannot start the spawner (%s): runners are forked by the server", why.c_str());
     }
     int p[2];
@@ -108,7 +108,7 @@ Server::Server(Fd listener, std::string path, ServerConfig cfg, std::unique_ptr<
         queue_.set_max_slots(cfg_.slots);
         journal_->slots(cfg_.slots);
     }
-    top_up_spares();   // a spare ready for the first job
+    supply_.top_up();   // a spare ready for the first job
 }
 
 /* A log of ours with a second name (another user's hard link, where
@@ -398,9 +398,9 @@ double Server::next_wakeup(double now) const {
     };
     if (!accepting_) at(now + 0.1);                                       // accept failed for lack of descriptors
     if (reattach_deadline_ != 0) at(now + 0.5);                           // restored jobs wait for their runners
-    if (!unassigned_.empty()) at(now + 0.5);                              // started jobs wait for a spare
+    if (supply_.waiting()) at(now + 0.5);                                 // started jobs wait for a spare
     if (!journal_->ok() || journal_->pending()) at(next_recover_);        // a failing journal is tried again
-    else at(start_after_);                                                // starts put off for lack of resources
+    else at(supply_.start_after());                                       // starts put off for lack of resources
     at(gpu_wakeup(now));                                                  // a probe, settling GPUs, the next probe
     if (!harness_) at(next_file_check_);                                  // the socket, journal and log files
     return wake;
@@ -455,7 +455,7 @@ void Server::round(int timeout) {
                      conns_.end());
         check_files(mono_now());
         check_detached();
-        check_unassigned();
+        supply_.check_waiting();
         recover_journal(mono_now());
         gpu_round(mono_now());
         schedule();
@@ -792,7 +792,7 @@ void Server::drain_signals() {
         pid_t pid;
         int st = 0;
         while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
-            if (pid == launcher_->spawner_pid()) spawner_gone("it ended");
+            supply_.reaped(pid);
             (void)probe_.reaped(pid, st, mono_now());
         }
     }
@@ -948,11 +948,7 @@ void Server::conn_lost(Conn& c) {
         c.parked.reset();
         end_stream(c);
     }
-    if (&c == idle_spare_) {   // the idle spare ended: have another made
-        idle_spare_ = nullptr;
-        top_up_spares();
-        return;
-    }
+    if (supply_.spare_lost(c)) return;   // the idle spare ended: another is made
     bool had_job = c.runs_job() || c.role == Role::Overflow;
     bool runner = c.runs_job();
     JobId id = c.job;
@@ -1002,17 +998,14 @@ void Server::never_started(Job& j, const Conn& c) {
     }
     log("job %d: its runner (pid %d) ended before the job started: queued again", id, int(c.pid));
     if (queue_.unstart(id)) journal_->unstarted(id);
-    top_up_spares();   // the spare that took it is gone, and was not replaced yet
+    supply_.top_up();   // the spare that took it is gone, and was not replaced yet
 }
 
 void Server::schedule() {
     // Nothing starts that the journal cannot record (it could run twice after
     // a crash), nor while descriptors or processes are short.
     if (!journal_->ok() || journal_->pending() || (queue_.busy_slots() < queue_.max_slots() && !queue_.active().empty() && !journal_->room())) return;
-    if (start_after_ != 0) {
-        if (mono_now() < start_after_) return;
-        start_after_ = 0;
-    }
+    if (!supply_.may_start()) return;
     for (JobId id : queue_.admit_overflow()) {
         journal_->admitted(id);
         for (Conn* c : overflow_conns(id)) {
@@ -1052,7 +1045,7 @@ void Server::schedule() {
         }
         for (const std::string& u : j->gpus()) gpu_last_start_[u] = now;   // its cards settle from now
         if (!j->spec.run_by_client() && j->spec.uid == uid_) {   // only our own jobs run here
-            spawn_runner(*j);
+            supply_.start(*j);
             continue;
         }
         if (Conn* c = runner_conn(id)) send_run(*c, *j, false, false);
@@ -1060,125 +1053,36 @@ void Server::schedule() {
     gpu_passed(now, placing, plan.get(), d);   // a probe, if one is wanted
 }
 
-/* Start a job's runner: a spare one when there is one (the usual way), else
- * wait for the spare asked of the spawner, else fork it here. */
-void Server::spawn_runner(Job& j) {
-    if (Conn* spare = idle_spare()) {
-        idle_spare_ = nullptr;
-        assign(*spare, j);   // its replacement is asked for once the job runs (on_started)
-        return;
-    }
-    if (launcher_->has_spawner()) {
-        if (unassigned_.empty()) unassigned_since_ = mono_now();
-        unassigned_.push_back(j.id);
-        top_up_spares();   // if the spawner turns out to be gone, its runner is forked here then
-        return;
-    }
-    fork_runner(j);
+/* The supply's questions (runner_supply.h). */
+const Job* Server::wants_runner(JobId id) {
+    const Job* j = queue_.find(id);
+    return j && j->state == JobState::Running && !runner_conn(id) ? j : nullptr;
 }
 
-/* Hand a started job to an idle spare: its pid is journaled as the job's
- * runner before the job is sent, so a restart waits for that process. */
-void Server::assign(Conn& spare, Job& j) {
-    set_role(spare, Role::Runner, j.id);
-    queue_.set_runner(j.id, spare.pid);
-    journal_->runner(j.id, spare.pid);
-    JobSpec spec = j.spec;
-    if (j.env) spec.env = *j.env;
-    set_environment(&spec.env, j.start_env());   // its GPUs
-    reply(spare, encode_assign(j.id, spec), false);
-}
-
-/* Keep one idle spare, plus one for every job waiting for a spare. */
-void Server::top_up_spares() {
-    if (!launcher_->has_spawner()) return;
-    size_t have = static_cast<size_t>(spares_asked_) + (idle_spare() ? 1 : 0);
-    size_t want = 1 + unassigned_.size();
-    while (have < want) {
-        int n = launcher_->ask_spare();
-        if (n == 0) return;   // it has plenty to do already
-        if (n < 0) {
-            spawner_gone(strerror(errno));
-            return;
-        }
-        ++have;
-        ++spares_asked_;
-    }
-}
-
-/* The spawner ended or cannot be reached: fork runners here from now on. */
-void Server::spawner_gone(const char* why) {
-    if (!launcher_->has_spawner()) return;
-    log("the spawner is gone (%s): runners are forked by the server from now on", why);
-    launcher_->drop_spawner();
-    spares_asked_ = 0;
-    check_unassigned();
-}
-
-/* Jobs that waited too long for a spare (or whose spawner is gone) get a runner forked here. */
-void Server::check_unassigned() {
-    if (unassigned_.empty()) return;
-    if (launcher_->has_spawner() && mono_now() - unassigned_since_ < kSpareWait) return;
-    if (launcher_->has_spawner()) log("no spare runner came for %.0f s: forking runners here", kSpareWait);
-    std::deque<JobId> ids;
-    ids.swap(unassigned_);
-    // Spares the spawner was asked for and has forked, but which never came
-    // (one died young), are asked for again; requests it has not read yet
-    // (it is stopped, or slow) still count, so that they do not pile up.
-    int unread = launcher_->has_spawner() ? launcher_->unread_asks() : -1;
-    if (unread >= 0) spares_asked_ = std::min(spares_asked_, unread);
-    for (JobId id : ids) {
-        Job* j = queue_.find(id);
-        if (j && j->state == JobState::Running && !runner_conn(id)) fork_runner(*j);
-    }
-}
-
-/* A runner forked now, by the launcher (without a spawner, or when no spare came). */
-void Server::fork_runner(Job& j) {
-    if (start_after_ != 0) {   // short of resources in this very pass: not again now
-        resources_short(j.id, nullptr, 0);
-        return;
-    }
-    Fd mine;
-    pid_t pid = 0;
-    const char* what = "fork";
-    if (!launcher_->fork_runner(j, &mine, &pid, &what)) {
-        resources_short(j.id, what, errno);
-        return;
-    }
-    queue_.set_runner(j.id, pid);
-    journal_->runner(j.id, pid);
-    set_nonblock(mine.get());
+/* A runner made here: its pid is journaled as the job's runner, then its connection is served. */
+void Server::add_runner(JobId id, LocalRunner r) {
+    queue_.set_runner(id, r.pid);
+    journal_->runner(id, r.pid);
+    set_nonblock(r.conn.get());
     auto c = std::make_unique<Conn>();
-    c->fd = std::move(mine);
-    set_role(*c, Role::Runner, j.id);
+    c->fd = std::move(r.conn);
+    set_role(*c, Role::Runner, id);
     c->uid = getuid();
     c->trusted = true;
-    c->pid = pid;
+    c->pid = r.pid;
     conns_.push_back(std::move(c));
 }
 
-/* A started job whose runner cannot be made now (no descriptors, no
- * processes, no memory) goes back to the queue, in its place, and the
- * scheduler waits a little (longer each time) before it tries again. The log
- * says so once a shortage. */
-void Server::resources_short(JobId id, const char* what, int err) {
-    if (what) {
-        std::string missing = err == EMFILE || err == ENFILE ? "a file descriptor"
-                              : err == EAGAIN             ? "a process"
-                                                          : "memory";
-        double now = mono_now();
-        if (short_of_.empty() && now - short_logged_ >= 60) {   // once a shortage, once a minute at most
-            log("job %d cannot start yet (%s: %s): it stays queued, and starts when %s is available "
-                "again",
-                id, what, strerror(err), missing.c_str());
-            short_logged_ = now;
-            short_said_ = true;
-        }
-        short_of_ = missing;
-        start_delay_ = start_delay_ == 0 ? 0.05 : std::min(start_delay_ * 2, 2.0);
-        start_after_ = mono_now() + start_delay_;
-    }
+/* Hand a started job to an idle spare: its pid is journaled as the job's
+ * runner before the order is sent, so a restart waits for that process. */
+void Server::assign(Conn& spare, JobId id, const std::string& order) {
+    set_role(spare, Role::Runner, id);
+    queue_.set_runner(id, spare.pid);
+    journal_->runner(id, spare.pid);
+    reply(spare, order, false);
+}
+
+void Server::unstart(JobId id) {
     if (queue_.unstart(id)) journal_->unstarted(id);
 }
 
@@ -1200,13 +1104,16 @@ namespace {
  * a test gives its own. */
 class NoRunners : public Launcher {
 public:
-    bool fork_runner(const Job&, Fd* conn, pid_t* pid, const char** what) override {
+    bool start(const RunnerOrder&, LocalRunner* out, LaunchError* why) override {
         int sv[2];
-        *what = "socketpair";
-        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) return false;
-        conn->reset(sv[0]);
+        why->what = "socketpair";
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+            why->err = errno;
+            return false;
+        }
+        out->conn.reset(sv[0]);
         close(sv[1]);
-        *pid = 1 << 30;
+        out->pid = 1 << 30;
         return true;
     }
 };

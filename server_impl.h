@@ -27,6 +27,7 @@
 #include "journal.h"
 #include "listing.h"
 #include "probe.h"
+#include "runner_supply.h"
 #include "spawner.h"
 #include "util.h"
 
@@ -77,7 +78,7 @@ struct Conn {
     bool runs_job() const { return role == Role::Runner || role == Role::ClientRunner; }
 };
 
-class Server {
+class Server : private SupplyHost {
 public:
     Server(Fd listener, std::string path, ServerConfig cfg, std::unique_ptr<Launcher> harness_launcher = nullptr);
     [[noreturn]] void run();
@@ -120,7 +121,6 @@ public:
     void on_unstarted(Conn& c, const Frame& f);
     void on_not_run(Conn& c, const Frame& f);
     void on_gpu_list(Conn& c, const Frame& f);
-    Conn* idle_spare() const { return idle_spare_ && !idle_spare_->dead ? idle_spare_ : nullptr; }
     const struct Handler* handling_ = nullptr;   // the handler dispatch is running (its access rule)
     void configure();
     void hold_guard(Fd guard);
@@ -147,7 +147,6 @@ public:
     bool charge_unread(Conn& c, size_t bytes);
     bool writable(Conn& c, const char* outcome = "nothing was changed");
     void recover_journal(double now);
-    void resources_short(JobId id, const char* what, int err);
     void never_started(Job& j, const Conn& c);
     pid_t checked_pid(const Conn& c, const Job& j, pid_t pid);
     // GPUs (server_gpus.cpp).
@@ -186,12 +185,13 @@ private:
     void cannot(Conn& c, int id, const char* verb);
     void drain_signals();
     void schedule();
-    void spawn_runner(Job& j);
-    void fork_runner(Job& j);
-    void assign(Conn& spare, Job& j);
-    void top_up_spares();
-    void spawner_gone(const char* why);
-    void check_unassigned();
+    // SupplyHost: what the runner supply asks of the server.
+    const Job* wants_runner(JobId id) override;
+    void add_runner(JobId id, LocalRunner r) override;
+    void assign(Conn& spare, JobId id, const std::string& order) override;
+    bool closing(const Conn& spare) const override { return spare.dead; }
+    void unstart(JobId id) override;
+    void log(const std::string& line) override { log("%s", line.c_str()); }
     void wake_waiters(JobId id, const JobResult& r);
     void conn_lost(Conn& c);
     Job* lookup(const Conn& c, int id, bool last_added);
@@ -231,11 +231,7 @@ private:
     bool stopped_ = false;
     std::vector<pollfd> pfds_;
     double reattach_deadline_ = 0;   // until then, runners of restored jobs may come back
-    std::unique_ptr<Launcher> launcher_;   // runner processes: spares of the spawner, else forked here
-    int spares_asked_ = 0;             // spares asked of the spawner that have not come yet
-    Conn* idle_spare_ = nullptr;       // the one spare runner waiting for Assign
-    std::deque<JobId> unassigned_;     // started jobs waiting for a spare runner
-    double unassigned_since_ = 0;
+    RunnerSupply supply_;              // runners of our jobs: the launcher, spares, back-off
     Fd log_fd_;                        // opened once: the log works when descriptors run out
     ServerConfig cfg_;                 // read once, at start; the queue's settings from the journal (config.h)
     // Bounds on what other users may hold (the owner's queue is bounded by memory only).
@@ -249,11 +245,6 @@ private:
     size_t log_dropped_ = 0;
     double next_recover_ = 0;        // the journal is failing: when to try writing again
     double recover_delay_ = 0.25;
-    double start_after_ = 0;         // no descriptors or processes: no job starts before then
-    double start_delay_ = 0;
-    std::string short_of_;           // what was missing (logged once per shortage)
-    double short_logged_ = -60;      // ... and at most once a minute
-    bool short_said_ = false;        // this shortage was logged
     size_t acks_pending_ = 0;        // runners waiting for Done until the journal works
     std::unordered_map<JobId, int> start_tries_;   // runners that ended before the job started, in a row
     // GPUs (server_gpus.cpp): the probe, its last result, and what ts jobs hold.
@@ -330,8 +321,6 @@ inline double us_to_s(int64_t us) { return double(us) / 1e6; }
 constexpr double kReattachGrace = 5.0;
 // Runners that may end before their job starts, in a row, before the job is marked lost.
 constexpr int kStartTries = 3;
-// How long a started job waits for a spare runner before the server forks one.
-constexpr double kSpareWait = 2.0;
 // How often the server looks for its socket, journal and log (a /tmp cleaner
 // may remove them; a client that finds the socket gone asks at once).
 constexpr double kFileCheck = 1.0;

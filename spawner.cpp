@@ -48,13 +48,12 @@ RunnerStart server_runner(JobId id, JobSpec spec, Fd fd, const std::string& path
     if (!fd) _exit(0);   // no server, or not our server
     if (!send_frame(fd.get(), encode_empty(proto::MsgType::Spare))) _exit(0);
     Frame f;
-    JobId id = 0;
-    JobSpec spec;
+    RunnerOrder order;
     uid_t owner = 0;
     if (!recv_frame(fd.get(), &f) || f.type != proto::MsgType::Assign ||
-        !decode_assign(f, &id, &spec, &owner) || owner != getuid())
+        !decode_assign(f, &order.id, &order.spec, &owner) || owner != getuid())
         _exit(0);   // a runner runs only jobs of its own uid
-    (void)run_runner(server_runner(id, std::move(spec), std::move(fd), path, &ready));
+    (void)run_runner(server_runner(order.id, std::move(order.spec), std::move(fd), path, &ready));
     _exit(0);
 }
 
@@ -125,66 +124,90 @@ bool start_spawner(const std::string& socket_path, Spawner* out) {
 class ProcessLauncher : public Launcher {
 public:
     explicit ProcessLauncher(std::string path) : path_(std::move(path)) {}
-    bool start(std::string* why) {
+    bool fork_spawner(std::string* why) {
         if (start_spawner(path_, &spawner_)) return true;
         *why = strerror(errno);
         return false;
     }
 
     /* The runner forked here, a child of the server. */
-    bool fork_runner(const Job& j, Fd* conn, pid_t* pid, const char** what) override {
+    bool start(const RunnerOrder& order, LocalRunner* out, LaunchError* why) override {
         int sv[2];
-        *what = "socketpair";
-        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) return false;
+        why->what = "socketpair";
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) return failed(why);
         Fd mine(sv[0]), theirs(sv[1]);
-        *what = "fork";
+        why->what = "fork";
         pid_t p = fork();
-        if (p < 0) return false;
+        if (p < 0) return failed(why);
         if (p == 0) {
             for (int s : {SIGCHLD, SIGTERM, SIGINT, SIGHUP}) signal(s, SIG_DFL);
             set_process_name("ts-runner");
             close_other_fds({theirs.get()});
-            JobSpec spec = j.spec;   // this process's own copy of the job
-            if (j.env) spec.env = *j.env;
-            set_environment(&spec.env, j.start_env());   // its GPUs
-            (void)run_runner(server_runner(j.id, std::move(spec), std::move(theirs), path_, nullptr));
+            (void)run_runner(server_runner(order.id, order.spec, std::move(theirs), path_, nullptr));
             _exit(0);
         }
-        *conn = std::move(mine);
-        *pid = p;
+        out->conn = std::move(mine);
+        out->pid = p;
         return true;
     }
 
-    int ask_spare() override {
-        if (!spawner_.requests) return -1;
+    /* A spare, asked of the spawner. */
+    Ahead ask_ahead() override {
+        if (!spawner_.requests) return lost_ ? Ahead::Lost : Ahead::None;
         for (;;) {
             char one = 1;
             ssize_t n = write(spawner_.requests.get(), &one, 1);
-            if (n == 1) return 1;
+            if (n == 1) return Ahead::Asked;
             if (n < 0 && errno == EINTR) continue;
-            if (n < 0 && errno == EAGAIN) return 0;
-            return -1;
+            if (n < 0 && errno == EAGAIN) return Ahead::Enough;   // it has plenty to do
+            int saved = errno;
+            drop();
+            errno = saved;
+            return Ahead::Lost;
         }
     }
-    bool has_spawner() const override { return bool(spawner_.requests); }
-    void drop_spawner() override { spawner_.requests.reset(); }
-    pid_t spawner_pid() const override { return spawner_.pid; }
     int unread_asks() const override {
         int unread = 0;
         if (!spawner_.requests || ioctl(spawner_.requests.get(), FIONREAD, &unread) != 0) return -1;
         return unread;
     }
+    bool reaped(pid_t pid) override {
+        if (pid != spawner_.pid || !spawner_.requests) return false;
+        drop();
+        return true;
+    }
 
 private:
+    static bool failed(LaunchError* why) {
+        why->err = errno;
+        return false;
+    }
+    void drop() {
+        spawner_.requests.reset();
+        lost_ = true;
+    }
+
     std::string path_;
     Spawner spawner_;
+    bool lost_ = false;   // it had a spawner, which is gone
 };
 
 }  // namespace
 
+RunnerOrder runner_order(const Job& j) {
+    RunnerOrder o;
+    o.id = j.id;
+    o.spec = j.spec;
+    if (j.env) o.spec.env = *j.env;
+    set_environment(&o.spec.env, j.start_env());   // its GPUs
+    return o;
+}
+
+std::string encode_order(const RunnerOrder& o) { return encode_assign(o.id, o.spec); }
+
 std::unique_ptr<Launcher> process_launcher(const std::string& socket_path, std::string* why) {
     auto l = std::make_unique<ProcessLauncher>(socket_path);
-    if (!l->start(why)) return l;   // no spawner: it forks runners here
+    if (!l->fork_spawner(why)) return l;   // no spawner: it forks runners here
     why->clear();
     return l;
 }

@@ -1,22 +1,22 @@
 /*
- * spawner.h — how the server gets runner processes: the Launcher (the seam
- * tests replace), and the real one, with the spawner.
+ * spawner.h — the Launcher (how a job's runner comes to be: the seam tests
+ * and other executors replace), a job's runner order, and the real
+ * launcher of a server, with its spawner.
  *
  * The server could fork each runner itself, but fork() copies the page
  * tables of the forking process: a server that holds 100,000 queued jobs
  * would spend about a millisecond per job start, and every runner would
- * start as a copy of that large process. So the server forks, once and
- * while it is still small, a spawner: it forks "spare" runners when the
- * server asks for them (one byte on a pipe per spare). A spare connects to
+ * start as a copy of that large process. So the process launcher forks,
+ * once and while the server is still small, a spawner: it forks "spare"
+ * runners when asked (one byte on a pipe per spare). A spare connects to
  * the server's socket like any client, says it is one (MsgType::Spare),
  * and waits; to start a job, the server journals the spare's pid as the
- * job's runner and sends it the job (MsgType::Assign). The spare then is
- * that job's runner, exactly like one the server forked (runner.h).
- *
- * One spare is kept ready, so starting a freed slot's job costs the server
- * a message and not a fork. When the server ends (its pipe closes), the
- * spawner ends too; an idle spare ends when its connection closes. If the
- * spawner is gone, the server forks runners itself again.
+ * job's runner and sends it the job's order (MsgType::Assign). The spare
+ * then is that job's runner, exactly like one forked here (runner.h).
+ * When the server ends (its pipe closes), the spawner ends too; an idle
+ * spare ends when its connection closes. If the spawner is gone, runners
+ * are forked by the server again. Which job waits for which runner, and
+ * for how long, is the RunnerSupply's business (runner_supply.h).
  */
 #pragma once
 
@@ -27,30 +27,67 @@
 #include "jobs.h"
 #include "util.h"
 
-/* How the server gets runner processes: the seam between the queue and the
- * processes that run it. The real one (process_launcher) has the spawner
- * and forks runners here when it must; tests give ServerHarness a fake, and
- * another executor could implement it later. A runner, however made,
- * connects to the server (a spare says Spare; a forked one is on the
- * returned socketpair) and reports on its job (runner.h). */
+/* What a runner needs to run one job: its id, and its spec with the
+ * environment it runs in (the submitter's, plus its GPUs). Made by
+ * runner_order() alone, so that a forked runner and a spare get the same.
+ * On the wire (to a spare) it is an Assign frame (frame.h: encode_assign),
+ * the owner in the body: a runner refuses an order of another uid. */
+struct RunnerOrder {
+    JobId id = 0;
+    JobSpec spec;   // spec.uid is the owner
+};
+RunnerOrder runner_order(const Job& j);
+std::string encode_order(const RunnerOrder& o);
+
+/* A runner made here: the server's end of its connection, and its pid
+ * (journaled as the job's runner, so a restarted server waits for it). */
+struct LocalRunner {
+    Fd conn;
+    pid_t pid = 0;
+};
+
+/* Why no runner could be made now: the call that failed and its errno
+ * (EAGAIN, EMFILE, ENOMEM: the job waits in the queue and is tried again). */
+struct LaunchError {
+    const char* what = "fork";
+    int err = 0;
+};
+
+/* What became of asking for a runner ahead of any order. */
+enum class Ahead : uint8_t {
+    Asked,    // one is on its way: it connects and says Spare
+    Enough,   // enough are on their way already: ask again later
+    None,     // this launcher makes none: every runner comes from start()
+    Lost,     // it made some, and can no more (errno set): from now on, start()
+};
+
+/* How the server gets runners: the seam between the queue and whatever
+ * runs its jobs, in the spirit of ninja's CommandRunner. Two ways exist:
+ * start() makes a job's runner now and hands back its connection; and
+ * runners asked for ahead (ask_ahead) connect to the socket on their own,
+ * say Spare, and are sent the oldest order that waits (RunnerSupply).
+ *
+ * The process launcher (process_launcher) forks in start() and asks its
+ * spawner in ask_ahead(). A remote executor, such as one that submits to
+ * Slurm, implements ask_ahead() only: each ask submits a job (sbatch) whose
+ * script runs a ts runner that connects back to the socket, says Spare and
+ * runs the order it is sent; unread_asks() counts those still pending in
+ * the cluster's queue, and start() fails with EAGAIN (the job then waits in
+ * ts's queue, and is tried again later, never run twice). */
 class Launcher {
 public:
     virtual ~Launcher() = default;
-    /* A runner for job j, forked now and connected to the server by *conn
-     * (its pid in *pid). False, errno set and *what naming the call that
-     * failed, when it cannot be made now (EAGAIN, EMFILE, ENOMEM: the job
-     * waits in the queue). */
-    virtual bool fork_runner(const Job& j, Fd* conn, pid_t* pid, const char** what) = 0;
-    /* The spawner's spares (a launcher without one keeps these defaults:
-     * every runner is forked by fork_runner). ask_spare asks for one more:
-     * 1 asked, 0 it has plenty to do (ask later), -1 it is gone (errno set;
-     * drop_spawner follows). unread_asks: spares asked for that the spawner
-     * has not read yet (they will come), or -1. */
-    virtual int ask_spare() { return -1; }
-    virtual bool has_spawner() const { return false; }
-    virtual void drop_spawner() {}
-    virtual pid_t spawner_pid() const { return -1; }   // -1 when none
+    /* This order's runner, made now and connected (*out); false (*why) when
+     * it cannot be made now. */
+    virtual bool start(const RunnerOrder& order, LocalRunner* out, LaunchError* why) = 0;
+    /* One runner more ahead of orders (see Ahead). */
+    virtual Ahead ask_ahead() { return Ahead::None; }
+    /* Runners asked ahead that have not left the launcher yet, so that they
+     * still come (the others may have died young): -1 if not known. */
     virtual int unread_asks() const { return -1; }
+    /* A child process of the server ended: true if it was what made the
+     * runners ahead (none comes any more: ask_ahead says Lost from now on). */
+    virtual bool reaped(pid_t) { return false; }
 };
 
 /* The launcher of a real server: it forks the spawner now (call it while

@@ -30,25 +30,25 @@
 struct PlayedRunners {
     std::vector<JobId> jobs;
     std::vector<Fd> ends;
-    int fail_with = 0;   // errno for the next fork_runner (0: it works)
+    int fail_with = 0;   // errno for the next start (0: it works)
 };
 
 class PlayedLauncher : public Launcher {
 public:
     explicit PlayedLauncher(PlayedRunners* r) : r_(r) {}
-    bool fork_runner(const Job& j, Fd* conn, pid_t* pid, const char** what) override {
-        *what = "fork";
+    bool start(const RunnerOrder& o, LocalRunner* out, LaunchError* why) override {
+        why->what = "fork";
         if (r_->fail_with) {
-            errno = r_->fail_with;
+            why->err = r_->fail_with;
             r_->fail_with = 0;
             return false;
         }
         int sv[2];
         if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) return false;
-        conn->reset(sv[0]);
+        out->conn.reset(sv[0]);
         r_->ends.emplace_back(sv[1]);
-        r_->jobs.push_back(j.id);
-        *pid = getpid();   // a live process of ours
+        r_->jobs.push_back(o.id);
+        out->pid = getpid();   // a live process of ours
         return true;
     }
 

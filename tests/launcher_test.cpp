@@ -28,25 +28,25 @@ using proto::MsgType;
 struct FakeLaunches {
     std::vector<JobId> jobs;
     std::vector<Fd> ends;
-    int fail_with = 0;   // errno for the next fork_runner (0: it works)
+    int fail_with = 0;   // errno for the next start (0: it works)
 };
 
 class FakeLauncher : public Launcher {
 public:
     explicit FakeLauncher(FakeLaunches* l) : l_(l) {}
-    bool fork_runner(const Job& j, Fd* conn, pid_t* pid, const char** what) override {
-        *what = "fork";
+    bool start(const RunnerOrder& o, LocalRunner* out, LaunchError* why) override {
+        why->what = "fork";
         if (l_->fail_with) {
-            errno = l_->fail_with;
+            why->err = l_->fail_with;
             l_->fail_with = 0;
             return false;
         }
         int sv[2];
         if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) return false;
-        conn->reset(sv[0]);
+        out->conn.reset(sv[0]);
         l_->ends.emplace_back(sv[1]);
-        l_->jobs.push_back(j.id);
-        *pid = getpid();   // a live process of ours
+        l_->jobs.push_back(o.id);
+        out->pid = getpid();   // a live process of ours
         return true;
     }
 
