@@ -443,148 +443,204 @@ int wait_job(pid_t pid, ServerLink& link, int child_pipe, struct rusage* ru) {
         }
     }
 }
-}  // namespace
 
-RunOutcome run_job(const JobSpec& spec, JobId id, ServerLink& link, bool foreground, OutputFile* ready) {
-    RunOutcome outcome;
-    auto argv = c_array(spec.argv);
-    auto envp = c_array(spec.env);
+/* Where the job's stdin, stdout and stderr go: the caller's terminal (-f),
+ * the output file (through gzip with -g), or /dev/null. */
+struct JobIo {
     Output out;
-    Fd null(open("/dev/null", O_RDWR | O_CLOEXEC));
-    int in = foreground ? 0 : null.get();
-    int o1 = foreground ? 1 : null.get(), o2 = foreground ? 2 : null.get();
-    bool out_ok = true;
-    std::string why;
+    Fd null;
+    int in = 0, o1 = 1, o2 = 2;
+    bool ok = true;     // the output file could be made
+    std::string why;    // ...and why not
+};
+
+void open_io(const JobSpec& spec, const char* const* envp, bool foreground, OutputFile* ready, JobIo* io) {
+    io->null.reset(open("/dev/null", O_RDWR | O_CLOEXEC));
+    io->in = foreground ? 0 : io->null.get();
+    io->o1 = foreground ? 1 : io->null.get();
+    io->o2 = foreground ? 2 : io->null.get();
     if (spec.stores_output()) {
-        out_ok = open_output(spec, envp.data(), &out, &why, ready);
-        o1 = out.gzip_in ? out.gzip_in.get() : out.file.get();
-        o2 = out.err_file ? out.err_file.get() : o1;
+        io->ok = open_output(spec, envp, &io->out, &io->why, ready);
+        io->o1 = io->out.gzip_in ? io->out.gzip_in.get() : io->out.file.get();
+        io->o2 = io->out.err_file ? io->out.err_file.get() : io->o1;
     }
     if (ready) ready->fd.reset();   // made for nothing (no file, another directory): it vanishes
+}
+
+/* SIGCHLD wakes the wait for the job (wait_job) through this pipe. */
+void watch_children(Fd* r, Fd* w) {
     int cp[2];
-    Fd child_r, child_w;
     if (pipe2(cp, O_CLOEXEC | O_NONBLOCK) == 0) {
-        child_r.reset(cp[0]);
-        child_w.reset(cp[1]);
+        r->reset(cp[0]);
+        w->reset(cp[1]);
     }
-    g_child_pipe = child_w.get();
+    g_child_pipe = w->get();
     struct sigaction sa {};
     sa.sa_handler = on_child;
     sa.sa_flags = SA_NOCLDSTOP;
     sigaction(SIGCHLD, &sa, nullptr);
     signal(SIGPIPE, SIG_IGN);
     signal(SIGHUP, SIG_IGN);   // a closing terminal must not cost the job its result (the job gets SIG_DFL)
+}
+
+/* No process or memory for the job now: the server's runner gives the job
+ * back (it is queued again and starts when there are some). Whatever the
+ * server answers, this runner never runs the job (the server queues it
+ * again, or its next server finds it queued). */
+void give_back(ServerLink& link, Output& out, int err, RunOutcome* outcome) {
+    proto::Slots e{};
+    e.n = err;
+    outcome->reported = link.send_final(encode(proto::MsgType::Unstarted, e));
+    if (!out.path.empty()) unlink(out.path.c_str());
+    if (out.err_file) unlink((out.path + ".e").c_str());
+    out.gzip_in.reset();
+    if (out.gzip_pid > 0) (void)wait_for(out.gzip_pid, nullptr, nullptr);
+    outcome->result.errorlevel = -1;
+}
+
+/* Fork the job, held at its gate (sp) until the server has its start: its
+ * pid, or -1 (errno: no process). A client's runner waits for a process
+ * (growing delays, up to an hour); the server's own gives the job back
+ * instead (*given_back). */
+pid_t fork_job(const JobSpec& spec, char* const* argv, char* const* envp, const JobIo& io, ServerLink& link,
+               StartPipes& sp, const std::string& not_run, bool* given_back) {
+    pid_t pid = -1;
+    *given_back = false;
+    for (double delay = 0.01, waited = 0;; waited += delay, delay = std::min(delay * 2, 1.0)) {
+        pid = fork();
+        if (pid >= 0 || (errno != EAGAIN && errno != ENOMEM) || waited > 3600) break;
+        if (link.may_unstart()) {
+            *given_back = true;
+            return -1;
+        }
+        sleep_seconds(delay);
+    }
+    if (pid == 0) {
+        JobPipes p = sp.child_ends(link.fd(), not_run);
+        exec_job(spec, argv, envp, io.in, io.o1, io.o2, &p);
+    }
+    int saved = errno;
+    sp.forked();
+    errno = saved;
+    return pid;
+}
+
+/* Wait for the job and make its result (times in *ru). told: the server
+ * has its start, so the job was let go. */
+void wait_result(pid_t pid, bool told, StartPipes& sp, const JobSpec& spec, ServerLink& link, int child_pipe,
+                 const JobIo& io, bool foreground, JobResult* r, struct rusage* ru) {
+    g_job_pid = pid;
+    int st = wait_job(pid, link, child_pipe, ru);
+    if (st >= 0 && WIFEXITED(st)) {
+        r->errorlevel = static_cast<signed char>(WEXITSTATUS(st));
+    } else {
+        r->errorlevel = -1;
+        r->signal = st >= 0 && WIFSIGNALED(st) ? WTERMSIG(st) : 0;
+    }
+    g_job_pid = 0;
+    if (foreground) signal(SIGINT, SIG_DFL);   // the job is over: Ctrl-C now stops us
+    if (!told && !sp.released()) r->note = "the server could not be told that the job starts: it did not run";
+    StartFailure f{};
+    if (sp.failure(&f)) {   // the child could not start the job: why, in -i and the output
+        r->note = start_failure_text(f, spec);
+        if (f.step == kStepChdir) {
+            std::string line = "ts: " + r->note + "\n";
+            (void)write_all(io.o2, line.data(), line.size());
+        }
+    }
+}
+
+/* The job's end is its own process's exit: gzip finishes when the last
+ * writer (maybe a child left in the background) closes the pipe. Usually
+ * at once (its input just closed): its times add to the job's; else it is
+ * waited for only after the result is reported (finish_gzip). */
+void reap_gzip(Output& out, struct rusage* ru) {
+    out.gzip_in.reset();
+    if (out.gzip_pid <= 0) return;
+    int st;
+    struct rusage gru {};
+    for (int i = 0; i < 20; ++i) {
+        if (wait4(out.gzip_pid, &st, WNOHANG, &gru) == out.gzip_pid) {
+            out.gzip_pid = -1;
+            timeradd(&ru->ru_utime, &gru.ru_utime, &ru->ru_utime);
+            timeradd(&ru->ru_stime, &gru.ru_stime, &ru->ru_stime);
+            return;
+        }
+        sleep_seconds(0.005);
+    }
+}
+
+/* Tell the server the job starts, then let it go: the job begins only once
+ * the server has its Started (in its socket, so it reads it even if we die
+ * now): a runner killed before this point leaves a job that never ran,
+ * which the server queues again. True if the server was told. */
+bool report_start(ServerLink& link, pid_t pid, double start, const std::string& path, StartPipes& sp) {
+    proto::StartedBody sb{};
+    sb.pid = pid > 0 ? pid : 0;
+    sb.start_us = to_us(start);
+    std::string started = encode(proto::MsgType::Started, sb, path);
+    link.set_started(started);
+    bool told = link.send(started);
+    if (pid > 0 && told) sp.go();
+    sp.no_go();   // not told: the child ends at the gate, and the job does not run unknown
+    return told;
+}
+}  // namespace
+
+RunOutcome run_job(const JobSpec& spec, JobId id, ServerLink& link, bool foreground, OutputFile* ready) {
+    RunOutcome outcome;
+    auto argv = c_array(spec.argv);
+    auto envp = c_array(spec.env);
+    JobIo io;
+    open_io(spec, envp.data(), foreground, ready, &io);
+    Fd child_r, child_w;
+    watch_children(&child_r, &child_w);
     double start = wall_now(), start_mono = mono_now();   // reported; measured
     pid_t pid = -1;
     StartPipes sp;
-    const std::string not_run = encode_empty(proto::MsgType::NotRun);
-    if (out_ok) {
+    std::string why = io.why;
+    if (io.ok) {
         if (foreground) {
             struct sigaction si {};
             si.sa_handler = forward_signal;
             sigaction(SIGINT, &si, nullptr);   // no SA_RESTART: the wait loop retries
         }
-        // No process or memory for the job now: the server's runner gives
-        // the job back (it is queued again and starts when there are some);
-        // a client's runner waits for some (growing delays, up to an hour).
-        // Given back: whatever the server answers, this runner never runs
-        // the job (the server queues it again, or its next server finds it
-        // queued).
-        auto give_back = [&](int err) {
-            proto::Slots e{};
-            e.n = err;
-            outcome.reported = link.send_final(encode(proto::MsgType::Unstarted, e));
-            if (!out.path.empty()) unlink(out.path.c_str());
-            if (out.err_file) unlink((out.path + ".e").c_str());
-            out.gzip_in.reset();
-            if (out.gzip_pid > 0) (void)wait_for(out.gzip_pid, nullptr, nullptr);
-            outcome.result.errorlevel = -1;
-            return outcome;
-        };
         // Without its gate the job would begin before the server has its
         // start, and a runner killed meanwhile would leave it to run twice.
-        if (!sp.gated() && link.may_unstart()) return give_back(EMFILE);
-        for (double delay = 0.01, waited = 0;; waited += delay, delay = std::min(delay * 2, 1.0)) {
-            pid = fork();
-            if (pid >= 0 || (errno != EAGAIN && errno != ENOMEM) || waited > 3600) break;
-            if (link.may_unstart()) return give_back(errno);
-            sleep_seconds(delay);
+        bool given_back = !sp.gated() && link.may_unstart();
+        int err = EMFILE;
+        if (!given_back) {
+            pid = fork_job(spec, argv.data(), envp.data(), io, link, sp, encode_empty(proto::MsgType::NotRun),
+                           &given_back);
+            err = errno;
         }
-        if (pid == 0) {
-            JobPipes p = sp.child_ends(link.fd(), not_run);
-            exec_job(spec, argv.data(), envp.data(), in, o1, o2, &p);
+        if (given_back) {
+            give_back(link, io.out, err, &outcome);
+            return outcome;
         }
-        if (pid < 0) why = format("cannot fork: %s", strerror(errno));
-        sp.forked();
+        if (pid < 0) why = format("cannot fork: %s", strerror(err));
     }
-    proto::StartedBody sb{};
-    sb.pid = pid > 0 ? pid : 0;
-    sb.start_us = to_us(start);
-    std::string started = encode(proto::MsgType::Started, sb, out.path);
-    link.set_started(started);
-    // The job begins only once the server has its Started (in its socket, so
-    // it reads it even if we die now): a runner killed before this point
-    // leaves a job that never ran, which the server queues again.
-    bool told = link.send(started);
-    if (pid > 0 && told) sp.go();
-    sp.no_go();   // not told: the child ends at the gate, and the job does not run unknown
-
+    bool told = report_start(link, pid, start, io.out.path, sp);
     JobResult& r = outcome.result;
     struct rusage ru {};
     if (pid > 0) {
-        g_job_pid = pid;
-        int st = wait_job(pid, link, child_r.get(), &ru);
-        if (st >= 0 && WIFEXITED(st)) {
-            r.errorlevel = static_cast<signed char>(WEXITSTATUS(st));
-        } else {
-            r.errorlevel = -1;
-            r.signal = st >= 0 && WIFSIGNALED(st) ? WTERMSIG(st) : 0;
-        }
-        g_job_pid = 0;
-        if (foreground) signal(SIGINT, SIG_DFL);   // the job is over: Ctrl-C now stops us
-        if (!told && !sp.released()) r.note = "the server could not be told that the job starts: it did not run";
-        StartFailure f{};
-        if (sp.failure(&f)) {   // the child could not start the job: why, in -i and the output
-            r.note = start_failure_text(f, spec);
-            if (f.step == kStepChdir) {
-                std::string line = "ts: " + r.note + "\n";
-                (void)write_all(o2, line.data(), line.size());
-            }
-        }
+        wait_result(pid, told, sp, spec, link, child_r.get(), io, foreground, &r, &ru);
     } else {
         r.errorlevel = -1;   // no output file or no fork: the job could not start
         r.note = why;
     }
-    // The job's end is its own process's exit: gzip finishes when the last
-    // writer (maybe a child left in the background) closes the pipe, and it
-    // is waited for only after the result is reported.
-    out.gzip_in.reset();
-    if (out.gzip_pid > 0) {
-        int st;
-        struct rusage gru {};
-        for (int i = 0; i < 20; ++i) {   // usually done at once: its input just closed
-            if (wait4(out.gzip_pid, &st, WNOHANG, &gru) == out.gzip_pid) {
-                out.gzip_pid = -1;
-                timeradd(&ru.ru_utime, &gru.ru_utime, &ru.ru_utime);
-                timeradd(&ru.ru_stime, &gru.ru_stime, &ru.ru_stime);
-                break;
-            }
-            sleep_seconds(0.005);
-        }
-    }
-    if (pid > 0 && (spec.flags & proto::kMail) && !out.path.empty())
-        send_mail(spec, id, r.errorlevel, out.path, &ru);
-    if (pid > 0) run_onfinish(spec, id, r.errorlevel, out.path, &ru);
+    reap_gzip(io.out, &ru);
+    if (pid > 0 && (spec.flags & proto::kMail) && !io.out.path.empty())
+        send_mail(spec, id, r.errorlevel, io.out.path, &ru);
+    if (pid > 0) run_onfinish(spec, id, r.errorlevel, io.out.path, &ru);
     double end = std::max(start, wall_now());   // reported (a clock set back meanwhile: no end before the start)
     r.real = mono_now() - start_mono;
     r.user = tv_seconds(ru.ru_utime);
     r.sys = tv_seconds(ru.ru_stime);
-
-    outcome.reported =
-        link.send_final(encode(proto::MsgType::Finished, finished_body(r, end), r.note));
-    if (out.gzip_pid > 0) {   // not a zombie while the background child lives
+    outcome.reported = link.send_final(encode(proto::MsgType::Finished, finished_body(r, end), r.note));
+    if (io.out.gzip_pid > 0) {   // not a zombie while the background child lives
         int st;
-        (void)wait_for(out.gzip_pid, &st, nullptr);
+        (void)wait_for(io.out.gzip_pid, &st, nullptr);
     }
     return outcome;
 }
