@@ -24,7 +24,7 @@ namespace {
 
 using proto::MsgType;
 
-/* Runners the test plays: each fork_runner hands it the far end. */
+/* Runners the test plays: each start() hands it the far end. */
 struct FakeLaunches {
     std::vector<JobId> jobs;
     std::vector<Fd> ends;
