@@ -1,7 +1,7 @@
 /*
  * server_impl.h — the inside of the server, shared by its two files and by
- * nothing else: server.cpp (the loop, connections and their roles, the
- * runner supply, restart and re-attach, the log) and handlers.cpp (the
+ * nothing else: server.cpp (the loop, connections and their roles,
+ * restart and re-attach, the log) and handlers.cpp (the
  * handler table with each message's access rule, and every handler).
  * Outside, server.h is all there is.
  */
