@@ -1,5 +1,5 @@
 /*
- * gpu_probe.cpp — reading what the probes say of the cards (gpu.h): the text
+ * gpu_parse.cpp — reading what the probes say of the cards (gpu.h): the text
  * of nvidia-smi's --query-gpu and --query-compute-apps listings (csv,
  * noheader, nounits), what its exit status means, AMD cards from sysfs, and
  * the sizes --gpu-mem takes and --gpu-list shows.
