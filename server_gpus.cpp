@@ -1,6 +1,6 @@
 /*
  * server_gpus.cpp — the server's side of GPUs (README "GPUs"): when to probe
- * the cards (probe.h), the plan each scheduling pass places GPU jobs with
+ * the cards (gpu_probe.h), the plan each scheduling pass places GPU jobs with
  * (gpu.h), what a started job's cards put in its environment, the refusal
  * at submit of a job that could never get its GPUs, -i's GPU lines and
  * --gpu-list.

@@ -26,7 +26,7 @@
 #include "jobs.h"
 #include "journal.h"
 #include "listing.h"
-#include "probe.h"
+#include "gpu_probe.h"
 #include "spawner.h"
 #include "util.h"
 

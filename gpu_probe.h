@@ -1,5 +1,5 @@
 /*
- * probe.h — looking at the machine's GPUs from the server's loop, without
+ * gpu_probe.h — looking at the machine's GPUs from the server's loop, without
  * ever blocking it: nvidia-smi runs as a child process (its own process
  * group, stdout into a non-blocking pipe, a deadline after which the group
  * is killed), in two steps (the cards, then their compute processes), and

@@ -1,7 +1,7 @@
 /*
- * probe.cpp — the GPU probe as child processes of the loop (probe.h).
+ * gpu_probe.cpp — the GPU probe as child processes of the loop (gpu_probe.h).
  */
-#include "probe.h"
+#include "gpu_probe.h"
 
 #include <cerrno>
 #include <csignal>
