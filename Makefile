@@ -38,7 +38,7 @@ endif
 $(B)/compile.flags $(B)/link.flags:
 	$(shell mkdir -p $(B))$(file >$(B)/compile.flags,$(COMPILE))$(file >$(B)/link.flags,$(LINK))
 
-LIB  := config.o frame.o gpu.o gpu_probe.o probe.o server_gpus.o jobs.o journal.o listing.o options.o client.o connect.o context.o handlers.o server.o runner.o settings.o spawner.o runner_supply.o util.o
+LIB  := config.o frame.o gpu.o gpu_parse.o gpu_probe.o gpu_broker.o jobs.o journal.o listing.o options.o client.o connect.o context.o handlers.o server.o runner.o settings.o spawner.o runner_supply.o util.o
 OBJS := $(addprefix $(B)/,$(LIB))
 UNIT := $(B)/unit_tests
 TESTS := $(wildcard tests/*_test.cpp)
@@ -120,7 +120,7 @@ build-fuzz/fuzz_server: $(FUZZ_OBJS)
 -include $(FUZZ_OBJS:.o=.d)
 fuzz: build-fuzz/fuzz_server
 	mkdir -p build-fuzz/corpus
-	$(CXX) -std=c++17 -O1 -I. -o build-fuzz/fuzz_seeds tests/fuzz_seeds.cpp frame.cpp gpu.cpp gpu_probe.cpp jobs.cpp settings.cpp util.cpp
+	$(CXX) -std=c++17 -O1 -I. -o build-fuzz/fuzz_seeds tests/fuzz_seeds.cpp frame.cpp gpu.cpp gpu_parse.cpp jobs.cpp settings.cpp util.cpp
 	build-fuzz/fuzz_seeds build-fuzz/corpus
 	build-fuzz/fuzz_server -max_total_time=$(FUZZ_TIME) -max_len=65536 -timeout=10 \
 	  -print_final_stats=1 build-fuzz/corpus

@@ -93,7 +93,7 @@ struct GpuSnapshot {
     const GpuCard* card(const std::string& uuid) const;
 };
 
-// ---- parsers (gpu_probe.cpp) ------------------------------------------------------------------------------
+// ---- parsers (gpu_parse.cpp) ------------------------------------------------------------------------------
 
 /* The fields ts asks nvidia-smi for, in this order (name last: it may hold commas):
  *   nvidia-smi --query-gpu=<kQueryGpuFields> --format=csv,noheader,nounits */

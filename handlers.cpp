@@ -311,7 +311,7 @@ void Server::on_info(Conn& c, const Frame& f) {
         error(c, r.id == -1 ? "No jobs.\n" : format("Job %i not finished or not running.\n", r.id));
         return;
     }
-    reply_text(c, info_text(*j, wall_now(), uid_, c.uid, gpu_info(*j)));
+    reply_text(c, info_text(*j, wall_now(), uid_, c.uid, gpus_.info(*j)));
 }
 
 void Server::on_remove(Conn& c, const Frame& f) {
@@ -650,3 +650,40 @@ void Server::on_spare(Conn& c, const Frame&) {
     }
 }
 
+
+/* A submit of a GPU job: refused if this machine could never give it its
+ * GPUs; parked (dispatched again) when the cards have not been probed yet.
+ * True when on_submit may go on. */
+bool Server::gpu_check_submit(Conn& c, const Frame& f, const JobSpec& spec) {
+    GpuNeed need{int(spec.settings.gpus()), spec.settings.gpu_mem()};
+    if (need.count == 0) return true;
+    double now = mono_now();
+    if (c.submit_at == 0) c.submit_at = now;   // a probe from now on is newer than the job
+    if (!gpus_.probed()) want_probe(now);
+    GpuBroker::Verdict v = gpus_.may_queue(need);
+    if (v.kind == GpuBroker::Verdict::AfterProbe) {   // the first probe runs: the submit is dispatched again when it ends
+        if (!charge_input(c, f.payload.size())) return false;   // it holds that meanwhile
+        c.parked = std::make_unique<Frame>(f);
+        gpu_parked_ = true;
+        return false;
+    }
+    if (v.kind == GpuBroker::Verdict::No) {
+        error(c, v.why + "; the job was not queued (see ts --gpu-list).\n");
+        return false;
+    }
+    return true;   // it fits, or the broker cannot tell: it waits, with the reason in -i
+}
+
+void Server::on_gpu_list(Conn& c, const Frame&) {
+    double now = mono_now();
+    if (!gpus_.fresh(now)) want_probe(now);
+    if (gpus_.fresh(now) || !gpus_.probing()) {
+        reply_text(c, gpus_.list_text(now));
+        return;
+    }
+    // Answered when the probe ends, or after a moment with what is known (a
+    // probe stuck in the driver takes until its timeout).
+    c.gpu_list = true;
+    c.gpu_list_until = now + kGpuListWait;
+    if (gpu_list_until_ == 0 || c.gpu_list_until < gpu_list_until_) gpu_list_until_ = c.gpu_list_until;
+}

@@ -65,7 +65,7 @@ void on_signal(int sig) {
 Server::Server(Fd listener, std::string path, ServerConfig cfg, std::unique_ptr<Launcher> harness_launcher)
     : listener_(std::move(listener)), path_(std::move(path)), harness_(harness_launcher != nullptr),
       supply_(this, std::move(harness_launcher)), cfg_(std::move(cfg)),
-      probe_({cfg_.nvidia_smi, cfg_.gpu_sysfs, cfg_.probe_timeout, cfg_.gpu_sysfs_set}) {
+      gpus_(cfg_, queue_, GpuBroker::process_probe(cfg_), [this](const std::string& line) { log("%s", line.c_str()); }) {
     if (!harness_) {   // the socket the starting client just made for us
         struct stat st;
         if (lstat(path_.c_str(), &st) == 0) sock_id_ = FileId{st.st_dev, st.st_ino};
@@ -298,7 +298,7 @@ bool Server::settle_settings() {
         journal_->set_settings(mine);   // on failure, the next snapshot has them
     }
     journal_->set_sync(cfg_.fsync);
-    probe_ = GpuProbe({cfg_.nvidia_smi, cfg_.gpu_sysfs, cfg_.probe_timeout, cfg_.gpu_sysfs_set});
+    gpus_.set_probe(GpuBroker::process_probe(cfg_));
     return true;
 }
 
@@ -338,7 +338,7 @@ void Server::restored() {
         if (j->state == JobState::Queued && j->spec.run_by_client()) j->awaiting_client = true;
         // A running job keeps its GPUs; what they measure settles as after a start.
         if (j->state == JobState::Running)
-            for (const std::string& u : j->gpus()) gpu_last_start_[u] = mono_now();
+            gpus_.started_on(j->gpus(), mono_now());
     }
     for (JobId id : queue_.overflow()) {   // an overflow -f or other user's job: not let in before its client is back
         Job* j = queue_.find(id);
@@ -401,7 +401,8 @@ double Server::next_wakeup(double now) const {
     if (supply_.waiting()) at(now + 0.5);                                 // started jobs wait for a spare
     if (!journal_->ok() || journal_->pending()) at(next_recover_);        // a failing journal is tried again
     else at(supply_.start_after());                                       // starts put off for lack of resources
-    at(gpu_wakeup(now));                                                  // a probe, settling GPUs, the next probe
+    at(gpus_.wakeup(now));                                                // a probe, settling GPUs, the next probe
+    at(gpu_list_until_);                                                  // a --gpu-list waits for the probe
     if (!harness_) at(next_file_check_);                                  // the socket, journal and log files
     return wake;
 }
@@ -418,7 +419,7 @@ void Server::round(int timeout) {
         pfds.clear();
         pfds.push_back({sig_r_.get(), POLLIN, 0});
         pfds.push_back({listener_.get(), short(accepting_ ? POLLIN : 0), 0});
-        pfds.push_back({probe_fd(), POLLIN, 0});   // -1 (ignored by poll) when no probe runs
+        pfds.push_back({gpus_.fd(), POLLIN, 0});   // -1 (ignored by poll) when no probe runs
         pfds.push_back({guard_.get(), POLLIN, 0}); // a client found no socket: look for it now
         for (auto& c : conns_)
             pfds.push_back({c->fd.get(), short(POLLIN | (c->out.empty() ? 0 : POLLOUT)), 0});
@@ -793,7 +794,7 @@ void Server::drain_signals() {
         int st = 0;
         while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
             supply_.reaped(pid);
-            (void)probe_.reaped(pid, st, mono_now());
+            (void)gpus_.reaped(pid, st, mono_now());
         }
     }
 }
@@ -1015,8 +1016,8 @@ void Server::schedule() {
     }
     double now = mono_now(), wall = wall_now();
     std::unique_ptr<GpuPlan> plan;
-    bool placing = queue_.gpu_jobs_queued() > 0 && gpu_pass_due(now);   // else as the last pass decided
-    if (placing) plan = gpu_plan(now);   // nullptr: the GPUs are not known well enough now
+    bool placing = queue_.gpu_jobs_queued() > 0 && gpus_.pass_due(now);   // else as the last pass decided
+    if (placing) plan = gpus_.plan(now);   // nullptr: the GPUs are not known well enough now
     Decisions d = queue_.schedule(plan.get());
     for (JobId id : d.skipped) {
         journal_->ended(id, skipped_result(), wall);
@@ -1043,14 +1044,14 @@ void Server::schedule() {
             (void)queue_.unstart(id);   // its GPUs go back too
             continue;
         }
-        for (const std::string& u : j->gpus()) gpu_last_start_[u] = now;   // its cards settle from now
+        gpus_.started_on(j->gpus(), now);   // its cards settle from now
         if (!j->spec.run_by_client() && j->spec.uid == uid_) {   // only our own jobs run here
             supply_.start(*j);
             continue;
         }
         if (Conn* c = runner_conn(id)) send_run(*c, *j, false, false);
     }
-    gpu_passed(now, placing, plan.get(), d);   // a probe, if one is wanted
+    if (gpus_.passed(now, placing, plan.get(), d)) want_probe(now);   // a probe, if one is wanted
 }
 
 /* The supply's questions (runner_supply.h). */
@@ -1096,6 +1097,89 @@ void Server::add_conn(Fd fd, uid_t uid) {
     socklen_t len = sizeof cred;
     if (getsockopt(c->fd.get(), SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) c->pid = cred.pid;
     if (admit(*c)) conns_.push_back(std::move(c));
+}
+
+// ---- GPUs: the connections that wait for the broker's probe (gpu_broker.h decides) ----
+
+/* Start a probe unless one runs (or failed a moment ago). */
+void Server::want_probe(double now) {
+    switch (gpus_.want_probe(now)) {
+    case GpuBroker::Begun::Failed:
+        gpu_probed(now);   // whoever waits for it hears why
+        break;
+    case GpuBroker::Begun::Started:
+        gpu_take(now);   // one with nothing to run has ended already
+        break;
+    case GpuBroker::Begun::No:
+        break;
+    }
+}
+
+/* From the loop, once a round: the probe, and the submits that waited for
+ * the first one (dispatched here, not from inside another handler). */
+void Server::gpu_round(double now) {
+    gpu_take(now);
+    if (!gpus_.probed() || !gpu_parked_) return;
+    gpu_parked_ = false;
+    for (size_t i = 0; i < conns_.size(); ++i)
+        if (Conn& c = *conns_[i]; !c.dead && c.parked) {
+            std::unique_ptr<Frame> f = std::move(c.parked);
+            if (!c.trusted) user_input_[c.uid] -= f->payload.size();
+            dispatch(c, *f);
+        }
+}
+
+/* A probe's pipe, deadline and child; the --gpu-list that waited too long;
+ * the probe's result, once it ends. */
+void Server::gpu_take(double now) {
+    gpus_.poll(now);
+    if (gpu_list_until_ != 0 && now >= gpu_list_until_) {
+        gpu_list_until_ = 0;
+        for (auto& c : conns_)
+            if (!c->dead && c->gpu_list && now >= c->gpu_list_until) {
+                c->gpu_list = false;
+                std::string note = !gpus_.probing() ? ""
+                                   : format("A probe has been running for %.1f s%s.\n", now - gpus_.probe_began(),
+                                            !gpus_.seen() ? "" : "; the above is what the last one saw");
+                reply_text(*c, gpus_.list_text(now) + note);
+            } else if (c->gpu_list) {
+                gpu_list_until_ = gpu_list_until_ == 0 ? c->gpu_list_until : std::min(gpu_list_until_, c->gpu_list_until);
+            }
+    }
+    if (gpus_.take(now)) gpu_probed(now);
+}
+
+/* A probe has ended (or could not start): answer the --gpu-list that waited
+ * for one (the submits that waited are dispatched again by gpu_round, from
+ * the loop, not from inside another handler). */
+void Server::gpu_probed(double now) {
+    for (auto& c : conns_)
+        if (!c->dead && c->gpu_list) {
+            c->gpu_list = false;
+            reply_text(*c, gpus_.list_text(now));
+        }
+}
+
+/* A job is starting: its runner's environment (journaled with the start). */
+void Server::gpus_started(Job& j) {
+    std::vector<std::string> env = gpus_.start_env(j);
+    if (!env.empty()) j.gpu().env = std::move(env);
+}
+
+/* Run for a job its client runs, with the environment its GPUs gave it at
+ * its start (journaled with it: the same after a restart), for a client
+ * that reads it. */
+void Server::send_run(Conn& c, const Job& j, bool skip, bool last) {
+    proto::RunBody rb{};
+    rb.id = j.id;
+    rb.skip = skip ? 1 : 0;
+    std::string tail;
+    if (!skip && (j.spec.flags & proto::kTakesRunEnv) && c.version == proto::kVersion) {
+        TailWriter t;
+        for (const std::string& v : j.start_env()) t.add(v);
+        tail = t.str();
+    }
+    reply(c, encode(MsgType::Run, rb, tail), last);
 }
 
 namespace {

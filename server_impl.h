@@ -26,7 +26,7 @@
 #include "jobs.h"
 #include "journal.h"
 #include "listing.h"
-#include "probe.h"
+#include "gpu_broker.h"
 #include "runner_supply.h"
 #include "spawner.h"
 #include "util.h"
@@ -149,31 +149,15 @@ public:
     void recover_journal(double now);
     void never_started(Job& j, const Conn& c);
     pid_t checked_pid(const Conn& c, const Job& j, pid_t pid);
-    // GPUs (server_gpus.cpp).
+    // GPUs: the broker (gpus_) decides; these talk to the connections that wait for its probe.
     void gpu_round(double now);
     void gpu_take(double now);
-    std::unique_ptr<GpuPlan> gpu_plan(double now);
-    bool gpu_pass_due(double now);
-    void gpu_passed(double now, bool placed, const GpuPlan* plan, const Decisions& d);
-    void gpu_note_ends(double now);
-    size_t gpu_asked() const { return gpu_asked_; }
-    bool gpu_fresh(double now) const;
+    size_t gpu_asked() const { return gpus_.asked(); }
     void want_probe(double now);
     void gpu_probed(double now);
-    void log_gpu_doubts();
-    double gpu_wakeup(double now) const;
     bool gpu_check_submit(Conn& c, const Frame& f, const JobSpec& spec);
-    std::vector<std::string> job_start_env(const Job& j);
     void gpus_started(Job& j);
-    std::string gpu_info(const Job& j) const;
-    bool waits_for_other_than_gpus(const Job& j) const;
-    std::string gpu_wait_reason(const Job& j, double now) const;
-    GpuUse gpu_use() const;
-    std::string gpu_list_text(double now) const;
-    const GpuCard* known_card(const std::string& uuid) const;
-    void probe_failed(double now, const std::string& why);
     void send_run(Conn& c, const Job& j, bool skip, bool last);
-    int probe_fd() const { return probe_.fd(); }
 
 private:
     void accept_all();
@@ -247,32 +231,8 @@ private:
     double recover_delay_ = 0.25;
     size_t acks_pending_ = 0;        // runners waiting for Done until the journal works
     std::unordered_map<JobId, int> start_tries_;   // runners that ended before the job started, in a row
-    // GPUs (server_gpus.cpp): the probe, its last result, and what ts jobs hold.
-    GpuProbe probe_;
-    GpuSnapshot gpu_snap_;                        // the last probe's result (when == 0: none yet)
-    bool gpu_probed_ = false;                     // a probe has ended since the server started
-    std::string gpu_status_;                      // why no GPU job can be placed now ("": they can)
-    std::map<std::string, GpuCard> gpu_known_;    // every card seen, by UUID
-    std::map<std::string, double> gpu_last_start_;// when a job last started on a card (mono_now, as every time here)
-    std::map<std::string, double> gpu_last_end_;  // when a ts job on a card last ended
-    std::map<JobId, std::vector<std::string>> gpu_held_;   // the running GPU jobs' cards (gpu_note_ends)
-    uint64_t gpu_held_seen_ = ~uint64_t(0);       // queue_.changes() when gpu_held_ was last brought up to date
-    uint64_t gpu_snaps_ = 0;                      // probe results taken: each may change every placement
-    // What the last pass that placed GPU jobs decided by, and decided: while
-    // none of it changes, a pass places nothing again (gpu_pass_due).
-    struct GpuPass {
-        bool valid = false;       // it started nothing (one that did is followed by another)
-        uint64_t snaps = 0;       // gpu_snaps_ then
-        uint64_t changes = 0;     // queue_.changes() then
-        double until = 0;         // a card settles, or the probe gets too old, then
-        bool waiting = false;     // a GPU job waited for its GPUs only
-        bool wants_probe = false; // ...and a newer probe may place it
-    } gpu_pass_;
-    size_t gpu_asked_ = 0;                        // placements tried by every pass together
-    double gpu_retry_at_ = 0;                     // a probe that failed or could not start: again then
-    double gpu_failed_at_ = 0;                    // when the last probe failed (gpu_status_ says why)
-    std::set<std::string> gpu_doubted_;           // cards the last probe could not read (logged once)
-    std::set<std::string> gpu_unread_;            // lines the last probe could not read (logged once)
+    // GPUs (gpu_broker.h): the probe, its last result, and what ts jobs hold.
+    GpuBroker gpus_;
     double gpu_list_until_ = 0;                   // a --gpu-list waits for the probe until then
     bool gpu_parked_ = false;                     // a submit waits for the first probe (Conn::parked)
 };
@@ -321,6 +281,8 @@ inline double us_to_s(int64_t us) { return double(us) / 1e6; }
 constexpr double kReattachGrace = 5.0;
 // Runners that may end before their job starts, in a row, before the job is marked lost.
 constexpr int kStartTries = 3;
+// How long --gpu-list waits for a probe before it answers with the last one.
+constexpr double kGpuListWait = 2.0;
 // How often the server looks for its socket, journal and log (a /tmp cleaner
 // may remove them; a client that finds the socket gone asks at once).
 constexpr double kFileCheck = 1.0;

@@ -1,5 +1,5 @@
 /*
- * gpu_probe_test.cpp — reading the probes (gpu_probe.cpp): nvidia-smi's
+ * gpu_parse_test.cpp — reading the probes (gpu_parse.cpp): nvidia-smi's
  * --query-gpu and --query-compute-apps listings, on fixtures shaped like what
  * real cards print (H100, A100 in MIG mode, V100, RTX 3090, K80, an old
  * GeForce, a card that needs a reset), with unknown values, units, CRLF,
@@ -91,7 +91,7 @@ const char* const kNoLibrary =  // 12
 
 // ------------------------------------------------------------------------------------------- the queries
 
-TEST(GpuProbeFields, AreWhatTheParsersRead) {
+TEST(GpuParseFields, AreWhatTheParsersRead) {
     EXPECT_STREQ(kQueryGpuFields,
                  "index,uuid,pci.bus_id,memory.total,memory.used,utilization.gpu,compute_mode,mig.mode.current,name");
     EXPECT_STREQ(kQueryAppsFields, "gpu_uuid,pid,used_memory,process_name");
@@ -99,7 +99,7 @@ TEST(GpuProbeFields, AreWhatTheParsersRead) {
 
 // ------------------------------------------------------------------------------------------ --query-gpu
 
-TEST(GpuProbeQueryGpu, ReadsEightH100s) {
+TEST(GpuParseQueryGpu, ReadsEightH100s) {
     std::vector<GpuCard> cards;
     std::vector<std::string> w;
     std::string err;
@@ -126,7 +126,7 @@ TEST(GpuProbeQueryGpu, ReadsEightH100s) {
     EXPECT_EQ(cards[0].util, 0);
 }
 
-TEST(GpuProbeQueryGpu, ReadsEveryFieldOfSeveralModels) {
+TEST(GpuParseQueryGpu, ReadsEveryFieldOfSeveralModels) {
     std::vector<GpuCard> cards;
     std::string err;
     ASSERT_TRUE(parse_query_gpu(kMixed, &cards, &err)) << err;
@@ -169,7 +169,7 @@ TEST(GpuProbeQueryGpu, ReadsEveryFieldOfSeveralModels) {
     EXPECT_FALSE(gtx.mig);
 }
 
-TEST(GpuProbeQueryGpu, TheNameKeepsItsCommas) {
+TEST(GpuParseQueryGpu, TheNameKeepsItsCommas) {
     std::vector<GpuCard> cards;
     std::string err;
     ASSERT_TRUE(parse_query_gpu(
@@ -183,7 +183,7 @@ TEST(GpuProbeQueryGpu, TheNameKeepsItsCommas) {
     EXPECT_EQ(cards[0].mem_used, 512 * kMiB);
 }
 
-TEST(GpuProbeQueryGpu, ValuesNvidiaSmiDoesNotHaveAreUnknown) {
+TEST(GpuParseQueryGpu, ValuesNvidiaSmiDoesNotHaveAreUnknown) {
     for (const char* v : {"[N/A]", "N/A", "n/a", "[Not Supported]", "[Unknown Error]", "[GPU requires reset]",
                           "[Insufficient Permissions]", "[GPU is lost]"}) {
         std::vector<GpuCard> cards;
@@ -208,7 +208,7 @@ TEST(GpuProbeQueryGpu, ValuesNvidiaSmiDoesNotHaveAreUnknown) {
     }
 }
 
-TEST(GpuProbeQueryGpu, ACardThatRequiresAResetIsListedWithNothingKnown) {
+TEST(GpuParseQueryGpu, ACardThatRequiresAResetIsListedWithNothingKnown) {
     std::vector<GpuCard> cards;
     std::string err;
     ASSERT_TRUE(parse_query_gpu(
@@ -230,7 +230,7 @@ TEST(GpuProbeQueryGpu, ACardThatRequiresAResetIsListedWithNothingKnown) {
                                    "compute_mode: [GPU requires reset]");
 }
 
-TEST(GpuProbeQueryGpu, UnitsAreToleratedWhenNounitsIsIgnored) {
+TEST(GpuParseQueryGpu, UnitsAreToleratedWhenNounitsIsIgnored) {
     std::vector<GpuCard> cards;
     std::vector<std::string> w;
     std::string err;
@@ -249,7 +249,7 @@ TEST(GpuProbeQueryGpu, UnitsAreToleratedWhenNounitsIsIgnored) {
     EXPECT_EQ(cards[1].util, 100);
 }
 
-TEST(GpuProbeQueryGpu, ValuesThatAreNotNumbersAreUnknownWithANote) {
+TEST(GpuParseQueryGpu, ValuesThatAreNotNumbersAreUnknownWithANote) {
     std::vector<GpuCard> cards;
     std::vector<std::string> w;
     std::string err;
@@ -272,7 +272,7 @@ TEST(GpuProbeQueryGpu, ValuesThatAreNotNumbersAreUnknownWithANote) {
     EXPECT_EQ(w.size(), 4u) << joined(w);
 }
 
-TEST(GpuProbeQueryGpu, ComputeModes) {
+TEST(GpuParseQueryGpu, ComputeModes) {
     const std::pair<const char*, ComputeMode> kModes[] = {
         {"Default", ComputeMode::Default},
         {"Exclusive_Process", ComputeMode::ExclusiveProcess},
@@ -296,7 +296,7 @@ TEST(GpuProbeQueryGpu, ComputeModes) {
     }
 }
 
-TEST(GpuProbeQueryGpu, MigModes) {
+TEST(GpuParseQueryGpu, MigModes) {
     const std::pair<const char*, bool> kMig[] = {
         {"Enabled", true}, {"Disabled", false}, {"[N/A]", false}, {"[Not Supported]", false}, {"Pending", false},
     };
@@ -315,7 +315,7 @@ TEST(GpuProbeQueryGpu, MigModes) {
     }
 }
 
-TEST(GpuProbeQueryGpu, CrlfBlankLinesAndSpacesAreTolerated) {
+TEST(GpuParseQueryGpu, CrlfBlankLinesAndSpacesAreTolerated) {
     std::string text = "\r\n  " + gpu_line(0, uuid_n(0)) + "  \r\n\r\n\t" + gpu_line(1, uuid_n(1)) + "\r\n" +
                        gpu_line(2, uuid_n(2)) + "\n   \n" +
                        "3 ,GPU-5b9c3a1e-7d2f-4e6a-9b8c-000000000003,00000000:1B:00.0 ,81559,0,0,Default,Disabled,NVIDIA H100 80GB HBM3";
@@ -335,7 +335,7 @@ TEST(GpuProbeQueryGpu, CrlfBlankLinesAndSpacesAreTolerated) {
     EXPECT_EQ(cards[3].bus_id, "00000000:1B:00.0");
 }
 
-TEST(GpuProbeQueryGpu, LinesWithoutAUuidOrAnIndexAreCardsThatCannotBeRead) {
+TEST(GpuParseQueryGpu, LinesWithoutAUuidOrAnIndexAreCardsThatCannotBeRead) {
     // Such a card is there: dropping it would only hide it (and what runs on it).
     std::string text = lines({
         gpu_line(0, uuid_n(0)),
@@ -371,7 +371,7 @@ TEST(GpuProbeQueryGpu, LinesWithoutAUuidOrAnIndexAreCardsThatCannotBeRead) {
     EXPECT_EQ(cards[7].unreadable, "");
 }
 
-TEST(GpuProbeQueryGpu, TwoCardsWithoutAUuidAreNotTheSameCard) {
+TEST(GpuParseQueryGpu, TwoCardsWithoutAUuidAreNotTheSameCard) {
     std::vector<GpuCard> cards;
     std::string err;
     ASSERT_TRUE(parse_query_gpu(lines({gpu_line(0, "[N/A]"), gpu_line(1, "[N/A]")}), &cards, &err)) << err;
@@ -379,7 +379,7 @@ TEST(GpuProbeQueryGpu, TwoCardsWithoutAUuidAreNotTheSameCard) {
     EXPECT_EQ(cards[1].index, 1);
 }
 
-TEST(GpuProbeQueryGpu, NoDevicesWereFoundIsAListingOfNone) {
+TEST(GpuParseQueryGpu, NoDevicesWereFoundIsAListingOfNone) {
     for (const char* text : {"No devices were found\n", "No devices were found\r\n", "\nNo devices were found"}) {
         std::vector<GpuCard> cards{GpuCard{}};
         std::string err = "untouched";
@@ -389,7 +389,7 @@ TEST(GpuProbeQueryGpu, NoDevicesWereFoundIsAListingOfNone) {
     }
 }
 
-TEST(GpuProbeQueryGpu, EmptyOutputIsAListingOfNone) {
+TEST(GpuParseQueryGpu, EmptyOutputIsAListingOfNone) {
     for (const char* text : {"", "\n", "  \r\n\n"}) {
         std::vector<GpuCard> cards{GpuCard{}};
         std::string err;
@@ -399,7 +399,7 @@ TEST(GpuProbeQueryGpu, EmptyOutputIsAListingOfNone) {
     }
 }
 
-TEST(GpuProbeQueryGpu, AnErrorTextIsNotAListing) {
+TEST(GpuParseQueryGpu, AnErrorTextIsNotAListing) {
     const std::pair<const char*, const char*> kErrors[] = {
         {kNoDriver,
          "NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver. Make sure that the latest "
@@ -422,7 +422,7 @@ TEST(GpuProbeQueryGpu, AnErrorTextIsNotAListing) {
     }
 }
 
-TEST(GpuProbeQueryGpu, TheErrorIsOneShortPrintableLine) {
+TEST(GpuParseQueryGpu, TheErrorIsOneShortPrintableLine) {
     std::string text = "Error:\x1b[31m " + std::string(5000, 'x') + "\nsecond line\n";
     std::vector<GpuCard> cards;
     std::string err;
@@ -435,7 +435,7 @@ TEST(GpuProbeQueryGpu, TheErrorIsOneShortPrintableLine) {
     EXPECT_EQ(err.find("second"), std::string::npos);
 }
 
-TEST(GpuProbeQueryGpu, AnErrorLineAmongCardsIsAWarning) {
+TEST(GpuParseQueryGpu, AnErrorLineAmongCardsIsAWarning) {
     std::string text = "Unable to determine the device handle for GPU0000:C1:00.0: Unknown Error\n" +
                        gpu_line(0, uuid_n(0)) + "\n" + gpu_line(1, uuid_n(1)) + "\n";
     std::vector<GpuCard> cards;
@@ -449,7 +449,7 @@ TEST(GpuProbeQueryGpu, AnErrorLineAmongCardsIsAWarning) {
                     "GPU0000:C1:00.0: Unknown Error");
 }
 
-TEST(GpuProbeQueryGpu, ADuplicateUuidKeepsTheFirstCard) {
+TEST(GpuParseQueryGpu, ADuplicateUuidKeepsTheFirstCard) {
     std::string text = lines({gpu_line(0, uuid_n(0), "first"), gpu_line(1, uuid_n(1)), gpu_line(2, uuid_n(0), "second")});
     std::vector<GpuCard> cards;
     std::vector<std::string> w;
@@ -463,7 +463,7 @@ TEST(GpuProbeQueryGpu, ADuplicateUuidKeepsTheFirstCard) {
     EXPECT_TRUE(has_warning(w, "line 3 left out (the UUID of card 0 again)")) << joined(w);
 }
 
-TEST(GpuProbeQueryGpu, AtMost256Cards) {
+TEST(GpuParseQueryGpu, AtMost256Cards) {
     std::vector<std::string> v;
     for (int i = 0; i < 300; ++i) v.push_back(gpu_line(i, uuid_n(i)));
     std::vector<GpuCard> cards;
@@ -476,7 +476,7 @@ TEST(GpuProbeQueryGpu, AtMost256Cards) {
     EXPECT_EQ(w[0], "nvidia-smi: 44 cards beyond the first 256 left out");
 }
 
-TEST(GpuProbeQueryGpu, LinesLongerThan4KiBAreLeftOut) {
+TEST(GpuParseQueryGpu, LinesLongerThan4KiBAreLeftOut) {
     std::string text = lines({gpu_line(0, uuid_n(0)), gpu_line(1, uuid_n(1), std::string(5000, 'N')),
                               gpu_line(2, uuid_n(2), std::string(3900, 'n'))});
     std::vector<GpuCard> cards;
@@ -491,7 +491,7 @@ TEST(GpuProbeQueryGpu, LinesLongerThan4KiBAreLeftOut) {
     EXPECT_EQ(w[0], "nvidia-smi: line 2 left out: longer than 4096 bytes");
 }
 
-TEST(GpuProbeQueryGpu, WarningsAreBounded) {
+TEST(GpuParseQueryGpu, WarningsAreBounded) {
     std::vector<std::string> v;
     for (int i = 0; i < 100; ++i) v.push_back(format("junk line %d, not a card", i));
     v.push_back(gpu_line(100, uuid_n(100)));
@@ -505,7 +505,7 @@ TEST(GpuProbeQueryGpu, WarningsAreBounded) {
     EXPECT_EQ(w[16], "... and 84 more warnings");
 }
 
-TEST(GpuProbeQueryGpu, ControlBytesInTheNameAreEscaped) {
+TEST(GpuParseQueryGpu, ControlBytesInTheNameAreEscaped) {
     std::vector<GpuCard> cards;
     std::string err;
     ASSERT_TRUE(parse_query_gpu(gpu_line(0, uuid_n(0), "Tesla\x1b[2J T4\x07"), &cards, &err)) << err;
@@ -513,7 +513,7 @@ TEST(GpuProbeQueryGpu, ControlBytesInTheNameAreEscaped) {
     EXPECT_EQ(cards[0].name, "Tesla\\x1b[2J T4\\x07");
 }
 
-TEST(GpuProbeQueryGpu, WarningsMayBeLeftUnasked) {
+TEST(GpuParseQueryGpu, WarningsMayBeLeftUnasked) {
     std::vector<GpuCard> cards;
     std::string err;
     std::string text = lines({"junk, not a card", "junk", gpu_line(1, uuid_n(1)), gpu_line(2, uuid_n(1))});
@@ -529,7 +529,7 @@ const char* const kApps =
     "GPU-9c6f0b8e-3d2a-4b71-8f6e-0a1b2c3d4e53, 2104772, 8, python\n"
     "GPU-9c6f0b8e-3d2a-4b71-8f6e-0a1b2c3d4e56, 998, 1024, /opt/my app/bin/serve, --fast, a b\n";
 
-TEST(GpuProbeApps, ReadsProcesses) {
+TEST(GpuParseApps, ReadsProcesses) {
     std::vector<GpuProcess> procs;
     std::vector<std::string> w;
     std::string err;
@@ -549,7 +549,7 @@ TEST(GpuProbeApps, ReadsProcesses) {
     EXPECT_EQ(procs[2].mem, 1024 * kMiB);
 }
 
-TEST(GpuProbeApps, NoProcessesIsEmpty) {
+TEST(GpuParseApps, NoProcessesIsEmpty) {
     for (const char* text : {"", "\n", "No running processes found\n", "No devices were found\r\n"}) {
         std::vector<GpuProcess> procs{GpuProcess{}};
         std::string err = "untouched";
@@ -559,7 +559,7 @@ TEST(GpuProbeApps, NoProcessesIsEmpty) {
     }
 }
 
-TEST(GpuProbeApps, UnknownMemoryIsNotKnown) {
+TEST(GpuParseApps, UnknownMemoryIsNotKnown) {
     // WSL, Windows (WDDM) and MIG instances do not report a process's memory.
     std::vector<GpuProcess> procs;
     std::vector<std::string> w;
@@ -586,7 +586,7 @@ TEST(GpuProbeApps, UnknownMemoryIsNotKnown) {
     EXPECT_EQ(procs[0].uuid, "GPU-647d1415-d8d5-e1b9-7251-0ad2bee4efe0");
 }
 
-TEST(GpuProbeApps, LinesThatCannotBeReadAreKeptAsSuch) {
+TEST(GpuParseApps, LinesThatCannotBeReadAreKeptAsSuch) {
     // Nothing is dropped: a 60 GB process listed with pid [N/A] (containers, some driver states) must keep its card busy.
     std::string text = lines({
         "GPU-647d1415-d8d5-e1b9-7251-0ad2bee4efe0, 0, 10, zero",
@@ -626,7 +626,7 @@ TEST(GpuProbeApps, LinesThatCannotBeReadAreKeptAsSuch) {
     EXPECT_TRUE(has_warning(w, "line 7 left out (not a process)")) << joined(w);
 }
 
-TEST(GpuProbeApps, AnErrorLineAmongProcessesIsAProcessOnSomeCard) {
+TEST(GpuParseApps, AnErrorLineAmongProcessesIsAProcessOnSomeCard) {
     std::vector<GpuProcess> procs;
     std::string err;
     ASSERT_TRUE(parse_compute_apps("GPU-647d1415-d8d5-e1b9-7251-0ad2bee4efe0, 12, 10, good\n"
@@ -638,7 +638,7 @@ TEST(GpuProbeApps, AnErrorLineAmongProcessesIsAProcessOnSomeCard) {
     EXPECT_EQ(procs[1].unreadable, "line 2: Unable to determine the device handle for GPU0000:C1:00.0: Unknown Error");
 }
 
-TEST(GpuProbeApps, AnErrorTextIsNotAListing) {
+TEST(GpuParseApps, AnErrorTextIsNotAListing) {
     const std::pair<const char*, const char*> kErrors[] = {
         {kNoDriver,
          "NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver. Make sure that the latest "
@@ -657,7 +657,7 @@ TEST(GpuProbeApps, AnErrorTextIsNotAListing) {
     }
 }
 
-TEST(GpuProbeApps, LongLinesAreLeftOutAndNamesBounded) {
+TEST(GpuParseApps, LongLinesAreLeftOutAndNamesBounded) {
     std::string text = "GPU-647d1415-d8d5-e1b9-7251-0ad2bee4efe0, 1, 10, " + std::string(5000, 'a') + "\n" +
                        "GPU-647d1415-d8d5-e1b9-7251-0ad2bee4efe0, 2, 10, " + std::string(1000, 'b') + "\x01\n";
     std::vector<GpuProcess> procs;
@@ -674,7 +674,7 @@ TEST(GpuProbeApps, LongLinesAreLeftOutAndNamesBounded) {
     EXPECT_EQ(w[0], "nvidia-smi: line 1 left out: longer than 4096 bytes");
 }
 
-TEST(GpuProbeApps, AtMost4096Processes) {
+TEST(GpuParseApps, AtMost4096Processes) {
     std::string text;
     for (int i = 1; i <= 5000; ++i) text += format("GPU-647d1415-d8d5-e1b9-7251-0ad2bee4efe0, %d, 1, p\n", i);
     std::vector<GpuProcess> procs;
@@ -690,7 +690,7 @@ TEST(GpuProbeApps, AtMost4096Processes) {
 
 // ----------------------------------------------------------------------------------------- exit codes
 
-TEST(GpuProbeFailure, DocumentedExitCodesAreNamed) {
+TEST(GpuParseFailure, DocumentedExitCodesAreNamed) {
     EXPECT_EQ(nvidia_smi_failure(9), "nvidia-smi failed (exit code 9: the NVIDIA driver is not loaded)");
     EXPECT_EQ(nvidia_smi_failure(6), "nvidia-smi failed (exit code 6: no matching device was found)");
     const std::pair<int, const char*> kWords[] = {
@@ -706,7 +706,7 @@ TEST(GpuProbeFailure, DocumentedExitCodesAreNamed) {
     }
 }
 
-TEST(GpuProbeFailure, OtherExitCodesAreJustTheNumber) {
+TEST(GpuParseFailure, OtherExitCodesAreJustTheNumber) {
     for (int code : {0, 1, 5, 7, 11, 16, 17, 19, 127, 254, 256, -1})
         EXPECT_EQ(nvidia_smi_failure(code), format("nvidia-smi failed (exit code %d)", code));
 }
@@ -752,7 +752,7 @@ std::vector<std::pair<std::string, std::string>> amd_files(uint64_t total, uint6
     return f;
 }
 
-TEST(GpuProbeAmd, ReadsCardsInPciOrder) {
+TEST(GpuParseAmd, ReadsCardsInPciOrder) {
     TempDir root;
     // card0 is the later PCI address: the index follows the address, not the card number.
     auto f0 = amd_files(68702699520, 10485760, 0, "5d1a3e21f8c0b4a2");
@@ -785,7 +785,7 @@ TEST(GpuProbeAmd, ReadsCardsInPciOrder) {
     EXPECT_EQ(cards[1].util, 0);
 }
 
-TEST(GpuProbeAmd, OnlyAmdCardNodesAreRead) {
+TEST(GpuParseAmd, OnlyAmdCardNodesAreRead) {
     TempDir root;
     make_card(root, "card1", "0000:03:00.0", amd_files(17163091968, 0, 0));
     // Connectors and render nodes look like the card (sysfs has device links there too): not cards.
@@ -805,7 +805,7 @@ TEST(GpuProbeAmd, OnlyAmdCardNodesAreRead) {
     EXPECT_EQ(cards[0].index, 0);
 }
 
-TEST(GpuProbeAmd, TheUuidIsThePciAddressWithoutAUniqueId) {
+TEST(GpuParseAmd, TheUuidIsThePciAddressWithoutAUniqueId) {
     TempDir root;
     make_card(root, "card0", "0000:03:00.0", amd_files(8589934592, 0, 0));
     make_card(root, "card1", "0000:04:00.0", amd_files(8589934592, 0, 0, "not hex!"));
@@ -817,7 +817,7 @@ TEST(GpuProbeAmd, TheUuidIsThePciAddressWithoutAUniqueId) {
     EXPECT_EQ(cards[2].uuid, "AMD-0000:05:00.0");
 }
 
-TEST(GpuProbeAmd, ThePciAddressCanComeFromUevent) {
+TEST(GpuParseAmd, ThePciAddressCanComeFromUevent) {
     TempDir root;
     auto f = amd_files(8589934592, 4096, 3);
     f.push_back({"uevent", "DRIVER=amdgpu\nPCI_CLASS=30000\nPCI_ID=1002:73BF\nPCI_SLOT_NAME=0000:0b:00.0\n"});
@@ -831,7 +831,7 @@ TEST(GpuProbeAmd, ThePciAddressCanComeFromUevent) {
     EXPECT_EQ(cards[0].mem_used, 4096u);
 }
 
-TEST(GpuProbeAmd, ACardThatCannotBeReadIsLeftOutWithAWarning) {
+TEST(GpuParseAmd, ACardThatCannotBeReadIsLeftOutWithAWarning) {
     TempDir root;
     make_card(root, "card0", "0000:03:00.0", {{"vendor", "0x1002\n"}, {"mem_info_vram_used", "0\n"}});   // radeon, not amdgpu
     make_card(root, "card1", "0000:04:00.0", {{"vendor", "0x1002\n"}, {"mem_info_vram_total", "lots\n"}});
@@ -850,7 +850,7 @@ TEST(GpuProbeAmd, ACardThatCannotBeReadIsLeftOutWithAWarning) {
     EXPECT_TRUE(has_warning(w, "AMD card3 left out: its PCI address cannot be read")) << joined(w);
 }
 
-TEST(GpuProbeAmd, OptionalFilesMayBeMissing) {
+TEST(GpuParseAmd, OptionalFilesMayBeMissing) {
     TempDir root;
     make_card(root, "card0", "0000:03:00.0", {{"vendor", "0x1002"}, {"mem_info_vram_total", "8589934592"}});
     make_card(root, "card1", "0000:04:00.0",
@@ -871,7 +871,7 @@ TEST(GpuProbeAmd, OptionalFilesMayBeMissing) {
     for (const GpuCard& c : cards) EXPECT_EQ(c.unreadable, "device/mem_info_vram_used") << c.bus_id;
 }
 
-TEST(GpuProbeAmd, TwoCardsWithOneIdKeepTheFirst) {
+TEST(GpuParseAmd, TwoCardsWithOneIdKeepTheFirst) {
     TempDir root;
     make_card(root, "card0", "0000:03:00.0", amd_files(8589934592, 0, 0, "0123456789abcdef"));
     make_card(root, "card1", "0000:04:00.0", amd_files(8589934592, 0, 0, "0123456789abcdef"));
@@ -884,7 +884,7 @@ TEST(GpuProbeAmd, TwoCardsWithOneIdKeepTheFirst) {
     EXPECT_TRUE(has_warning(w, "the same id as")) << joined(w);
 }
 
-TEST(GpuProbeAmd, NoDrmDirectoryIsNoCards) {
+TEST(GpuParseAmd, NoDrmDirectoryIsNoCards) {
     TempDir root;
     std::vector<std::string> w;
     EXPECT_TRUE(read_amd_cards(root / "nothing-here", &w).empty());
@@ -894,7 +894,7 @@ TEST(GpuProbeAmd, NoDrmDirectoryIsNoCards) {
 
 // ------------------------------------------------------------------------------------------------ sizes
 
-TEST(GpuProbeSize, Text) {
+TEST(GpuParseSize, Text) {
     const std::pair<uint64_t, const char*> kSizes[] = {
         {0, "0 B"},
         {1, "1 B"},
@@ -919,7 +919,7 @@ TEST(GpuProbeSize, Text) {
     for (const auto& [bytes, text] : kSizes) EXPECT_EQ(size_text(bytes), text) << bytes;
 }
 
-TEST(GpuProbeMem, Parse) {
+TEST(GpuParseMem, Parse) {
     const std::pair<const char*, uint64_t> kSizes[] = {
         {"8G", 8 * kGiB},
         {"8g", 8 * kGiB},
@@ -942,7 +942,7 @@ TEST(GpuProbeMem, Parse) {
     for (const auto& [text, bytes] : kSizes) EXPECT_EQ(parse_gpu_mem(text), bytes) << text;
 }
 
-TEST(GpuProbeMem, GarbageIsZero) {
+TEST(GpuParseMem, GarbageIsZero) {
     for (const char* text : {"", " ", "G", "-1G", "-5", "+5", "abc", "8X", "8GG", "8Gi", "8iB", "8B", "8 G B", "1.G",
                              ".5G", "1..5G", "1,5G", "8G!", "0", "0G", "0.0000001K", "16777216T", "16777217T", "17179869185G",
                              "18446744073709551616", "99999999999999999999999G", "1e3", "0x10"})
@@ -951,7 +951,7 @@ TEST(GpuProbeMem, GarbageIsZero) {
 
 // -------------------------------------------------------------------------------------------- snapshot
 
-TEST(GpuProbeSnapshot, CardFindsByUuid) {
+TEST(GpuParseSnapshot, CardFindsByUuid) {
     GpuSnapshot s;
     EXPECT_EQ(s.card("GPU-x"), nullptr);
     std::string err;

@@ -1,5 +1,5 @@
 /*
- * probe.h — looking at the machine's GPUs from the server's loop, without
+ * gpu_probe.h — looking at the machine's GPUs from the server's loop, without
  * ever blocking it: nvidia-smi runs as a child process (its own process
  * group, stdout into a non-blocking pipe, a deadline after which the group
  * is killed), in two steps (the cards, then their compute processes), and
@@ -8,8 +8,9 @@
  *
  * Only one probe runs at a time, and a new one does not start while a
  * killed nvidia-smi has not ended (one stuck in the driver would otherwise
- * pile up). The server asks for probes only while GPU jobs wait, or when
- * --gpu-list or a GPU job's submit needs to know the cards.
+ * pile up). The GPU broker (gpu_broker.h) asks for probes only while GPU
+ * jobs wait, or when --gpu-list or a GPU job's submit needs to know the
+ * cards.
  */
 #pragma once
 
@@ -22,7 +23,29 @@
 #include "gpu.h"
 #include "util.h"
 
-class GpuProbe {
+/* What the GPU broker (gpu_broker.h) needs of a probe: GpuProbe below,
+ * or a test's fake that hands over the snapshots the test made. */
+class CardProbe {
+public:
+    virtual ~CardProbe() = default;
+    /* Begin a probe; false (and *why) when it cannot. */
+    virtual bool start(double now, std::string* why) = 0;
+    virtual bool running() const = 0;
+    /* The pipe to poll while a probe runs; -1 otherwise. */
+    virtual int fd() const = 0;
+    virtual void readable(double now) = 0;
+    /* A child the loop reaped: true if it was the probe's. */
+    virtual bool reaped(pid_t pid, int status, double now) = 0;
+    virtual void check(double now) = 0;
+    virtual void reap(double now) = 0;
+    virtual double started() const = 0;
+    /* When check() must run next; 0: never. */
+    virtual double deadline() const = 0;
+    /* The probe that ended since the last call, if any. */
+    virtual bool take(GpuSnapshot* out) = 0;
+};
+
+class GpuProbe final : public CardProbe {
 public:
     struct Settings {
         std::string nvidia_smi;   // a path, or a name looked up in PATH; empty: no NVIDIA probe
@@ -34,25 +57,25 @@ public:
 
     /* Begin a probe; false (and *why) when one is still running or a
      * killed one has not ended. A probe with nothing to run ends at once. */
-    bool start(double now, std::string* why);
-    bool running() const { return step_ != Step::Idle; }
+    bool start(double now, std::string* why) override;
+    bool running() const override { return step_ != Step::Idle; }
     /* The running step's nvidia-smi, not reaped yet; 0 when none. */
     pid_t child() const { return pid_; }
     /* The pipe to poll for input while a step runs; -1 otherwise. */
-    int fd() const { return out_.get(); }
-    void readable(double now);
+    int fd() const override { return out_.get(); }
+    void readable(double now) override;
     /* A child the loop reaped: true if it was the probe's. */
-    bool reaped(pid_t pid, int status, double now);
+    bool reaped(pid_t pid, int status, double now) override;
     /* Kill a step past its deadline (the probe then fails). */
-    void check(double now);
+    void check(double now) override;
     /* Reap the probe's children that have ended (where no SIGCHLD handler does). */
-    void reap(double now);
+    void reap(double now) override;
     /* When the running probe began. */
-    double started() const { return cur_.when; }
+    double started() const override { return cur_.when; }
     /* When check() must run next; 0 when no step runs. */
-    double deadline() const { return step_ == Step::Idle ? 0 : deadline_; }
+    double deadline() const override { return step_ == Step::Idle ? 0 : deadline_; }
     /* The probe that ended since the last call, if any. */
-    bool take(GpuSnapshot* out);
+    bool take(GpuSnapshot* out) override;
 
 private:
     enum class Step { Idle, Gpus, GpusOld, Apps, Amd };
