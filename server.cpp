@@ -39,12 +39,11 @@
 #include <vector>
 
 #include "config.h"
-#include "connect.h"
 #include "frame.h"
 #include "jobs.h"
 #include "journal.h"
 #include "listing.h"
-#include "runner.h"
+#include "place.h"
 #include "spawner.h"
 
 using proto::MsgType;

@@ -21,7 +21,7 @@
 #include <unistd.h>
 
 #include "config.h"
-#include "connect.h"
+#include "place.h"
 #include "frame.h"
 #include "jobs.h"
 #include "journal.h"
