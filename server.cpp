@@ -12,8 +12,8 @@
  *
  * A connection has one role (server_impl.h: Role), set by set_role, which
  * keeps the indexes from a job to its runner, its waiters and its overflow
- * submitter. Here too: the bounds on other users' connections (design.md
- * "Trust"), restart and re-attach of running jobs, and the log.
+ * submitter. Here too: restart and re-attach of running jobs, and the log;
+ * the bounds on other users are bounds.h's.
  */
 #include "server.h"
 #include "server_impl.h"
@@ -320,7 +320,7 @@ void Server::configure() {
             (void)getrlimit(RLIMIT_NOFILE, &rl);
         }
         size_t n = rl.rlim_cur == RLIM_INFINITY ? 65536 : size_t(rl.rlim_cur);
-        others_max_conns_ = n > 2 * kFdReserve ? n - kFdReserve : n / 2;
+        bounds_.set_descriptors(n);
     }
 }
 
@@ -557,18 +557,17 @@ void Server::accept_all() {
 /* Another user may hold only so many connections that are not a job's
  * runner, and all other users together leave descriptors for the owner. */
 bool Server::admit(Conn& c) {
-    c.trusted = c.uid == uid_ || c.uid == 0;
-    if (c.trusted) return true;
+    c.trusted = bounds_.trusted(c.uid);
     size_t plain = 0;
-    for (const auto& o : conns_)
-        if (o->uid == c.uid && !o->runs_job() && !o->dead) ++plain;
-    if (plain >= kUserMaxConns || others_conns_ >= others_max_conns_) {
-        refused(c.uid, plain >= kUserMaxConns ? "too many connections of this user"
-                                              : "too many connections of other users");
+    if (!c.trusted)
+        for (const auto& o : conns_)
+            if (o->uid == c.uid && !o->runs_job() && !o->dead) ++plain;
+    std::string why;
+    if (!bounds_.admit(&c.charges, c.uid, plain, &why)) {
+        refused(c.uid, why.c_str());
         return false;   // closed: it never waits in the backlog
     }
-    ++others_conns_;
-    c.idle_deadline = mono_now() + kIdleLimit;
+    if (!c.trusted) c.idle_deadline = mono_now() + kIdleLimit;
     return true;
 }
 
@@ -593,22 +592,18 @@ void Server::check_deadlines(double now, int* timeout) {
     if (*timeout < 0 || ms < *timeout) *timeout = ms;
 }
 
-/* A request or connection of another user refused. */
 /* What one other user may have buffered, all connections together: bytes
  * read and not dispatched yet, and submits held for the first GPU probe.
  * False (the connection dies) past the bound. */
 bool Server::charge_input(Conn& c, size_t bytes) {
-    if (c.trusted) return true;
-    size_t& mine = user_input_[c.uid];
-    if (mine + bytes > kUserMaxInput) {
-        refused(c.uid, "more than 16 MiB of requests buffered");
-        c.dead = true;
-        return false;
-    }
-    mine += bytes;
-    return true;
+    std::string why;
+    if (bounds_.charge_input(&c.charges, bytes, &why)) return true;
+    refused(c.uid, why.c_str());
+    c.dead = true;
+    return false;
 }
 
+/* A request or connection of another user refused. */
 void Server::refused(uid_t uid, const char* why) {
     log_other(uid, format("uid %u: connection closed: %s", unsigned(uid), why));
 }
@@ -616,20 +611,11 @@ void Server::refused(uid_t uid, const char* why) {
 /* A line about what another user did: at most one every 10 s (a hostile
  * user must not fill the owner's disk), with the count of those left out. */
 void Server::log_other(uid_t uid, const std::string& line) {
-    if (uid == uid_ || uid == 0) {
-        log("%s", line.c_str());
-        return;
-    }
-    double now = mono_now();
-    if (now - other_logged_ < 10) {
-        ++others_unlogged_;
-        return;
-    }
-    if (others_unlogged_)
-        log("%s (and %s about other users left out)", line.c_str(), counted(others_unlogged_, "line", "lines").c_str());
+    size_t left_out = 0;
+    if (!bounds_.trusted(uid) && !bounds_.may_log(mono_now(), &left_out)) return;
+    if (left_out)
+        log("%s (and %s about other users left out)", line.c_str(), counted(left_out, "line", "lines").c_str());
     else log("%s", line.c_str());
-    other_logged_ = now;
-    others_unlogged_ = 0;
 }
 
 void Server::read_conn(Conn& c) {
@@ -663,7 +649,7 @@ void Server::read_conn(Conn& c) {
             dispatch(c, f);
         }
         c.in.erase(0, off);
-        if (!c.trusted) user_input_[c.uid] -= off;
+        bounds_.release_input(&c.charges, off);
     }
     // Half a frame: the rest must come soon (a stalled sender holds nothing for long).
     if (c.in.empty()) c.partial_deadline = 0;
@@ -705,11 +691,9 @@ void Server::reply_text(Conn& c, std::string text, std::vector<JobId> ids) {
  * ids): counted against what that user may leave unread. False, and the
  * connection closed, past it. */
 bool Server::charge_unread(Conn& c, size_t bytes) {
-    size_t& pending = user_pending_[c.uid];
-    pending -= c.pending;
-    c.pending = 0;
-    if (pending + bytes > kUserMaxPending) {
-        refused(c.uid, "too many unread answers");
+    std::string why;
+    if (!bounds_.charge_unread(&c.charges, bytes, &why)) {
+        refused(c.uid, why.c_str());
         c.stream.reset();
         TailWriter t;
         t.add(format("uid %u has too many answers it has not read yet.\n", unsigned(c.uid)));
@@ -717,16 +701,13 @@ bool Server::charge_unread(Conn& c, size_t bytes) {
         c.close_after_flush = true;
         return false;
     }
-    pending += bytes;
-    c.pending = bytes;
     return true;
 }
 
 /* The end of a connection's long answer (sent, or the connection gone). */
 void Server::end_stream(Conn& c) {
     c.stream.reset();
-    if (c.pending) user_pending_[c.uid] -= c.pending;
-    c.pending = 0;
+    bounds_.release_unread(&c.charges);
 }
 
 void Server::pump(Conn& c) {
@@ -940,13 +921,12 @@ void Server::check_detached() {
 
 /* A connection is going away: a runner that did not report loses its job. */
 void Server::conn_lost(Conn& c) {
-    if (!c.trusted) {
-        --others_conns_;
-        user_input_[c.uid] -= c.in.size() + (c.parked ? c.parked->payload.size() : 0);
+    if (!c.trusted) {   // what it held is let go at once, not when the round ends
         c.in.clear();
         c.parked.reset();
         end_stream(c);
     }
+    bounds_.release(&c.charges);
     if (&c == idle_spare_) {   // the idle spare ended: have another made
         idle_spare_ = nullptr;
         top_up_spares();

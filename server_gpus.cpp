@@ -63,7 +63,7 @@ void Server::gpu_round(double now) {
     for (size_t i = 0; i < conns_.size(); ++i)
         if (Conn& c = *conns_[i]; !c.dead && c.parked) {
             std::unique_ptr<Frame> f = std::move(c.parked);
-            if (!c.trusted) user_input_[c.uid] -= f->payload.size();
+            bounds_.release_input(&c.charges, f->payload.size());
             dispatch(c, *f);
         }
 }

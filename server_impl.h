@@ -20,6 +20,7 @@
 #include <sys/types.h>
 #include <unistd.h>
 
+#include "bounds.h"
 #include "config.h"
 #include "place.h"
 #include "frame.h"
@@ -64,7 +65,7 @@ struct Conn {
     double idle_deadline = 0;           // another user's connection that has not asked anything yet (mono_now)
     double partial_deadline = 0;        // half a frame is buffered: the rest must come by then
     std::unique_ptr<TextStream> stream;
-    size_t pending = 0;                 // bytes of the stream counted in user_pending_
+    Charges charges;                    // what it holds against its user's bounds (Bounds)
     pid_t pid = 0;                      // of the connecting process (SO_PEERCRED)
     pid_t sender = 0;                   // of the process that sent the last bytes read (SO_PASSCRED; 0: not known)
     uint16_t version = proto::kVersion; // of its frames: an older runner gets answers in its own
@@ -238,13 +239,7 @@ private:
     double unassigned_since_ = 0;
     Fd log_fd_;                        // opened once: the log works when descriptors run out
     ServerConfig cfg_;                 // read once, at start; the queue's settings from the journal (config.h)
-    // Bounds on what other users may hold (the owner's queue is bounded by memory only).
-    size_t others_conns_ = 0;                    // connections of other users, all together
-    size_t others_max_conns_ = 1000;             // leaves descriptors for the owner and runners
-    std::unordered_map<uid_t, size_t> user_input_;   // bytes buffered, per other user
-    std::unordered_map<uid_t, size_t> user_pending_; // bytes of answers not read yet, per other user
-    double other_logged_ = -60;       // log_other: when, and how many lines left out since
-    size_t others_unlogged_ = 0;
+    Bounds bounds_{getuid()};          // what other users may hold (the owner: memory only)
     std::deque<std::string> log_backlog_;   // lines the log could not take (a full disk), kept a while
     size_t log_dropped_ = 0;
     double next_recover_ = 0;        // the journal is failing: when to try writing again
@@ -287,14 +282,10 @@ private:
 };
 
 // Bounds on another user's connections (design.md "Trust").
-constexpr size_t kUserMaxConns = 32;            // plain connections (not a job's runner) per uid
 constexpr uint32_t kUserMaxFrame = 4u << 20;    // a request of another user
 constexpr uint32_t kRunnerMaxFrame = 64u << 10; // what another user's runner reports
-constexpr size_t kUserMaxInput = 16u << 20;     // buffered input of one uid, all connections
 constexpr double kIdleLimit = 10.0;             // to send a first request, or the rest of a frame
-constexpr size_t kFdReserve = 128;              // descriptors kept for the owner and runners
 constexpr size_t kStreamHigh = 256u << 10;      // a long answer is made in pieces of this size
-constexpr size_t kUserMaxPending = 64u << 20;   // answers (-i text, list ids) one uid has not read
 
 // What a message is: a request of a Client (one that changes the queue is
 // refused while the journal fails), a runner's report on its job (only on a
