@@ -23,14 +23,12 @@
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
-#include <ctime>
 #include <deque>
 #include <unordered_map>
 #include <fcntl.h>
 #include <memory>
 #include <optional>
 #include <poll.h>
-#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -62,14 +60,17 @@ void on_signal(int sig) {
 }  // namespace
 
 Server::Server(Fd listener, std::string path, ServerConfig cfg, std::unique_ptr<Launcher> harness_launcher)
-    : listener_(std::move(listener)), path_(std::move(path)), harness_(harness_launcher != nullptr),
+    : listener_(std::move(listener)), path_(std::move(path)), log_(path_ + ".error"), files_(path_, getuid(), &log_),
+      harness_(harness_launcher != nullptr),
       launcher_(std::move(harness_launcher)), cfg_(std::move(cfg)),
       probe_({cfg_.nvidia_smi, cfg_.gpu_sysfs, cfg_.probe_timeout, cfg_.gpu_sysfs_set}) {
-    if (!harness_) {   // the socket the starting client just made for us
-        struct stat st;
-        if (lstat(path_.c_str(), &st) == 0) sock_id_ = FileId{st.st_dev, st.st_ino};
+    if (!harness_) files_.socket_made();   // the socket the starting client just made for us
+    std::string why;
+    if (!log_.open(&why)) {
+        startup_error_ = format("cannot use the log: %s", why.c_str());
+        return;
     }
-    if (!open_log() || !may_serve()) return;
+    if (!may_serve()) return;
     // Then, while this process is small (before the journal is read), the spawner.
     if (!launcher_) {
         std::string why;
@@ -110,29 +111,6 @@ Server::Server(Fd listener, std::string path, ServerConfig cfg, std::unique_ptr<
     top_up_spares();   // a spare ready for the first job
 }
 
-/* A log of ours with a second name (another user's hard link, where
- * protected_hardlinks is off) may be a planted name for another file of ours:
- * never appended to; that name is removed (the file keeps its other names)
- * and a new log made in its place, so that the link stops no server. */
-static Fd open_log_file(const std::string& path, std::string* why) {
-    Fd fd = open_private(path, O_WRONLY | O_APPEND | O_CREAT, why);
-    struct stat st;
-    if (fd || errno != EPERM || lstat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode) ||
-        st.st_uid != geteuid() || st.st_nlink < 2)
-        return fd;
-    if (unlink(path.c_str()) != 0) return fd;
-    return open_private(path, O_WRONLY | O_APPEND | O_CREAT | O_EXCL, why);
-}
-
-/* The log, <socket>.error: opened once, and only if it is a file of ours
- * (never a link, a FIFO or another user's file planted next to the socket). */
-bool Server::open_log() {
-    std::string why;
-    log_fd_ = open_log_file(path_ + ".error", &why);
-    if (!log_fd_) startup_error_ = format("cannot use the log: %s", why.c_str());
-    return bool(log_fd_);
-}
-
 /* The guard keeps this queue to one server for as long as this one lives
  * (connect.cpp); without it (another user holds its name) clients find this
  * server through /proc (queue_server). The socket's mode, for when it must
@@ -143,105 +121,13 @@ void Server::hold_guard(Fd guard) {
     else log("this queue's guard (the abstract socket @%s) is held by another process: clients find this "
              "server by its listening socket instead (in /proc), and it makes its socket again within a "
              "second if it is removed", guard_name(path_).c_str());
-    std::string why;
-    if (!parse_socket_mode(&sock_mode_, &why)) sock_mode_ = 0700;
+    files_.read_mode();
 }
 
 /* Now and then (and at once when a client finds the socket gone and knocks
- * on the guard): are the socket, journal and log still there? A /tmp cleaner
- * removes old files, `rm -rf` a whole directory. What is gone is made again;
- * what another file replaced is left alone. */
+ * on the guard): are the socket, journal and log still there (queue_files.h)? */
 void Server::check_files(double now) {
-    if (harness_ || now < next_file_check_) return;
-    next_file_check_ = now + kFileCheck;
-    if (files_in_place()) return;   // the usual case: three lstat, no walk up the directories
-    if (!place_trusted()) return;
-    keep_log();   // first: the others may have something to say
-    keep_socket();
-    keep_journal();
-}
-
-/* The socket, journal and log are all where this server made them. */
-bool Server::files_in_place() {
-    struct stat mine;
-    bool log_ok = !log_fd_ || (fstat(log_fd_.get(), &mine) == 0 &&
-                               same_file(path_ + ".error", FileId{mine.st_dev, mine.st_ino}));
-    if (!log_ok || !same_file(path_, sock_id_) || journal_->file_state() != Journal::FileState::Same) return false;
-    sock_said_ = journal_said_ = false;
-    return true;
-}
-
-/* Whether the queue's place is still one to make files in: its directory
- * may have been removed and made again by someone else, or replaced by a
- * symbolic link of theirs (in a sticky directory above), and then nothing
- * is made there (they could read, move or redirect it) until it is ours
- * again. The rules are the start's (check_socket_dir). */
-bool Server::place_trusted() {
-    std::string why;
-    bool ok = check_socket_dir(path_, &why, uid_);
-    if (!ok && why != place_said_) log("%s Nothing is made there again until that changes.", why.c_str());
-    place_said_ = ok ? std::string() : why;
-    return ok;
-}
-
-void Server::keep_socket() {
-    if (same_file(path_, sock_id_)) return;
-    struct stat st;
-    if (lstat(path_.c_str(), &st) == 0) {   // another file: new clients cannot reach us; never removed
-        if (!sock_said_)
-            log("the socket %s was replaced by another file: it is left alone, and new clients cannot "
-                "reach this server until it is gone", path_.c_str());
-        sock_said_ = true;
-        return;
-    }
-    Fd l;
-    FileId id;
-    std::string why;
-    if (errno != ENOENT || !bind_socket(path_, sock_mode_, &l, &id, &why)) {
-        if (!sock_said_)
-            log("the socket %s was removed, and it cannot be made again (%s): tried again every "
-                "second", path_.c_str(), why.empty() ? strerror(errno) : why.c_str());
-        sock_said_ = true;
-        return;
-    }
-    set_nonblock(l.get());
-    listener_ = std::move(l);
-    sock_id_ = id;
-    sock_said_ = false;
-    log("the socket %s was removed while the server ran: made again", path_.c_str());
-}
-
-void Server::keep_journal() {
-    switch (journal_->file_state()) {
-    case Journal::FileState::Same: journal_said_ = false; return;
-    case Journal::FileState::Replaced:   // failing (changes refused) until that file is moved away
-        if (!journal_said_)
-            log("the journal %s.journal was replaced by another file: it is left alone, and changes to "
-                "the queue are refused until it is moved away",
-                path_.c_str());
-        journal_said_ = true;
-        (void)journal_->at_path();
-        return;
-    case Journal::FileState::Gone:   // failing (changes refused) until it is written again
-        (void)journal_->at_path();   // first: a snapshot that fails then says why (a full disk)
-        if (journal_->compact(queue_)) log("the journal %s.journal was removed: written again", path_.c_str());
-        return;
-    }
-}
-
-void Server::keep_log() {
-    struct stat mine;
-    std::string log_path = path_ + ".error", why;
-    if (!log_fd_ || fstat(log_fd_.get(), &mine) != 0 || same_file(log_path, FileId{mine.st_dev, mine.st_ino})) return;
-    Fd fd = open_log_file(log_path, &why);
-    if (!fd) return;   // another file there: keep writing the old one
-    log_fd_ = std::move(fd);
-    log("the log %s was removed: made again", log_path.c_str());
-}
-
-/* Only the socket this server made: never one another server made since. */
-void Server::unlink_socket() {
-    if (same_file(path_, sock_id_)) unlink(path_.c_str());
+    if (!harness_) files_.check(now, &*journal_, queue_, &listener_);
 }
 
 /* No server runs over a queue of another uid, root's included. */
@@ -352,30 +238,7 @@ void Server::log(const char* fmt, ...) {
     va_start(ap, fmt);
     std::string msg = vformat(fmt, ap);
     va_end(ap);
-    time_t t = time(nullptr);
-    char when[64];
-    strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", localtime(&t));
-    std::string line = format("%s ts server %d: %s\n", when, int(getpid()), msg.c_str());
-    if (!log_fd_) return;
-    // A full disk takes the log too: keep the last lines, and write them when it has room again.
-    while (!log_backlog_.empty()) {
-        std::string& old = log_backlog_.front();
-        if (log_dropped_) {
-            std::string gap = format("(%s of the log %s lost: the disk was full)\n",
-                                     counted(log_dropped_, "earlier line", "earlier lines").c_str(),
-                                     log_dropped_ == 1 ? "was" : "were");
-            if (!write_all(log_fd_.get(), gap.data(), gap.size())) break;
-            log_dropped_ = 0;
-        }
-        if (!write_all(log_fd_.get(), old.data(), old.size())) break;
-        log_backlog_.pop_front();
-    }
-    if (log_backlog_.empty() && write_all(log_fd_.get(), line.data(), line.size())) return;
-    log_backlog_.push_back(std::move(line));
-    if (log_backlog_.size() > 200) {
-        log_backlog_.pop_front();
-        ++log_dropped_;
-    }
+    log_.write(msg);
 }
 
 void Server::run() {
@@ -401,7 +264,7 @@ double Server::next_wakeup(double now) const {
     if (!journal_->ok() || journal_->pending()) at(next_recover_);        // a failing journal is tried again
     else at(start_after_);                                                // starts put off for lack of resources
     at(gpu_wakeup(now));                                                  // a probe, settling GPUs, the next probe
-    if (!harness_) at(next_file_check_);                                  // the socket, journal and log files
+    if (!harness_) at(files_.next_check());                               // the socket, journal and log files
     return wake;
 }
 
@@ -431,7 +294,7 @@ void Server::round(int timeout) {
         if (pfds[1].revents & POLLIN) accept_all();
         if (pfds[3].revents & POLLIN) {
             for (int fd; (fd = accept4(guard_.get(), nullptr, nullptr, SOCK_CLOEXEC)) >= 0;) close(fd);
-            next_file_check_ = 0;
+            files_.check_soon();
         }
         for (size_t i = kFirstConn; i < pfds.size(); ++i) {
             Conn& c = *conns_[i - kFirstConn];

@@ -28,6 +28,8 @@
 #include "journal.h"
 #include "listing.h"
 #include "probe.h"
+#include "queue_files.h"
+#include "server_log.h"
 #include "spawner.h"
 #include "util.h"
 
@@ -126,14 +128,8 @@ public:
     void configure();
     void hold_guard(Fd guard);
     void check_files(double now);
-    bool files_in_place();
-    void keep_socket();
-    void keep_journal();
-    void keep_log();
-    bool place_trusted();
-    void unlink_socket();
+    void unlink_socket() { files_.unlink_socket(); }
     bool settle_settings();
-    bool open_log();
     bool may_serve();
     bool admit(Conn& c);
     bool may_queue(Conn& c, const JobSpec& spec);
@@ -207,14 +203,10 @@ private:
     Queue queue_;
     Fd listener_;
     Fd guard_;                     // the queue's guard (connect.h): held for this server's life
-    FileId sock_id_;               // the socket file this server made (or put back)
-    mode_t sock_mode_ = 0700;      // ... and its mode (TS_SOCKET_MODE)
-    double next_file_check_ = 0;   // when to look at the socket, journal and log files again
-    bool sock_said_ = false;       // a socket that cannot be put back was logged (once, until it can)
-    bool journal_said_ = false;    // ... a journal replaced by another file
-    std::string place_said_;       // why the location is no longer trusted, as logged (check_socket_dir)
     Fd sig_r_, sig_w_;
     std::string path_;
+    ServerLog log_;                // <socket>.error, opened once: it works when descriptors run out
+    QueueFiles files_;             // the socket, journal and log, put back when removed
     std::vector<std::unique_ptr<Conn>> conns_;
     // Indexes from a job to its connections (set_role keeps them).
     std::unordered_map<JobId, Conn*> runners_;            // Runner and ClientRunner
@@ -237,11 +229,8 @@ private:
     Conn* idle_spare_ = nullptr;       // the one spare runner waiting for Assign
     std::deque<JobId> unassigned_;     // started jobs waiting for a spare runner
     double unassigned_since_ = 0;
-    Fd log_fd_;                        // opened once: the log works when descriptors run out
     ServerConfig cfg_;                 // read once, at start; the queue's settings from the journal (config.h)
     Bounds bounds_{getuid()};          // what other users may hold (the owner: memory only)
-    std::deque<std::string> log_backlog_;   // lines the log could not take (a full disk), kept a while
-    size_t log_dropped_ = 0;
     double next_recover_ = 0;        // the journal is failing: when to try writing again
     double recover_delay_ = 0.25;
     double start_after_ = 0;         // no descriptors or processes: no job starts before then
@@ -323,9 +312,6 @@ constexpr double kReattachGrace = 5.0;
 constexpr int kStartTries = 3;
 // How long a started job waits for a spare runner before the server forks one.
 constexpr double kSpareWait = 2.0;
-// How often the server looks for its socket, journal and log (a /tmp cleaner
-// may remove them; a client that finds the socket gone asks at once).
-constexpr double kFileCheck = 1.0;
 
 /* The row of kHandlers (handlers.cpp) for a message type, or nullptr. */
 const Handler* handler_of(proto::MsgType t);
