@@ -1,7 +1,7 @@
 /*
  * server_impl.h — the inside of the server, shared by its two files and by
  * nothing else: server.cpp (the loop, connections and their roles, the
- * runner supply, restart and re-attach, the log) and handlers.cpp (the
+ * runner supply, restart and re-attach) and handlers.cpp (the
  * handler table with each message's access rule, and every handler).
  * Outside, server.h is all there is.
  */
@@ -270,7 +270,8 @@ private:
     bool gpu_parked_ = false;                     // a submit waits for the first probe (Conn::parked)
 };
 
-// Bounds on another user's connections (design.md "Trust").
+// Bounds on another user's frames and idle connections (README, "Security"; the
+// per-user totals are bounds.h's).
 constexpr uint32_t kUserMaxFrame = 4u << 20;    // a request of another user
 constexpr uint32_t kRunnerMaxFrame = 64u << 10; // what another user's runner reports
 constexpr double kIdleLimit = 10.0;             // to send a first request, or the rest of a frame
