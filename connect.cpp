@@ -26,11 +26,8 @@
  * sockets (/proc/net/unix keeps a socket's path after the file is removed)
  * before it takes the guard: still one server per queue.
  *
- * A queue's location is trusted only if the socket's directory and every
- * directory above it belong to root or the queue's owner, and none that
- * others can write lacks the sticky bit (OpenSSH's StrictModes), and every
- * symbolic link on the way belongs to root or the owner; the server asks
- * again before it makes a removed file again.
+ * Whether a queue's location is trusted, and who the queue belongs to, is
+ * asked of place.h before anything is connected to or started.
  */
 #include "connect.h"
 
@@ -48,16 +45,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "server.h"
+#include "place.h"
+#include "server.h"   // run_server: the forked child becomes the server
 
 namespace {
-
-sockaddr_un address(const std::string& path) {
-    sockaddr_un a{};
-    a.sun_family = AF_UNIX;
-    std::memcpy(a.sun_path, path.c_str(), path.size() + 1);
-    return a;
-}
 
 /* The guard's address: a NUL, then the name (the abstract namespace). */
 socklen_t guard_address(const std::string& abs_path, sockaddr_un* a) {
@@ -225,19 +216,6 @@ std::vector<pid_t> listeners_of(const Socket& s) {
 
 }  // namespace
 
-/* FNV-1a over the canonical path: a name that fits the abstract namespace
- * whatever the path's length. */
-std::string guard_name(const std::string& abs_path) {
-    std::string dir = dir_name(abs_path), canon = abs_path;
-    if (char* real = realpath(dir.c_str(), nullptr)) {
-        canon = std::string(real) + "/" + abs_path.substr(dir.size() + 1);
-        free(real);
-    }
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (unsigned char c : canon) h = (h ^ c) * 0x100000001b3ull;
-    return format("ts-queue-%016llx", static_cast<unsigned long long>(h));
-}
-
 Fd take_guard(const std::string& abs_path, GuardHolder* holder) {
     *holder = GuardHolder{};
     Fd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
@@ -295,54 +273,6 @@ GuardHolder queue_server(const Socket& s, uid_t owner) {
     return ours;
 }
 
-bool parse_socket_mode(mode_t* mode, std::string* err) {
-    *mode = 0700;   // owner-only
-    const char* m = getenv("TS_SOCKET_MODE");   // a shared queue: e.g. 0660 or 0666
-    if (!m) return true;
-    char* end = nullptr;
-    long v = strtol(m, &end, 8);
-    if (!*m || *end || v < 0 || v > 0777) {
-        *err = format("TS_SOCKET_MODE=%s: it must be an octal mode such as 0660", m);
-        return false;
-    }
-    *mode = static_cast<mode_t>(v);
-    return true;
-}
-
-/* The mode is given at creation, by the umask around bind(): a socket is
- * never touched by its path afterwards (a chmod there follows whatever
- * another user renamed over it meanwhile). */
-bool bind_socket(const std::string& path, mode_t mode, Fd* out, FileId* id, std::string* err) {
-    Fd lfd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    if (!lfd) {
-        *err = format("socket: %s", strerror(errno));
-        return false;
-    }
-    sockaddr_un a = address(path);
-    mode_t old = umask(~mode & 0777);
-    int r = bind(lfd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a);
-    int e = errno;
-    umask(old);
-    if (r != 0) {
-        *err = format("bind: %s", strerror(e));
-        return false;
-    }
-    struct stat st;
-    if (lstat(path.c_str(), &st) == 0) *id = FileId{st.st_dev, st.st_ino};
-    if (listen(lfd.get(), SOMAXCONN) != 0) {
-        *err = format("listen: %s", strerror(errno));
-        if (same_file(path, *id)) unlink(path.c_str());
-        return false;
-    }
-    *out = std::move(lfd);
-    return true;
-}
-
-bool same_file(const std::string& path, const FileId& id) {
-    struct stat st;
-    return id.ino != 0 && lstat(path.c_str(), &st) == 0 && st.st_dev == id.dev && st.st_ino == id.ino;
-}
-
 Socket socket_location() {
     Socket s;
     const char* env = getenv("TS_SOCKET");
@@ -368,7 +298,7 @@ Socket socket_location() {
 Fd try_connect(const std::string& path) {
     Fd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
     if (!fd) return fd;
-    sockaddr_un a = address(path);
+    sockaddr_un a = unix_address(path);
     int r;
     do {
         r = connect(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a);
@@ -381,36 +311,23 @@ Fd try_connect(const std::string& path) {
     return fd;
 }
 
-std::string start_note(const std::string& text) { return '\0' + text + '\0'; }
-
-void split_start_reply(const std::string& reply, std::vector<std::string>* notes, std::string* error) {
-    error->clear();
-    size_t at = 0;
-    while (at < reply.size()) {
-        size_t nul = reply.find('\0', at);
-        error->append(reply, at, nul == std::string::npos ? std::string::npos : nul - at);
-        if (nul == std::string::npos) break;
-        size_t end = reply.find('\0', nul + 1);   // a note cut short ends the reply
-        std::string note = reply.substr(nul + 1, end == std::string::npos ? std::string::npos : end - nul - 1);
-        if (notes) notes->push_back(std::move(note));
-        at = end == std::string::npos ? reply.size() : end + 1;
-    }
-}
-
-/* Take the guard, bind and listen, then fork the server. False with *err if it cannot come up. */
-bool start_server(const Socket& s, std::string* err, std::vector<std::string>* notes, bool take_settings) {
+/* Before a start: the guard taken (unless a server of ours runs without it,
+ * found in /proc), and a stale socket file removed. False with *err when
+ * no server may be started: one of ours (or the owner's) runs already, or
+ * the path is not ours to clear. */
+static bool clear_the_way(const Socket& s, Fd* guard, std::string* err) {
     // A server of ours that runs without the guard (another user bound its
     // name) is found by /proc: asked first, before we hold the name ourselves.
     std::vector<pid_t> running = listeners_of(s);
     GuardHolder holder;
-    Fd guard = running.empty() ? take_guard(s.abs_path, &holder) : Fd();
-    if (!running.empty()) {
+    if (running.empty()) *guard = take_guard(s.abs_path, &holder);
+    else {
         holder.held = true;
         holder.uid = getuid();
         holder.pid = running[0];
     }
     QueueOwner owner = queue_owner(s.abs_path);
-    if (!guard && holder.held && (holder.uid == getuid() || (owner.known && holder.uid == owner.uid))) {
+    if (!*guard && holder.held && (holder.uid == getuid() || (owner.known && holder.uid == owner.uid))) {
         *err = format("The server didn't come up. (the queue's server%s is running already, but its "
                       "socket %s cannot be reached: no second server was started)",
                       holder.pid > 0 ? format(" (pid %d)", int(holder.pid)).c_str() : "", s.path.c_str());
@@ -431,6 +348,35 @@ bool start_server(const Socket& s, std::string* err, std::vector<std::string>* n
             return false;
         }
     }
+    return true;
+}
+
+/* What the new server said through its error pipe, which it closes once it
+ * is ready (the first child, which forked it, is reaped first): false with
+ * *err when it could not start; its notes either way. */
+static bool hear_start(pid_t pid, const Fd& err_r, std::vector<std::string>* notes, std::string* err) {
+    int status;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    std::string reply, why, chunk(256, '\0');
+    for (;;) {
+        ssize_t n = read(err_r.get(), &chunk[0], chunk.size());
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        reply.append(chunk.data(), static_cast<size_t>(n));
+    }
+    split_start_reply(reply, notes, &why);
+    if (!why.empty()) {
+        *err = format("The server didn't come up. (%s)", why.c_str());
+        return false;
+    }
+    return true;
+}
+
+/* Take the guard, bind and listen, then fork the server. False with *err if it cannot come up. */
+bool start_server(const Socket& s, std::string* err, std::vector<std::string>* notes, bool take_settings) {
+    Fd guard;
+    if (!clear_the_way(s, &guard, err)) return false;
     auto fail = [err](const char* what, int e) {
         *err = format("The server didn't come up. (%s: %s)", what, strerror(e));
         return false;
@@ -464,23 +410,7 @@ bool start_server(const Socket& s, std::string* err, std::vector<std::string>* n
     err_w.reset();
     lfd.reset();
     guard.reset();
-    int status;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
-    why.clear();
-    std::string reply, chunk(256, '\0');
-    for (;;) {
-        ssize_t n = read(err_r.get(), &chunk[0], chunk.size());
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) break;
-        reply.append(chunk.data(), static_cast<size_t>(n));
-    }
-    split_start_reply(reply, notes, &why);
-    if (!why.empty()) {
-        *err = format("The server didn't come up. (%s)", why.c_str());
-        return false;
-    }
-    return true;
+    return hear_start(pid, err_r, notes, err);
 }
 
 /* Connect, starting a server when none answers (see the file comment). */
@@ -629,122 +559,4 @@ int restart_server(const Socket& s, bool take_settings) {
     for (const std::string& n : notes) fprintf(stderr, "ts: %s\n", n.c_str());
     if (!ok) die("%s", err.c_str());
     return kExitOk;
-}
-
-QueueOwner queue_owner(const std::string& socket_path, uid_t prefer, bool prefer_lock) {
-    QueueOwner o;
-    std::string dir = dir_name(socket_path);
-    struct stat st;
-    if (stat(dir.c_str(), &st) == 0 && !(st.st_mode & (S_IWGRP | S_IWOTH))) {
-        o.known = true;   // only the directory's owner can put a server there
-        o.uid = st.st_uid;
-        o.why = format("the owner of %s", dir.c_str());
-        return o;
-    }
-    // A shared sticky directory: the journal's owner, else the lock file's. If
-    // either belongs to `prefer` (the caller, or the server being checked), the
-    // queue is theirs (a file someone else planted beside it then stops that
-    // server with a message naming it, rather than taking the queue away).
-    for (int pass = 0; pass < 2; ++pass) {
-        for (const char* ext : {".journal", ".lock"}) {
-            std::string p = socket_path + ext;
-            if (lstat(p.c_str(), &st) != 0) continue;
-            if (pass == 0 && (st.st_uid != prefer || (ext[1] == 'l' && !prefer_lock))) continue;
-            o.known = true;
-            o.uid = st.st_uid;
-            o.why = format("%s %s", ext[1] == 'j' ? "its journal" : "its lock file", p.c_str());
-            return o;
-        }
-    }
-    return o;
-}
-
-/* The socket's directory resolved as the kernel resolves it (realpath), checking
- * each symbolic link on the way: one that belongs to someone other than
- * root or the queue's owner can be pointed elsewhere by them at any time
- * (between our check and our connect or bind), so it is refused. False with
- * *err for such a link; true with an empty *real if the path cannot be
- * resolved (bind or connect then says what is wrong). */
-static bool resolve_dir(const std::string& socket_path, uid_t owner, std::string* real, std::string* err) {
-    real->clear();
-    std::string path = dir_name(socket_path);
-    std::vector<std::string> todo;   // components still to walk, the next one last
-    auto push = [&todo](const std::string& p) {
-        std::vector<std::string> parts;
-        for (size_t at = 0; at <= p.size();) {
-            size_t slash = p.find('/', at);
-            if (slash == std::string::npos) slash = p.size();
-            if (slash > at) parts.push_back(p.substr(at, slash - at));
-            at = slash + 1;
-        }
-        todo.insert(todo.end(), parts.rbegin(), parts.rend());
-    };
-    std::string cur = "/";
-    if (path.empty() || path[0] != '/') {
-        char cwd[4096];
-        if (!getcwd(cwd, sizeof cwd)) return true;
-        cur = cwd;
-    }
-    push(path);
-    for (int links = 0; !todo.empty();) {
-        std::string c = todo.back();
-        todo.pop_back();
-        if (c == ".") continue;
-        if (c == "..") {
-            cur = dir_name(cur);
-            continue;
-        }
-        std::string next = cur == "/" ? "/" + c : cur + "/" + c;
-        struct stat st;
-        if (lstat(next.c_str(), &st) != 0) return true;
-        if (!S_ISLNK(st.st_mode)) {
-            cur = next;
-            continue;
-        }
-        if (st.st_uid != 0 && st.st_uid != owner) {
-            *err = format("The symbolic link %s belongs to uid %u, who could point it elsewhere at any "
-                          "time: a queue (here %s) must be reached only through links that belong to "
-                          "root or to the queue's owner (uid %u). Use the path it points to, or have "
-                          "root or uid %u own the link.",
-                          next.c_str(), unsigned(st.st_uid), socket_path.c_str(), unsigned(owner),
-                          unsigned(owner));
-            return false;
-        }
-        std::string target(4096, '\0');
-        ssize_t n = readlink(next.c_str(), &target[0], target.size());
-        if (n <= 0 || size_t(n) >= target.size() || ++links > 40) return true;   // ELOOP: bind says
-        target.resize(size_t(n));
-        if (target[0] == '/') cur = "/";
-        push(target);
-    }
-    *real = cur;
-    return true;
-}
-
-bool check_socket_dir(const std::string& socket_path, std::string* err, uid_t owner) {
-    std::string dir;
-    if (!resolve_dir(socket_path, owner, &dir, err)) return false;
-    if (dir.empty()) return true;   // bind or connect says what is wrong
-    for (;;) {
-        struct stat st;
-        if (lstat(dir.c_str(), &st) != 0) return true;
-        if (st.st_uid != 0 && st.st_uid != owner) {
-            *err = format("The directory %s belongs to uid %u, who could replace the queue's files below "
-                          "it: a queue (here %s) must lie only below directories that belong to root "
-                          "or to the queue's owner (uid %u). Move the queue, or have root or uid %u own "
-                          "that directory.",
-                          dir.c_str(), unsigned(st.st_uid), socket_path.c_str(), unsigned(owner),
-                          unsigned(owner));
-            return false;
-        }
-        if ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX)) {
-            *err = format("The directory %s can be written by other users and is not sticky (mode %04o): "
-                          "any of them could replace the queue (%s) below it. Use directories that only "
-                          "their owner can write (chmod g-w,o-w), or sticky ones (chmod +t).",
-                          dir.c_str(), unsigned(st.st_mode & 07777), socket_path.c_str());
-            return false;
-        }
-        if (dir == "/") return true;
-        dir = dir_name(dir);
-    }
 }

@@ -1,9 +1,10 @@
 /*
  * connect.h — reaching a queue's server, and starting one when none answers:
  * where the socket is, the start lock, bind-before-fork, connect-or-start,
- * who a queue belongs to, the peer's credentials, and --restart (a server
- * of this binary takes over the queue). The client, runners, waiters and the
- * spawner's spares all reach the server through here.
+ * the queue's guard, the peer's credentials, and --restart (a server of
+ * this binary takes over the queue). The client, runners, waiters and the
+ * spawner's spares all reach the server through here. Who a queue belongs
+ * to and where it may lie are place.h's (the server asks them too).
  */
 #pragma once
 
@@ -36,16 +37,7 @@ Fd try_connect(const std::string& path);
 bool start_server(const Socket& s, std::string* err, std::vector<std::string>* notes = nullptr,
                   bool take_settings = false);
 
-/* The error pipe of a server start carries notes as well as an error: a
- * note is framed by NUL bytes (no error has one), so that a note is never
- * taken for a failure to start. start_note frames one; split_start_reply
- * takes what the pipe carried apart (the rest, outside notes, is the error). */
-std::string start_note(const std::string& text);
-void split_start_reply(const std::string& reply, std::vector<std::string>* notes, std::string* error);
-
-/* The queue's guard (connect.cpp's comment): an abstract socket name, one per
- * canonical socket path, held by the queue's server for its whole life. */
-std::string guard_name(const std::string& abs_path);
+/* The queue's guard (connect.cpp's comment; its name: guard_name, place.h). */
 struct GuardHolder {
     bool held = false;
     uid_t uid = static_cast<uid_t>(-1);   // who bound it
@@ -66,19 +58,6 @@ bool guard_held(const std::string& abs_path);
  * the kernel's table keeps after the file is removed. held is false when
  * there is none. */
 GuardHolder queue_server(const Socket& s, uid_t owner);
-
-/* Which file a path named when it was made. */
-struct FileId {
-    dev_t dev = 0;
-    ino_t ino = 0;
-};
-/* Whether path still names that file (never follows a link). */
-bool same_file(const std::string& path, const FileId& id);
-/* TS_SOCKET_MODE (octal), else 0700; false with *err if it is not a mode. */
-bool parse_socket_mode(mode_t* mode, std::string* err);
-/* A listening socket bound at path with the given mode (set at creation,
- * never through the path afterwards); *id is the file made. */
-bool bind_socket(const std::string& path, mode_t mode, Fd* out, FileId* id, std::string* err);
 
 /* Connect, starting a server when none answers (under the start lock). Only
  * the queue's own server will do (the answer is checked before anything is
@@ -102,26 +81,6 @@ Fd connect_or_start(const std::string& abs_path, bool may_start, uid_t expect,
  * queue, and start a server of this binary (--reconfigure: take_settings,
  * see start_server). Returns the exit status. */
 int restart_server(const Socket& s, bool take_settings = false);
-
-/* Who the queue at a socket path belongs to, as far as the files say:
- * the owner of the socket's directory when nobody else may write there,
- * else the owner of the queue's journal or lock file (the first user who
- * started it; one of `prefer`'s, if either is, or only the journal without
- * prefer_lock: a lock file is easier to plant). known is false for a new
- * queue in a shared directory, which belongs to whoever starts it first. */
-struct QueueOwner {
-    bool known = false;
-    uid_t uid = 0;
-    std::string why;   // "the owner of DIR", "its journal PATH", ...
-};
-QueueOwner queue_owner(const std::string& socket_path, uid_t prefer = geteuid(), bool prefer_lock = true);
-
-/* The socket's directory and every directory above it must belong to root
- * or the queue's owner, and none that others can write may lack the sticky
- * bit (like /tmp): otherwise another user could delete or move the queue's
- * files and put their own server there. False with *err (naming the
- * directory and what to change) when they do not. */
-bool check_socket_dir(const std::string& socket_path, std::string* err, uid_t owner);
 
 /* The uid at the other end of a Unix socket (SO_PEERCRED), or -1. */
 uid_t peer_uid(int fd);

@@ -9,7 +9,6 @@
 #include <ctime>
 #include <iterator>
 
-#include "frame.h"
 #include "gpu.h"
 #include "util.h"
 

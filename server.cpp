@@ -12,8 +12,8 @@
  *
  * A connection has one role (server_impl.h: Role), set by set_role, which
  * keeps the indexes from a job to its runner, its waiters and its overflow
- * submitter. Here too: the bounds on other users' connections (design.md
- * "Trust"), restart and re-attach of running jobs, and the log.
+ * submitter. Here too: restart and re-attach of running jobs, and the log;
+ * the bounds on other users are bounds.h's.
  */
 #include "server.h"
 #include "server_impl.h"
@@ -23,14 +23,12 @@
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
-#include <ctime>
 #include <deque>
 #include <unordered_map>
 #include <fcntl.h>
 #include <memory>
 #include <optional>
 #include <poll.h>
-#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -39,12 +37,11 @@
 #include <vector>
 
 #include "config.h"
-#include "connect.h"
 #include "frame.h"
 #include "jobs.h"
 #include "journal.h"
 #include "listing.h"
-#include "runner.h"
+#include "place.h"
 #include "spawner.h"
 
 using proto::MsgType;
@@ -63,14 +60,17 @@ void on_signal(int sig) {
 }  // namespace
 
 Server::Server(Fd listener, std::string path, ServerConfig cfg, std::unique_ptr<Launcher> harness_launcher)
-    : listener_(std::move(listener)), path_(std::move(path)), harness_(harness_launcher != nullptr),
+    : listener_(std::move(listener)), path_(std::move(path)), log_(path_ + ".error"), files_(path_, getuid(), &log_),
+      harness_(harness_launcher != nullptr),
       supply_(this, std::move(harness_launcher)), cfg_(std::move(cfg)),
       gpus_(cfg_, queue_, GpuBroker::process_probe(cfg_), [this](const std::string& line) { log("%s", line.c_str()); }) {
-    if (!harness_) {   // the socket the starting client just made for us
-        struct stat st;
-        if (lstat(path_.c_str(), &st) == 0) sock_id_ = FileId{st.st_dev, st.st_ino};
+    if (!harness_) files_.socket_made();   // the socket the starting client just made for us
+    std::string why;
+    if (!log_.open(&why)) {
+        startup_error_ = format("cannot use the log: %s", why.c_str());
+        return;
     }
-    if (!open_log() || !may_serve()) return;
+    if (!may_serve()) return;
     // Then, while this process is small (before the journal is read), the spawner.
     if (!supply_.has_launcher()) {
         std::string why;
@@ -111,29 +111,6 @@ Server::Server(Fd listener, std::string path, ServerConfig cfg, std::unique_ptr<
     supply_.top_up();   // a spare ready for the first job
 }
 
-/* A log of ours with a second name (another user's hard link, where
- * protected_hardlinks is off) may be a planted name for another file of ours:
- * never appended to; that name is removed (the file keeps its other names)
- * and a new log made in its place, so that the link stops no server. */
-static Fd open_log_file(const std::string& path, std::string* why) {
-    Fd fd = open_private(path, O_WRONLY | O_APPEND | O_CREAT, why);
-    struct stat st;
-    if (fd || errno != EPERM || lstat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode) ||
-        st.st_uid != geteuid() || st.st_nlink < 2)
-        return fd;
-    if (unlink(path.c_str()) != 0) return fd;
-    return open_private(path, O_WRONLY | O_APPEND | O_CREAT | O_EXCL, why);
-}
-
-/* The log, <socket>.error: opened once, and only if it is a file of ours
- * (never a link, a FIFO or another user's file planted next to the socket). */
-bool Server::open_log() {
-    std::string why;
-    log_fd_ = open_log_file(path_ + ".error", &why);
-    if (!log_fd_) startup_error_ = format("cannot use the log: %s", why.c_str());
-    return bool(log_fd_);
-}
-
 /* The guard keeps this queue to one server for as long as this one lives
  * (connect.cpp); without it (another user holds its name) clients find this
  * server through /proc (queue_server). The socket's mode, for when it must
@@ -144,105 +121,13 @@ void Server::hold_guard(Fd guard) {
     else log("this queue's guard (the abstract socket @%s) is held by another process: clients find this "
              "server by its listening socket instead (in /proc), and it makes its socket again within a "
              "second if it is removed", guard_name(path_).c_str());
-    std::string why;
-    if (!parse_socket_mode(&sock_mode_, &why)) sock_mode_ = 0700;
+    files_.read_mode();
 }
 
 /* Now and then (and at once when a client finds the socket gone and knocks
- * on the guard): are the socket, journal and log still there? A /tmp cleaner
- * removes old files, `rm -rf` a whole directory. What is gone is made again;
- * what another file replaced is left alone. */
+ * on the guard): are the socket, journal and log still there (queue_files.h)? */
 void Server::check_files(double now) {
-    if (harness_ || now < next_file_check_) return;
-    next_file_check_ = now + kFileCheck;
-    if (files_in_place()) return;   // the usual case: three lstat, no walk up the directories
-    if (!place_trusted()) return;
-    keep_log();   // first: the others may have something to say
-    keep_socket();
-    keep_journal();
-}
-
-/* The socket, journal and log are all where this server made them. */
-bool Server::files_in_place() {
-    struct stat mine;
-    bool log_ok = !log_fd_ || (fstat(log_fd_.get(), &mine) == 0 &&
-                               same_file(path_ + ".error", FileId{mine.st_dev, mine.st_ino}));
-    if (!log_ok || !same_file(path_, sock_id_) || journal_->file_state() != Journal::FileState::Same) return false;
-    sock_said_ = journal_said_ = false;
-    return true;
-}
-
-/* Whether the queue's place is still one to make files in: its directory
- * may have been removed and made again by someone else, or replaced by a
- * symbolic link of theirs (in a sticky directory above), and then nothing
- * is made there (they could read, move or redirect it) until it is ours
- * again. The rules are the start's (check_socket_dir). */
-bool Server::place_trusted() {
-    std::string why;
-    bool ok = check_socket_dir(path_, &why, uid_);
-    if (!ok && why != place_said_) log("%s Nothing is made there again until that changes.", why.c_str());
-    place_said_ = ok ? std::string() : why;
-    return ok;
-}
-
-void Server::keep_socket() {
-    if (same_file(path_, sock_id_)) return;
-    struct stat st;
-    if (lstat(path_.c_str(), &st) == 0) {   // another file: new clients cannot reach us; never removed
-        if (!sock_said_)
-            log("the socket %s was replaced by another file: it is left alone, and new clients cannot "
-                "reach this server until it is gone", path_.c_str());
-        sock_said_ = true;
-        return;
-    }
-    Fd l;
-    FileId id;
-    std::string why;
-    if (errno != ENOENT || !bind_socket(path_, sock_mode_, &l, &id, &why)) {
-        if (!sock_said_)
-            log("the socket %s was removed, and it cannot be made again (%s): tried again every "
-                "second", path_.c_str(), why.empty() ? strerror(errno) : why.c_str());
-        sock_said_ = true;
-        return;
-    }
-    set_nonblock(l.get());
-    listener_ = std::move(l);
-    sock_id_ = id;
-    sock_said_ = false;
-    log("the socket %s was removed while the server ran: made again", path_.c_str());
-}
-
-void Server::keep_journal() {
-    switch (journal_->file_state()) {
-    case Journal::FileState::Same: journal_said_ = false; return;
-    case Journal::FileState::Replaced:   // failing (changes refused) until that file is moved away
-        if (!journal_said_)
-            log("the journal %s.journal was replaced by another file: it is left alone, and changes to "
-                "the queue are refused until it is moved away",
-                path_.c_str());
-        journal_said_ = true;
-        (void)journal_->at_path();
-        return;
-    case Journal::FileState::Gone:   // failing (changes refused) until it is written again
-        (void)journal_->at_path();   // first: a snapshot that fails then says why (a full disk)
-        if (journal_->compact(queue_)) log("the journal %s.journal was removed: written again", path_.c_str());
-        return;
-    }
-}
-
-void Server::keep_log() {
-    struct stat mine;
-    std::string log_path = path_ + ".error", why;
-    if (!log_fd_ || fstat(log_fd_.get(), &mine) != 0 || same_file(log_path, FileId{mine.st_dev, mine.st_ino})) return;
-    Fd fd = open_log_file(log_path, &why);
-    if (!fd) return;   // another file there: keep writing the old one
-    log_fd_ = std::move(fd);
-    log("the log %s was removed: made again", log_path.c_str());
-}
-
-/* Only the socket this server made: never one another server made since. */
-void Server::unlink_socket() {
-    if (same_file(path_, sock_id_)) unlink(path_.c_str());
+    if (!harness_) files_.check(now, &*journal_, queue_, &listener_);
 }
 
 /* No server runs over a queue of another uid, root's included. */
@@ -321,7 +206,7 @@ void Server::configure() {
             (void)getrlimit(RLIMIT_NOFILE, &rl);
         }
         size_t n = rl.rlim_cur == RLIM_INFINITY ? 65536 : size_t(rl.rlim_cur);
-        others_max_conns_ = n > 2 * kFdReserve ? n - kFdReserve : n / 2;
+        bounds_.set_descriptors(n);
     }
 }
 
@@ -353,30 +238,7 @@ void Server::log(const char* fmt, ...) {
     va_start(ap, fmt);
     std::string msg = vformat(fmt, ap);
     va_end(ap);
-    time_t t = time(nullptr);
-    char when[64];
-    strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", localtime(&t));
-    std::string line = format("%s ts server %d: %s\n", when, int(getpid()), msg.c_str());
-    if (!log_fd_) return;
-    // A full disk takes the log too: keep the last lines, and write them when it has room again.
-    while (!log_backlog_.empty()) {
-        std::string& old = log_backlog_.front();
-        if (log_dropped_) {
-            std::string gap = format("(%s of the log %s lost: the disk was full)\n",
-                                     counted(log_dropped_, "earlier line", "earlier lines").c_str(),
-                                     log_dropped_ == 1 ? "was" : "were");
-            if (!write_all(log_fd_.get(), gap.data(), gap.size())) break;
-            log_dropped_ = 0;
-        }
-        if (!write_all(log_fd_.get(), old.data(), old.size())) break;
-        log_backlog_.pop_front();
-    }
-    if (log_backlog_.empty() && write_all(log_fd_.get(), line.data(), line.size())) return;
-    log_backlog_.push_back(std::move(line));
-    if (log_backlog_.size() > 200) {
-        log_backlog_.pop_front();
-        ++log_dropped_;
-    }
+    log_.write(msg);
 }
 
 void Server::run() {
@@ -403,7 +265,7 @@ double Server::next_wakeup(double now) const {
     else at(supply_.start_after());                                       // starts put off for lack of resources
     at(gpus_.wakeup(now));                                                // a probe, settling GPUs, the next probe
     at(gpu_list_until_);                                                  // a --gpu-list waits for the probe
-    if (!harness_) at(next_file_check_);                                  // the socket, journal and log files
+    if (!harness_) at(files_.next_check());                               // the socket, journal and log files
     return wake;
 }
 
@@ -433,7 +295,7 @@ void Server::round(int timeout) {
         if (pfds[1].revents & POLLIN) accept_all();
         if (pfds[3].revents & POLLIN) {
             for (int fd; (fd = accept4(guard_.get(), nullptr, nullptr, SOCK_CLOEXEC)) >= 0;) close(fd);
-            next_file_check_ = 0;
+            files_.check_soon();
         }
         for (size_t i = kFirstConn; i < pfds.size(); ++i) {
             Conn& c = *conns_[i - kFirstConn];
@@ -559,18 +421,17 @@ void Server::accept_all() {
 /* Another user may hold only so many connections that are not a job's
  * runner, and all other users together leave descriptors for the owner. */
 bool Server::admit(Conn& c) {
-    c.trusted = c.uid == uid_ || c.uid == 0;
-    if (c.trusted) return true;
+    c.trusted = bounds_.trusted(c.uid);
     size_t plain = 0;
-    for (const auto& o : conns_)
-        if (o->uid == c.uid && !o->runs_job() && !o->dead) ++plain;
-    if (plain >= kUserMaxConns || others_conns_ >= others_max_conns_) {
-        refused(c.uid, plain >= kUserMaxConns ? "too many connections of this user"
-                                              : "too many connections of other users");
+    if (!c.trusted)
+        for (const auto& o : conns_)
+            if (o->uid == c.uid && !o->runs_job() && !o->dead) ++plain;
+    std::string why;
+    if (!bounds_.admit(&c.charges, c.uid, plain, &why)) {
+        refused(c.uid, why.c_str());
         return false;   // closed: it never waits in the backlog
     }
-    ++others_conns_;
-    c.idle_deadline = mono_now() + kIdleLimit;
+    if (!c.trusted) c.idle_deadline = mono_now() + kIdleLimit;
     return true;
 }
 
@@ -595,22 +456,18 @@ void Server::check_deadlines(double now, int* timeout) {
     if (*timeout < 0 || ms < *timeout) *timeout = ms;
 }
 
-/* A request or connection of another user refused. */
 /* What one other user may have buffered, all connections together: bytes
  * read and not dispatched yet, and submits held for the first GPU probe.
  * False (the connection dies) past the bound. */
 bool Server::charge_input(Conn& c, size_t bytes) {
-    if (c.trusted) return true;
-    size_t& mine = user_input_[c.uid];
-    if (mine + bytes > kUserMaxInput) {
-        refused(c.uid, "more than 16 MiB of requests buffered");
-        c.dead = true;
-        return false;
-    }
-    mine += bytes;
-    return true;
+    std::string why;
+    if (bounds_.charge_input(&c.charges, bytes, &why)) return true;
+    refused(c.uid, why.c_str());
+    c.dead = true;
+    return false;
 }
 
+/* A request or connection of another user refused. */
 void Server::refused(uid_t uid, const char* why) {
     log_other(uid, format("uid %u: connection closed: %s", unsigned(uid), why));
 }
@@ -618,20 +475,11 @@ void Server::refused(uid_t uid, const char* why) {
 /* A line about what another user did: at most one every 10 s (a hostile
  * user must not fill the owner's disk), with the count of those left out. */
 void Server::log_other(uid_t uid, const std::string& line) {
-    if (uid == uid_ || uid == 0) {
-        log("%s", line.c_str());
-        return;
-    }
-    double now = mono_now();
-    if (now - other_logged_ < 10) {
-        ++others_unlogged_;
-        return;
-    }
-    if (others_unlogged_)
-        log("%s (and %s about other users left out)", line.c_str(), counted(others_unlogged_, "line", "lines").c_str());
+    size_t left_out = 0;
+    if (!bounds_.trusted(uid) && !bounds_.may_log(mono_now(), &left_out)) return;
+    if (left_out)
+        log("%s (and %s about other users left out)", line.c_str(), counted(left_out, "line", "lines").c_str());
     else log("%s", line.c_str());
-    other_logged_ = now;
-    others_unlogged_ = 0;
 }
 
 void Server::read_conn(Conn& c) {
@@ -665,7 +513,7 @@ void Server::read_conn(Conn& c) {
             dispatch(c, f);
         }
         c.in.erase(0, off);
-        if (!c.trusted) user_input_[c.uid] -= off;
+        bounds_.release_input(&c.charges, off);
     }
     // Half a frame: the rest must come soon (a stalled sender holds nothing for long).
     if (c.in.empty()) c.partial_deadline = 0;
@@ -707,11 +555,9 @@ void Server::reply_text(Conn& c, std::string text, std::vector<JobId> ids) {
  * ids): counted against what that user may leave unread. False, and the
  * connection closed, past it. */
 bool Server::charge_unread(Conn& c, size_t bytes) {
-    size_t& pending = user_pending_[c.uid];
-    pending -= c.pending;
-    c.pending = 0;
-    if (pending + bytes > kUserMaxPending) {
-        refused(c.uid, "too many unread answers");
+    std::string why;
+    if (!bounds_.charge_unread(&c.charges, bytes, &why)) {
+        refused(c.uid, why.c_str());
         c.stream.reset();
         TailWriter t;
         t.add(format("uid %u has too many answers it has not read yet.\n", unsigned(c.uid)));
@@ -719,16 +565,13 @@ bool Server::charge_unread(Conn& c, size_t bytes) {
         c.close_after_flush = true;
         return false;
     }
-    pending += bytes;
-    c.pending = bytes;
     return true;
 }
 
 /* The end of a connection's long answer (sent, or the connection gone). */
 void Server::end_stream(Conn& c) {
     c.stream.reset();
-    if (c.pending) user_pending_[c.uid] -= c.pending;
-    c.pending = 0;
+    bounds_.release_unread(&c.charges);
 }
 
 void Server::pump(Conn& c) {
@@ -942,13 +785,12 @@ void Server::check_detached() {
 
 /* A connection is going away: a runner that did not report loses its job. */
 void Server::conn_lost(Conn& c) {
-    if (!c.trusted) {
-        --others_conns_;
-        user_input_[c.uid] -= c.in.size() + (c.parked ? c.parked->payload.size() : 0);
+    if (!c.trusted) {   // what it held is let go at once, not when the round ends
         c.in.clear();
         c.parked.reset();
         end_stream(c);
     }
+    bounds_.release(&c.charges);
     if (supply_.spare_lost(c)) return;   // the idle spare ended: another is made
     bool had_job = c.runs_job() || c.role == Role::Overflow;
     bool runner = c.runs_job();
@@ -1124,7 +966,7 @@ void Server::gpu_round(double now) {
     for (size_t i = 0; i < conns_.size(); ++i)
         if (Conn& c = *conns_[i]; !c.dead && c.parked) {
             std::unique_ptr<Frame> f = std::move(c.parked);
-            if (!c.trusted) user_input_[c.uid] -= f->payload.size();
+            bounds_.release_input(&c.charges, f->payload.size());
             dispatch(c, *f);
         }
 }

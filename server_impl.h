@@ -1,7 +1,7 @@
 /*
  * server_impl.h — the inside of the server, shared by its two files and by
  * nothing else: server.cpp (the loop, connections and their roles,
- * restart and re-attach, the log) and handlers.cpp (the
+ * restart and re-attach) and handlers.cpp (the
  * handler table with each message's access rule, and every handler).
  * Outside, server.h is all there is.
  */
@@ -20,14 +20,17 @@
 #include <sys/types.h>
 #include <unistd.h>
 
+#include "bounds.h"
 #include "config.h"
-#include "connect.h"
+#include "place.h"
 #include "frame.h"
 #include "jobs.h"
 #include "journal.h"
 #include "listing.h"
 #include "gpu_broker.h"
+#include "queue_files.h"
 #include "runner_supply.h"
+#include "server_log.h"
 #include "spawner.h"
 #include "util.h"
 
@@ -65,7 +68,7 @@ struct Conn {
     double idle_deadline = 0;           // another user's connection that has not asked anything yet (mono_now)
     double partial_deadline = 0;        // half a frame is buffered: the rest must come by then
     std::unique_ptr<TextStream> stream;
-    size_t pending = 0;                 // bytes of the stream counted in user_pending_
+    Charges charges;                    // what it holds against its user's bounds (Bounds)
     pid_t pid = 0;                      // of the connecting process (SO_PEERCRED)
     pid_t sender = 0;                   // of the process that sent the last bytes read (SO_PASSCRED; 0: not known)
     uint16_t version = proto::kVersion; // of its frames: an older runner gets answers in its own
@@ -125,14 +128,8 @@ public:
     void configure();
     void hold_guard(Fd guard);
     void check_files(double now);
-    bool files_in_place();
-    void keep_socket();
-    void keep_journal();
-    void keep_log();
-    bool place_trusted();
-    void unlink_socket();
+    void unlink_socket() { files_.unlink_socket(); }
     bool settle_settings();
-    bool open_log();
     bool may_serve();
     bool admit(Conn& c);
     bool may_queue(Conn& c, const JobSpec& spec);
@@ -190,14 +187,10 @@ private:
     Queue queue_;
     Fd listener_;
     Fd guard_;                     // the queue's guard (connect.h): held for this server's life
-    FileId sock_id_;               // the socket file this server made (or put back)
-    mode_t sock_mode_ = 0700;      // ... and its mode (TS_SOCKET_MODE)
-    double next_file_check_ = 0;   // when to look at the socket, journal and log files again
-    bool sock_said_ = false;       // a socket that cannot be put back was logged (once, until it can)
-    bool journal_said_ = false;    // ... a journal replaced by another file
-    std::string place_said_;       // why the location is no longer trusted, as logged (check_socket_dir)
     Fd sig_r_, sig_w_;
     std::string path_;
+    ServerLog log_;                // <socket>.error, opened once: it works when descriptors run out
+    QueueFiles files_;             // the socket, journal and log, put back when removed
     std::vector<std::unique_ptr<Conn>> conns_;
     // Indexes from a job to its connections (set_role keeps them).
     std::unordered_map<JobId, Conn*> runners_;            // Runner and ClientRunner
@@ -216,17 +209,8 @@ private:
     std::vector<pollfd> pfds_;
     double reattach_deadline_ = 0;   // until then, runners of restored jobs may come back
     RunnerSupply supply_;              // runners of our jobs: the launcher, spares, back-off
-    Fd log_fd_;                        // opened once: the log works when descriptors run out
     ServerConfig cfg_;                 // read once, at start; the queue's settings from the journal (config.h)
-    // Bounds on what other users may hold (the owner's queue is bounded by memory only).
-    size_t others_conns_ = 0;                    // connections of other users, all together
-    size_t others_max_conns_ = 1000;             // leaves descriptors for the owner and runners
-    std::unordered_map<uid_t, size_t> user_input_;   // bytes buffered, per other user
-    std::unordered_map<uid_t, size_t> user_pending_; // bytes of answers not read yet, per other user
-    double other_logged_ = -60;       // log_other: when, and how many lines left out since
-    size_t others_unlogged_ = 0;
-    std::deque<std::string> log_backlog_;   // lines the log could not take (a full disk), kept a while
-    size_t log_dropped_ = 0;
+    Bounds bounds_{getuid()};          // what other users may hold (the owner: memory only)
     double next_recover_ = 0;        // the journal is failing: when to try writing again
     double recover_delay_ = 0.25;
     size_t acks_pending_ = 0;        // runners waiting for Done until the journal works
@@ -237,15 +221,12 @@ private:
     bool gpu_parked_ = false;                     // a submit waits for the first probe (Conn::parked)
 };
 
-// Bounds on another user's connections (design.md "Trust").
-constexpr size_t kUserMaxConns = 32;            // plain connections (not a job's runner) per uid
+// Bounds on another user's frames and idle connections (README, "Security"; the
+// per-user totals are bounds.h's).
 constexpr uint32_t kUserMaxFrame = 4u << 20;    // a request of another user
 constexpr uint32_t kRunnerMaxFrame = 64u << 10; // what another user's runner reports
-constexpr size_t kUserMaxInput = 16u << 20;     // buffered input of one uid, all connections
 constexpr double kIdleLimit = 10.0;             // to send a first request, or the rest of a frame
-constexpr size_t kFdReserve = 128;              // descriptors kept for the owner and runners
 constexpr size_t kStreamHigh = 256u << 10;      // a long answer is made in pieces of this size
-constexpr size_t kUserMaxPending = 64u << 20;   // answers (-i text, list ids) one uid has not read
 
 // What a message is: a request of a Client (one that changes the queue is
 // refused while the journal fails), a runner's report on its job (only on a
@@ -283,9 +264,6 @@ constexpr double kReattachGrace = 5.0;
 constexpr int kStartTries = 3;
 // How long --gpu-list waits for a probe before it answers with the last one.
 constexpr double kGpuListWait = 2.0;
-// How often the server looks for its socket, journal and log (a /tmp cleaner
-// may remove them; a client that finds the socket gone asks at once).
-constexpr double kFileCheck = 1.0;
 
 /* The row of kHandlers (handlers.cpp) for a message type, or nullptr. */
 const Handler* handler_of(proto::MsgType t);

@@ -26,6 +26,7 @@
 
 #include "connect.h"
 #include "frame.h"
+#include "place.h"
 #include "protocol.h"
 #include "scratch.h"
 #include "util.h"
