@@ -38,7 +38,7 @@ endif
 $(B)/compile.flags $(B)/link.flags:
 	$(shell mkdir -p $(B))$(file >$(B)/compile.flags,$(COMPILE))$(file >$(B)/link.flags,$(LINK))
 
-LIB  := config.o frame.o gpu.o gpu_probe.o probe.o server_gpus.o jobs.o journal.o listing.o options.o client.o connect.o context.o handlers.o server.o runner.o settings.o spawner.o util.o
+LIB  := config.o ledger.o waits.o frame.o gpu.o gpu_probe.o probe.o server_gpus.o jobs.o journal.o listing.o options.o client.o connect.o context.o handlers.o server.o runner.o settings.o spawner.o util.o
 OBJS := $(addprefix $(B)/,$(LIB))
 UNIT := $(B)/unit_tests
 TESTS := $(wildcard tests/*_test.cpp)

@@ -101,12 +101,13 @@ Server::Server(Fd listener, std::string path, ServerConfig cfg, std::unique_ptr<
         startup_error_ = format("cannot use the journal: %s", journal_->refused().c_str());
         return;
     }
+    ledger_.emplace(&queue_, &*journal_);
+    ledger_->listen(&waits_);
     if (!journal_off && !settle_settings()) return;
     if (journal_->replayed_anything()) {
         restored();   // the journal's slot count wins over TS_SLOTS
     } else if (cfg_.slots > 0) {
-        queue_.set_max_slots(cfg_.slots);
-        journal_->slots(cfg_.slots);
+        ledger_->slots(cfg_.slots);
     }
     top_up_spares();   // a spare ready for the first job
 }
@@ -295,7 +296,7 @@ bool Server::settle_settings() {
             log("%s", msg.c_str());
             startup_notes_.push_back(msg);
         }
-        journal_->set_settings(mine);   // on failure, the next snapshot has them
+        (void)ledger_->settings(mine);   // on failure, the next snapshot has them
     }
     journal_->set_sync(cfg_.fsync);
     probe_ = GpuProbe({cfg_.nvidia_smi, cfg_.gpu_sysfs, cfg_.probe_timeout, cfg_.gpu_sysfs_set});
@@ -402,6 +403,7 @@ double Server::next_wakeup(double now) const {
     if (!journal_->ok() || journal_->pending()) at(next_recover_);        // a failing journal is tried again
     else at(start_after_);                                                // starts put off for lack of resources
     at(gpu_wakeup(now));                                                  // a probe, settling GPUs, the next probe
+    at(waits_.next_deadline());                                           // a deferred answer's deadline (--gpu-list)
     if (!harness_) at(next_file_check_);                                  // the socket, journal and log files
     return wake;
 }
@@ -457,7 +459,9 @@ void Server::round(int timeout) {
         check_detached();
         check_unassigned();
         recover_journal(mono_now());
+        waits_.expire(mono_now());
         gpu_round(mono_now());
+        dispatch_ready();
         schedule();
         journal_->maybe_compact(queue_, mono_now());
     }
@@ -847,7 +851,7 @@ void Server::set_role(Conn& c, Role r, JobId id) {
     switch (c.role) {
     case Role::Runner:
     case Role::ClientRunner: drop(runners_); break;
-    case Role::Waiter: drop(waiters_); break;
+    case Role::Waiter: (void)waits_.drop(c); break;   // a role change ends its wait
     case Role::Overflow: drop(overflow_); break;
     case Role::Client:
     case Role::Spare: break;
@@ -857,8 +861,8 @@ void Server::set_role(Conn& c, Role r, JobId id) {
     switch (r) {
     case Role::Runner:
     case Role::ClientRunner: runners_[id] = &c; break;
-    case Role::Waiter: waiters_.emplace(id, &c); break;
     case Role::Overflow: overflow_.emplace(id, &c); break;
+    case Role::Waiter:   // what it waits for: on_wait
     case Role::Client:
     case Role::Spare: break;
     }
@@ -913,8 +917,7 @@ void Server::check_detached() {
         if (restored_running && !j->spec.run_by_client() && j->runner_pid == 0) {
             // Recorded as started, but no runner was ever forked: it never ran.
             log("job %d: never started before the restart; queued again", id);
-            (void)queue_.unstart(id);
-            journal_->unstarted(id);
+            (void)ledger_->unstart(id);
             continue;
         }
         if (restored_running && !j->spec.run_by_client() && j->start_time == 0) {
@@ -924,8 +927,7 @@ void Server::check_detached() {
             // before the runner read its job, say).
             log("job %d: its runner (pid %d) is gone and never reported the job's start: it never ran; "
                 "queued again", id, int(j->runner_pid));
-            (void)queue_.unstart(id);
-            journal_->unstarted(id);
+            (void)ledger_->unstart(id);
             continue;
         }
         log("job %d: its %s did not come back; marked lost", id,
@@ -941,11 +943,11 @@ void Server::check_detached() {
 
 /* A connection is going away: a runner that did not report loses its job. */
 void Server::conn_lost(Conn& c) {
+    std::optional<Deferred> held = waits_.drop(c);   // whatever it waited for: it goes now
     if (!c.trusted) {
         --others_conns_;
-        user_input_[c.uid] -= c.in.size() + (c.parked ? c.parked->payload.size() : 0);
+        user_input_[c.uid] -= c.in.size() + (held && held->frame ? held->frame->payload.size() : 0);
         c.in.clear();
-        c.parked.reset();
         end_stream(c);
     }
     if (&c == idle_spare_) {   // the idle spare ended: have another made
@@ -1001,7 +1003,7 @@ void Server::never_started(Job& j, const Conn& c) {
         return;
     }
     log("job %d: its runner (pid %d) ended before the job started: queued again", id, int(c.pid));
-    if (queue_.unstart(id)) journal_->unstarted(id);
+    (void)ledger_->unstart(id);
     top_up_spares();   // the spare that took it is gone, and was not replaced yet
 }
 
@@ -1013,8 +1015,7 @@ void Server::schedule() {
         if (mono_now() < start_after_) return;
         start_after_ = 0;
     }
-    for (JobId id : queue_.admit_overflow()) {
-        journal_->admitted(id);
+    for (JobId id : ledger_->admit_overflow()) {
         for (Conn* c : overflow_conns(id)) {
             set_role(*c, Role::Client);
             submitted(*c, id);
@@ -1024,9 +1025,8 @@ void Server::schedule() {
     std::unique_ptr<GpuPlan> plan;
     bool placing = queue_.gpu_jobs_queued() > 0 && gpu_pass_due(now);   // else as the last pass decided
     if (placing) plan = gpu_plan(now);   // nullptr: the GPUs are not known well enough now
-    Decisions d = queue_.schedule(plan.get());
+    Decisions d = ledger_->schedule(plan.get(), wall);   // ends the skipped jobs, and wakes their waiters
     for (JobId id : d.skipped) {
-        journal_->ended(id, skipped_result(), wall);
         if (Conn* c = runner_conn(id)) {   // a job run by its client: tell it to give up
             set_role(*c, Role::Client);
             if (const Job* j = queue_.find(id)) send_run(*c, *j, true, true);
@@ -1037,7 +1037,6 @@ void Server::schedule() {
                 reply(*c, encode(MsgType::Run, rb));
             }
         }
-        wake_waiters(id, skipped_result());
     }
     bool unrecorded = false;
     for (JobId id : d.start) {
@@ -1045,11 +1044,9 @@ void Server::schedule() {
         // A start that cannot be recorded does not happen.
         Job* j = queue_.find(id);
         gpus_started(*j);
-        if (unrecorded || !journal_->start(id, false, j->gpus(), j->start_env())) {
-            unrecorded = true;
-            (void)queue_.unstart(id);   // its GPUs go back too
-            continue;
-        }
+        if (unrecorded) ledger_->cancel_start(id);   // its GPUs go back too
+        else unrecorded = !ledger_->start(id);      // undone when it cannot be recorded
+        if (unrecorded) continue;
         for (const std::string& u : j->gpus()) gpu_last_start_[u] = now;   // its cards settle from now
         if (!j->spec.run_by_client() && j->spec.uid == uid_) {   // only our own jobs run here
             spawn_runner(*j);
@@ -1081,8 +1078,7 @@ void Server::spawn_runner(Job& j) {
  * runner before the job is sent, so a restart waits for that process. */
 void Server::assign(Conn& spare, Job& j) {
     set_role(spare, Role::Runner, j.id);
-    queue_.set_runner(j.id, spare.pid);
-    journal_->runner(j.id, spare.pid);
+    ledger_->runner(j.id, spare.pid);
     JobSpec spec = j.spec;
     if (j.env) spec.env = *j.env;
     set_environment(&spec.env, j.start_env());   // its GPUs
@@ -1146,8 +1142,7 @@ void Server::fork_runner(Job& j) {
         resources_short(j.id, what, errno);
         return;
     }
-    queue_.set_runner(j.id, pid);
-    journal_->runner(j.id, pid);
+    ledger_->runner(j.id, pid);
     set_nonblock(mine.get());
     auto c = std::make_unique<Conn>();
     c->fd = std::move(mine);
@@ -1179,7 +1174,7 @@ void Server::resources_short(JobId id, const char* what, int err) {
         start_delay_ = start_delay_ == 0 ? 0.05 : std::min(start_delay_ * 2, 2.0);
         start_after_ = mono_now() + start_delay_;
     }
-    if (queue_.unstart(id)) journal_->unstarted(id);
+    (void)ledger_->unstart(id);
 }
 
 void Server::add_conn(Fd fd, uid_t uid) {

@@ -58,14 +58,6 @@ void Server::want_probe(double now) {
  * the first one (dispatched here, not from inside another handler). */
 void Server::gpu_round(double now) {
     gpu_take(now);
-    if (!gpu_probed_ || !gpu_parked_) return;
-    gpu_parked_ = false;
-    for (size_t i = 0; i < conns_.size(); ++i)
-        if (Conn& c = *conns_[i]; !c.dead && c.parked) {
-            std::unique_ptr<Frame> f = std::move(c.parked);
-            if (!c.trusted) user_input_[c.uid] -= f->payload.size();
-            dispatch(c, *f);
-        }
 }
 
 /* A probe's pipe, deadline and child; its result, once it ends. */
@@ -75,19 +67,6 @@ void Server::gpu_take(double now) {
         probe_.check(now);
     }
     probe_.reap(now);   // here too: a harness has no SIGCHLD handler
-    if (gpu_list_until_ != 0 && now >= gpu_list_until_) {
-        gpu_list_until_ = 0;
-        for (auto& c : conns_)
-            if (!c->dead && c->gpu_list && now >= c->gpu_list_until) {
-                c->gpu_list = false;
-                std::string note = !probe_.running() ? ""
-                                   : format("A probe has been running for %.1f s%s.\n", now - probe_.started(),
-                                            gpu_snap_.when == 0 ? "" : "; the above is what the last one saw");
-                reply_text(*c, gpu_list_text(now) + note);
-            } else if (c->gpu_list) {
-                gpu_list_until_ = gpu_list_until_ == 0 ? c->gpu_list_until : std::min(gpu_list_until_, c->gpu_list_until);
-            }
-    }
     GpuSnapshot s;
     if (!probe_.take(&s)) return;
     ++gpu_snaps_;
@@ -156,11 +135,8 @@ void Server::probe_failed(double now, const std::string& why) {
  * the loop, not from inside another handler). */
 void Server::gpu_probed(double now) {
     gpu_probed_ = true;
-    for (auto& c : conns_)
-        if (!c->dead && c->gpu_list) {
-            c->gpu_list = false;
-            reply_text(*c, gpu_list_text(now));
-        }
+    (void)now;
+    waits_.probed();
 }
 
 /* The plan for this pass, or nullptr when the cards are not known well
@@ -243,7 +219,6 @@ double Server::gpu_wakeup(double now) const {
         if (t > 0 && (wake == 0 || t < wake)) wake = t;
     };
     at(probe_.deadline());
-    at(gpu_list_until_);
     if (queue_.gpu_jobs_queued() > 0) {
         // The next probe, once this one is old (one already old is wanted, or
         // not, by the next pass: no wake-up for it).
@@ -265,8 +240,7 @@ bool Server::gpu_check_submit(Conn& c, const Frame& f, const JobSpec& spec) {
     if (!gpu_probed_) want_probe(now);
     if (!gpu_probed_) {   // the first probe runs: the submit is dispatched again when it ends
         if (!charge_input(c, f.payload.size())) return false;   // it holds that meanwhile
-        c.parked = std::make_unique<Frame>(f);
-        gpu_parked_ = true;
+        hold_for_probe(c, f);
         return false;
     }
     if (!gpu_snap_.ok || !gpu_snap_.unread.empty()) return true;   // cannot tell: it waits, with the reason in -i
@@ -460,7 +434,5 @@ void Server::on_gpu_list(Conn& c, const Frame&) {
     }
     // Answered when the probe ends, or after a moment with what is known (a
     // probe stuck in the driver takes until its timeout).
-    c.gpu_list = true;
-    c.gpu_list_until = now + kGpuListWait;
-    if (gpu_list_until_ == 0 || c.gpu_list_until < gpu_list_until_) gpu_list_until_ = c.gpu_list_until;
+    list_gpus_after_probe(c, now + kGpuListWait);
 }

@@ -25,10 +25,12 @@
 #include "frame.h"
 #include "jobs.h"
 #include "journal.h"
+#include "ledger.h"
 #include "listing.h"
 #include "probe.h"
 #include "spawner.h"
 #include "util.h"
+#include "waits.h"
 
 /* A long answer (-l, -i) made as its reader takes it: at most about
  * kStreamHigh bytes of it wait in the connection's buffer, whatever the
@@ -44,7 +46,7 @@ struct TextStream {
  * other role belongs to one job (Conn::job), except Spare. */
 enum class Role : uint8_t {
     Client,        // one request, one answer, closed by the server
-    Waiter,        // -w (and -t, -c): answered when its job ends
+    Waiter,        // -w (and -t, -c): answered when its job ends (its Deferred in Server::waits_)
     Overflow,      // submitted while the queue was full: its id comes when there is room
     Runner,        // a runner of the server's (forked here, or a spare given its job)
     ClientRunner,  // a -f client, or another user's ts: it runs its own job when told Run
@@ -69,10 +71,7 @@ struct Conn {
     pid_t sender = 0;                   // of the process that sent the last bytes read (SO_PASSCRED; 0: not known)
     uint16_t version = proto::kVersion; // of its frames: an older runner gets answers in its own
     bool ack_pending = false;           // its job's end is not on disk yet: Done comes once it is
-    std::unique_ptr<Frame> parked;      // a GPU job's submit, dispatched again once the GPUs are probed
     double submit_at = 0;               // when a GPU job's submit first came (mono_now): its job's queue time
-    bool gpu_list = false;              // --gpu-list, answered once the GPUs are probed...
-    double gpu_list_until = 0;          // ...or then, with what is known
 
     bool runs_job() const { return role == Role::Runner || role == Role::ClientRunner; }
 };
@@ -192,7 +191,11 @@ private:
     void top_up_spares();
     void spawner_gone(const char* why);
     void check_unassigned();
-    void wake_waiters(JobId id, const JobResult& r);
+    void deferred_done(Conn& c, Deferred d);
+    void dispatch_ready();
+    void hold_for_probe(Conn& c, const Frame& f);
+    void list_gpus_after_probe(Conn& c, double deadline);
+    void answer_gpu_list(Conn& c, bool expired);
     void conn_lost(Conn& c);
     Job* lookup(const Conn& c, int id, bool last_added);
     Job* lookup_run(Conn& c, int id);
@@ -217,13 +220,16 @@ private:
     std::vector<std::unique_ptr<Conn>> conns_;
     // Indexes from a job to its connections (set_role keeps them).
     std::unordered_map<JobId, Conn*> runners_;            // Runner and ClientRunner
-    std::unordered_multimap<JobId, Conn*> waiters_;       // Waiter
     std::unordered_multimap<JobId, Conn*> overflow_;      // Overflow
     bool accepting_ = true;
     double accept_logged_ = -60;  // accept failed for lack of descriptors: logged then
     std::string startup_error_;
     std::vector<std::string> startup_notes_;
     std::optional<Journal> journal_;
+    std::optional<Ledger> ledger_;   // every change of queue_ (with journal_ from the start on)
+    // What connections wait for before they are answered (-w, a submit held
+    // for the first GPU probe, --gpu-list): woken by the ledger and the probe.
+    Waits waits_{[this](Conn& c, Deferred d) { deferred_done(c, std::move(d)); }};
     uid_t uid_ = getuid();
     bool unlinked_ = false;   // -K removed the socket already
     // A harness (fuzzer, tests) has no listener, forks nothing, signals nothing and never exits.
@@ -282,8 +288,6 @@ private:
     double gpu_failed_at_ = 0;                    // when the last probe failed (gpu_status_ says why)
     std::set<std::string> gpu_doubted_;           // cards the last probe could not read (logged once)
     std::set<std::string> gpu_unread_;            // lines the last probe could not read (logged once)
-    double gpu_list_until_ = 0;                   // a --gpu-list waits for the probe until then
-    bool gpu_parked_ = false;                     // a submit waits for the first probe (Conn::parked)
 };
 
 // Bounds on another user's connections (design.md "Trust").
