@@ -11,7 +11,7 @@
  * (spawner.h). next_wakeup() is the one list of timers the loop waits for.
  *
  * A connection has one role (server_impl.h: Role), set by set_role, which
- * keeps the indexes from a job to its runner, its waiters and its overflow
+ * keeps the indexes from a job to its runner and its overflow
  * submitter. Here too: the bounds on other users' connections (design.md
  * "Trust"), restart and re-attach of running jobs, and the log.
  */

@@ -230,7 +230,7 @@ double Server::gpu_wakeup(double now) const {
 }
 
 /* A submit of a GPU job: refused if this machine could never give it its
- * GPUs; parked (dispatched again) when the cards have not been probed yet.
+ * GPUs; held (dispatched again: hold_for_probe) when the cards have not been probed yet.
  * True when on_submit may go on. */
 bool Server::gpu_check_submit(Conn& c, const Frame& f, const JobSpec& spec) {
     GpuNeed need{int(spec.settings.gpus()), spec.settings.gpu_mem()};

@@ -3,7 +3,8 @@
  * nothing else: server.cpp (the loop, connections and their roles, the
  * runner supply, restart and re-attach, the log) and handlers.cpp (the
  * handler table with each message's access rule, and every handler).
- * Outside, server.h is all there is.
+ * The queue changes only through the ledger (ledger.h); what connections
+ * wait for is kept by waits (waits.h). Outside, server.h is all there is.
  */
 #pragma once
 
