@@ -49,7 +49,8 @@ const Handler* handler_of(MsgType t) {
 }
 
 void Server::dispatch(Conn& c, const Frame& f) {
-    if (c.close_after_flush || c.stream || c.parked || c.gpu_list) return;   // one request per connection: ignore extra frames
+    // One request per connection: extra frames are ignored (a waiter's are out of place: below).
+    if (c.close_after_flush || c.stream || (c.role == Role::Client && waits_.find(c))) return;
     const Handler* h = handler_of(f.type);
     // A runner or waiter of an older ts (its messages have not changed) is
     // served in its own version; anything else of another version is told ours.
@@ -100,11 +101,13 @@ void Server::on_kill_server(Conn& c, const Frame&) {
     unlinked_ = true;
     // Runners, -f clients and waiters must not bring a server back for this queue.
     std::string bye = encode_empty(MsgType::Bye);
-    for (auto& o : conns_)
-        if (o.get() != &c && ((o->role != Role::Client && o->role != Role::Spare) || o->parked)) {
+    for (auto& o : conns_) {
+        const Deferred* held = waits_.find(*o);   // a submit held for the GPU probe
+        if (o.get() != &c && ((o->role != Role::Client && o->role != Role::Spare) || (held && held->frame))) {
             o->out += bye;
             flush(*o);
         }
+    }
     std::string done = encode_empty(MsgType::Done);
     int fl = fcntl(c.fd.get(), F_GETFL);
     if (fl >= 0) fcntl(c.fd.get(), F_SETFL, fl & ~O_NONBLOCK);
@@ -151,9 +154,8 @@ void Server::on_submit(Conn& c, const Frame& f) {
     if (!gpu_check_submit(c, f, spec)) return;   // GPUs it could never get: refused (or asked later)
     if (!may_queue(c, spec) || !writable(c, "the job was not queued")) return;
     bool no_block = spec.flags & proto::kNoBlock;
-    JobId id = queue_.add(std::move(spec), wall_now(), c.submit_at != 0 ? c.submit_at : mono_now());
-    if (!journal_->job(*queue_.find(id), false)) {   // on disk, or not queued at all
-        queue_.cancel_add(id);
+    JobId id = -1;
+    if (!ledger_->add(std::move(spec), wall_now(), c.submit_at != 0 ? c.submit_at : mono_now(), &id)) {
         error(c, format("the queue's journal cannot be written: %s; the job was not queued.\n",
                         journal_->why().c_str()));
         return;
@@ -321,19 +323,16 @@ void Server::on_remove(Conn& c, const Frame& f) {
     JobId id = j ? j->id : r.id;
     if (j && !may_manage(c, *j)) return;
     if (j && !writable(c)) return;
-    if (!j || !queue_.remove(id)) {
+    // Its waiters return at once (task-spooler leaves them hanging).
+    if (!j || !ledger_->remove(id)) {
         cannot(c, r.id, "removed");
         return;
     }
-    journal_->removed(id);
     start_tries_.erase(id);
     if (Conn* o = runner_conn(id)) {   // a job run by its client that will never run
         set_role(*o, Role::Client);
         reply(*o, encode_empty(MsgType::Bye));
     }
-    JobResult gone;
-    gone.errorlevel = -1;
-    wake_waiters(id, gone);   // waiters return at once (task-spooler leaves them hanging)
     reply(c, encode_empty(MsgType::Done));
 }
 
@@ -348,13 +347,10 @@ void Server::on_urgent(Conn& c, const Frame& f) {
     if (j && !writable(c)) return;
     // Another user's -u moves their job ahead of their own jobs only.
     bool own_only = !c.trusted;
-    JobId before = -1;
-    if (!j || !(own_only ? queue_.urgent_among_own(id, &before) : queue_.urgent(id))) {
+    if (!j || !(own_only ? ledger_->urgent_among_own(id) : ledger_->urgent(id))) {
         cannot(c, r.id, "urged");
         return;
     }
-    if (!own_only) journal_->urgent(id);
-    else if (before >= 0) journal_->moved_before(id, before);
     reply(c, encode_empty(MsgType::Done));
 }
 
@@ -364,11 +360,10 @@ void Server::on_swap(Conn& c, const Frame& f) {
     for (int id : {p.a, p.b})
         if (Job* j = queue_.find(id); j && !may_manage(c, *j)) return;
     if (!writable(c)) return;
-    if (!queue_.swap(p.a, p.b)) {
+    if (!ledger_->swap(p.a, p.b)) {
         error(c, format("The jobs %i and %i cannot be swapped.\n", p.a, p.b));
         return;
     }
-    journal_->swapped(p.a, p.b);
     reply(c, encode_empty(MsgType::Done));
 }
 
@@ -412,10 +407,8 @@ void Server::on_attach(Conn& c, const Frame& f) {
     // record of its start was lost with a damaged record): it runs, so it is
     // running, rather than started a second time.
     if (j && j->state == JobState::Queued && !j->spec.run_by_client() && a.started && c.uid == uid_ &&
-        queue_.start(a.id)) {
+        ledger_->resume(a.id))
         log("job %d: its runner is back, but the journal had it queued: it runs", a.id);
-        journal_->start(a.id);
-    }
     bool ok = j && (j->state == JobState::Running ||
                     (j->state == JobState::Queued && j->spec.run_by_client() && !a.started));
     // A job run by its client belongs to its submitter; a spawned runner runs as the server's uid.
@@ -466,14 +459,13 @@ static bool child_of(pid_t pid, pid_t runner, std::string* why) {
 void Server::on_clear(Conn& c, const Frame&) {
     if (!writable(c)) return;
     if (c.trusted) {
-        queue_.clear_finished();
-        journal_->cleared();
+        ledger_->clear();
     } else {   // another user's -C clears that user's finished jobs only
         std::vector<JobId> mine;
         for (JobId id : queue_.finished_list())
             if (queue_.find(id)->spec.uid == c.uid) mine.push_back(id);
         for (JobId id : mine)
-            if (queue_.remove(id)) journal_->removed(id);
+            (void)ledger_->remove(id);
     }
     reply(c, encode_empty(MsgType::Done));
 }
@@ -493,6 +485,9 @@ void Server::on_wait(Conn& c, const Frame& f) {
         return;
     }
     set_role(c, Role::Waiter, j->id);
+    Deferred d;
+    d.ends.insert(j->id);
+    waits_.add(c, std::move(d));   // answered by deferred_done
     proto::JobRef w{};
     w.id = j->id;
     reply(c, encode(MsgType::Waiting, w), false);   // so the client can ask again after a restart
@@ -503,8 +498,7 @@ void Server::on_set_slots(Conn& c, const Frame& f) {
     (void)decode_body(f, &s);
     if (!writable(c)) return;
     if (s.n >= 1) {
-        queue_.set_max_slots(s.n);
-        journal_->slots(s.n);
+        ledger_->slots(s.n);
     }
     reply(c, encode_empty(MsgType::Done));
 }
@@ -554,8 +548,7 @@ void Server::on_started(Conn& c, const Frame& f) {
     }
     // A start time is what tells a job that started from one that never did.
     double start = s.start_us > 0 ? us_to_s(s.start_us) : wall_now();
-    queue_.started(j->id, pid, out, start);
-    journal_->started(j->id, pid, out, start);
+    ledger_->started(j->id, pid, out, start);
     if (c.role == Role::Runner) supply_.runner_started(j->id, pid);
 }
 
@@ -585,27 +578,62 @@ void Server::on_finished(Conn& c, const Frame& f) {
     reply(c, encode_empty(MsgType::Done));
 }
 
-/* A job ended (or never will run): record it and wake its waiters. */
+/* A job ended (or never will run): recorded, and its waiters woken (through the ledger). */
 void Server::end_job(JobId id, const JobResult& r, double end) {
     start_tries_.erase(id);
-    queue_.end(id, r, end);
-    journal_->ended(id, r, end);
-    wake_waiters(id, r);
+    (void)ledger_->end(id, r, end);
 }
 
-/* Wake the job's waiters. */
-void Server::wake_waiters(JobId id, const JobResult& r) {
-    proto::WaitBody w{};
-    w.errorlevel = r.errorlevel;
-    std::string bytes = encode(MsgType::WaitDone, w);
-    auto range = waiters_.equal_range(id);
-    std::vector<Conn*> woken;
-    for (auto it = range.first; it != range.second; ++it)
-        if (!it->second->dead) woken.push_back(it->second);
-    for (Conn* c : woken) {
-        set_role(*c, Role::Client);
-        reply(*c, bytes);
+/* A connection's deferred request is satisfied (waits.h): its answer now. */
+void Server::deferred_done(Conn& c, Deferred d) {
+    if (c.dead) return;
+    switch (d.then) {
+    case Deferred::Then::WaitDone: {
+        proto::WaitBody w{};
+        w.errorlevel = d.errorlevel;
+        set_role(c, Role::Client);
+        reply(c, encode(MsgType::WaitDone, w));
+        return;
     }
+    case Deferred::Then::GpuList: answer_gpu_list(c, d.expired); return;
+    case Deferred::Then::Dispatch: return;   // never here: the loop dispatches it (dispatch_ready)
+    }
+}
+
+/* Held requests whose wait is over (a submit held for the first GPU probe)
+ * run again now, from the loop, not from inside another handler. */
+void Server::dispatch_ready() {
+    for (auto& [c, d] : waits_.take_ready()) {
+        bounds_.release_input(&c->charges, d.frame->payload.size());   // charged while it was held
+        if (!c->dead) dispatch(*c, *d.frame);
+    }
+}
+
+/* A GPU job's submit waits for the first probe of the cards (its input stays charged meanwhile). */
+void Server::hold_for_probe(Conn& c, const Frame& f) {
+    Deferred d;
+    d.then = Deferred::Then::Dispatch;
+    d.probe = true;
+    d.frame = std::make_unique<Frame>(f);
+    waits_.add(c, std::move(d));
+}
+
+/* --gpu-list is answered when the probe ends, or at the deadline with what is known. */
+void Server::list_gpus_after_probe(Conn& c, double deadline) {
+    Deferred d;
+    d.then = Deferred::Then::GpuList;
+    d.probe = true;
+    d.deadline = deadline;
+    waits_.add(c, std::move(d));
+}
+
+/* --gpu-list's answer; one that waited long enough says that a probe still runs. */
+void Server::answer_gpu_list(Conn& c, bool expired) {
+    double now = mono_now();
+    std::string note = !expired || !gpus_.probing() ? ""
+                       : format("A probe has been running for %.1f s%s.\n", now - gpus_.probe_began(),
+                                !gpus_.seen() ? "" : "; the above is what the last one saw");
+    reply_text(c, gpus_.list_text(now) + note);
 }
 
 /* A runner of ours could not fork its job (no process or memory now): the
@@ -652,7 +680,7 @@ void Server::on_spare(Conn& c, const Frame&) {
 
 
 /* A submit of a GPU job: refused if this machine could never give it its
- * GPUs; parked (dispatched again) when the cards have not been probed yet.
+ * GPUs; held (dispatched again: hold_for_probe) when the cards have not been probed yet.
  * True when on_submit may go on. */
 bool Server::gpu_check_submit(Conn& c, const Frame& f, const JobSpec& spec) {
     GpuNeed need{int(spec.settings.gpus()), spec.settings.gpu_mem()};
@@ -663,8 +691,7 @@ bool Server::gpu_check_submit(Conn& c, const Frame& f, const JobSpec& spec) {
     GpuBroker::Verdict v = gpus_.may_queue(need);
     if (v.kind == GpuBroker::Verdict::AfterProbe) {   // the first probe runs: the submit is dispatched again when it ends
         if (!charge_input(c, f.payload.size())) return false;   // it holds that meanwhile
-        c.parked = std::make_unique<Frame>(f);
-        gpu_parked_ = true;
+        hold_for_probe(c, f);
         return false;
     }
     if (v.kind == GpuBroker::Verdict::No) {
@@ -683,7 +710,5 @@ void Server::on_gpu_list(Conn& c, const Frame&) {
     }
     // Answered when the probe ends, or after a moment with what is known (a
     // probe stuck in the driver takes until its timeout).
-    c.gpu_list = true;
-    c.gpu_list_until = now + kGpuListWait;
-    if (gpu_list_until_ == 0 || c.gpu_list_until < gpu_list_until_) gpu_list_until_ = c.gpu_list_until;
+    list_gpus_after_probe(c, now + kGpuListWait);
 }

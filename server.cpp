@@ -11,9 +11,8 @@
  * (runner_supply.h) gives each of our own jobs its runner. next_wakeup() is the one list of timers the loop waits for.
  *
  * A connection has one role (server_impl.h: Role), set by set_role, which
- * keeps the indexes from a job to its runner, its waiters and its overflow
- * submitter. Here too: restart and re-attach of running jobs, and the log;
- * the bounds on other users are bounds.h's.
+ * keeps the indexes from a job to its runner and its overflow
+ * submitter. Here too: restart and re-attach of running jobs.
  */
 #include "server.h"
 #include "server_impl.h"
@@ -101,12 +100,13 @@ Server::Server(Fd listener, std::string path, ServerConfig cfg, std::unique_ptr<
         startup_error_ = format("cannot use the journal: %s", journal_->refused().c_str());
         return;
     }
+    ledger_.emplace(&queue_, &*journal_);
+    ledger_->listen(&waits_);
     if (!journal_off && !settle_settings()) return;
     if (journal_->replayed_anything()) {
         restored();   // the journal's slot count wins over TS_SLOTS
     } else if (cfg_.slots > 0) {
-        queue_.set_max_slots(cfg_.slots);
-        journal_->slots(cfg_.slots);
+        ledger_->slots(cfg_.slots);
     }
     supply_.top_up();   // a spare ready for the first job
 }
@@ -180,7 +180,7 @@ bool Server::settle_settings() {
             log("%s", msg.c_str());
             startup_notes_.push_back(msg);
         }
-        journal_->set_settings(mine);   // on failure, the next snapshot has them
+        (void)ledger_->settings(mine);   // on failure, the next snapshot has them
     }
     journal_->set_sync(cfg_.fsync);
     gpus_.set_probe(GpuBroker::process_probe(cfg_));
@@ -264,7 +264,7 @@ double Server::next_wakeup(double now) const {
     if (!journal_->ok() || journal_->pending()) at(next_recover_);        // a failing journal is tried again
     else at(supply_.start_after());                                       // starts put off for lack of resources
     at(gpus_.wakeup(now));                                                // a probe, settling GPUs, the next probe
-    at(gpu_list_until_);                                                  // a --gpu-list waits for the probe
+    at(waits_.next_deadline());                                           // a deferred answer's deadline (--gpu-list)
     if (!harness_) at(files_.next_check());                               // the socket, journal and log files
     return wake;
 }
@@ -320,7 +320,9 @@ void Server::round(int timeout) {
         check_detached();
         supply_.check_waiting();
         recover_journal(mono_now());
-        gpu_round(mono_now());
+        waits_.expire(mono_now());
+        gpu_take(mono_now());
+        dispatch_ready();
         schedule();
         journal_->maybe_compact(queue_, mono_now());
     }
@@ -691,7 +693,7 @@ void Server::set_role(Conn& c, Role r, JobId id) {
     switch (c.role) {
     case Role::Runner:
     case Role::ClientRunner: drop(runners_); break;
-    case Role::Waiter: drop(waiters_); break;
+    case Role::Waiter: (void)waits_.drop(c); break;   // a role change ends its wait
     case Role::Overflow: drop(overflow_); break;
     case Role::Client:
     case Role::Spare: break;
@@ -701,8 +703,8 @@ void Server::set_role(Conn& c, Role r, JobId id) {
     switch (r) {
     case Role::Runner:
     case Role::ClientRunner: runners_[id] = &c; break;
-    case Role::Waiter: waiters_.emplace(id, &c); break;
     case Role::Overflow: overflow_.emplace(id, &c); break;
+    case Role::Waiter:   // what it waits for: on_wait
     case Role::Client:
     case Role::Spare: break;
     }
@@ -757,8 +759,7 @@ void Server::check_detached() {
         if (restored_running && !j->spec.run_by_client() && j->runner_pid == 0) {
             // Recorded as started, but no runner was ever forked: it never ran.
             log("job %d: never started before the restart; queued again", id);
-            (void)queue_.unstart(id);
-            journal_->unstarted(id);
+            (void)ledger_->unstart(id);
             continue;
         }
         if (restored_running && !j->spec.run_by_client() && j->start_time == 0) {
@@ -768,8 +769,7 @@ void Server::check_detached() {
             // before the runner read its job, say).
             log("job %d: its runner (pid %d) is gone and never reported the job's start: it never ran; "
                 "queued again", id, int(j->runner_pid));
-            (void)queue_.unstart(id);
-            journal_->unstarted(id);
+            (void)ledger_->unstart(id);
             continue;
         }
         log("job %d: its %s did not come back; marked lost", id,
@@ -785,9 +785,9 @@ void Server::check_detached() {
 
 /* A connection is going away: a runner that did not report loses its job. */
 void Server::conn_lost(Conn& c) {
+    (void)waits_.drop(c);   // whatever it waited for goes now (what it held: bounds_.release below)
     if (!c.trusted) {   // what it held is let go at once, not when the round ends
         c.in.clear();
-        c.parked.reset();
         end_stream(c);
     }
     bounds_.release(&c.charges);
@@ -840,7 +840,7 @@ void Server::never_started(Job& j, const Conn& c) {
         return;
     }
     log("job %d: its runner (pid %d) ended before the job started: queued again", id, int(c.pid));
-    if (queue_.unstart(id)) journal_->unstarted(id);
+    (void)ledger_->unstart(id);
     supply_.top_up();   // the spare that took it is gone, and was not replaced yet
 }
 
@@ -849,8 +849,7 @@ void Server::schedule() {
     // a crash), nor while descriptors or processes are short.
     if (!journal_->ok() || journal_->pending() || (queue_.busy_slots() < queue_.max_slots() && !queue_.active().empty() && !journal_->room())) return;
     if (!supply_.may_start()) return;
-    for (JobId id : queue_.admit_overflow()) {
-        journal_->admitted(id);
+    for (JobId id : ledger_->admit_overflow()) {
         for (Conn* c : overflow_conns(id)) {
             set_role(*c, Role::Client);
             submitted(*c, id);
@@ -860,9 +859,8 @@ void Server::schedule() {
     std::unique_ptr<GpuPlan> plan;
     bool placing = queue_.gpu_jobs_queued() > 0 && gpus_.pass_due(now);   // else as the last pass decided
     if (placing) plan = gpus_.plan(now);   // nullptr: the GPUs are not known well enough now
-    Decisions d = queue_.schedule(plan.get());
+    Decisions d = ledger_->schedule(plan.get(), wall);   // ends the skipped jobs, and wakes their waiters
     for (JobId id : d.skipped) {
-        journal_->ended(id, skipped_result(), wall);
         if (Conn* c = runner_conn(id)) {   // a job run by its client: tell it to give up
             set_role(*c, Role::Client);
             if (const Job* j = queue_.find(id)) send_run(*c, *j, true, true);
@@ -873,7 +871,6 @@ void Server::schedule() {
                 reply(*c, encode(MsgType::Run, rb));
             }
         }
-        wake_waiters(id, skipped_result());
     }
     bool unrecorded = false;
     for (JobId id : d.start) {
@@ -881,11 +878,9 @@ void Server::schedule() {
         // A start that cannot be recorded does not happen.
         Job* j = queue_.find(id);
         gpus_started(*j);
-        if (unrecorded || !journal_->start(id, false, j->gpus(), j->start_env())) {
-            unrecorded = true;
-            (void)queue_.unstart(id);   // its GPUs go back too
-            continue;
-        }
+        if (unrecorded) ledger_->cancel_start(id);   // its GPUs go back too
+        else unrecorded = !ledger_->start(id);      // undone when it cannot be recorded
+        if (unrecorded) continue;
         gpus_.started_on(j->gpus(), now);   // its cards settle from now
         if (!j->spec.run_by_client() && j->spec.uid == uid_) {   // only our own jobs run here
             supply_.start(*j);
@@ -904,8 +899,7 @@ const Job* Server::wants_runner(JobId id) {
 
 /* A runner made here: its pid is journaled as the job's runner, then its connection is served. */
 void Server::add_runner(JobId id, LocalRunner r) {
-    queue_.set_runner(id, r.pid);
-    journal_->runner(id, r.pid);
+    ledger_->runner(id, r.pid);
     set_nonblock(r.conn.get());
     auto c = std::make_unique<Conn>();
     c->fd = std::move(r.conn);
@@ -920,13 +914,12 @@ void Server::add_runner(JobId id, LocalRunner r) {
  * runner before the order is sent, so a restart waits for that process. */
 void Server::assign(Conn& spare, JobId id, const std::string& order) {
     set_role(spare, Role::Runner, id);
-    queue_.set_runner(id, spare.pid);
-    journal_->runner(id, spare.pid);
+    ledger_->runner(id, spare.pid);
     reply(spare, order, false);
 }
 
 void Server::unstart(JobId id) {
-    if (queue_.unstart(id)) journal_->unstarted(id);
+    (void)ledger_->unstart(id);
 }
 
 void Server::add_conn(Fd fd, uid_t uid) {
@@ -947,7 +940,7 @@ void Server::add_conn(Fd fd, uid_t uid) {
 void Server::want_probe(double now) {
     switch (gpus_.want_probe(now)) {
     case GpuBroker::Begun::Failed:
-        gpu_probed(now);   // whoever waits for it hears why
+        gpu_probed();   // whoever waits for it hears why
         break;
     case GpuBroker::Begun::Started:
         gpu_take(now);   // one with nothing to run has ended already
@@ -957,49 +950,18 @@ void Server::want_probe(double now) {
     }
 }
 
-/* From the loop, once a round: the probe, and the submits that waited for
- * the first one (dispatched here, not from inside another handler). */
-void Server::gpu_round(double now) {
-    gpu_take(now);
-    if (!gpus_.probed() || !gpu_parked_) return;
-    gpu_parked_ = false;
-    for (size_t i = 0; i < conns_.size(); ++i)
-        if (Conn& c = *conns_[i]; !c.dead && c.parked) {
-            std::unique_ptr<Frame> f = std::move(c.parked);
-            bounds_.release_input(&c.charges, f->payload.size());
-            dispatch(c, *f);
-        }
-}
-
-/* A probe's pipe, deadline and child; the --gpu-list that waited too long;
- * the probe's result, once it ends. */
+/* From the loop, once a round, and when a probe starts: the probe's pipe,
+ * deadline and child, and its result once it ends. */
 void Server::gpu_take(double now) {
     gpus_.poll(now);
-    if (gpu_list_until_ != 0 && now >= gpu_list_until_) {
-        gpu_list_until_ = 0;
-        for (auto& c : conns_)
-            if (!c->dead && c->gpu_list && now >= c->gpu_list_until) {
-                c->gpu_list = false;
-                std::string note = !gpus_.probing() ? ""
-                                   : format("A probe has been running for %.1f s%s.\n", now - gpus_.probe_began(),
-                                            !gpus_.seen() ? "" : "; the above is what the last one saw");
-                reply_text(*c, gpus_.list_text(now) + note);
-            } else if (c->gpu_list) {
-                gpu_list_until_ = gpu_list_until_ == 0 ? c->gpu_list_until : std::min(gpu_list_until_, c->gpu_list_until);
-            }
-    }
-    if (gpus_.take(now)) gpu_probed(now);
+    if (gpus_.take(now)) gpu_probed();
 }
 
-/* A probe has ended (or could not start): answer the --gpu-list that waited
- * for one (the submits that waited are dispatched again by gpu_round, from
+/* A probe has ended (or could not start): what waited for one is answered
+ * (--gpu-list) or made ready to run again (a GPU job's submit, dispatched by
  * the loop, not from inside another handler). */
-void Server::gpu_probed(double now) {
-    for (auto& c : conns_)
-        if (!c->dead && c->gpu_list) {
-            c->gpu_list = false;
-            reply_text(*c, gpus_.list_text(now));
-        }
+void Server::gpu_probed() {
+    waits_.probed();
 }
 
 /* A job is starting: its runner's environment (journaled with the start). */

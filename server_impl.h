@@ -3,7 +3,8 @@
  * nothing else: server.cpp (the loop, connections and their roles,
  * restart and re-attach) and handlers.cpp (the
  * handler table with each message's access rule, and every handler).
- * Outside, server.h is all there is.
+ * The queue changes only through the ledger (ledger.h); what connections
+ * wait for is kept by waits (waits.h). Outside, server.h is all there is.
  */
 #pragma once
 
@@ -26,6 +27,7 @@
 #include "frame.h"
 #include "jobs.h"
 #include "journal.h"
+#include "ledger.h"
 #include "listing.h"
 #include "gpu_broker.h"
 #include "queue_files.h"
@@ -33,6 +35,7 @@
 #include "server_log.h"
 #include "spawner.h"
 #include "util.h"
+#include "waits.h"
 
 /* A long answer (-l, -i) made as its reader takes it: at most about
  * kStreamHigh bytes of it wait in the connection's buffer, whatever the
@@ -48,7 +51,7 @@ struct TextStream {
  * other role belongs to one job (Conn::job), except Spare. */
 enum class Role : uint8_t {
     Client,        // one request, one answer, closed by the server
-    Waiter,        // -w (and -t, -c): answered when its job ends
+    Waiter,        // -w (and -t, -c): answered when its job ends (its Deferred in Server::waits_)
     Overflow,      // submitted while the queue was full: its id comes when there is room
     Runner,        // a runner of the server's (forked here, or a spare given its job)
     ClientRunner,  // a -f client, or another user's ts: it runs its own job when told Run
@@ -73,10 +76,7 @@ struct Conn {
     pid_t sender = 0;                   // of the process that sent the last bytes read (SO_PASSCRED; 0: not known)
     uint16_t version = proto::kVersion; // of its frames: an older runner gets answers in its own
     bool ack_pending = false;           // its job's end is not on disk yet: Done comes once it is
-    std::unique_ptr<Frame> parked;      // a GPU job's submit, dispatched again once the GPUs are probed
     double submit_at = 0;               // when a GPU job's submit first came (mono_now): its job's queue time
-    bool gpu_list = false;              // --gpu-list, answered once the GPUs are probed...
-    double gpu_list_until = 0;          // ...or then, with what is known
 
     bool runs_job() const { return role == Role::Runner || role == Role::ClientRunner; }
 };
@@ -147,11 +147,10 @@ public:
     void never_started(Job& j, const Conn& c);
     pid_t checked_pid(const Conn& c, const Job& j, pid_t pid);
     // GPUs: the broker (gpus_) decides; these talk to the connections that wait for its probe.
-    void gpu_round(double now);
     void gpu_take(double now);
     size_t gpu_asked() const { return gpus_.asked(); }
     void want_probe(double now);
-    void gpu_probed(double now);
+    void gpu_probed();
     bool gpu_check_submit(Conn& c, const Frame& f, const JobSpec& spec);
     void gpus_started(Job& j);
     void send_run(Conn& c, const Job& j, bool skip, bool last);
@@ -173,7 +172,11 @@ private:
     bool closing(const Conn& spare) const override { return spare.dead; }
     void unstart(JobId id) override;
     void log(const std::string& line) override { log("%s", line.c_str()); }
-    void wake_waiters(JobId id, const JobResult& r);
+    void deferred_done(Conn& c, Deferred d);
+    void dispatch_ready();
+    void hold_for_probe(Conn& c, const Frame& f);
+    void list_gpus_after_probe(Conn& c, double deadline);
+    void answer_gpu_list(Conn& c, bool expired);
     void conn_lost(Conn& c);
     Job* lookup(const Conn& c, int id, bool last_added);
     Job* lookup_run(Conn& c, int id);
@@ -194,13 +197,16 @@ private:
     std::vector<std::unique_ptr<Conn>> conns_;
     // Indexes from a job to its connections (set_role keeps them).
     std::unordered_map<JobId, Conn*> runners_;            // Runner and ClientRunner
-    std::unordered_multimap<JobId, Conn*> waiters_;       // Waiter
     std::unordered_multimap<JobId, Conn*> overflow_;      // Overflow
     bool accepting_ = true;
     double accept_logged_ = -60;  // accept failed for lack of descriptors: logged then
     std::string startup_error_;
     std::vector<std::string> startup_notes_;
     std::optional<Journal> journal_;
+    std::optional<Ledger> ledger_;   // every change of queue_ (with journal_ from the start on)
+    // What connections wait for before they are answered (-w, a submit held
+    // for the first GPU probe, --gpu-list): woken by the ledger and the probe.
+    Waits waits_{[this](Conn& c, Deferred d) { deferred_done(c, std::move(d)); }};
     uid_t uid_ = getuid();
     bool unlinked_ = false;   // -K removed the socket already
     // A harness (fuzzer, tests) has no listener, forks nothing, signals nothing and never exits.
@@ -217,8 +223,6 @@ private:
     std::unordered_map<JobId, int> start_tries_;   // runners that ended before the job started, in a row
     // GPUs (gpu_broker.h): the probe, its last result, and what ts jobs hold.
     GpuBroker gpus_;
-    double gpu_list_until_ = 0;                   // a --gpu-list waits for the probe until then
-    bool gpu_parked_ = false;                     // a submit waits for the first probe (Conn::parked)
 };
 
 // Bounds on another user's frames and idle connections (README, "Security"; the

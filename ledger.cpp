@@ -1,0 +1,138 @@
+/*
+ * ledger.cpp — each change of the queue: the model, its journal record, its
+ * listeners, in that order (ledger.h says which records may fail how).
+ */
+#include "ledger.h"
+
+#include "journal.h"
+
+void Ledger::tell(const Change& c) {
+    for (LedgerListener* l : listeners_) l->on_change(c);
+}
+
+bool Ledger::add(JobSpec spec, double wall, double mono, JobId* id) {
+    *id = queue_->add(std::move(spec), wall, mono);
+    if (!journal_->job(*queue_->find(*id), false)) {   // on disk, or not queued at all
+        queue_->cancel_add(*id);
+        return false;
+    }
+    tell({ChangeKind::Added, *id});
+    return true;
+}
+
+bool Ledger::remove(JobId id) {
+    if (!queue_->remove(id)) return false;
+    journal_->removed(id);
+    tell({ChangeKind::Removed, id});
+    return true;
+}
+
+bool Ledger::urgent(JobId id) {
+    if (!queue_->urgent(id)) return false;
+    journal_->urgent(id);
+    tell({ChangeKind::Urgent, id});
+    return true;
+}
+
+bool Ledger::urgent_among_own(JobId id) {
+    JobId before = -1;
+    if (!queue_->urgent_among_own(id, &before)) return false;
+    if (before >= 0) {   // else it was first of them already: nothing moved
+        journal_->moved_before(id, before);
+        tell({ChangeKind::MovedBefore, id, before});
+    }
+    return true;
+}
+
+bool Ledger::swap(JobId a, JobId b) {
+    if (!queue_->swap(a, b)) return false;
+    journal_->swapped(a, b);
+    tell({ChangeKind::Swapped, a, b});
+    return true;
+}
+
+void Ledger::clear() {
+    queue_->clear_finished();
+    journal_->cleared();
+    tell({ChangeKind::Cleared});
+}
+
+void Ledger::slots(int n) {
+    queue_->set_max_slots(n);
+    journal_->slots(n);
+    tell({ChangeKind::Slots});
+}
+
+bool Ledger::settings(const QueueSettings& s) {
+    bool written = journal_->set_settings(s);
+    tell({ChangeKind::Settings});
+    return written;
+}
+
+std::vector<JobId> Ledger::admit_overflow() {
+    std::vector<JobId> ids = queue_->admit_overflow();
+    for (JobId id : ids) {
+        journal_->admitted(id);
+        tell({ChangeKind::Admitted, id});
+    }
+    return ids;
+}
+
+Decisions Ledger::schedule(GpuPlan* plan, double wall) {
+    Decisions d = queue_->schedule(plan);
+    JobResult skip = skipped_result();
+    for (JobId id : d.skipped) ended(id, skip, wall);   // the queue has ended them already
+    return d;
+}
+
+bool Ledger::start(JobId id) {
+    const Job* j = queue_->find(id);
+    if (!j || !journal_->start(id, false, j->gpus(), j->start_env())) {
+        cancel_start(id);   // a start that cannot be recorded does not happen
+        return false;
+    }
+    tell({ChangeKind::Started, id});
+    return true;
+}
+
+void Ledger::cancel_start(JobId id) { (void)queue_->unstart(id); }   // its GPUs go back too
+
+bool Ledger::resume(JobId id) {
+    if (!queue_->start(id)) return false;
+    journal_->start(id);
+    tell({ChangeKind::Started, id});
+    return true;
+}
+
+void Ledger::runner(JobId id, pid_t pid) {
+    queue_->set_runner(id, pid);
+    journal_->runner(id, pid);
+    tell({ChangeKind::Runner, id});
+}
+
+void Ledger::started(JobId id, pid_t pid, const std::string& output, double start) {
+    queue_->started(id, pid, output, start);
+    journal_->started(id, pid, output, start);
+    tell({ChangeKind::Running, id});
+}
+
+bool Ledger::end(JobId id, const JobResult& r, double end) {
+    const Job* j = queue_->find(id);
+    if (!j || j->state == JobState::Finished || j->state == JobState::Skipped) return false;
+    queue_->end(id, r, end);
+    ended(id, r, end);
+    return true;
+}
+
+/* The record and the news of an end the queue has made. */
+void Ledger::ended(JobId id, const JobResult& r, double end) {
+    journal_->ended(id, r, end);
+    tell({ChangeKind::Ended, id, -1, &r});
+}
+
+bool Ledger::unstart(JobId id) {
+    if (!queue_->unstart(id)) return false;
+    journal_->unstarted(id);
+    tell({ChangeKind::Unstarted, id});
+    return true;
+}

@@ -1,0 +1,188 @@
+/*
+ * ledger_test.cpp — the Ledger alone: a Queue and a Journal in a temporary
+ * directory, no server. Each change is made, journaled (a second queue
+ * read from the file agrees) and heard once by a listener; a change the
+ * journal refuses does not happen; a job's end is written once.
+ */
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <memory>
+#include <string>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <vector>
+
+#include "jobs.h"
+#include "journal.h"
+#include "ledger.h"
+
+namespace {
+
+/* Every change heard, in order. */
+struct Recorder : LedgerListener {
+    std::vector<Change> seen;
+    std::vector<int> errorlevels;   // of each Ended
+    void on_change(const Change& c) override {
+        seen.push_back(c);
+        if (c.kind == ChangeKind::Ended) errorlevels.push_back(c.result ? c.result->errorlevel : 999);
+    }
+    size_t count(ChangeKind k, JobId id = -2) const {
+        size_t n = 0;
+        for (const Change& c : seen) n += c.kind == k && (id == -2 || c.id == id);
+        return n;
+    }
+};
+
+JobSpec cmd(const char* what, bool depends = false) {
+    JobSpec s;
+    s.argv = {"sh", "-c", what};
+    s.depends = depends;
+    return s;
+}
+
+class LedgerTest : public ::testing::Test {
+protected:
+    void SetUp() override {
+        char t[] = "/tmp/ts-ledger-test.XXXXXX";
+        ASSERT_NE(mkdtemp(t), nullptr);
+        dir_ = t;
+        path_ = dir_ + "/j";
+        open();
+    }
+    void TearDown() override {
+        journal_.reset();
+        (void)!system(("rm -rf '" + dir_ + "'").c_str());
+    }
+    void open() {
+        queue_ = std::make_unique<Queue>();
+        journal_ = std::make_unique<Journal>(path_, queue_.get(), [](const std::string&) {});
+        ledger_ = std::make_unique<Ledger>(queue_.get(), journal_.get());
+        rec_ = Recorder();
+        ledger_->listen(&rec_);
+    }
+    /* The queue as a new server would read it back. */
+    std::unique_ptr<Queue> replayed() {
+        auto q = std::make_unique<Queue>();
+        Journal j(path_, q.get(), [](const std::string&) {});
+        return q;
+    }
+    JobId add(const char* what, bool depends = false) {
+        JobId id = -1;
+        EXPECT_TRUE(ledger_->add(cmd(what, depends), 1700000000, 0, &id));
+        return id;
+    }
+    off_t size() const {
+        struct stat st;
+        return stat(path_.c_str(), &st) == 0 ? st.st_size : -1;
+    }
+
+    std::string dir_, path_;
+    std::unique_ptr<Queue> queue_;
+    std::unique_ptr<Journal> journal_;
+    std::unique_ptr<Ledger> ledger_;
+    Recorder rec_;
+};
+
+std::vector<JobId> ids(const std::list<JobId>& l) { return {l.begin(), l.end()}; }
+
+TEST_F(LedgerTest, EachChangeIsJournaledAndHeardOnce) {
+    JobId a = add("a"), b = add("b"), c = add("c"), d = add("d");
+    EXPECT_EQ(rec_.count(ChangeKind::Added), 4u);
+    EXPECT_TRUE(ledger_->urgent(d));              // a d b c
+    EXPECT_TRUE(ledger_->swap(b, c));             // a d c b
+    EXPECT_FALSE(ledger_->swap(a, b));            // never the head: nothing changes, nothing heard
+    EXPECT_TRUE(ledger_->remove(c));              // a d b
+    ledger_->slots(2);
+    Decisions dec = ledger_->schedule(nullptr, 1700000001);
+    ASSERT_EQ(dec.start, (std::vector<JobId>{a, d}));
+    for (JobId id : dec.start) EXPECT_TRUE(ledger_->start(id));
+    ledger_->runner(a, 4242);
+    ledger_->started(a, 4243, "/tmp/out", 1700000002);
+    EXPECT_TRUE(ledger_->unstart(d));             // its runner could not fork
+    EXPECT_TRUE(ledger_->end(a, JobResult(), 1700000003));
+
+    EXPECT_EQ(rec_.count(ChangeKind::Urgent, d), 1u);
+    EXPECT_EQ(rec_.count(ChangeKind::Swapped, b), 1u);
+    EXPECT_EQ(rec_.count(ChangeKind::Removed, c), 1u);
+    EXPECT_EQ(rec_.count(ChangeKind::Slots), 1u);
+    EXPECT_EQ(rec_.count(ChangeKind::Started), 2u);
+    EXPECT_EQ(rec_.count(ChangeKind::Runner, a), 1u);
+    EXPECT_EQ(rec_.count(ChangeKind::Running, a), 1u);
+    EXPECT_EQ(rec_.count(ChangeKind::Unstarted, d), 1u);
+    EXPECT_EQ(rec_.count(ChangeKind::Ended, a), 1u);
+    EXPECT_EQ(rec_.seen.size(), 4u + 10u);   // the adds, then one for each change after them
+
+    auto q = replayed();
+    EXPECT_EQ(ids(q->active()), ids(queue_->active()));
+    EXPECT_EQ(ids(q->finished_list()), ids(queue_->finished_list()));
+    EXPECT_EQ(q->max_slots(), 2);
+    EXPECT_EQ(q->find(c), nullptr);
+    EXPECT_EQ(q->find(d)->state, JobState::Queued);
+    EXPECT_EQ(q->find(a)->state, JobState::Finished);
+    EXPECT_EQ(q->find(a)->output, "/tmp/out");
+}
+
+TEST_F(LedgerTest, AJobTheJournalRefusesIsNotQueued) {
+    add("a");
+    ASSERT_EQ(unlink(path_.c_str()), 0);   // a cleaner took the journal: nothing is written until a snapshot
+    size_t before = queue_->size();
+    size_t heard = rec_.seen.size();
+    JobId id = -1;
+    EXPECT_FALSE(ledger_->add(cmd("b"), 1700000001, 0, &id));
+    EXPECT_EQ(queue_->size(), before);
+    EXPECT_EQ(queue_->find(id), nullptr);
+    EXPECT_EQ(rec_.seen.size(), heard) << "a change that did not happen was heard";
+}
+
+TEST_F(LedgerTest, AStartTheJournalRefusesIsUndone) {
+    JobId a = add("a");
+    Decisions dec = ledger_->schedule(nullptr, 1700000001);
+    ASSERT_EQ(dec.start, (std::vector<JobId>{a}));
+    ASSERT_EQ(unlink(path_.c_str()), 0);
+    EXPECT_FALSE(ledger_->start(a));
+    EXPECT_EQ(queue_->find(a)->state, JobState::Queued);
+    EXPECT_EQ(queue_->busy_slots(), 0);
+    EXPECT_EQ(rec_.count(ChangeKind::Started), 0u);
+}
+
+TEST_F(LedgerTest, AnEndIsJournaledOnceWhicheverWayTheJobEnds) {
+    JobId a = add("a");
+    JobId dep = add("needs a", true);   // -d: skipped when a fails
+    (void)ledger_->schedule(nullptr, 1700000001);
+    ASSERT_TRUE(ledger_->start(a));
+    JobResult failed;
+    failed.errorlevel = 3;
+    EXPECT_TRUE(ledger_->end(a, failed, 1700000002));
+    off_t after_end = size();
+    EXPECT_FALSE(ledger_->end(a, JobResult(), 1700000003)) << "an end ended again";
+    EXPECT_EQ(size(), after_end) << "a second end record was written";
+
+    Decisions dec = ledger_->schedule(nullptr, 1700000004);   // the dependent is skipped by the scheduler
+    EXPECT_EQ(dec.skipped, (std::vector<JobId>{dep}));
+    EXPECT_FALSE(ledger_->end(dep, Queue::lost_result(), 1700000005)) << "a skipped job ended again";
+    EXPECT_EQ(rec_.count(ChangeKind::Ended, a), 1u);
+    EXPECT_EQ(rec_.count(ChangeKind::Ended, dep), 1u);
+    EXPECT_EQ(rec_.errorlevels, (std::vector<int>{3, -1}));
+
+    auto q = replayed();
+    EXPECT_EQ(q->find(a)->result.errorlevel, 3);
+    EXPECT_EQ(q->find(dep)->state, JobState::Skipped);
+}
+
+TEST_F(LedgerTest, AnotherUsersUrgentMovesAmongTheirOwnJobs) {
+    JobSpec mine = cmd("mine"), theirs = cmd("theirs");
+    theirs.uid = 1000;
+    JobId head = -1, t1 = -1, m = -1, t2 = -1;
+    ASSERT_TRUE(ledger_->add(mine, 1, 0, &head));
+    ASSERT_TRUE(ledger_->add(theirs, 2, 0, &t1));
+    ASSERT_TRUE(ledger_->add(mine, 3, 0, &m));
+    ASSERT_TRUE(ledger_->add(theirs, 4, 0, &t2));
+    EXPECT_TRUE(ledger_->urgent_among_own(t2));   // ahead of t1, not of m
+    EXPECT_EQ(ids(queue_->active()), (std::vector<JobId>{head, t2, t1, m}));
+    ASSERT_EQ(rec_.count(ChangeKind::MovedBefore, t2), 1u);
+    EXPECT_EQ(rec_.seen.back().other, t1);
+    EXPECT_EQ(ids(replayed()->active()), ids(queue_->active()));
+}
+
+}  // namespace
