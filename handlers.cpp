@@ -328,7 +328,6 @@ void Server::on_remove(Conn& c, const Frame& f) {
         cannot(c, r.id, "removed");
         return;
     }
-    start_tries_.erase(id);
     if (Conn* o = runner_conn(id)) {   // a job run by its client that will never run
         set_role(*o, Role::Client);
         reply(*o, encode_empty(MsgType::Bye));
@@ -580,7 +579,6 @@ void Server::on_finished(Conn& c, const Frame& f) {
 
 /* A job ended (or never will run): recorded, and its waiters woken (through the ledger). */
 void Server::end_job(JobId id, const JobResult& r, double end) {
-    start_tries_.erase(id);
     (void)ledger_->end(id, r, end);
 }
 

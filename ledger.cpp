@@ -4,6 +4,8 @@
  */
 #include "ledger.h"
 
+#include <algorithm>
+
 #include "journal.h"
 
 void Ledger::tell(const Change& c) {
@@ -134,5 +136,21 @@ bool Ledger::unstart(JobId id) {
     if (!queue_->unstart(id)) return false;
     journal_->unstarted(id);
     tell({ChangeKind::Unstarted, id});
+    return true;
+}
+
+bool Ledger::failing() const { return !journal_->ok() || journal_->pending(); }
+
+bool Ledger::recover(double now) {
+    if (failing()) {
+        if (now < next_recover_) return false;
+        if (!journal_->recover(*queue_)) {
+            next_recover_ = now + recover_delay_;
+            recover_delay_ = std::min(recover_delay_ * 2, 2.0);
+            return false;
+        }
+    }
+    recover_delay_ = 0.25;
+    next_recover_ = 0;
     return true;
 }

@@ -105,6 +105,13 @@ public:
     /* A started job that never ran goes back to the queue. */
     bool unstart(JobId id);
 
+    // A journal that cannot be written (a full disk, a removed directory).
+    bool failing() const;
+    /* Try to write it whole again, at most as often as the back-off allows
+     * (0.25 s, doubling to 2 s): true once it works. */
+    bool recover(double now);
+    double recover_at() const { return next_recover_; }   // the next try, while failing
+
 private:
     void tell(const Change& c);
     void ended(JobId id, const JobResult& r, double end);
@@ -112,4 +119,6 @@ private:
     Queue* queue_;
     Journal* journal_;
     std::vector<LedgerListener*> listeners_;
+    double next_recover_ = 0;    // mono_now
+    double recover_delay_ = 0.25;
 };

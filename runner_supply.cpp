@@ -159,3 +159,8 @@ void RunnerSupply::short_of(JobId id, const char* what, int err) {
     }
     host_->unstart(id);
 }
+
+/* A job that ended or left the queue needs no count of failed starts. */
+void RunnerSupply::on_change(const Change& c) {
+    if (c.kind == ChangeKind::Ended || c.kind == ChangeKind::Removed) start_tries_.erase(c.id);
+}

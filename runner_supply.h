@@ -21,9 +21,11 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <sys/types.h>
 
 #include "jobs.h"
+#include "ledger.h"
 #include "spawner.h"
 #include "util.h"
 
@@ -48,8 +50,10 @@ public:
 
 // How long a started job waits for a spare runner before the server forks one.
 constexpr double kSpareWait = 2.0;
+// Runners of one job that may end before it starts, in a row, before the job is marked lost.
+constexpr int kStartTries = 3;
 
-class RunnerSupply {
+class RunnerSupply : public LedgerListener {
 public:
     using Clock = std::function<double()>;   // mono_now, or a test's
     explicit RunnerSupply(SupplyHost* host, std::unique_ptr<Launcher> launcher = nullptr,
@@ -83,6 +87,10 @@ public:
     Conn* idle_spare() const;
     bool waiting() const { return !waiting_.empty(); }
     double start_after() const { return start_after_; }   // 0: no back-off
+    /* A runner of job id ended before the job started: how many have, in a
+     * row (the count goes when the job ends or is removed: on_change). */
+    int ended_before_start(JobId id) { return ++start_tries_[id]; }
+    void on_change(const Change& c) override;
 
 private:
     void make_now(const Job& j);
@@ -102,4 +110,5 @@ private:
     std::string short_of_;             // what was missing (logged once per shortage)
     double short_logged_ = -60;        // ... and at most once a minute
     bool short_said_ = false;          // this shortage was logged
+    std::unordered_map<JobId, int> start_tries_;   // runners that ended before their job started, in a row
 };

@@ -102,6 +102,7 @@ Server::Server(Fd listener, std::string path, ServerConfig cfg, std::unique_ptr<
     }
     ledger_.emplace(&queue_, &*journal_);
     ledger_->listen(&waits_);
+    ledger_->listen(&supply_);
     if (!journal_off && !settle_settings()) return;
     if (journal_->replayed_anything()) {
         restored();   // the journal's slot count wins over TS_SLOTS
@@ -261,7 +262,7 @@ double Server::next_wakeup(double now) const {
     if (!accepting_) at(now + 0.1);                                       // accept failed for lack of descriptors
     if (reattach_deadline_ != 0) at(now + 0.5);                           // restored jobs wait for their runners
     if (supply_.waiting()) at(now + 0.5);                                 // started jobs wait for a spare
-    if (!journal_->ok() || journal_->pending()) at(next_recover_);        // a failing journal is tried again
+    if (ledger_->failing()) at(ledger_->recover_at());                    // a failing journal is tried again
     else at(supply_.start_after());                                       // starts put off for lack of resources
     at(gpus_.wakeup(now));                                                // a probe, settling GPUs, the next probe
     at(waits_.next_deadline());                                           // a deferred answer's deadline (--gpu-list)
@@ -332,17 +333,7 @@ void Server::round(int timeout) {
  * change was refused: see writable); once it works, the runners whose
  * results it now holds hear Done. */
 void Server::recover_journal(double now) {
-    bool failing = !journal_->ok() || journal_->pending();
-    if (failing) {
-        if (now < next_recover_) return;
-        if (!journal_->recover(queue_)) {
-            next_recover_ = now + recover_delay_;
-            recover_delay_ = std::min(recover_delay_ * 2, 2.0);
-            return;
-        }
-    }
-    recover_delay_ = 0.25;
-    next_recover_ = 0;
+    if (!ledger_->recover(now)) return;
     if (acks_pending_ == 0) return;
     acks_pending_ = 0;
     for (auto& c : conns_)
@@ -737,50 +728,49 @@ void Server::check_detached() {
     std::vector<JobId> ids(queue_.active().begin(), queue_.active().end());
     for (JobId id : ids) {
         Job* j = queue_.find(id);
-        if (!j || runner_conn(id)) continue;
-        bool restored_running = j->state == JobState::Running;
-        if (!restored_running && !j->awaiting_client) continue;
-        if (restored_running && !j->spec.run_by_client() && runner_alive(j->runner_pid)) {
-            waiting = true;   // alive: it will come back (or we see it die)
-            continue;
-        }
-        if (now < reattach_deadline_) {
-            waiting = true;
-            continue;
-        }
-        // Recorded as started, with no runner recorded: wait a while longer
-        // (a live runner may be coming back, with its delay of up to 5 s),
-        // then it is taken as one that never ran.
-        if (restored_running && !j->spec.run_by_client() && j->runner_pid == 0 &&
-            now < reattach_deadline_ + 10) {
-            waiting = true;
-            continue;
-        }
-        if (restored_running && !j->spec.run_by_client() && j->runner_pid == 0) {
-            // Recorded as started, but no runner was ever forked: it never ran.
-            log("job %d: never started before the restart; queued again", id);
-            (void)ledger_->unstart(id);
-            continue;
-        }
-        if (restored_running && !j->spec.run_by_client() && j->start_time == 0) {
-            // Given to a runner that is gone now, which never reported the
-            // job's start: a job's child waits for its runner's go, sent only
-            // once the start is reported, so it never ran (the server died
-            // before the runner read its job, say).
-            log("job %d: its runner (pid %d) is gone and never reported the job's start: it never ran; "
-                "queued again", id, int(j->runner_pid));
-            (void)ledger_->unstart(id);
-            continue;
-        }
-        log("job %d: its %s did not come back; marked lost", id,
-            j->spec.run_by_client() ? "client" : "runner");
-        end_job(id,
-               Queue::lost_result(j->spec.run_by_client()
-                                      ? "the server restarted, and the job's client did not come back"
-                                      : "the server restarted, and the job's runner was gone"),
-               wall);
+        if (j && !runner_conn(id) && detached_waits(*j, now, wall)) waiting = true;
     }
     if (!waiting) reattach_deadline_ = 0;
+}
+
+/* A restored job with no runner or client connected: still waited for
+ * (true), or settled now: queued again when it never ran, else lost. */
+bool Server::detached_waits(Job& j, double now, double wall) {
+    JobId id = j.id;
+    bool restored_running = j.state == JobState::Running;
+    if (!restored_running && !j.awaiting_client) return false;
+    if (restored_running && !j.spec.run_by_client() && runner_alive(j.runner_pid))
+        return true;   // alive: it will come back (or we see it die)
+    if (now < reattach_deadline_) return true;
+    // Recorded as started, with no runner recorded: wait a while longer
+    // (a live runner may be coming back, with its delay of up to 5 s),
+    // then it is taken as one that never ran.
+    if (restored_running && !j.spec.run_by_client() && j.runner_pid == 0 && now < reattach_deadline_ + 10)
+        return true;
+    if (restored_running && !j.spec.run_by_client() && j.runner_pid == 0) {
+        // Recorded as started, but no runner was ever forked: it never ran.
+        log("job %d: never started before the restart; queued again", id);
+        (void)ledger_->unstart(id);
+        return false;
+    }
+    if (restored_running && !j.spec.run_by_client() && j.start_time == 0) {
+        // Given to a runner that is gone now, which never reported the
+        // job's start: a job's child waits for its runner's go, sent only
+        // once the start is reported, so it never ran (the server died
+        // before the runner read its job, say).
+        log("job %d: its runner (pid %d) is gone and never reported the job's start: it never ran; "
+            "queued again", id, int(j.runner_pid));
+        (void)ledger_->unstart(id);
+        return false;
+    }
+    log("job %d: its %s did not come back; marked lost", id,
+        j.spec.run_by_client() ? "client" : "runner");
+    end_job(id,
+           Queue::lost_result(j.spec.run_by_client()
+                                  ? "the server restarted, and the job's client did not come back"
+                                  : "the server restarted, and the job's runner was gone"),
+           wall);
+    return false;
 }
 
 /* A connection is going away: a runner that did not report loses its job. */
@@ -830,7 +820,7 @@ void Server::never_started(Job& j, const Conn& c) {
         end_job(id, r, wall_now());
         return;
     }
-    int tries = ++start_tries_[id];
+    int tries = supply_.ended_before_start(id);
     if (tries >= kStartTries) {
         log("job %d: its runner ended before the job started, %d times in a row: marked lost", id, tries);
         JobResult r = Queue::lost_result(format("its runner ended before the job started, %d times in a row "

@@ -106,6 +106,7 @@ public:
     void resubmitted(Conn& c, Job& j);
     void restored();
     void check_detached();
+    bool detached_waits(Job& j, double now, double wall);
     void end_job(JobId id, const JobResult& r, double end);
     Conn* runner_conn(JobId id);
     std::vector<Conn*> overflow_conns(JobId id);
@@ -217,10 +218,7 @@ private:
     RunnerSupply supply_;              // runners of our jobs: the launcher, spares, back-off
     ServerConfig cfg_;                 // read once, at start; the queue's settings from the journal (config.h)
     Bounds bounds_{getuid()};          // what other users may hold (the owner: memory only)
-    double next_recover_ = 0;        // the journal is failing: when to try writing again
-    double recover_delay_ = 0.25;
     size_t acks_pending_ = 0;        // runners waiting for Done until the journal works
-    std::unordered_map<JobId, int> start_tries_;   // runners that ended before the job started, in a row
     // GPUs (gpu_broker.h): the probe, its last result, and what ts jobs hold.
     GpuBroker gpus_;
 };
@@ -264,8 +262,6 @@ inline double us_to_s(int64_t us) { return double(us) / 1e6; }
 // How long restored jobs wait for their runner or -f client to come back
 // (a live server-spawned runner is waited for as long as it lives).
 constexpr double kReattachGrace = 5.0;
-// Runners that may end before their job starts, in a row, before the job is marked lost.
-constexpr int kStartTries = 3;
 // How long --gpu-list waits for a probe before it answers with the last one.
 constexpr double kGpuListWait = 2.0;
 

@@ -186,3 +186,30 @@ TEST_F(LedgerTest, AnotherUsersUrgentMovesAmongTheirOwnJobs) {
 }
 
 }  // namespace
+
+TEST_F(LedgerTest, AFailingJournalIsTriedAgainWithABackOffUntilItWorks) {
+    add("a");
+    EXPECT_FALSE(ledger_->failing());
+    EXPECT_TRUE(ledger_->recover(10)) << "a journal that works needs nothing";
+    ASSERT_EQ(system(("rm -rf '" + dir_ + "'").c_str()), 0);   // the journal's directory is gone
+    JobId id = -1;
+    EXPECT_FALSE(ledger_->add(cmd("b"), 1700000001, 0, &id));
+    ASSERT_TRUE(ledger_->failing());
+    EXPECT_FALSE(ledger_->recover(10)) << "no directory: no snapshot";
+    EXPECT_DOUBLE_EQ(ledger_->recover_at(), 10.25);
+    EXPECT_FALSE(ledger_->recover(10.25));
+    EXPECT_DOUBLE_EQ(ledger_->recover_at(), 10.75) << "the back-off doubles";
+    ASSERT_EQ(mkdir(dir_.c_str(), 0700), 0);
+    (void)journal_->at_path();   // as the server's look at its files does: the journal is to be written anew
+    EXPECT_FALSE(ledger_->recover(10.5)) << "tried again before the back-off is over";
+    EXPECT_TRUE(ledger_->failing());
+    // Tried whenever the back-off allows, as the loop does (the journal
+    // itself writes a snapshot at most every 0.2 s of the real clock).
+    bool ok = false;
+    for (double deadline = mono_now() + 5; !ok && mono_now() < deadline; usleep(20000))
+        ok = ledger_->recover(ledger_->recover_at());
+    ASSERT_TRUE(ok);
+    EXPECT_FALSE(ledger_->failing());
+    EXPECT_EQ(ledger_->recover_at(), 0);
+    EXPECT_EQ(replayed()->size(), 1u) << "the snapshot holds the queue";
+}

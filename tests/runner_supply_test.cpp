@@ -281,6 +281,19 @@ TEST_F(RunnerSupplyTest, ARunnerThatCouldNotForkGivesItsJobBack) {
     EXPECT_EQ(asked_.asks, asks + 1) << "the spare it was is replaced";
 }
 
+TEST_F(RunnerSupplyTest, RunnersThatEndBeforeTheStartAreCountedInARowUntilTheJobEnds) {
+    EXPECT_EQ(supply_.ended_before_start(3), 1);
+    EXPECT_EQ(supply_.ended_before_start(3), 2);
+    EXPECT_EQ(supply_.ended_before_start(4), 1) << "each job has its own count";
+    JobResult r;
+    supply_.on_change(Change{ChangeKind::Ended, 3, -1, &r});
+    EXPECT_EQ(supply_.ended_before_start(3), 1) << "a job that ended starts again from none";
+    supply_.on_change(Change{ChangeKind::Removed, 4});
+    EXPECT_EQ(supply_.ended_before_start(4), 1);
+    supply_.on_change(Change{ChangeKind::Unstarted, 4});
+    EXPECT_EQ(supply_.ended_before_start(4), 2) << "going back to the queue keeps the count";
+}
+
 // A job's order is built in one place: the spec with its environment and its GPUs.
 TEST(RunnerOrder, CarriesTheJobsEnvironmentAndGpus) {
     Job j;
