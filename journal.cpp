@@ -9,6 +9,7 @@
 #include <dirent.h>
 #include <ctime>
 #include <fcntl.h>
+#include <iterator>
 #include <set>
 #include <sys/stat.h>
 #include <sys/random.h>
@@ -1013,129 +1014,244 @@ void Journal::set_aside(const std::string& why) {
                     strerror(errno)));
 }
 
+namespace {
+
+/* What replaying one record may change: the queue, and what the journal
+ * keeps of the file it reads (its environments, the queue's settings). */
+struct Replay {
+    Queue* q;
+    uint32_t fmt;
+    bool grow;   // a record of format 2 may carry more than this ts knows
+    EnvTable* envs;
+    std::vector<std::pair<JobId, uint32_t>>* env_missing;
+    std::optional<QueueSettings>* settings;
+    JobId* about;   // the job a record is about, once read: its id is never given again
+};
+
+/* The fixed part of a record that names a job (and one more number). */
+bool take_id(std::string_view b, const Replay& r, IdRec* id) {
+    if (!take(b, id, nullptr, r.grow)) return false;
+    *r.about = id->id;
+    return true;
+}
+
+bool apply_meta(std::string_view b, Replay& r) {
+    MetaRec m;
+    if (!take(b, &m, nullptr, r.grow)) return false;
+    r.q->set_meta({m.next_id, m.last_errorlevel, m.last_finished_id, m.max_slots});
+    return true;
+}
+
+bool apply_job(std::string_view b, Replay& r) {
+    Job j;
+    uint32_t missing = 0;
+    if (!(r.fmt == 1 ? decode_job_v1(b, &j, r.envs, &missing) : decode_job(b, &j, r.envs, &missing)))
+        return false;
+    if (missing) r.env_missing->push_back({j.id, missing});
+    r.q->restore(std::move(j));
+    return true;
+}
+
+bool apply_env(std::string_view b, Replay& r) {
+    uint32_t eid;
+    std::string_view rest;
+    if (!take(b, &eid, &rest) || eid == 0) return false;
+    TailReader t(rest);
+    Env env;
+    std::string v;
+    while (!t.at_end()) {
+        if (!t.next(&v)) return false;
+        env.push_back(v);
+    }
+    (*r.envs)[eid] = r.q->intern(std::move(env));
+    return true;
+}
+
+bool apply_start(std::string_view b, Replay& r) {
+    // After the fixed part, format 2 may have tagged fields: the job's GPUs.
+    IdRec id;
+    std::string_view rest;
+    if (!take(b, &id, &rest)) return false;
+    *r.about = id.id;
+    std::vector<std::string> gpus, env;
+    if (r.fmt >= 2 && !each_field(rest, [&](uint16_t tag, std::string_view v) {
+            if (tag == kStartGpus) return strings_of(v, &gpus) && gpus.size() <= 1024;
+            if (tag == kStartEnv) return strings_of(v, &env) && env.size() <= 1024;
+            return true;   // a field of a later version
+        }))
+        return false;
+    if (!r.q->start(id.id)) return false;
+    Job* j = r.q->find(id.id);
+    if (!gpus.empty() || !env.empty()) {
+        j->gpu().cards = std::move(gpus);
+        j->gpu().env = std::move(env);
+    }
+    return true;
+}
+
+bool apply_runner(std::string_view b, Replay& r) {
+    IdRec id;
+    if (!take_id(b, r, &id) || !r.q->find(id.id)) return false;
+    r.q->set_runner(id.id, id.x);
+    return true;
+}
+
+bool apply_started(std::string_view b, Replay& r) {
+    StartedRec s;
+    std::string_view path;
+    if (!take(b, &s, &path)) return false;
+    *r.about = s.id;
+    if (!r.q->find(s.id)) return false;
+    r.q->started(s.id, s.pid, std::string(path), sec(s.start_us));
+    return true;
+}
+
+/* A job's end as format 1 wrote it: the runner's wire message, then the note. */
+bool finished_v1(std::string_view b, JobId* id, JobResult* r, double* end) {
+    FinishedRec1 f;
+    std::string_view tail;
+    if (!take(b, &f, &tail)) return false;
+    *r = result_of(f.result);
+    r->note = std::string(tail);
+    *id = f.id;
+    *end = sec(f.result.end_us);
+    return true;
+}
+
+/* A job's end as format 2 writes it: the fixed part, then note and why it was lost. */
+bool finished_v2(std::string_view b, JobId* id, JobResult* r, double* end) {
+    FinishedRec f;
+    std::string_view tail;
+    if (!take(b, &f, &tail)) return false;
+    TailReader t(tail);
+    if (!t.next(&r->note) || !t.next(&r->lost)) return false;   // later strings: skipped
+    r->errorlevel = f.errorlevel;
+    r->signal = f.signal;
+    r->skipped = f.skipped;
+    r->real = sec(f.real_us);
+    r->user = sec(f.user_us);
+    r->sys = sec(f.sys_us);
+    *id = f.id;
+    *end = sec(f.end_us);
+    return true;
+}
+
+bool apply_finished(std::string_view b, Replay& r) {
+    JobResult res;
+    JobId id;
+    double end;
+    if (!(r.fmt == 1 ? finished_v1(b, &id, &res, &end) : finished_v2(b, &id, &res, &end))) return false;
+    *r.about = id;
+    if (!r.q->find(id)) return false;
+    r.q->end(id, res, end);
+    return true;
+}
+
+bool apply_removed(std::string_view b, Replay& r) {
+    IdRec id;
+    return take_id(b, r, &id) && r.q->remove(id.id);
+}
+
+bool apply_urgent(std::string_view b, Replay& r) {
+    IdRec id;
+    return take_id(b, r, &id) && r.q->urgent(id.id);
+}
+
+bool apply_swap(std::string_view b, Replay& r) {
+    IdRec id;
+    return take_id(b, r, &id) && r.q->swap(id.id, id.x);
+}
+
+bool apply_slots(std::string_view b, Replay& r) {
+    IdRec id;
+    if (!take(b, &id, nullptr, r.grow) || id.id < 1) return false;
+    r.q->set_max_slots(id.id);
+    return true;
+}
+
+bool apply_clear(std::string_view b, Replay& r) {
+    r.q->clear_finished();
+    return r.grow || b.empty();   // (format 1 counted a body as damage, after clearing)
+}
+
+bool apply_admitted(std::string_view b, Replay& r) {
+    IdRec id;
+    return take_id(b, r, &id) && r.q->admit(id.id);
+}
+
+bool apply_move_before(std::string_view b, Replay& r) {
+    IdRec id;
+    return take_id(b, r, &id) && r.q->move_before(id.id, id.x);
+}
+
+bool apply_unstarted(std::string_view b, Replay& r) {
+    IdRec id;
+    return take_id(b, r, &id) && r.q->unstart(id.id);
+}
+
+bool apply_settings(std::string_view b, Replay& r) {
+    QueueSettings qs;
+    if (!decode_queue_settings(b, &qs)) return false;
+    *r.settings = std::move(qs);
+    return true;
+}
+
+/* One row per record type: adding a type is a number in RecType and a row
+ * here. A record shorter than its least body, or of a type its file's format
+ * does not have, is not applied (counted as a record that could not be). */
+struct RecordRow {
+    RecType type;
+    const char* name;
+    size_t min_body;
+    uint32_t since;   // the first journal format that has it
+    bool (*apply)(std::string_view body, Replay& r);
+};
+
+constexpr RecordRow kRecords[] = {
+    {kMeta, "meta", sizeof(MetaRec), 1, apply_meta},
+    {kJob, "job", 0, 1, apply_job},   // tagged fields (format 1: JobRec): the decoder checks
+    {kStart, "start", sizeof(IdRec), 1, apply_start},
+    {kRunner, "runner", sizeof(IdRec), 1, apply_runner},
+    {kStarted, "started", sizeof(StartedRec), 1, apply_started},
+    {kFinished, "finished", sizeof(FinishedRec), 1, apply_finished},   // format 1's is longer
+    {kRemoved, "removed", sizeof(IdRec), 1, apply_removed},
+    {kUrgent, "urgent", sizeof(IdRec), 1, apply_urgent},
+    {kSwap, "swap", sizeof(IdRec), 1, apply_swap},
+    {kSlots, "slots", sizeof(IdRec), 1, apply_slots},
+    {kClear, "clear", 0, 1, apply_clear},
+    {kAdmitted, "admitted", sizeof(IdRec), 1, apply_admitted},
+    {kEnv, "env", sizeof(uint32_t), 1, apply_env},
+    {kMoveBefore, "move-before", sizeof(IdRec), 1, apply_move_before},
+    {kUnstarted, "unstarted", sizeof(IdRec), 2, apply_unstarted},
+    {kSettings, "settings", 0, 2, apply_settings},
+};
+
+constexpr bool rows_in_order() {
+    for (size_t i = 0; i < std::size(kRecords); ++i)
+        if (kRecords[i].type != i + 1) return false;
+    return true;
+}
+static_assert(std::size(kRecords) == kLastType && rows_in_order(),
+              "every record type has one row, at its number's place");
+
+/* The row of a record type; nullptr for one this ts does not know (a reader
+ * never gets that far: record_at takes such a record for damage). */
+const RecordRow* record_row(uint16_t type) {
+    return type >= 1 && type <= kLastType ? &kRecords[type - 1] : nullptr;
+}
+
+}  // namespace
+
+const char* journal_record_name(uint16_t type) {
+    const RecordRow* row = record_row(type);
+    return row ? row->name : nullptr;
+}
+
 bool Journal::apply(uint16_t type, std::string_view b, Queue* q, uint32_t fmt, JobId* about) {
-    bool grow = fmt >= 2;   // a record of format 2 may carry more than this ts knows
-    IdRec id{};
-    auto take_id = [&] {
-        bool ok = take(b, &id, nullptr, grow);
-        if (ok) *about = id.id;
-        return ok;
-    };
-    switch (type) {
-    case kMeta: {
-        MetaRec m;
-        if (!take(b, &m, nullptr, grow)) return false;
-        q->set_meta({m.next_id, m.last_errorlevel, m.last_finished_id, m.max_slots});
-        return true;
-    }
-    case kJob: {
-        Job j;
-        uint32_t missing = 0;
-        if (!(fmt == 1 ? decode_job_v1(b, &j, &env_table_, &missing) : decode_job(b, &j, &env_table_, &missing)))
-            return false;
-        if (missing) env_missing_.push_back({j.id, missing});
-        q->restore(std::move(j));
-        return true;
-    }
-    case kEnv: {
-        uint32_t eid;
-        std::string_view rest;
-        if (!take(b, &eid, &rest) || eid == 0) return false;
-        TailReader t(rest);
-        Env env;
-        std::string v;
-        while (!t.at_end()) {
-            if (!t.next(&v)) return false;
-            env.push_back(v);
-        }
-        env_table_[eid] = q->intern(std::move(env));
-        return true;
-    }
-    case kStart: {
-        // After the fixed part, format 2 may have tagged fields: the job's GPUs.
-        std::string_view rest;
-        if (!take(b, &id, &rest)) return false;
-        *about = id.id;
-        std::vector<std::string> gpus, env;
-        if (fmt >= 2 && !each_field(rest, [&](uint16_t tag, std::string_view v) {
-                if (tag == kStartGpus) return strings_of(v, &gpus) && gpus.size() <= 1024;
-                if (tag == kStartEnv) return strings_of(v, &env) && env.size() <= 1024;
-                return true;   // a field of a later version
-            }))
-            return false;
-        if (!q->start(id.id)) return false;
-        Job* j = q->find(id.id);
-        if (!gpus.empty() || !env.empty()) {
-            j->gpu().cards = std::move(gpus);
-            j->gpu().env = std::move(env);
-        }
-        return true;
-    }
-    case kRunner:
-        if (!take_id() || !q->find(id.id)) return false;
-        q->set_runner(id.id, id.x);
-        return true;
-    case kStarted: {
-        StartedRec s;
-        std::string_view path;
-        if (!take(b, &s, &path)) return false;
-        *about = s.id;
-        if (!q->find(s.id)) return false;
-        q->started(s.id, s.pid, std::string(path), sec(s.start_us));
-        return true;
-    }
-    case kFinished: {
-        JobResult r;
-        JobId jid;
-        double end;
-        std::string_view tail;
-        if (fmt == 1) {
-            FinishedRec1 f;
-            if (!take(b, &f, &tail)) return false;
-            r = result_of(f.result);
-            r.note = std::string(tail);
-            jid = f.id;
-            end = sec(f.result.end_us);
-        } else {
-            FinishedRec f;
-            if (!take(b, &f, &tail)) return false;
-            TailReader t(tail);
-            if (!t.next(&r.note) || !t.next(&r.lost)) return false;   // later strings: skipped
-            r.errorlevel = f.errorlevel;
-            r.signal = f.signal;
-            r.skipped = f.skipped;
-            r.real = sec(f.real_us);
-            r.user = sec(f.user_us);
-            r.sys = sec(f.sys_us);
-            jid = f.id;
-            end = sec(f.end_us);
-        }
-        *about = jid;
-        if (!q->find(jid)) return false;
-        q->end(jid, r, end);
-        return true;
-    }
-    case kRemoved: return take_id() && q->remove(id.id);
-    case kUrgent: return take_id() && q->urgent(id.id);
-    case kSwap: return take_id() && q->swap(id.id, id.x);
-    case kSlots:
-        if (!take(b, &id, nullptr, grow) || id.id < 1) return false;
-        q->set_max_slots(id.id);
-        return true;
-    case kClear:
-        q->clear_finished();
-        return grow || b.empty();
-    case kAdmitted: return take_id() && q->admit(id.id);
-    case kMoveBefore: return take_id() && q->move_before(id.id, id.x);
-    case kUnstarted: return grow && take_id() && q->unstart(id.id);
-    case kSettings: {
-        QueueSettings qs;
-        if (!grow || !decode_queue_settings(b, &qs)) return false;
-        settings_ = std::move(qs);
-        return true;
-    }
-    default: return false;
-    }
+    const RecordRow* row = record_row(type);
+    if (!row || fmt < row->since || b.size() < row->min_body) return false;
+    Replay r{q, fmt, fmt >= 2, &env_table_, &env_missing_, &settings_, about};
+    return row->apply(b, r);
 }
 
 /* One record at the end of the file, in one write. A write that fails takes

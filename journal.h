@@ -253,6 +253,9 @@ std::string encode_job_v1(const Job& j, uint32_t env_id = 0);
  * up or a value is not NAME=value. */
 std::string encode_queue_settings(const QueueSettings& s);
 [[nodiscard]] bool decode_queue_settings(std::string_view bytes, QueueSettings* out);
+/* The name of a record type of the journal (each has a row: journal.cpp);
+ * nullptr for a type this ts does not know, which a reader takes for damage. */
+const char* journal_record_name(uint16_t type);
 uint32_t crc32(std::string_view data);
 /* The CRC-32 register before data, given the one after it (the CRC run
  * backwards: a file's key comes back from a record when its salt is lost). */
