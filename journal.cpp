@@ -463,75 +463,122 @@ std::string encode_job(const Job& j, uint32_t env_id) {
     return f.str();
 }
 
+namespace {
+
+/* What a job record's field was to one of the readers below: read, damaged,
+ * or not one of its fields. */
+enum class FieldIs { Ok, Bad, Other };
+
+FieldIs read_if(bool ok) { return ok ? FieldIs::Ok : FieldIs::Bad; }
+
+/* A fixed-size number, converted to the field it goes to. */
+template <class T, class U>
+bool num_into(std::string_view v, U* out) {
+    T x;
+    if (!num_of(v, &x)) return false;
+    *out = static_cast<U>(x);
+    return true;
+}
+
+/* A field of what was submitted (the job's spec). */
+FieldIs spec_field(uint16_t tag, std::string_view v, JobSpec& s) {
+    int32_t i = 0;
+    uint32_t u = 0;
+    switch (tag) {
+    case tUid: return read_if(num_into<uint32_t>(v, &s.uid));
+    case tFlags: return read_if(num_into<uint32_t>(v, &s.flags));
+    case tSlots: return read_if(num_of(v, &i) && i >= 0 && ((s.num_slots = i), true));
+    case tSpecDepends: return read_if(num_into<uint8_t>(v, &s.depends));
+    case tSpecDependOn: return read_if(num_into<int32_t>(v, &s.depend_on));
+    case tUmask: return read_if(num_of(v, &u) && ((s.umask = u & 0777), true));
+    case tNice: return read_if(num_into<int32_t>(v, &s.nice));
+    case tArgv: return read_if(strings_of(v, &s.argv) && !s.argv.empty());
+    case tEnv: return read_if(strings_of(v, &s.env));
+    case tCwd: s.cwd.assign(v); return FieldIs::Ok;
+    case tLabel: s.label = std::string(v); return FieldIs::Ok;
+    case tEnvInfo: s.env_info = std::string(v); return FieldIs::Ok;
+    case tLimits: {
+        if (v.size() != sizeof(Limits)) return FieldIs::Bad;
+        auto l = std::make_shared<Limits>();
+        std::memcpy(static_cast<void*>(l.get()), v.data(), sizeof(Limits));
+        s.limits = std::move(l);
+        return FieldIs::Ok;
+    }
+    case tToken: s.token.assign(v); return FieldIs::Ok;
+    case tSettings: return read_if(decode_settings(v, &s.settings) && !s.settings.empty());
+    default: return FieldIs::Other;
+    }
+}
+
+/* A field of the job's place in the queue: id, state, dependency, processes, times, GPUs. */
+FieldIs state_field(uint16_t tag, std::string_view v, Job& j) {
+    int32_t i = 0;
+    uint8_t b = 0;
+    int64_t t = 0;
+    switch (tag) {
+    case tId: return read_if(num_of(v, &i) && (j.id = i) >= 0);
+    case tState:
+        if (!num_of(v, &b) || b > static_cast<uint8_t>(JobState::Overflow)) return FieldIs::Bad;
+        j.state = static_cast<JobState>(b);
+        return FieldIs::Ok;
+    case tGpus: return read_if(strings_of(v, &j.gpu().cards) && j.gpus().size() <= 1024);
+    case tStartEnv: return read_if(strings_of(v, &j.gpu().env) && j.start_env().size() <= 1024);
+    case tDepends: return read_if(num_into<uint8_t>(v, &j.depends));
+    case tDependOn: return read_if(num_into<int32_t>(v, &j.depend_on));
+    case tDepResult: return read_if(num_of(v, &i) && ((j.dep_result = i), true));
+    case tPid: return read_if(num_into<int32_t>(v, &j.pid));
+    case tRunnerPid: return read_if(num_into<int32_t>(v, &j.runner_pid));
+    case tEnqueue: return read_if(num_of(v, &t) && ((j.enqueue_time = sec(t)), true));
+    case tStart: return read_if(num_of(v, &t) && ((j.start_time = sec(t)), true));
+    case tEnd: return read_if(num_of(v, &t) && ((j.end_time = sec(t)), true));
+    case tOutput: j.output.assign(v); return FieldIs::Ok;
+    default: return FieldIs::Other;
+    }
+}
+
+/* A field of how the job ended. */
+FieldIs result_field(uint16_t tag, std::string_view v, JobResult& r) {
+    int64_t t = 0;
+    switch (tag) {
+    case tErrorlevel: return read_if(num_into<int32_t>(v, &r.errorlevel));
+    case tSignal: return read_if(num_into<int32_t>(v, &r.signal));
+    case tSkipped: return read_if(num_into<uint8_t>(v, &r.skipped));
+    case tReal: return read_if(num_of(v, &t) && ((r.real = sec(t)), true));
+    case tUser: return read_if(num_of(v, &t) && ((r.user = sec(t)), true));
+    case tSys: return read_if(num_of(v, &t) && ((r.sys = sec(t)), true));
+    case tNote: r.note.assign(v); return FieldIs::Ok;
+    case tLost: r.lost.assign(v); return FieldIs::Ok;
+    default: return FieldIs::Other;
+    }
+}
+
+/* The environment a job record names by id (a kEnv record's): one that
+ * envs lacks fails, unless env_missing is given to note it (decode_job). */
+bool attach_env(uint32_t env_id, Job* j, const EnvTable* envs, uint32_t* env_missing) {
+    auto it = envs ? envs->find(env_id) : EnvTable::const_iterator();
+    if (envs && it != envs->end()) j->env = it->second;
+    else if (env_missing) *env_missing = env_id;
+    else return false;
+    return true;
+}
+
+}  // namespace
+
 bool decode_job(std::string_view bytes, Job* j, const EnvTable* envs, uint32_t* env_missing) {
     bool have_id = false, have_state = false, have_argv = false;
     uint32_t env_id = 0;
-    JobSpec& s = j->spec;
-    JobResult& r = j->result;
     bool ok = each_field(bytes, [&](uint16_t tag, std::string_view v) {
-        int32_t i = 0;
-        uint32_t u = 0;
-        uint8_t b = 0;
-        int64_t t = 0;
-        switch (tag) {
-        case tId: have_id = true; return num_of(v, &i) && (j->id = i) >= 0;
-        case tState:
-            have_state = true;
-            if (!num_of(v, &b) || b > static_cast<uint8_t>(JobState::Overflow)) return false;
-            j->state = static_cast<JobState>(b);
-            return true;
-        case tUid: return num_of(v, &u) && ((s.uid = u), true);
-        case tFlags: return num_of(v, &u) && ((s.flags = u), true);
-        case tSlots: return num_of(v, &i) && i >= 0 && ((s.num_slots = i), true);
-        case tSpecDepends: return num_of(v, &b) && ((s.depends = b != 0), true);
-        case tSpecDependOn: return num_of(v, &i) && ((s.depend_on = i), true);
-        case tUmask: return num_of(v, &u) && ((s.umask = u & 0777), true);
-        case tNice: return num_of(v, &i) && ((s.nice = i), true);
-        case tArgv: have_argv = true; return strings_of(v, &s.argv) && !s.argv.empty();
-        case tGpus: return strings_of(v, &j->gpu().cards) && j->gpus().size() <= 1024;
-        case tStartEnv: return strings_of(v, &j->gpu().env) && j->start_env().size() <= 1024;
-        case tEnv: return strings_of(v, &s.env);
-        case tEnvId: return num_of(v, &env_id) && env_id != 0;
-        case tCwd: s.cwd.assign(v); return true;
-        case tLabel: s.label = std::string(v); return true;
-        case tEnvInfo: s.env_info = std::string(v); return true;
-        case tLimits: {
-            if (v.size() != sizeof(Limits)) return false;
-            auto l = std::make_shared<Limits>();
-            std::memcpy(static_cast<void*>(l.get()), v.data(), sizeof(Limits));
-            s.limits = std::move(l);
-            return true;
-        }
-        case tToken: s.token.assign(v); return true;
-        case tSettings: return decode_settings(v, &s.settings) && !s.settings.empty();
-        case tDepends: return num_of(v, &b) && ((j->depends = b != 0), true);
-        case tDependOn: return num_of(v, &i) && ((j->depend_on = i), true);
-        case tDepResult: return num_of(v, &i) && ((j->dep_result = i), true);
-        case tPid: return num_of(v, &i) && ((j->pid = i), true);
-        case tRunnerPid: return num_of(v, &i) && ((j->runner_pid = i), true);
-        case tEnqueue: return num_of(v, &t) && ((j->enqueue_time = sec(t)), true);
-        case tStart: return num_of(v, &t) && ((j->start_time = sec(t)), true);
-        case tEnd: return num_of(v, &t) && ((j->end_time = sec(t)), true);
-        case tOutput: j->output.assign(v); return true;
-        case tErrorlevel: return num_of(v, &i) && ((r.errorlevel = i), true);
-        case tSignal: return num_of(v, &i) && ((r.signal = i), true);
-        case tSkipped: return num_of(v, &b) && ((r.skipped = b != 0), true);
-        case tReal: return num_of(v, &t) && ((r.real = sec(t)), true);
-        case tUser: return num_of(v, &t) && ((r.user = sec(t)), true);
-        case tSys: return num_of(v, &t) && ((r.sys = sec(t)), true);
-        case tNote: r.note.assign(v); return true;
-        case tLost: r.lost.assign(v); return true;
-        default: return true;   // a field of a later version: skipped
-        }
+        have_id |= tag == tId;
+        have_state |= tag == tState;
+        have_argv |= tag == tArgv;
+        if (tag == tEnvId) return num_of(v, &env_id) && env_id != 0;
+        FieldIs f = spec_field(tag, v, j->spec);
+        if (f == FieldIs::Other) f = state_field(tag, v, *j);
+        if (f == FieldIs::Other) f = result_field(tag, v, j->result);
+        return f != FieldIs::Bad;   // Other: a field of a later version, skipped
     });
     if (!ok || !have_id || !have_state || !have_argv) return false;
-    if (env_id) {
-        auto it = envs ? envs->find(env_id) : EnvTable::const_iterator();
-        if (envs && it != envs->end()) j->env = it->second;
-        else if (env_missing) *env_missing = env_id;
-        else return false;
-    }
-    return true;
+    return env_id == 0 || attach_env(env_id, j, envs, env_missing);
 }
 
 std::string encode_job_v1(const Job& j, uint32_t env_id) {
@@ -579,12 +626,7 @@ bool decode_job_v1(std::string_view bytes, Job* j, const EnvTable* envs, uint32_
     if (parse_frame(submit, &f, &used) != ParseStatus::Ok || used != submit.size() ||
         f.type != proto::MsgType::Submit || !decode_submit(f, &j->spec))
         return false;
-    if (r.env_id) {
-        auto it = envs ? envs->find(r.env_id) : EnvTable::const_iterator();
-        if (envs && it != envs->end()) j->env = it->second;
-        else if (env_missing) *env_missing = r.env_id;
-        else return false;
-    }
+    if (r.env_id && !attach_env(r.env_id, j, envs, env_missing)) return false;
     j->id = r.id;
     j->state = static_cast<JobState>(r.state);
     j->depends = r.depends;
