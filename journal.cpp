@@ -1521,6 +1521,62 @@ static Fd make_temp(const std::string& path, std::string* tmp) {
     return fd;
 }
 
+/* A snapshot's file, made in memory, and what the journal keeps of it once
+ * it is the journal: its key, where its environments and settings are, and
+ * the average record of a waiting job and of an ended one. */
+struct JournalSnapshot {
+    std::string bytes;
+    Key key;
+    std::unordered_map<const Env*, EnvCopies> envs;
+    uint32_t next_env = 0;
+    std::vector<std::pair<size_t, size_t>> settings_at;
+    size_t waiting = 0, waiting_bytes = 0, done = 0, done_bytes = 0;
+};
+
+namespace {
+
+/* The live state as a file of its own: header (a new salt: each file its
+ * own), meta record, settings, waiting jobs with their environments, ended
+ * jobs without theirs, and the settings once more. */
+JournalSnapshot snapshot_of(const Queue& q, const std::optional<QueueSettings>& settings) {
+    JournalSnapshot s;
+    uint64_t salt = new_salt();
+    s.key = key_of(salt);
+    Layout records(s.key, kHeader, q.meta());
+    records.add(kMeta, meta_body(q.meta()));   // at offset 32 (and in the anchors)
+    auto add_job = [&](const Job& j, bool with_env) {
+        if (with_env && j.env) {
+            auto it = s.envs.try_emplace(j.env.get(), EnvCopies{s.next_env + 1, j.env, {}}).first;
+            s.next_env = std::max(s.next_env, it->second.id);
+            records.add_job(j, &it->second);
+        } else if (j.env) {   // an ended job never runs again: its environment is not kept
+            Job copy = j;
+            copy.env.reset();
+            records.add_job(copy, nullptr);
+        } else {
+            records.add_job(j, nullptr);
+        }
+    };
+    // The queue's settings: after the meta record, and again at the end (another region, unless the file is small).
+    auto add_settings = [&] {
+        size_t at = records.add(kSettings, encode_queue_settings(*settings));
+        s.settings_at.push_back({at, records.end()});
+    };
+    if (settings) add_settings();
+    size_t start = records.end();
+    for (JobId id : q.active()) add_job(*q.find(id), true), ++s.waiting;
+    for (JobId id : q.overflow()) add_job(*q.find(id), true), ++s.waiting;
+    size_t before = records.end();
+    for (JobId id : q.finished_list()) add_job(*q.find(id), false), ++s.done;
+    if (settings && s.done + s.waiting > 0) add_settings();
+    s.bytes = journal_header(kJournalFormat, salt) + records.bytes();
+    s.waiting_bytes = before - start;
+    s.done_bytes = s.bytes.size() - before;
+    return s;
+}
+
+}  // namespace
+
 /* The live state as a new file, renamed over the journal once it is whole
  * and on disk. On failure nothing changes: the old file stays in use. */
 bool Journal::write_snapshot(const Queue& q) {
@@ -1532,39 +1588,17 @@ bool Journal::write_snapshot(const Queue& q) {
                         "writes no snapshot there", path_.c_str()));
         return false;
     }
-    std::unordered_map<const Env*, EnvCopies> envs;
-    uint32_t next_env = 0;
-    uint64_t salt = new_salt();   // each file its own
-    Key key = key_of(salt);
-    Layout records(key, kHeader, q.meta());
-    records.add(kMeta, meta_body(q.meta()));   // at offset 32 (and in the anchors)
-    auto add_job = [&](const Job& j, bool with_env) {
-        if (with_env && j.env) {
-            auto it = envs.try_emplace(j.env.get(), EnvCopies{next_env + 1, j.env, {}}).first;
-            next_env = std::max(next_env, it->second.id);
-            records.add_job(j, &it->second);
-        } else if (j.env) {   // an ended job never runs again: its environment is not kept
-            Job copy = j;
-            copy.env.reset();
-            records.add_job(copy, nullptr);
-        } else {
-            records.add_job(j, nullptr);
-        }
-    };
-    // The queue's settings: after the meta record, and again at the end (another region, unless the file is small).
-    std::vector<std::pair<size_t, size_t>> settings_at;
-    auto add_settings = [&] {
-        size_t at = records.add(kSettings, encode_queue_settings(*settings_));
-        settings_at.push_back({at, records.end()});
-    };
-    if (settings_) add_settings();
-    size_t waiting = 0, start = records.end();
-    for (JobId id : q.active()) add_job(*q.find(id), true), ++waiting;
-    for (JobId id : q.overflow()) add_job(*q.find(id), true), ++waiting;
-    size_t done = 0, before = records.end();
-    for (JobId id : q.finished_list()) add_job(*q.find(id), false), ++done;
-    if (settings_ && done + waiting > 0) add_settings();
-    std::string out = journal_header(kJournalFormat, salt) + records.bytes();
+    JournalSnapshot snap = snapshot_of(q, settings_);
+    Fd fd;
+    if (!install_snapshot(snap.bytes, &fd)) return false;
+    use_snapshot(std::move(snap), std::move(fd));
+    return true;
+}
+
+/* Write bytes to a new file and rename it over the journal; *fd is that
+ * file. A damaged journal is kept aside first. On failure errno says why,
+ * and the old file is left as it was. */
+bool Journal::install_snapshot(const std::string& out, Fd* fd_out) {
     std::string tmp;
     Fd fd = make_temp(path_, &tmp);
     bool ok = bool(fd) && write_all(fd.get(), out.data(), out.size()) && fsync(fd.get()) == 0;
@@ -1588,24 +1622,30 @@ bool Journal::write_snapshot(const Queue& q) {
         Fd dir(open(dir_name(path_).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
         if (dir) (void)fsync(dir.get());
     }
+    *fd_out = std::move(fd);
+    return true;
+}
+
+/* The snapshot just renamed into place is the journal from now on: records
+ * are appended to it, and any failure before is over. */
+void Journal::use_snapshot(JournalSnapshot&& s, Fd fd) {
     bool was_failing = err_ != 0 || dirty_;
     unkept_.clear();
-    key_init_ = key.init;
+    key_init_ = s.key.init;
     fd_ = std::move(fd);
     note_file(fd_.get());
-    size_ = out.size();
+    size_ = s.bytes.size();
     allocated_ = 0;
-    env_ids_ = std::move(envs);
-    next_env_id_ = next_env;
-    settings_at_ = std::move(settings_at);
-    if (waiting) job_bytes_ = double(before - start) / double(waiting);
-    if (done) done_bytes_ = double(out.size() - before) / double(done);
+    env_ids_ = std::move(s.envs);
+    next_env_id_ = s.next_env;
+    settings_at_ = std::move(s.settings_at);
+    if (s.waiting) job_bytes_ = double(s.waiting_bytes) / double(s.waiting);
+    if (s.done) done_bytes_ = double(s.done_bytes) / double(s.done);
     err_ = 0;
     low_ = false;
     dirty_ = false;
     reserve();
     if (was_failing && err_ == 0) log_(format("journal %s: written again", path_.c_str()));
-    return true;
 }
 
 /* The live state is estimated (jobs times their average record size), so

@@ -93,6 +93,7 @@
 
 using EnvTable = std::unordered_map<uint32_t, EnvPtr>;
 struct JournalReading;   // how a file is read (journal.cpp)
+struct JournalSnapshot;  // a snapshot's file before it is written (journal.cpp)
 
 /* An environment in the file being written: its record's id, and the bytes
  * [start, end) of each copy written so far (where they go: journal.cpp). */
@@ -196,6 +197,8 @@ private:
     bool keep_aside(const std::string& why, std::string* kept_as);
     void set_aside(const std::string& why);
     bool write_snapshot(const Queue& q);
+    bool install_snapshot(const std::string& bytes, Fd* fd);
+    void use_snapshot(JournalSnapshot&& s, Fd fd);
     void note_file(int fd);
     void keep_settings_apart(size_t off);
     void reserve();
