@@ -5,12 +5,13 @@
  * cannot be honoured stops the server with an error (the starting client
  * prints it). ts.1 (ENVIRONMENT) documents each variable.
  *
- * The queue's settings (design.md "Durability": fsync, GPUs, policy, caps;
- * kQueueSettings in config.cpp) belong to the queue, not to whichever client
- * starts its next server: the first server of a queue journals them as its
- * environment has them (queue_settings), and every later one uses the
- * journal's (keep_journaled), saying which values of its own environment it
- * ignores. `ts --reconfigure` (take_settings) journals new ones. The other
+ * The queue's settings (fsync, GPUs, policy, caps: kQueueSettings in
+ * config.cpp; README "The queue's settings") belong to the queue, not to
+ * whichever client starts its next server, so that a server started from
+ * another shell never turns fsync off or hands out cards meant for others:
+ * the first server of a queue journals them as its environment has them
+ * (queue_settings), and every later one uses the journal's (keep_journaled),
+ * saying which values of its own environment it ignores. `ts --reconfigure` (take_settings) journals new ones. The other
  * variables (TS_SLOTS, TS_JOURNAL, ...) are read from the environment at
  * every start, as before.
  */

@@ -188,6 +188,20 @@ GpuPlan::GpuPlan(const GpuSnapshot& s, const GpuPolicy& p, GpuUse use, double no
 }
 
 bool GpuPlan::fits(const Slot& s, const GpuNeed& need, std::string* why) {
+    if (!takes_another(s, why)) return false;
+    // Measured memory counts once the card has settled since its last start,
+    // and only from a probe made after that.
+    double settled_at = s.use.last_start + policy_.settle;
+    bool settling = now_ < settled_at;
+    bool fresh = snap_.when >= settled_at;
+    return need.mem > 0 ? fits_declared(s, need.mem, settling, fresh, why)
+                        : fits_undeclared(s, settling, fresh, why);
+}
+
+/* Whether the card may take another job at all, whatever its memory: ts
+ * reads it, it has room for one more ts job, what an ended one left behind
+ * has been seen, and no other process rules it out. */
+bool GpuPlan::takes_another(const Slot& s, std::string* why) {
     const GpuCard& c = *s.card;
     if (!s.doubt.empty()) {
         *why = s.doubt;
@@ -208,35 +222,43 @@ bool GpuPlan::fits(const Slot& s, const GpuNeed& need, std::string* why) {
         *why = card_name(c) + " has a process that is not a ts job";
         return false;
     }
-    // Measured memory counts once the card has settled since its last start,
-    // and only from a probe made after that.
-    double settled_at = s.use.last_start + policy_.settle;
-    bool settling = now_ < settled_at;
-    bool fresh = snap_.when >= settled_at;
-    if (need.mem > 0) {
-        if (c.mem_total == 0) {
-            *why = card_name(c) + "'s memory is not known";
-            return false;
-        }
-        uint64_t others = policy_.judge_by_memory ? s.foreign_mem : 0;
-        if (s.use.claimed + others + need.mem > c.mem_total) {
-            uint64_t taken = std::min(c.mem_total, s.use.claimed + others);
-            *why = format("%s has %s of its %s not claimed", card_name(c).c_str(),
-                          size_text(c.mem_total - taken).c_str(), size_text(c.mem_total).c_str());
-            return false;
-        }
-        if (settling || !measured) return true;   // the declarations are all there is to go by
-        if (!fresh) {
-            wants_probe_ = true;
-            *why = card_name(c) + " has settled and is measured again";
-            return false;
-        }
-        if (c.mem_used + need.mem > c.mem_total) {
-            *why = format("%s has %s free", card_name(c).c_str(), size_text(c.mem_total - std::min(c.mem_total, c.mem_used)).c_str());
-            return false;
-        }
-        return true;
+    return true;
+}
+
+/* A job that declared its memory (--gpu-mem): the declarations on the card
+ * must leave room for it, and, once the card has settled, what is measured. */
+bool GpuPlan::fits_declared(const Slot& s, uint64_t mem, bool settling, bool fresh, std::string* why) {
+    const GpuCard& c = *s.card;
+    bool measured = c.mem_known && c.mem_total > 0;
+    if (c.mem_total == 0) {
+        *why = card_name(c) + "'s memory is not known";
+        return false;
     }
+    uint64_t others = policy_.judge_by_memory ? s.foreign_mem : 0;
+    if (s.use.claimed + others + mem > c.mem_total) {
+        uint64_t taken = std::min(c.mem_total, s.use.claimed + others);
+        *why = format("%s has %s of its %s not claimed", card_name(c).c_str(),
+                      size_text(c.mem_total - taken).c_str(), size_text(c.mem_total).c_str());
+        return false;
+    }
+    if (settling || !measured) return true;   // the declarations are all there is to go by
+    if (!fresh) {
+        wants_probe_ = true;
+        *why = card_name(c) + " has settled and is measured again";
+        return false;
+    }
+    if (c.mem_used + mem > c.mem_total) {
+        *why = format("%s has %s free", card_name(c).c_str(), size_text(c.mem_total - std::min(c.mem_total, c.mem_used)).c_str());
+        return false;
+    }
+    return true;
+}
+
+/* A job that declared no memory: judged by memory, the card must have
+ * settled, been measured since, and have the policy's minimum free. */
+bool GpuPlan::fits_undeclared(const Slot& s, bool settling, bool fresh, std::string* why) {
+    const GpuCard& c = *s.card;
+    bool measured = c.mem_known && c.mem_total > 0;
     if (!policy_.judge_by_memory || !measured) return true;
     if (settling) {
         *why = format("%s is settling (a job started on it %.0f s ago)", card_name(c).c_str(), now_ - s.use.last_start);

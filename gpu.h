@@ -208,6 +208,10 @@ private:
         bool reserved = false;
     };
     bool fits(const Slot& s, const GpuNeed& need, std::string* why);
+    // fits(), in parts (gpu.cpp).
+    bool takes_another(const Slot& s, std::string* why);
+    bool fits_declared(const Slot& s, uint64_t mem, bool settling, bool fresh, std::string* why);
+    bool fits_undeclared(const Slot& s, bool settling, bool fresh, std::string* why);
     bool could_get_from_ts_jobs(const GpuNeed& need) const;
     std::vector<Slot> slots_;    // in order of preference
     const GpuSnapshot& snap_;

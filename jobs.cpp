@@ -343,62 +343,78 @@ Decisions Queue::schedule(GpuPlan* gpus) {
     while (again) {   // a skip may unblock (and skip) dependents earlier in the list
         again = false;
         for (auto it = active_.begin(); it != active_.end();) {
-            // Starting and skipping a CPU job need a free slot, a GPU job room
-            // on the GPUs: with neither (or no job of the kind there is room
-            // for), nothing can happen, however long the queue (this keeps a
-            // full queue cheap). So a GPU job whose dependency failed is
-            // skipped once it could start, as a CPU job is.
-            // Without a plan (the GPUs are not known well enough), the pass
-            // looks for one GPU job that waits for nothing but its GPUs: then
-            // a probe is wanted (gpu_waiting), and not for jobs that wait for
-            // their dependency or for slots.
-            bool slots_free = max_slots_ - busy_ > 0;
-            bool no_gpu_room = gpu_queued_ == 0 || (gpus ? gpus->full() : d.gpu_waiting);
-            bool no_cpu_room = !slots_free || queued_ == gpu_queued_;
-            if (no_gpu_room && no_cpu_room) {
-                if (gpu_queued_ > 0 && gpus) d.gpu_waiting = true;
-                break;
-            }
+            if (!room_for_any(gpus, &d)) break;
             Entry& e = jobs_.at(*it++);
-            Job& j = e.job;
-            if (j.state != JobState::Queued || j.awaiting_client) continue;
-            GpuNeed need{int(j.spec.settings.gpus()), j.spec.settings.gpu_mem(), j.queued_mono};
-            bool gpu = need.count > 0;
-            if (j.depends) {
-                std::optional<int> result = j.dep_result;
-                if (!result) {
-                    const Job* dep = find(j.depend_on);
-                    if (dep && (dep->state == JobState::Queued || dep->state == JobState::Running))
-                        continue;   // not decided yet; later jobs may go first
-                    result = dep ? dep->result.errorlevel : -1;
-                }
-                // Skipped when it would start, as in task-spooler: with a free
-                // slot (a GPU job needs none to be skipped).
-                int free = max_slots_ - busy_;
-                if (*result != 0 && !gpu && (free <= 0 || free < j.spec.num_slots)) continue;
-                if (*result != 0) {
-                    JobId id = j.id;   // retire may forget the job (not kept)
-                    retire(e, Op::Skip, skipped_result(), j.enqueue_time);
-                    d.skipped.push_back(id);
-                    again = true;
-                    continue;
-                }
-            }
-            if (max_slots_ - busy_ < j.spec.num_slots) continue;
-            if (!gpu && !slots_free) continue;
-            if (gpu) {
-                std::vector<std::string> cards;
-                std::string why;   // -i works it out when asked (Server::gpu_wait_reason)
-                if (!gpus || gpus->full() || !gpus->place(need, &cards, &why)) {
-                    d.gpu_waiting = true;
-                    continue;
-                }
-                j.gpu().cards = std::move(cards);
-            }
-            if (move(e, Op::Start, JobState::Running)) d.start.push_back(j.id);
+            if (e.job.state != JobState::Queued || e.job.awaiting_client) continue;
+            if (schedule_one(e, gpus, &d)) again = true;
         }
     }
     return d;
+}
+
+/* Starting and skipping a CPU job need a free slot, a GPU job room on the
+ * GPUs: with neither (or no job of the kind there is room for), nothing can
+ * happen, however long the queue (this keeps a full queue cheap). So a GPU
+ * job whose dependency failed is skipped once it could start, as a CPU job is.
+ * Without a plan (the GPUs are not known well enough), the pass looks for
+ * one GPU job that waits for nothing but its GPUs: then a probe is wanted
+ * (gpu_waiting), and not for jobs that wait for their dependency or for slots. */
+bool Queue::room_for_any(const GpuPlan* gpus, Decisions* d) const {
+    bool slots_free = max_slots_ - busy_ > 0;
+    bool no_gpu_room = gpu_queued_ == 0 || (gpus ? gpus->full() : d->gpu_waiting);
+    bool no_cpu_room = !slots_free || queued_ == gpu_queued_;
+    if (!no_gpu_room || !no_cpu_room) return true;
+    if (gpu_queued_ > 0 && gpus) d->gpu_waiting = true;
+    return false;
+}
+
+/* What a queued job's dependency says now: it may start, it is skipped, or
+ * it waits (its dependency is not decided yet, or a failed one is skipped
+ * only with a free slot, as in task-spooler; a GPU job needs none to be). */
+Queue::DependencySays Queue::dependency_says(const Job& j, bool gpu) const {
+    if (!j.depends) return DependencySays::Start;
+    std::optional<int> result = j.dep_result;
+    if (!result) {
+        const Job* dep = find(j.depend_on);
+        if (dep && (dep->state == JobState::Queued || dep->state == JobState::Running))
+            return DependencySays::Wait;   // not decided yet; later jobs may go first
+        result = dep ? dep->result.errorlevel : -1;
+    }
+    if (*result == 0) return DependencySays::Start;
+    int free = max_slots_ - busy_;
+    if (!gpu && (free <= 0 || free < j.spec.num_slots)) return DependencySays::Wait;
+    return DependencySays::Skip;
+}
+
+/* Start or skip one queued job if it can be now; true when it was skipped
+ * (its dependents earlier in the list may be skipped too: another pass). */
+bool Queue::schedule_one(Entry& e, GpuPlan* gpus, Decisions* d) {
+    Job& j = e.job;
+    GpuNeed need{int(j.spec.settings.gpus()), j.spec.settings.gpu_mem(), j.queued_mono};
+    bool gpu = need.count > 0;
+    switch (dependency_says(j, gpu)) {
+    case DependencySays::Wait: return false;
+    case DependencySays::Skip: {
+        JobId id = j.id;   // retire may forget the job (not kept)
+        retire(e, Op::Skip, skipped_result(), j.enqueue_time);
+        d->skipped.push_back(id);
+        return true;
+    }
+    case DependencySays::Start: break;
+    }
+    if (max_slots_ - busy_ < j.spec.num_slots) return false;
+    if (!gpu && max_slots_ - busy_ <= 0) return false;
+    if (gpu) {
+        std::vector<std::string> cards;
+        std::string why;   // -i works it out when asked (Server::gpu_wait_reason)
+        if (!gpus || gpus->full() || !gpus->place(need, &cards, &why)) {
+            d->gpu_waiting = true;
+            return false;
+        }
+        j.gpu().cards = std::move(cards);
+    }
+    if (move(e, Op::Start, JobState::Running)) d->start.push_back(j.id);
+    return false;
 }
 
 void Queue::started(JobId id, pid_t pid, const std::string& output, double start) {

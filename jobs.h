@@ -326,6 +326,11 @@ private:
     Entry* entry(JobId id);
 
     void resolve_dependency(Job& j);
+    // schedule(), one job at a time (jobs.cpp).
+    enum class DependencySays { Start, Skip, Wait };
+    bool room_for_any(const GpuPlan* gpus, Decisions* d) const;
+    DependencySays dependency_says(const Job& j, bool gpu) const;
+    bool schedule_one(Entry& e, GpuPlan* gpus, Decisions* d);
     void tell_dependents(JobId id, int errorlevel);
     void retire(Entry& e, Op op, const JobResult& r, double end);
     void evict_finished();

@@ -9,6 +9,7 @@
 #include <dirent.h>
 #include <ctime>
 #include <fcntl.h>
+#include <iterator>
 #include <set>
 #include <sys/stat.h>
 #include <sys/random.h>
@@ -462,75 +463,122 @@ std::string encode_job(const Job& j, uint32_t env_id) {
     return f.str();
 }
 
+namespace {
+
+/* What a job record's field was to one of the readers below: read, damaged,
+ * or not one of its fields. */
+enum class FieldIs { Ok, Bad, Other };
+
+FieldIs read_if(bool ok) { return ok ? FieldIs::Ok : FieldIs::Bad; }
+
+/* A fixed-size number, converted to the field it goes to. */
+template <class T, class U>
+bool num_into(std::string_view v, U* out) {
+    T x;
+    if (!num_of(v, &x)) return false;
+    *out = static_cast<U>(x);
+    return true;
+}
+
+/* A field of what was submitted (the job's spec). */
+FieldIs spec_field(uint16_t tag, std::string_view v, JobSpec& s) {
+    int32_t i = 0;
+    uint32_t u = 0;
+    switch (tag) {
+    case tUid: return read_if(num_into<uint32_t>(v, &s.uid));
+    case tFlags: return read_if(num_into<uint32_t>(v, &s.flags));
+    case tSlots: return read_if(num_of(v, &i) && i >= 0 && ((s.num_slots = i), true));
+    case tSpecDepends: return read_if(num_into<uint8_t>(v, &s.depends));
+    case tSpecDependOn: return read_if(num_into<int32_t>(v, &s.depend_on));
+    case tUmask: return read_if(num_of(v, &u) && ((s.umask = u & 0777), true));
+    case tNice: return read_if(num_into<int32_t>(v, &s.nice));
+    case tArgv: return read_if(strings_of(v, &s.argv) && !s.argv.empty());
+    case tEnv: return read_if(strings_of(v, &s.env));
+    case tCwd: s.cwd.assign(v); return FieldIs::Ok;
+    case tLabel: s.label = std::string(v); return FieldIs::Ok;
+    case tEnvInfo: s.env_info = std::string(v); return FieldIs::Ok;
+    case tLimits: {
+        if (v.size() != sizeof(Limits)) return FieldIs::Bad;
+        auto l = std::make_shared<Limits>();
+        std::memcpy(static_cast<void*>(l.get()), v.data(), sizeof(Limits));
+        s.limits = std::move(l);
+        return FieldIs::Ok;
+    }
+    case tToken: s.token.assign(v); return FieldIs::Ok;
+    case tSettings: return read_if(decode_settings(v, &s.settings) && !s.settings.empty());
+    default: return FieldIs::Other;
+    }
+}
+
+/* A field of the job's place in the queue: id, state, dependency, processes, times, GPUs. */
+FieldIs state_field(uint16_t tag, std::string_view v, Job& j) {
+    int32_t i = 0;
+    uint8_t b = 0;
+    int64_t t = 0;
+    switch (tag) {
+    case tId: return read_if(num_of(v, &i) && (j.id = i) >= 0);
+    case tState:
+        if (!num_of(v, &b) || b > static_cast<uint8_t>(JobState::Overflow)) return FieldIs::Bad;
+        j.state = static_cast<JobState>(b);
+        return FieldIs::Ok;
+    case tGpus: return read_if(strings_of(v, &j.gpu().cards) && j.gpus().size() <= 1024);
+    case tStartEnv: return read_if(strings_of(v, &j.gpu().env) && j.start_env().size() <= 1024);
+    case tDepends: return read_if(num_into<uint8_t>(v, &j.depends));
+    case tDependOn: return read_if(num_into<int32_t>(v, &j.depend_on));
+    case tDepResult: return read_if(num_of(v, &i) && ((j.dep_result = i), true));
+    case tPid: return read_if(num_into<int32_t>(v, &j.pid));
+    case tRunnerPid: return read_if(num_into<int32_t>(v, &j.runner_pid));
+    case tEnqueue: return read_if(num_of(v, &t) && ((j.enqueue_time = sec(t)), true));
+    case tStart: return read_if(num_of(v, &t) && ((j.start_time = sec(t)), true));
+    case tEnd: return read_if(num_of(v, &t) && ((j.end_time = sec(t)), true));
+    case tOutput: j.output.assign(v); return FieldIs::Ok;
+    default: return FieldIs::Other;
+    }
+}
+
+/* A field of how the job ended. */
+FieldIs result_field(uint16_t tag, std::string_view v, JobResult& r) {
+    int64_t t = 0;
+    switch (tag) {
+    case tErrorlevel: return read_if(num_into<int32_t>(v, &r.errorlevel));
+    case tSignal: return read_if(num_into<int32_t>(v, &r.signal));
+    case tSkipped: return read_if(num_into<uint8_t>(v, &r.skipped));
+    case tReal: return read_if(num_of(v, &t) && ((r.real = sec(t)), true));
+    case tUser: return read_if(num_of(v, &t) && ((r.user = sec(t)), true));
+    case tSys: return read_if(num_of(v, &t) && ((r.sys = sec(t)), true));
+    case tNote: r.note.assign(v); return FieldIs::Ok;
+    case tLost: r.lost.assign(v); return FieldIs::Ok;
+    default: return FieldIs::Other;
+    }
+}
+
+/* The environment a job record names by id (a kEnv record's): one that
+ * envs lacks fails, unless env_missing is given to note it (decode_job). */
+bool attach_env(uint32_t env_id, Job* j, const EnvTable* envs, uint32_t* env_missing) {
+    auto it = envs ? envs->find(env_id) : EnvTable::const_iterator();
+    if (envs && it != envs->end()) j->env = it->second;
+    else if (env_missing) *env_missing = env_id;
+    else return false;
+    return true;
+}
+
+}  // namespace
+
 bool decode_job(std::string_view bytes, Job* j, const EnvTable* envs, uint32_t* env_missing) {
     bool have_id = false, have_state = false, have_argv = false;
     uint32_t env_id = 0;
-    JobSpec& s = j->spec;
-    JobResult& r = j->result;
     bool ok = each_field(bytes, [&](uint16_t tag, std::string_view v) {
-        int32_t i = 0;
-        uint32_t u = 0;
-        uint8_t b = 0;
-        int64_t t = 0;
-        switch (tag) {
-        case tId: have_id = true; return num_of(v, &i) && (j->id = i) >= 0;
-        case tState:
-            have_state = true;
-            if (!num_of(v, &b) || b > static_cast<uint8_t>(JobState::Overflow)) return false;
-            j->state = static_cast<JobState>(b);
-            return true;
-        case tUid: return num_of(v, &u) && ((s.uid = u), true);
-        case tFlags: return num_of(v, &u) && ((s.flags = u), true);
-        case tSlots: return num_of(v, &i) && i >= 0 && ((s.num_slots = i), true);
-        case tSpecDepends: return num_of(v, &b) && ((s.depends = b != 0), true);
-        case tSpecDependOn: return num_of(v, &i) && ((s.depend_on = i), true);
-        case tUmask: return num_of(v, &u) && ((s.umask = u & 0777), true);
-        case tNice: return num_of(v, &i) && ((s.nice = i), true);
-        case tArgv: have_argv = true; return strings_of(v, &s.argv) && !s.argv.empty();
-        case tGpus: return strings_of(v, &j->gpu().cards) && j->gpus().size() <= 1024;
-        case tStartEnv: return strings_of(v, &j->gpu().env) && j->start_env().size() <= 1024;
-        case tEnv: return strings_of(v, &s.env);
-        case tEnvId: return num_of(v, &env_id) && env_id != 0;
-        case tCwd: s.cwd.assign(v); return true;
-        case tLabel: s.label = std::string(v); return true;
-        case tEnvInfo: s.env_info = std::string(v); return true;
-        case tLimits: {
-            if (v.size() != sizeof(Limits)) return false;
-            auto l = std::make_shared<Limits>();
-            std::memcpy(static_cast<void*>(l.get()), v.data(), sizeof(Limits));
-            s.limits = std::move(l);
-            return true;
-        }
-        case tToken: s.token.assign(v); return true;
-        case tSettings: return decode_settings(v, &s.settings) && !s.settings.empty();
-        case tDepends: return num_of(v, &b) && ((j->depends = b != 0), true);
-        case tDependOn: return num_of(v, &i) && ((j->depend_on = i), true);
-        case tDepResult: return num_of(v, &i) && ((j->dep_result = i), true);
-        case tPid: return num_of(v, &i) && ((j->pid = i), true);
-        case tRunnerPid: return num_of(v, &i) && ((j->runner_pid = i), true);
-        case tEnqueue: return num_of(v, &t) && ((j->enqueue_time = sec(t)), true);
-        case tStart: return num_of(v, &t) && ((j->start_time = sec(t)), true);
-        case tEnd: return num_of(v, &t) && ((j->end_time = sec(t)), true);
-        case tOutput: j->output.assign(v); return true;
-        case tErrorlevel: return num_of(v, &i) && ((r.errorlevel = i), true);
-        case tSignal: return num_of(v, &i) && ((r.signal = i), true);
-        case tSkipped: return num_of(v, &b) && ((r.skipped = b != 0), true);
-        case tReal: return num_of(v, &t) && ((r.real = sec(t)), true);
-        case tUser: return num_of(v, &t) && ((r.user = sec(t)), true);
-        case tSys: return num_of(v, &t) && ((r.sys = sec(t)), true);
-        case tNote: r.note.assign(v); return true;
-        case tLost: r.lost.assign(v); return true;
-        default: return true;   // a field of a later version: skipped
-        }
+        have_id |= tag == tId;
+        have_state |= tag == tState;
+        have_argv |= tag == tArgv;
+        if (tag == tEnvId) return num_of(v, &env_id) && env_id != 0;
+        FieldIs f = spec_field(tag, v, j->spec);
+        if (f == FieldIs::Other) f = state_field(tag, v, *j);
+        if (f == FieldIs::Other) f = result_field(tag, v, j->result);
+        return f != FieldIs::Bad;   // Other: a field of a later version, skipped
     });
     if (!ok || !have_id || !have_state || !have_argv) return false;
-    if (env_id) {
-        auto it = envs ? envs->find(env_id) : EnvTable::const_iterator();
-        if (envs && it != envs->end()) j->env = it->second;
-        else if (env_missing) *env_missing = env_id;
-        else return false;
-    }
-    return true;
+    return env_id == 0 || attach_env(env_id, j, envs, env_missing);
 }
 
 std::string encode_job_v1(const Job& j, uint32_t env_id) {
@@ -578,12 +626,7 @@ bool decode_job_v1(std::string_view bytes, Job* j, const EnvTable* envs, uint32_
     if (parse_frame(submit, &f, &used) != ParseStatus::Ok || used != submit.size() ||
         f.type != proto::MsgType::Submit || !decode_submit(f, &j->spec))
         return false;
-    if (r.env_id) {
-        auto it = envs ? envs->find(r.env_id) : EnvTable::const_iterator();
-        if (envs && it != envs->end()) j->env = it->second;
-        else if (env_missing) *env_missing = r.env_id;
-        else return false;
-    }
+    if (r.env_id && !attach_env(r.env_id, j, envs, env_missing)) return false;
     j->id = r.id;
     j->state = static_cast<JobState>(r.state);
     j->depends = r.depends;
@@ -1013,129 +1056,244 @@ void Journal::set_aside(const std::string& why) {
                     strerror(errno)));
 }
 
+namespace {
+
+/* What replaying one record may change: the queue, and what the journal
+ * keeps of the file it reads (its environments, the queue's settings). */
+struct Replay {
+    Queue* q;
+    uint32_t fmt;
+    bool grow;   // a record of format 2 may carry more than this ts knows
+    EnvTable* envs;
+    std::vector<std::pair<JobId, uint32_t>>* env_missing;
+    std::optional<QueueSettings>* settings;
+    JobId* about;   // the job a record is about, once read: its id is never given again
+};
+
+/* The fixed part of a record that names a job (and one more number). */
+bool take_id(std::string_view b, const Replay& r, IdRec* id) {
+    if (!take(b, id, nullptr, r.grow)) return false;
+    *r.about = id->id;
+    return true;
+}
+
+bool apply_meta(std::string_view b, Replay& r) {
+    MetaRec m;
+    if (!take(b, &m, nullptr, r.grow)) return false;
+    r.q->set_meta({m.next_id, m.last_errorlevel, m.last_finished_id, m.max_slots});
+    return true;
+}
+
+bool apply_job(std::string_view b, Replay& r) {
+    Job j;
+    uint32_t missing = 0;
+    if (!(r.fmt == 1 ? decode_job_v1(b, &j, r.envs, &missing) : decode_job(b, &j, r.envs, &missing)))
+        return false;
+    if (missing) r.env_missing->push_back({j.id, missing});
+    r.q->restore(std::move(j));
+    return true;
+}
+
+bool apply_env(std::string_view b, Replay& r) {
+    uint32_t eid;
+    std::string_view rest;
+    if (!take(b, &eid, &rest) || eid == 0) return false;
+    TailReader t(rest);
+    Env env;
+    std::string v;
+    while (!t.at_end()) {
+        if (!t.next(&v)) return false;
+        env.push_back(v);
+    }
+    (*r.envs)[eid] = r.q->intern(std::move(env));
+    return true;
+}
+
+bool apply_start(std::string_view b, Replay& r) {
+    // After the fixed part, format 2 may have tagged fields: the job's GPUs.
+    IdRec id;
+    std::string_view rest;
+    if (!take(b, &id, &rest)) return false;
+    *r.about = id.id;
+    std::vector<std::string> gpus, env;
+    if (r.fmt >= 2 && !each_field(rest, [&](uint16_t tag, std::string_view v) {
+            if (tag == kStartGpus) return strings_of(v, &gpus) && gpus.size() <= 1024;
+            if (tag == kStartEnv) return strings_of(v, &env) && env.size() <= 1024;
+            return true;   // a field of a later version
+        }))
+        return false;
+    if (!r.q->start(id.id)) return false;
+    Job* j = r.q->find(id.id);
+    if (!gpus.empty() || !env.empty()) {
+        j->gpu().cards = std::move(gpus);
+        j->gpu().env = std::move(env);
+    }
+    return true;
+}
+
+bool apply_runner(std::string_view b, Replay& r) {
+    IdRec id;
+    if (!take_id(b, r, &id) || !r.q->find(id.id)) return false;
+    r.q->set_runner(id.id, id.x);
+    return true;
+}
+
+bool apply_started(std::string_view b, Replay& r) {
+    StartedRec s;
+    std::string_view path;
+    if (!take(b, &s, &path)) return false;
+    *r.about = s.id;
+    if (!r.q->find(s.id)) return false;
+    r.q->started(s.id, s.pid, std::string(path), sec(s.start_us));
+    return true;
+}
+
+/* A job's end as format 1 wrote it: the runner's wire message, then the note. */
+bool finished_v1(std::string_view b, JobId* id, JobResult* r, double* end) {
+    FinishedRec1 f;
+    std::string_view tail;
+    if (!take(b, &f, &tail)) return false;
+    *r = result_of(f.result);
+    r->note = std::string(tail);
+    *id = f.id;
+    *end = sec(f.result.end_us);
+    return true;
+}
+
+/* A job's end as format 2 writes it: the fixed part, then note and why it was lost. */
+bool finished_v2(std::string_view b, JobId* id, JobResult* r, double* end) {
+    FinishedRec f;
+    std::string_view tail;
+    if (!take(b, &f, &tail)) return false;
+    TailReader t(tail);
+    if (!t.next(&r->note) || !t.next(&r->lost)) return false;   // later strings: skipped
+    r->errorlevel = f.errorlevel;
+    r->signal = f.signal;
+    r->skipped = f.skipped;
+    r->real = sec(f.real_us);
+    r->user = sec(f.user_us);
+    r->sys = sec(f.sys_us);
+    *id = f.id;
+    *end = sec(f.end_us);
+    return true;
+}
+
+bool apply_finished(std::string_view b, Replay& r) {
+    JobResult res;
+    JobId id;
+    double end;
+    if (!(r.fmt == 1 ? finished_v1(b, &id, &res, &end) : finished_v2(b, &id, &res, &end))) return false;
+    *r.about = id;
+    if (!r.q->find(id)) return false;
+    r.q->end(id, res, end);
+    return true;
+}
+
+bool apply_removed(std::string_view b, Replay& r) {
+    IdRec id;
+    return take_id(b, r, &id) && r.q->remove(id.id);
+}
+
+bool apply_urgent(std::string_view b, Replay& r) {
+    IdRec id;
+    return take_id(b, r, &id) && r.q->urgent(id.id);
+}
+
+bool apply_swap(std::string_view b, Replay& r) {
+    IdRec id;
+    return take_id(b, r, &id) && r.q->swap(id.id, id.x);
+}
+
+bool apply_slots(std::string_view b, Replay& r) {
+    IdRec id;
+    if (!take(b, &id, nullptr, r.grow) || id.id < 1) return false;
+    r.q->set_max_slots(id.id);
+    return true;
+}
+
+bool apply_clear(std::string_view b, Replay& r) {
+    r.q->clear_finished();
+    return r.grow || b.empty();   // (format 1 counted a body as damage, after clearing)
+}
+
+bool apply_admitted(std::string_view b, Replay& r) {
+    IdRec id;
+    return take_id(b, r, &id) && r.q->admit(id.id);
+}
+
+bool apply_move_before(std::string_view b, Replay& r) {
+    IdRec id;
+    return take_id(b, r, &id) && r.q->move_before(id.id, id.x);
+}
+
+bool apply_unstarted(std::string_view b, Replay& r) {
+    IdRec id;
+    return take_id(b, r, &id) && r.q->unstart(id.id);
+}
+
+bool apply_settings(std::string_view b, Replay& r) {
+    QueueSettings qs;
+    if (!decode_queue_settings(b, &qs)) return false;
+    *r.settings = std::move(qs);
+    return true;
+}
+
+/* One row per record type: adding a type is a number in RecType and a row
+ * here. A record shorter than its least body, or of a type its file's format
+ * does not have, is not applied (counted as a record that could not be). */
+struct RecordRow {
+    RecType type;
+    const char* name;
+    size_t min_body;
+    uint32_t since;   // the first journal format that has it
+    bool (*apply)(std::string_view body, Replay& r);
+};
+
+constexpr RecordRow kRecords[] = {
+    {kMeta, "meta", sizeof(MetaRec), 1, apply_meta},
+    {kJob, "job", 0, 1, apply_job},   // tagged fields (format 1: JobRec): the decoder checks
+    {kStart, "start", sizeof(IdRec), 1, apply_start},
+    {kRunner, "runner", sizeof(IdRec), 1, apply_runner},
+    {kStarted, "started", sizeof(StartedRec), 1, apply_started},
+    {kFinished, "finished", sizeof(FinishedRec), 1, apply_finished},   // format 1's is longer
+    {kRemoved, "removed", sizeof(IdRec), 1, apply_removed},
+    {kUrgent, "urgent", sizeof(IdRec), 1, apply_urgent},
+    {kSwap, "swap", sizeof(IdRec), 1, apply_swap},
+    {kSlots, "slots", sizeof(IdRec), 1, apply_slots},
+    {kClear, "clear", 0, 1, apply_clear},
+    {kAdmitted, "admitted", sizeof(IdRec), 1, apply_admitted},
+    {kEnv, "env", sizeof(uint32_t), 1, apply_env},
+    {kMoveBefore, "move-before", sizeof(IdRec), 1, apply_move_before},
+    {kUnstarted, "unstarted", sizeof(IdRec), 2, apply_unstarted},
+    {kSettings, "settings", 0, 2, apply_settings},
+};
+
+constexpr bool rows_in_order() {
+    for (size_t i = 0; i < std::size(kRecords); ++i)
+        if (kRecords[i].type != i + 1) return false;
+    return true;
+}
+static_assert(std::size(kRecords) == kLastType && rows_in_order(),
+              "every record type has one row, at its number's place");
+
+/* The row of a record type; nullptr for one this ts does not know (a reader
+ * never gets that far: record_at takes such a record for damage). */
+const RecordRow* record_row(uint16_t type) {
+    return type >= 1 && type <= kLastType ? &kRecords[type - 1] : nullptr;
+}
+
+}  // namespace
+
+const char* journal_record_name(uint16_t type) {
+    const RecordRow* row = record_row(type);
+    return row ? row->name : nullptr;
+}
+
 bool Journal::apply(uint16_t type, std::string_view b, Queue* q, uint32_t fmt, JobId* about) {
-    bool grow = fmt >= 2;   // a record of format 2 may carry more than this ts knows
-    IdRec id{};
-    auto take_id = [&] {
-        bool ok = take(b, &id, nullptr, grow);
-        if (ok) *about = id.id;
-        return ok;
-    };
-    switch (type) {
-    case kMeta: {
-        MetaRec m;
-        if (!take(b, &m, nullptr, grow)) return false;
-        q->set_meta({m.next_id, m.last_errorlevel, m.last_finished_id, m.max_slots});
-        return true;
-    }
-    case kJob: {
-        Job j;
-        uint32_t missing = 0;
-        if (!(fmt == 1 ? decode_job_v1(b, &j, &env_table_, &missing) : decode_job(b, &j, &env_table_, &missing)))
-            return false;
-        if (missing) env_missing_.push_back({j.id, missing});
-        q->restore(std::move(j));
-        return true;
-    }
-    case kEnv: {
-        uint32_t eid;
-        std::string_view rest;
-        if (!take(b, &eid, &rest) || eid == 0) return false;
-        TailReader t(rest);
-        Env env;
-        std::string v;
-        while (!t.at_end()) {
-            if (!t.next(&v)) return false;
-            env.push_back(v);
-        }
-        env_table_[eid] = q->intern(std::move(env));
-        return true;
-    }
-    case kStart: {
-        // After the fixed part, format 2 may have tagged fields: the job's GPUs.
-        std::string_view rest;
-        if (!take(b, &id, &rest)) return false;
-        *about = id.id;
-        std::vector<std::string> gpus, env;
-        if (fmt >= 2 && !each_field(rest, [&](uint16_t tag, std::string_view v) {
-                if (tag == kStartGpus) return strings_of(v, &gpus) && gpus.size() <= 1024;
-                if (tag == kStartEnv) return strings_of(v, &env) && env.size() <= 1024;
-                return true;   // a field of a later version
-            }))
-            return false;
-        if (!q->start(id.id)) return false;
-        Job* j = q->find(id.id);
-        if (!gpus.empty() || !env.empty()) {
-            j->gpu().cards = std::move(gpus);
-            j->gpu().env = std::move(env);
-        }
-        return true;
-    }
-    case kRunner:
-        if (!take_id() || !q->find(id.id)) return false;
-        q->set_runner(id.id, id.x);
-        return true;
-    case kStarted: {
-        StartedRec s;
-        std::string_view path;
-        if (!take(b, &s, &path)) return false;
-        *about = s.id;
-        if (!q->find(s.id)) return false;
-        q->started(s.id, s.pid, std::string(path), sec(s.start_us));
-        return true;
-    }
-    case kFinished: {
-        JobResult r;
-        JobId jid;
-        double end;
-        std::string_view tail;
-        if (fmt == 1) {
-            FinishedRec1 f;
-            if (!take(b, &f, &tail)) return false;
-            r = result_of(f.result);
-            r.note = std::string(tail);
-            jid = f.id;
-            end = sec(f.result.end_us);
-        } else {
-            FinishedRec f;
-            if (!take(b, &f, &tail)) return false;
-            TailReader t(tail);
-            if (!t.next(&r.note) || !t.next(&r.lost)) return false;   // later strings: skipped
-            r.errorlevel = f.errorlevel;
-            r.signal = f.signal;
-            r.skipped = f.skipped;
-            r.real = sec(f.real_us);
-            r.user = sec(f.user_us);
-            r.sys = sec(f.sys_us);
-            jid = f.id;
-            end = sec(f.end_us);
-        }
-        *about = jid;
-        if (!q->find(jid)) return false;
-        q->end(jid, r, end);
-        return true;
-    }
-    case kRemoved: return take_id() && q->remove(id.id);
-    case kUrgent: return take_id() && q->urgent(id.id);
-    case kSwap: return take_id() && q->swap(id.id, id.x);
-    case kSlots:
-        if (!take(b, &id, nullptr, grow) || id.id < 1) return false;
-        q->set_max_slots(id.id);
-        return true;
-    case kClear:
-        q->clear_finished();
-        return grow || b.empty();
-    case kAdmitted: return take_id() && q->admit(id.id);
-    case kMoveBefore: return take_id() && q->move_before(id.id, id.x);
-    case kUnstarted: return grow && take_id() && q->unstart(id.id);
-    case kSettings: {
-        QueueSettings qs;
-        if (!grow || !decode_queue_settings(b, &qs)) return false;
-        settings_ = std::move(qs);
-        return true;
-    }
-    default: return false;
-    }
+    const RecordRow* row = record_row(type);
+    if (!row || fmt < row->since || b.size() < row->min_body) return false;
+    Replay r{q, fmt, fmt >= 2, &env_table_, &env_missing_, &settings_, about};
+    return row->apply(b, r);
 }
 
 /* One record at the end of the file, in one write. A write that fails takes
@@ -1363,6 +1521,62 @@ static Fd make_temp(const std::string& path, std::string* tmp) {
     return fd;
 }
 
+/* A snapshot's file, made in memory, and what the journal keeps of it once
+ * it is the journal: its key, where its environments and settings are, and
+ * the average record of a waiting job and of an ended one. */
+struct JournalSnapshot {
+    std::string bytes;
+    Key key;
+    std::unordered_map<const Env*, EnvCopies> envs;
+    uint32_t next_env = 0;
+    std::vector<std::pair<size_t, size_t>> settings_at;
+    size_t waiting = 0, waiting_bytes = 0, done = 0, done_bytes = 0;
+};
+
+namespace {
+
+/* The live state as a file of its own: header (a new salt: each file its
+ * own), meta record, settings, waiting jobs with their environments, ended
+ * jobs without theirs, and the settings once more. */
+JournalSnapshot snapshot_of(const Queue& q, const std::optional<QueueSettings>& settings) {
+    JournalSnapshot s;
+    uint64_t salt = new_salt();
+    s.key = key_of(salt);
+    Layout records(s.key, kHeader, q.meta());
+    records.add(kMeta, meta_body(q.meta()));   // at offset 32 (and in the anchors)
+    auto add_job = [&](const Job& j, bool with_env) {
+        if (with_env && j.env) {
+            auto it = s.envs.try_emplace(j.env.get(), EnvCopies{s.next_env + 1, j.env, {}}).first;
+            s.next_env = std::max(s.next_env, it->second.id);
+            records.add_job(j, &it->second);
+        } else if (j.env) {   // an ended job never runs again: its environment is not kept
+            Job copy = j;
+            copy.env.reset();
+            records.add_job(copy, nullptr);
+        } else {
+            records.add_job(j, nullptr);
+        }
+    };
+    // The queue's settings: after the meta record, and again at the end (another region, unless the file is small).
+    auto add_settings = [&] {
+        size_t at = records.add(kSettings, encode_queue_settings(*settings));
+        s.settings_at.push_back({at, records.end()});
+    };
+    if (settings) add_settings();
+    size_t start = records.end();
+    for (JobId id : q.active()) add_job(*q.find(id), true), ++s.waiting;
+    for (JobId id : q.overflow()) add_job(*q.find(id), true), ++s.waiting;
+    size_t before = records.end();
+    for (JobId id : q.finished_list()) add_job(*q.find(id), false), ++s.done;
+    if (settings && s.done + s.waiting > 0) add_settings();
+    s.bytes = journal_header(kJournalFormat, salt) + records.bytes();
+    s.waiting_bytes = before - start;
+    s.done_bytes = s.bytes.size() - before;
+    return s;
+}
+
+}  // namespace
+
 /* The live state as a new file, renamed over the journal once it is whole
  * and on disk. On failure nothing changes: the old file stays in use. */
 bool Journal::write_snapshot(const Queue& q) {
@@ -1374,39 +1588,17 @@ bool Journal::write_snapshot(const Queue& q) {
                         "writes no snapshot there", path_.c_str()));
         return false;
     }
-    std::unordered_map<const Env*, EnvCopies> envs;
-    uint32_t next_env = 0;
-    uint64_t salt = new_salt();   // each file its own
-    Key key = key_of(salt);
-    Layout records(key, kHeader, q.meta());
-    records.add(kMeta, meta_body(q.meta()));   // at offset 32 (and in the anchors)
-    auto add_job = [&](const Job& j, bool with_env) {
-        if (with_env && j.env) {
-            auto it = envs.try_emplace(j.env.get(), EnvCopies{next_env + 1, j.env, {}}).first;
-            next_env = std::max(next_env, it->second.id);
-            records.add_job(j, &it->second);
-        } else if (j.env) {   // an ended job never runs again: its environment is not kept
-            Job copy = j;
-            copy.env.reset();
-            records.add_job(copy, nullptr);
-        } else {
-            records.add_job(j, nullptr);
-        }
-    };
-    // The queue's settings: after the meta record, and again at the end (another region, unless the file is small).
-    std::vector<std::pair<size_t, size_t>> settings_at;
-    auto add_settings = [&] {
-        size_t at = records.add(kSettings, encode_queue_settings(*settings_));
-        settings_at.push_back({at, records.end()});
-    };
-    if (settings_) add_settings();
-    size_t waiting = 0, start = records.end();
-    for (JobId id : q.active()) add_job(*q.find(id), true), ++waiting;
-    for (JobId id : q.overflow()) add_job(*q.find(id), true), ++waiting;
-    size_t done = 0, before = records.end();
-    for (JobId id : q.finished_list()) add_job(*q.find(id), false), ++done;
-    if (settings_ && done + waiting > 0) add_settings();
-    std::string out = journal_header(kJournalFormat, salt) + records.bytes();
+    JournalSnapshot snap = snapshot_of(q, settings_);
+    Fd fd;
+    if (!install_snapshot(snap.bytes, &fd)) return false;
+    use_snapshot(std::move(snap), std::move(fd));
+    return true;
+}
+
+/* Write bytes to a new file and rename it over the journal; *fd is that
+ * file. A damaged journal is kept aside first. On failure errno says why,
+ * and the old file is left as it was. */
+bool Journal::install_snapshot(const std::string& out, Fd* fd_out) {
     std::string tmp;
     Fd fd = make_temp(path_, &tmp);
     bool ok = bool(fd) && write_all(fd.get(), out.data(), out.size()) && fsync(fd.get()) == 0;
@@ -1430,24 +1622,30 @@ bool Journal::write_snapshot(const Queue& q) {
         Fd dir(open(dir_name(path_).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
         if (dir) (void)fsync(dir.get());
     }
+    *fd_out = std::move(fd);
+    return true;
+}
+
+/* The snapshot just renamed into place is the journal from now on: records
+ * are appended to it, and any failure before is over. */
+void Journal::use_snapshot(JournalSnapshot&& s, Fd fd) {
     bool was_failing = err_ != 0 || dirty_;
     unkept_.clear();
-    key_init_ = key.init;
+    key_init_ = s.key.init;
     fd_ = std::move(fd);
     note_file(fd_.get());
-    size_ = out.size();
+    size_ = s.bytes.size();
     allocated_ = 0;
-    env_ids_ = std::move(envs);
-    next_env_id_ = next_env;
-    settings_at_ = std::move(settings_at);
-    if (waiting) job_bytes_ = double(before - start) / double(waiting);
-    if (done) done_bytes_ = double(out.size() - before) / double(done);
+    env_ids_ = std::move(s.envs);
+    next_env_id_ = s.next_env;
+    settings_at_ = std::move(s.settings_at);
+    if (s.waiting) job_bytes_ = double(s.waiting_bytes) / double(s.waiting);
+    if (s.done) done_bytes_ = double(s.done_bytes) / double(s.done);
     err_ = 0;
     low_ = false;
     dirty_ = false;
     reserve();
     if (was_failing && err_ == 0) log_(format("journal %s: written again", path_.c_str()));
-    return true;
 }
 
 /* The live state is estimated (jobs times their average record size), so

@@ -93,6 +93,7 @@
 
 using EnvTable = std::unordered_map<uint32_t, EnvPtr>;
 struct JournalReading;   // how a file is read (journal.cpp)
+struct JournalSnapshot;  // a snapshot's file before it is written (journal.cpp)
 
 /* An environment in the file being written: its record's id, and the bytes
  * [start, end) of each copy written so far (where they go: journal.cpp). */
@@ -196,6 +197,8 @@ private:
     bool keep_aside(const std::string& why, std::string* kept_as);
     void set_aside(const std::string& why);
     bool write_snapshot(const Queue& q);
+    bool install_snapshot(const std::string& bytes, Fd* fd);
+    void use_snapshot(JournalSnapshot&& s, Fd fd);
     void note_file(int fd);
     void keep_settings_apart(size_t off);
     void reserve();
@@ -253,6 +256,9 @@ std::string encode_job_v1(const Job& j, uint32_t env_id = 0);
  * up or a value is not NAME=value. */
 std::string encode_queue_settings(const QueueSettings& s);
 [[nodiscard]] bool decode_queue_settings(std::string_view bytes, QueueSettings* out);
+/* The name of a record type of the journal (each has a row: journal.cpp);
+ * nullptr for a type this ts does not know, which a reader takes for damage. */
+const char* journal_record_name(uint16_t type);
 uint32_t crc32(std::string_view data);
 /* The CRC-32 register before data, given the one after it (the CRC run
  * backwards: a file's key comes back from a record when its salt is lost). */

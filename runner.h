@@ -8,9 +8,11 @@
  * limits, nice value), waits for it, runs TS_ONFINISH, and reports Started
  * and Finished frames to the server.
  *
- * The same code serves both kinds of runner (design.md): one the server
- * forks for a queued job, talking over a socketpair, and the `ts -f` client
- * itself, which runs the job in the foreground with the caller's terminal.
+ * The same code serves every kind of runner (README "How it works"): one
+ * the server gets for a queued job, talking over a socketpair, and a client
+ * that runs its own job: `ts -f`, in the foreground with the caller's
+ * terminal, or another user's ts in a shared queue (a job runs as its
+ * submitter, and a server cannot switch users).
  *
  * The connection is a ServerLink: when it breaks because the server died,
  * the runner connects again (starting a server if none answers), attaches
@@ -96,10 +98,10 @@ bool make_unnamed_output_file(const std::string& dir, OutputFile* o);
 /* The directory of output files for a TMPDIR value (null if unset): /tmp if empty. */
 std::string output_dir(const char* tmpdir);
 
-/* How a runner starts. Every kind of runner (design.md) goes through
- * run_runner: the server's own (forked by the server, or a spare of the
- * spawner's given its job), a -f client, and the ts of another user, which
- * runs its own job in a shared queue. */
+/* How a runner starts. Every kind of runner goes through run_runner, so
+ * that each reports and re-attaches the same way: the server's own (forked
+ * by the server, or a spare of the spawner's given its job), a -f client,
+ * and the ts of another user, which runs its own job in a shared queue. */
 struct RunnerStart {
     JobId id = 0;
     JobSpec spec;                     // with its environment

@@ -84,7 +84,9 @@ void close_other_fds(std::initializer_list<int> keep = {});
 /* Name the process in ps/top (/proc/PID/comm) where the system allows it. */
 void set_process_name(const char* name);
 
-/* Two clocks, never mixed (design.md "Durability"):
+/* Two clocks, never mixed: setting the system's clock must move no timer,
+ * deadline or back-off, and what users see and the journal keeps is the
+ * time of day:
  *   wall_now(): seconds since the epoch (CLOCK_REALTIME), for what is shown
  *     to users and journaled (enqueue, start and end times, the log); it
  *     jumps when the clock is set (NTP, date -s, a VM resumed).

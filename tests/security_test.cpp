@@ -1,6 +1,6 @@
 /*
- * security_test.cpp — a shared queue against a hostile user (design.md
- * "Trust"), without processes: the server's decisions through a
+ * security_test.cpp — a shared queue against a hostile user (README
+ * "Security"), without processes: the server's decisions through a
  * ServerHarness (another uid's connections are socketpairs that claim that
  * uid), and the queue's bookkeeping, listing and dump text directly.
  * tests/t-security.sh tries the same with real users.

@@ -1,5 +1,6 @@
 #!/bin/bash
-# Concurrency (design.md): racing clients start exactly one server; queued jobs cost no processes.
+# Concurrency: racing clients start exactly one server (it binds and listens before it forks: README
+# "How it works"); queued jobs cost no processes (a runner per running job only).
 . "$(dirname "$0")/lib.sh"
 
 # ---- 50 clients at once against a fresh socket ----

@@ -1,6 +1,6 @@
 #!/bin/bash
 # The job runs in the enqueuing client's context (environment, cwd, umask, limits, nice value, PATH),
-# not the server's (ts-spec.md §4.3; design.md "runner"). task-spooler gets this for free because the
+# not the server's (ts-spec.md §4.3; README "How it works"). task-spooler gets this for free because the
 # client itself runs the job; ts sends the context to a server-spawned runner, so this matters more there.
 . "$(dirname "$0")/lib.sh"
 

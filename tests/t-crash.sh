@@ -1,5 +1,5 @@
 #!/bin/bash
-# Crash safety (design.md "Persistence"): the queue outlives its server.
+# Crash safety (README "The queue survives its server"): the queue outlives its server.
 # 150 jobs flow through 2 slots while the server is killed six times (SIGKILL,
 # then the same with SIGTERM); every job must run exactly once and end with
 # its right E-Level and label, ids and order must survive, and so must the slot

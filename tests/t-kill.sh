@@ -63,7 +63,7 @@ kill -9 $pids
 eventually "server killed" -- no_server
 ok "$([ -S "$TS_SOCKET" ]; echo $?)" "stale socket file left behind"
 if ts_only; then
-    # ts keeps a journal: a crashed server's queue comes back (design.md "Persistence")
+    # ts keeps a journal: a crashed server's queue comes back (README "The queue survives its server")
     check "next client works; the queue survived the crash (id 1)" 0 $'1\n' '' -- "$TS" true
     check "-w" 0 '' '' -- "$TS" -w
     check_norm "list after the crash" 0 "$(HDR 0 1; LF 0 OUT 0 true; LF 1 OUT 0 true)"$'\n' '' -- "$TS"

@@ -1,7 +1,7 @@
 #!/bin/bash
 # Load: 8 concurrent clients doing 1,000 mixed requests each (enqueue, -w on the job just queued, -l, -s,
 # -i, -o, -p on finished jobs, -S) all succeed, and afterwards the server's descriptors are back to their
-# baseline exactly and its resident memory nearly so (design.md: one poll() loop, every connection closed
+# baseline exactly and its resident memory nearly so (one poll() loop, every connection closed
 # after its reply; no leak per request or per job). ts-only: task-spooler keeps a process per queued job.
 . "$(dirname "$0")/lib.sh"
 skip_all_if_tsp "ts's server resource use"

@@ -1,5 +1,5 @@
 #!/bin/bash
-# Robustness on the wire (design.md "Processes": a malformed or oversized frame closes that connection and
+# Robustness on the wire (README "Reliability": a malformed or oversized frame closes that connection and
 # nothing else; no client can make the server exit or block). A raw-socket helper, compiled at run time
 # into $T, throws thousands of malformed connections at a live server (random bytes, huge and negative
 # lengths, truncated frames, unknown types, wrong versions, one-byte writes, valid frames followed by

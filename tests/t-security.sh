@@ -1,5 +1,5 @@
 #!/bin/bash
-# A shared queue against a hostile colleague (design.md "Trust", README "Security"). Users A (the queue's
+# A shared queue against a hostile colleague (README "Security"). Users A (the queue's
 # owner), B (the attacker) and C (another victim) share a sticky 1777 directory; B speaks the protocol
 # directly through tests/forge.c as well as through ts. The kernel's fs.protected_* settings are set to 0
 # for the test's duration (restored after), so nothing here relies on them. Needs root (setpriv, sysctl)

@@ -1,5 +1,5 @@
 #!/bin/bash
-# Shared queues (design.md "Identity and access"): two users feed one queue
+# Shared queues (README "Sharing a queue"): two users feed one queue
 # through the `q` wrapper. Needs root to switch uids (setpriv); skipped otherwise.
 . "$(dirname "$0")/lib.sh"
 skip_all_if_tsp "task-spooler has no access control"
