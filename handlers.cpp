@@ -1,6 +1,6 @@
 /*
  * handlers.cpp — what the server does with each message: the handler table
- * (each message's size, kind and access rule, design.md "Access"), dispatch,
+ * (each message's size, kind and access rule: README, "Security"), dispatch,
  * and one handler per message type. A new request is a row of kHandlers and
  * a handler here.
  */

@@ -1,5 +1,6 @@
 /*
- * server.cpp — the queue server's loop, its connections and its runners.
+ * server.cpp — the queue server's loop, its connections and their roles,
+ * restart and re-attach.
  *
  * One thread, one poll() over: the listening socket, a self-pipe fed by the
  * signal handlers (SIGCHLD, SIGTERM, SIGINT, SIGHUP), and every connection.
@@ -8,11 +9,14 @@
  * frame marks that connection dead and nothing else; dead connections are
  * erased after the round, never during it. After the round's messages, one
  * scheduling pass starts every job that fits; the runner supply
- * (runner_supply.h) gives each of our own jobs its runner. next_wakeup() is the one list of timers the loop waits for.
+ * (runner_supply.h) gives each of our own jobs its runner. next_wakeup() is
+ * the one list of timers the loop waits for.
  *
  * A connection has one role (server_impl.h: Role), set by set_role, which
- * keeps the indexes from a job to its runner and its overflow
- * submitter. Here too: restart and re-attach of running jobs.
+ * keeps the indexes from a job to its runner and its overflow submitter.
+ * What the server owns besides (server_impl.h: Server's fields) are objects
+ * of their own files: the ledger, the waits, the runner supply, the GPU
+ * broker, the bounds on other users, the queue's files and the log.
  */
 #include "server.h"
 #include "server_impl.h"

@@ -1,10 +1,11 @@
 /*
  * server_impl.h — the inside of the server, shared by its two files and by
  * nothing else: server.cpp (the loop, connections and their roles,
- * restart and re-attach) and handlers.cpp (the
- * handler table with each message's access rule, and every handler).
- * The queue changes only through the ledger (ledger.h); what connections
- * wait for is kept by waits (waits.h). Outside, server.h is all there is.
+ * restart and re-attach) and handlers.cpp (the handler table with each
+ * message's access rule, and every handler). The queue changes only through
+ * the ledger (ledger.h); what connections wait for is kept by waits
+ * (waits.h); the other subsystems are objects the Server owns (its fields).
+ * Outside, server.h is all there is.
  */
 #pragma once
 
@@ -235,11 +236,11 @@ constexpr size_t kStreamHigh = 256u << 10;      // a long answer is made in piec
 // connection that runs one), or a connection saying what it is.
 enum Kind : uint8_t { kRequest, kChange, kReport, kHello };
 
-// Who may send it (design.md "Access"), checked before the handler runs,
+// Who may send it (README, "Security"), checked before the handler runs,
 // except kJobOwner, which the handler checks once it has found the job
 // (may_manage). Every refusal says why, with the table's verb.
 enum Access : uint8_t {
-    kAnyone,      // every user (other users' requests are bounded: design.md "Trust")
+    kAnyone,      // every user (other users' requests are bounded: bounds.h)
     kAdmin,       // the server's owner or root only
     kJobOwner,    // the job's owner, the server's owner or root
     kServerUid,   // the server's own processes only (anything else is a protocol error)
