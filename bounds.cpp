@@ -104,3 +104,26 @@ void Bounds::forget_if_empty(uid_t uid) {
     auto it = users_.find(uid);
     if (it != users_.end() && it->second.empty()) users_.erase(it);
 }
+
+void Bounds::set_job_caps(size_t jobs, size_t bytes) {
+    limits_.user_jobs = jobs;
+    limits_.user_bytes = bytes;
+}
+
+bool Bounds::may_queue(uid_t uid, size_t jobs, size_t held, size_t bytes, std::string* why) const {
+    if (trusted(uid)) return true;
+    if (jobs >= limits_.user_jobs) {
+        *why = format("uid %u has %s queued or running here, the most that the queue's owner "
+                      "allows another user (TS_USER_MAXJOBS=%zu).\n",
+                      unsigned(uid), counted(jobs, "job", "jobs").c_str(), limits_.user_jobs);
+        return false;
+    }
+    if (held + bytes > limits_.user_bytes) {
+        *why = format("this job (%zu bytes) would take the jobs of uid %u in this queue past %zu "
+                      "bytes, the most that the queue's owner allows another user "
+                      "(TS_USER_MAXSIZE).\n",
+                      bytes, unsigned(uid), limits_.user_bytes);
+        return false;
+    }
+    return true;
+}

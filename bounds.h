@@ -11,7 +11,9 @@
  * release() gives all of it back when the connection goes, so a count
  * can never be left behind by an error path. Per-user totals live in one
  * Usage per uid: a new per-user bound (a cap on queued jobs, a fair share)
- * is one more field there and one more charge method here.
+ * is one more field there and one more charge method here. The caps on
+ * another user's jobs in the queue are checked here too (may_queue), from
+ * the counts the queue keeps (Queue::usage).
  *
  * Bounds knows no sockets and no connections list: the server says how many
  * plain connections a user has (a connection that becomes a job's runner
@@ -38,6 +40,8 @@ struct BoundLimits {
     size_t user_input = kUserMaxInput;
     size_t user_unread = kUserMaxPending;
     double log_every = kOtherLogEvery;
+    size_t user_jobs = 1000;              // queued and running jobs (TS_USER_MAXJOBS)
+    size_t user_bytes = size_t(64) << 20; // bytes of those jobs (TS_USER_MAXSIZE)
 };
 
 /* What one connection holds against its user's bounds. Written by Bounds only. */
@@ -64,6 +68,8 @@ public:
     /* The server may hold n descriptors: other users together get all but
      * kFdReserve of them (half, when there are few). */
     void set_descriptors(size_t n);
+    /* The caps on another user's jobs in the queue (the queue's settings). */
+    void set_job_caps(size_t jobs, size_t bytes);
 
     /* A new connection of uid, whose user holds `plain` other connections
      * that are not a job's runner. True (and counted, for another user)
@@ -80,6 +86,11 @@ public:
     void release_unread(Charges* c);
     /* The connection is gone: everything it held is given back. */
     void release(Charges* c);
+
+    /* A job of `bytes` of uid's, who has `jobs` queued or running holding
+     * `held` bytes (Queue::usage): true when it may be queued; else false
+     * with *why, which names the cap and who may raise it. */
+    bool may_queue(uid_t uid, size_t jobs, size_t held, size_t bytes, std::string* why) const;
 
     /* A line about another user is to be logged now: true, with *left_out
      * the lines left out since the last one; false (and counted) when one

@@ -18,7 +18,7 @@
 
 using proto::MsgType;
 
-const Handler kHandlers[] = {
+const Handler Server::kHandlers[] = {
     {MsgType::KillServer, 0, false, kRequest, kAdmin, "stop the server", true, &Server::on_kill_server},
     {MsgType::List, 0, false, kRequest, kAnyone, nullptr, false, &Server::on_list},
     {MsgType::Submit, sizeof(proto::Submit), true, kChange, kAnyone, nullptr, false, &Server::on_submit},
@@ -42,7 +42,8 @@ const Handler kHandlers[] = {
     {MsgType::GpuList, 0, false, kRequest, kAnyone, nullptr, false, &Server::on_gpu_list},
 };
 
-const Handler* handler_of(MsgType t) {
+/* The row of kHandlers for a message type, or nullptr. */
+const Handler* Server::handler_of(MsgType t) {
     for (const Handler& h : kHandlers)
         if (h.type == t) return &h;
     return nullptr;
@@ -182,7 +183,7 @@ void Server::resubmitted(Conn& c, Job& j) {
             error(c, format("The job %i was queued already, and its client is gone.\n", j.id));
             return;
         }
-        queue_.client_back(j.id);
+        ledger_->reattached(j.id, 0);
     }
     if (j.state == JobState::Overflow) {
         if (j.spec.flags & proto::kNoBlock) {   // -B: refused, as the first time would have
@@ -368,23 +369,11 @@ void Server::on_swap(Conn& c, const Frame& f) {
 
 /* Another user's jobs are bounded in number and size (the owner's are not). */
 bool Server::may_queue(Conn& c, const JobSpec& spec) {
-    if (c.trusted) return true;
     const Queue::Usage& u = queue_.usage(c.uid);
-    if (u.waiting >= cfg_.user_max_jobs) {
-        error(c, format("uid %u has %s queued or running here, the most that the queue's owner "
-                        "allows another user (TS_USER_MAXJOBS=%zu).\n",
-                        unsigned(c.uid), counted(u.waiting, "job", "jobs").c_str(), cfg_.user_max_jobs));
-        return false;
-    }
-    size_t bytes = Queue::spec_bytes(spec);
-    if (u.bytes + bytes > cfg_.user_max_size) {
-        error(c, format("this job (%zu bytes) would take the jobs of uid %u in this queue past %zu "
-                        "bytes, the most that the queue's owner allows another user "
-                        "(TS_USER_MAXSIZE).\n",
-                        bytes, unsigned(c.uid), cfg_.user_max_size));
-        return false;
-    }
-    return true;
+    std::string why;
+    if (bounds_.may_queue(c.uid, u.waiting, u.bytes, Queue::spec_bytes(spec), &why)) return true;
+    error(c, why);
+    return false;
 }
 
 /* kJobOwner: a job's owner, the server's owner and root may change a job. */
@@ -418,9 +407,8 @@ void Server::on_attach(Conn& c, const Frame& f) {
     }
     bool ours = !j->spec.run_by_client();
     set_role(c, ours ? Role::Runner : Role::ClientRunner, a.id);
-    queue_.client_back(a.id);
     // The pid the kernel gives (SO_PEERCRED), not the one the message claims.
-    if (ours && c.pid > 0) queue_.set_runner(a.id, c.pid);
+    ledger_->reattached(a.id, ours ? c.pid : 0);
     log_other(c.uid, format("job %d: its %s is back", a.id, ours ? "runner" : "client"));
     if (j->state == JobState::Running && !a.started) send_run(c, *j, false, false);   // its Run was lost with the old server
 }
@@ -483,7 +471,7 @@ void Server::on_wait(Conn& c, const Frame& f) {
         reply(c, encode(MsgType::WaitDone, w));
         return;
     }
-    set_role(c, Role::Waiter, j->id);
+    set_role(c, Role::Waiter);
     Deferred d;
     d.ends.insert(j->id);
     waits_.add(c, std::move(d));   // answered by deferred_done

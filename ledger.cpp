@@ -8,7 +8,10 @@
 
 #include "journal.h"
 
-void Ledger::tell(const Change& c) {
+/* Listeners hear whose job it was (a removed job is gone already: remove says). */
+void Ledger::tell(Change c) {
+    if (c.owner == uid_t(-1) && c.id >= 0)
+        if (const Job* j = queue_->find(c.id)) c.owner = j->spec.uid;
     for (LedgerListener* l : listeners_) l->on_change(c);
 }
 
@@ -23,9 +26,11 @@ bool Ledger::add(JobSpec spec, double wall, double mono, JobId* id) {
 }
 
 bool Ledger::remove(JobId id) {
+    const Job* j = queue_->find(id);
+    uid_t owner = j ? j->spec.uid : uid_t(-1);
     if (!queue_->remove(id)) return false;
     journal_->removed(id);
-    tell({ChangeKind::Removed, id});
+    tell({ChangeKind::Removed, id, -1, nullptr, owner});
     return true;
 }
 
@@ -137,6 +142,18 @@ bool Ledger::unstart(JobId id) {
     journal_->unstarted(id);
     tell({ChangeKind::Unstarted, id});
     return true;
+}
+
+void Ledger::reattached(JobId id, pid_t pid) {
+    queue_->client_back(id);
+    if (pid > 0) queue_->set_runner(id, pid);
+    tell({ChangeKind::Reattached, id});
+}
+
+bool Ledger::writable() {
+    (void)journal_->at_path();   // a removed journal is written again before the change, not after
+    bool ok = !failing() || journal_->recover(*queue_);
+    return ok && journal_->room();
 }
 
 bool Ledger::failing() const { return !journal_->ok() || journal_->pending(); }

@@ -14,8 +14,9 @@
  *   is undone (start answers false): a crash can never run a job twice;
  * - the rest (a runner's pid, a start or end reported, an unstart) happened
  *   already: a record that cannot be written is kept in memory
- *   (Journal::pending) and saved by the next snapshot, and the server
- *   acknowledges nothing that depends on it until then.
+ *   (Journal::pending) and saved by the next snapshot, and a runner is not
+ *   told Done (so it keeps the job's result) until then. A waiter (-w) is
+ *   told at once: what it hears is true of the job, only not on disk yet.
  * A job's end is recorded once, whichever way it ends (its runner reports
  * it, it is lost, or the scheduler skips it for a failed dependency).
  */
@@ -42,6 +43,7 @@ enum class ChangeKind : uint8_t {
     Running,      // its runner reported the start: the job runs
     Ended,        // finished, lost or skipped (result)
     Unstarted,    // a started job went back to the queue: it never ran
+    Reattached,   // after a restart, its runner or client is back (nothing to journal)
     Admitted,     // an overflow job let into the queue
     Cleared,      // -C: the finished list forgotten
     Slots,        // -S
@@ -53,6 +55,7 @@ struct Change {
     JobId id = -1;
     JobId other = -1;                  // Swapped, MovedBefore
     const JobResult* result = nullptr; // Ended
+    uid_t owner = uid_t(-1);           // the job's owner (-1: a change of the whole queue)
 };
 
 /* Whoever wants to hear of every change of the queue (after it is made and
@@ -104,7 +107,15 @@ public:
     bool end(JobId id, const JobResult& r, double end);
     /* A started job that never ran goes back to the queue. */
     bool unstart(JobId id);
+    /* After a restart, a job's runner (pid, as the kernel says; 0: not
+     * known) or client is back. Nothing is journaled: the runner is the one
+     * the journal names, and waiting for it is no state a restart keeps. */
+    void reattached(JobId id, pid_t pid);
 
+    /* Whether a change a client asks for may be made now: the journal works,
+     * or works again when tried now (a client waits for the answer: no
+     * back-off), with room ahead. A removed journal is written again first. */
+    bool writable();
     // A journal that cannot be written (a full disk, a removed directory).
     bool failing() const;
     /* Try to write it whole again, at most as often as the back-off allows
@@ -113,7 +124,7 @@ public:
     double recover_at() const { return next_recover_; }   // the next try, while failing
 
 private:
-    void tell(const Change& c);
+    void tell(Change c);
     void ended(JobId id, const JobResult& r, double end);
 
     Queue* queue_;

@@ -66,7 +66,7 @@ Server::Server(Fd listener, std::string path, ServerConfig cfg, std::unique_ptr<
     : listener_(std::move(listener)), path_(std::move(path)), log_(path_ + ".error"), files_(path_, getuid(), &log_),
       harness_(harness_launcher != nullptr),
       supply_(this, std::move(harness_launcher)), cfg_(std::move(cfg)),
-      gpus_(cfg_, queue_, GpuBroker::process_probe(cfg_), [this](const std::string& line) { log("%s", line.c_str()); }) {
+      gpus_(cfg_, queue_, nullptr, [this](const std::string& line) { log("%s", line.c_str()); }) {
     if (!harness_) files_.socket_made();   // the socket the starting client just made for us
     std::string why;
     if (!log_.open(&why)) {
@@ -188,12 +188,12 @@ bool Server::settle_settings() {
         (void)ledger_->settings(mine);   // on failure, the next snapshot has them
     }
     journal_->set_sync(cfg_.fsync);
-    gpus_.set_probe(GpuBroker::process_probe(cfg_));
     return true;
 }
 
 /* The settings read at start (config.h): notes to the log, bounds to the queue. */
 void Server::configure() {
+    gpus_.set_probe(GpuBroker::process_probe(cfg_));   // with the settings that hold now
     for (const std::string& n : cfg_.notes) log("%s", n.c_str());
     if (!cfg_.error.empty()) {
         startup_error_ = cfg_.error;
@@ -201,6 +201,7 @@ void Server::configure() {
     }
     if (cfg_.max_jobs) queue_.set_max_jobs(cfg_.max_jobs);
     queue_.set_max_finished(cfg_.max_finished);
+    bounds_.set_job_caps(cfg_.user_max_jobs, cfg_.user_max_size);
     struct rlimit rl;
     // Descriptors: as many as allowed, and some always kept for the owner and runners.
     if (!harness_ && getrlimit(RLIMIT_NOFILE, &rl) == 0) {
@@ -270,6 +271,7 @@ double Server::next_wakeup(double now) const {
     else at(supply_.start_after());                                       // starts put off for lack of resources
     at(gpus_.wakeup(now));                                                // a probe, settling GPUs, the next probe
     at(waits_.next_deadline());                                           // a deferred answer's deadline (--gpu-list)
+    if (waits_.has_ready()) at(now);                                      // a held request is ready to run again
     if (!harness_) at(files_.next_check());                               // the socket, journal and log files
     return wake;
 }
@@ -350,9 +352,7 @@ void Server::recover_journal(double now) {
 /* A change may be made only if the journal can record it: else the client
  * hears why, and nothing changes. */
 bool Server::writable(Conn& c, const char* outcome) {
-    (void)journal_->at_path();   // a removed journal is written again before the change, not after
-    bool ok = (journal_->ok() && !journal_->pending()) || journal_->recover(queue_);
-    if (ok && journal_->room()) return true;
+    if (ledger_->writable()) return true;
     error(c, format("the queue's journal cannot be written: %s; %s.\n", journal_->why().c_str(), outcome));
     return false;
 }
@@ -694,7 +694,7 @@ void Server::set_role(Conn& c, Role r, JobId id) {
     case Role::Spare: break;
     }
     c.role = r;
-    c.job = r == Role::Client || r == Role::Spare ? -1 : id;
+    c.job = r == Role::Client || r == Role::Spare || r == Role::Waiter ? -1 : id;
     switch (r) {
     case Role::Runner:
     case Role::ClientRunner: runners_[id] = &c; break;

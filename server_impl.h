@@ -48,11 +48,13 @@ struct TextStream {
     size_t next = 0;
 };
 
-/* What a connection is. A plain Client asks once and is answered; every
- * other role belongs to one job (Conn::job), except Spare. */
+/* What a connection is. A plain Client asks once and is answered; a
+ * Waiter waits for what its Deferred request names (Server::waits_, any
+ * number of jobs); every other role belongs to one job (Conn::job), except
+ * Spare. */
 enum class Role : uint8_t {
     Client,        // one request, one answer, closed by the server
-    Waiter,        // -w (and -t, -c): answered when its job ends (its Deferred in Server::waits_)
+    Waiter,        // -w (and -t, -c): answered when its Deferred request is satisfied
     Overflow,      // submitted while the queue was full: its id comes when there is room
     Runner,        // a runner of the server's (forked here, or a spare given its job)
     ClientRunner,  // a -f client, or another user's ts: it runs its own job when told Run
@@ -62,7 +64,7 @@ enum class Role : uint8_t {
 struct Conn {
     Fd fd;
     Role role = Role::Client;
-    JobId job = -1;                     // the job of every role but Client and Spare
+    JobId job = -1;                     // the job of every role but Client, Waiter and Spare
     std::string in, out;
     bool dead = false;
     bool lost = false;                  // conn_lost has run for it
@@ -82,6 +84,34 @@ struct Conn {
     bool runs_job() const { return role == Role::Runner || role == Role::ClientRunner; }
 };
 
+class Server;
+
+// What a message is: a request of a Client (one that changes the queue is
+// refused while the journal fails), a runner's report on its job (only on a
+// connection that runs one), or a connection saying what it is.
+enum Kind : uint8_t { kRequest, kChange, kReport, kHello };
+
+// Who may send it (README, "Security"), checked before the handler runs,
+// except kJobOwner, which the handler checks once it has found the job
+// (may_manage). Every refusal says why, with the table's verb.
+enum Access : uint8_t {
+    kAnyone,      // every user (other users' requests are bounded: bounds.h)
+    kAdmin,       // the server's owner or root only
+    kJobOwner,    // the job's owner, the server's owner or root
+    kServerUid,   // the server's own processes only (anything else is a protocol error)
+};
+
+struct Handler {
+    proto::MsgType type;
+    size_t body;        // exact size, or minimum size when tail
+    bool tail;
+    Kind kind;
+    Access access;
+    const char* verb;   // for a refusal: "... may <verb>"
+    bool old_ok;        // also served to peers of kOldestRunnerVersion (runners and waiters of the release before)
+    void (Server::*fn)(Conn&, const Frame&);
+};
+
 class Server : private SupplyHost {
 public:
     Server(Fd listener, std::string path, ServerConfig cfg, std::unique_ptr<Launcher> harness_launcher = nullptr);
@@ -95,6 +125,16 @@ public:
     /* What the starting client is told even when the start works (run_server). */
     const std::vector<std::string>& startup_notes() const { return startup_notes_; }
 
+    /* For run_server: the queue's guard, held for life; the socket removed at a refused start. */
+    void hold_guard(Fd guard);
+    void unlink_socket() { files_.unlink_socket(); }
+    size_t gpu_asked() const { return gpus_.asked(); }   // for ServerHarness
+
+private:
+    // The handlers (handlers.cpp), each a row of kHandlers.
+    static const Handler kHandlers[];
+    static const Handler* handler_of(proto::MsgType t);
+    const Handler* handling_ = nullptr;   // the handler dispatch is running (its access rule)
     void on_kill_server(Conn& c, const Frame& f);
     void on_list(Conn& c, const Frame& f);
     void on_submit(Conn& c, const Frame& f);
@@ -126,11 +166,8 @@ public:
     void on_unstarted(Conn& c, const Frame& f);
     void on_not_run(Conn& c, const Frame& f);
     void on_gpu_list(Conn& c, const Frame& f);
-    const struct Handler* handling_ = nullptr;   // the handler dispatch is running (its access rule)
     void configure();
-    void hold_guard(Fd guard);
     void check_files(double now);
-    void unlink_socket() { files_.unlink_socket(); }
     bool settle_settings();
     bool may_serve();
     bool admit(Conn& c);
@@ -150,14 +187,12 @@ public:
     pid_t checked_pid(const Conn& c, const Job& j, pid_t pid);
     // GPUs: the broker (gpus_) decides; these talk to the connections that wait for its probe.
     void gpu_take(double now);
-    size_t gpu_asked() const { return gpus_.asked(); }
     void want_probe(double now);
     void gpu_probed();
     bool gpu_check_submit(Conn& c, const Frame& f, const JobSpec& spec);
     void gpus_started(Job& j);
     void send_run(Conn& c, const Job& j, bool skip, bool last);
 
-private:
     void accept_all();
     void read_conn(Conn& c);
     void dispatch(Conn& c, const Frame& f);
@@ -231,31 +266,6 @@ constexpr uint32_t kRunnerMaxFrame = 64u << 10; // what another user's runner re
 constexpr double kIdleLimit = 10.0;             // to send a first request, or the rest of a frame
 constexpr size_t kStreamHigh = 256u << 10;      // a long answer is made in pieces of this size
 
-// What a message is: a request of a Client (one that changes the queue is
-// refused while the journal fails), a runner's report on its job (only on a
-// connection that runs one), or a connection saying what it is.
-enum Kind : uint8_t { kRequest, kChange, kReport, kHello };
-
-// Who may send it (README, "Security"), checked before the handler runs,
-// except kJobOwner, which the handler checks once it has found the job
-// (may_manage). Every refusal says why, with the table's verb.
-enum Access : uint8_t {
-    kAnyone,      // every user (other users' requests are bounded: bounds.h)
-    kAdmin,       // the server's owner or root only
-    kJobOwner,    // the job's owner, the server's owner or root
-    kServerUid,   // the server's own processes only (anything else is a protocol error)
-};
-
-struct Handler {
-    proto::MsgType type;
-    size_t body;        // exact size, or minimum size when tail
-    bool tail;
-    Kind kind;
-    Access access;
-    const char* verb;   // for a refusal: "... may <verb>"
-    bool old_ok;        // also served to peers of kOldestRunnerVersion (runners and waiters of the release before)
-    void (Server::*fn)(Conn&, const Frame&);
-};
 
 
 inline double us_to_s(int64_t us) { return double(us) / 1e6; }
@@ -266,5 +276,3 @@ constexpr double kReattachGrace = 5.0;
 // How long --gpu-list waits for a probe before it answers with the last one.
 constexpr double kGpuListWait = 2.0;
 
-/* The row of kHandlers (handlers.cpp) for a message type, or nullptr. */
-const Handler* handler_of(proto::MsgType t);

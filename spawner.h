@@ -68,12 +68,19 @@ enum class Ahead : uint8_t {
  * say Spare, and are sent the oldest order that waits (RunnerSupply).
  *
  * The process launcher (process_launcher) forks in start() and asks its
- * spawner in ask_ahead(). A remote executor, such as one that submits to
- * Slurm, implements ask_ahead() only: each ask submits a job (sbatch) whose
- * script runs a ts runner that connects back to the socket, says Spare and
- * runs the order it is sent; unread_asks() counts those still pending in
- * the cluster's queue, and start() fails with EAGAIN (the job then waits in
- * ts's queue, and is tried again later, never run twice). */
+ * spawner in ask_ahead(). A launcher must implement start() only: without
+ * runners ahead (ask_ahead answers None), every job's runner comes from
+ * start(), at once, or the job waits in the queue (LaunchError) and is
+ * tried again, never run twice.
+ *
+ * Another executor keeps the runner: a runner is the job's agent on the
+ * server's socket (it reports the start and the end, carries out -k, and
+ * re-attaches after a restart), and an AF_UNIX socket reaches no other
+ * machine. So an executor that runs jobs on a cluster (Slurm) implements
+ * start() as a runner made here whose job is the cluster's (srun, or
+ * sbatch --wait): the journal, -k (the runner signals its child, which
+ * scancel-s), re-attach and every rule of the queue stay as they are, and
+ * cancelling a job is the runner's business, not the launcher's. */
 class Launcher {
 public:
     virtual ~Launcher() = default;

@@ -6,6 +6,7 @@
 #include <algorithm>
 
 void Waits::add(Conn& c, Deferred d) {
+    (void)drop(c);   // one request a connection: never two indexed for it
     for (JobId id : d.ends) by_job_.emplace(id, &c);
     for (JobId id : d.starts)
         if (!d.ends.count(id)) by_job_.emplace(id, &c);

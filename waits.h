@@ -54,7 +54,8 @@ public:
     using Wake = std::function<void(Conn& c, Deferred d)>;
     explicit Waits(Wake wake) : wake_(std::move(wake)) {}
 
-    /* c waits for d (it waited for nothing else). One that waits for nothing is woken at once. */
+    /* c waits for d, and for nothing else (what it waited for before is
+     * forgotten). One that waits for nothing is woken at once. */
     void add(Conn& c, Deferred d);
     /* What c waits for (or, satisfied, waits to be dispatched with); nullptr: nothing. */
     const Deferred* find(const Conn& c) const;
@@ -71,6 +72,7 @@ public:
     /* Held requests whose wait is over, in the order they were made: the loop dispatches them. */
     std::vector<std::pair<Conn*, Deferred>> take_ready();
     size_t size() const { return waits_.size() + ready_.size(); }
+    bool has_ready() const { return !ready_.empty(); }   // take_ready() has something
 
 private:
     struct Entry {

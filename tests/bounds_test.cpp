@@ -155,3 +155,19 @@ TEST(Bounds, LogLinesAboutOtherUsersAreRateLimited) {
 }
 
 }  // namespace
+
+TEST(Bounds, JobsOfAnotherUserAreCappedInNumberAndSize) {
+    Bounds b(kOwner);
+    b.set_job_caps(3, 1000);
+    std::string why;
+    EXPECT_TRUE(b.may_queue(kAlice, 2, 0, 10, &why));
+    EXPECT_FALSE(b.may_queue(kAlice, 3, 0, 10, &why));
+    EXPECT_NE(why.find("uid 2000 has 3 jobs queued or running here"), std::string::npos) << why;
+    EXPECT_NE(why.find("TS_USER_MAXJOBS=3"), std::string::npos) << why;
+    why.clear();
+    EXPECT_TRUE(b.may_queue(kAlice, 0, 990, 10, &why)) << "exactly at the size cap";
+    EXPECT_FALSE(b.may_queue(kAlice, 0, 990, 11, &why));
+    EXPECT_NE(why.find("this job (11 bytes) would take the jobs of uid 2000 in this queue past 1000 bytes"),
+              std::string::npos) << why;
+    for (uid_t uid : {kOwner, uid_t(0)}) EXPECT_TRUE(b.may_queue(uid, 1u << 30, 1u << 30, 1u << 30, &why));
+}

@@ -213,3 +213,63 @@ TEST_F(LedgerTest, AFailingJournalIsTriedAgainWithABackOffUntilItWorks) {
     EXPECT_EQ(ledger_->recover_at(), 0);
     EXPECT_EQ(replayed()->size(), 1u) << "the snapshot holds the queue";
 }
+
+TEST_F(LedgerTest, AdmissionClearSettingsResumeAndReattachAreJournaledOrHeardAsTheyShouldBe) {
+    // The settings first: they are written as a snapshot of the whole queue.
+    EXPECT_TRUE(ledger_->settings(QueueSettings{{"TS_FSYNC", "1"}}));
+    EXPECT_EQ(rec_.count(ChangeKind::Settings), 1u);
+    queue_->set_max_jobs(2);   // TS_MAXCONN: the second job waits for room
+    ledger_->slots(1);
+    JobId a = add("a");
+    JobSpec spec = cmd("b");
+    spec.uid = 4242;
+    JobId b = -1;
+    ASSERT_TRUE(ledger_->add(spec, 1700000000, 0, &b));
+    ASSERT_EQ(queue_->find(b)->state, JobState::Overflow);
+    Decisions dec = ledger_->schedule(nullptr, 1700000001);
+    ASSERT_EQ(dec.start, std::vector<JobId>{a});
+    ASSERT_TRUE(ledger_->start(a));
+    EXPECT_TRUE(ledger_->end(a, JobResult(), 1700000002));
+    EXPECT_EQ(ledger_->admit_overflow(), std::vector<JobId>{b});
+    EXPECT_EQ(rec_.count(ChangeKind::Admitted, b), 1u);
+    EXPECT_EQ(rec_.seen.back().owner, 4242u) << "listeners hear whose job it is";
+    ledger_->clear();
+    EXPECT_EQ(rec_.count(ChangeKind::Cleared), 1u);
+
+    // A queued job whose runner comes back after a restart runs (resume).
+    queue_->set_max_jobs(0);
+    JobId c = add("c");
+    EXPECT_TRUE(ledger_->resume(c));
+    EXPECT_EQ(rec_.count(ChangeKind::Started, c), 1u);
+    ledger_->reattached(c, 777);
+    EXPECT_EQ(queue_->find(c)->runner_pid, 777);
+    EXPECT_EQ(rec_.count(ChangeKind::Reattached, c), 1u);
+    JobId d = -1;
+    ASSERT_TRUE(ledger_->add(spec, 1700000003, 0, &d));
+    EXPECT_TRUE(ledger_->remove(d));
+    EXPECT_EQ(rec_.seen.back().owner, 4242u) << "a removed job's owner is heard too";
+    auto q = replayed();
+    ASSERT_NE(q->find(c), nullptr);
+    EXPECT_EQ(q->find(c)->state, JobState::Running) << "resume is journaled";
+    EXPECT_EQ(q->find(d), nullptr);
+    ASSERT_NE(q->find(b), nullptr);
+    EXPECT_EQ(q->find(b)->state, JobState::Queued) << "the admission is journaled";
+    EXPECT_TRUE(q->finished_list().empty()) << "-C is journaled";
+    Journal j(path_, q.get(), [](const std::string&) {});
+    ASSERT_TRUE(j.settings().has_value());
+    EXPECT_EQ(j.settings()->at("TS_FSYNC"), "1");
+}
+
+TEST_F(LedgerTest, AClientsChangeWaitsForNoBackOffAndFindsARemovedJournalWrittenAgain) {
+    add("a");
+    ASSERT_EQ(unlink(path_.c_str()), 0);   // a cleaner took the journal
+    EXPECT_TRUE(ledger_->writable()) << "written again, from the queue, before the change";
+    EXPECT_GE(size(), 0) << "the journal is back at its path";
+    EXPECT_EQ(replayed()->size(), 1u);
+    ASSERT_EQ(system(("rm -rf '" + dir_ + "'").c_str()), 0);   // now its directory too: it cannot be
+    EXPECT_FALSE(ledger_->writable());
+    ASSERT_EQ(mkdir(dir_.c_str(), 0700), 0);
+    bool ok = false;   // the journal writes a snapshot at most every 0.2 s of the real clock
+    for (double deadline = mono_now() + 5; !ok && mono_now() < deadline; usleep(20000)) ok = ledger_->writable();
+    EXPECT_TRUE(ok) << "tried at once when a client asks, without the loop's back-off";
+}

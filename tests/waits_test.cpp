@@ -141,6 +141,19 @@ TEST_F(WaitsTest, AConnectionThatGoesLeavesNothingBehind) {
     EXPECT_FALSE(waits_.drop(a_));
 }
 
+TEST_F(WaitsTest, ASecondRequestReplacesTheFirstAndLeavesNoIndexBehind) {
+    waits_.add(a_, ends({1}));
+    waits_.add(a_, ends({2}));   // the first is forgotten
+    EXPECT_EQ(waits_.size(), 1u);
+    ASSERT_NE(waits_.find(a_), nullptr);
+    EXPECT_EQ(waits_.find(a_)->ends, std::set<JobId>{2});
+    ASSERT_TRUE(waits_.drop(a_));
+    tell(ChangeKind::Ended, 1);   // no index points at the connection any more
+    tell(ChangeKind::Ended, 2);
+    EXPECT_TRUE(woken_.empty());
+    EXPECT_EQ(waits_.size(), 0u);
+}
+
 /* Through the ledger: the end of jobs in a queue wakes their waiter once. */
 TEST_F(WaitsTest, TheLedgerWakesWaitersOfSeveralJobs) {
     Queue q;
