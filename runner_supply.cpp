@@ -1,5 +1,6 @@
 /*
- * runner_supply.cpp — see runner_supply.h.
+ * runner_supply.cpp — which of the server's own jobs gets which runner, and
+ * when: spares, the wait for one, runners forked here, the back-off (runner_supply.h).
  */
 #include "runner_supply.h"
 
