@@ -8,10 +8,12 @@
  * spare (oldest first; after kSpareWait they get a runner forked here),
  * and the back-off when descriptors or processes run out (a job that
  * cannot get a runner goes back to the queue, and no job starts for a
- * while, longer each time; the log says so once a shortage).
+ * while, longer each time; the log says so once a shortage), and how many
+ * of a job's runners ended before it started.
  *
- * It never sees the queue, the journal or a connection's insides: what it
- * needs of the server goes through SupplyHost, so that tests drive it with
+ * It never sees the queue, the journal or a connection's insides (it hears
+ * of jobs that end as a listener of the ledger): what it needs of the
+ * server goes through SupplyHost, so that tests drive it with
  * a fake launcher and a fake host. Spares are the server's connections
  * (Conn), which the supply only points at.
  */

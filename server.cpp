@@ -66,7 +66,7 @@ Server::Server(Fd listener, std::string path, ServerConfig cfg, std::unique_ptr<
     : listener_(std::move(listener)), path_(std::move(path)), log_(path_ + ".error"), files_(path_, getuid(), &log_),
       harness_(harness_launcher != nullptr),
       supply_(this, std::move(harness_launcher)), cfg_(std::move(cfg)),
-      gpus_(cfg_, queue_, nullptr, [this](const std::string& line) { log("%s", line.c_str()); }) {
+      gpus_(cfg_, queue_, GpuBroker::process_probe(cfg_), [this](const std::string& line) { log("%s", line.c_str()); }) {
     if (!harness_) files_.socket_made();   // the socket the starting client just made for us
     std::string why;
     if (!log_.open(&why)) {
@@ -193,7 +193,10 @@ bool Server::settle_settings() {
 
 /* The settings read at start (config.h): notes to the log, bounds to the queue. */
 void Server::configure() {
-    gpus_.set_probe(GpuBroker::process_probe(cfg_));   // with the settings that hold now
+    // The probe again, with the settings that hold now (the journal's may
+    // differ from the environment's); the one made at construction serves a
+    // server that stops before this.
+    gpus_.set_probe(GpuBroker::process_probe(cfg_));
     for (const std::string& n : cfg_.notes) log("%s", n.c_str());
     if (!cfg_.error.empty()) {
         startup_error_ = cfg_.error;
