@@ -314,6 +314,8 @@ JobSpec job_spec(const Options& o, bool send_env) {
     }
     s.depends = o.depends;
     s.depend_on = o.depend_on;
+    s.settings.set_ids(kSettingDepends, {o.more_depends.begin(), o.more_depends.end()});
+    s.settings.set_ids(kSettingAfter, {o.after.begin(), o.after.end()});
     capture_context(&s, send_env);
     return s;
 }

@@ -254,10 +254,7 @@ const GpuCard* GpuBroker::known_card(const std::string& uuid) const {
 /* A queued job that waits for its dependency, or for slots (-N), whatever the GPUs. */
 bool GpuBroker::waits_for_other_than_gpus(const Job& j) const {
     if (j.awaiting_client) return true;
-    if (j.depends && !j.dep_result) {
-        const Job* dep = queue_.find(j.depend_on);
-        if (dep && (dep->state == JobState::Queued || dep->state == JobState::Running)) return true;
-    }
+    if ((j.depends || j.has_more_deps()) && !queue_.waiting_for(j).empty()) return true;
     return queue_.max_slots() - queue_.busy_slots() < j.spec.num_slots;
 }
 

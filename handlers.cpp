@@ -314,7 +314,8 @@ void Server::on_info(Conn& c, const Frame& f) {
         error(c, r.id == -1 ? "No jobs.\n" : format("Job %i not finished or not running.\n", r.id));
         return;
     }
-    reply_text(c, info_text(*j, wall_now(), uid_, c.uid, gpus_.info(*j)));
+    std::string waits = waiting_text(queue_.waiting_for(*j));
+    reply_text(c, info_text(*j, wall_now(), uid_, c.uid, waits + gpus_.info(*j)));
 }
 
 void Server::on_remove(Conn& c, const Frame& f) {

@@ -21,10 +21,42 @@ std::string JobSpec::command() const {
     return s;
 }
 
-std::string Job::dep_prefix() const {
-    if (!depends) return std::string();
-    if (depend_on == -1) return "&& ";
-    return format("[%d]&& ", depend_on);
+/* "3,4,5" */
+static std::string id_list(const std::vector<int32_t>& ids) {
+    std::string s;
+    for (int32_t id : ids) s += (s.empty() ? "" : ",") + std::to_string(id);
+    return s;
+}
+
+std::string Job::dep_prefix(bool show_unresolved) const {
+    std::string s;
+    std::vector<int32_t> after = spec.settings.after();
+    if (!after.empty()) s = "[" + id_list(after) + "]; ";
+    std::vector<int32_t> must = spec.settings.more_depends();
+    if (depends && depend_on != -1) must.insert(must.begin(), depend_on);
+    if (!must.empty()) return s + "[" + id_list(must) + "]&& ";
+    if (depends && show_unresolved) s += "&& ";
+    return s;
+}
+
+bool Job::has_more_deps() const {
+    return spec.settings.bytes(kSettingDepends) || spec.settings.bytes(kSettingAfter);
+}
+
+const std::vector<std::pair<JobId, int>> Job::kNoResults;
+
+const std::vector<std::pair<JobId, int>>& Job::more_results() const {
+    return results_ ? *results_.operator->() : kNoResults;
+}
+
+void Job::learn_result(JobId dep, int errorlevel) {
+    if (!learned(dep)) results_.make().emplace_back(dep, errorlevel);
+}
+
+const int* Job::learned(JobId dep) const {
+    for (const auto& r : more_results())
+        if (r.first == dep) return &r.second;
+    return nullptr;
 }
 
 // ------------------------------------------------------------ lifecycle
@@ -248,7 +280,9 @@ void Queue::relink_dependencies() {
     for (const auto& [id, e] : jobs_) {
         const Job& j = e.job;
         bool waiting = j.state == JobState::Queued || j.state == JobState::Overflow;
-        if (!waiting || !j.depends || j.dep_result) continue;
+        if (!waiting) continue;
+        link_more_deps(j);
+        if (!j.depends || j.dep_result) continue;
         const Job* dep = find(j.depend_on);
         if (dep && dep->state != JobState::Finished && dep->state != JobState::Skipped)
             dependents_[j.depend_on].push_back(id);
@@ -312,6 +346,7 @@ std::vector<JobId> Queue::admit_overflow() {
  * means the newest job still queued or running, unless a newer one has
  * already finished, in which case the result of what finished last decides. */
 void Queue::resolve_dependency(Job& j) {
+    link_more_deps(j);
     if (!j.spec.depends) return;
     j.depends = true;
     if (j.spec.depend_on != -1) {
@@ -334,6 +369,60 @@ void Queue::resolve_dependency(Job& j) {
     j.depend_on = newest;
     const Job* f = newest >= 0 ? find(newest) : nullptr;
     j.dep_result = (f && newest > last_finished_id_) ? f->result.errorlevel : last_errorlevel_;
+}
+
+/* j waits for the end of each of its further dependencies still in the
+ * queue (one that is gone is decided when j is due). */
+void Queue::link_more_deps(const Job& j) {
+    if (!j.has_more_deps()) return;
+    std::vector<int32_t> ids = j.spec.settings.more_depends();
+    for (int32_t id : j.spec.settings.after()) ids.push_back(id);
+    std::sort(ids.begin(), ids.end());
+    ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+    for (int32_t id : ids) {
+        const Job* dep = find(id);
+        if (id == j.id || !dep || j.learned(id)) continue;
+        if (dep->state != JobState::Finished && dep->state != JobState::Skipped)
+            dependents_[id].push_back(j.id);
+    }
+}
+
+/* j no longer waits for anything (its add was undone). */
+void Queue::unlink_deps(const Job& j) {
+    std::vector<int32_t> ids = j.spec.settings.more_depends();
+    for (int32_t id : j.spec.settings.after()) ids.push_back(id);
+    if (j.depends) ids.push_back(j.depend_on);
+    for (int32_t id : ids) {
+        auto d = dependents_.find(id);
+        if (d == dependents_.end()) continue;
+        auto& v = d->second;
+        v.erase(std::remove(v.begin(), v.end(), j.id), v.end());
+        if (v.empty()) dependents_.erase(d);
+    }
+}
+
+std::optional<int> Queue::dep_end(const Job& j, JobId id, bool first) const {
+    if (first && j.dep_result) return j.dep_result;
+    if (!first) {
+        if (const int* r = j.learned(id)) return *r;
+        if (id == j.id) return -1;   // itself: it cannot end before it starts
+    }
+    const Job* dep = find(id);
+    if (dep && (dep->state == JobState::Queued || dep->state == JobState::Running)) return std::nullopt;
+    return dep ? dep->result.errorlevel : -1;
+}
+
+std::vector<JobId> Queue::waiting_for(const Job& j) const {
+    std::vector<JobId> out;
+    if (j.state != JobState::Queued && j.state != JobState::Overflow) return out;
+    if (j.depends && !dep_end(j, j.depend_on, true)) out.push_back(j.depend_on);
+    if (!j.has_more_deps()) return out;
+    std::vector<int32_t> ids = j.spec.settings.more_depends();
+    for (int32_t id : j.spec.settings.after()) ids.push_back(id);
+    for (int32_t id : ids)
+        if (!dep_end(j, id, false) && std::find(out.begin(), out.end(), id) == out.end())
+            out.push_back(id);
+    return out;
 }
 
 Decisions Queue::schedule(GpuPlan* gpus) {
@@ -372,15 +461,23 @@ bool Queue::room_for_any(const GpuPlan* gpus, Decisions* d) const {
  * it waits (its dependency is not decided yet, or a failed one is skipped
  * only with a free slot, as in task-spooler; a GPU job needs none to be). */
 Queue::DependencySays Queue::dependency_says(const Job& j, bool gpu) const {
-    if (!j.depends) return DependencySays::Start;
-    std::optional<int> result = j.dep_result;
-    if (!result) {
-        const Job* dep = find(j.depend_on);
-        if (dep && (dep->state == JobState::Queued || dep->state == JobState::Running))
-            return DependencySays::Wait;   // not decided yet; later jobs may go first
-        result = dep ? dep->result.errorlevel : -1;
+    if (!j.depends && !j.has_more_deps()) return DependencySays::Start;
+    bool wait = false, failed = false;
+    if (j.depends) {
+        std::optional<int> r = dep_end(j, j.depend_on, true);
+        wait = !r;   // not decided yet; later jobs may go first
+        failed = r && *r != 0;
     }
-    if (*result == 0) return DependencySays::Start;
+    if (j.has_more_deps()) {
+        for (int32_t id : j.spec.settings.more_depends()) {
+            std::optional<int> r = dep_end(j, id, false);
+            wait = wait || !r;
+            failed = failed || (r && *r != 0);
+        }
+        for (int32_t id : j.spec.settings.after()) wait = wait || !dep_end(j, id, false);
+    }
+    if (wait) return DependencySays::Wait;   // all of them end first
+    if (!failed) return DependencySays::Start;
     int free = max_slots_ - busy_;
     if (!gpu && (free <= 0 || free < j.spec.num_slots)) return DependencySays::Wait;
     return DependencySays::Skip;
@@ -448,16 +545,9 @@ JobResult Queue::lost_result(std::string why) {
 void Queue::cancel_add(JobId id) {
     Entry* e = entry(id);
     if (!e) return;
-    bool depends = e->job.depends;
-    JobId depend_on = e->job.depend_on;
+    Job gone = e->job;   // its dependencies, to unlink once it is out
     if (!move(*e, Op::CancelAdd, std::nullopt)) return;
-    if (depends) {   // it no longer waits for its dependency
-        auto d = dependents_.find(depend_on);
-        if (d != dependents_.end()) {
-            auto& v = d->second;
-            v.erase(std::remove(v.begin(), v.end(), id), v.end());
-        }
-    }
+    unlink_deps(gone);   // it no longer waits for them (its id may be given again)
     if (id == next_id_ - 1) --next_id_;
 }
 
@@ -512,7 +602,9 @@ void Queue::tell_dependents(JobId id, int errorlevel) {
     ++changes_;
     for (JobId d : it->second) {
         Job* j = find(d);
-        if (j && !j->dep_result) j->dep_result = errorlevel;
+        if (!j) continue;
+        if (j->depends && j->depend_on == id && !j->dep_result) j->dep_result = errorlevel;
+        if (j->has_more_deps()) j->learn_result(id, errorlevel);
     }
     dependents_.erase(it);
 }

@@ -173,9 +173,21 @@ struct Job {
     void drop_gpus() { gpu_.reset(); }
 
 
-    std::string dep_prefix() const;        // "", "&& " or "[N]&& "
+    // The dependencies beyond task-spooler's one (settings.h: -D A,B,C and
+    // --after), and the results of those that ended, learned when they did
+    // (a dependency may be forgotten right after, -nf): (id, errorlevel), saved.
+    bool has_more_deps() const;
+    const std::vector<std::pair<JobId, int>>& more_results() const;
+    void learn_result(JobId dep, int errorlevel);   // once per dependency
+    const int* learned(JobId dep) const;             // nullptr: not learned
+
+    /* -l's prefix: "", "&& " (a -d that found no job: only when
+     * show_unresolved), "[N]&& ", "[N,M]&& "; and "[A,B]; " first for --after. */
+    std::string dep_prefix(bool show_unresolved = true) const;
 
 private:
+    CopyBox<std::vector<std::pair<JobId, int>>> results_;
+    static const std::vector<std::pair<JobId, int>> kNoResults;
     CopyBox<JobGpus> gpu_;
     static const std::vector<std::string> kNone;
 };
@@ -228,8 +240,13 @@ public:
     Job* find(JobId id);
     const Job* find(JobId id) const;
 
+    /* The dependencies a queued job still waits for (not ended yet), in the
+     * order given: -D's (or -d's) first, then --after's. */
+    std::vector<JobId> waiting_for(const Job& j) const;
+
     /* Start every job that fits in the free slots, in queue order, and skip
-     * the jobs whose dependency failed. A GPU job (-G) needs its GPUs, which
+     * the jobs whose dependency failed (with several, once all have ended and
+     * any of -D's did not end well; --after's may end as they like). A GPU job (-G) needs its GPUs, which
      * gpus places (nullptr: none can be placed now), and slots only when it
      * asked for some (-N). */
     Decisions schedule(GpuPlan* gpus = nullptr);
@@ -326,6 +343,10 @@ private:
     Entry* entry(JobId id);
 
     void resolve_dependency(Job& j);
+    void link_more_deps(const Job& j);
+    void unlink_deps(const Job& j);
+    /* How dependency dep of j ended: nullopt while it may still run; -1 for one gone. */
+    std::optional<int> dep_end(const Job& j, JobId dep, bool first) const;
     // schedule(), one job at a time (jobs.cpp).
     enum class DependencySays { Start, Skip, Wait };
     bool room_for_any(const GpuPlan* gpus, Decisions* d) const;

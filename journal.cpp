@@ -100,6 +100,7 @@ enum JobTag : uint16_t {
     tSettings = 35,   // the job's settings, encoded as in its Submit (settings.h); absent: none
     tGpus = 36,       // the UUIDs of the GPUs it was given (gpu.h); absent: none
     tStartEnv = 37,   // what its GPUs put in its environment (NAME=value); absent: nothing
+    tDepResults = 38, // of its further dependencies (-D A,B,C; --after) that ended: int32 id, result pairs
 };
 
 int64_t us(double s) { return static_cast<int64_t>(s * 1e6); }
@@ -418,6 +419,26 @@ uint32_t crc_back(uint32_t c, std::string_view data) {
     return c;
 }
 
+/* tDepResults: (int32 id, int32 errorlevel) pairs. */
+static std::string encode_dep_results(const Job& j) {
+    std::string s;
+    for (const auto& [id, el] : j.more_results()) {
+        int32_t v[2] = {int32_t(id), int32_t(el)};
+        s.append(reinterpret_cast<const char*>(v), sizeof v);
+    }
+    return s;
+}
+
+static bool decode_dep_results(std::string_view v, Job* j) {
+    if (v.size() % 8 || v.size() / 8 > 2 * kMaxJobDeps) return false;
+    for (size_t at = 0; at < v.size(); at += 8) {
+        int32_t p[2];
+        std::memcpy(p, v.data() + at, sizeof p);
+        j->learn_result(p[0], p[1]);
+    }
+    return true;
+}
+
 std::string encode_job(const Job& j, uint32_t env_id) {
     Fields f;
     const JobSpec& s = j.spec;
@@ -445,6 +466,7 @@ std::string encode_job(const Job& j, uint32_t env_id) {
     f.num(tDepends, uint8_t(j.depends));
     f.num(tDependOn, int32_t(j.depend_on));
     if (j.dep_result) f.num(tDepResult, int32_t(*j.dep_result));
+    if (!j.more_results().empty()) f.bytes(tDepResults, encode_dep_results(j));
     if (j.pid) f.num(tPid, int32_t(j.pid));
     if (j.runner_pid) f.num(tRunnerPid, int32_t(j.runner_pid));
     f.num(tEnqueue, us(j.enqueue_time));
@@ -526,6 +548,7 @@ FieldIs state_field(uint16_t tag, std::string_view v, Job& j) {
     case tDepends: return read_if(num_into<uint8_t>(v, &j.depends));
     case tDependOn: return read_if(num_into<int32_t>(v, &j.depend_on));
     case tDepResult: return read_if(num_of(v, &i) && ((j.dep_result = i), true));
+    case tDepResults: return read_if(decode_dep_results(v, &j));
     case tPid: return read_if(num_into<int32_t>(v, &j.pid));
     case tRunnerPid: return read_if(num_into<int32_t>(v, &j.runner_pid));
     case tEnqueue: return read_if(num_of(v, &t) && ((j.enqueue_time = sec(t)), true));

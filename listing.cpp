@@ -74,7 +74,7 @@ std::string info_text(const Job& j, double now, uid_t server_uid, uid_t viewer, 
         if (!j.result.lost.empty()) s += "Lost: " + printable(j.result.lost) + "\n";
     }
     s += "Command: ";
-    if (j.depends && j.depend_on != -1) s += format("[%i]&& ", j.depend_on);
+    s += j.dep_prefix(false);
     s += printable(j.spec.command()) + "\n";
     s += format("Slots required: %i\n", j.spec.num_slots);
     s += gpu_lines;
@@ -92,6 +92,13 @@ std::string info_text(const Job& j, double now, uid_t server_uid, uid_t viewer, 
         if (started && j.end_time > 0) s += format("Time run: %fs\n", std::max(0.0, j.end_time - j.start_time));
     }
     return s;
+}
+
+std::string waiting_text(const std::vector<JobId>& deps) {
+    if (deps.empty()) return std::string();
+    std::string ids;
+    for (JobId id : deps) ids += (ids.empty() ? "" : ", ") + std::to_string(id);
+    return format("Waiting for job%s %s to end\n", deps.size() > 1 ? "s" : "", ids.c_str());
 }
 
 std::string list_text(const Queue& q) {

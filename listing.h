@@ -27,6 +27,9 @@ std::string list_header(int busy, int max);
  * and root; another user's is one escaped line, so it cannot fake others. */
 std::string info_text(const Job& j, double now, uid_t server_uid, uid_t viewer,
                       const std::string& gpu_lines = std::string());   // after "Slots required"
+/* -i's line for a queued job's dependencies that have not ended yet
+ * ("Waiting for job 3 to end", "Waiting for jobs 3, 4 to end"); "" for none. */
+std::string waiting_text(const std::vector<JobId>& deps);
 /* TS_SAVELIST's dump (ts-spec §2.6), with each argument quoted for sh;
  * jobs of other users than `owner` are left as comments (running the
  * dump must not run their commands as the owner). */

@@ -97,15 +97,57 @@ bool set_no_block(const OptionRow&, const char*, Options* o, std::string*) {
     return true;
 }
 
+/* A comma list of job ids ("3,4,5"), each a number from 0 up, each once
+ * (a repeated id is kept once); false for anything else ("3,", "3,,4", "-1,2", "3,x"). */
+bool parse_id_list(const std::string& arg, std::vector<int>* out) {
+    out->clear();
+    size_t at = 0;
+    while (true) {
+        size_t comma = arg.find(',', at);
+        std::string word = arg.substr(at, comma == std::string::npos ? std::string::npos : comma - at);
+        if (word.empty() || word.size() > 9 || word.find_first_not_of("0123456789") != std::string::npos)
+            return false;
+        int id = std::atoi(word.c_str());
+        if (std::find(out->begin(), out->end(), id) == out->end()) out->push_back(id);
+        if (comma == std::string::npos) break;
+        at = comma + 1;
+    }
+    return out->size() <= kMaxJobDeps;
+}
+
 /* -d and -D share their state: the last one wins. */
 bool set_depends_on_previous(const OptionRow&, const char*, Options* o, std::string*) {
     o->depends = true;
     o->depend_on = -1;
+    o->more_depends.clear();
     return true;
 }
-bool set_depends_on(const OptionRow&, const char* arg, Options* o, std::string*) {
+/* -D id is task-spooler's (atoi: "-D abc" is job 0, "-D -1" is -d); -D with
+ * a comma is a list of ids, checked strictly. */
+bool set_depends_on(const OptionRow&, const char* arg, Options* o, std::string* err) {
     o->depends = true;
-    o->depend_on = atoi_compat(arg);
+    o->more_depends.clear();
+    if (!std::strchr(arg, ',')) {
+        o->depend_on = atoi_compat(arg);
+        return true;
+    }
+    std::vector<int> ids;
+    if (!parse_id_list(arg, &ids)) {
+        *err = format("-D needs a job id or a list of job ids such as 3,4,5 (at most %zu), not '%s'.\n",
+                      kMaxJobDeps, printable(arg).c_str());
+        return false;
+    }
+    o->depend_on = ids.front();
+    o->more_depends.assign(ids.begin() + 1, ids.end());
+    return true;
+}
+/* --after=A,B: wait for those jobs to end, whatever their result; the last --after wins. */
+bool set_after(const OptionRow&, const char* arg, Options* o, std::string* err) {
+    if (!parse_id_list(arg, &o->after)) {
+        *err = format("--after needs a list of job ids such as 3,4 (at most %zu), not '%s'.\n",
+                      kMaxJobDeps, printable(arg).c_str());
+        return false;
+    }
     return true;
 }
 
@@ -204,6 +246,8 @@ constexpr OptionRow kOptions[] = {
      set_depends_on_previous},
     {'D', nullptr, kArg, "<id>", kAdd, "the job will be run only if the job of given id ends well.",
      kSetting, set_depends_on},
+    {'\0', "after", kArg, "<ids>", kAdd, "run after these jobs (3,4) end, whatever their result.",
+     kSetting, set_after},
     {'L', nullptr, kArg, "<lab>", kAdd,
      "name this task with a label, to be distinguished on listing.", kSetting, set_label},
     {'N', nullptr, kArg, "<num>", kAdd, "number of slots required by the job (1 default).", kSetting,

@@ -40,6 +40,8 @@ struct Options {
     bool no_block = false;       // -B
     bool depends = false;        // -d / -D
     int depend_on = -1;          // -D id; -1 with depends = -d
+    std::vector<int> more_depends;   // -D A,B,C: B and C (settings.h: kSettingDepends)
+    std::vector<int> after;      // --after=A,B: waited for whatever their end
     std::optional<std::string> label;
     int num_slots = 1;           // -N
     bool num_slots_given = false;// -N was given (a GPU job takes slots only then)

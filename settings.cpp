@@ -18,11 +18,30 @@ bool valid_gpu_mem(std::string_view v, std::string* why) {
     return valid_u64_in(v, uint64_t(1) << 20, uint64_t(1) << 50, why);
 }
 
+/* A list of 1..kMaxJobDeps job ids, none negative. */
+bool valid_ids(std::string_view v, std::string* why) {
+    if (v.empty() || v.size() % sizeof(int32_t) || v.size() / sizeof(int32_t) > kMaxJobDeps) {
+        *why = format("%zu bytes, not a list of 1 to %zu job ids", v.size(), kMaxJobDeps);
+        return false;
+    }
+    for (size_t i = 0; i < v.size(); i += sizeof(int32_t)) {
+        int32_t id;
+        std::memcpy(&id, v.data() + i, sizeof id);
+        if (id < 0) {
+            *why = format("%d is not a job id", int(id));
+            return false;
+        }
+    }
+    return true;
+}
+
 /* The settings this binary knows, one row each (settings.h says how to add
  * one). */
 constexpr std::initializer_list<SettingDef> kSettings = {
     {kSettingGpus, "GPUs (-G)", valid_gpus},
     {kSettingGpuMem, "GPU memory (--gpu-mem)", valid_gpu_mem},
+    {kSettingDepends, "dependencies (-D)", valid_ids},
+    {kSettingAfter, "dependencies (--after)", valid_ids},
 };
 
 /* Rows that tests add (TestSetting). */
@@ -68,6 +87,20 @@ std::optional<uint32_t> JobSettings::u32(uint16_t tag) const { return number<uin
 void JobSettings::set_u32(uint16_t tag, uint32_t v) { set_bytes(tag, bytes_of(v)); }
 std::optional<uint64_t> JobSettings::u64(uint16_t tag) const { return number<uint64_t>(bytes(tag)); }
 void JobSettings::set_u64(uint16_t tag, uint64_t v) { set_bytes(tag, bytes_of(v)); }
+
+std::vector<int32_t> JobSettings::ids(uint16_t tag) const {
+    std::vector<int32_t> out;
+    const std::string* v = bytes(tag);
+    if (!v || v->size() % sizeof(int32_t)) return out;
+    out.resize(v->size() / sizeof(int32_t));
+    if (!out.empty()) std::memcpy(out.data(), v->data(), v->size());
+    return out;
+}
+
+void JobSettings::set_ids(uint16_t tag, const std::vector<int32_t>& ids) {
+    if (ids.empty()) return erase(tag);
+    set_bytes(tag, std::string(reinterpret_cast<const char*>(ids.data()), ids.size() * sizeof(int32_t)));
+}
 
 void JobSettings::erase(uint16_t tag) {
     auto it = lower(fields_, tag);

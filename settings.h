@@ -36,6 +36,8 @@
 enum SettingTag : uint16_t {
     kSettingGpus = 1,                // -G N: the job needs N GPUs (uint32)
     kSettingGpuMem = 2,              // --gpu-mem: bytes of GPU memory it needs on each (uint64)
+    kSettingDepends = 16,            // -D A,B,C: B and C, which must end well too (int32 ids)
+    kSettingAfter = 17,              // --after=A,B: jobs to wait for, whatever their end (int32 ids)
     kLastMustKnowSetting = 0x7fff,   // above: settings a server may ignore
 };
 
@@ -64,6 +66,15 @@ public:
     /* --gpu-mem: the memory it needs on each of them (0: not said). */
     uint64_t gpu_mem() const { return u64(kSettingGpuMem).value_or(0); }
     void set_gpu_mem(uint64_t bytes) { set_u64(kSettingGpuMem, bytes); }
+
+    /* A list of job ids (int32 each); empty when it is not set or not such a list. */
+    std::vector<int32_t> ids(uint16_t tag) const;
+    void set_ids(uint16_t tag, const std::vector<int32_t>& ids);   // empty: erased
+    /* -D A,B,C: the ids after the first (the first is the Submit's own
+     * depend_on, so a job with one -D is sent as task-spooler's). */
+    std::vector<int32_t> more_depends() const { return ids(kSettingDepends); }
+    /* --after=A,B: jobs it waits for, whatever their result. */
+    std::vector<int32_t> after() const { return ids(kSettingAfter); }
 
     /* What the settings cost in memory (Queue::spec_bytes counts it). */
     size_t memory() const;
@@ -103,6 +114,9 @@ const SettingDef* find_setting(uint16_t tag);
 /* Validators for rows: a 4-byte (8-byte) number in [lo, hi]. */
 bool valid_u32_in(std::string_view v, uint32_t lo, uint32_t hi, std::string* why);
 bool valid_u64_in(std::string_view v, uint64_t lo, uint64_t hi, std::string* why);
+
+/* The most ids in one list of dependencies (-D, --after). */
+constexpr size_t kMaxJobDeps = 1024;
 
 /* The most GPUs a job may ask for. */
 constexpr uint32_t kMaxJobGpus = 64;
