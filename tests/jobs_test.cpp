@@ -1076,3 +1076,149 @@ TEST(Queue, UnstartForgetsAReportedStart) {
     EXPECT_DOUBLE_EQ(j->start_time, 0);
     EXPECT_EQ(j->output, "");
 }
+
+// ---- several dependencies: -D A,B,C (all must end well) and --after=A,B (any end)
+
+/* -D first,rest... and --after=ids..., as the client sends them. */
+static JobSpec deps_on(std::vector<int32_t> must, std::vector<int32_t> after = {}) {
+    JobSpec s = cmd({"true"});
+    if (!must.empty()) {
+        s.depends = true;
+        s.depend_on = must.front();
+        s.settings.set_ids(kSettingDepends, {must.begin() + 1, must.end()});
+    }
+    s.settings.set_ids(kSettingAfter, after);
+    return s;
+}
+
+TEST(QueueDeps, SeveralDependenciesWaitForAllAndRunWhenAllEndedWell) {
+    Queue q;
+    q.set_max_slots(3);
+    q.add(cmd({"a"}), 0);          // 0
+    q.add(cmd({"b"}), 0);          // 1
+    q.add(deps_on({0, 1}), 0);     // 2
+    EXPECT_EQ(q.schedule().start, (V{0, 1}));
+    EXPECT_EQ(q.waiting_for(*q.find(2)), (V{0, 1}));
+    EXPECT_EQ(q.find(2)->dep_prefix(), "[0,1]&& ");
+    q.end(0, exit_with(0), 1);
+    EXPECT_TRUE(q.schedule().start.empty()) << "job 1 still runs";
+    EXPECT_EQ(q.waiting_for(*q.find(2)), V{1});
+    q.end(1, exit_with(0), 2);
+    EXPECT_EQ(q.schedule().start, V{2});
+}
+
+TEST(QueueDeps, AFailedOneSkipsOnceAllHaveEnded) {
+    Queue q;
+    q.set_max_slots(3);
+    q.add(cmd({"a"}), 0);          // 0
+    q.add(cmd({"b"}), 0);          // 1
+    q.add(deps_on({0, 1}), 0);     // 2
+    q.add(deps_on({2}), 0);        // 3: cascades
+    q.schedule();
+    q.end(1, exit_with(4), 1);
+    Decisions d = q.schedule();
+    EXPECT_TRUE(d.skipped.empty()) << "it waits for job 0 as well";
+    q.end(0, exit_with(0), 2);
+    d = q.schedule();
+    EXPECT_EQ(d.skipped, (V{2, 3}));
+    EXPECT_TRUE(d.start.empty());
+}
+
+TEST(QueueDeps, AfterRunsWhateverTheResult) {
+    Queue q;
+    q.set_max_slots(3);
+    q.add(cmd({"a"}), 0);            // 0
+    q.add(cmd({"b"}), 0);            // 1
+    q.add(deps_on({}, {0, 1}), 0);   // 2
+    EXPECT_EQ(q.find(2)->dep_prefix(), "[0,1]; ");
+    q.schedule();
+    q.end(0, exit_with(1), 1);
+    EXPECT_TRUE(q.schedule().start.empty());
+    q.end(1, Queue::lost_result("gone"), 2);
+    EXPECT_EQ(q.schedule().start, V{2});
+}
+
+TEST(QueueDeps, MixedDependsAndAfter) {
+    Queue q;
+    q.set_max_slots(3);
+    q.add(cmd({"a"}), 0);              // 0
+    q.add(cmd({"b"}), 0);              // 1
+    q.add(deps_on({0}, {1}), 0);       // 2: 0 ends well, 1 ends
+    q.add(deps_on({1}, {0}), 0);       // 3: 1 ends well, 0 ends
+    EXPECT_EQ(q.find(2)->dep_prefix(), "[1]; [0]&& ");
+    q.schedule();
+    EXPECT_EQ(q.waiting_for(*q.find(2)), (V{0, 1}));
+    q.end(0, exit_with(0), 1);
+    q.end(1, exit_with(2), 1);
+    Decisions d = q.schedule();
+    EXPECT_EQ(d.start, V{2});
+    EXPECT_EQ(d.skipped, V{3});
+}
+
+TEST(QueueDeps, ARemovedOneFailsDependsButEndsAfter) {
+    Queue q;
+    q.add(cmd({"head"}), 0);         // 0
+    q.add(cmd({"x"}), 0);            // 1: removed while queued
+    q.add(deps_on({0, 1}), 0);       // 2: -D 0,1
+    q.add(deps_on({}, {0, 1}), 0);   // 3: --after=0,1
+    EXPECT_EQ(q.schedule().start, V{0});
+    ASSERT_TRUE(q.remove(1));
+    q.end(0, exit_with(0), 1);
+    Decisions d = q.schedule();
+    EXPECT_EQ(d.skipped, V{2});
+    EXPECT_EQ(d.start, V{3});
+}
+
+TEST(QueueDeps, ResultsOfForgottenDependenciesAreKept) {
+    Queue q;
+    q.set_max_slots(2);
+    JobSpec nf = cmd({"nf"});
+    nf.flags = proto::kForeground;   // not kept once it ends
+    q.add(nf, 0);                    // 0
+    q.add(cmd({"b"}), 0);            // 1
+    q.add(deps_on({1, 0}), 0);       // 2: 0 is in the setting
+    q.schedule();
+    q.end(0, exit_with(5), 1);
+    EXPECT_EQ(q.find(0), nullptr);
+    ASSERT_NE(q.find(2)->learned(0), nullptr);
+    EXPECT_EQ(*q.find(2)->learned(0), 5);
+    q.end(1, exit_with(0), 2);
+    EXPECT_EQ(q.schedule().skipped, V{2});
+}
+
+TEST(QueueDeps, UnknownIdsFailDependsAndDoNotHoldAfter) {
+    Queue q;
+    q.add(deps_on({}, {40, 41}), 0);   // 0: never given: nothing to wait for
+    q.add(deps_on({0, 42}), 0);        // 1
+    Decisions d = q.schedule();
+    EXPECT_EQ(d.start, V{0});
+    q.end(0, exit_with(0), 1);
+    EXPECT_EQ(q.schedule().skipped, V{1});
+}
+
+TEST(QueueDeps, CancelledAddLeavesNoDependentBehind) {
+    Queue q;
+    q.add(cmd({"a"}), 0);            // 0
+    q.add(deps_on({}, {0}), 0);      // 1: its record could not be written
+    q.cancel_add(1);
+    q.add(cmd({"c"}), 0);            // 1 again, a job without dependencies
+    q.schedule();
+    q.end(0, exit_with(3), 1);
+    EXPECT_TRUE(q.find(1)->more_results().empty());
+}
+
+TEST(QueueDeps, RelinkAfterRestoreWaitsForEach) {
+    Queue a;
+    a.set_max_slots(2);
+    a.add(cmd({"a"}), 0);
+    a.add(cmd({"b"}), 0);
+    a.add(deps_on({0}, {1}), 0);
+    a.schedule();
+    Queue b;
+    b.set_max_slots(2);
+    for (JobId id : {2, 0, 1}) b.restore(*a.find(id));   // the dependent first
+    b.end(1, exit_with(9), 1);
+    EXPECT_TRUE(b.schedule().start.empty());
+    b.end(0, exit_with(0), 1);
+    EXPECT_EQ(b.schedule().start, V{2});
+}

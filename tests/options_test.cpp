@@ -402,6 +402,49 @@ TEST(Options, DependencyFlagsShareState) {
     EXPECT_EQ(s.o.depend_on, -5);
 }
 
+TEST(Options, DependencyListsAreStrictAndTheFirstIdIsTaskSpoolers) {
+    Parsed p = parse({"ts", "-D", "3,4,5", "x"});
+    ASSERT_TRUE(p.ok);
+    EXPECT_TRUE(p.o.depends);
+    EXPECT_EQ(p.o.depend_on, 3);   // sent as task-spooler's -D 3 ...
+    EXPECT_EQ(p.o.more_depends, (std::vector<int>{4, 5}));   // ... and the rest as a setting
+
+    Parsed dup = parse({"ts", "-D", "0,1,0", "x"});
+    ASSERT_TRUE(dup.ok);
+    EXPECT_EQ(dup.o.depend_on, 0);
+    EXPECT_EQ(dup.o.more_depends, std::vector<int>{1});
+
+    for (const char* bad : {"0,", ",1", "0,,1", "0,-1", "0,x", "1,2x", "0, 1", "1,9999999999"}) {
+        Parsed b = parse({"ts", "-D", bad, "x"});
+        EXPECT_FALSE(b.ok) << bad;
+        EXPECT_NE(b.err.find("-D needs a job id or a list"), std::string::npos) << b.err;
+    }
+    Parsed d = parse({"ts", "-D", "1,2", "-d", "x"});   // -d and -D share their state
+    ASSERT_TRUE(d.ok);
+    EXPECT_EQ(d.o.depend_on, -1);
+    EXPECT_TRUE(d.o.more_depends.empty());
+    Parsed one = parse({"ts", "-D", "1,2", "-D", "7", "x"});
+    ASSERT_TRUE(one.ok);
+    EXPECT_EQ(one.o.depend_on, 7);
+    EXPECT_TRUE(one.o.more_depends.empty());
+}
+
+TEST(Options, AfterTakesAListOfIds) {
+    Parsed p = parse({"ts", "--after=3,4", "-D", "5", "x"});
+    ASSERT_TRUE(p.ok);
+    EXPECT_EQ(p.o.after, (std::vector<int>{3, 4}));
+    EXPECT_EQ(p.o.depend_on, 5);
+    Parsed w = parse({"ts", "--after", "6", "x"});
+    ASSERT_TRUE(w.ok);
+    EXPECT_EQ(w.o.after, std::vector<int>{6});
+    EXPECT_FALSE(w.o.depends);
+    for (const char* bad : {"", "a", "-1", "3,", "3;4"}) {
+        Parsed b = parse({"ts", (std::string("--after=") + bad).c_str(), "x"});
+        EXPECT_FALSE(b.ok) << bad;
+        EXPECT_NE(b.err.find("--after needs a list of job ids"), std::string::npos) << b.err;
+    }
+}
+
 TEST(Options, Labels) {
     Parsed p = parse({"ts", "-L", "", "x"});
     ASSERT_TRUE(p.ok);
@@ -484,6 +527,7 @@ const std::map<std::string, Expect>& setting_effects() {
         {"-N", {"3", [](Options* o) { o->num_slots = 3; o->num_slots_given = true; }}},
         {"-G", {"2", [](Options* o) { o->gpus = 2; }}},
         {"--gpus", {"3", [](Options* o) { o->gpus = 3; }}},
+        {"--after", {"4,2", [](Options* o) { o->after = {4, 2}; }}},
         {"--gpu-mem", {"8G", [](Options* o) { o->gpu_mem = uint64_t(8) << 30; o->gpus = 1; }}},
     };
     return m;
