@@ -1333,6 +1333,38 @@ TEST_F(JournalTest, DependentBehindItsDependencyLearnsItsResultAfterReplay) {
     EXPECT_EQ(b->q.find(2)->state, JobState::Running) << list_text(b->q);
 }
 
+/* -D 0,1 and --after=1 where job 1 is -nf (forgotten once it ends): what the
+ * dependents learned of it is in their records, through a snapshot too. */
+TEST_F(JournalTest, FurtherDependenciesKeepTheResultsTheyLearned) {
+    auto a = open_live();
+    a->q.set_max_slots(2);
+    a->add(cmd({"head"}), 1700000000);       // 0
+    JobSpec nf = cmd({"false"});
+    nf.flags = proto::kForeground;           // 1: not kept once it ends
+    a->add(nf, 1700000001);
+    JobSpec must = cmd({"must"});            // 2: -D 0,1
+    must.depends = true;
+    must.depend_on = 0;
+    must.settings.set_ids(kSettingDepends, {1});
+    a->add(must, 1700000002);
+    JobSpec after = cmd({"after"});          // 3: --after=0,1
+    after.settings.set_ids(kSettingAfter, {0, 1});
+    a->add(after, 1700000003);
+    ASSERT_EQ(a->schedule(1700000004).start, (V{0, 1}));
+    a->finish(1, result(1), 1700000005);     // fails and is forgotten
+    ASSERT_EQ(a->q.find(1), nullptr);
+    a->j->compact(a->q);                     // job 1's end is in no record now
+    auto b = open_at(path_);
+    ASSERT_NE(b->q.find(2), nullptr);
+    ASSERT_NE(b->q.find(2)->learned(1), nullptr);
+    EXPECT_EQ(*b->q.find(2)->learned(1), 1);
+    EXPECT_EQ(b->q.find(2)->spec.settings.more_depends(), std::vector<int32_t>{1});
+    b->finish(0, result(0), 1700000006);
+    Decisions d = b->schedule(1700000007);
+    EXPECT_EQ(d.skipped, V{2}) << list_text(b->q);
+    EXPECT_EQ(d.start, V{3});
+}
+
 /* After a restart the average job record is forgotten (256 bytes assumed),
  * so with real environments (a few KiB per job) the live state is
  * underestimated and every maybe_compact() — once per server loop round —
