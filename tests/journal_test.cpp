@@ -586,7 +586,7 @@ TEST(JournalRecord, UnknownFieldsOfALaterVersionAreSkipped) {
         f.append(reinterpret_cast<const char*>(&n), 4);
         return f + v;
     };
-    for (uint16_t tag : {uint16_t(999), uint16_t(38), uint16_t(0xFFFF)}) {   // 35: the settings, 36-37: the GPUs
+    for (uint16_t tag : {uint16_t(999), uint16_t(39), uint16_t(0xFFFF)}) {   // 35: the settings, 36-37: the GPUs, 38: dependency results
         Job back;
         std::string later = field(tag, "whatever a later ts keeps here") + bytes + field(tag, "");
         ASSERT_TRUE(decode_job(later, &back)) << "tag " << tag;

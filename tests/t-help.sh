@@ -45,6 +45,7 @@ Options adding jobs:
   -m       send the output by e-mail (uses sendmail).
   -d       the job will be run only if the job before ends well
   -D <id>  the job will be run only if the job of given id ends well.
+  --after=<ids>  run after these jobs (3,4) end, whatever their result.
   -L <lab> name this task with a label, to be distinguished on listing.
   -N <num> number of slots required by the job (1 default).
   -G <num> number of GPUs required by the job (takes no slot unless -N).
