@@ -339,7 +339,7 @@ void Queue::resolve_dependency(Job& j) {
 Decisions Queue::schedule(GpuPlan* gpus) {
     if (!relinked_) relink_dependencies();
     Decisions d;
-    bool again = true;
+    bool again = !drained_;   // drained: no start, no skip, no wish for a GPU probe
     while (again) {   // a skip may unblock (and skip) dependents earlier in the list
         again = false;
         for (auto it = active_.begin(); it != active_.end();) {
