@@ -540,6 +540,14 @@ int Client::run() {
         closed_hint_ = "it runs an older ts, without --gpu-list (`ts --restart` moves the queue to this ts), "
                        "or it stopped.";
         return print_text(encode_empty(MsgType::GpuList));
+    case Action::Drain:
+    case Action::Resume: {
+        closed_hint_ = "it runs an older ts, without --drain (`ts --restart` moves the queue to this ts), "
+                       "or it stopped.";
+        proto::Slots b{};
+        b.n = o_.action == Action::Drain ? 1 : 0;
+        return print_text(encode(MsgType::Drain, b));
+    }
     case Action::Kill: return kill_job();
     case Action::Tail:
     case Action::Cat: return follow();

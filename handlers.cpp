@@ -40,6 +40,7 @@ const Handler Server::kHandlers[] = {
     {MsgType::Unstarted, sizeof(proto::Slots), false, kReport, kServerUid, nullptr, false, &Server::on_unstarted},
     {MsgType::NotRun, 0, false, kReport, kAnyone, nullptr, false, &Server::on_not_run},
     {MsgType::GpuList, 0, false, kRequest, kAnyone, nullptr, false, &Server::on_gpu_list},
+    {MsgType::Drain, sizeof(proto::Slots), false, kChange, kAdmin, "drain or resume the queue", false, &Server::on_drain},
 };
 
 /* The row of kHandlers for a message type, or nullptr. */
@@ -121,7 +122,7 @@ void Server::on_kill_server(Conn& c, const Frame&) {
 void Server::on_list(Conn& c, const Frame&) {
     std::vector<JobId> ids(queue_.active().begin(), queue_.active().end());
     ids.insert(ids.end(), queue_.finished_list().begin(), queue_.finished_list().end());
-    reply_text(c, list_header(queue_.busy_slots(), queue_.max_slots()), std::move(ids));
+    reply_text(c, list_header(queue_.busy_slots(), queue_.max_slots(), queue_.drained()), std::move(ids));
 }
 
 void Server::on_submit(Conn& c, const Frame& f) {
@@ -314,7 +315,7 @@ void Server::on_info(Conn& c, const Frame& f) {
         error(c, r.id == -1 ? "No jobs.\n" : format("Job %i not finished or not running.\n", r.id));
         return;
     }
-    std::string waits = waiting_text(queue_.waiting_for(*j));
+    std::string waits = waiting_text(*j, queue_.drained()) + waiting_text(queue_.waiting_for(*j));
     reply_text(c, info_text(*j, wall_now(), uid_, c.uid, waits + gpus_.info(*j)));
 }
 
@@ -489,6 +490,31 @@ void Server::on_set_slots(Conn& c, const Frame& f) {
         ledger_->slots(s.n);
     }
     reply(c, encode_empty(MsgType::Done));
+}
+
+/* --drain (n 1) and --resume (n 0): idempotent, and the answer says what was done. */
+void Server::on_drain(Conn& c, const Frame& f) {
+    proto::Slots s;
+    (void)decode_body(f, &s);
+    if (s.n != 0 && s.n != 1) {
+        error(c, "--drain or --resume expected.\n");
+        return;
+    }
+    if (!writable(c)) return;
+    bool on = s.n == 1;
+    bool changed = ledger_->drain(on);
+    size_t running = 0, queued = 0;
+    for (JobId id : queue_.active())
+        ++(queue_.find(id)->state == JobState::Running ? running : queued);
+    std::string what = format("%i running, %zu queued", int(running), queued);
+    if (on)
+        reply_text(c, format(changed ? "The queue is drained: no job starts until ts --resume (%s).\n"
+                                     : "The queue was drained already: no job starts until ts --resume (%s).\n",
+                             what.c_str()));
+    else
+        reply_text(c, format(changed ? "The queue is resumed: queued jobs start again (%s).\n"
+                                     : "The queue was not drained: nothing to resume (%s).\n",
+                             what.c_str()));
 }
 
 void Server::on_get_slots(Conn& c, const Frame&) {

@@ -428,7 +428,7 @@ std::vector<JobId> Queue::waiting_for(const Job& j) const {
 Decisions Queue::schedule(GpuPlan* gpus) {
     if (!relinked_) relink_dependencies();
     Decisions d;
-    bool again = true;
+    bool again = !drained_;   // drained: no start, no skip, no wish for a GPU probe
     while (again) {   // a skip may unblock (and skip) dependents earlier in the list
         again = false;
         for (auto it = active_.begin(); it != active_.end();) {

@@ -246,7 +246,8 @@ public:
 
     /* Start every job that fits in the free slots, in queue order, and skip
      * the jobs whose dependency failed (with several, once all have ended and
-     * any of -D's did not end well; --after's may end as they like). A GPU job (-G) needs its GPUs, which
+     * any of -D's did not end well; --after's may end as they like); while
+     * drained, nothing (a skip waits for the resume too). A GPU job (-G) needs its GPUs, which
      * gpus places (nullptr: none can be placed now), and slots only when it
      * asked for some (-N). */
     Decisions schedule(GpuPlan* gpus = nullptr);
@@ -285,6 +286,11 @@ public:
     int busy_slots() const { return busy_; }
     int max_slots() const { return max_slots_; }
     void set_max_slots(int n) { max_slots_ = n; ++changes_; }
+    /* Drained (--drain): schedule() starts nothing and skips nothing until
+     * resumed (--resume); running jobs go on. A state of the whole queue,
+     * journaled apart from Meta (its own record). */
+    bool drained() const { return drained_; }
+    void set_drained(bool on) { drained_ = on; ++changes_; }
     void set_max_finished(size_t n) { max_finished_ = n; }
 
     /* -r: a queued job that is not the head, or a finished one. */
@@ -383,6 +389,7 @@ private:
     size_t gpu_queued_ = 0;         // of them, GPU jobs
     std::set<JobId> gpu_running_;   // GPU jobs Running
     int max_slots_ = 1;
+    bool drained_ = false;
     uint64_t changes_ = 0;
     size_t max_finished_ = 1000;
     int last_errorlevel_ = 0;        // of the job that ended last (for -d)

@@ -34,7 +34,8 @@ enum RecType : uint16_t {
     kMoveBefore = 14,   // IdRec {id, before}: another user's -u
     kUnstarted = 15,    // IdRec: a started job goes back to the queue (format 2)
     kSettings = 16,     // the queue's settings: tagged fields (encode_queue_settings)
-    kLastType = 16,
+    kDrain = 17,        // IdRec {drained: 1 or 0, 0}: --drain, --resume
+    kLastType = 17,
 };
 
 struct RecHeader {
@@ -1254,6 +1255,13 @@ bool apply_unstarted(std::string_view b, Replay& r) {
     return take_id(b, r, &id) && r.q->unstart(id.id);
 }
 
+bool apply_drain(std::string_view b, Replay& r) {
+    IdRec d;
+    if (!take(b, &d, nullptr, r.grow) || (d.id != 0 && d.id != 1)) return false;
+    r.q->set_drained(d.id == 1);
+    return true;
+}
+
 bool apply_settings(std::string_view b, Replay& r) {
     QueueSettings qs;
     if (!decode_queue_settings(b, &qs)) return false;
@@ -1289,6 +1297,7 @@ constexpr RecordRow kRecords[] = {
     {kMoveBefore, "move-before", sizeof(IdRec), 1, apply_move_before},
     {kUnstarted, "unstarted", sizeof(IdRec), 2, apply_unstarted},
     {kSettings, "settings", 0, 2, apply_settings},
+    {kDrain, "drain", sizeof(IdRec), 2, apply_drain},
 };
 
 constexpr bool rows_in_order() {
@@ -1489,6 +1498,7 @@ bool Journal::removed(JobId id) { return append(kRemoved, bytes_of(IdRec{id, 0})
 bool Journal::urgent(JobId id) { return append(kUrgent, bytes_of(IdRec{id, 0})); }
 bool Journal::swapped(JobId a, JobId b) { return append(kSwap, bytes_of(IdRec{a, b})); }
 bool Journal::slots(int n) { return append(kSlots, bytes_of(IdRec{n, 0})); }
+bool Journal::drained(bool on) { return append(kDrain, bytes_of(IdRec{on ? 1 : 0, 0})); }
 bool Journal::cleared() { return append(kClear, std::string()); }
 bool Journal::admitted(JobId id) { return append(kAdmitted, bytes_of(IdRec{id, 0})); }
 bool Journal::moved_before(JobId id, JobId before) { return append(kMoveBefore, bytes_of(IdRec{id, before})); }
@@ -1586,12 +1596,15 @@ JournalSnapshot snapshot_of(const Queue& q, const std::optional<QueueSettings>& 
         s.settings_at.push_back({at, records.end()});
     };
     if (settings) add_settings();
+    // Drained: after the meta record, and again at the end (as the settings).
+    if (q.drained()) records.add(kDrain, bytes_of(IdRec{1, 0}));
     size_t start = records.end();
     for (JobId id : q.active()) add_job(*q.find(id), true), ++s.waiting;
     for (JobId id : q.overflow()) add_job(*q.find(id), true), ++s.waiting;
     size_t before = records.end();
     for (JobId id : q.finished_list()) add_job(*q.find(id), false), ++s.done;
     if (settings && s.done + s.waiting > 0) add_settings();
+    if (q.drained() && s.done + s.waiting > 0) records.add(kDrain, bytes_of(IdRec{1, 0}));
     s.bytes = journal_header(kJournalFormat, salt) + records.bytes();
     s.waiting_bytes = before - start;
     s.done_bytes = s.bytes.size() - before;

@@ -4,7 +4,9 @@
  * The server appends a record for every change of the queue to
  * <socket>.journal (mode 0600): a job added (all of it, as a full job
  * record), a job started by the scheduler, its runner's pid, its start (pid,
- * output file), its end, removal, -u, -U, -S, -C, an overflow job let in. A new
+ * output file), its end, removal, -u, -U, -S, -C, an overflow job let in,
+ * --drain and --resume (a snapshot of a drained queue says so twice, after
+ * the meta record and at the end, as it does the settings). A new
  * server replays the file through the same Queue operations, so ids, order,
  * labels, dependencies, the finished list and the slot count come back.
  *
@@ -126,6 +128,7 @@ public:
     bool urgent(JobId id);
     bool swapped(JobId a, JobId b);
     bool slots(int n);
+    bool drained(bool on);   // --drain (true), --resume (false)
     bool cleared();
     bool admitted(JobId id);
     bool moved_before(JobId id, JobId before);

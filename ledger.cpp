@@ -70,6 +70,14 @@ void Ledger::slots(int n) {
     tell({ChangeKind::Slots});
 }
 
+bool Ledger::drain(bool on) {
+    if (queue_->drained() == on) return false;
+    queue_->set_drained(on);
+    journal_->drained(on);
+    tell({ChangeKind::Drained});
+    return true;
+}
+
 bool Ledger::settings(const QueueSettings& s) {
     bool written = journal_->set_settings(s);
     tell({ChangeKind::Settings});

@@ -6,9 +6,9 @@
  * job or reorders the queue.
  *
  * The journal's rules are kept per kind of change, as before:
- * - a change a client asks for (add, remove, -u, -U, -S, -C) is made only
- *   after the caller has checked that the journal can be written
- *   (Server::writable); a new job is also taken back if its record fails
+ * - a change a client asks for (add, remove, -u, -U, -S, -C, --drain,
+ *   --resume) is made only after the caller has checked that the journal
+ *   can be written (Server::writable); a new job is also taken back if its record fails
  *   (add answers false, and the queue is as it was);
  * - a start the scheduler decided is on disk before its runner exists, or it
  *   is undone (start answers false): a crash can never run a job twice;
@@ -47,6 +47,7 @@ enum class ChangeKind : uint8_t {
     Admitted,     // an overflow job let into the queue
     Cleared,      // -C: the finished list forgotten
     Slots,        // -S
+    Drained,      // --drain or --resume: Queue::drained() says which
     Settings,     // the queue's settings (config.h)
 };
 
@@ -81,6 +82,9 @@ public:
     [[nodiscard]] bool swap(JobId a, JobId b);
     void clear();
     void slots(int n);
+    /* --drain (true) or --resume (false): false when the queue was so
+     * already (then nothing is written and no one is told). */
+    bool drain(bool on);
     /* The queue's settings from now on (false: kept for the next snapshot). */
     bool settings(const QueueSettings& s);
 

@@ -25,9 +25,14 @@ const char* state_name(proto::WireState s) {
     return s <= proto::kOverflow ? kStateNames[static_cast<size_t>(s)] : nullptr;
 }
 
-std::string list_header(int busy, int max) {
-    return format("%-4s %-10s %-20s %-8s %-14s %s [run=%i/%i]\n", "ID", "State", "Output",
-                  "E-Level", "Times(r/u/s)", "Command", busy, max);
+std::string list_header(int busy, int max, bool drained) {
+    return format("%-4s %-10s %-20s %-8s %-14s %s [run=%i/%i%s]\n", "ID", "State", "Output",
+                  "E-Level", "Times(r/u/s)", "Command", busy, max, drained ? " drained" : "");
+}
+
+std::string waiting_text(const Job& j, bool drained) {
+    if (j.state != JobState::Queued || !drained) return "";
+    return "Waiting: the queue is drained: ts --resume starts it\n";
 }
 
 static std::string output_shown(const Job& j) {
@@ -102,7 +107,7 @@ std::string waiting_text(const std::vector<JobId>& deps) {
 }
 
 std::string list_text(const Queue& q) {
-    std::string s = list_header(q.busy_slots(), q.max_slots());
+    std::string s = list_header(q.busy_slots(), q.max_slots(), q.drained());
     for (JobId id : q.active()) s += list_line(*q.find(id));
     for (JobId id : q.finished_list()) s += list_line(*q.find(id));
     return s;
@@ -118,7 +123,7 @@ std::string savelist_text(const Queue& q, uid_t owner) {
         "# The commands running or to be run are stored as you would\n"
         "# probably run them. Take care - some quotes may have got broken\n"
         "\n";
-    s += "# " + list_header(q.busy_slots(), q.max_slots());
+    s += "# " + list_header(q.busy_slots(), q.max_slots(), q.drained());
     for (JobId id : q.finished_list()) s += "# " + list_line(*q.find(id));
     s += "\n";
     std::vector<JobId> waiting(q.active().begin(), q.active().end());

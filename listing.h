@@ -20,7 +20,12 @@ const char* state_name(proto::WireState s);   // nullptr for a value out of rang
 std::string list_text(const Queue& q);
 /* One line of the list, for a job in any state. */
 std::string list_line(const Job& j);
-std::string list_header(int busy, int max);
+/* task-spooler's header; a drained queue (--drain) shows "[run=B/M drained]"
+ * instead of "[run=B/M]", and only then. */
+std::string list_header(int busy, int max, bool drained = false);
+/* Why a queued job does not start, for -i, where this module alone can say
+ * it (a drained queue); "" otherwise. */
+std::string waiting_text(const Job& j, bool drained);
 /* The -i block (ts-spec §2.2), `now` for a running job's time; a job of
  * another uid than the server's gets a "User: UID" line. The TS_ENV text
  * (it may hold secrets) is shown only to the job's owner, the server's owner

@@ -24,6 +24,8 @@ enum class Action {
     Restart,   // --restart: the queue moves to a server of this binary
     Reconfigure,   // --reconfigure: --restart, and the queue's settings from this environment
     GpuList,   // --gpu-list: the GPUs and the jobs on them
+    Drain,     // --drain: start nothing new; running jobs go on
+    Resume,    // --resume: start queued jobs again
 };
 
 struct Options {

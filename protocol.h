@@ -63,6 +63,7 @@ enum class MsgType : uint16_t {
     Kill = 113,         // JobRef -> Done | Error (the job's runner, or the server, signals it)
     Attach = 114,       // AttachBody: a runner or -f client is back after a server restart
     GpuList = 115,      // no body -> Text (after a probe of the GPUs, if the last one is old)
+    Drain = 116,        // Slots (1: --drain, 0: --resume) -> Text: what it did
     // server -> client
     Version = 200,      // VersionBody: the server's version, then the server closes
     Error = 201,        // tail: one message line, printed as "Error in the request: ..."

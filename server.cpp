@@ -854,7 +854,7 @@ void Server::schedule() {
     }
     double now = mono_now(), wall = wall_now();
     std::unique_ptr<GpuPlan> plan;
-    bool placing = queue_.gpu_jobs_queued() > 0 && gpus_.pass_due(now);   // else as the last pass decided
+    bool placing = !queue_.drained() && queue_.gpu_jobs_queued() > 0 && gpus_.pass_due(now);   // else as the last pass decided
     if (placing) plan = gpus_.plan(now);   // nullptr: the GPUs are not known well enough now
     Decisions d = ledger_->schedule(plan.get(), wall);   // ends the skipped jobs, and wakes their waiters
     for (JobId id : d.skipped) {

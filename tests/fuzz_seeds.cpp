@@ -69,6 +69,8 @@ int main(int argc, char** argv) {
     put(d, "swap", chunk(0, submit(false, false)) + chunk(1, submit(false, false)) +
                        chunk(2, submit(false, false)) + chunk(3, encode(MsgType::Swap, p)));
     put(d, "clear", chunk(3, encode_empty(MsgType::Clear)));
+    put(d, "drain", chunk(0, submit(false, false)) + chunk(1, encode(MsgType::Drain, proto::Slots{1, 0})) +
+                        chunk(2, encode_empty(MsgType::List)) + chunk(3, encode(MsgType::Drain, proto::Slots{})));
     put(d, "attach", chunk(0, encode(MsgType::Attach, at)));
     put(d, "kill-server", chunk(2, encode_empty(MsgType::KillServer)));
     // A spare runner (conn 0, the server's uid) gets the job of conn 1 and

@@ -380,6 +380,44 @@ TEST(Queue, DependentOfFailedJobIsSkippedAndCascades) {
     EXPECT_EQ(q.busy_slots(), 1);   // skips take no slot
 }
 
+// ------------------------------------------------------------------ drain
+
+TEST(Queue, DrainedStartsNothingAndLetsRunningJobsEnd) {
+    Queue q;
+    q.set_max_slots(2);
+    q.add(cmd({"a"}), 0);   // 0
+    EXPECT_EQ(q.schedule().start, V{0});
+    uint64_t before = q.changes();
+    q.set_drained(true);
+    EXPECT_TRUE(q.drained());
+    EXPECT_GT(q.changes(), before) << "a pass must not be skipped as unchanged";
+    q.add(cmd({"b"}), 0);   // 1
+    q.add(cmd({"c"}), 0);   // 2
+    EXPECT_TRUE(q.schedule().start.empty()) << "a free slot, and still nothing starts";
+    q.end(0, exit_with(0), 1);   // the running job ends as usual
+    EXPECT_EQ(q.find(0)->state, JobState::Finished);
+    EXPECT_EQ(q.busy_slots(), 0);
+    EXPECT_TRUE(q.schedule().start.empty());
+    EXPECT_EQ(ids(q.active()), (V{1, 2}));
+    q.set_drained(false);
+    EXPECT_EQ(q.schedule().start, (V{1, 2})) << "resumed: every job that fits starts";
+}
+
+TEST(Queue, DrainedSkipsNothingEitherUntilResumed) {
+    Queue q;
+    q.add(cmd({"false"}), 0);   // 0
+    q.add(dep_on(0), 0);        // 1
+    EXPECT_EQ(q.schedule().start, V{0});
+    q.set_drained(true);
+    q.end(0, exit_with(1), 1);
+    Decisions d = q.schedule();
+    EXPECT_TRUE(d.skipped.empty());
+    EXPECT_TRUE(d.start.empty());
+    EXPECT_EQ(q.find(1)->state, JobState::Queued);
+    q.set_drained(false);
+    EXPECT_EQ(q.schedule().skipped, V{1});
+}
+
 TEST(Queue, SkipCascadesToADependentEarlierInTheList) {
     Queue q;
     q.add(cmd({"false"}), 0);   // 0

@@ -273,3 +273,33 @@ TEST_F(LedgerTest, AClientsChangeWaitsForNoBackOffAndFindsARemovedJournalWritten
     for (double deadline = mono_now() + 5; !ok && mono_now() < deadline; usleep(20000)) ok = ledger_->writable();
     EXPECT_TRUE(ok) << "tried at once when a client asks, without the loop's back-off";
 }
+
+TEST_F(LedgerTest, DrainAndResumeAreJournaledOnceAndSurviveARestartAndACompaction) {
+    JobId a = add("a");
+    EXPECT_TRUE(ledger_->drain(true));
+    off_t once = size();
+    EXPECT_FALSE(ledger_->drain(true)) << "draining a drained queue changes nothing";
+    EXPECT_EQ(size(), once) << "and writes nothing";
+    EXPECT_EQ(rec_.count(ChangeKind::Drained), 1u);
+    EXPECT_TRUE(ledger_->schedule(nullptr, 1700000001).start.empty());
+
+    // A restart reads the record back (and a snapshot of a drained queue keeps it).
+    open();
+    EXPECT_TRUE(queue_->drained()) << "the drain is journaled";
+    ASSERT_TRUE(journal_->compact(*queue_));
+    open();
+    EXPECT_TRUE(queue_->drained()) << "a compaction keeps the drain";
+    ASSERT_NE(queue_->find(a), nullptr);
+    EXPECT_EQ(queue_->find(a)->state, JobState::Queued);
+    EXPECT_TRUE(ledger_->schedule(nullptr, 1700000002).start.empty()) << "read back drained: nothing starts";
+
+    EXPECT_TRUE(ledger_->drain(false));
+    EXPECT_FALSE(ledger_->drain(false));
+    EXPECT_EQ(rec_.count(ChangeKind::Drained), 1u);
+    open();
+    EXPECT_FALSE(queue_->drained()) << "the resume is journaled";
+    ASSERT_TRUE(journal_->compact(*queue_));
+    open();
+    EXPECT_FALSE(queue_->drained());
+    EXPECT_EQ(ledger_->schedule(nullptr, 1700000003).start, std::vector<JobId>{a});
+}

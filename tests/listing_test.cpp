@@ -427,6 +427,24 @@ TEST(List, EmptyHeader) {
               "ID   State      Output               E-Level  Times(r/u/s)   Command [run=3/1]\n");
 }
 
+TEST(List, DrainedHeaderAndInfo) {
+    Queue q;
+    q.add(cmd({"a"}), 0);
+    std::string plain = list_text(q);
+    EXPECT_EQ(waiting_text(*q.find(0), false), "");
+    q.set_drained(true);
+    EXPECT_EQ(list_header(0, 1, true),
+              "ID   State      Output               E-Level  Times(r/u/s)   Command [run=0/1 drained]\n");
+    std::string drained = list_text(q);
+    EXPECT_EQ(drained.substr(0, drained.find('\n') + 1), list_header(0, 1, true));
+    EXPECT_EQ(drained.substr(drained.find('\n')), plain.substr(plain.find('\n'))) << "the jobs' lines are as before";
+    EXPECT_EQ(waiting_text(*q.find(0), true), "Waiting: the queue is drained: ts --resume starts it\n");
+    q.set_drained(false);
+    EXPECT_EQ(list_text(q), plain) << "resumed: task-spooler's header again";
+    q.schedule();
+    EXPECT_EQ(waiting_text(*q.find(0), true), "") << "a running job waits for nothing";
+}
+
 TEST(List, MixedQueue) {
     Queue q;
     q.set_max_slots(2);

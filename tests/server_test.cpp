@@ -248,6 +248,37 @@ TEST_F(ServerTest, OtherUsersAreRefusedWhatIsNotTheirs) {
     EXPECT_EQ(first(ask(encode(MsgType::Remove, r))).type, MsgType::Done);   // the owner may
 }
 
+/* --drain and --resume: the server's owner only; a bad value changes nothing. */
+TEST_F(ServerTest, DrainIsTheOwnersAndSaysWhatItDid) {
+    auto text = [](const Frame& f) {
+        std::string line;
+        TailReader t(f.payload);
+        EXPECT_TRUE(t.next(&line));
+        return line;
+    };
+    proto::Slots on{};
+    on.n = 1;
+    Frame f = first(ask(encode(MsgType::Drain, on), getuid() + 1000));
+    ASSERT_EQ(f.type, MsgType::Error);
+    EXPECT_NE(text(f).find("may drain or resume the queue"), std::string::npos) << text(f);
+    proto::Slots bad{};
+    bad.n = 2;
+    EXPECT_EQ(first(ask(encode(MsgType::Drain, bad))).type, MsgType::Error);
+    ask(submit({"a"}));   // (queued for good: it needs more slots than there are)
+    EXPECT_EQ(h_->list().find("drained"), std::string::npos) << "another user's --drain and a bad value changed nothing";
+    f = first(ask(encode(MsgType::Drain, on)));
+    ASSERT_EQ(f.type, MsgType::Text);
+    EXPECT_EQ(text(f), "The queue is drained: no job starts until ts --resume (0 running, 1 queued).\n");
+    ask(submit({"b"}));
+    f = first(ask(encode_empty(MsgType::List)));
+    EXPECT_NE(text(f).find("[run=0/1 drained]\n"), std::string::npos) << text(f);
+    proto::Slots off{};
+    f = first(ask(encode(MsgType::Drain, off)));
+    EXPECT_EQ(text(f), "The queue is resumed: queued jobs start again (0 running, 2 queued).\n");
+    f = first(ask(encode(MsgType::Drain, off)));
+    EXPECT_EQ(text(f), "The queue was not drained: nothing to resume (0 running, 2 queued).\n");
+}
+
 TEST_F(ServerTest, ASlowReaderDoesNotBlockOthers) {
     for (int i = 0; i < 2000; ++i) ask(submit({"job", std::string(200, 'x')}));
     Fd slow = h_->connect(getuid());

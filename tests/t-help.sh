@@ -23,6 +23,8 @@ Actions:
   -l       show the job list (default action)
   --gpu-list  list the GPUs, their memory and use, and the jobs on them.
   -S [num] get/set the number of max simultaneous jobs of the server.
+  --drain  start no new job until --resume; running jobs go on.
+  --resume start queued jobs again after --drain.
   -t [id]  "tail -n 10 -f" the output of the job. Last run if not specified.
   -c [id]  like -t, but shows all the lines. Last run if not specified.
   -p [id]  show the pid of the job. Last run if not specified.
