@@ -375,8 +375,7 @@ void Queue::resolve_dependency(Job& j) {
  * queue (one that is gone is decided when j is due). */
 void Queue::link_more_deps(const Job& j) {
     if (!j.has_more_deps()) return;
-    std::vector<int32_t> ids = j.spec.settings.more_depends();
-    for (int32_t id : j.spec.settings.after()) ids.push_back(id);
+    std::vector<int32_t> ids = j.spec.settings.further_deps();
     std::sort(ids.begin(), ids.end());
     ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
     for (int32_t id : ids) {
@@ -389,8 +388,7 @@ void Queue::link_more_deps(const Job& j) {
 
 /* j no longer waits for anything (its add was undone). */
 void Queue::unlink_deps(const Job& j) {
-    std::vector<int32_t> ids = j.spec.settings.more_depends();
-    for (int32_t id : j.spec.settings.after()) ids.push_back(id);
+    std::vector<int32_t> ids = j.spec.settings.further_deps();
     if (j.depends) ids.push_back(j.depend_on);
     for (int32_t id : ids) {
         auto d = dependents_.find(id);
@@ -417,9 +415,7 @@ std::vector<JobId> Queue::waiting_for(const Job& j) const {
     if (j.state != JobState::Queued && j.state != JobState::Overflow) return out;
     if (j.depends && !dep_end(j, j.depend_on, true)) out.push_back(j.depend_on);
     if (!j.has_more_deps()) return out;
-    std::vector<int32_t> ids = j.spec.settings.more_depends();
-    for (int32_t id : j.spec.settings.after()) ids.push_back(id);
-    for (int32_t id : ids)
+    for (int32_t id : j.spec.settings.further_deps())
         if (!dep_end(j, id, false) && std::find(out.begin(), out.end(), id) == out.end())
             out.push_back(id);
     return out;

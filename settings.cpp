@@ -72,6 +72,12 @@ std::string bytes_of(T n) {
 
 }  // namespace
 
+std::vector<int32_t> JobSettings::further_deps() const {
+    std::vector<int32_t> all = more_depends();
+    for (int32_t id : after()) all.push_back(id);
+    return all;
+}
+
 const std::string* JobSettings::bytes(uint16_t tag) const {
     auto it = lower(fields_, tag);
     return it != fields_.end() && it->first == tag ? &it->second : nullptr;

@@ -75,6 +75,8 @@ public:
     std::vector<int32_t> more_depends() const { return ids(kSettingDepends); }
     /* --after=A,B: jobs it waits for, whatever their result. */
     std::vector<int32_t> after() const { return ids(kSettingAfter); }
+    /* Both lists together: every job it waits for beyond the first -D. */
+    std::vector<int32_t> further_deps() const;
 
     /* What the settings cost in memory (Queue::spec_bytes counts it). */
     size_t memory() const;
