@@ -316,6 +316,9 @@ JobSpec job_spec(const Options& o, bool send_env) {
     s.depend_on = o.depend_on;
     s.settings.set_ids(kSettingDepends, {o.more_depends.begin(), o.more_depends.end()});
     s.settings.set_ids(kSettingAfter, {o.after.begin(), o.after.end()});
+    s.settings.set_held(o.hold);
+    if (o.delay > 0) s.settings.set_not_before(wall_now() + o.delay);   // the wall clock, as the server reads it
+    else if (o.at > 0) s.settings.set_not_before(o.at);
     capture_context(&s, send_env);
     return s;
 }
@@ -547,6 +550,16 @@ int Client::run() {
         proto::Slots b{};
         b.n = o_.action == Action::Drain ? 1 : 0;
         return print_text(encode(MsgType::Drain, b));
+    }
+    case Action::Hold:
+    case Action::Release: {
+        closed_hint_ = "it runs an older ts, without --hold (`ts --restart` moves the queue to this ts), "
+                       "or it stopped.";
+        proto::HoldBody b{};
+        b.id = o_.id;
+        b.hold = o_.action == Action::Hold ? 1 : 0;
+        b.all = o_.release_all ? 1 : 0;
+        return print_text(encode(MsgType::Hold, b));
     }
     case Action::Kill: return kill_job();
     case Action::Tail:

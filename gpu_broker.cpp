@@ -251,9 +251,10 @@ const GpuCard* GpuBroker::known_card(const std::string& uuid) const {
     return it == known_.end() ? nullptr : &it->second;
 }
 
-/* A queued job that waits for its dependency, or for slots (-N), whatever the GPUs. */
+/* A queued job that waits for its dependency, for slots (-N), for --release or
+ * its start time, whatever the GPUs. */
 bool GpuBroker::waits_for_other_than_gpus(const Job& j) const {
-    if (j.awaiting_client) return true;
+    if (j.awaiting_client || Queue::waits_for_time(j, wall_now())) return true;
     if ((j.depends || j.has_more_deps()) && !queue_.waiting_for(j).empty()) return true;
     return queue_.max_slots() - queue_.busy_slots() < j.spec.num_slots;
 }

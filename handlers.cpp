@@ -41,6 +41,7 @@ const Handler Server::kHandlers[] = {
     {MsgType::NotRun, 0, false, kReport, kAnyone, nullptr, false, &Server::on_not_run},
     {MsgType::GpuList, 0, false, kRequest, kAnyone, nullptr, false, &Server::on_gpu_list},
     {MsgType::Drain, sizeof(proto::Slots), false, kChange, kAdmin, "drain or resume the queue", false, &Server::on_drain},
+    {MsgType::Hold, sizeof(proto::HoldBody), false, kChange, kJobOwner, "hold or release", false, &Server::on_hold},
 };
 
 /* The row of kHandlers for a message type, or nullptr. */
@@ -244,7 +245,7 @@ void Server::on_state(Conn& c, const Frame& f) {
         return;
     }
     proto::StateBody s{};
-    s.state = static_cast<uint8_t>(j->state);
+    s.state = wire_state(*j, wall_now());   // held and delayed jobs too
     reply(c, encode(MsgType::StateReply, s));
 }
 
@@ -315,7 +316,13 @@ void Server::on_info(Conn& c, const Frame& f) {
         error(c, r.id == -1 ? "No jobs.\n" : format("Job %i not finished or not running.\n", r.id));
         return;
     }
-    std::string waits = waiting_text(*j, queue_.drained()) + waiting_text(queue_.waiting_for(*j));
+    WaitFacts wf;
+    wf.drained = queue_.drained();
+    wf.deps = queue_.waiting_for(*j);
+    wf.busy = queue_.busy_slots();
+    wf.max = queue_.max_slots();
+    wf.now = wall_now();
+    std::string waits = waiting_text(*j, wf);
     reply_text(c, info_text(*j, wall_now(), uid_, c.uid, waits + gpus_.info(*j)));
 }
 
@@ -515,6 +522,57 @@ void Server::on_drain(Conn& c, const Frame& f) {
         reply_text(c, format(changed ? "The queue is resumed: queued jobs start again (%s).\n"
                                      : "The queue was not drained: nothing to resume (%s).\n",
                              what.c_str()));
+}
+
+/* --hold=ID, --release=ID, --release=all: the answer says what was done. */
+void Server::on_hold(Conn& c, const Frame& f) {
+    proto::HoldBody b;
+    (void)decode_body(f, &b);
+    if (b.hold > 1 || b.all > 1 || (b.all && b.hold)) {
+        error(c, "--hold=ID, --release=ID or --release=all expected.\n");
+        return;
+    }
+    if (b.all) return release_all(c);
+    Job* j = lookup(c, b.id, true);
+    if (!j) {
+        error(c, b.id == -1 ? "No jobs.\n" : format("There is no job %i.\n", b.id));
+        return;
+    }
+    if (!may_manage(c, *j)) return;
+    JobId id = j->id;
+    bool held = j->spec.settings.held(), delayed = j->spec.settings.not_before() != 0;
+    if (j->state != JobState::Queued) {
+        error(c, format("Job %i is %s: only a queued job can be %s.\n", id, state_name(wire_state(*j, wall_now())),
+                        b.hold ? "held" : "released"));
+        return;
+    }
+    if (b.hold && held) return reply_text(c, format("Job %i was held already: ts --release=%i starts it.\n", id, id));
+    if (!b.hold && !held && !delayed) {
+        error(c, format("Job %i is not held or delayed: nothing to release.\n", id));
+        return;
+    }
+    if (!writable(c)) return;
+    (void)ledger_->hold(id, b.hold == 1);
+    if (b.hold) reply_text(c, format("Job %i is held: it does not start until ts --release=%i.\n", id, id));
+    else reply_text(c, format("Job %i is released%s: it starts when its turn comes.\n", id,
+                              delayed ? " (its start time is dropped)" : ""));
+}
+
+/* --release=all: every held job of the caller's own (only delayed ones keep their time). */
+void Server::release_all(Conn& c) {
+    std::vector<JobId> ids;
+    for (JobId id : queue_.active()) {
+        const Job* j = queue_.find(id);
+        if (j->state == JobState::Queued && j->spec.uid == c.uid && j->spec.settings.held()) ids.push_back(id);
+    }
+    if (ids.empty()) return reply_text(c, "No held job of yours to release.\n");
+    if (!writable(c)) return;
+    std::string list;
+    for (JobId id : ids) {
+        (void)ledger_->hold(id, false);
+        list += (list.empty() ? "" : ", ") + std::to_string(id);
+    }
+    reply_text(c, format("Released %s: %s.\n", counted(ids.size(), "held job", "held jobs").c_str(), list.c_str()));
 }
 
 void Server::on_get_slots(Conn& c, const Frame&) {

@@ -421,9 +421,11 @@ std::vector<JobId> Queue::waiting_for(const Job& j) const {
     return out;
 }
 
-Decisions Queue::schedule(GpuPlan* gpus) {
+Decisions Queue::schedule(GpuPlan* gpus, double now) {
     if (!relinked_) relink_dependencies();
+    if (now == 0) now = wall_now();
     Decisions d;
+    next_due_ = 0;
     bool again = !drained_;   // drained: no start, no skip, no wish for a GPU probe
     while (again) {   // a skip may unblock (and skip) dependents earlier in the list
         again = false;
@@ -431,10 +433,38 @@ Decisions Queue::schedule(GpuPlan* gpus) {
             if (!room_for_any(gpus, &d)) break;
             Entry& e = jobs_.at(*it++);
             if (e.job.state != JobState::Queued || e.job.awaiting_client) continue;
+            if (waits_for_time(e.job, now)) {   // keeps its place; nothing of it is decided
+                double t = e.job.spec.settings.not_before();
+                if (!e.job.spec.settings.held() && (next_due_ == 0 || t < next_due_)) next_due_ = t;
+                continue;
+            }
             if (schedule_one(e, gpus, &d)) again = true;
         }
     }
     return d;
+}
+
+bool Queue::waits_for_time(const Job& j, double now) {
+    if (j.spec.settings.empty()) return false;   // most jobs: no settings at all
+    return j.spec.settings.held() || j.spec.settings.not_before() > now;
+}
+
+void Queue::note_time(double now) {
+    if (next_due_ != 0 && now >= next_due_) {
+        next_due_ = 0;
+        ++changes_;
+    }
+}
+
+bool Queue::hold(JobId id, bool on) {
+    Entry* e = entry(id);
+    if (!e || e->job.state != JobState::Queued) return false;
+    JobSettings& s = e->job.spec.settings;
+    if (on ? s.held() : !s.held() && s.not_before() == 0) return false;
+    s.set_held(on);
+    if (!on) s.set_not_before(0);
+    ++changes_;
+    return true;
 }
 
 /* Starting and skipping a CPU job need a free slot, a GPU job room on the

@@ -249,8 +249,23 @@ public:
      * any of -D's did not end well; --after's may end as they like); while
      * drained, nothing (a skip waits for the resume too). A GPU job (-G) needs its GPUs, which
      * gpus places (nullptr: none can be placed now), and slots only when it
-     * asked for some (-N). */
-    Decisions schedule(GpuPlan* gpus = nullptr);
+     * asked for some (-N). A held job (--hold) and one whose start time
+     * (--delay, --at) is after now (wall clock; 0: read it) is passed over
+     * but keeps its place, and its dependents wait for it. */
+    Decisions schedule(GpuPlan* gpus = nullptr, double now = 0);
+    /* The earliest start time after now of the delayed jobs the last pass
+     * looked at (0: none): the server wakes then. A pass that stopped for want
+     * of room did not look further; the end that makes room brings another. */
+    double next_due() const { return next_due_; }
+    /* The wall clock reached next_due(): what a pass decides by has changed
+     * (changes() grows), though nothing in the queue did. */
+    void note_time(double now);
+    /* Whether a queued job waits for a time: held, or delayed until after now. */
+    static bool waits_for_time(const Job& j, double now);
+    /* --hold=ID (on) of a queued job, --release=ID (off): a held job is
+     * released and a delayed one forgets its start time. False (nothing
+     * changed) for a job that is not queued, or one already so. */
+    [[nodiscard]] bool hold(JobId id, bool on);
     /* GPU jobs queued, and the running ones. */
     size_t gpu_jobs_queued() const { return gpu_queued_; }
     size_t gpu_jobs_running() const { return gpu_running_.size(); }
@@ -390,6 +405,7 @@ private:
     std::set<JobId> gpu_running_;   // GPU jobs Running
     int max_slots_ = 1;
     bool drained_ = false;
+    double next_due_ = 0;           // schedule(): the next start time it passed over
     uint64_t changes_ = 0;
     size_t max_finished_ = 1000;
     int last_errorlevel_ = 0;        // of the job that ended last (for -d)

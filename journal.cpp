@@ -35,7 +35,8 @@ enum RecType : uint16_t {
     kUnstarted = 15,    // IdRec: a started job goes back to the queue (format 2)
     kSettings = 16,     // the queue's settings: tagged fields (encode_queue_settings)
     kDrain = 17,        // IdRec {drained: 1 or 0, 0}: --drain, --resume
-    kLastType = 17,
+    kHold = 18,         // IdRec {id, held: 1 or 0}: --hold=ID, --release=ID (Queue::hold)
+    kLastType = kHold,
 };
 
 struct RecHeader {
@@ -1262,6 +1263,13 @@ bool apply_drain(std::string_view b, Replay& r) {
     return true;
 }
 
+bool apply_hold(std::string_view b, Replay& r) {
+    IdRec h;
+    if (!take_id(b, r, &h) || (h.x != 0 && h.x != 1)) return false;
+    (void)r.q->hold(h.id, h.x == 1);   // as it was done: a no-op changes nothing
+    return true;
+}
+
 bool apply_settings(std::string_view b, Replay& r) {
     QueueSettings qs;
     if (!decode_queue_settings(b, &qs)) return false;
@@ -1298,6 +1306,7 @@ constexpr RecordRow kRecords[] = {
     {kUnstarted, "unstarted", sizeof(IdRec), 2, apply_unstarted},
     {kSettings, "settings", 0, 2, apply_settings},
     {kDrain, "drain", sizeof(IdRec), 2, apply_drain},
+    {kHold, "hold", sizeof(IdRec), 2, apply_hold},
 };
 
 constexpr bool rows_in_order() {
@@ -1499,6 +1508,7 @@ bool Journal::urgent(JobId id) { return append(kUrgent, bytes_of(IdRec{id, 0}));
 bool Journal::swapped(JobId a, JobId b) { return append(kSwap, bytes_of(IdRec{a, b})); }
 bool Journal::slots(int n) { return append(kSlots, bytes_of(IdRec{n, 0})); }
 bool Journal::drained(bool on) { return append(kDrain, bytes_of(IdRec{on ? 1 : 0, 0})); }
+bool Journal::held(JobId id, bool on) { return append(kHold, bytes_of(IdRec{id, on ? 1 : 0})); }
 bool Journal::cleared() { return append(kClear, std::string()); }
 bool Journal::admitted(JobId id) { return append(kAdmitted, bytes_of(IdRec{id, 0})); }
 bool Journal::moved_before(JobId id, JobId before) { return append(kMoveBefore, bytes_of(IdRec{id, before})); }

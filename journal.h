@@ -5,6 +5,8 @@
  * <socket>.journal (mode 0600): a job added (all of it, as a full job
  * record), a job started by the scheduler, its runner's pid, its start (pid,
  * output file), its end, removal, -u, -U, -S, -C, an overflow job let in,
+ * --hold=ID and --release=ID (a job held at submit, or delayed, says so in
+ * its settings; a snapshot writes them as they are then),
  * --drain and --resume (a snapshot of a drained queue says so twice, after
  * the meta record and at the end, as it does the settings). A new
  * server replays the file through the same Queue operations, so ids, order,
@@ -129,6 +131,7 @@ public:
     bool swapped(JobId a, JobId b);
     bool slots(int n);
     bool drained(bool on);   // --drain (true), --resume (false)
+    bool held(JobId id, bool on);   // --hold=ID (true), --release=ID (false)
     bool cleared();
     bool admitted(JobId id);
     bool moved_before(JobId id, JobId before);

@@ -78,6 +78,13 @@ bool Ledger::drain(bool on) {
     return true;
 }
 
+bool Ledger::hold(JobId id, bool on) {
+    if (!queue_->hold(id, on)) return false;
+    journal_->held(id, on);
+    tell({ChangeKind::Held, id});
+    return true;
+}
+
 bool Ledger::settings(const QueueSettings& s) {
     bool written = journal_->set_settings(s);
     tell({ChangeKind::Settings});
@@ -94,7 +101,7 @@ std::vector<JobId> Ledger::admit_overflow() {
 }
 
 Decisions Ledger::schedule(GpuPlan* plan, double wall) {
-    Decisions d = queue_->schedule(plan);
+    Decisions d = queue_->schedule(plan, wall);
     JobResult skip = skipped_result();
     for (JobId id : d.skipped) ended(id, skip, wall);   // the queue has ended them already
     return d;

@@ -7,7 +7,7 @@
  *
  * The journal's rules are kept per kind of change, as before:
  * - a change a client asks for (add, remove, -u, -U, -S, -C, --drain,
- *   --resume) is made only after the caller has checked that the journal
+ *   --resume, --hold, --release) is made only after the caller has checked that the journal
  *   can be written (Server::writable); a new job is also taken back if its record fails
  *   (add answers false, and the queue is as it was);
  * - a start the scheduler decided is on disk before its runner exists, or it
@@ -48,6 +48,7 @@ enum class ChangeKind : uint8_t {
     Cleared,      // -C: the finished list forgotten
     Slots,        // -S
     Drained,      // --drain or --resume: Queue::drained() says which
+    Held,         // --hold=ID or --release: the job's settings say which
     Settings,     // the queue's settings (config.h)
 };
 
@@ -85,6 +86,9 @@ public:
     /* --drain (true) or --resume (false): false when the queue was so
      * already (then nothing is written and no one is told). */
     bool drain(bool on);
+    /* --hold=ID (true) or --release=ID (false) of a queued job (Queue::hold);
+     * false when nothing changed (then nothing is written). */
+    bool hold(JobId id, bool on);
     /* The queue's settings from now on (false: kept for the next snapshot). */
     bool settings(const QueueSettings& s);
 

@@ -14,15 +14,23 @@
 
 namespace {
 // An overflow job shows as "skipped", as task-spooler shows its holding clients.
-constexpr std::array<const char*, 5> kStateNames = {"queued", "running", "finished", "skipped",
-                                                    "skipped"};
-static_assert(kStateNames.size() == static_cast<size_t>(JobState::Overflow) + 1);
+// The last two are no JobState: queued jobs that wait for --release or a time.
+constexpr std::array<const char*, 7> kStateNames = {"queued", "running", "finished", "skipped",
+                                                    "skipped", "held", "delayed"};
+static_assert(kStateNames.size() == size_t(proto::kDelayed) + 1);
+static_assert(size_t(proto::kOverflow) == static_cast<size_t>(JobState::Overflow));
 }  // namespace
 
 const char* state_name(JobState s) { return kStateNames[static_cast<size_t>(s)]; }
 
 const char* state_name(proto::WireState s) {
-    return s <= proto::kOverflow ? kStateNames[static_cast<size_t>(s)] : nullptr;
+    return s <= proto::kDelayed ? kStateNames[static_cast<size_t>(s)] : nullptr;
+}
+
+proto::WireState wire_state(const Job& j, double now) {
+    if (j.state == JobState::Queued && Queue::waits_for_time(j, now))
+        return j.spec.settings.held() ? proto::kHeld : proto::kDelayed;
+    return proto::WireState(static_cast<uint8_t>(j.state));
 }
 
 std::string list_header(int busy, int max, bool drained) {
@@ -30,9 +38,26 @@ std::string list_header(int busy, int max, bool drained) {
                   "E-Level", "Times(r/u/s)", "Command", busy, max, drained ? " drained" : "");
 }
 
+std::string waiting_text(const Job& j, const WaitFacts& f) {
+    if (j.state != JobState::Queued) return "";
+    std::string s;
+    if (j.spec.settings.held()) s += format("Waiting: held: ts --release=%i starts it\n", j.id);
+    if (double t = j.spec.settings.not_before(); t > f.now)
+        s += "Waiting: delayed until " + local_time_text(t) + " (local time)\n";
+    if (f.drained) s += "Waiting: the queue is drained: ts --resume starts it\n";
+    s += waiting_text(f.deps);
+    int free = f.max - f.busy, need = j.spec.num_slots;
+    if (f.max > 0 && need > 0 && free < need)
+        s += format("Waiting: needs %s, %i of %i free\n", counted(size_t(need), "slot", "slots").c_str(),
+                    std::max(0, free), f.max);
+    return s;
+}
+
 std::string waiting_text(const Job& j, bool drained) {
-    if (j.state != JobState::Queued || !drained) return "";
-    return "Waiting: the queue is drained: ts --resume starts it\n";
+    WaitFacts f;
+    f.drained = drained;
+    f.now = wall_now();
+    return waiting_text(j, f);
 }
 
 static std::string output_shown(const Job& j) {
@@ -43,6 +68,8 @@ static std::string output_shown(const Job& j) {
 }
 
 std::string list_line(const Job& j) {
+    const char* state = state_name(j.state);
+    if (j.state == JobState::Queued && !j.spec.settings.empty()) state = state_name(wire_state(j, wall_now()));
     std::string cmd = j.dep_prefix();
     if (j.spec.label) cmd += "[" + printable(*j.spec.label) + "]";
     cmd += printable(j.spec.command());
@@ -51,7 +78,7 @@ std::string list_line(const Job& j) {
         return format("%-4i %-10s %-20s %-8i %0.2f/%0.2f/%0.2f %s\n", j.id, state_name(j.state),
                       out.c_str(), j.result.errorlevel, j.result.real, j.result.user,
                       j.result.sys, cmd.c_str());
-    return format("%-4i %-10s %-20s %-8s %14s %s\n", j.id, state_name(j.state), out.c_str(), "",
+    return format("%-4i %-10s %-20s %-8s %14s %s\n", j.id, state, out.c_str(), "",
                   "", cmd.c_str());
 }
 

@@ -12,9 +12,14 @@
 #include "jobs.h"
 
 /* "queued", "running", "finished", "skipped" (a job waiting for room in a
- * full queue shows as "skipped", as task-spooler shows its waiting clients). */
+ * full queue shows as "skipped", as task-spooler shows its waiting clients);
+ * and, for the wire's kHeld and kDelayed, "held" and "delayed". */
 const char* state_name(JobState s);
 const char* state_name(proto::WireState s);   // nullptr for a value out of range
+/* A job's state as -l and -s show it at wall-clock time now: a queued job
+ * that is held (--hold) is "held", one whose start time is after now
+ * (--delay, --at) "delayed"; any other job its JobState's word. */
+proto::WireState wire_state(const Job& j, double now);
 
 /* The whole list, as `ts -l` prints it. */
 std::string list_text(const Queue& q);
@@ -23,8 +28,20 @@ std::string list_line(const Job& j);
 /* task-spooler's header; a drained queue (--drain) shows "[run=B/M drained]"
  * instead of "[run=B/M]", and only then. */
 std::string list_header(int busy, int max, bool drained = false);
-/* Why a queued job does not start, for -i, where this module alone can say
- * it (a drained queue); "" otherwise. */
+/* What -i needs to know of the queue to say why a queued job waits. */
+struct WaitFacts {
+    bool drained = false;
+    std::vector<JobId> deps;   // Queue::waiting_for: dependencies not ended yet
+    int busy = 0, max = 0;     // slots (max 0: not said)
+    double now = 0;            // wall clock
+};
+/* Why a queued job does not start, for -i: one line per reason, in this
+ * order: held ("Waiting: held: ts --release=N starts it"), delayed ("Waiting:
+ * delayed until YYYY-MM-DD HH:MM:SS (local time)"), a drained queue, its
+ * dependencies ("Waiting for job 3 to end"), slots ("Waiting: needs 2 slots,
+ * 1 of 4 free"); "" for any other job (GPUs: GpuBroker::info). */
+std::string waiting_text(const Job& j, const WaitFacts& f);
+/* The same with only the drained queue known (no deps, slots or time). */
 std::string waiting_text(const Job& j, bool drained);
 /* The -i block (ts-spec §2.2), `now` for a running job's time; a job of
  * another uid than the server's gets a "User: UID" line. The TS_ENV text

@@ -161,6 +161,64 @@ bool set_num_slots(const OptionRow&, const char* arg, Options* o, std::string*) 
     return true;
 }
 
+/* A job id given to a new long option: digits only (no atoi habits to keep). */
+bool parse_job_id(const char* arg, int* id) {
+    std::string s = arg;
+    if (s.empty() || s.size() > 9 || s.find_first_not_of("0123456789") != std::string::npos) return false;
+    *id = std::atoi(s.c_str());
+    return true;
+}
+
+/* --hold: the new job is held; --hold=ID: hold that queued job (an action). */
+bool set_hold(const OptionRow&, const char* arg, Options* o, std::string* err) {
+    if (!arg) {
+        o->hold = true;
+        return true;
+    }
+    if (!parse_job_id(arg, &o->id)) {
+        *err = format("--hold=ID needs a job id, not '%s'.\n", printable(arg).c_str());
+        return false;
+    }
+    o->action = Action::Hold;
+    return true;
+}
+
+/* --release=ID or --release=all (the caller's held jobs). */
+bool set_release(const OptionRow&, const char* arg, Options* o, std::string* err) {
+    o->release_all = std::strcmp(arg, "all") == 0;
+    if (o->release_all) o->id = -1;
+    else if (!parse_job_id(arg, &o->id)) {
+        *err = format("--release needs a job id or 'all', not '%s'.\n", printable(arg).c_str());
+        return false;
+    }
+    o->action = Action::Release;
+    return true;
+}
+
+/* --delay=DURATION (util.h: parse_duration), more than 0. */
+bool set_delay(const OptionRow&, const char* arg, Options* o, std::string* err) {
+    double s = 0;
+    if (!parse_duration(arg, &s) || s <= 0) {
+        *err = format("--delay needs a duration of more than 0 such as 90, 30s, 5m, 2h, 1d or 1h30m, not '%s'.\n",
+                      printable(arg).c_str());
+        return false;
+    }
+    o->delay = s;
+    o->at = 0;
+    return true;
+}
+
+/* --at=TIME (util.h: parse_at_time), read against the clock now. */
+bool set_at(const OptionRow&, const char* arg, Options* o, std::string* err) {
+    std::string why;
+    if (!parse_at_time(arg, wall_now(), &o->at, &why)) {
+        *err = "--at: " + why + ".\n";
+        return false;
+    }
+    o->delay = 0;
+    return true;
+}
+
 /* -G N, --gpus=N: checked strictly (a new flag has no atoi habits to keep). */
 bool set_gpus(const OptionRow& row, const char* arg, Options* o, std::string* err) {
     char* end = nullptr;
@@ -188,7 +246,8 @@ bool set_gpu_mem(const OptionRow&, const char* arg, Options* o, std::string* err
 
 // ---- the table -----------------------------------------------------------------------------------------
 
-constexpr ArgKind kNone = ArgKind::None, kId = ArgKind::OptionalId, kArg = ArgKind::Required;
+constexpr ArgKind kNone = ArgKind::None, kId = ArgKind::OptionalId, kArg = ArgKind::Required,
+                  kEq = ArgKind::Attached;
 constexpr Section kAct = Section::Actions, kAdd = Section::AddingJobs;
 constexpr std::nullopt_t kSetting = std::nullopt;
 
@@ -211,6 +270,8 @@ constexpr OptionRow kOptions[] = {
      Action::Drain, select_action},
     {'\0', "resume", kNone, "", kAct, "start queued jobs again after --drain.", Action::Resume,
      select_action},
+    {'\0', "release", kArg, "<id|all>", kAct, "let a held job start (all: every held job of yours).",
+     Action::Release, set_release},
     {'t', nullptr, kId, "[id]", kAct,
      "\"tail -n 10 -f\" the output of the job. Last run if not specified.", Action::Tail, select_job},
     {'c', nullptr, kId, "[id]", kAct, "like -t, but shows all the lines. Last run if not specified.",
@@ -261,16 +322,23 @@ constexpr OptionRow kOptions[] = {
     {'\0', "gpus", kArg, "<num>", kAdd, "the same as -G.", kSetting, set_gpus},
     {'\0', "gpu-mem", kArg, "<size>", kAdd, "GPU memory the job needs on each GPU (8G; implies -G 1).",
      kSetting, set_gpu_mem},
+    {'\0', "hold", kEq, "<id>", kAdd, "queue the job held, until --release; =ID holds a queued job.",
+     kSetting, set_hold},
+    {'\0', "delay", kArg, "<time>", kAdd, "start the job no sooner than after this long (90, 5m, 1h30m).",
+     kSetting, set_delay},
+    {'\0', "at", kArg, "<time>", kAdd, "start the job no sooner than then (HH:MM[:SS], YYYY-MM-DD HH:MM).",
+     kSetting, set_at},
 };
 
 /* Each row has a letter or a long name, not both; long options take no
- * optional argument; an argument has a name to show;
+ * optional argument but an attached one (--hold[=ID]), which letters never take; an argument has a name to show;
  * no letter is used twice. */
 constexpr bool rows_are_sound() {
     for (size_t i = 0; i < std::size(kOptions); ++i) {
         const OptionRow& r = kOptions[i];
         if ((r.letter == '\0') == (r.long_name == nullptr)) return false;
         if (r.long_name && r.arg == ArgKind::OptionalId) return false;
+        if (!r.long_name && r.arg == ArgKind::Attached) return false;
         if ((r.arg == ArgKind::None) != (r.arg_name[0] == '\0')) return false;
         if (!r.apply) return false;
         for (size_t j = 0; j < i; ++j)
@@ -328,7 +396,8 @@ constexpr struct {
  * or, when longer (--restart, -U <id-id>), followed by two spaces. */
 std::string help_line(const OptionRow& r) {
     std::string flag = flag_word(r);
-    if (r.arg != ArgKind::None) flag += std::string(r.long_name ? "=" : " ") + r.arg_name;
+    if (r.arg == ArgKind::Attached) flag += std::string("[=") + r.arg_name + "]";
+    else if (r.arg != ArgKind::None) flag += std::string(r.long_name ? "=" : " ") + r.arg_name;
     if (flag.size() <= 8) flag.resize(8, ' ');
     else flag += ' ';
     return "  " + flag + " " + r.help + "\n";

@@ -26,6 +26,8 @@ enum class Action {
     GpuList,   // --gpu-list: the GPUs and the jobs on them
     Drain,     // --drain: start nothing new; running jobs go on
     Resume,    // --resume: start queued jobs again
+    Hold,      // --hold=ID: a queued job does not start until released
+    Release,   // --release=ID|all: a held (or delayed) job may start
 };
 
 struct Options {
@@ -49,6 +51,10 @@ struct Options {
     bool num_slots_given = false;// -N was given (a GPU job takes slots only then)
     unsigned gpus = 0;           // -G / --gpus
     uint64_t gpu_mem = 0;        // --gpu-mem, bytes on each GPU
+    bool hold = false;           // --hold (without an id): the new job is held
+    double delay = 0;            // --delay: seconds from the submit (the last of --delay and --at wins)
+    double at = 0;               // --at: the start time, seconds since the epoch
+    bool release_all = false;    // --release=all
     std::vector<std::string> command;
     std::string argv0;
 };
@@ -57,7 +63,10 @@ struct Options {
  * argument: the next word (or the rest of the cluster) is taken whatever it
  * is, and only a flag that is the last word goes without one. A long option
  * with an argument takes it as --name=value or as the next word. */
-enum class ArgKind { None, OptionalId, Required };
+enum class ArgKind {
+    None, OptionalId, Required,
+    Attached,   // a long option's value that comes only as --name=value (--hold, --hold=ID)
+};
 
 /* The heading -h lists a flag under. */
 enum class Section { Actions, AddingJobs };

@@ -64,6 +64,7 @@ enum class MsgType : uint16_t {
     Attach = 114,       // AttachBody: a runner or -f client is back after a server restart
     GpuList = 115,      // no body -> Text (after a probe of the GPUs, if the last one is old)
     Drain = 116,        // Slots (1: --drain, 0: --resume) -> Text: what it did
+    Hold = 117,         // HoldBody (--hold=ID, --release=ID|all) -> Text: what it did | Error
     // server -> client
     Version = 200,      // VersionBody: the server's version, then the server closes
     Error = 201,        // tail: one message line, printed as "Error in the request: ..."
@@ -167,7 +168,19 @@ struct VersionBody {
 static_assert(sizeof(VersionBody) == 4);
 
 // Wire values of a job's state.
-enum WireState : uint8_t { kQueued = 0, kRunning = 1, kFinished = 2, kSkipped = 3, kOverflow = 4 };
+// kHeld and kDelayed are queued jobs that wait for --release or their start
+// time (an older client that does not know them says the request failed).
+enum WireState : uint8_t {
+    kQueued = 0, kRunning = 1, kFinished = 2, kSkipped = 3, kOverflow = 4, kHeld = 5, kDelayed = 6
+};
+
+struct HoldBody {
+    int32_t id;             // the job (-1: none, with all)
+    uint8_t hold;           // 1: --hold=ID; 0: --release
+    uint8_t all;            // 1: --release=all: every held job of the caller's
+    uint8_t pad[2];
+};
+static_assert(sizeof(HoldBody) == 8);
 
 struct StateBody {
     uint8_t state;          // WireState

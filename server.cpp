@@ -274,6 +274,8 @@ double Server::next_wakeup(double now) const {
     else at(supply_.start_after());                                       // starts put off for lack of resources
     at(gpus_.wakeup(now));                                                // a probe, settling GPUs, the next probe
     at(waits_.next_deadline());                                           // a deferred answer's deadline (--gpu-list)
+    if (double due = queue_.next_due(); due != 0)                         // a delayed job's start time (wall clock)
+        at(now + std::max(0.0, due - wall_now()));
     if (waits_.has_ready()) at(now);                                      // a held request is ready to run again
     if (!harness_) at(files_.next_check());                               // the socket, journal and log files
     return wake;
@@ -853,6 +855,7 @@ void Server::schedule() {
         }
     }
     double now = mono_now(), wall = wall_now();
+    queue_.note_time(wall);   // a delayed job's time came: the pass cannot be the last one again
     std::unique_ptr<GpuPlan> plan;
     bool placing = !queue_.drained() && queue_.gpu_jobs_queued() > 0 && gpus_.pass_due(now);   // else as the last pass decided
     if (placing) plan = gpus_.plan(now);   // nullptr: the GPUs are not known well enough now

@@ -167,6 +167,8 @@ private:
     void on_not_run(Conn& c, const Frame& f);
     void on_gpu_list(Conn& c, const Frame& f);
     void on_drain(Conn& c, const Frame& f);
+    void on_hold(Conn& c, const Frame& f);
+    void release_all(Conn& c);
     void configure();
     void check_files(double now);
     bool settle_settings();

@@ -35,6 +35,12 @@ bool valid_ids(std::string_view v, std::string* why) {
     return true;
 }
 
+bool valid_hold(std::string_view v, std::string* why) { return valid_u32_in(v, 1, 1, why); }
+// From 1 s after the epoch to the year 9999: a time, in milliseconds.
+bool valid_not_before(std::string_view v, std::string* why) {
+    return valid_u64_in(v, 1000, uint64_t(253402300799) * 1000, why);
+}
+
 /* The settings this binary knows, one row each (settings.h says how to add
  * one). */
 constexpr std::initializer_list<SettingDef> kSettings = {
@@ -42,6 +48,8 @@ constexpr std::initializer_list<SettingDef> kSettings = {
     {kSettingGpuMem, "GPU memory (--gpu-mem)", valid_gpu_mem},
     {kSettingDepends, "dependencies (-D)", valid_ids},
     {kSettingAfter, "dependencies (--after)", valid_ids},
+    {kSettingHold, "hold (--hold)", valid_hold},
+    {kSettingNotBefore, "start time (--delay, --at)", valid_not_before},
 };
 
 /* Rows that tests add (TestSetting). */
@@ -76,6 +84,16 @@ std::vector<int32_t> JobSettings::further_deps() const {
     std::vector<int32_t> all = more_depends();
     for (int32_t id : after()) all.push_back(id);
     return all;
+}
+
+void JobSettings::set_held(bool on) {
+    if (on) set_u32(kSettingHold, 1);
+    else erase(kSettingHold);
+}
+
+void JobSettings::set_not_before(double t) {
+    if (t <= 0) erase(kSettingNotBefore);
+    else set_u64(kSettingNotBefore, static_cast<uint64_t>(t * 1000 + 0.5));
 }
 
 const std::string* JobSettings::bytes(uint16_t tag) const {

@@ -38,6 +38,8 @@ enum SettingTag : uint16_t {
     kSettingGpuMem = 2,              // --gpu-mem: bytes of GPU memory it needs on each (uint64)
     kSettingDepends = 16,            // -D A,B,C: B and C, which must end well too (int32 ids)
     kSettingAfter = 17,              // --after=A,B: jobs to wait for, whatever their end (int32 ids)
+    kSettingHold = 18,               // --hold: held until --release (uint32 1); absent once released
+    kSettingNotBefore = 19,          // --delay, --at: not started before (uint64 ms since the epoch)
     kLastMustKnowSetting = 0x7fff,   // above: settings a server may ignore
 };
 
@@ -77,6 +79,14 @@ public:
     std::vector<int32_t> after() const { return ids(kSettingAfter); }
     /* Both lists together: every job it waits for beyond the first -D. */
     std::vector<int32_t> further_deps() const;
+
+    /* --hold: it does not start until released (--release). */
+    bool held() const { return bytes(kSettingHold) != nullptr; }
+    void set_held(bool on);
+    /* --delay, --at: not started before this wall-clock time (seconds since
+     * the epoch, kept to the millisecond; 0: no such time). */
+    double not_before() const { return double(u64(kSettingNotBefore).value_or(0)) / 1000; }
+    void set_not_before(double t);   // 0: erased
 
     /* What the settings cost in memory (Queue::spec_bytes counts it). */
     size_t memory() const;

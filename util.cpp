@@ -4,6 +4,7 @@
 #include "util.h"
 
 #include <algorithm>
+#include <iterator>
 #include <cerrno>
 #include <cstdint>
 #include <cstdio>
@@ -341,3 +342,156 @@ std::string shell_quote(const std::string& s) {
     return out + "'";
 }
 
+
+// ------------------------------------------------------------ durations and times
+
+namespace {
+/* Digits with an optional fraction at the front of s, taken off it; false if none. */
+bool take_number(std::string_view* s, double* v) {
+    size_t i = 0, digits = 0, after_dot = 0;
+    double n = 0, scale = 1;
+    bool fraction = false;
+    for (; i < s->size(); ++i) {
+        char c = (*s)[i];
+        if (c == '.' && !fraction) {
+            fraction = true;
+            continue;
+        }
+        if (c < '0' || c > '9' || digits >= 15) break;
+        ++digits;
+        if (fraction) ++after_dot, n += (c - '0') * (scale /= 10);
+        else n = n * 10 + (c - '0');
+    }
+    if (digits == 0 || (fraction && after_dot == 0)) return false;   // ".", "5." and "" are no numbers
+    s->remove_prefix(i);
+    *v = n;
+    return true;
+}
+}  // namespace
+
+bool parse_duration(std::string_view s, double* seconds) {
+    static constexpr struct {
+        char unit;
+        double seconds;
+    } kUnits[] = {{'d', 86400}, {'h', 3600}, {'m', 60}, {'s', 1}};
+    if (s.empty()) return false;
+    double total = 0;
+    size_t next_unit = 0;   // units come in kUnits' order, each once
+    bool bare_ok = true;
+    while (!s.empty()) {
+        double n;
+        if (!take_number(&s, &n)) return false;
+        if (s.empty()) {   // a number without a unit: seconds, and only alone
+            if (!bare_ok) return false;
+            total = n;
+            break;
+        }
+        bare_ok = false;
+        size_t u = next_unit;
+        while (u < std::size(kUnits) && kUnits[u].unit != s.front()) ++u;
+        if (u == std::size(kUnits)) return false;
+        total += n * kUnits[u].seconds;
+        next_unit = u + 1;
+        s.remove_prefix(1);
+    }
+    if (!(total <= kMaxDuration)) return false;
+    *seconds = total;
+    return true;
+}
+
+namespace {
+/* Exactly n digits at the front of s, taken off it. */
+bool take_digits(std::string_view* s, size_t n, int* v) {
+    if (s->size() < n) return false;
+    int x = 0;
+    for (size_t i = 0; i < n; ++i) {
+        char c = (*s)[i];
+        if (c < '0' || c > '9') return false;
+        x = x * 10 + (c - '0');
+    }
+    s->remove_prefix(n);
+    *v = x;
+    return true;
+}
+
+bool take_char(std::string_view* s, const char* one_of) {
+    if (s->empty() || !std::strchr(one_of, s->front())) return false;
+    s->remove_prefix(1);
+    return true;
+}
+
+/* "HH:MM[:SS]", all of s, into tm's fields. */
+bool take_clock(std::string_view s, struct tm* tm) {
+    int h, m, sec = 0;
+    if (!take_digits(&s, 2, &h) || !take_char(&s, ":") || !take_digits(&s, 2, &m)) return false;
+    if (!s.empty() && (!take_char(&s, ":") || !take_digits(&s, 2, &sec))) return false;
+    if (!s.empty() || h > 23 || m > 59 || sec > 59) return false;
+    tm->tm_hour = h, tm->tm_min = m, tm->tm_sec = sec;
+    return true;
+}
+
+/* mktime of *tm as local time, and whether it is the time tm says (not one
+ * that mktime moved: 31 February, a time skipped by a change to summer time). */
+bool local_time(struct tm tm, double* t) {
+    struct tm want = tm;
+    tm.tm_isdst = -1;
+    time_t r = mktime(&tm);
+    if (r == time_t(-1)) return false;
+    *t = double(r);
+    return tm.tm_year == want.tm_year && tm.tm_mon == want.tm_mon && tm.tm_mday == want.tm_mday &&
+           tm.tm_hour == want.tm_hour && tm.tm_min == want.tm_min && tm.tm_sec == want.tm_sec;
+}
+}  // namespace
+
+bool parse_at_time(std::string_view text, double now, double* at, std::string* err) {
+    std::string shown = printable(std::string(text));
+    time_t tnow = static_cast<time_t>(now);
+    struct tm tm;
+    localtime_r(&tnow, &tm);
+    if (text.size() <= 8) {   // a time of day: the next one
+        if (!take_clock(text, &tm)) {
+            *err = format("'%s' is not a time HH:MM[:SS] or YYYY-MM-DD HH:MM[:SS]", shown.c_str());
+            return false;
+        }
+        for (int day = 0; day < 3; ++day, ++tm.tm_mday) {   // today, else tomorrow (or after a skipped hour)
+            struct tm t = tm;
+            double when;
+            if (local_time(t, &when) && when > now) {
+                *at = when;
+                return true;
+            }
+            mktime(&t);   // normalise tm_mday before the next day
+            tm.tm_year = t.tm_year, tm.tm_mon = t.tm_mon, tm.tm_mday = t.tm_mday;
+        }
+        *err = format("'%s' does not come in the next days (local time)", shown.c_str());
+        return false;
+    }
+    std::string_view s = text;
+    int y, mo, d;
+    if (!take_digits(&s, 4, &y) || !take_char(&s, "-") || !take_digits(&s, 2, &mo) || !take_char(&s, "-") ||
+        !take_digits(&s, 2, &d) || !take_char(&s, "T ") || !take_clock(s, &tm)) {
+        *err = format("'%s' is not a time HH:MM[:SS] or YYYY-MM-DD HH:MM[:SS]", shown.c_str());
+        return false;
+    }
+    tm.tm_year = y - 1900, tm.tm_mon = mo - 1, tm.tm_mday = d;
+    double when;
+    if (mo < 1 || mo > 12 || d < 1 || !local_time(tm, &when)) {
+        *err = format("'%s' is not a time that exists (local time)", shown.c_str());
+        return false;
+    }
+    if (when <= now) {
+        *err = format("'%s' is in the past", shown.c_str());
+        return false;
+    }
+    *at = when;
+    return true;
+}
+
+std::string local_time_text(double t) {
+    time_t tt = static_cast<time_t>(t);
+    struct tm tm;
+    localtime_r(&tt, &tm);
+    char buf[32];
+    strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &tm);
+    return buf;
+}

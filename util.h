@@ -120,3 +120,24 @@ std::string dir_name(const std::string& path);
 std::string printable(const std::string& s, bool keep_lines = false);
 /* An argument quoted for sh (as it is when it needs no quotes). */
 std::string shell_quote(const std::string& s);
+
+/* Durations, as --delay (and any option that takes a length of time) reads
+ * them: one or more terms NUMBER UNIT, UNIT one of d h m s (days, hours,
+ * minutes, seconds), each unit at most once and in that order ("1h30m",
+ * "2d", "90s", "1.5h"); or a bare NUMBER, in seconds ("90"). NUMBER is
+ * digits with an optional fraction (".5"); no sign, no spaces. At most
+ * kMaxDuration. False (and *seconds untouched) for anything else; 0 parses
+ * (a caller that needs more than 0 says so). */
+constexpr double kMaxDuration = 10.0 * 366 * 86400;   // ten years
+[[nodiscard]] bool parse_duration(std::string_view text, double* seconds);
+
+/* --at: a time of day "HH:MM[:SS]" (the next one after now: today, or
+ * tomorrow when it has passed today or is now), or a local date and time
+ * "YYYY-MM-DD HH:MM[:SS]" (also with 'T' between them), which must be after
+ * now. *at: seconds since the epoch. False with a sentence in *err (no final
+ * period) for text of another shape, a time that does not exist, or one in
+ * the past. */
+[[nodiscard]] bool parse_at_time(std::string_view text, double now, double* at, std::string* err);
+
+/* A wall-clock time as the local "YYYY-MM-DD HH:MM:SS". */
+std::string local_time_text(double t);
