@@ -324,7 +324,7 @@ constexpr OptionRow kOptions[] = {
      kSetting, set_gpu_mem},
     {'\0', "hold", kEq, "<id>", kAdd, "queue the job held, until --release; =ID holds a queued job.",
      kSetting, set_hold},
-    {'\0', "delay", kArg, "<time>", kAdd, "start the job no sooner than after this long (90, 5m, 1h30m).",
+    {'\0', "delay", kArg, "<duration>", kAdd, "start the job no sooner than after this long (90, 5m, 1h30m).",
      kSetting, set_delay},
     {'\0', "at", kArg, "<time>", kAdd, "start the job no sooner than then (HH:MM[:SS], YYYY-MM-DD HH:MM).",
      kSetting, set_at},

@@ -362,7 +362,8 @@ bool take_number(std::string_view* s, double* v) {
         if (fraction) ++after_dot, n += (c - '0') * (scale /= 10);
         else n = n * 10 + (c - '0');
     }
-    if (digits == 0 || (fraction && after_dot == 0)) return false;   // ".", "5." and "" are no numbers
+    // "", ".", ".5" and "5." are no numbers: digits on both sides of a dot
+    if (digits == 0 || (*s)[0] == '.' || (fraction && after_dot == 0)) return false;
     s->remove_prefix(i);
     *v = n;
     return true;

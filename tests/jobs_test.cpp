@@ -1260,3 +1260,108 @@ TEST(QueueDeps, RelinkAfterRestoreWaitsForEach) {
     b.end(0, exit_with(0), 1);
     EXPECT_EQ(b.schedule().start, V{2});
 }
+
+// ----------------------------------------------------------- hold and delayed start
+
+namespace {
+JobSpec held(std::initializer_list<const char*> argv = {"true"}) {
+    JobSpec s = cmd(argv);
+    s.settings.set_held(true);
+    return s;
+}
+JobSpec not_before(double t, std::initializer_list<const char*> argv = {"true"}) {
+    JobSpec s = cmd(argv);
+    s.settings.set_not_before(t);
+    return s;
+}
+}  // namespace
+
+TEST(QueueHold, AHeldJobIsPassedOverButKeepsItsPlace) {
+    Queue q;
+    q.set_max_slots(2);
+    q.add(held(), 0);
+    q.add(cmd({"b"}), 0);
+    EXPECT_EQ(q.schedule(nullptr, 100).start, V{1}) << "the job behind a held one starts";
+    EXPECT_EQ(ids(q.active()), (V{0, 1})) << "the held job keeps its place";
+    EXPECT_EQ(q.find(0)->state, JobState::Queued);
+    EXPECT_TRUE(q.schedule(nullptr, 1e12).start.empty()) << "held whatever the time";
+    EXPECT_EQ(q.next_due(), 0) << "a held job has no time to wake for";
+}
+
+TEST(QueueHold, ItsDependentsWaitForItAndStartAfterItsRelease) {
+    Queue q;
+    q.add(held(), 0);
+    q.add(dep_on(0), 0);
+    q.add(dep_on(-1), 0);   // -d: the job before, 1
+    EXPECT_TRUE(q.schedule(nullptr, 100).start.empty()) << "neither dependent starts nor is skipped";
+    EXPECT_EQ(q.waiting_for(*q.find(1)), V{0});
+    uint64_t before = q.changes();
+    ASSERT_TRUE(q.hold(0, false));
+    EXPECT_GT(q.changes(), before) << "a release is a change a pass decides by";
+    EXPECT_FALSE(q.find(0)->spec.settings.held());
+    EXPECT_EQ(q.schedule(nullptr, 100).start, V{0});
+    q.end(0, exit_with(0), 101);
+    EXPECT_EQ(q.schedule(nullptr, 102).start, V{1});
+}
+
+TEST(QueueHold, HoldAndReleaseOnlyAQueuedJobAndOnlyOnce) {
+    Queue q;
+    q.add(cmd({"a"}), 0);
+    q.add(cmd({"b"}), 0);
+    ASSERT_EQ(q.schedule(nullptr, 100).start, V{0});
+    EXPECT_FALSE(q.hold(0, true)) << "a running job is not held";
+    EXPECT_FALSE(q.hold(1, false)) << "releasing a job neither held nor delayed changes nothing";
+    EXPECT_TRUE(q.hold(1, true));
+    EXPECT_FALSE(q.hold(1, true)) << "held already";
+    EXPECT_FALSE(q.hold(7, true)) << "no such job";
+    q.end(0, exit_with(0), 101);
+    EXPECT_TRUE(q.schedule(nullptr, 102).start.empty()) << "held later: it waits too";
+    EXPECT_FALSE(q.hold(0, true)) << "a finished job is not held";
+    EXPECT_TRUE(q.hold(1, false));
+    EXPECT_EQ(q.schedule(nullptr, 103).start, V{1});
+}
+
+TEST(QueueDelay, ADelayedJobStartsOnceItsTimeComes) {
+    Queue q;
+    q.set_max_slots(3);
+    q.add(not_before(200), 0);
+    q.add(not_before(150), 0);
+    q.add(cmd({"c"}), 0);
+    EXPECT_EQ(q.schedule(nullptr, 100).start, V{2});
+    EXPECT_EQ(q.next_due(), 150) << "the earliest start time is the next wake-up";
+    uint64_t before = q.changes();
+    q.note_time(149);
+    EXPECT_EQ(q.changes(), before) << "not due yet: nothing changed";
+    q.note_time(150);
+    EXPECT_GT(q.changes(), before) << "due: the next pass must not be skipped as the last one";
+    EXPECT_EQ(q.schedule(nullptr, 150).start, V{1});
+    EXPECT_EQ(q.next_due(), 200);
+    EXPECT_EQ(q.schedule(nullptr, 250).start, V{0}) << "a time long past (the server was down): at once";
+    EXPECT_EQ(q.next_due(), 0);
+}
+
+TEST(QueueDelay, AReleaseDropsTheStartTimeAndTheClockSetBackDelays) {
+    Queue q;
+    q.add(not_before(200), 0);
+    EXPECT_TRUE(q.schedule(nullptr, 100).start.empty());
+    EXPECT_TRUE(q.schedule(nullptr, 199.5).start.empty()) << "the clock set back (or not there yet)";
+    ASSERT_TRUE(q.hold(0, false)) << "a delayed job is released too";
+    EXPECT_EQ(q.find(0)->spec.settings.not_before(), 0);
+    EXPECT_EQ(q.schedule(nullptr, 100).start, V{0});
+}
+
+TEST(QueueDelay, HeldAndDelayedShowTheirWordInTheList) {
+    Queue q;
+    q.add(held({"a"}), 0);
+    q.add(not_before(wall_now() + 3600, {"b"}), 0);
+    q.add(not_before(1000, {"c"}), 0);   // long past: shown as queued
+    EXPECT_EQ(list_text(q), std::string(kHeader01) +
+                                "0    held       (file)                                       a\n"
+                                "1    delayed    (file)                                       b\n"
+                                "2    queued     (file)                                       c\n");
+    EXPECT_EQ(wire_state(*q.find(0), wall_now()), proto::kHeld);
+    EXPECT_EQ(wire_state(*q.find(1), wall_now()), proto::kDelayed);
+    EXPECT_EQ(wire_state(*q.find(1), wall_now() + 7200), proto::kQueued);
+    EXPECT_STREQ(state_name(proto::kHeld), "held");
+    EXPECT_STREQ(state_name(proto::kDelayed), "delayed");
+}

@@ -303,3 +303,49 @@ TEST_F(LedgerTest, DrainAndResumeAreJournaledOnceAndSurviveARestartAndACompactio
     EXPECT_FALSE(queue_->drained());
     EXPECT_EQ(ledger_->schedule(nullptr, 1700000003).start, std::vector<JobId>{a});
 }
+
+TEST_F(LedgerTest, HoldAndReleaseAreJournaledAndSurviveARestartAndACompaction) {
+    JobSpec h = cmd("held");
+    h.settings.set_held(true);
+    JobId a = -1, b = -1;
+    ASSERT_TRUE(ledger_->add(h, 1700000000, 0, &a));
+    JobSpec d = cmd("delayed");
+    d.settings.set_not_before(1800000000.5);
+    ASSERT_TRUE(ledger_->add(d, 1700000000, 0, &b));
+    JobId c = add("later held");
+    EXPECT_TRUE(ledger_->hold(c, true));
+    off_t once = size();
+    EXPECT_FALSE(ledger_->hold(c, true)) << "holding a held job changes nothing";
+    EXPECT_EQ(size(), once) << "and writes nothing";
+    EXPECT_EQ(rec_.count(ChangeKind::Held, c), 1u);
+    EXPECT_TRUE(ledger_->schedule(nullptr, 1700000001).start.empty());
+
+    for (int round = 0; round < 2; ++round) {   // a restart, then a compaction and a restart
+        open();
+        ASSERT_NE(queue_->find(c), nullptr);
+        EXPECT_TRUE(queue_->find(a)->spec.settings.held()) << "held at submit: in the job's record";
+        EXPECT_TRUE(queue_->find(c)->spec.settings.held()) << "held later: its own record";
+        EXPECT_DOUBLE_EQ(queue_->find(b)->spec.settings.not_before(), 1800000000.5);
+        EXPECT_TRUE(ledger_->schedule(nullptr, 1700000002).start.empty());
+        if (round == 0) {
+            ASSERT_TRUE(journal_->compact(*queue_));
+        }
+    }
+    EXPECT_TRUE(ledger_->hold(a, false));
+    EXPECT_TRUE(ledger_->hold(b, false)) << "a delayed job is released: its time is dropped";
+    open();
+    EXPECT_FALSE(queue_->find(a)->spec.settings.held()) << "the release is journaled";
+    EXPECT_EQ(queue_->find(b)->spec.settings.not_before(), 0);
+    EXPECT_TRUE(queue_->find(c)->spec.settings.held());
+    EXPECT_EQ(ledger_->schedule(nullptr, 1700000003).start, std::vector<JobId>{a});
+}
+
+TEST_F(LedgerTest, ADelayThatPassedWhileTheServerWasDownStartsAtOnce) {
+    JobSpec d = cmd("delayed");
+    d.settings.set_not_before(1700000100);
+    JobId a = -1;
+    ASSERT_TRUE(ledger_->add(d, 1700000000, 0, &a));
+    EXPECT_TRUE(ledger_->schedule(nullptr, 1700000050).start.empty());
+    open();   // down until long after its time
+    EXPECT_EQ(ledger_->schedule(nullptr, 1700009999).start, std::vector<JobId>{a});
+}

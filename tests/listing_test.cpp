@@ -8,6 +8,7 @@
  */
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <ctime>
 #include <string>
 #include <vector>
@@ -561,4 +562,37 @@ TEST(ListLine, ControlCharactersKeepOneLinePerJob) {
     std::string line = list_line(*q.find(0));
     EXPECT_EQ(line.find('\n'), line.size() - 1);
     EXPECT_NE(line.find("[l\\tb]printf x\\ny"), std::string::npos) << line;
+}
+
+TEST(Info, SaysEveryReasonAQueuedJobWaitsOneLineEach) {
+    setenv("TZ", "UTC", 1);
+    tzset();
+    Queue q;
+    q.set_max_slots(2);
+    JobSpec s = cmd({"a"}, 3);
+    s.settings.set_held(true);
+    s.settings.set_not_before(1800000000);   // 2027-01-15 08:00:00 UTC
+    q.add(s, 0);
+    WaitFacts f;
+    f.drained = true;
+    f.deps = {4, 5};
+    f.busy = 1;
+    f.max = 2;
+    f.now = 1700000000;
+    EXPECT_EQ(waiting_text(*q.find(0), f),
+              "Waiting: held: ts --release=0 starts it\n"
+              "Waiting: delayed until 2027-01-15 08:00:00 (local time)\n"
+              "Waiting: the queue is drained: ts --resume starts it\n"
+              "Waiting for jobs 4, 5 to end\n"
+              "Waiting: needs 3 slots, 1 of 2 free\n");
+    f = WaitFacts();
+    f.now = 1900000000;
+    ASSERT_TRUE(q.hold(0, false));
+    EXPECT_EQ(waiting_text(*q.find(0), f), "") << "released, its time dropped, nothing else known";
+    f.busy = 2;
+    f.max = 2;
+    q.find(0)->spec.num_slots = 1;
+    EXPECT_EQ(waiting_text(*q.find(0), f), "Waiting: needs 1 slot, 0 of 2 free\n");
+    unsetenv("TZ");
+    tzset();
 }

@@ -490,11 +490,13 @@ namespace {
 /* Every field of Options, for comparing two of them whole. */
 std::string describe(const Options& o) {
     std::string s = format("action=%d id=%d slots=%d swap=%d,%d store=%d gzip=%d stderr=%d fg=%d mail=%d "
-                           "noblock=%d depends=%d,%d label=%s num_slots=%d%s gpus=%u gpu_mem=%llu argv0=%s command=",
+                           "noblock=%d depends=%d,%d label=%s num_slots=%d%s gpus=%u gpu_mem=%llu hold=%d delay=%g at=%d "
+                           "all=%d argv0=%s command=",
                            static_cast<int>(o.action), o.id, o.slots, o.swap_a, o.swap_b, o.store_output,
                            o.gzip, o.stderr_apart, o.foreground, o.mail, o.no_block, o.depends, o.depend_on,
                            o.label ? ("<" + *o.label + ">").c_str() : "none", o.num_slots,
-                           o.num_slots_given ? "(given)" : "", o.gpus, (unsigned long long)o.gpu_mem, o.argv0.c_str());
+                           o.num_slots_given ? "(given)" : "", o.gpus, (unsigned long long)o.gpu_mem, o.hold, o.delay,
+                           o.at > 0, o.release_all, o.argv0.c_str());
     for (const auto& w : o.command) s += "{" + w + "}";
     return s;
 }
@@ -529,6 +531,9 @@ const std::map<std::string, Expect>& setting_effects() {
         {"--gpus", {"3", [](Options* o) { o->gpus = 3; }}},
         {"--after", {"4,2", [](Options* o) { o->after = {4, 2}; }}},
         {"--gpu-mem", {"8G", [](Options* o) { o->gpu_mem = uint64_t(8) << 30; o->gpus = 1; }}},
+        {"--hold", {nullptr, [](Options* o) { o->hold = true; }}},
+        {"--delay", {"1h30m", [](Options* o) { o->delay = 5400; }}},
+        {"--at", {"2999-01-01T00:00", [](Options* o) { o->at = 1; }}},   // (describe() says only whether)
     };
     return m;
 }
@@ -563,7 +568,9 @@ bool man_entries(std::map<std::string, ManEntry>* out, std::string* err) {
         words >> flag >> w1 >> w2;
         std::string w3, w4;
         words >> w3 >> w4;   // --name=value: "Fl -name Ns = Ns Ar value"
-        ArgKind kind = w1 == "Op" && w2 == "Ar"                                ? ArgKind::OptionalId
+        // --name[=value]: "Fl -name Ns Op = Ns Ar value"
+        ArgKind kind = w1 == "Ns" && w2 == "Op" && w3 == "=" && w4 == "Ns"      ? ArgKind::Attached
+                       : w1 == "Op" && w2 == "Ar"                              ? ArgKind::OptionalId
                        : w1 == "Ar" || (w1 == "Ns" && w2 == "=" && w4 == "Ar") ? ArgKind::Required
                                                                               : ArgKind::None;
         if (!out->emplace(flag, ManEntry{kind, section}).second) {
@@ -615,7 +622,11 @@ TEST(OptionsTable, EachActionRowSelectsItsAction) {
         want.action = *r.action;
         switch (r.arg) {
         case ArgKind::None: break;
-        case ArgKind::Required: want.swap_a = 1; want.swap_b = 2; break;
+        case ArgKind::Required:
+            if (*r.action == Action::Swap) want.swap_a = 1, want.swap_b = 2;
+            else want.id = 7;
+            break;
+        case ArgKind::Attached: break;
         case ArgKind::OptionalId:
             if (*r.action == Action::SetSlots) want.slots = 7;
             else want.id = 7;
@@ -704,7 +715,9 @@ TEST(OptionsTable, HelpHasEveryRowUnderItsHeading) {
         ASSERT_LT(i, lines.size()) << flag_word(r);
         const std::string& l = lines[i++];
         std::string flag = "  " + flag_word(r) +
-                           (r.arg == ArgKind::None ? "" : std::string(r.long_name ? "=" : " ") + r.arg_name);
+                           (r.arg == ArgKind::None       ? ""
+                            : r.arg == ArgKind::Attached ? std::string("[=") + r.arg_name + "]"
+                                                         : std::string(r.long_name ? "=" : " ") + r.arg_name);
         EXPECT_EQ(l.rfind(flag + " ", 0), 0u) << l;
         size_t text = l.find_first_not_of(' ', flag.size());
         EXPECT_EQ(l.substr(text), r.help) << l;
@@ -745,4 +758,59 @@ TEST(OptionsTable, ManPageListsNoOtherOption) {
     for (const auto& [flag, entry] : man)
         EXPECT_TRUE(rows.count(flag)) << "ts.1 (" << entry.section << ") lists .It Fl " << flag
                                       << ", which is no row of the options table";
+}
+
+TEST(Options, HoldQueuesHeldOrHoldsAJob) {
+    Parsed p = parse({"ts", "--hold", "sleep", "9"});
+    ASSERT_TRUE(p.ok) << p.err;
+    EXPECT_EQ(p.o.action, Action::Enqueue);
+    EXPECT_TRUE(p.o.hold);
+    EXPECT_EQ(p.o.command, (Words{"sleep", "9"})) << "--hold takes no next word as its id";
+    Parsed q = parse({"ts", "--hold=12"});
+    ASSERT_TRUE(q.ok) << q.err;
+    EXPECT_EQ(q.o.action, Action::Hold);
+    EXPECT_EQ(q.o.id, 12);
+    EXPECT_FALSE(q.o.hold);
+    for (const char* bad : {"--hold=", "--hold=x", "--hold=-1", "--hold=1,2"}) {
+        Parsed b = parse({"ts", bad});
+        EXPECT_FALSE(b.ok) << bad;
+        EXPECT_EQ(b.err.rfind("--hold=ID needs a job id", 0), 0u) << b.err;
+    }
+}
+
+TEST(Options, ReleaseTakesAnIdOrAll) {
+    Parsed p = parse({"ts", "--release=3"});
+    ASSERT_TRUE(p.ok) << p.err;
+    EXPECT_EQ(p.o.action, Action::Release);
+    EXPECT_EQ(p.o.id, 3);
+    EXPECT_FALSE(p.o.release_all);
+    Parsed a = parse({"ts", "--release", "all"});
+    ASSERT_TRUE(a.ok) << a.err;
+    EXPECT_EQ(a.o.action, Action::Release);
+    EXPECT_TRUE(a.o.release_all);
+    Parsed b = parse({"ts", "--release=some"});
+    EXPECT_FALSE(b.ok);
+    EXPECT_EQ(b.err, "--release needs a job id or 'all', not 'some'.\n");
+}
+
+TEST(Options, DelayAndAtAreCheckedAndTheLastWins) {
+    Parsed p = parse({"ts", "--delay=5m", "true"});
+    ASSERT_TRUE(p.ok) << p.err;
+    EXPECT_EQ(p.o.delay, 300);
+    for (const char* bad : {"--delay=0", "--delay=-5", "--delay=5x", "--delay=0s"}) {
+        Parsed b = parse({"ts", bad, "true"});
+        EXPECT_FALSE(b.ok) << bad;
+        EXPECT_EQ(b.err.rfind("--delay needs a duration of more than 0", 0), 0u) << b.err;
+    }
+    Parsed past = parse({"ts", "--at=2001-01-01 00:00", "true"});
+    EXPECT_FALSE(past.ok);
+    EXPECT_EQ(past.err, "--at: '2001-01-01 00:00' is in the past.\n");
+    Parsed both = parse({"ts", "--delay=10", "--at", "23:59", "true"});
+    ASSERT_TRUE(both.ok) << both.err;
+    EXPECT_EQ(both.o.delay, 0);
+    EXPECT_GT(both.o.at, wall_now());
+    Parsed back = parse({"ts", "--at=23:59", "--delay=10", "true"});
+    ASSERT_TRUE(back.ok) << back.err;
+    EXPECT_EQ(back.o.at, 0);
+    EXPECT_EQ(back.o.delay, 10);
 }

@@ -25,6 +25,7 @@ Actions:
   -S [num] get/set the number of max simultaneous jobs of the server.
   --drain  start no new job until --resume; running jobs go on.
   --resume start queued jobs again after --drain.
+  --release=<id|all>  let a held job start (all: every held job of yours).
   -t [id]  "tail -n 10 -f" the output of the job. Last run if not specified.
   -c [id]  like -t, but shows all the lines. Last run if not specified.
   -p [id]  show the pid of the job. Last run if not specified.
@@ -53,6 +54,9 @@ Options adding jobs:
   -G <num> number of GPUs required by the job (takes no slot unless -N).
   --gpus=<num>  the same as -G.
   --gpu-mem=<size>  GPU memory the job needs on each GPU (8G; implies -G 1).
+  --hold[=<id>]  queue the job held, until --release; =ID holds a queued job.
+  --delay=<duration>  start the job no sooner than after this long (90, 5m, 1h30m).
+  --at=<time>  start the job no sooner than then (HH:MM[:SS], YYYY-MM-DD HH:MM).
 EOF
 }
 

@@ -590,3 +590,82 @@ TEST(Flags, NonblockAndCloexec) {
 }
 
 }  // namespace
+
+// ------------------------------------------------------------ durations and times
+
+TEST(Duration, ReadsItsGrammar) {
+    struct {
+        const char* text;
+        double seconds;
+    } good[] = {
+        {"90", 90},        {"0", 0},          {"30s", 30},      {"5m", 300},        {"2h", 7200},
+        {"1d", 86400},     {"1h30m", 5400},   {"1d2h3m4s", 93784}, {"1.5h", 5400}, {"0.25s", 0.25},
+        {"2h5s", 7205},    {"10.5", 10.5},
+    };
+    for (const auto& g : good) {
+        double s = -1;
+        EXPECT_TRUE(parse_duration(g.text, &s)) << g.text;
+        EXPECT_DOUBLE_EQ(s, g.seconds) << g.text;
+    }
+    const char* bad[] = {"", "s", "-5", "+5", "5x", "5 m", " 5", "5m1h", "1h1h", "1h30", "5.", ".5",
+                         "1e3", "5ms", "99999999999d", "1h-2m", "m5"};
+    for (const char* b : bad) {
+        double s = 42;
+        EXPECT_FALSE(parse_duration(b, &s)) << b;
+        EXPECT_EQ(s, 42) << "untouched: " << b;
+    }
+}
+
+namespace {
+/* Local time is UTC while it lives. */
+struct UtcZone {
+    std::string old;
+    bool had;
+    UtcZone() : had(getenv("TZ") != nullptr) {
+        if (had) old = getenv("TZ");
+        setenv("TZ", "UTC", 1);
+        tzset();
+    }
+    ~UtcZone() {
+        if (had) setenv("TZ", old.c_str(), 1);
+        else unsetenv("TZ");
+        tzset();
+    }
+};
+}  // namespace
+
+TEST(AtTime, ATimeOfDayIsTheNextOne) {
+    UtcZone utc;
+    const double now = 1767225600 + 10 * 3600;   // 2026-01-01 10:00:00 UTC
+    double at = 0;
+    std::string err;
+    ASSERT_TRUE(parse_at_time("12:30", now, &at, &err)) << err;
+    EXPECT_EQ(at, now + 2.5 * 3600) << "later today";
+    ASSERT_TRUE(parse_at_time("09:15:30", now, &at, &err)) << err;
+    EXPECT_EQ(at, now + 86400 - 45 * 60 + 30) << "passed today: tomorrow";
+    ASSERT_TRUE(parse_at_time("10:00", now, &at, &err)) << err;
+    EXPECT_EQ(at, now + 86400) << "now is not after now: tomorrow";
+    EXPECT_EQ(local_time_text(at), "2026-01-02 10:00:00");
+}
+
+TEST(AtTime, ADateAndTimeMustBeAfterNow) {
+    UtcZone utc;
+    const double now = 1767225600 + 10 * 3600;   // 2026-01-01 10:00:00 UTC
+    double at = 0;
+    std::string err;
+    ASSERT_TRUE(parse_at_time("2026-01-01 10:00:01", now, &at, &err)) << err;
+    EXPECT_EQ(at, now + 1);
+    ASSERT_TRUE(parse_at_time("2026-03-04T05:06", now, &at, &err)) << err;
+    EXPECT_EQ(local_time_text(at), "2026-03-04 05:06:00");
+    at = 7;
+    EXPECT_FALSE(parse_at_time("2026-01-01 09:59", now, &at, &err));
+    EXPECT_EQ(err, "'2026-01-01 09:59' is in the past");
+    EXPECT_FALSE(parse_at_time("2026-01-01 10:00:00", now, &at, &err)) << "now is the past too";
+    EXPECT_FALSE(parse_at_time("2026-02-30 10:00", now, &at, &err));
+    EXPECT_EQ(err, "'2026-02-30 10:00' is not a time that exists (local time)");
+    for (const char* bad : {"", "1230", "12:3", "24:00", "12:60", "12:00:60", "2026-1-1 10:00", "2026-01-01",
+                            "2026-01-01x10:00", "2026-13-01 10:00", "noon", "12:00 ", "12:00:00:00"}) {
+        EXPECT_FALSE(parse_at_time(bad, now, &at, &err)) << bad;
+        EXPECT_EQ(at, 7) << "untouched: " << bad;
+    }
+}
