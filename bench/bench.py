@@ -17,6 +17,8 @@ with the ratio ts/tsp and the targets of the issue:
            they must not grow with the queue
   journal  the submit scenario with the journal as is, on a tmpfs, with TS_FSYNC=1, and with TS_JOURNAL=0 (ts only):
            on <= 1.10 x off
+  hold     (ts only) the server's CPU and wakeups over a window with 1,000 held and 1,000 delayed jobs (the slot
+           free, or behind a running job) against an empty queue; `ts -l`, `ts -s 0`; how late a --delay job starts
   gpu      (ts only, not in the default set: --only gpu, about 1 minute, --quick about 30 s) a fake nvidia-smi
            (a script in the queue's directory: two H100s; a flag file makes it hang; it logs each call) as
            TS_NVIDIA_SMI, TS_GPU_SYSFS empty: the server's CPU and wakeups with 2 GPU jobs running and 1,000
@@ -42,7 +44,7 @@ is what grows if an operation is proportional to the queue length. The ts binary
 so a rebuild during the run changes nothing.
 
   python3 bench/bench.py [--quick] [--rounds N] [--jobs N] [--scale N] [--scale-budget S] [--ts PATH]
-                         [--tsp PATH | --no-tsp] [--no-scale] [--no-journal] [--only main,burst,scale,journal,gpu]
+                         [--tsp PATH | --no-tsp] [--no-scale] [--no-journal] [--only main,burst,scale,journal,gpu,hold]
                          [--json FILE]
 
 Progress goes to stderr, the tables to stdout. Needs Linux (/proc) and Python 3.8+; a full run takes about
@@ -1149,6 +1151,90 @@ def gpu_report(r):
 
 # ---- formatting --------------------------------------------------------------------------------------
 
+# ---- held and delayed jobs (ts only, --only hold) -------------------------------------------------------
+
+def hold_idle(impl, base, n, window):
+    """The server's CPU and wakeups while nothing is due: an empty queue (the baseline: the server looks at
+    its files once a second), n `--hold true` and n `--delay=1d true` with the slot free (every pass looks
+    at them all), and the same behind a running blocker; then `ts -l` and the server's CPU for `ts -s 0`."""
+    setups = [("empty", "empty queue (baseline)", False, 0),
+              ("free", "%s held + %s delayed (1 day), the slot free" % (format(n, ","), format(n, ",")), False, n),
+              ("busy", "%s held + %s delayed behind a running job" % (format(n, ","), format(n, ",")), True, n)]
+    queues, res = [], []
+    try:
+        for key, label, busy, k in setups:
+            q = Queue(impl, base)
+            if busy:
+                q.block("b")
+                q.wait_state(0, "running")
+            else:
+                q.run(["-S", 1])
+            log("hold: queueing %d held and %d delayed jobs (%s)" % (k, k, key))
+            if k:
+                submit_burst(q, k, args=["--hold", "true"])
+                submit_burst(q, k, args=["--delay=1d", "true"])
+                got = q.count("held") + q.count("delayed")
+                if got != 2 * k:
+                    raise RuntimeError("hold: %s: %d jobs held or delayed, expected %d" % (key, got, 2 * k))
+            queues.append((key, label, q, q.server_pid()))
+        time.sleep(1.0)
+        first = {key: (time.time(),) + (schedstat(srv) or (0, 0)) for key, _, _, srv in queues}
+        time.sleep(window)
+        for key, label, q, srv in queues:
+            t, c, w = (time.time(),) + (schedstat(srv) or (0, 0))
+            dur = t - first[key][0]
+            ls, s_cpu = [], []
+            for _ in range(10):
+                a = time.perf_counter()
+                q.output(["-l"])
+                ls.append((time.perf_counter() - a) * 1e3)
+                c0 = schedstat(srv)[0]
+                q.run(["-s", 0])
+                s_cpu.append((schedstat(srv)[0] - c0) / 1e6)
+            res.append({"key": key, "label": label, "window": dur, "cpu_ms_s": (c - first[key][1]) / 1e6 / dur,
+                        "wakeups_s": (w - first[key][2]) / dur, "list_ms": median(ls), "s_cpu_ms": median(s_cpu)})
+            log("hold: %s: %s" % (key, ", ".join("%s=%s" % (k, fmt(v) if isinstance(v, float) else v)
+                                                for k, v in res[-1].items() if k not in ("key", "label"))))
+    finally:
+        for _, _, q, _ in queues:
+            q.close()
+    return res
+
+
+def hold_due(impl, base, delay=2.0):
+    """A `--delay` job's start against its time: submit `--delay=D true`, wait for its end (`ts -w`)."""
+    q = Queue(impl, base)
+    try:
+        a = time.time()
+        q.run(["--delay=%g" % delay, "true"])
+        q.run(["-w", 0], timeout=delay + 30)
+        return {"delay": delay, "late_s": time.time() - a - delay}
+    finally:
+        q.close()
+
+
+def scenario_hold(impl, base, quick):
+    n = 1000
+    return {"n": n, "idle": hold_idle(impl, base, n, 5 if quick else 15), "due": hold_due(impl, base)}
+
+
+def hold_report(r):
+    out = []
+    p = out.append
+    p("")
+    p("Held and delayed jobs (ts only): the server's CPU (/proc/PID/schedstat) over a window with nothing due, "
+      "`ts -l` and the server's CPU per `ts -s 0`:")
+    p("")
+    p("| queue | window s | server CPU ms/s | server wakeups/s | `ts -l` ms | server CPU per `ts -s 0` (ms) |")
+    p("|---|---|---|---|---|---|")
+    for v in r["idle"]:
+        p("| %s | %.0f | %s | %s | %s | %s |" % (v["label"], v["window"], fmt(v["cpu_ms_s"], 3), fmt(v["wakeups_s"]),
+                                            fmt(v["list_ms"]), fmt(v["s_cpu_ms"], 3)))
+    p("")
+    p("A `--delay=%g true` job ended %.2f s after its time (`ts -w`)." % (r["due"]["delay"], r["due"]["late_s"]))
+    return out
+
+
 def fmt(x, nd=2):
     if x is None:
         return "—"
@@ -1178,7 +1264,7 @@ def main():
     ap.add_argument("--no-tsp", action="store_true", help="ts alone")
     ap.add_argument("--no-scale", action="store_true", help="skip the scale and queue-ops scenarios")
     ap.add_argument("--no-journal", action="store_true", help="skip the journal comparison")
-    ap.add_argument("--only", help="comma-separated: main,burst,scale,journal,gpu (gpu: not in the default set)")
+    ap.add_argument("--only", help="comma-separated: main,burst,scale,journal,gpu,hold (gpu: not in the default set)")
     ap.add_argument("--json", help="also write the raw per-round values to this file")
     a = ap.parse_args()
 
@@ -1189,7 +1275,7 @@ def main():
     ops_reps = 10 if a.quick else 20
     jrounds = 3 if a.quick else 5
     jjobs = 300 if a.quick else 1000
-    only = set(a.only.split(",")) if a.only else {"main", "burst", "scale", "journal"}
+    only = set(a.only.split(",")) if a.only else {"main", "burst", "scale", "journal", "hold"}
     if a.no_scale:
         only.discard("scale")
     if a.no_journal:
@@ -1225,7 +1311,7 @@ def main():
     os.chdir(root)  # the jobs' cwd (and tsp's server's): never the repository
     become_subreaper()
 
-    raw = {"main": [], "burst": [], "scale": [], "journal": [], "gpu": None}
+    raw = {"main": [], "burst": [], "scale": [], "journal": [], "gpu": None, "hold": None}
     t_start = time.time()
     load0 = os.getloadavg()[0]
     try:
@@ -1289,6 +1375,10 @@ def main():
         # ---- GPUs (ts, a fake nvidia-smi) -------------------------------------------------------------
         if "gpu" in only:
             raw["gpu"] = scenario_gpu(impls[0], root, a.quick)
+
+        # ---- held and delayed jobs (ts) -----------------------------------------------------------------
+        if "hold" in only:
+            raw["hold"] = scenario_hold(impls[0], root, a.quick)
     except KeyboardInterrupt:
         log("bench: interrupted")
         cleanup()
@@ -1324,7 +1414,7 @@ def main():
       % (platform.machine(), os.cpu_count(), platform.release(), tempfile.gettempdir(),
          fs_type(tempfile.gettempdir()), tsv, " against `%s`" % tsp.path if side else " (tsp not run)",
          "%d round%s%s, medians. " % (rounds, "" if rounds == 1 else "s", ", ts and tsp interleaved" if side else "")
-         if only - {"gpu"} else "", base_ms, envsize, load0, os.getloadavg()[0], elapsed))
+         if only - {"gpu", "hold"} else "", base_ms, envsize, load0, os.getloadavg()[0], elapsed))
     p("")
     if raw["main"] or raw["burst"]:
         p("| scenario | ts | tsp | ts/tsp | target | met |")
@@ -1453,6 +1543,8 @@ def main():
               "spare comes)." % (n1, n2))
     if raw["gpu"]:
         out.extend(gpu_report(raw["gpu"]))
+    if raw["hold"]:
+        out.extend(hold_report(raw["hold"]))
     print("\n".join(out))
 
 
