@@ -89,7 +89,9 @@ TEST(StateName, EveryWireStateAndNothingOutOfRange) {
     EXPECT_STREQ(state_name(proto::kFinished), "finished");
     EXPECT_STREQ(state_name(proto::kSkipped), "skipped");
     EXPECT_STREQ(state_name(proto::kOverflow), "skipped");
-    for (int v : {5, 6, 100, 255}) EXPECT_EQ(state_name(static_cast<proto::WireState>(v)), nullptr) << v;
+    EXPECT_STREQ(state_name(proto::kHeld), "held");
+    EXPECT_STREQ(state_name(proto::kDelayed), "delayed");
+    for (int v : {7, 100, 255}) EXPECT_EQ(state_name(static_cast<proto::WireState>(v)), nullptr) << v;
 }
 
 // ----------------------------------------------------------------------- header
