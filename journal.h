@@ -5,7 +5,7 @@
  * <socket>.journal (mode 0600): a job added (all of it, as a full job
  * record), a job started by the scheduler, its runner's pid, its start (pid,
  * output file), its end, removal, -u, -U, -S, -C, an overflow job let in,
- * --drain and --resume (a snapshot of a drained queue says so twice, after
+ * a failed run retried (--retry), --drain and --resume (a snapshot of a drained queue says so twice, after
  * the meta record and at the end, as it does the settings). A new
  * server replays the file through the same Queue operations, so ids, order,
  * labels, dependencies, the finished list and the slot count come back.
@@ -124,6 +124,7 @@ public:
     bool runner(JobId id, pid_t runner_pid);
     bool started(JobId id, pid_t pid, const std::string& output, double start);
     bool ended(JobId id, const JobResult& r, double end);
+    bool retried(JobId id, const JobResult& r, double end);   // a failed run; the job is queued again (--retry)
     bool removed(JobId id);
     bool urgent(JobId id);
     bool swapped(JobId a, JobId b);

@@ -26,6 +26,7 @@ enum class Action {
     GpuList,   // --gpu-list: the GPUs and the jobs on them
     Drain,     // --drain: start nothing new; running jobs go on
     Resume,    // --resume: start queued jobs again
+    Cancel,    // --cancel=ID: remove a queued job, or end a running one
 };
 
 struct Options {
@@ -49,6 +50,10 @@ struct Options {
     bool num_slots_given = false;// -N was given (a GPU job takes slots only then)
     unsigned gpus = 0;           // -G / --gpus
     uint64_t gpu_mem = 0;        // --gpu-mem, bytes on each GPU
+    double timeout = 0;          // --timeout, seconds (0: none given)
+    double kill_after = 0;       // --kill-after, seconds (0: the default, 30 s)
+    uint32_t retries = 0;        // --retry=N
+    int signal = 0;              // -k's --signal (0: SIGTERM, as task-spooler's -k)
     std::vector<std::string> command;
     std::string argv0;
 };

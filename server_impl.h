@@ -167,6 +167,7 @@ private:
     void on_not_run(Conn& c, const Frame& f);
     void on_gpu_list(Conn& c, const Frame& f);
     void on_drain(Conn& c, const Frame& f);
+    void on_cancel(Conn& c, const Frame& f);
     void configure();
     void check_files(double now);
     bool settle_settings();

@@ -35,6 +35,12 @@ bool valid_ids(std::string_view v, std::string* why) {
     return true;
 }
 
+/* --timeout, --kill-after: 1 ms to 10 years. */
+bool valid_ms(std::string_view v, std::string* why) {
+    return valid_u64_in(v, 1, uint64_t(10) * 365 * 86400 * 1000, why);
+}
+bool valid_retries(std::string_view v, std::string* why) { return valid_u32_in(v, 1, kMaxRetries, why); }
+
 /* The settings this binary knows, one row each (settings.h says how to add
  * one). */
 constexpr std::initializer_list<SettingDef> kSettings = {
@@ -42,6 +48,9 @@ constexpr std::initializer_list<SettingDef> kSettings = {
     {kSettingGpuMem, "GPU memory (--gpu-mem)", valid_gpu_mem},
     {kSettingDepends, "dependencies (-D)", valid_ids},
     {kSettingAfter, "dependencies (--after)", valid_ids},
+    {kSettingTimeout, "timeout (--timeout)", valid_ms},
+    {kSettingKillAfter, "grace before SIGKILL (--kill-after)", valid_ms},
+    {kSettingRetry, "retries (--retry)", valid_retries},
 };
 
 /* Rows that tests add (TestSetting). */

@@ -38,6 +38,9 @@ enum SettingTag : uint16_t {
     kSettingGpuMem = 2,              // --gpu-mem: bytes of GPU memory it needs on each (uint64)
     kSettingDepends = 16,            // -D A,B,C: B and C, which must end well too (int32 ids)
     kSettingAfter = 17,              // --after=A,B: jobs to wait for, whatever their end (int32 ids)
+    kSettingTimeout = 20,            // --timeout: milliseconds from its start to SIGTERM (uint64)
+    kSettingKillAfter = 21,          // --kill-after: milliseconds from SIGTERM to SIGKILL (uint64)
+    kSettingRetry = 22,              // --retry=N: runs again after a failure, N more times at most (uint32)
     kLastMustKnowSetting = 0x7fff,   // above: settings a server may ignore
 };
 
@@ -77,6 +80,19 @@ public:
     std::vector<int32_t> after() const { return ids(kSettingAfter); }
     /* Both lists together: every job it waits for beyond the first -D. */
     std::vector<int32_t> further_deps() const;
+
+    /* --timeout: seconds from the job's start to its SIGTERM (0: none). */
+    double timeout() const { return double(u64(kSettingTimeout).value_or(0)) / 1000; }
+    void set_timeout(double s) { set_u64(kSettingTimeout, uint64_t(s * 1000 + 0.5)); }
+    /* --kill-after: seconds from that SIGTERM (or --cancel's) to SIGKILL. */
+    double kill_after() const {
+        return double(u64(kSettingKillAfter).value_or(kDefaultKillAfterMs)) / 1000;
+    }
+    void set_kill_after(double s) { set_u64(kSettingKillAfter, uint64_t(s * 1000 + 0.5)); }
+    /* --retry=N: how many times a failed job runs again (0: never). */
+    uint32_t retries() const { return u32(kSettingRetry).value_or(0); }
+    void set_retries(uint32_t n) { set_u32(kSettingRetry, n); }
+    static constexpr uint64_t kDefaultKillAfterMs = 30000;   // as Slurm's KillWait
 
     /* What the settings cost in memory (Queue::spec_bytes counts it). */
     size_t memory() const;
@@ -119,6 +135,9 @@ bool valid_u64_in(std::string_view v, uint64_t lo, uint64_t hi, std::string* why
 
 /* The most ids in one list of dependencies (-D, --after). */
 constexpr size_t kMaxJobDeps = 1024;
+
+/* The most retries of a job (--retry). */
+constexpr uint32_t kMaxRetries = 1000;
 
 /* The most GPUs a job may ask for. */
 constexpr uint32_t kMaxJobGpus = 64;

@@ -19,6 +19,7 @@
 /* Exit codes, in one place (documented in ts.1 under EXIT STATUS). */
 constexpr int kExitOk = 0;
 constexpr int kExitQueueFull = 2;   // -B and the queue is full
+constexpr int kExitTimedOut = 124;  // -w, -f: the job timed out (--timeout), as timeout(1)
 constexpr int kExitError = 255;     // every other error (task-spooler's exit(-1))
 
 /* A move-only owner of a file descriptor. */
@@ -120,3 +121,14 @@ std::string dir_name(const std::string& path);
 std::string printable(const std::string& s, bool keep_lines = false);
 /* An argument quoted for sh (as it is when it needs no quotes). */
 std::string shell_quote(const std::string& s);
+
+/* A duration: a plain number of seconds ("90", "1.5"), or numbers with the
+ * units s, m, h, d, combinable ("1h30m", "2m10s"). More than 0 and at most
+ * 10 years; false (and *seconds unchanged) otherwise. */
+[[nodiscard]] bool parse_duration(std::string_view text, double* seconds);
+/* A duration as parse_duration reads it back, shortest first: "90s" is
+ * "1m30s", "0.5s", "2h". */
+std::string format_duration(double seconds);
+/* A signal as a name (TERM, SIGTERM, term, USR1, ...) or a number from 1 to
+ * 64; false for anything else. */
+[[nodiscard]] bool parse_signal(std::string_view text, int* sig);
