@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <initializer_list>
+#include <csignal>
 #include <map>
 #include <set>
 #include <sstream>
@@ -490,11 +491,13 @@ namespace {
 /* Every field of Options, for comparing two of them whole. */
 std::string describe(const Options& o) {
     std::string s = format("action=%d id=%d slots=%d swap=%d,%d store=%d gzip=%d stderr=%d fg=%d mail=%d "
-                           "noblock=%d depends=%d,%d label=%s num_slots=%d%s gpus=%u gpu_mem=%llu argv0=%s command=",
+                           "noblock=%d depends=%d,%d label=%s num_slots=%d%s gpus=%u gpu_mem=%llu timeout=%g,%g "
+                           "retries=%u signal=%d argv0=%s command=",
                            static_cast<int>(o.action), o.id, o.slots, o.swap_a, o.swap_b, o.store_output,
                            o.gzip, o.stderr_apart, o.foreground, o.mail, o.no_block, o.depends, o.depend_on,
                            o.label ? ("<" + *o.label + ">").c_str() : "none", o.num_slots,
-                           o.num_slots_given ? "(given)" : "", o.gpus, (unsigned long long)o.gpu_mem, o.argv0.c_str());
+                           o.num_slots_given ? "(given)" : "", o.gpus, (unsigned long long)o.gpu_mem, o.timeout,
+                           o.kill_after, o.retries, o.signal, o.argv0.c_str());
     for (const auto& w : o.command) s += "{" + w + "}";
     return s;
 }
@@ -529,6 +532,10 @@ const std::map<std::string, Expect>& setting_effects() {
         {"--gpus", {"3", [](Options* o) { o->gpus = 3; }}},
         {"--after", {"4,2", [](Options* o) { o->after = {4, 2}; }}},
         {"--gpu-mem", {"8G", [](Options* o) { o->gpu_mem = uint64_t(8) << 30; o->gpus = 1; }}},
+        {"--timeout", {"1h30m", [](Options* o) { o->timeout = 5400; }}},
+        {"--kill-after", {"10s", [](Options* o) { o->kill_after = 10; }}},
+        {"--retry", {"3", [](Options* o) { o->retries = 3; }}},
+        {"--signal", {"USR1", [](Options* o) { o->signal = SIGUSR1; }}},
     };
     return m;
 }
@@ -615,7 +622,10 @@ TEST(OptionsTable, EachActionRowSelectsItsAction) {
         want.action = *r.action;
         switch (r.arg) {
         case ArgKind::None: break;
-        case ArgKind::Required: want.swap_a = 1; want.swap_b = 2; break;
+        case ArgKind::Required:
+            if (*r.action == Action::Swap) want.swap_a = 1, want.swap_b = 2;
+            else want.id = 7;   // --cancel
+            break;
         case ArgKind::OptionalId:
             if (*r.action == Action::SetSlots) want.slots = 7;
             else want.id = 7;
