@@ -514,6 +514,7 @@ void Server::on_wait(Conn& c, const Frame& f) {
     if (j->state == JobState::Finished || j->state == JobState::Skipped) {
         proto::WaitBody w{};
         w.errorlevel = j->result.errorlevel;
+        w.how = uint8_t(j->result.how);
         reply(c, encode(MsgType::WaitDone, w));
         return;
     }
