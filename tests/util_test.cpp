@@ -590,3 +590,54 @@ TEST(Flags, NonblockAndCloexec) {
 }
 
 }  // namespace
+
+TEST(Duration, PlainSecondsUnitsAndCombinations) {
+    double s = 0;
+    EXPECT_TRUE(parse_duration("90", &s));
+    EXPECT_EQ(s, 90);
+    EXPECT_TRUE(parse_duration("1.5", &s));
+    EXPECT_EQ(s, 1.5);
+    EXPECT_TRUE(parse_duration("30m", &s));
+    EXPECT_EQ(s, 1800);
+    EXPECT_TRUE(parse_duration("1h30m", &s));
+    EXPECT_EQ(s, 5400);
+    EXPECT_TRUE(parse_duration("2d", &s));
+    EXPECT_EQ(s, 172800);
+    EXPECT_TRUE(parse_duration("1m0.5s", &s));
+    EXPECT_EQ(s, 60.5);
+    for (const char* bad : {"", "0", "0s", "-1", "1x", "abc", "1h30", "s", ".", "1..2", "1e3", " 1", "1 ", "99999d"}) {
+        s = 7;
+        EXPECT_FALSE(parse_duration(bad, &s)) << bad;
+        EXPECT_EQ(s, 7) << bad << ": unchanged";
+    }
+}
+
+TEST(Duration, FormattedAsItIsRead) {
+    EXPECT_EQ(format_duration(1), "1s");
+    EXPECT_EQ(format_duration(0.5), "0.5s");
+    EXPECT_EQ(format_duration(90), "1m30s");
+    EXPECT_EQ(format_duration(5400), "1h30m");
+    EXPECT_EQ(format_duration(86400 + 1), "1d1s");
+    for (double d : {1.0, 0.5, 90.0, 5400.0, 86401.0}) {
+        double back = 0;
+        EXPECT_TRUE(parse_duration(format_duration(d), &back)) << d;
+        EXPECT_EQ(back, d);
+    }
+}
+
+TEST(Signal, NamesWithOrWithoutSigAndNumbers) {
+    int sig = 0;
+    EXPECT_TRUE(parse_signal("TERM", &sig));
+    EXPECT_EQ(sig, SIGTERM);
+    EXPECT_TRUE(parse_signal("SIGUSR1", &sig));
+    EXPECT_EQ(sig, SIGUSR1);
+    EXPECT_TRUE(parse_signal("int", &sig));
+    EXPECT_EQ(sig, SIGINT);
+    EXPECT_TRUE(parse_signal("9", &sig));
+    EXPECT_EQ(sig, 9);
+    for (const char* bad : {"", "0", "65", "FOO", "SIG", "-9", "TERM ", "SIGSIGTERM"}) {
+        sig = 3;
+        EXPECT_FALSE(parse_signal(bad, &sig)) << bad;
+        EXPECT_EQ(sig, 3) << bad;
+    }
+}
