@@ -380,7 +380,7 @@ bool parse_duration(std::string_view text, double* seconds) {
         had_unit = true;
         total += v * unit;
     }
-    if (!(total > 0) || total > 10 * 365 * 86400.0) return false;
+    if (!(total >= 0.001) || total > 10 * 365 * 86400.0) return false;   // a millisecond at least
     *seconds = total;
     return true;
 }

@@ -123,8 +123,8 @@ std::string printable(const std::string& s, bool keep_lines = false);
 std::string shell_quote(const std::string& s);
 
 /* A duration: a plain number of seconds ("90", "1.5"), or numbers with the
- * units s, m, h, d, combinable ("1h30m", "2m10s"). More than 0 and at most
- * 10 years; false (and *seconds unchanged) otherwise. */
+ * units s, m, h, d, combinable ("1h30m", "2m10s"). At least a millisecond and
+ * at most 10 years; false (and *seconds unchanged) otherwise. */
 [[nodiscard]] bool parse_duration(std::string_view text, double* seconds);
 /* A duration as parse_duration reads it back, shortest first: "90s" is
  * "1m30s", "0.5s", "2h". */

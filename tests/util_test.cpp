@@ -605,7 +605,7 @@ TEST(Duration, PlainSecondsUnitsAndCombinations) {
     EXPECT_EQ(s, 172800);
     EXPECT_TRUE(parse_duration("1m0.5s", &s));
     EXPECT_EQ(s, 60.5);
-    for (const char* bad : {"", "0", "0s", "-1", "1x", "abc", "1h30", "s", ".", "1..2", "1e3", " 1", "1 ", "99999d"}) {
+    for (const char* bad : {"", "0", "0s", "-1", "1x", "abc", "1h30", "s", ".", "1..2", "1e3", " 1", "1 ", "99999d", "0.0001"}) {
         s = 7;
         EXPECT_FALSE(parse_duration(bad, &s)) << bad;
         EXPECT_EQ(s, 7) << bad << ": unchanged";
