@@ -265,7 +265,8 @@ bool Client::wait_step(int* id, int* errorlevel) {
             return false;
         }
         if (f.type == MsgType::WaitDone && decode_body(f, &w)) {
-            *errorlevel = w.errorlevel;
+            // A job that timed out: 124, as timeout(1) exits.
+            *errorlevel = w.how == uint8_t(EndHow::TimedOut) ? kExitTimedOut : w.errorlevel;
             return true;
         }
         if (f.type == MsgType::Bye) die("Error in wait_job");
@@ -319,6 +320,9 @@ JobSpec job_spec(const Options& o, bool send_env) {
     s.settings.set_held(o.hold);
     if (o.delay > 0) s.settings.set_not_before(wall_now() + o.delay);   // the wall clock, as the server reads it
     else if (o.at > 0) s.settings.set_not_before(o.at);
+    if (o.timeout > 0) s.settings.set_timeout(o.timeout);
+    if (o.kill_after > 0) s.settings.set_kill_after(o.kill_after);
+    if (o.retries > 0) s.settings.set_retries(o.retries);
     capture_context(&s, send_env);
     return s;
 }
@@ -390,6 +394,7 @@ int Client::foreground(JobId id, const JobSpec& spec) {
     s.foreground = true;
     s.log.clear();
     RunnerEnd end = run_runner(std::move(s));
+    if (end.ran && end.outcome.result.how == EndHow::TimedOut) return kExitTimedOut;
     return end.ran ? end.outcome.result.errorlevel & 255 : kExitError;
 }
 
@@ -430,7 +435,9 @@ int Client::simple(const std::string& request) {
 /* -k: the server signals the job's process group (it knows whether the job
  * still runs, so a finished job's reused pid is never hit). */
 int Client::kill_job() {
-    send(encode(MsgType::Kill, job_ref()));
+    proto::JobRef r = job_ref();
+    r.pad = uint32_t(o_.signal);   // --signal (0: SIGTERM)
+    send(encode(MsgType::Kill, r));
     Frame f = receive();
     proto::OutputBody b;
     if (f.type == MsgType::OutputReply && decode_body(f, &b))
@@ -519,6 +526,7 @@ int Client::follow() {
 }
 
 int Client::run() {
+    if (o_.signal && o_.action != Action::Kill) die("--signal goes with -k: ts -k ID --signal=SIG.");
     switch (o_.action) {
     case Action::List: return print_text(encode_empty(MsgType::List));
     case Action::Enqueue: return enqueue();
@@ -562,6 +570,10 @@ int Client::run() {
         return print_text(encode(MsgType::Hold, b));
     }
     case Action::Kill: return kill_job();
+    case Action::Cancel:
+        closed_hint_ = "it runs an older ts, without --cancel (`ts --restart` moves the queue to this ts), "
+                       "or it stopped.";
+        return print_text(encode(MsgType::Cancel, job_ref()));
     case Action::Tail:
     case Action::Cat: return follow();
     default: break;

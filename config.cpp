@@ -118,6 +118,11 @@ ServerConfig read_server_config(const Getenv& getenv_, size_t nofile) {
     if (const char* s = env("TS_JOURNAL")) c.journal = std::string(s) != "0";
     if (const char* s = env("TS_FSYNC")) c.fsync = std::string(s) == "1";
     if (const char* s = env("TS_SAVELIST")) c.savelist = s;
+    if (const char* s = env("TS_TIMEOUT"); s && *s) {
+        double d = 0;
+        if (parse_duration(s, &d) && d >= 0.001) c.timeout = d;
+        else c.notes.push_back(format("TS_TIMEOUT=%s ignored: it must be a duration such as 90, 30m or 1h30m", s));
+    }
     if (const char* s = env("TS_TEST_CRASH_AFTER_SUBMIT")) c.crash_after_submit = s;
     read_gpu_config(env, &c);
     return c;
@@ -144,6 +149,7 @@ const QueueSettingRow kQueueSettings[] = {
     {"TS_USER_MAXJOBS", [](const ServerConfig& c) { return std::to_string(c.user_max_jobs); }},
     {"TS_USER_MAXSIZE", [](const ServerConfig& c) { return std::to_string(c.user_max_size); }},
     {"TS_SAVELIST", [](const ServerConfig& c) { return c.savelist; }},
+    {"TS_TIMEOUT", [](const ServerConfig& c) { return number(c.timeout); }},
     {"TS_VISIBLE_DEVICES", [](const ServerConfig& c) {
          if (c.error.rfind("TS_VISIBLE_DEVICES=", 0) == 0) return c.error;
          std::string v;

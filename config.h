@@ -35,6 +35,7 @@ struct ServerConfig {
     bool journal = true;                     // TS_JOURNAL=0: the queue in memory only
     bool fsync = false;                      // TS_FSYNC=1: every record on disk before the answer
     std::string savelist;                    // TS_SAVELIST: the list appended there on SIGTERM
+    double timeout = 0;                      // TS_TIMEOUT: seconds, for a job without --timeout; 0: none
     std::string crash_after_submit;          // TS_TEST_CRASH_AFTER_SUBMIT: a test's one-shot fault
     // GPUs (README "GPUs"): the allocator's policy, and how the cards are probed.
     GpuPolicy gpu;                           // TS_GPU_SLOTS, TS_GPU_FOREIGN, TS_GPU_MIN_FREE, TS_GPU_SETTLE, TS_VISIBLE_DEVICES

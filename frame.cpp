@@ -85,6 +85,7 @@ proto::FinishedBody finished_body(const JobResult& r, double end) {
     b.errorlevel = r.errorlevel;
     b.signal = r.signal;
     b.skipped = r.skipped ? 1 : 0;
+    b.how = uint8_t(r.how);
     b.real_us = us(r.real);
     b.user_us = us(r.user);
     b.sys_us = us(r.sys);
@@ -97,6 +98,7 @@ JobResult result_of(const proto::FinishedBody& b) {
     r.errorlevel = b.errorlevel;
     r.signal = b.signal;
     r.skipped = b.skipped != 0;
+    if (b.how <= uint8_t(EndHow::Cancelled)) r.how = EndHow(b.how);
     r.real = double(b.real_us) / 1e6;
     r.user = double(b.user_us) / 1e6;
     r.sys = double(b.sys_us) / 1e6;

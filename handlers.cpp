@@ -42,6 +42,7 @@ const Handler Server::kHandlers[] = {
     {MsgType::GpuList, 0, false, kRequest, kAnyone, nullptr, false, &Server::on_gpu_list},
     {MsgType::Drain, sizeof(proto::Slots), false, kChange, kAdmin, "drain or resume the queue", false, &Server::on_drain},
     {MsgType::Hold, sizeof(proto::HoldBody), false, kChange, kJobOwner, "hold or release", false, &Server::on_hold},
+    {MsgType::Cancel, sizeof(proto::JobRef), false, kChange, kJobOwner, "cancel", false, &Server::on_cancel},
 };
 
 /* The row of kHandlers for a message type, or nullptr. */
@@ -154,6 +155,8 @@ void Server::on_submit(Conn& c, const Frame& f) {
         error(c, why + "; the job was not queued.\n");
         return;
     }
+    // TS_TIMEOUT: the queue's default, kept with the job (its runner learns it from its order, or Run).
+    if (cfg_.timeout > 0 && spec.settings.timeout() == 0) spec.settings.set_timeout(cfg_.timeout);
     if (!gpu_check_submit(c, f, spec)) return;   // GPUs it could never get: refused (or asked later)
     if (!may_queue(c, spec) || !writable(c, "the job was not queued")) return;
     bool no_block = spec.flags & proto::kNoBlock;
@@ -281,6 +284,11 @@ void Server::on_output(Conn& c, const Frame& f) {
 void Server::on_kill(Conn& c, const Frame& f) {
     proto::JobRef r;
     (void)decode_body(f, &r);
+    if (r.pad > 64) {   // --signal: the client checked it; a number no signal has is refused here too
+        error(c, format("There is no signal %u.\n", unsigned(r.pad)));
+        return;
+    }
+    int32_t signal = r.pad ? int32_t(r.pad) : SIGTERM;   // 0: task-spooler's -k
     Job* j = lookup_run(c, r.id);
     if (!j) return;
     if (j->pid <= 0) {   // not started (yet): the client reports the strange pid
@@ -302,10 +310,46 @@ void Server::on_kill(Conn& c, const Frame& f) {
             return;
         }
         proto::Slots sig{};
-        sig.n = SIGTERM;
+        sig.n = signal;
         reply(*r, encode(MsgType::Signal, sig), false);
     }
     reply(c, encode_empty(MsgType::Done));
+}
+
+/* --cancel: a queued job is removed (the head too: it has not started); a
+ * running one is ended by its runner, SIGTERM then SIGKILL after its grace,
+ * and ends as cancelled (never retried). */
+void Server::on_cancel(Conn& c, const Frame& f) {
+    proto::JobRef r;
+    (void)decode_body(f, &r);
+    Job* j = queue_.find(r.id);
+    if (!j || (j->state != JobState::Queued && j->state != JobState::Running)) {
+        error(c, format("The job %i is not queued or running: there is nothing to cancel.\n", r.id));
+        return;
+    }
+    if (!may_manage(c, *j)) return;
+    JobId id = j->id;
+    if (j->state == JobState::Queued) {
+        if (!writable(c)) return;
+        if (!ledger_->remove(id, true)) {
+            cannot(c, id, "cancelled");
+            return;
+        }
+        if (Conn* o = runner_conn(id)) {   // a job run by its client that will never run
+            set_role(*o, Role::Client);
+            reply(*o, encode_empty(MsgType::Bye));
+        }
+        reply_text(c, format("Job %i was queued: removed.\n", id));
+        return;
+    }
+    Conn* rc = runner_conn(id);
+    if (!rc) {
+        error(c, format("The runner of job %i is not connected (the server restarted): try again in a moment.\n", id));
+        return;
+    }
+    reply(*rc, encode_empty(MsgType::CancelJob), false);
+    reply_text(c, format("Job %i is running: it gets SIGTERM now, and SIGKILL in %s if it still runs.\n", id,
+                         format_duration(j->spec.settings.kill_after()).c_str()));
 }
 
 void Server::on_info(Conn& c, const Frame& f) {
@@ -477,6 +521,7 @@ void Server::on_wait(Conn& c, const Frame& f) {
     if (j->state == JobState::Finished || j->state == JobState::Skipped) {
         proto::WaitBody w{};
         w.errorlevel = j->result.errorlevel;
+        w.how = uint8_t(j->result.how);
         reply(c, encode(MsgType::WaitDone, w));
         return;
     }
@@ -662,6 +707,7 @@ void Server::deferred_done(Conn& c, Deferred d) {
     case Deferred::Then::WaitDone: {
         proto::WaitBody w{};
         w.errorlevel = d.errorlevel;
+        w.how = uint8_t(d.how);
         set_role(c, Role::Client);
         reply(c, encode(MsgType::WaitDone, w));
         return;

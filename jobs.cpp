@@ -63,7 +63,7 @@ const int* Job::learned(JobId dep) const {
 
 /* The operations that move a job: one row of kTransitions each, in this order. */
 enum class Queue::Op : unsigned char {
-    Add, Restore, Start, Unstart, Admit, End, Skip, Forget, Remove, Evict, Clear, CancelAdd,
+    Add, Restore, Start, Unstart, Retry, Admit, End, Skip, Forget, Remove, Evict, Clear, CancelAdd,
 };
 
 /* A row: the places a job may come from and go to by one operation, as sets
@@ -90,6 +90,7 @@ constexpr Queue::Transition Queue::kTransitions[] = {
     {Op::Restore, kOut, kQueued | kRunning | kOverflow | kEnded, "restore"},   // as the journal had it
     {Op::Start, kQueued, kRunning, "start"},       // schedule(), and the journal's record of it
     {Op::Unstart, kRunning, kQueued, "unstart"},   // started, but it never ran
+    {Op::Retry, kRunning, kQueued, "retry"},       // it failed, and runs again (--retry)
     {Op::Admit, kOverflow, kQueued, "admit"},      // admit(), admit_overflow(): there is room
     // Queued and Overflow: it never ran (lost, or refused by -B); Skipped: a replayed skip.
     {Op::End, kQueued | kRunning | kOverflow, kEnded, "end"},
@@ -177,6 +178,7 @@ Queue::Entry* Queue::entry(JobId id) {
 // ------------------------------------------------------------ the queue
 
 const std::vector<std::string> Job::kNone;
+const std::vector<Attempt> Job::kNoAttempts;
 
 Queue::Queue() = default;
 
@@ -304,6 +306,32 @@ bool Queue::unstart(JobId id) {
     e->job.start_time = 0;   // it never ran: its start reported, maybe, but not its go
     e->job.output.clear();
     e->job.drop_gpus();
+    return true;
+}
+
+bool retryable(const JobResult& r) {
+    return r.how != EndHow::Cancelled && !r.skipped && r.note.empty() && r.lost.empty() &&
+           (r.errorlevel != 0 || r.signal != 0 || r.how == EndHow::TimedOut);
+}
+
+bool Queue::will_retry(JobId id, const JobResult& r) const {
+    const Job* j = find(id);
+    // A job run by its client (-f, another user's in a shared queue) has no
+    // client left to run it again: it is not retried.
+    return j && j->state == JobState::Running && retryable(r) && !j->spec.run_by_client() &&
+           j->attempts().size() < j->spec.settings.retries();
+}
+
+bool Queue::retry(JobId id, const JobResult& r, double end) {
+    Entry* e = entry(id);
+    if (!e || !move(*e, Op::Retry, JobState::Queued)) return false;
+    Job& j = e->job;
+    j.attempts_mut().push_back(Attempt{j.start_time, end, r.errorlevel, r.signal, r.how, j.output});
+    j.pid = 0;
+    j.runner_pid = 0;
+    j.start_time = 0;
+    j.output.clear();
+    j.drop_gpus();
     return true;
 }
 
@@ -635,11 +663,11 @@ void Queue::tell_dependents(JobId id, int errorlevel) {
     dependents_.erase(it);
 }
 
-bool Queue::remove(JobId id) {
+bool Queue::remove(JobId id, bool head_too) {
     if (!relinked_) relink_dependencies();
     Entry* e = entry(id);
     // task-spooler's -r never takes the head of the queue, even a queued one (ts-spec §1.2).
-    if (!e || (e->job.state == JobState::Queued && e->pos == active_.begin())) return false;
+    if (!e || (!head_too && e->job.state == JobState::Queued && e->pos == active_.begin())) return false;
     if (!move(*e, Op::Remove, std::nullopt)) return false;   // running, or overflow
     last_errorlevel_ = -1;   // a "-d" job after this one will be skipped, as in task-spooler
     tell_dependents(id, -1);

@@ -21,7 +21,7 @@
  *            add                  start
  *   out ------------> Queued  ------------>  Running
  *    |                 ^  |   <------------    |
- *    | add (full)      |  |      unstart       |
+ *    | add (full)      |  |   unstart, retry   |
  *    v                 |  | skip, end          | end
  *   Overflow --admit---+  v                    |
  *    '------- end ---> Finished | Skipped <----'
@@ -29,12 +29,12 @@
  *                             '-- forget (-nf), evict, clear (-C), remove (-r) --> out
  *
  *   also: restore     out -> any state (from the journal, as it was)
- *         remove      Queued (never the head) -> out
+ *         remove      Queued (never the head, but by --cancel) -> out
  *         cancel_add  Queued | Overflow -> out (its record could not be written)
  *
  * end takes a job that never ran too (lost, or refused by -B), and makes it
- * Skipped for a skip's result (a replayed skip). start and unstart keep the
- * job's place in the active list; every other move puts it at the end of its
+ * Skipped for a skip's result (a replayed skip). start, unstart and retry keep
+ * the job's place in the active list; every other move puts it at the end of its
  * new list; -u and -U only reorder the active list. A public operation checks
  * what only it knows (remove: not the head; admit_overflow: room, in order)
  * and leaves the rest to move(): a move the table does not allow changes
@@ -102,13 +102,34 @@ struct JobSpec {
 using Env = std::vector<std::string>;
 using EnvPtr = std::shared_ptr<const Env>;
 
+/* How a job's process was ended, beyond its exit status. */
+enum class EndHow : uint8_t {
+    Normal = 0,     // it ended by itself (or by -k)
+    TimedOut = 1,   // its runner ended it at its --timeout deadline
+    Cancelled = 2,  // --cancel ended it (never retried)
+};
+
 struct JobResult {
+    EndHow how = EndHow::Normal;
     int errorlevel = 0;    // (signed char) exit status; -1 for a signal, a skip or a lost runner
     int signal = 0;        // 0 unless killed by a signal
     bool skipped = false;
     double real = 0, user = 0, sys = 0;   // seconds
     std::string note;      // why the job could not start, shown by -i
     std::string lost;      // why its end is unknown (its runner went away, ...), shown by -i
+};
+
+/* Whether a result is a failure that --retry runs again after: a non-zero
+ * exit, a signal or a timeout; not a cancel, a skip, a start that failed
+ * (note) or a lost runner. */
+bool retryable(const JobResult& r);
+
+/* One run of a job that was retried (--retry): what it ended with, and when. */
+struct Attempt {
+    double start = 0, end = 0;
+    int errorlevel = 0, signal = 0;
+    EndHow how = EndHow::Normal;
+    std::string output;
 };
 
 /* The result of a job skipped because its dependency failed. */
@@ -185,7 +206,14 @@ struct Job {
      * show_unresolved), "[N]&& ", "[N,M]&& "; and "[A,B]; " first for --after. */
     std::string dep_prefix(bool show_unresolved = true) const;
 
+    /* --retry: the runs that failed and were retried, oldest first (the
+     * current or last run is the job's own fields); saved. */
+    const std::vector<Attempt>& attempts() const { return attempts_ ? *attempts_.operator->() : kNoAttempts; }
+    std::vector<Attempt>& attempts_mut() { return attempts_.make(); }
+
 private:
+    CopyBox<std::vector<Attempt>> attempts_;
+    static const std::vector<Attempt> kNoAttempts;
     CopyBox<std::vector<std::pair<JobId, int>>> results_;
     static const std::vector<std::pair<JobId, int>> kNoResults;
     CopyBox<JobGpus> gpu_;
@@ -219,6 +247,11 @@ public:
     void set_runner(JobId id, pid_t runner_pid);
     /* A Running job that never started after all goes back to Queued. */
     bool unstart(JobId id);
+    /* --retry: a Running job that failed goes back to Queued, in its place,
+     * its run kept as an attempt (result r, ended at end). */
+    bool retry(JobId id, const JobResult& r, double end);
+    /* Whether a running job that ends with r runs again (--retry). */
+    bool will_retry(JobId id, const JobResult& r) const;
 
     /* The little state besides the jobs, for the journal. */
     struct Meta {
@@ -308,8 +341,9 @@ public:
     void set_drained(bool on) { drained_ = on; ++changes_; }
     void set_max_finished(size_t n) { max_finished_ = n; }
 
-    /* -r: a queued job that is not the head, or a finished one. */
-    [[nodiscard]] bool remove(JobId id);
+    /* -r: a queued job that is not the head, or a finished one; with
+     * head_too (--cancel, and a replay), the head too. */
+    [[nodiscard]] bool remove(JobId id, bool head_too = false);
     /* -u: a queued job (not the head) moves right after the head. */
     [[nodiscard]] bool urgent(JobId id);
     /* -u of another user than the queue's owner: the job moves ahead of its

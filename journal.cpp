@@ -36,7 +36,8 @@ enum RecType : uint16_t {
     kSettings = 16,     // the queue's settings: tagged fields (encode_queue_settings)
     kDrain = 17,        // IdRec {drained: 1 or 0, 0}: --drain, --resume
     kHold = 18,         // IdRec {id, held: 1 or 0}: --hold=ID, --release=ID (Queue::hold)
-    kLastType = kHold,
+    kRetry = 19,        // as kFinished: a run that failed, after which the job is queued again (--retry)
+    kLastType = kRetry,
 };
 
 struct RecHeader {
@@ -103,7 +104,17 @@ enum JobTag : uint16_t {
     tGpus = 36,       // the UUIDs of the GPUs it was given (gpu.h); absent: none
     tStartEnv = 37,   // what its GPUs put in its environment (NAME=value); absent: nothing
     tDepResults = 38, // of its further dependencies (-D A,B,C; --after) that ended: int32 id, result pairs
+    tEndHow = 45,     // uint8 EndHow: timed out, cancelled; absent: it ended by itself
+    tAttempts = 46,   // its retried runs (--retry): strings, each an AttemptRec and its output path
 };
+
+/* One retried run in tAttempts, followed by its output file's path. */
+struct AttemptRec {
+    int64_t start_us, end_us;
+    int32_t errorlevel, signal;
+    uint8_t how, pad[7];
+};
+static_assert(sizeof(AttemptRec) == 32);
 
 int64_t us(double s) { return static_cast<int64_t>(s * 1e6); }
 double sec(int64_t u) { return double(u) / 1e6; }
@@ -421,6 +432,38 @@ uint32_t crc_back(uint32_t c, std::string_view data) {
     return c;
 }
 
+/* tAttempts: one string per retried run. */
+static std::string encode_attempts(const Job& j) {
+    TailWriter t;
+    for (const Attempt& a : j.attempts()) {
+        AttemptRec r{};
+        r.start_us = int64_t(a.start * 1e6);
+        r.end_us = int64_t(a.end * 1e6);
+        r.errorlevel = a.errorlevel;
+        r.signal = a.signal;
+        r.how = uint8_t(a.how);
+        std::string one(reinterpret_cast<const char*>(&r), sizeof r);
+        t.add(one + a.output);
+    }
+    return t.str();
+}
+
+static bool decode_attempts(std::string_view v, Job* j) {
+    TailReader t(v);
+    std::string one;
+    std::vector<Attempt>& out = j->attempts_mut();
+    out.clear();
+    while (!t.at_end()) {
+        AttemptRec r;
+        if (!t.next(&one) || one.size() < sizeof r || out.size() >= kMaxRetries) return false;
+        std::memcpy(&r, one.data(), sizeof r);
+        if (r.how > uint8_t(EndHow::Cancelled)) return false;
+        out.push_back(Attempt{double(r.start_us) / 1e6, double(r.end_us) / 1e6, r.errorlevel, r.signal,
+                              EndHow(r.how), one.substr(sizeof r)});
+    }
+    return true;
+}
+
 /* tDepResults: (int32 id, int32 errorlevel) pairs. */
 static std::string encode_dep_results(const Job& j) {
     std::string s;
@@ -484,6 +527,8 @@ std::string encode_job(const Job& j, uint32_t env_id) {
     if (r.sys) f.num(tSys, us(r.sys));
     if (!r.note.empty()) f.bytes(tNote, r.note);
     if (!r.lost.empty()) f.bytes(tLost, r.lost);
+    if (r.how != EndHow::Normal) f.num(tEndHow, uint8_t(r.how));
+    if (!j.attempts().empty()) f.bytes(tAttempts, encode_attempts(j));
     return f.str();
 }
 
@@ -557,6 +602,7 @@ FieldIs state_field(uint16_t tag, std::string_view v, Job& j) {
     case tStart: return read_if(num_of(v, &t) && ((j.start_time = sec(t)), true));
     case tEnd: return read_if(num_of(v, &t) && ((j.end_time = sec(t)), true));
     case tOutput: j.output.assign(v); return FieldIs::Ok;
+    case tAttempts: return read_if(decode_attempts(v, &j));
     default: return FieldIs::Other;
     }
 }
@@ -573,6 +619,12 @@ FieldIs result_field(uint16_t tag, std::string_view v, JobResult& r) {
     case tSys: return read_if(num_of(v, &t) && ((r.sys = sec(t)), true));
     case tNote: r.note.assign(v); return FieldIs::Ok;
     case tLost: r.lost.assign(v); return FieldIs::Ok;
+    case tEndHow: {
+        uint8_t h = 0;
+        if (!num_of(v, &h) || h > uint8_t(EndHow::Cancelled)) return FieldIs::Bad;
+        r.how = EndHow(h);
+        return FieldIs::Ok;
+    }
     default: return FieldIs::Other;
     }
 }
@@ -1191,7 +1243,10 @@ bool finished_v2(std::string_view b, JobId* id, JobResult* r, double* end) {
     std::string_view tail;
     if (!take(b, &f, &tail)) return false;
     TailReader t(tail);
-    if (!t.next(&r->note) || !t.next(&r->lost)) return false;   // later strings: skipped
+    if (!t.next(&r->note) || !t.next(&r->lost)) return false;
+    std::string how;   // since --timeout and --cancel; later strings: skipped
+    if (!t.at_end() && t.next(&how) && how.size() == 1 && uint8_t(how[0]) <= uint8_t(EndHow::Cancelled))
+        r->how = EndHow(uint8_t(how[0]));
     r->errorlevel = f.errorlevel;
     r->signal = f.signal;
     r->skipped = f.skipped;
@@ -1214,9 +1269,18 @@ bool apply_finished(std::string_view b, Replay& r) {
     return true;
 }
 
+bool apply_retry(std::string_view b, Replay& r) {
+    JobResult res;
+    JobId id;
+    double end;
+    if (!finished_v2(b, &id, &res, &end)) return false;
+    *r.about = id;
+    return r.q->retry(id, res, end);
+}
+
 bool apply_removed(std::string_view b, Replay& r) {
     IdRec id;
-    return take_id(b, r, &id) && r.q->remove(id.id);
+    return take_id(b, r, &id) && r.q->remove(id.id, true);   // as it was done (--cancel takes the head)
 }
 
 bool apply_urgent(std::string_view b, Replay& r) {
@@ -1307,6 +1371,7 @@ constexpr RecordRow kRecords[] = {
     {kSettings, "settings", 0, 2, apply_settings},
     {kDrain, "drain", sizeof(IdRec), 2, apply_drain},
     {kHold, "hold", sizeof(IdRec), 2, apply_hold},
+    {kRetry, "retry", sizeof(FinishedRec), 2, apply_retry},
 };
 
 constexpr bool rows_in_order() {
@@ -1488,7 +1553,9 @@ bool Journal::runner(JobId id, pid_t pid) { return append(kRunner, bytes_of(IdRe
 bool Journal::started(JobId id, pid_t pid, const std::string& output, double start) {
     return append(kStarted, bytes_of(StartedRec{id, pid, us(start)}, output));
 }
-bool Journal::ended(JobId id, const JobResult& r, double end) {
+/* A run's end as kFinished and kRetry hold it: the fixed part, then note,
+ * why it was lost, and how it was ended (a byte; older readers skip it). */
+static std::string end_body(JobId id, const JobResult& r, double end) {
     FinishedRec f{};
     f.id = id;
     f.errorlevel = r.errorlevel;
@@ -1501,8 +1568,11 @@ bool Journal::ended(JobId id, const JobResult& r, double end) {
     TailWriter t;
     t.add(r.note);
     t.add(r.lost);
-    return append(kFinished, bytes_of(f, t.str()));
+    if (r.how != EndHow::Normal) t.add(std::string(1, char(r.how)));
+    return bytes_of(f, t.str());
 }
+bool Journal::ended(JobId id, const JobResult& r, double end) { return append(kFinished, end_body(id, r, end)); }
+bool Journal::retried(JobId id, const JobResult& r, double end) { return append(kRetry, end_body(id, r, end)); }
 bool Journal::removed(JobId id) { return append(kRemoved, bytes_of(IdRec{id, 0})); }
 bool Journal::urgent(JobId id) { return append(kUrgent, bytes_of(IdRec{id, 0})); }
 bool Journal::swapped(JobId a, JobId b) { return append(kSwap, bytes_of(IdRec{a, b})); }

@@ -6,8 +6,8 @@
  * record), a job started by the scheduler, its runner's pid, its start (pid,
  * output file), its end, removal, -u, -U, -S, -C, an overflow job let in,
  * --hold=ID and --release=ID (a job held at submit, or delayed, says so in
- * its settings; a snapshot writes them as they are then),
- * --drain and --resume (a snapshot of a drained queue says so twice, after
+ * its settings; a snapshot writes them as they are then), a failed run
+ * retried (--retry), --drain and --resume (a snapshot of a drained queue says so twice, after
  * the meta record and at the end, as it does the settings). A new
  * server replays the file through the same Queue operations, so ids, order,
  * labels, dependencies, the finished list and the slot count come back.
@@ -126,6 +126,7 @@ public:
     bool runner(JobId id, pid_t runner_pid);
     bool started(JobId id, pid_t pid, const std::string& output, double start);
     bool ended(JobId id, const JobResult& r, double end);
+    bool retried(JobId id, const JobResult& r, double end);   // a failed run; the job is queued again (--retry)
     bool removed(JobId id);
     bool urgent(JobId id);
     bool swapped(JobId a, JobId b);

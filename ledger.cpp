@@ -25,10 +25,10 @@ bool Ledger::add(JobSpec spec, double wall, double mono, JobId* id) {
     return true;
 }
 
-bool Ledger::remove(JobId id) {
+bool Ledger::remove(JobId id, bool head_too) {
     const Job* j = queue_->find(id);
     uid_t owner = j ? j->spec.uid : uid_t(-1);
-    if (!queue_->remove(id)) return false;
+    if (!queue_->remove(id, head_too)) return false;
     journal_->removed(id);
     tell({ChangeKind::Removed, id, -1, nullptr, owner});
     return true;
@@ -141,6 +141,12 @@ void Ledger::started(JobId id, pid_t pid, const std::string& output, double star
 bool Ledger::end(JobId id, const JobResult& r, double end) {
     const Job* j = queue_->find(id);
     if (!j || j->state == JobState::Finished || j->state == JobState::Skipped) return false;
+    if (queue_->will_retry(id, r)) {   // --retry: this run is an attempt, and the job is queued again
+        queue_->retry(id, r, end);
+        journal_->retried(id, r, end);
+        tell({ChangeKind::Retried, id, -1, &r});
+        return true;
+    }
     queue_->end(id, r, end);
     ended(id, r, end);
     return true;

@@ -43,6 +43,7 @@ enum class ChangeKind : uint8_t {
     Running,      // its runner reported the start: the job runs
     Ended,        // finished, lost or skipped (result)
     Unstarted,    // a started job went back to the queue: it never ran
+    Retried,      // a run failed and the job is queued again (--retry; result: that run's)
     Reattached,   // after a restart, its runner or client is back (nothing to journal)
     Admitted,     // an overflow job let into the queue
     Cleared,      // -C: the finished list forgotten
@@ -76,7 +77,7 @@ public:
     // Changes a client asks for (the caller checked the journal first).
     /* A new job; false (and no job) when its record cannot be written. */
     [[nodiscard]] bool add(JobSpec spec, double wall, double mono, JobId* id);
-    [[nodiscard]] bool remove(JobId id);
+    [[nodiscard]] bool remove(JobId id, bool head_too = false);   // head_too: --cancel
     [[nodiscard]] bool urgent(JobId id);
     /* Another user's -u: ahead of their own queued jobs only. */
     [[nodiscard]] bool urgent_among_own(JobId id);
@@ -111,7 +112,9 @@ public:
     void runner(JobId id, pid_t pid);
     void started(JobId id, pid_t pid, const std::string& output, double start);
     /* A job ended (or never will run). False when it had ended already: then
-     * nothing is written and no one is told again. */
+     * nothing is written and no one is told again. A run that failed of a job
+     * with retries left (--retry) is recorded as an attempt instead, and the
+     * job is queued again in its place (Retried): waiters hear only its last end. */
     bool end(JobId id, const JobResult& r, double end);
     /* A started job that never ran goes back to the queue. */
     bool unstart(JobId id);

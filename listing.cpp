@@ -91,6 +91,47 @@ static std::string ctime_text(double t) {
     return buf;
 }
 
+/* How a run ended, as -i says it: "died with exit code 1", "timed out after 2s (killed by signal 15)". */
+static std::string run_end_text(int errorlevel, int signal, EndHow how, double timeout) {
+    std::string base = signal ? format("killed by signal %i", signal) : format("died with exit code %i", errorlevel);
+    if (how == EndHow::TimedOut) return format("timed out after %s (%s)", format_duration(timeout).c_str(), base.c_str());
+    if (how == EndHow::Cancelled) return "cancelled (" + base + ")";
+    return base;
+}
+
+/* A moment as "2026-12-08 00:01:02" (local time). */
+static std::string short_time(double t) {
+    time_t tt = time_t(t);
+    char buf[32];
+    strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", localtime(&tt));
+    return buf;
+}
+
+/* --timeout and --retry: the job's own lines in -i, with each retried run. */
+static std::string timing_text(const Job& j) {
+    const JobSettings& st = j.spec.settings;
+    std::string s;
+    if (st.timeout() > 0)
+        s += format("Timeout: %s, then SIGTERM, and SIGKILL %s later\n", format_duration(st.timeout()).c_str(),
+                    format_duration(st.kill_after()).c_str());
+    if (j.result.how == EndHow::TimedOut && (j.state == JobState::Finished))
+        s += format("Ended: timed out after %s\n", format_duration(st.timeout()).c_str());
+    if (j.result.how == EndHow::Cancelled && j.state == JobState::Finished) s += "Ended: cancelled (ts --cancel)\n";
+    if (st.retries() == 0) return s;
+    unsigned total = st.retries() + 1, n = 0;
+    for (const Attempt& a : j.attempts())
+        s += format("Attempt %u of %u: %s, from %s to %s%s\n", ++n, total,
+                    run_end_text(a.errorlevel, a.signal, a.how, st.timeout()).c_str(), short_time(a.start).c_str(),
+                    short_time(a.end).c_str(), a.output.empty() ? "" : (", output " + printable(a.output)).c_str());
+    const char* now = j.state == JobState::Running ? "running"
+                      : j.state == JobState::Queued ? "queued" : nullptr;
+    if (now) s += format("Attempt %u of %u: %s\n", n + 1, total, now);
+    else if (j.state == JobState::Finished && j.start_time > 0)
+        s += format("Attempt %u of %u: %s, the last\n", n + 1, total,
+                    run_end_text(j.result.errorlevel, j.result.signal, j.result.how, st.timeout()).c_str());
+    return s;
+}
+
 std::string info_text(const Job& j, double now, uid_t server_uid, uid_t viewer, const std::string& gpu_lines) {
     std::string s;
     bool may_see = viewer == j.spec.uid || viewer == server_uid || viewer == 0;
@@ -123,7 +164,7 @@ std::string info_text(const Job& j, double now, uid_t server_uid, uid_t viewer, 
         if (j.end_time > 0) s += "End time: " + ctime_text(j.end_time);
         if (started && j.end_time > 0) s += format("Time run: %fs\n", std::max(0.0, j.end_time - j.start_time));
     }
-    return s;
+    return s + timing_text(j);
 }
 
 std::string waiting_text(const std::vector<JobId>& deps) {

@@ -244,6 +244,53 @@ bool set_gpu_mem(const OptionRow&, const char* arg, Options* o, std::string* err
     return true;
 }
 
+/* --timeout, --kill-after: a duration (util.h: parse_duration). */
+bool set_duration(const OptionRow& row, const char* arg, Options* o, std::string* err) {
+    double secs = 0;
+    if (!parse_duration(arg, &secs) || secs < 0.001) {
+        *err = format("%s needs a duration of more than 0 such as 90, 90s, 30m, 2h or 1h30m, not '%s'.\n",
+                      flag_word(row).c_str(), printable(arg).c_str());
+        return false;
+    }
+    (std::string(row.long_name) == "timeout" ? o->timeout : o->kill_after) = secs;
+    return true;
+}
+
+/* --retry=N: N more runs at most after a failure. */
+bool set_retry(const OptionRow&, const char* arg, Options* o, std::string* err) {
+    char* end = nullptr;
+    long n = std::strtol(arg, &end, 10);
+    if (!*arg || *end || n < 0 || n > long(kMaxRetries)) {
+        *err = format("--retry needs a number of retries from 0 to %u, not '%s'.\n", unsigned(kMaxRetries),
+                      printable(arg).c_str());
+        return false;
+    }
+    o->retries = uint32_t(n);
+    return true;
+}
+
+/* --cancel=ID: one job, by its id (no "last job" here: a cancel names its job). */
+bool set_cancel(const OptionRow&, const char* arg, Options* o, std::string* err) {
+    std::string a = arg;
+    if (a.empty() || a.size() > 9 || a.find_first_not_of("0123456789") != std::string::npos) {
+        *err = format("--cancel needs a job id, not '%s'.\n", printable(a).c_str());
+        return false;
+    }
+    o->action = Action::Cancel;
+    o->id = std::atoi(a.c_str());
+    return true;
+}
+
+/* --signal=SIG: what -k sends (a name as TERM, SIGUSR1, or a number). */
+bool set_signal(const OptionRow&, const char* arg, Options* o, std::string* err) {
+    if (!parse_signal(arg, &o->signal)) {
+        *err = format("--signal needs a signal such as TERM, SIGINT, USR1 or 9, not '%s'.\n",
+                      printable(arg).c_str());
+        return false;
+    }
+    return true;
+}
+
 // ---- the table -----------------------------------------------------------------------------------------
 
 constexpr ArgKind kNone = ArgKind::None, kId = ArgKind::OptionalId, kArg = ArgKind::Required,
@@ -291,6 +338,10 @@ constexpr OptionRow kOptions[] = {
     {'k', nullptr, kId, "[id]", kAct,
      "send SIGTERM to the job process group. The last run, if not specified.", Action::Kill,
      select_job},
+    {'\0', "signal", kArg, "<sig>", kAct, "the signal -k sends instead of SIGTERM (INT, USR1, 9...).",
+     kSetting, set_signal},
+    {'\0', "cancel", kArg, "<id>", kAct,
+     "remove a queued job, or end a running one (SIGTERM, then SIGKILL).", Action::Cancel, set_cancel},
     {'u', nullptr, kId, "[id]", kAct, "put that job first. The last added, if not specified.",
      Action::Urgent, select_job},
     {'U', nullptr, kArg, "<id-id>", kAct, "swap two jobs in the queue.", Action::Swap, set_swap},
@@ -313,6 +364,12 @@ constexpr OptionRow kOptions[] = {
      kSetting, set_depends_on},
     {'\0', "after", kArg, "<ids>", kAdd, "run after these jobs (3,4) end, whatever their result.",
      kSetting, set_after},
+    {'\0', "timeout", kArg, "<time>", kAdd, "end the job after this long (90s, 30m, 1h30m).",
+     kSetting, set_duration},
+    {'\0', "kill-after", kArg, "<time>", kAdd, "SIGKILL this long after the timeout's SIGTERM (30s).",
+     kSetting, set_duration},
+    {'\0', "retry", kArg, "<num>", kAdd, "run a failed job again, up to num more times.", kSetting,
+     set_retry},
     {'L', nullptr, kArg, "<lab>", kAdd,
      "name this task with a label, to be distinguished on listing.", kSetting, set_label},
     {'N', nullptr, kArg, "<num>", kAdd, "number of slots required by the job (1 default).", kSetting,

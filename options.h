@@ -28,6 +28,7 @@ enum class Action {
     Resume,    // --resume: start queued jobs again
     Hold,      // --hold=ID: a queued job does not start until released
     Release,   // --release=ID|all: a held (or delayed) job may start
+    Cancel,    // --cancel=ID: remove a queued job, or end a running one
 };
 
 struct Options {
@@ -55,6 +56,10 @@ struct Options {
     double delay = 0;            // --delay: seconds from the submit (the last of --delay and --at wins)
     double at = 0;               // --at: the start time, seconds since the epoch
     bool release_all = false;    // --release=all
+    double timeout = 0;          // --timeout, seconds (0: none given)
+    double kill_after = 0;       // --kill-after, seconds (0: the default, 30 s)
+    uint32_t retries = 0;        // --retry=N
+    int signal = 0;              // -k's --signal (0: SIGTERM, as task-spooler's -k)
     std::vector<std::string> command;
     std::string argv0;
 };

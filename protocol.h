@@ -60,11 +60,13 @@ enum class MsgType : uint16_t {
     Swap = 110,         // JobPair -> Done | Error
     Info = 111,         // JobRef -> Text | Error
     Clear = 112,        // no body -> Done
-    Kill = 113,         // JobRef -> Done | Error (the job's runner, or the server, signals it)
+    Kill = 113,         // JobRef (pad: the signal, 0 for SIGTERM: --signal) -> Done | Error
+                        // (the job's runner signals it)
     Attach = 114,       // AttachBody: a runner or -f client is back after a server restart
     GpuList = 115,      // no body -> Text (after a probe of the GPUs, if the last one is old)
     Drain = 116,        // Slots (1: --drain, 0: --resume) -> Text: what it did
     Hold = 117,         // HoldBody (--hold=ID, --release=ID|all) -> Text: what it did | Error
+    Cancel = 120,       // JobRef -> Text: a queued job removed, or a running one told to end (--cancel)
     // server -> client
     Version = 200,      // VersionBody: the server's version, then the server closes
     Error = 201,        // tail: one message line, printed as "Error in the request: ..."
@@ -84,6 +86,7 @@ enum class MsgType : uint16_t {
     Assign = 214,       // AssignBody + tail: the job's Submit frame (with its environment); a spare runs it
     TextPart = 215,     // tail: a piece of a long text; more follow, the last piece comes as Text
     Warning = 216,      // tail: a line for stderr (the journal cannot be written); the answer follows
+    CancelJob = 218,    // no body: a runner ends its job (SIGTERM, SIGKILL after its --kill-after) as cancelled
     // runner -> server
     Started = 300,      // StartedBody + tail: output path (empty if not stored)
     Finished = 301,     // FinishedBody + tail: why the job could not start (usually empty)
@@ -200,7 +203,8 @@ static_assert(sizeof(OutputBody) == 16);
 
 struct WaitBody {
     int32_t errorlevel;     // signed, as the list shows it
-    uint32_t pad;
+    uint8_t how;            // EndHow (jobs.h): 1 timed out (-w exits 124), 2 cancelled; was padding
+    uint8_t pad[3];
 };
 static_assert(sizeof(WaitBody) == 8);
 
@@ -230,7 +234,8 @@ struct FinishedBody {
     int32_t errorlevel;     // (signed char) exit status, -1 if signalled
     int32_t signal;         // 0 unless killed by a signal
     uint8_t skipped;
-    uint8_t pad[7];
+    uint8_t how;            // EndHow (jobs.h): 1 timed out, 2 cancelled (padding, 0, before)
+    uint8_t pad[6];
     int64_t real_us;
     int64_t user_us;
     int64_t sys_us;

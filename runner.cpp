@@ -415,9 +415,53 @@ void on_child(int) {
     errno = saved;
 }
 
+/* The job's end by its deadline (--timeout) or a cancel (--cancel): when
+ * its process group gets SIGTERM, and SIGKILL after the grace. Kept by the
+ * runner, on its own clock, so a server that restarts changes nothing. */
+struct JobTimer {
+    double term_at = 0;   // mono_now: the deadline (0: none)
+    double grace = 30;    // --kill-after
+    double kill_at = 0;   // mono_now: SIGKILL then (0: not due)
+    EndHow how = EndHow::Normal;
+
+    JobTimer(const JobSettings& s, double start_mono) : grace(s.kill_after()) {
+        if (s.timeout() > 0) term_at = start_mono + s.timeout();
+    }
+    /* End the job now (SIGTERM, SIGKILL after the grace), as `why` says. */
+    void end(pid_t pid, EndHow why) {
+        if (how != EndHow::Normal) return;   // ending already: its first reason stays
+        how = why;
+        term_at = 0;
+        kill(-pid, SIGTERM);
+        kill_at = mono_now() + grace;
+    }
+    /* Do what is due; the milliseconds until the next thing is (at most max_ms). */
+    int tick(pid_t pid, int max_ms) {
+        double now = mono_now();
+        if (term_at != 0 && now >= term_at) end(pid, EndHow::TimedOut);
+        if (kill_at != 0 && now >= kill_at) {
+            kill(-pid, SIGKILL);
+            kill_at = 0;
+        }
+        double next = kill_at != 0 ? kill_at : term_at;
+        if (next == 0) return max_ms;
+        return int(std::clamp((next - now) * 1000 + 1, 0.0, double(max_ms)));
+    }
+};
+
+/* What the server asks of a running job: `ts -k` (Signal: sent to its process
+ * group, as the job's owner) or --cancel (CancelJob). */
+void on_server_frame(ServerLink& link, pid_t pid, JobTimer* timer) {
+    Frame f;
+    proto::Slots sig;
+    if (!link.receive(&f)) return;   // EOF: come back later; Bye: stop reporting
+    if (f.type == proto::MsgType::Signal && decode_body(f, &sig) && sig.n > 0 && sig.n < 65) kill(-pid, sig.n);
+    if (f.type == proto::MsgType::CancelJob) timer->end(pid, EndHow::Cancelled);
+}
+
 /* Wait for the job while watching the server link: a server that goes away
  * is reconnected to at once, so the new server learns that we are alive. */
-int wait_job(pid_t pid, ServerLink& link, int child_pipe, struct rusage* ru) {
+int wait_job(pid_t pid, ServerLink& link, int child_pipe, struct rusage* ru, JobTimer* timer) {
     for (;;) {
         int st = 0;
         pid_t r = wait4(pid, &st, WNOHANG, ru);
@@ -426,21 +470,15 @@ int wait_job(pid_t pid, ServerLink& link, int child_pipe, struct rusage* ru) {
         // Without a server, try to come back every half second, and keep reaping.
         bool away = !link.gone() && link.fd() < 0;
         if (away && link.try_reattach()) away = false;
+        int wait_ms = timer->tick(pid, away ? 500 : 1000);
         struct pollfd p[2] = {{child_pipe, POLLIN, 0}, {link.fd(), POLLIN, 0}};
-        if (poll(p, 2, away ? 500 : 1000) < 0) continue;
+        if (poll(p, 2, wait_ms) < 0) continue;
         if (p[0].revents) {
             char buf[64];
             while (read(child_pipe, buf, sizeof buf) > 0) {
             }
         }
-        if (p[1].revents) {
-            Frame f;
-            proto::Slots sig;
-            // EOF: come back later; Bye: stop reporting; Signal is `ts -k`, done as the job's owner.
-            if (link.receive(&f) && f.type == proto::MsgType::Signal && decode_body(f, &sig) &&
-                sig.n > 0 && sig.n < 65)
-                kill(-pid, sig.n);
-        }
+        if (p[1].revents) on_server_frame(link, pid, timer);
     }
 }
 
@@ -528,14 +566,20 @@ pid_t fork_job(const JobSpec& spec, char* const* argv, char* const* envp, const 
 /* Wait for the job and make its result (times in *ru). told: the server
  * has its start, so the job was let go. */
 void wait_result(pid_t pid, bool told, StartPipes& sp, const JobSpec& spec, ServerLink& link, int child_pipe,
-                 const JobIo& io, bool foreground, JobResult* r, struct rusage* ru) {
+                 const JobIo& io, bool foreground, double start_mono, JobResult* r, struct rusage* ru) {
     g_job_pid = pid;
-    int st = wait_job(pid, link, child_pipe, ru);
+    JobTimer timer(spec.settings, start_mono);
+    int st = wait_job(pid, link, child_pipe, ru, &timer);
     if (st >= 0 && WIFEXITED(st)) {
         r->errorlevel = static_cast<signed char>(WEXITSTATUS(st));
     } else {
         r->errorlevel = -1;
         r->signal = st >= 0 && WIFSIGNALED(st) ? WTERMSIG(st) : 0;
+    }
+    r->how = timer.how;
+    if (timer.how != EndHow::Normal) {   // ended by us: E-Level -1, as any job ended by a signal
+        r->errorlevel = -1;
+        if (r->signal == 0) r->signal = SIGTERM;
     }
     g_job_pid = 0;
     if (foreground) signal(SIGINT, SIG_DFL);   // the job is over: Ctrl-C now stops us
@@ -624,7 +668,7 @@ RunOutcome run_job(const JobSpec& spec, JobId id, ServerLink& link, bool foregro
     JobResult& r = outcome.result;
     struct rusage ru {};
     if (pid > 0) {
-        wait_result(pid, told, sp, spec, link, child_r.get(), io, foreground, &r, &ru);
+        wait_result(pid, told, sp, spec, link, child_r.get(), io, foreground, start_mono, &r, &ru);
     } else {
         r.errorlevel = -1;   // no output file or no fork: the job could not start
         r.note = why;
@@ -646,10 +690,17 @@ RunOutcome run_job(const JobSpec& spec, JobId id, ServerLink& link, bool foregro
 }
 
 namespace {
+/* The deadline the server gives a job its client runs: only a timeout, and its grace. */
+void take_timing(const JobSettings& from, JobSettings* to) {
+    if (from.timeout() > 0) to->set_timeout(from.timeout());
+    if (from.bytes(kSettingKillAfter)) to->set_kill_after(from.kill_after());
+}
+
 /* A job run by its client waits for the server's Run; false if it will never
  * come (skipped, removed, or the server was stopped). Run may carry
  * NAME=value settings of the job's environment (its GPUs): *env gets them. */
-bool wait_for_run(ServerLink& link, const std::string& socket, std::vector<std::string>* env) {
+bool wait_for_run(ServerLink& link, const std::string& socket, std::vector<std::string>* env,
+                  JobSettings* settings) {
     for (;;) {
         Frame f;
         if (!link.receive(&f)) {   // the server went away: come back to the next one
@@ -662,8 +713,12 @@ bool wait_for_run(ServerLink& link, const std::string& socket, std::vector<std::
         if (f.type == proto::MsgType::Run && decode_body(f, &rb, &tail)) {
             TailReader t(tail);
             std::string var;
-            while (!t.at_end() && t.next(&var))
+            while (!t.at_end() && t.next(&var)) {
                 if (is_gpu_environment(var)) env->push_back(var);   // nothing else, whoever the server is
+                JobSettings timing;   // the job's deadline (the queue's TS_TIMEOUT): only that
+                if (!var.empty() && var[0] == '\0' && decode_settings(std::string_view(var).substr(1), &timing))
+                    take_timing(timing, settings);
+            }
             return !rb.skip;
         }
         std::string line;
@@ -685,7 +740,7 @@ RunnerEnd run_runner(RunnerStart s) {
     if (s.patience_ms > 0) link.set_patience(s.patience_ms);
     if (s.server_runner) link.set_may_unstart();
     std::vector<std::string> vars;
-    if (s.wait_for_run && !wait_for_run(link, s.socket, &vars)) return end;
+    if (s.wait_for_run && !wait_for_run(link, s.socket, &vars, &s.spec.settings)) return end;
     set_environment(&s.spec.env, vars);
     end.ran = true;
     end.outcome = run_job(s.spec, s.id, link, s.foreground, s.ready);

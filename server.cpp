@@ -981,6 +981,12 @@ void Server::send_run(Conn& c, const Job& j, bool skip, bool last) {
     if (!skip && (j.spec.flags & proto::kTakesRunEnv) && c.version == proto::kVersion) {
         TailWriter t;
         for (const std::string& v : j.start_env()) t.add(v);
+        // Its deadline (--timeout, or the queue's TS_TIMEOUT), which its runner enforces: settings
+        // after a NUL, which no NAME=value starts with.
+        JobSettings timing;
+        if (j.spec.settings.timeout() > 0) timing.set_timeout(j.spec.settings.timeout());
+        if (j.spec.settings.bytes(kSettingKillAfter)) timing.set_kill_after(j.spec.settings.kill_after());
+        if (!timing.empty()) t.add(std::string(1, '\0') + encode_settings(timing));
         tail = t.str();
     }
     reply(c, encode(MsgType::Run, rb, tail), last);

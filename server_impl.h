@@ -169,6 +169,7 @@ private:
     void on_drain(Conn& c, const Frame& f);
     void on_hold(Conn& c, const Frame& f);
     void release_all(Conn& c);
+    void on_cancel(Conn& c, const Frame& f);
     void configure();
     void check_files(double now);
     bool settle_settings();

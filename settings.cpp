@@ -40,6 +40,11 @@ bool valid_hold(std::string_view v, std::string* why) { return valid_u32_in(v, 1
 bool valid_not_before(std::string_view v, std::string* why) {
     return valid_u64_in(v, 1000, uint64_t(253402300799) * 1000, why);
 }
+/* --timeout, --kill-after: 1 ms to 10 years. */
+bool valid_ms(std::string_view v, std::string* why) {
+    return valid_u64_in(v, 1, uint64_t(10) * 365 * 86400 * 1000, why);
+}
+bool valid_retries(std::string_view v, std::string* why) { return valid_u32_in(v, 1, kMaxRetries, why); }
 
 /* The settings this binary knows, one row each (settings.h says how to add
  * one). */
@@ -50,6 +55,9 @@ constexpr std::initializer_list<SettingDef> kSettings = {
     {kSettingAfter, "dependencies (--after)", valid_ids},
     {kSettingHold, "hold (--hold)", valid_hold},
     {kSettingNotBefore, "start time (--delay, --at)", valid_not_before},
+    {kSettingTimeout, "timeout (--timeout)", valid_ms},
+    {kSettingKillAfter, "grace before SIGKILL (--kill-after)", valid_ms},
+    {kSettingRetry, "retries (--retry)", valid_retries},
 };
 
 /* Rows that tests add (TestSetting). */

@@ -40,6 +40,9 @@ enum SettingTag : uint16_t {
     kSettingAfter = 17,              // --after=A,B: jobs to wait for, whatever their end (int32 ids)
     kSettingHold = 18,               // --hold: held until --release (uint32 1); absent once released
     kSettingNotBefore = 19,          // --delay, --at: not started before (uint64 ms since the epoch)
+    kSettingTimeout = 20,            // --timeout: milliseconds from its start to SIGTERM (uint64)
+    kSettingKillAfter = 21,          // --kill-after: milliseconds from SIGTERM to SIGKILL (uint64)
+    kSettingRetry = 22,              // --retry=N: runs again after a failure, N more times at most (uint32)
     kLastMustKnowSetting = 0x7fff,   // above: settings a server may ignore
 };
 
@@ -87,6 +90,18 @@ public:
      * the epoch, kept to the millisecond; 0: no such time). */
     double not_before() const { return double(u64(kSettingNotBefore).value_or(0)) / 1000; }
     void set_not_before(double t);   // 0: erased
+    /* --timeout: seconds from the job's start to its SIGTERM (0: none). */
+    double timeout() const { return double(u64(kSettingTimeout).value_or(0)) / 1000; }
+    void set_timeout(double s) { set_u64(kSettingTimeout, uint64_t(s * 1000 + 0.5)); }
+    /* --kill-after: seconds from that SIGTERM (or --cancel's) to SIGKILL. */
+    double kill_after() const {
+        return double(u64(kSettingKillAfter).value_or(kDefaultKillAfterMs)) / 1000;
+    }
+    void set_kill_after(double s) { set_u64(kSettingKillAfter, uint64_t(s * 1000 + 0.5)); }
+    /* --retry=N: how many times a failed job runs again (0: never). */
+    uint32_t retries() const { return u32(kSettingRetry).value_or(0); }
+    void set_retries(uint32_t n) { set_u32(kSettingRetry, n); }
+    static constexpr uint64_t kDefaultKillAfterMs = 30000;   // as Slurm's KillWait
 
     /* What the settings cost in memory (Queue::spec_bytes counts it). */
     size_t memory() const;
@@ -129,6 +144,9 @@ bool valid_u64_in(std::string_view v, uint64_t lo, uint64_t hi, std::string* why
 
 /* The most ids in one list of dependencies (-D, --after). */
 constexpr size_t kMaxJobDeps = 1024;
+
+/* The most retries of a job (--retry). */
+constexpr uint32_t kMaxRetries = 1000;
 
 /* The most GPUs a job may ask for. */
 constexpr uint32_t kMaxJobGpus = 64;

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <iterator>
 #include <cerrno>
+#include <csignal>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -495,4 +496,44 @@ std::string local_time_text(double t) {
     char buf[32];
     strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &tm);
     return buf;
+}
+
+std::string format_duration(double seconds) {
+    if (seconds < 60 && seconds != double(int64_t(seconds))) return format("%gs", seconds);
+    int64_t s = int64_t(seconds + 0.5);
+    std::string out;
+    const std::pair<int64_t, char> units[] = {{86400, 'd'}, {3600, 'h'}, {60, 'm'}, {1, 's'}};
+    for (const auto& [n, c] : units)
+        if (s >= n) {
+            out += format("%lld%c", static_cast<long long>(s / n), c);
+            s %= n;
+        }
+    return out.empty() ? "0s" : out;
+}
+
+bool parse_signal(std::string_view text, int* sig) {
+    static const std::pair<const char*, int> kNames[] = {
+        {"HUP", SIGHUP},   {"INT", SIGINT},   {"QUIT", SIGQUIT}, {"ILL", SIGILL},     {"TRAP", SIGTRAP},
+        {"ABRT", SIGABRT}, {"BUS", SIGBUS},   {"FPE", SIGFPE},   {"KILL", SIGKILL},   {"USR1", SIGUSR1},
+        {"SEGV", SIGSEGV}, {"USR2", SIGUSR2}, {"PIPE", SIGPIPE}, {"ALRM", SIGALRM},   {"TERM", SIGTERM},
+        {"CHLD", SIGCHLD}, {"CONT", SIGCONT}, {"STOP", SIGSTOP}, {"TSTP", SIGTSTP},   {"TTIN", SIGTTIN},
+        {"TTOU", SIGTTOU}, {"URG", SIGURG},   {"XCPU", SIGXCPU}, {"XFSZ", SIGXFSZ},   {"VTALRM", SIGVTALRM},
+        {"PROF", SIGPROF}, {"WINCH", SIGWINCH}, {"IO", SIGIO},   {"PWR", SIGPWR},     {"SYS", SIGSYS},
+    };
+    if (text.empty() || text.size() > 12) return false;
+    if (text.find_first_not_of("0123456789") == std::string_view::npos) {
+        int n = std::atoi(std::string(text).c_str());
+        if (n < 1 || n > 64) return false;
+        *sig = n;
+        return true;
+    }
+    std::string name;
+    for (char c : text) name += char(c >= 'a' && c <= 'z' ? c - 'a' + 'A' : c);
+    if (name.rfind("SIG", 0) == 0) name.erase(0, 3);
+    for (const auto& [n, s] : kNames)
+        if (name == n) {
+            *sig = s;
+            return true;
+        }
+    return false;
 }

@@ -19,6 +19,7 @@
 /* Exit codes, in one place (documented in ts.1 under EXIT STATUS). */
 constexpr int kExitOk = 0;
 constexpr int kExitQueueFull = 2;   // -B and the queue is full
+constexpr int kExitTimedOut = 124;  // -w, -f: the job timed out (--timeout), as timeout(1)
 constexpr int kExitError = 255;     // every other error (task-spooler's exit(-1))
 
 /* A move-only owner of a file descriptor. */
@@ -141,3 +142,9 @@ constexpr double kMaxDuration = 10.0 * 366 * 86400;   // ten years
 
 /* A wall-clock time as the local "YYYY-MM-DD HH:MM:SS". */
 std::string local_time_text(double t);
+/* A duration as parse_duration reads it back, shortest first: "90s" is
+ * "1m30s", "0.5s", "2h". */
+std::string format_duration(double seconds);
+/* A signal as a name (TERM, SIGTERM, term, USR1, ...) or a number from 1 to
+ * 64; false for anything else. */
+[[nodiscard]] bool parse_signal(std::string_view text, int* sig);

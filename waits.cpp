@@ -66,7 +66,9 @@ void Waits::unindex(Conn* c, const Deferred& d) {
 
 void Waits::on_change(const Change& ch) {
     switch (ch.kind) {
-    case ChangeKind::Ended: job_news(ch.id, true, ch.result ? ch.result->errorlevel : -1); break;
+    case ChangeKind::Ended:
+        job_news(ch.id, true, ch.result ? ch.result->errorlevel : -1, ch.result ? ch.result->how : EndHow::Normal);
+        break;
     case ChangeKind::Removed: job_news(ch.id, true, -1); break;   // gone: its waiters return at once
     case ChangeKind::Running: job_news(ch.id, false, 0); break;
     default: break;
@@ -74,7 +76,7 @@ void Waits::on_change(const Change& ch) {
 }
 
 /* A job ended (or was removed), or started to run: the requests waiting on it. */
-void Waits::job_news(JobId id, bool ended, int errorlevel) {
+void Waits::job_news(JobId id, bool ended, int errorlevel, EndHow how) {
     std::vector<Conn*> done;
     auto range = by_job_.equal_range(id);
     for (auto it = range.first; it != range.second;) {
@@ -83,6 +85,7 @@ void Waits::job_news(JobId id, bool ended, int errorlevel) {
         if (ended && d.ends.erase(id)) {
             d.results[id] = errorlevel;
             d.errorlevel = errorlevel;
+            d.how = how;
         }
         if (d.ends.count(id)) {   // started, and still to end
             ++it;

@@ -44,6 +44,7 @@ struct Deferred {
     // What it saw while it waited.
     std::map<JobId, int> results;   // the errorlevel of each job of ends (-1: removed, or skipped)
     int errorlevel = 0;             // of the last job of ends that ended
+    EndHow how = EndHow::Normal;    // ...and how (timed out: -w exits 124)
     bool expired = false;           // the deadline came first
 
     bool waiting() const { return !ends.empty() || !starts.empty() || probe; }
@@ -80,7 +81,7 @@ private:
         uint64_t seq = 0;   // order of add: woken together, they go in this order
     };
     void unindex(Conn* c, const Deferred& d);
-    void job_news(JobId id, bool ended, int errorlevel);
+    void job_news(JobId id, bool ended, int errorlevel, EndHow how = EndHow::Normal);
     void wake_all(std::vector<Conn*> cs);
 
     Wake wake_;

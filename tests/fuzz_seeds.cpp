@@ -61,7 +61,7 @@ int main(int argc, char** argv) {
                            chunk(2, encode(MsgType::Wait, last)));
     std::string ops;
     for (MsgType t : {MsgType::State, MsgType::Output, MsgType::Wait, MsgType::Remove,
-                      MsgType::Urgent, MsgType::Info, MsgType::Kill})
+                      MsgType::Urgent, MsgType::Info, MsgType::Kill, MsgType::Cancel})
         ops += chunk(4, "") + chunk(0, encode(t, r)) + chunk(6, "");
     put(d, "job-ops", chunk(1, submit(false, false)) + chunk(1, submit(false, false)) + ops);
     put(d, "slots", chunk(0, encode(MsgType::SetSlots, sl)) + chunk(5, "") +

@@ -958,6 +958,18 @@ TEST(Lifecycle, EveryAllowedMoveKeepsListsBusySlotsAndUsageRight) {
              EXPECT_EQ(q.find(kX)->runner_pid, 0);
          },
          S::Queued, {0, 2, 3, 4}, {1}, {}, 1},
+        {"Running -> Queued (retry: --retry, the run kept as an attempt)", S::Running, x,
+         [](Queue& q) {
+             JobResult r = exit_with(4);
+             r.how = EndHow::TimedOut;
+             EXPECT_TRUE(q.retry(kX, r, 9));
+             EXPECT_EQ(q.find(kX)->pid, 0);
+             ASSERT_EQ(q.find(kX)->attempts().size(), 1u);
+             EXPECT_EQ(q.find(kX)->attempts()[0].errorlevel, 4);
+             EXPECT_EQ(q.find(kX)->attempts()[0].how, EndHow::TimedOut);
+             EXPECT_EQ(q.find(kX)->attempts()[0].end, 9);
+         },
+         S::Queued, {0, 2, 3, 4}, {1}, {}, 1},
         // admit: to the end of the active list
         {"Overflow -> Queued (admit)", S::Overflow, x, [](Queue& q) { EXPECT_TRUE(q.admit(kX)); },
          S::Queued, {0, 2, 3}, {1}, {4}, 1},
@@ -1052,6 +1064,9 @@ TEST(Lifecycle, EveryOtherMoveIsRefusedWithNothingChanged) {
         {"unstart of an Overflow job", S::Overflow, [](Queue& q) { return q.unstart(kX); }},
         {"unstart of a Finished job", S::Finished, [](Queue& q) { return q.unstart(kX); }},
         {"unstart of a Skipped job", S::Skipped, [](Queue& q) { return q.unstart(kX); }},
+        {"retry of a Queued job", S::Queued, [](Queue& q) { return q.retry(kX, exit_with(1), 9); }},
+        {"retry of an Overflow job", S::Overflow, [](Queue& q) { return q.retry(kX, exit_with(1), 9); }},
+        {"retry of a Finished job", S::Finished, [](Queue& q) { return q.retry(kX, exit_with(1), 9); }},
         {"admit of a Queued job", S::Queued, [](Queue& q) { return q.admit(kX); }},
         {"admit of a Running job", S::Running, [](Queue& q) { return q.admit(kX); }},
         {"admit of a Finished job", S::Finished, [](Queue& q) { return q.admit(kX); }},
@@ -1364,4 +1379,25 @@ TEST(QueueDelay, HeldAndDelayedShowTheirWordInTheList) {
     EXPECT_EQ(wire_state(*q.find(1), wall_now() + 7200), proto::kQueued);
     EXPECT_STREQ(state_name(proto::kHeld), "held");
     EXPECT_STREQ(state_name(proto::kDelayed), "delayed");
+}
+
+/* --timeout, --kill-after, --retry: settings a server checks. */
+TEST(TimingSettings, ValuesAndTheirBounds) {
+    JobSettings s;
+    EXPECT_EQ(s.timeout(), 0);
+    EXPECT_EQ(s.kill_after(), 30) << "Slurm's KillWait by default";
+    EXPECT_EQ(s.retries(), 0u);
+    s.set_timeout(1.5);
+    s.set_kill_after(2);
+    s.set_retries(3);
+    EXPECT_EQ(s.timeout(), 1.5);
+    EXPECT_EQ(s.kill_after(), 2);
+    EXPECT_EQ(s.retries(), 3u);
+    std::string why;
+    EXPECT_TRUE(check_settings(s, &why)) << why;
+    s.set_retries(kMaxRetries + 1);
+    EXPECT_FALSE(check_settings(s, &why));
+    s.set_retries(1);
+    s.set_u64(kSettingTimeout, 0);
+    EXPECT_FALSE(check_settings(s, &why)) << "a timeout of 0 is none: refused";
 }

@@ -2109,7 +2109,7 @@ TEST(JournalRecordTypes, EveryTypeHasARowAndKeepsItsNumber) {
     const char* names[] = {"meta",     "job",    "start",   "runner", "started",    "finished",
                            "removed",  "urgent", "swap",    "slots",  "clear",      "admitted",
                            "env",      "move-before",       "unstarted", "settings", "drain",
-                           "hold"};
+                           "hold", "retry"};
     std::set<std::string> seen;
     for (uint16_t t = 1; t <= std::size(names); ++t) {
         const char* n = journal_record_name(t);

@@ -349,3 +349,120 @@ TEST_F(LedgerTest, ADelayThatPassedWhileTheServerWasDownStartsAtOnce) {
     open();   // down until long after its time
     EXPECT_EQ(ledger_->schedule(nullptr, 1700009999).start, std::vector<JobId>{a});
 }
+
+namespace {
+/* A run's end as its runner reports it. */
+JobResult run_end(int errorlevel, EndHow how = EndHow::Normal, int signal = 0) {
+    JobResult r;
+    r.errorlevel = errorlevel;
+    r.signal = signal;
+    r.how = how;
+    return r;
+}
+}  // namespace
+
+/* --retry: a failed run is an attempt, the job is queued again in its place,
+ * and only its last end is an end (waiters, dependents); all of it is
+ * journaled, so a restart between runs keeps the count. */
+TEST_F(LedgerTest, ARetriedRunIsAnAttemptAndTheJobIsQueuedAgainAcrossARestart) {
+    JobSpec s = cmd("flaky");
+    s.settings.set_retries(2);
+    JobId a = -1;
+    ASSERT_TRUE(ledger_->add(s, 1700000000, 0, &a));
+    JobId b = add("after a", true);   // -d: depends on a
+    ASSERT_EQ(ledger_->schedule(nullptr, 1700000001).start, std::vector<JobId>{a});
+    ASSERT_TRUE(ledger_->start(a));
+    ledger_->started(a, 100, "/tmp/out1", 1700000002);
+    EXPECT_TRUE(ledger_->end(a, run_end(1), 1700000003));
+    EXPECT_EQ(queue_->find(a)->state, JobState::Queued) << "it runs again";
+    EXPECT_EQ(rec_.count(ChangeKind::Retried, a), 1u);
+    EXPECT_EQ(rec_.count(ChangeKind::Ended, a), 0u) << "waiters do not hear of a run that is retried";
+    ASSERT_EQ(queue_->find(a)->attempts().size(), 1u);
+    EXPECT_EQ(queue_->find(a)->attempts()[0].output, "/tmp/out1");
+    EXPECT_EQ(queue_->find(a)->state, JobState::Queued);
+    EXPECT_EQ(ids(queue_->active()), (std::vector<JobId>{a, b})) << "in its place, ahead of its dependent";
+
+    open();   // a restart between the runs
+    ASSERT_NE(queue_->find(a), nullptr);
+    EXPECT_EQ(queue_->find(a)->state, JobState::Queued);
+    ASSERT_EQ(queue_->find(a)->attempts().size(), 1u) << "the first run is kept";
+    EXPECT_EQ(queue_->find(a)->attempts()[0].errorlevel, 1);
+    ASSERT_EQ(ledger_->schedule(nullptr, 1700000004).start, std::vector<JobId>{a});
+    ASSERT_TRUE(ledger_->start(a));
+    ledger_->started(a, 101, "/tmp/out2", 1700000005);
+    EXPECT_TRUE(ledger_->end(a, run_end(-1, EndHow::TimedOut, 9), 1700000006));
+    EXPECT_EQ(queue_->find(a)->state, JobState::Queued) << "a timeout is retried too";
+    ASSERT_TRUE(journal_->compact(*queue_));
+    open();   // a snapshot keeps the attempts
+    ASSERT_EQ(queue_->find(a)->attempts().size(), 2u);
+    EXPECT_EQ(queue_->find(a)->attempts()[1].how, EndHow::TimedOut);
+    EXPECT_EQ(queue_->find(a)->attempts()[1].signal, 9);
+    ASSERT_EQ(ledger_->schedule(nullptr, 1700000007).start, std::vector<JobId>{a});
+    ASSERT_TRUE(ledger_->start(a));
+    EXPECT_TRUE(ledger_->end(a, run_end(3), 1700000008));
+    EXPECT_EQ(queue_->find(a)->state, JobState::Finished) << "no retry left: the end is the job's";
+    EXPECT_EQ(queue_->find(a)->result.errorlevel, 3);
+    EXPECT_EQ(rec_.count(ChangeKind::Ended, a), 1u);
+    Decisions d = ledger_->schedule(nullptr, 1700000009);
+    EXPECT_EQ(d.skipped, std::vector<JobId>{b}) << "the dependent sees the last run's failure";
+    open();
+    EXPECT_EQ(queue_->find(a)->state, JobState::Finished);
+    EXPECT_EQ(queue_->find(a)->attempts().size(), 2u);
+}
+
+/* What is retried: a failure (exit, signal, timeout); not a cancel, a run
+ * that could not start, a lost runner, a job run by its client, or a job
+ * without retries left. */
+TEST_F(LedgerTest, OnlyAFailureIsRetried) {
+    auto ends_at_once = [&](JobResult r, uint32_t retries, uint32_t flags = 0) {
+        JobSpec s = cmd("x");
+        s.settings.set_retries(retries);
+        s.flags |= flags;
+        JobId id = -1;
+        EXPECT_TRUE(ledger_->add(s, 1700000000, 0, &id));
+        EXPECT_TRUE(queue_->start(id));
+        EXPECT_TRUE(ledger_->end(id, r, 1700000001));
+        JobState st = queue_->find(id)->state;
+        ledger_->end(id, run_end(0), 1700000002);   // (a retried one: end it for the next case)
+        return st == JobState::Finished;
+    };
+    EXPECT_FALSE(ends_at_once(run_end(1), 1));
+    EXPECT_FALSE(ends_at_once(run_end(-1, EndHow::Normal, 15), 1));
+    EXPECT_FALSE(ends_at_once(run_end(-1, EndHow::TimedOut, 15), 1));
+    EXPECT_TRUE(ends_at_once(run_end(0), 1)) << "a success";
+    EXPECT_TRUE(ends_at_once(run_end(1), 0)) << "no --retry";
+    EXPECT_TRUE(ends_at_once(run_end(-1, EndHow::Cancelled, 15), 1)) << "--cancel";
+    JobResult no_start = run_end(-1);
+    no_start.note = "cannot run 'x'";
+    EXPECT_TRUE(ends_at_once(no_start, 1)) << "it could not start";
+    EXPECT_TRUE(ends_at_once(Queue::lost_result("gone"), 1)) << "its runner was lost";
+    EXPECT_TRUE(ends_at_once(run_end(1), 1, proto::kForeground)) << "-f: no client is left to run it again";
+}
+
+/* --cancel of a queued job removes it, the head of the queue too, and a restart agrees. */
+TEST_F(LedgerTest, CancelRemovesAQueuedJobEvenTheHead) {
+    JobId a = add("a"), b = add("b");
+    EXPECT_FALSE(ledger_->remove(a)) << "-r never takes the head";
+    EXPECT_TRUE(ledger_->remove(a, true));
+    EXPECT_EQ(queue_->find(a), nullptr);
+    open();
+    EXPECT_EQ(queue_->find(a), nullptr) << "the removal of the head is replayed";
+    EXPECT_EQ(ids(queue_->active()), std::vector<JobId>{b});
+}
+
+/* How a job was ended (timed out, cancelled) is journaled with its end, and kept by a snapshot. */
+TEST_F(LedgerTest, ATimeoutOrACancelIsKeptWithTheEnd) {
+    JobId a = add("a"), b = add("b");
+    ASSERT_TRUE(queue_->start(a));
+    ASSERT_TRUE(queue_->start(b));
+    EXPECT_TRUE(ledger_->end(a, run_end(-1, EndHow::TimedOut, 9), 1700000001));
+    EXPECT_TRUE(ledger_->end(b, run_end(-1, EndHow::Cancelled, 15), 1700000002));
+    open();
+    EXPECT_EQ(queue_->find(a)->result.how, EndHow::TimedOut);
+    EXPECT_EQ(queue_->find(b)->result.how, EndHow::Cancelled);
+    ASSERT_TRUE(journal_->compact(*queue_));
+    open();
+    EXPECT_EQ(queue_->find(a)->result.how, EndHow::TimedOut);
+    EXPECT_EQ(queue_->find(b)->result.how, EndHow::Cancelled);
+    EXPECT_EQ(queue_->find(a)->result.signal, 9);
+}

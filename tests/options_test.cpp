@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <initializer_list>
+#include <csignal>
 #include <map>
 #include <set>
 #include <sstream>
@@ -491,12 +492,12 @@ namespace {
 std::string describe(const Options& o) {
     std::string s = format("action=%d id=%d slots=%d swap=%d,%d store=%d gzip=%d stderr=%d fg=%d mail=%d "
                            "noblock=%d depends=%d,%d label=%s num_slots=%d%s gpus=%u gpu_mem=%llu hold=%d delay=%g at=%d "
-                           "all=%d argv0=%s command=",
+                           "all=%d timeout=%g,%g retries=%u signal=%d argv0=%s command=",
                            static_cast<int>(o.action), o.id, o.slots, o.swap_a, o.swap_b, o.store_output,
                            o.gzip, o.stderr_apart, o.foreground, o.mail, o.no_block, o.depends, o.depend_on,
                            o.label ? ("<" + *o.label + ">").c_str() : "none", o.num_slots,
                            o.num_slots_given ? "(given)" : "", o.gpus, (unsigned long long)o.gpu_mem, o.hold, o.delay,
-                           o.at > 0, o.release_all, o.argv0.c_str());
+                           o.at > 0, o.release_all, o.timeout, o.kill_after, o.retries, o.signal, o.argv0.c_str());
     for (const auto& w : o.command) s += "{" + w + "}";
     return s;
 }
@@ -534,6 +535,10 @@ const std::map<std::string, Expect>& setting_effects() {
         {"--hold", {nullptr, [](Options* o) { o->hold = true; }}},
         {"--delay", {"1h30m", [](Options* o) { o->delay = 5400; }}},
         {"--at", {"2999-01-01T00:00", [](Options* o) { o->at = 1; }}},   // (describe() says only whether)
+        {"--timeout", {"1h30m", [](Options* o) { o->timeout = 5400; }}},
+        {"--kill-after", {"10s", [](Options* o) { o->kill_after = 10; }}},
+        {"--retry", {"3", [](Options* o) { o->retries = 3; }}},
+        {"--signal", {"USR1", [](Options* o) { o->signal = SIGUSR1; }}},
     };
     return m;
 }

@@ -35,6 +35,8 @@ Actions:
   -r [id]  remove a job. The last added, if not specified.
   -w [id]  wait for a job. The last added, if not specified.
   -k [id]  send SIGTERM to the job process group. The last run, if not specified.
+  --signal=<sig>  the signal -k sends instead of SIGTERM (INT, USR1, 9...).
+  --cancel=<id>  remove a queued job, or end a running one (SIGTERM, then SIGKILL).
   -u [id]  put that job first. The last added, if not specified.
   -U <id-id>  swap two jobs in the queue.
   -B       in case of full queue on the server, quit (2) instead of waiting.
@@ -49,6 +51,9 @@ Options adding jobs:
   -d       the job will be run only if the job before ends well
   -D <id>  the job will be run only if the job of given id ends well.
   --after=<ids>  run after these jobs (3,4) end, whatever their result.
+  --timeout=<time>  end the job after this long (90s, 30m, 1h30m).
+  --kill-after=<time>  SIGKILL this long after the timeout's SIGTERM (30s).
+  --retry=<num>  run a failed job again, up to num more times.
   -L <lab> name this task with a label, to be distinguished on listing.
   -N <num> number of slots required by the job (1 default).
   -G <num> number of GPUs required by the job (takes no slot unless -N).

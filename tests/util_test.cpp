@@ -669,3 +669,33 @@ TEST(AtTime, ADateAndTimeMustBeAfterNow) {
         EXPECT_EQ(at, 7) << "untouched: " << bad;
     }
 }
+
+TEST(Duration, FormattedAsItIsRead) {
+    EXPECT_EQ(format_duration(1), "1s");
+    EXPECT_EQ(format_duration(0.5), "0.5s");
+    EXPECT_EQ(format_duration(90), "1m30s");
+    EXPECT_EQ(format_duration(5400), "1h30m");
+    EXPECT_EQ(format_duration(86400 + 1), "1d1s");
+    for (double d : {1.0, 0.5, 90.0, 5400.0, 86401.0}) {
+        double back = 0;
+        EXPECT_TRUE(parse_duration(format_duration(d), &back)) << d;
+        EXPECT_EQ(back, d);
+    }
+}
+
+TEST(Signal, NamesWithOrWithoutSigAndNumbers) {
+    int sig = 0;
+    EXPECT_TRUE(parse_signal("TERM", &sig));
+    EXPECT_EQ(sig, SIGTERM);
+    EXPECT_TRUE(parse_signal("SIGUSR1", &sig));
+    EXPECT_EQ(sig, SIGUSR1);
+    EXPECT_TRUE(parse_signal("int", &sig));
+    EXPECT_EQ(sig, SIGINT);
+    EXPECT_TRUE(parse_signal("9", &sig));
+    EXPECT_EQ(sig, 9);
+    for (const char* bad : {"", "0", "65", "FOO", "SIG", "-9", "TERM ", "SIGSIGTERM"}) {
+        sig = 3;
+        EXPECT_FALSE(parse_signal(bad, &sig)) << bad;
+        EXPECT_EQ(sig, 3) << bad;
+    }
+}

@@ -1,0 +1,199 @@
+#!/bin/bash
+# Timeouts, retries, cancel and signals (ts.1 --timeout, --kill-after, --retry, --cancel, --signal;
+# TS_TIMEOUT): the job's runner ends a job at its deadline (SIGTERM, then SIGKILL after the grace) even
+# while its server is dead; a timed-out job makes -w and -f exit 124; a failed job runs again under the
+# same id with each run kept in -i, and a SIGKILL of the server between runs keeps the count; --cancel
+# removes a queued job or ends a running one; -k --signal sends the signal asked for. The part with
+# another user needs root and setpriv, and is skipped without them.
+. "$(dirname "$0")/lib.sh"
+skip_all_if_tsp "task-spooler has no --timeout, --retry, --cancel or --signal"
+
+pid_gone() { [ ! -e "/proc/$1/stat" ] || [ "$(sed 's/.*) //' "/proc/$1/stat" | cut -c1)" = Z ]; }
+now() { date +%s.%N; }
+# elapsed START LO HI DESC: the seconds since START are within [LO, HI].
+elapsed() {
+    local e
+    e=$(echo "$(now) - $1" | bc)
+    ok "$(echo "$e >= $2 && $e <= $3" | bc | grep -qx 1; echo $?)" "$4 (${e}s, want $2 to $3)"
+}
+# has ID TEXT DESC: -i ID contains TEXT.
+has() {
+    run_cmd "$TS" -i "$1"
+    [[ $RC == 0 && $OUT == *"$2"* ]] && pass "$3" || fail "$3" "-i $1: $RC: $OUT"
+}
+STUBBORN='trap "" TERM; waitfor never'   # ignores SIGTERM: only SIGKILL ends it
+
+# A job that ignores SIGTERM: SIGTERM at 1 s, SIGKILL 1 s later; -w exits 124.
+t0=$(now)
+check "a job with --timeout=1 --kill-after=1: 0" 0 $'0\n' '' -- "$TS" --timeout=1 --kill-after=1 sh -c "$STUBBORN"
+check "-w of a timed-out job exits 124" 124 '' '' -- "$TS" -w 0
+elapsed "$t0" 1.8 4.5 "it ended by SIGKILL after the timeout and the grace"
+has 0 $'Exit status: killed by signal 9\n' "-i: killed by signal 9"
+has 0 $'Ended: timed out after 1s\n' "-i says timed out after 1s"
+has 0 $'Timeout: 1s, then SIGTERM, and SIGKILL 1s later\n' "-i shows the timeout"
+run_cmd "$TS" -l
+[[ $OUT == *$'\n0    finished   '*' -1       '* ]] && pass "-l: E-Level -1" || fail "-l: E-Level -1" "$OUT"
+
+# A job that obeys SIGTERM ends at the deadline; its dependents see a failure.
+t0=$(now)
+check "--timeout=1 on a job that obeys SIGTERM: 1" 0 $'1\n' '' -- "$TS" --timeout=1 waitfor never
+check "-D 1: 2" 0 $'2\n' '' -- "$TS" -D 1 true
+check "-w 1 exits 124" 124 '' '' -- "$TS" -w 1
+elapsed "$t0" 0.9 3 "it ended at its deadline"
+wait_state 2 skipped
+check "a job within its timeout ends as usual" 0 $'3\n' '' -- "$TS" --timeout=1m sh -c 'exit 3'
+check "-w 3 exits 3" 3 '' '' -- "$TS" -w 3
+
+# The foreground job: 124 as well.
+check "-f --timeout=1 exits 124" 124 $'4\n' '' -- "$TS" -f --timeout=1 sleep 30
+
+# SIGKILL the server while a timed job runs: its runner still ends it on time, and the next server records it.
+t0=$(now)
+check "job 5: --timeout=2" 0 $'5\n' '' -- "$TS" --timeout=2 waitfor never
+wait_running 5
+p=$(server_pids | head -n 1)
+ok "$([ -n "$p" ]; echo $?)" "the server's pid is found"
+[ -n "$p" ] && kill -KILL "$p"
+eventually "the server is gone after SIGKILL" -- pid_gone "${p:-0}"
+jp=$(pgrep -f 'waitfor never' | head -n 1)
+eventually "the job's process is ended by its runner, with no server" 6 -- pid_gone "${jp:-0}"
+elapsed "$t0" 1.8 4 "at its deadline"
+check "a new server: -w 5 exits 124" 124 '' '' -- "$TS" -w 5
+has 5 $'Ended: timed out after 2s\n' "the new server recorded the timeout"
+
+# --retry: a job that fails twice, then succeeds; each run is in -i, its own output file.
+check "--retry=3 on a job that fails twice: 6" 0 $'6\n' '' -- "$TS" --retry=3 \
+    sh -c 'n=$(cat "$TMPDIR/n" 2>/dev/null || echo 0); n=$((n+1)); echo $n >"$TMPDIR/n"; echo run $n; [ $n -ge 3 ]'
+check "-w 6: the last run's status, 0" 0 '' '' -- "$TS" -w 6
+has 6 "Attempt 1 of 4: died with exit code 1, from " "-i: attempt 1 failed"
+has 6 "Attempt 2 of 4: died with exit code 1, from " "-i: attempt 2 failed"
+has 6 $'Attempt 3 of 4: died with exit code 0, the last\n' "-i: attempt 3, the last, ended well"
+check "the last run's output" 0 $'run 3\n' '' -- sh -c 'cat "$("$0" -o 6)"' "$TS"
+run_cmd "$TS" -i 6
+first=$(printf '%s' "$OUT" | sed -n 's/^Attempt 1 of 4: .*, output \(.*\)$/\1/p')
+check "the first run's own output file" 0 $'run 1\n' '' -- cat "$first"
+check "--retry=1 false: 7" 0 $'7\n' '' -- "$TS" --retry=1 false
+check "-w 7: still failing after its retry, 1" 1 '' '' -- "$TS" -w 7
+has 7 $'Attempt 2 of 2: died with exit code 1, the last\n' "-i: two attempts"
+check "--retry after a timeout: 8" 0 $'8\n' '' -- "$TS" --retry=1 --timeout=0.5 waitfor never
+check "-w 8: timed out twice, 124" 124 '' '' -- "$TS" -w 8
+has 8 "Attempt 1 of 2: timed out after 0.5s (killed by signal 15)" "-i: the first run timed out"
+
+# SIGKILL the server between two runs: the count and the first run are kept.
+check "--retry=2, fails once, then waits: 9" 0 $'9\n' '' -- "$TS" --retry=2 \
+    sh -c 'if [ -e "$TMPDIR/r9" ]; then waitfor go9; else touch "$TMPDIR/r9"; exit 5; fi'
+eventually "the second run starts" -- sh -c '"$0" -i 9 | grep -q "^Attempt 2 of 3: running$"' "$TS"
+p=$(server_pids | head -n 1)
+[ -n "$p" ] && kill -KILL "$p"
+eventually "the server is gone after SIGKILL" -- pid_gone "${p:-0}"
+has 9 "Attempt 1 of 3: died with exit code 5, from " "the next server has the first run"
+release go9
+check "-w 9: the second run ended well" 0 '' '' -- "$TS" -w 9
+has 9 $'Attempt 2 of 3: died with exit code 0, the last\n' "-i: attempt 2 of 3 was the last"
+
+# --cancel: a queued job (the head too) is removed; a running one is ended (SIGKILL after its grace), never retried.
+check "a stubborn running job: 10" 0 $'10\n' '' -- "$TS" --retry=2 --kill-after=1 sh -c "$STUBBORN"
+wait_running 10
+check "a queued job: 11" 0 $'11\n' '' -- "$TS" true
+check "--cancel of the queued head" 0 $'Job 11 was queued: removed.\n' '' -- "$TS" --cancel=11
+check "it is gone" 255 '' $'Error in the request: Job 11 not finished or not running.\n' -- "$TS" -i 11
+t0=$(now)
+check "--cancel of the running job" 0 $'Job 10 is running: it gets SIGTERM now, and SIGKILL in 1s if it still runs.\n' '' \
+    -- "$TS" --cancel=10
+check "-w 10: killed, 255" 255 '' '' -- "$TS" -w 10
+elapsed "$t0" 0.8 3.5 "SIGKILL after the grace"
+has 10 $'Ended: cancelled (ts --cancel)\n' "-i says cancelled"
+run_cmd "$TS" -i 10
+[[ $OUT != *"Attempt 2"* ]] && pass "a cancelled job is not retried" || fail "a cancelled job is not retried" "$OUT"
+check "--cancel of a finished job: an error" 255 '' \
+    $'Error in the request: The job 10 is not queued or running: there is nothing to cancel.\n' -- "$TS" --cancel=10
+
+# -k --signal: the job's trap gets the signal; plain -k is still SIGTERM.
+check "a job that traps USR1: 12" 0 $'12\n' '' -- "$TS" sh -c 'trap "echo got USR1; exit 7" USR1; waitfor never & wait'
+wait_running 12
+check "-k 12 --signal=USR1" 0 '' '' -- "$TS" -k 12 --signal=USR1
+check "-w 12: the trap's exit" 7 '' '' -- "$TS" -w 12
+check "the trap ran" 0 $'got USR1\n' '' -- sh -c 'cat "$("$0" -o 12)"' "$TS"
+check "a job that traps TERM: 13" 0 $'13\n' '' -- "$TS" sh -c 'trap "exit 9" TERM; waitfor never & wait'
+wait_running 13
+check "--signal=15 -k 13" 0 '' '' -- "$TS" --signal=15 -k 13
+check "-w 13: 9" 9 '' '' -- "$TS" -w 13
+
+# Bad values: a clear error, exit 255, nothing queued.
+before=$("$TS" -l)
+bad() {   # DESC ERR -- ARGS...
+    local desc=$1 err=$2
+    shift 3
+    check "$desc" 255 '' "$err" -- "$TS" "$@"
+}
+bad "--timeout=0" $'--timeout needs a duration of more than 0 such as 90, 90s, 30m, 2h or 1h30m, not \'0\'.\n' -- --timeout=0 true
+bad "--timeout=abc" $'--timeout needs a duration of more than 0 such as 90, 90s, 30m, 2h or 1h30m, not \'abc\'.\n' -- --timeout=abc true
+bad "--timeout=1x" $'--timeout needs a duration of more than 0 such as 90, 90s, 30m, 2h or 1h30m, not \'1x\'.\n' -- --timeout=1x true
+bad "--kill-after=-1" $'--kill-after needs a duration of more than 0 such as 90, 90s, 30m, 2h or 1h30m, not \'-1\'.\n' -- --kill-after=-1 true
+bad "--retry=-1" $'--retry needs a number of retries from 0 to 1000, not \'-1\'.\n' -- --retry=-1 true
+bad "--retry=x" $'--retry needs a number of retries from 0 to 1000, not \'x\'.\n' -- --retry=x true
+bad "--cancel=x" $'--cancel needs a job id, not \'x\'.\n' -- --cancel=x
+bad "-k --signal=FOO" $'--signal needs a signal such as TERM, SIGINT, USR1 or 9, not \'FOO\'.\n' -- -k 0 --signal=FOO
+bad "--signal without -k" $'--signal goes with -k: ts -k ID --signal=SIG.\n' -- --signal=INT -l
+is "$("$TS" -l)" "$before" "nothing was queued or changed"
+
+# TS_TIMEOUT: the queue's default, journaled with its settings (a restart keeps it).
+Q2="$T/q2"
+extra_cleanup() { TS_SOCKET="$Q2" "$TS" -K; }
+check "TS_TIMEOUT=1 at server start: job 0" 0 $'0\n' '' -- env TS_SOCKET="$Q2" TS_TIMEOUT=1 "$TS" waitfor never
+check "-w 0 exits 124" 124 '' '' -- env TS_SOCKET="$Q2" "$TS" -w 0
+run_cmd env TS_SOCKET="$Q2" "$TS" -i 0
+[[ $OUT == *$'Ended: timed out after 1s\n'* ]] && pass "-i: timed out after 1s" || fail "-i: timed out after 1s" "$OUT"
+check "--timeout beats TS_TIMEOUT: job 1" 0 $'1\n' '' -- env TS_SOCKET="$Q2" "$TS" --timeout=1m true
+run_cmd env TS_SOCKET="$Q2" "$TS" -i 1
+[[ $OUT == *$'Timeout: 1m, then SIGTERM'* ]] && pass "-i: its own timeout" || fail "-i: its own timeout" "$OUT"
+p=$(TS_SOCKET="$Q2" server_pids | head -n 1)
+[ -n "$p" ] && kill -KILL "$p"
+eventually "the second server is gone after SIGKILL" -- pid_gone "${p:-0}"
+run_cmd env TS_SOCKET="$Q2" "$TS" waitfor never
+is "$RC/$OUT" $'0/2\n' "a job queued after the restart, from an environment without TS_TIMEOUT: 2"
+[[ $ERR == *"TS_TIMEOUT=1"* ]] && pass "the client is told the queue keeps TS_TIMEOUT" || fail "the client is told the queue keeps TS_TIMEOUT" "$ERR"
+check "it times out by the journaled default" 124 '' '' -- env TS_SOCKET="$Q2" "$TS" -w 2
+
+# Another user's job in a shared queue: its own ts runs it, and enforces the queue's default timeout too.
+if [ "$(id -u)" != 0 ] || ! command -v setpriv >/dev/null; then
+    skip "another user's runner enforces the timeout" "needs root and setpriv to act as two users"
+    done_testing
+fi
+A=4001 B=4002
+chmod 755 "$T"
+chmod 777 "$T/bin"
+mkdir -m 1777 "$T/shared"
+mkdir -m 700 "$T/ta" "$T/tb"
+chown "$A" "$T/ta"
+chown "$B" "$T/tb"
+d=$(dirname "$TS")
+while [ "$d" != / ] && [ -n "$d" ]; do chmod o+x "$d" 2>/dev/null; d=$(dirname "$d"); done
+Q="$T/shared/TS_SOCKET"
+as() {   # UID DIR CMD...: run as that user, on the shared queue
+    local u=$1 dir=$2
+    shift 2
+    env -i PATH="$T/bin:/usr/bin:/bin" TMPDIR="$dir" TS_SOCKET="$Q" TS_SOCKET_MODE=0666 \
+        setpriv --reuid="$u" --regid="$u" --clear-groups "$@"
+}
+extra_cleanup() {
+    TS_SOCKET="$Q2" "$TS" -K
+    TS_SOCKET="$Q" "$TS" -K
+}
+check "a starts the shared queue with TS_TIMEOUT=1: job 0" 0 $'0\n' '' -- as $A "$T/ta" env TS_TIMEOUT=1 "$TS" true
+as $A "$T/ta" "$TS" -w 0
+check "b queues a job that would run for long: 1" 0 $'1\n' '' -- as $B "$T/tb" "$TS" waitfor never
+check "b's -w 1 exits 124: its own runner ended it" 124 '' '' -- as $B "$T/tb" "$TS" -w 1
+check "b's job with --kill-after=1, ignoring SIGTERM: 2" 0 $'2\n' '' -- as $B "$T/tb" "$TS" --kill-after=1 sh -c "$STUBBORN"
+check "b's -w 2 exits 124" 124 '' '' -- as $B "$T/tb" "$TS" -w 2
+check "a's job: 3" 0 $'3\n' '' -- as $A "$T/ta" "$TS" --timeout=1m waitfor go3
+run_cmd as $B "$T/tb" "$TS" --cancel=3
+is "$RC" 255 "b may not cancel a's job"
+[[ $ERR == *"only its owner, the server's owner (uid $A) or root may cancel it."* ]] \
+    && pass "b is told why" || fail "b is told why" "$ERR"
+run_cmd as $B "$T/tb" "$TS" -k 3 --signal=USR1
+is "$RC" 255 "b may not -k --signal a's job"
+check "root may cancel a's job" 0 $'Job 3 is running: it gets SIGTERM now, and SIGKILL in 30s if it still runs.\n' '' \
+    -- env TS_SOCKET="$Q" "$TS" --cancel=3
+check "a's -w 3: 255" 255 '' '' -- as $A "$T/ta" "$TS" -w 3
+done_testing
