@@ -553,6 +553,15 @@ Job* Queue::by_token(const std::string& token) {
     return it == tokens_.end() ? nullptr : find(it->second);
 }
 
+const Job* Queue::same_command(uid_t uid, const std::vector<std::string>& argv) const {
+    for (const std::list<JobId>* l : {&active_, &overflow_})
+        for (JobId id : *l) {
+            const Job* j = find(id);
+            if (j && j->spec.uid == uid && j->spec.argv == argv) return j;
+        }
+    return nullptr;
+}
+
 /* A job ends (op End or Skip) with its result: onto the finished list, or
  * forgotten if not kept (-nf). Its dependents learn the result either way. */
 void Queue::retire(Entry& e, Op op, const JobResult& r, double end) {

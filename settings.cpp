@@ -35,6 +35,16 @@ bool valid_ids(std::string_view v, std::string* why) {
     return true;
 }
 
+bool valid_unique(std::string_view v, std::string* why) { return valid_u32_in(v, 1, 1, why); }
+/* One job id. */
+bool valid_one_id(std::string_view v, std::string* why) {
+    if (v.size() != sizeof(int32_t)) {
+        *why = format("%zu bytes, not one job id", v.size());
+        return false;
+    }
+    return valid_ids(v, why);
+}
+
 /* The settings this binary knows, one row each (settings.h says how to add
  * one). */
 constexpr std::initializer_list<SettingDef> kSettings = {
@@ -42,6 +52,8 @@ constexpr std::initializer_list<SettingDef> kSettings = {
     {kSettingGpuMem, "GPU memory (--gpu-mem)", valid_gpu_mem},
     {kSettingDepends, "dependencies (-D)", valid_ids},
     {kSettingAfter, "dependencies (--after)", valid_ids},
+    {kSettingUnique, "--unique", valid_unique},
+    {kSettingRequeueOf, "the job run again (--requeue)", valid_one_id},
 };
 
 /* Rows that tests add (TestSetting). */

@@ -38,6 +38,9 @@ enum SettingTag : uint16_t {
     kSettingGpuMem = 2,              // --gpu-mem: bytes of GPU memory it needs on each (uint64)
     kSettingDepends = 16,            // -D A,B,C: B and C, which must end well too (int32 ids)
     kSettingAfter = 17,              // --after=A,B: jobs to wait for, whatever their end (int32 ids)
+    kSettingUnique = 24,             // --unique: not queued if the same command of the same user is (uint32 1);
+                                     // the server decides at the submit and keeps nothing
+    kSettingRequeueOf = 25,          // --requeue: the job this one runs again (int32 id, one)
     kLastMustKnowSetting = 0x7fff,   // above: settings a server may ignore
 };
 
@@ -75,6 +78,13 @@ public:
     std::vector<int32_t> more_depends() const { return ids(kSettingDepends); }
     /* --after=A,B: jobs it waits for, whatever their result. */
     std::vector<int32_t> after() const { return ids(kSettingAfter); }
+    /* --unique: the submit is refused if the same command is queued or running. */
+    bool unique() const { return u32(kSettingUnique).value_or(0) != 0; }
+    /* --requeue: the job it runs again; nullopt for a job submitted as usual. */
+    std::optional<int32_t> requeue_of() const {
+        std::vector<int32_t> v = ids(kSettingRequeueOf);
+        return v.size() == 1 ? std::optional<int32_t>(v[0]) : std::nullopt;
+    }
     /* Both lists together: every job it waits for beyond the first -D. */
     std::vector<int32_t> further_deps() const;
 

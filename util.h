@@ -19,6 +19,7 @@
 /* Exit codes, in one place (documented in ts.1 under EXIT STATUS). */
 constexpr int kExitOk = 0;
 constexpr int kExitQueueFull = 2;   // -B and the queue is full
+constexpr int kExitDuplicate = 3;   // --unique: the same command is queued or running already
 constexpr int kExitError = 255;     // every other error (task-spooler's exit(-1))
 
 /* A move-only owner of a file descriptor. */
