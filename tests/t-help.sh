@@ -33,6 +33,9 @@ Actions:
   -s [id]  show the job state. Of the last added, if not specified.
   -r [id]  remove a job. The last added, if not specified.
   -w [id]  wait for a job. The last added, if not specified.
+  --wait-all  wait for all of one's queued and running jobs (-w 3,4,5: for those).
+  --wait-start=<id>  wait until the job starts running.
+  --requeue=<id>  queue a finished job again, as a new job (failed: all of one's failed jobs).
   -k [id]  send SIGTERM to the job process group. The last run, if not specified.
   -u [id]  put that job first. The last added, if not specified.
   -U <id-id>  swap two jobs in the queue.
@@ -48,6 +51,7 @@ Options adding jobs:
   -d       the job will be run only if the job before ends well
   -D <id>  the job will be run only if the job of given id ends well.
   --after=<ids>  run after these jobs (3,4) end, whatever their result.
+  --unique queue nothing if the same command of one's own is queued or running (exit 3).
   -L <lab> name this task with a label, to be distinguished on listing.
   -N <num> number of slots required by the job (1 default).
   -G <num> number of GPUs required by the job (takes no slot unless -N).
