@@ -175,13 +175,21 @@ void Server::on_requeue(Conn& c, const Frame& f) {
     reply_text(c, out);
 }
 
-/* A job the server can run again: one its own runners ran (else an error answered). */
+/* A job the server can run again: one its own runners ran, whose environment
+ * is known (else an error answered). */
 bool Server::requeueable(Conn& c, const Job& j) {
-    if (!(j.spec.flags & proto::kRunByClient)) return true;
-    error(c, format("The job %i was run by its submitter's own ts (uid %u), not by this server: the "
-                    "server cannot run it again. Submit it again instead.\n",
-                    j.id, unsigned(j.spec.uid)));
-    return false;
+    if (j.spec.flags & proto::kRunByClient) {
+        error(c, format("The job %i was run by its submitter's own ts (uid %u), not by this server: the "
+                        "server cannot run it again. Submit it again instead.\n",
+                        j.id, unsigned(j.spec.uid)));
+        return false;
+    }
+    if (!j.env) {
+        error(c, format("The environment of job %i is not known (it ended under an older ts): it cannot "
+                        "be requeued. Submit it again instead.\n", j.id));
+        return false;
+    }
+    return true;
 }
 
 /* --requeue=failed: the caller's failed jobs, in id order, that the server
@@ -196,7 +204,8 @@ std::vector<JobId> Server::failed_of(const Conn& c) {
     std::vector<JobId> ids;
     for (JobId id : queue_.finished_list()) {
         const Job& j = *queue_.find(id);
-        if (j.spec.uid == c.uid && failed(j) && !(j.spec.flags & proto::kRunByClient) && !again.count(id))
+        if (j.spec.uid == c.uid && failed(j) && !(j.spec.flags & proto::kRunByClient) && j.env &&
+            !again.count(id))
             ids.push_back(id);
     }
     std::sort(ids.begin(), ids.end());

@@ -570,7 +570,9 @@ void Queue::retire(Entry& e, Op op, const JobResult& r, double end) {
     j.result = r;
     j.end_time = end;
     j.awaiting_client = false;
-    j.env.reset();   // not needed any more: save the memory
+    // Its environment is kept (and journaled) while the job is: --requeue runs
+    // it again with it. Finished jobs are few (TS_MAXFINISHED), and most share
+    // one environment (intern).
     last_errorlevel_ = r.errorlevel;
     last_finished_id_ = j.id;
     tell_dependents(j.id, r.errorlevel);
