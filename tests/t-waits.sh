@@ -174,6 +174,8 @@ release k
 bg_rc "$W"
 is "$RC" 6 "-w 33,32 waited across the SIGKILL: exit 6 (job 32)"
 check "job 32 finished" 0 $'finished\n' '' -- "$TS" -s 32
+check "--requeue=32 after the restart: its environment (PATH to waitfor) was kept" 0 $'34\n' '' -- "$TS" --requeue=32
+check "job 34 exits 6, as job 32" 6 '' '' -- "$TS" -w 34
 check "-K" 0 '' '' -- "$TS" -K
 
 # Another user: may not requeue our job; a job that their own ts ran cannot be requeued by anyone.
