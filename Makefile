@@ -38,7 +38,7 @@ endif
 $(B)/compile.flags $(B)/link.flags:
 	$(shell mkdir -p $(B))$(file >$(B)/compile.flags,$(COMPILE))$(file >$(B)/link.flags,$(LINK))
 
-LIB  := config.o ledger.o waits.o frame.o gpu.o gpu_parse.o gpu_probe.o gpu_broker.o jobs.o journal.o listing.o options.o client.o connect.o place.o bounds.o queue_files.o server_log.o context.o handlers.o server.o runner.o settings.o spawner.o runner_supply.o util.o
+LIB  := config.o ledger.o waits.o frame.o gpu.o gpu_parse.o gpu_probe.o gpu_broker.o jobs.o journal.o listing.o options.o client.o connect.o place.o bounds.o queue_files.o server_log.o context.o handlers.o handlers_waits.o server.o runner.o settings.o spawner.o runner_supply.o util.o
 OBJS := $(addprefix $(B)/,$(LIB))
 UNIT := $(B)/unit_tests
 TESTS := $(wildcard tests/*_test.cpp)

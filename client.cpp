@@ -59,7 +59,8 @@ private:
      * is started if need be), a few times, with a growing delay. */
     Frame ask(const std::string& request);
     void receive_checked(const Frame& f);
-    bool wait_step(int* id, int* errorlevel);
+    bool wait_step(std::string* again, int* errorlevel);
+    int wait_for(const std::string& request, bool names_jobs);
     [[noreturn]] void request_failed(const Frame& f);
     proto::JobRef job_ref() const;
 
@@ -70,6 +71,7 @@ private:
     int state();
     int output();
     int wait();
+    int requeue();
     int foreground(JobId id, const JobSpec& spec);
     int background(JobId id, const JobSpec& spec);
     RunnerStart runner_start(JobId id, const JobSpec& spec);
@@ -249,18 +251,26 @@ int Client::output() {
     return kExitOk;
 }
 
-/* One step of waiting for a job's end: read the next frame on fd_. Returns
- * true with *errorlevel once the job ended. A server that went away (crash,
- * SIGTERM) is reconnected to, starting a new one, and asked again: the queue
- * survives it. Bye (-K) or repeated failures end with task-spooler's error. */
-bool Client::wait_step(int* id, int* errorlevel) {
+/* One step of waiting for a job's end (or start, or several jobs): read the
+ * next frame on fd_. Returns true with *errorlevel once the wait is over.
+ * Waiting or WaitingFor says what to ask again (*again) if the server goes
+ * away (crash, SIGTERM): it is reconnected to, starting a new one, and asked
+ * again: the queue survives it. Bye (-K) or repeated failures end with
+ * task-spooler's error. */
+bool Client::wait_step(std::string* again, int* errorlevel) {
     Frame f;
     if (try_receive(&f)) {
         if (f.version != proto::kVersion || f.type == MsgType::Version) receive_checked(f);
         proto::JobRef r;
         proto::WaitBody w;
+        std::vector<int32_t> ids;
         if (f.type == MsgType::Waiting && decode_body(f, &r)) {
-            *id = r.id;
+            *again = encode(o_.action == Action::WaitStart ? MsgType::WaitStart : MsgType::Wait, r);
+            reconnects_ = 0;
+            return false;
+        }
+        if (f.type == MsgType::WaitingFor && decode_ids(f.payload, &ids, SIZE_MAX)) {
+            *again = encode_empty(MsgType::WaitList, encode_ids(ids));
             reconnects_ = 0;
             return false;
         }
@@ -274,24 +284,52 @@ bool Client::wait_step(int* id, int* errorlevel) {
     }
     // Back off (0.1 s doubling to 5 s, about two minutes in all): a server
     // that dies at start is not restarted in a loop.
-    if (*id == -1 || ++reconnects_ > 30) die("Error in wait_job");
+    if (again->empty() || ++reconnects_ > 30) die("Error in wait_job");
     sleep_seconds(std::min(5.0, 0.1 * double(1 << std::min(reconnects_ - 1, 6))));
     std::string why;
     fd_ = reconnector()(&why);
     if (!fd_ && !why.empty() && (reconnects_ == 1 || reconnects_ % 10 == 0))
         fprintf(stderr, "ts: waiting for the server to come back: %s\n", why.c_str());
-    proto::JobRef r{};
-    r.id = *id;
-    if (!fd_ || !send_frame(fd_.get(), encode(MsgType::Wait, r))) fd_.reset(open("/dev/null", O_RDONLY));
+    if (!fd_ || !send_frame(fd_.get(), *again)) fd_.reset(open("/dev/null", O_RDONLY));
     return false;
 }
 
-int Client::wait() {
-    send(encode(MsgType::Wait, job_ref()));
-    int id = o_.id, errorlevel = 0;
-    while (!wait_step(&id, &errorlevel)) {
+/* Send a waiting request, and wait until it is answered: the exit status.
+ * A request that names its jobs is asked again as it is after a lost
+ * connection; "the last job" and --wait-all only once the server said what
+ * they mean (Waiting, WaitingFor). */
+int Client::wait_for(const std::string& request, bool names_jobs) {
+    send(request);
+    std::string again = names_jobs ? request : std::string();
+    int errorlevel = 0;
+    while (!wait_step(&again, &errorlevel)) {
     }
     return errorlevel & 255;
+}
+
+/* -w [id], -w 3,4,5, --wait-all, --wait-start=ID. */
+int Client::wait() {
+    if (o_.action == Action::WaitAll) return wait_for(encode_empty(MsgType::WaitAll), false);
+    if (o_.action == Action::WaitStart) return wait_for(encode(MsgType::WaitStart, job_ref()), true);
+    if (o_.wait_ids.empty()) return wait_for(encode(MsgType::Wait, job_ref()), o_.id != -1);
+    std::vector<int32_t> ids(o_.wait_ids.begin(), o_.wait_ids.end());
+    return wait_for(encode_empty(MsgType::WaitList, encode_ids(ids)), true);
+}
+
+/* --requeue=ID, --requeue=failed: the new ids, one a line. */
+int Client::requeue() {
+    closed_hint_ = "it runs an older ts, without --requeue (`ts --restart` moves the queue to this ts), "
+                   "or it stopped.";
+    proto::JobPair p{};
+    p.a = o_.requeue_failed ? -1 : o_.id;
+    p.b = o_.requeue_failed ? 1 : 0;
+    send(encode(MsgType::Requeue, p));   // a change: never sent twice
+    Frame f = receive();
+    std::string text;
+    TailReader r(f.payload);
+    if (f.type != MsgType::Text || !r.next(&text) || !r.at_end()) request_failed(f);
+    fputs(text.c_str(), stdout);
+    return kExitOk;
 }
 
 /* The job the options describe, in the caller's context. */
@@ -323,6 +361,7 @@ JobSpec job_spec(const Options& o, bool send_env) {
     if (o.timeout > 0) s.settings.set_timeout(o.timeout);
     if (o.kill_after > 0) s.settings.set_kill_after(o.kill_after);
     if (o.retries > 0) s.settings.set_retries(o.retries);
+    if (o.unique) s.settings.set_u32(kSettingUnique, 1);
     capture_context(&s, send_env);
     return s;
 }
@@ -365,6 +404,13 @@ int Client::enqueue() {
     if (f.type == MsgType::QueueFull) die_with(kExitQueueFull, "Error, queue full\n");
     if (f.type == MsgType::Bye) die("Error getting the newjob_ok");   // -K while we waited for room
     proto::JobRef r;
+    if (f.type == MsgType::Duplicate && decode_body(f, &r)) {   // --unique
+        printf("%i\n", r.id);
+        fflush(stdout);
+        fprintf(stderr, "ts: job %i of yours has the same command and is queued or running: nothing was "
+                        "queued.\n", r.id);
+        return kExitDuplicate;
+    }
     if (f.type != MsgType::SubmitOk || !decode_body(f, &r)) request_failed(f);
     if (o_.store_output) {
         printf("%i\n", r.id);
@@ -502,10 +548,11 @@ int Client::follow() {
     }
     // Ask for the end of this very job on a second connection.
     fd_ = connect_server(sock_);
-    int id = b.id, errorlevel = 0;
+    int errorlevel = 0;
     proto::JobRef r{};
-    r.id = id;
-    send(encode(MsgType::Wait, r));
+    r.id = b.id;
+    std::string again = encode(MsgType::Wait, r);
+    send(again);
     off_t pos = tail ? tail_start(in.get()) : 0;
     signal(SIGPIPE, SIG_DFL);   // `ts -c | head` ends at once, like cat
     for (;;) {
@@ -519,7 +566,7 @@ int Client::follow() {
             return kExitError;
         }
         if (!(p[0].revents & (POLLIN | POLLHUP | POLLERR))) continue;
-        if (!wait_step(&id, &errorlevel)) continue;
+        if (!wait_step(&again, &errorlevel)) continue;
         if (!copy_new(in.get(), &pos)) return kExitError;
         return errorlevel & 255;
     }
@@ -536,7 +583,10 @@ int Client::run() {
     case Action::State: return state();
     case Action::Output:
     case Action::Pid: return output();
-    case Action::Wait: return wait();
+    case Action::Wait:
+    case Action::WaitAll:
+    case Action::WaitStart: return wait();
+    case Action::Requeue: return requeue();
     case Action::Remove: return simple(encode(MsgType::Remove, job_ref()));
     case Action::Urgent: return simple(encode(MsgType::Urgent, job_ref()));
     case Action::Swap: {

@@ -217,3 +217,23 @@ bool decode_assign(const Frame& f, JobId* id, JobSpec* spec, uid_t* owner) {
     return true;
 }
 
+
+std::string encode_ids(const std::vector<int32_t>& ids) {
+    TailWriter t;
+    t.add(std::string_view(reinterpret_cast<const char*>(ids.data()), ids.size() * sizeof(int32_t)));
+    return t.str();
+}
+
+bool decode_ids(std::string_view tail, std::vector<int32_t>* ids, size_t max) {
+    ids->clear();
+    TailReader r(tail);
+    std::string bytes;
+    if (!r.next(&bytes) || !r.at_end() || bytes.empty() || bytes.size() % sizeof(int32_t) ||
+        bytes.size() / sizeof(int32_t) > max)
+        return false;
+    ids->resize(bytes.size() / sizeof(int32_t));
+    std::memcpy(ids->data(), bytes.data(), bytes.size());
+    for (int32_t id : *ids)
+        if (id < 0) return false;
+    return true;
+}

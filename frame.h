@@ -78,6 +78,12 @@ private:
     std::string_view t_;
 };
 
+/* A tail of one string holding job ids (int32 each, host order): WaitList,
+ * WaitingFor. Decoding refuses a tail that is not exactly one such string of
+ * 1..max ids, each from 0 up. */
+std::string encode_ids(const std::vector<int32_t>& ids);
+[[nodiscard]] bool decode_ids(std::string_view tail, std::vector<int32_t>* ids, size_t max);
+
 /* Blocking I/O for clients and runners. */
 [[nodiscard]] bool send_frame(int fd, const std::string& bytes);
 /* Read one whole frame; false on EOF, error or a frame over the limit. */

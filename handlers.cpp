@@ -43,6 +43,10 @@ const Handler Server::kHandlers[] = {
     {MsgType::Drain, sizeof(proto::Slots), false, kChange, kAdmin, "drain or resume the queue", false, &Server::on_drain},
     {MsgType::Hold, sizeof(proto::HoldBody), false, kChange, kJobOwner, "hold or release", false, &Server::on_hold},
     {MsgType::Cancel, sizeof(proto::JobRef), false, kChange, kJobOwner, "cancel", false, &Server::on_cancel},
+    {MsgType::WaitList, 0, true, kRequest, kAnyone, nullptr, false, &Server::on_wait_list},
+    {MsgType::WaitAll, 0, false, kRequest, kAnyone, nullptr, false, &Server::on_wait_all},
+    {MsgType::WaitStart, sizeof(proto::JobRef), false, kRequest, kAnyone, nullptr, false, &Server::on_wait_start},
+    {MsgType::Requeue, sizeof(proto::JobPair), false, kChange, kJobOwner, "requeue", false, &Server::on_requeue},
 };
 
 /* The row of kHandlers for a message type, or nullptr. */
@@ -158,6 +162,7 @@ void Server::on_submit(Conn& c, const Frame& f) {
     // TS_TIMEOUT: the queue's default, kept with the job (its runner learns it from its order, or Run).
     if (cfg_.timeout > 0 && spec.settings.timeout() == 0) spec.settings.set_timeout(cfg_.timeout);
     if (!gpu_check_submit(c, f, spec)) return;   // GPUs it could never get: refused (or asked later)
+    if (spec.settings.unique() && !unique_submit(c, &spec)) return;
     if (!may_queue(c, spec) || !writable(c, "the job was not queued")) return;
     bool no_block = spec.flags & proto::kNoBlock;
     JobId id = -1;
@@ -178,6 +183,20 @@ void Server::on_submit(Conn& c, const Frame& f) {
         return;
     }
     submitted(c, id);
+}
+
+/* --unique: false (answered with Duplicate) when a job of the same user with
+ * the same command line is queued, running or waiting for room; else the
+ * setting is dropped (it was for this moment only) and the submit goes on.
+ * Decided here, in the one loop, with the submit: two clients never both queue. */
+bool Server::unique_submit(Conn& c, JobSpec* spec) {
+    spec->settings.erase(kSettingUnique);
+    const Job* same = queue_.same_command(spec->uid, spec->argv);
+    if (!same) return true;
+    proto::JobRef r{};
+    r.id = same->id;
+    reply(c, encode(MsgType::Duplicate, r));
+    return false;
 }
 
 /* A submit sent again: answer as the first time would have. */
@@ -706,13 +725,16 @@ void Server::deferred_done(Conn& c, Deferred d) {
     switch (d.then) {
     case Deferred::Then::WaitDone: {
         proto::WaitBody w{};
-        w.errorlevel = d.errorlevel;
-        w.how = uint8_t(d.how);
+        EndHow how = d.how;
+        if (d.order.empty()) w.errorlevel = d.errorlevel;
+        else w.errorlevel = d.list_status(&how);
+        w.how = uint8_t(how);
         set_role(c, Role::Client);
         reply(c, encode(MsgType::WaitDone, w));
         return;
     }
     case Deferred::Then::GpuList: answer_gpu_list(c, d.expired); return;
+    case Deferred::Then::Started: answer_started(c, d); return;
     case Deferred::Then::Dispatch: return;   // never here: the loop dispatches it (dispatch_ready)
     }
 }

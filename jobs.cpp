@@ -611,6 +611,15 @@ Job* Queue::by_token(const std::string& token) {
     return it == tokens_.end() ? nullptr : find(it->second);
 }
 
+const Job* Queue::same_command(uid_t uid, const std::vector<std::string>& argv) const {
+    for (const std::list<JobId>* l : {&active_, &overflow_})
+        for (JobId id : *l) {
+            const Job* j = find(id);
+            if (j && j->spec.uid == uid && j->spec.argv == argv) return j;
+        }
+    return nullptr;
+}
+
 /* A job ends (op End or Skip) with its result: onto the finished list, or
  * forgotten if not kept (-nf). Its dependents learn the result either way. */
 void Queue::retire(Entry& e, Op op, const JobResult& r, double end) {
@@ -619,7 +628,9 @@ void Queue::retire(Entry& e, Op op, const JobResult& r, double end) {
     j.result = r;
     j.end_time = end;
     j.awaiting_client = false;
-    j.env.reset();   // not needed any more: save the memory
+    // Its environment is kept (and journaled) while the job is: --requeue runs
+    // it again with it. Finished jobs are few (TS_MAXFINISHED), and most share
+    // one environment (intern).
     last_errorlevel_ = r.errorlevel;
     last_finished_id_ = j.id;
     tell_dependents(j.id, r.errorlevel);

@@ -319,6 +319,10 @@ public:
     static JobResult lost_result(std::string why = std::string());
     /* Undo the add() of the newest job (its record could not be written). */
     void cancel_add(JobId id);
+    /* --unique: the first job of uid, queued, running or waiting for room
+     * (overflow), whose command line is argv (byte for byte); nullptr: none.
+     * A scan of those jobs: it is asked once per --unique submit. */
+    const Job* same_command(uid_t uid, const std::vector<std::string>& argv) const;
     /* The job queued by the submit with this token, if any is still known. */
     Job* by_token(const std::string& token);
 

@@ -115,6 +115,54 @@ bool parse_id_list(const std::string& arg, std::vector<int>* out) {
     return out->size() <= kMaxJobDeps;
 }
 
+/* -w [id], and -w 3,4,5 (a list, checked strictly: it waits for all). */
+bool select_wait(const OptionRow& row, const char* arg, Options* o, std::string* err) {
+    o->wait_ids.clear();
+    if (!arg || !std::strchr(arg, ',')) return select_job(row, arg, o, err);
+    if (!parse_id_list(arg, &o->wait_ids)) {
+        *err = format("-w needs a job id or a list of job ids such as 3,4,5 (at most %zu), not '%s'.\n",
+                      kMaxJobDeps, printable(arg).c_str());
+        return false;
+    }
+    o->action = Action::Wait;
+    o->id = o->wait_ids.front();
+    return true;
+}
+
+/* One job id, from 0 up, for a new flag (no atoi habits to keep). */
+bool parse_one_id(const char* arg, int* id) {
+    std::vector<int> ids;
+    if (std::strchr(arg, ',') || !parse_id_list(arg, &ids)) return false;
+    *id = ids.front();
+    return true;
+}
+
+/* --wait-start=ID. */
+bool select_wait_start(const OptionRow& row, const char* arg, Options* o, std::string* err) {
+    if (!parse_one_id(arg, &o->id)) {
+        *err = format("--wait-start needs a job id, not '%s'.\n", printable(arg).c_str());
+        return false;
+    }
+    o->action = *row.action;
+    return true;
+}
+
+/* --requeue=ID or --requeue=failed. */
+bool select_requeue(const OptionRow& row, const char* arg, Options* o, std::string* err) {
+    o->requeue_failed = std::strcmp(arg, "failed") == 0;
+    if (!o->requeue_failed && !parse_one_id(arg, &o->id)) {
+        *err = format("--requeue needs a job id or 'failed', not '%s'.\n", printable(arg).c_str());
+        return false;
+    }
+    o->action = *row.action;
+    return true;
+}
+
+bool set_unique(const OptionRow&, const char*, Options* o, std::string*) {
+    o->unique = true;
+    return true;
+}
+
 /* -d and -D share their state: the last one wins. */
 bool set_depends_on_previous(const OptionRow&, const char*, Options* o, std::string*) {
     o->depends = true;
@@ -334,7 +382,15 @@ constexpr OptionRow kOptions[] = {
     {'r', nullptr, kId, "[id]", kAct, "remove a job. The last added, if not specified.",
      Action::Remove, select_job},
     {'w', nullptr, kId, "[id]", kAct, "wait for a job. The last added, if not specified.",
-     Action::Wait, select_job},
+     Action::Wait, select_wait},
+    {'\0', "wait-all", kNone, "", kAct,
+     "wait for all of one's queued and running jobs (-w 3,4,5: for those).", Action::WaitAll,
+     select_action},
+    {'\0', "wait-start", kArg, "<id>", kAct, "wait until the job starts running.", Action::WaitStart,
+     select_wait_start},
+    {'\0', "requeue", kArg, "<id>", kAct,
+     "queue a finished job again, as a new job (failed: all of one's failed jobs).", Action::Requeue,
+     select_requeue},
     {'k', nullptr, kId, "[id]", kAct,
      "send SIGTERM to the job process group. The last run, if not specified.", Action::Kill,
      select_job},
@@ -370,6 +426,9 @@ constexpr OptionRow kOptions[] = {
      kSetting, set_duration},
     {'\0', "retry", kArg, "<num>", kAdd, "run a failed job again, up to num more times.", kSetting,
      set_retry},
+    {'\0', "unique", kNone, "", kAdd,
+     "queue nothing if the same command of one's own is queued or running (exit 3).", kSetting,
+     set_unique},
     {'L', nullptr, kArg, "<lab>", kAdd,
      "name this task with a label, to be distinguished on listing.", kSetting, set_label},
     {'N', nullptr, kArg, "<num>", kAdd, "number of slots required by the job (1 default).", kSetting,

@@ -29,6 +29,9 @@ enum class Action {
     Hold,      // --hold=ID: a queued job does not start until released
     Release,   // --release=ID|all: a held (or delayed) job may start
     Cancel,    // --cancel=ID: remove a queued job, or end a running one
+    WaitAll,   // --wait-all: wait for every job of one's own queued or running now
+    WaitStart, // --wait-start=ID: wait for a job to start running
+    Requeue,   // --requeue=ID|failed: queue finished jobs again under new ids
 };
 
 struct Options {
@@ -36,6 +39,8 @@ struct Options {
     int id = -1;                 // for the id actions; -1 = "the last job"
     int slots = 0;               // -S n
     int swap_a = 0, swap_b = 0;  // -U a-b
+    std::vector<int> wait_ids;   // -w 3,4,5: wait for all of them (empty: -w's one id)
+    bool requeue_failed = false; // --requeue=failed (else --requeue=id)
     // Enqueue options.
     bool store_output = true;    // not -n
     bool gzip = false;           // -g
@@ -48,6 +53,7 @@ struct Options {
     std::vector<int> more_depends;   // -D A,B,C: B and C (settings.h: kSettingDepends)
     std::vector<int> after;      // --after=A,B: waited for whatever their end
     std::optional<std::string> label;
+    bool unique = false;         // --unique: not if the same command of ours is queued or running
     int num_slots = 1;           // -N
     bool num_slots_given = false;// -N was given (a GPU job takes slots only then)
     unsigned gpus = 0;           // -G / --gpus

@@ -67,6 +67,14 @@ enum class MsgType : uint16_t {
     Drain = 116,        // Slots (1: --drain, 0: --resume) -> Text: what it did
     Hold = 117,         // HoldBody (--hold=ID, --release=ID|all) -> Text: what it did | Error
     Cancel = 120,       // JobRef -> Text: a queued job removed, or a running one told to end (--cancel)
+    WaitList = 124,     // no body, tail: one string of int32 ids (-w 3,4,5) -> WaitingFor, then WaitDone
+                        // (the status of the first listed job that did not end well, else 0) | Error
+    WaitAll = 125,      // no body (--wait-all) -> WaitingFor, then WaitDone as WaitList;
+                        // none of the caller's jobs queued or running: Warning, then WaitDone 0
+    WaitStart = 126,    // JobRef (--wait-start) -> Waiting, then WaitDone 0 once the job runs
+                        // | Error (it ended, or was removed, without running)
+    Requeue = 127,      // JobPair (a: job id; b: 1 for every failed job of the caller's) -> Text:
+                        // the new ids, one a line | Error
     // server -> client
     Version = 200,      // VersionBody: the server's version, then the server closes
     Error = 201,        // tail: one message line, printed as "Error in the request: ..."
@@ -87,6 +95,9 @@ enum class MsgType : uint16_t {
     TextPart = 215,     // tail: a piece of a long text; more follow, the last piece comes as Text
     Warning = 216,      // tail: a line for stderr (the journal cannot be written); the answer follows
     CancelJob = 218,    // no body: a runner ends its job (SIGTERM, SIGKILL after its --kill-after) as cancelled
+    Duplicate = 220,    // JobRef: --unique, and this job of the same user has the same command line
+    WaitingFor = 221,   // tail: one string of int32 ids: a WaitList of them is registered (sent
+                        // before WaitDone, so the client can ask again after a restart)
     // runner -> server
     Started = 300,      // StartedBody + tail: output path (empty if not stored)
     Finished = 301,     // FinishedBody + tail: why the job could not start (usually empty)

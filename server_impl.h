@@ -170,6 +170,18 @@ private:
     void on_hold(Conn& c, const Frame& f);
     void release_all(Conn& c);
     void on_cancel(Conn& c, const Frame& f);
+    // Waiting on many, and running jobs again (handlers_waits.cpp).
+    void on_wait_list(Conn& c, const Frame& f);
+    void on_wait_all(Conn& c, const Frame& f);
+    void on_wait_start(Conn& c, const Frame& f);
+    void on_requeue(Conn& c, const Frame& f);
+    void wait_on_list(Conn& c, std::vector<JobId> ids);
+    bool unique_submit(Conn& c, JobSpec* spec);
+    void answer_started(Conn& c, const Deferred& d);
+    bool requeueable(Conn& c, const Job& j);
+    std::vector<JobId> failed_of(const Conn& c);
+    JobSpec requeue_spec(const Job& j, const std::map<JobId, JobId>& renamed);
+    bool requeue_job(Conn& c, const Job& j, const std::map<JobId, JobId>& renamed, JobId* id, std::string* why);
     void configure();
     void check_files(double now);
     bool settle_settings();

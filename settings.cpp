@@ -45,6 +45,15 @@ bool valid_ms(std::string_view v, std::string* why) {
     return valid_u64_in(v, 1, uint64_t(10) * 365 * 86400 * 1000, why);
 }
 bool valid_retries(std::string_view v, std::string* why) { return valid_u32_in(v, 1, kMaxRetries, why); }
+bool valid_unique(std::string_view v, std::string* why) { return valid_u32_in(v, 1, 1, why); }
+/* One job id. */
+bool valid_one_id(std::string_view v, std::string* why) {
+    if (v.size() != sizeof(int32_t)) {
+        *why = format("%zu bytes, not one job id", v.size());
+        return false;
+    }
+    return valid_ids(v, why);
+}
 
 /* The settings this binary knows, one row each (settings.h says how to add
  * one). */
@@ -58,6 +67,8 @@ constexpr std::initializer_list<SettingDef> kSettings = {
     {kSettingTimeout, "timeout (--timeout)", valid_ms},
     {kSettingKillAfter, "grace before SIGKILL (--kill-after)", valid_ms},
     {kSettingRetry, "retries (--retry)", valid_retries},
+    {kSettingUnique, "--unique", valid_unique},
+    {kSettingRequeueOf, "the job run again (--requeue)", valid_one_id},
 };
 
 /* Rows that tests add (TestSetting). */

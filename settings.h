@@ -43,6 +43,9 @@ enum SettingTag : uint16_t {
     kSettingTimeout = 20,            // --timeout: milliseconds from its start to SIGTERM (uint64)
     kSettingKillAfter = 21,          // --kill-after: milliseconds from SIGTERM to SIGKILL (uint64)
     kSettingRetry = 22,              // --retry=N: runs again after a failure, N more times at most (uint32)
+    kSettingUnique = 24,             // --unique: not queued if the same command of the same user is (uint32 1);
+                                     // the server decides at the submit and keeps nothing
+    kSettingRequeueOf = 25,          // --requeue: the job this one runs again (int32 id, one)
     kLastMustKnowSetting = 0x7fff,   // above: settings a server may ignore
 };
 
@@ -80,6 +83,13 @@ public:
     std::vector<int32_t> more_depends() const { return ids(kSettingDepends); }
     /* --after=A,B: jobs it waits for, whatever their result. */
     std::vector<int32_t> after() const { return ids(kSettingAfter); }
+    /* --unique: the submit is refused if the same command is queued or running. */
+    bool unique() const { return u32(kSettingUnique).value_or(0) != 0; }
+    /* --requeue: the job it runs again; nullopt for a job submitted as usual. */
+    std::optional<int32_t> requeue_of() const {
+        std::vector<int32_t> v = ids(kSettingRequeueOf);
+        return v.size() == 1 ? std::optional<int32_t>(v[0]) : std::nullopt;
+    }
     /* Both lists together: every job it waits for beyond the first -D. */
     std::vector<int32_t> further_deps() const;
 

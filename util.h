@@ -20,6 +20,7 @@
 constexpr int kExitOk = 0;
 constexpr int kExitQueueFull = 2;   // -B and the queue is full
 constexpr int kExitTimedOut = 124;  // -w, -f: the job timed out (--timeout), as timeout(1)
+constexpr int kExitDuplicate = 3;   // --unique: the same command is queued or running already
 constexpr int kExitError = 255;     // every other error (task-spooler's exit(-1))
 
 /* A move-only owner of a file descriptor. */

@@ -5,6 +5,18 @@
 
 #include <algorithm>
 
+int Deferred::list_status(EndHow* how) const {
+    *how = EndHow::Normal;
+    for (JobId id : order) {
+        auto it = results.find(id);
+        if (it == results.end() || it->second == 0) continue;
+        auto h = hows.find(id);
+        if (h != hows.end()) *how = h->second;
+        return it->second & 255;
+    }
+    return 0;
+}
+
 void Waits::add(Conn& c, Deferred d) {
     (void)drop(c);   // one request a connection: never two indexed for it
     for (JobId id : d.ends) by_job_.emplace(id, &c);
@@ -81,9 +93,10 @@ void Waits::job_news(JobId id, bool ended, int errorlevel, EndHow how) {
     auto range = by_job_.equal_range(id);
     for (auto it = range.first; it != range.second;) {
         Deferred& d = waits_.at(it->second).d;
-        d.starts.erase(id);
+        if (d.starts.erase(id) && !ended) d.ran.insert(id);
         if (ended && d.ends.erase(id)) {
             d.results[id] = errorlevel;
+            if (how != EndHow::Normal) d.hows[id] = how;
             d.errorlevel = errorlevel;
             d.how = how;
         }

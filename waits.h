@@ -31,7 +31,9 @@ struct Conn;
 
 struct Deferred {
     enum class Then : uint8_t {
-        WaitDone,   // answer with the end of the jobs (WaitDone, the last one's errorlevel)
+        WaitDone,   // answer with the end of the jobs (WaitDone: the last one's errorlevel,
+                    // or list_status() for a list)
+        Started,    // answer whether the jobs of starts ran (--wait-start)
         GpuList,    // answer with the cards as known then
         Dispatch,   // run the held request (frame) again
     };
@@ -41,11 +43,20 @@ struct Deferred {
     bool probe = false;             // the next GPU probe must end
     double deadline = 0;            // then it is satisfied with what is known (mono_now; 0: never)
     std::unique_ptr<Frame> frame;   // Dispatch: the request, held meanwhile
+    std::vector<JobId> order;       // a list's ids as given (-w 3,4,5, --wait-all): see list_status()
     // What it saw while it waited.
     std::map<JobId, int> results;   // the errorlevel of each job of ends (-1: removed, or skipped)
+    std::map<JobId, EndHow> hows;   // ...and how each ended, where not normally (timed out, cancelled)
     int errorlevel = 0;             // of the last job of ends that ended
     EndHow how = EndHow::Normal;    // ...and how (timed out: -w exits 124)
     bool expired = false;           // the deadline came first
+    std::set<JobId> ran;            // the jobs of starts seen to start running (not just end)
+
+    /* A list's answer: the status (as -w gives it, errorlevel & 255) of the
+     * first job of order that did not end well (-1, removed or skipped: 255),
+     * else 0. A job of order without a result counts as ended well. *how:
+     * how that job ended (timed out: -w exits 124). */
+    int list_status(EndHow* how) const;
 
     bool waiting() const { return !ends.empty() || !starts.empty() || probe; }
 };

@@ -1401,3 +1401,30 @@ TEST(TimingSettings, ValuesAndTheirBounds) {
     s.set_u64(kSettingTimeout, 0);
     EXPECT_FALSE(check_settings(s, &why)) << "a timeout of 0 is none: refused";
 }
+
+// --unique: the same argv of the same user, queued, running or waiting for room.
+TEST(Queue, SameCommandFindsAQueuedOrRunningJobOfTheSameUserOnly) {
+    Queue q;
+    q.set_max_jobs(4);   // three jobs at most: the fourth waits for room (overflow)
+    JobSpec a = cmd({"make", "all"});
+    a.uid = 1000;
+    JobId running = q.add(a, 1);
+    q.schedule();
+    ASSERT_EQ(q.find(running)->state, JobState::Running);
+    EXPECT_EQ(q.same_command(1000, {"make", "all"})->id, running);
+    EXPECT_EQ(q.same_command(1001, {"make", "all"}), nullptr);   // another user's
+    EXPECT_EQ(q.same_command(1000, {"make all"}), nullptr);       // other words, same text
+    EXPECT_EQ(q.same_command(1000, {"make", "all", ""}), nullptr);
+    JobSpec b = cmd({"make", "test"});
+    b.uid = 1000;
+    JobId queued = q.add(b, 2);
+    EXPECT_EQ(q.same_command(1000, {"make", "test"})->id, queued);
+    q.add(cmd({"x"}), 3);
+    JobSpec c = cmd({"late"});
+    c.uid = 1000;
+    JobId over = q.add(c, 4);
+    ASSERT_EQ(q.find(over)->state, JobState::Overflow);
+    EXPECT_EQ(q.same_command(1000, {"late"})->id, over);
+    q.end(running, exit_with(0), 5);   // finished: no longer the same command "queued or running"
+    EXPECT_EQ(q.same_command(1000, {"make", "all"}), nullptr);
+}

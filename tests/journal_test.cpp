@@ -1992,7 +1992,12 @@ TEST_P(JournalDamageTest, AZeroedSectorOrRegionCostsOnlyTheRecordsInIt) {
                 const Job* j = got.find(id);
                 ASSERT_NE(j, nullptr) << "job " << id << " is lost, but none of its records was damaged\n" << all_logs();
                 expect_same_job(*want.find(id), *j);
-                ASSERT_EQ(bool(j->env), bool(want.find(id)->env)) << "job " << id;
+                // A finished job's environment (kept for --requeue) may go with a
+                // damaged copy of it; the job stays, and --requeue refuses it.
+                bool ended = j->state == JobState::Finished || j->state == JobState::Skipped;
+                if (!ended || j->env) {
+                    ASSERT_EQ(bool(j->env), bool(want.find(id)->env)) << "job " << id;
+                }
                 if (j->env) {
                     EXPECT_EQ(*j->env, *want.find(id)->env) << "job " << id;
                 }

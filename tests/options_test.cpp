@@ -446,6 +446,49 @@ TEST(Options, AfterTakesAListOfIds) {
     }
 }
 
+TEST(Options, WaitTakesAListOfIdsStrictlyAndOneIdAsTaskSpooler) {
+    Parsed p = parse({"ts", "-w", "3,4,5"});
+    ASSERT_TRUE(p.ok);
+    EXPECT_EQ(p.o.action, Action::Wait);
+    EXPECT_EQ(p.o.wait_ids, (std::vector<int>{3, 4, 5}));
+    Parsed one = parse({"ts", "-w", "3x"});   // no comma: atoi, as task-spooler
+    ASSERT_TRUE(one.ok);
+    EXPECT_EQ(one.o.id, 3);
+    EXPECT_TRUE(one.o.wait_ids.empty());
+    Parsed again = parse({"ts", "-w", "3,4", "-w", "6"});   // the last -w wins
+    ASSERT_TRUE(again.ok);
+    EXPECT_TRUE(again.o.wait_ids.empty());
+    EXPECT_EQ(again.o.id, 6);
+    for (const char* bad : {"3,", ",3", "3,,4", "-1,2", "3,x"}) {
+        Parsed b = parse({"ts", "-w", bad});
+        EXPECT_FALSE(b.ok) << bad;
+        EXPECT_NE(b.err.find("-w needs a job id or a list of job ids"), std::string::npos) << b.err;
+    }
+}
+
+TEST(Options, WaitStartRequeueAndUnique) {
+    Parsed s = parse({"ts", "--wait-start=4"});
+    ASSERT_TRUE(s.ok);
+    EXPECT_EQ(s.o.action, Action::WaitStart);
+    EXPECT_EQ(s.o.id, 4);
+    Parsed a = parse({"ts", "--wait-all"});
+    ASSERT_TRUE(a.ok);
+    EXPECT_EQ(a.o.action, Action::WaitAll);
+    Parsed r = parse({"ts", "--requeue", "failed"});
+    ASSERT_TRUE(r.ok);
+    EXPECT_EQ(r.o.action, Action::Requeue);
+    EXPECT_TRUE(r.o.requeue_failed);
+    Parsed u = parse({"ts", "--unique", "make", "x"});
+    ASSERT_TRUE(u.ok);
+    EXPECT_TRUE(u.o.unique);
+    EXPECT_EQ(u.o.command, (std::vector<std::string>{"make", "x"}));
+    for (const char* bad : {"", "x", "-1", "3,4", "fail"}) {
+        EXPECT_FALSE(parse({"ts", (std::string("--wait-start=") + bad).c_str()}).ok) << bad;
+        EXPECT_FALSE(parse({"ts", (std::string("--requeue=") + bad).c_str()}).ok) << bad;
+    }
+    EXPECT_FALSE(parse({"ts", "--wait-all=3"}).ok);
+}
+
 TEST(Options, Labels) {
     Parsed p = parse({"ts", "-L", "", "x"});
     ASSERT_TRUE(p.ok);
@@ -499,6 +542,8 @@ std::string describe(const Options& o) {
                            o.num_slots_given ? "(given)" : "", o.gpus, (unsigned long long)o.gpu_mem, o.hold, o.delay,
                            o.at > 0, o.release_all, o.timeout, o.kill_after, o.retries, o.signal, o.argv0.c_str());
     for (const auto& w : o.command) s += "{" + w + "}";
+    s += format(" unique=%d requeue_failed=%d wait_ids=", o.unique, o.requeue_failed);
+    for (int id : o.wait_ids) s += format("%d,", id);
     return s;
 }
 
@@ -531,6 +576,7 @@ const std::map<std::string, Expect>& setting_effects() {
         {"-G", {"2", [](Options* o) { o->gpus = 2; }}},
         {"--gpus", {"3", [](Options* o) { o->gpus = 3; }}},
         {"--after", {"4,2", [](Options* o) { o->after = {4, 2}; }}},
+        {"--unique", {nullptr, [](Options* o) { o->unique = true; }}},
         {"--gpu-mem", {"8G", [](Options* o) { o->gpu_mem = uint64_t(8) << 30; o->gpus = 1; }}},
         {"--hold", {nullptr, [](Options* o) { o->hold = true; }}},
         {"--delay", {"1h30m", [](Options* o) { o->delay = 5400; }}},

@@ -34,6 +34,9 @@ Actions:
   -s [id]  show the job state. Of the last added, if not specified.
   -r [id]  remove a job. The last added, if not specified.
   -w [id]  wait for a job. The last added, if not specified.
+  --wait-all  wait for all of one's queued and running jobs (-w 3,4,5: for those).
+  --wait-start=<id>  wait until the job starts running.
+  --requeue=<id>  queue a finished job again, as a new job (failed: all of one's failed jobs).
   -k [id]  send SIGTERM to the job process group. The last run, if not specified.
   --signal=<sig>  the signal -k sends instead of SIGTERM (INT, USR1, 9...).
   --cancel=<id>  remove a queued job, or end a running one (SIGTERM, then SIGKILL).
@@ -54,6 +57,7 @@ Options adding jobs:
   --timeout=<time>  end the job after this long (90s, 30m, 1h30m).
   --kill-after=<time>  SIGKILL this long after the timeout's SIGTERM (30s).
   --retry=<num>  run a failed job again, up to num more times.
+  --unique queue nothing if the same command of one's own is queued or running (exit 3).
   -L <lab> name this task with a label, to be distinguished on listing.
   -N <num> number of slots required by the job (1 default).
   -G <num> number of GPUs required by the job (takes no slot unless -N).

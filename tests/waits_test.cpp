@@ -60,6 +60,53 @@ TEST_F(WaitsTest, WaitsForEveryOneOfSeveralJobs) {
     EXPECT_EQ(waits_.size(), 0u);
 }
 
+TEST_F(WaitsTest, AListAnswersWithTheFirstListedJobThatDidNotEndWell) {
+    Deferred d = ends({5, 3, 4});
+    d.order = {5, 3, 4};   // -w 5,3,4
+    waits_.add(a_, std::move(d));
+    tell(ChangeKind::Ended, 3, 2);
+    tell(ChangeKind::Ended, 4, -56);
+    EXPECT_TRUE(woken_.empty());
+    tell(ChangeKind::Ended, 5, 0);   // ended well: the next listed that did not, 3
+    ASSERT_EQ(woken_.size(), 1u);
+    EndHow how = EndHow::Cancelled;
+    EXPECT_EQ(woken_[0].d.list_status(&how), 2);
+    EXPECT_EQ(how, EndHow::Normal);
+    EXPECT_EQ(woken_[0].d.errorlevel, 0);   // (the last one's, for a single -w)
+
+    Deferred e;
+    e.order = {1, 2};
+    e.results = {{1, 0}, {2, -1}};   // ended before the request: nothing to wait for
+    EXPECT_EQ(e.list_status(&how), 255);   // a signal, a skip or a removal, as -w gives it
+    waits_.add(b_, std::move(e));
+    ASSERT_EQ(woken_.size(), 2u);
+    EXPECT_EQ(woken_[1].c, &b_);
+    Deferred ok;
+    ok.order = {7, 8};
+    ok.results = {{7, 0}, {8, 0}};
+    EXPECT_EQ(ok.list_status(&how), 0);
+    ok.results[8] = -56;   // exit 200
+    EXPECT_EQ(ok.list_status(&how), 200);
+    ok.results[7] = -1;
+    ok.hows[7] = EndHow::TimedOut;
+    EXPECT_EQ(ok.list_status(&how), 255);
+    EXPECT_EQ(how, EndHow::TimedOut) << "the first that did not end well timed out: -w exits 124";
+}
+
+TEST_F(WaitsTest, AStartWaiterKnowsWhetherTheJobRanOrEndedWithoutRunning) {
+    Deferred d;
+    d.starts = {4};
+    waits_.add(a_, std::move(d));
+    Deferred e;
+    e.starts = {5};
+    waits_.add(b_, std::move(e));
+    tell(ChangeKind::Running, 4);
+    tell(ChangeKind::Removed, 5);
+    ASSERT_EQ(woken_.size(), 2u);
+    EXPECT_EQ(woken_[0].d.ran, std::set<JobId>{4});
+    EXPECT_TRUE(woken_[1].d.ran.empty());
+}
+
 TEST_F(WaitsTest, WaitsForAJobsStartOrItsEnd) {
     Deferred d;
     d.starts = {4};
