@@ -1213,9 +1213,63 @@ def hold_due(impl, base, delay=2.0):
         q.close()
 
 
+def hold_scale(impl, base, n, window, starts=5):
+    """n jobs queued behind a running blocker, two queues alive together: all `sleep 3600` ("plain"), and
+    the same with 500 `--hold` and 500 `--delay=1d` jobs right behind the blocker ("mixed": every pass
+    walks past them first). Over a window with nothing due: the server's CPU and wakeups; then `ts -l`,
+    the server's CPU per `ts -s 0`, and per scheduling pass that starts one job (`ts -S k`, k = 2, 3, ...:
+    a slot more, the next startable job starts)."""
+    setups = [("plain", "%s queued behind a running job" % format(n, ","), 0),
+              ("mixed", "the same, 500 held and 500 delayed (1 day) of them first in the queue", 500)]
+    queues, res = [], []
+    try:
+        for key, label, k in setups:
+            q = Queue(impl, base)
+            q.block("b")
+            q.wait_state(0, "running")
+            log("hold: scale: queueing %d jobs (%s)" % (n, key))
+            if k:
+                submit_burst(q, k, args=["--hold", "sleep", "3600"])
+                submit_burst(q, k, args=["--delay=1d", "sleep", "3600"])
+            submit_burst(q, n - 2 * k, args=["sleep", "3600"])
+            got = q.count("queued") + q.count("held") + q.count("delayed")
+            if got != n:
+                raise RuntimeError("hold: scale %s: %d jobs queued, expected %d" % (key, got, n))
+            queues.append((key, label, q, q.server_pid()))
+        time.sleep(1.0)
+        first = {key: (time.time(),) + (schedstat(srv) or (0, 0)) for key, _, _, srv in queues}
+        time.sleep(window)
+        for key, label, q, srv in queues:
+            t, c, w = (time.time(),) + (schedstat(srv) or (0, 0))
+            dur = t - first[key][0]
+            ls, s_cpu, pass_cpu = [], [], []
+            for _ in range(5):
+                a = time.perf_counter()
+                q.output(["-l"], timeout=120)
+                ls.append((time.perf_counter() - a) * 1e3)
+                c0 = schedstat(srv)[0]
+                q.run(["-s", 0])
+                s_cpu.append((schedstat(srv)[0] - c0) / 1e6)
+            for slots in range(2, 2 + starts):
+                c0 = schedstat(srv)[0]
+                q.run(["-S", slots])
+                pass_cpu.append((schedstat(srv)[0] - c0) / 1e6)
+            res.append({"key": key, "label": label, "n": n, "window": dur,
+                        "cpu_ms_s": (c - first[key][1]) / 1e6 / dur, "wakeups_s": (w - first[key][2]) / dur,
+                        "list_ms": median(ls), "s_cpu_ms": median(s_cpu), "start_cpu_ms": median(pass_cpu),
+                        "running": q.count("running")})
+            log("hold: scale %s: %s" % (key, ", ".join("%s=%s" % (k, fmt(v) if isinstance(v, float) else v)
+                                                       for k, v in res[-1].items() if k not in ("key", "label"))))
+    finally:
+        for _, _, q, _ in queues:
+            q.close()
+    return res
+
+
 def scenario_hold(impl, base, quick):
     n = 1000
-    return {"n": n, "idle": hold_idle(impl, base, n, 5 if quick else 15), "due": hold_due(impl, base)}
+    return {"n": n, "idle": hold_idle(impl, base, n, 5 if quick else 15), "due": hold_due(impl, base),
+            "scale": hold_scale(impl, base, 10000 if quick else 100000, 5 if quick else 15)}
 
 
 def hold_report(r):
@@ -1232,6 +1286,18 @@ def hold_report(r):
                                             fmt(v["list_ms"]), fmt(v["s_cpu_ms"], 3)))
     p("")
     p("A `--delay=%g true` job ended %.2f s after its time (`ts -w`)." % (r["due"]["delay"], r["due"]["late_s"]))
+    if r.get("scale"):
+        p("")
+        p("A large queue (`sleep 3600` jobs behind a running job, 1 slot) with and without 1,000 held or delayed "
+          "jobs at its head: the server over a window with nothing due, `ts -l`, the server's CPU per `ts -s 0`, "
+          "and per `ts -S k` that frees a slot and starts the next startable job (median of %d):" % 5)
+        p("")
+        p("| queue | server CPU ms/s | server wakeups/s | `ts -l` ms | server CPU per `ts -s 0` (ms) | "
+          "server CPU per start (ms) |")
+        p("|---|---|---|---|---|---|")
+        for v in r["scale"]:
+            p("| %s | %s | %s | %s | %s | %s |" % (v["label"], fmt(v["cpu_ms_s"], 3), fmt(v["wakeups_s"]),
+                                              fmt(v["list_ms"]), fmt(v["s_cpu_ms"], 3), fmt(v["start_cpu_ms"], 3)))
     return out
 
 
