@@ -124,6 +124,7 @@ ServerConfig read_server_config(const Getenv& getenv_, size_t nofile) {
         else c.notes.push_back(format("TS_TIMEOUT=%s ignored: it must be a duration such as 90, 30m or 1h30m", s));
     }
     if (const char* s = env("TS_TEST_CRASH_AFTER_SUBMIT")) c.crash_after_submit = s;
+    if (const char* s = env("TS_TEST_CRASH_AFTER_END")) c.crash_after_end = s;
     read_gpu_config(env, &c);
     return c;
 }

@@ -37,6 +37,7 @@ struct ServerConfig {
     std::string savelist;                    // TS_SAVELIST: the list appended there on SIGTERM
     double timeout = 0;                      // TS_TIMEOUT: seconds, for a job without --timeout; 0: none
     std::string crash_after_submit;          // TS_TEST_CRASH_AFTER_SUBMIT: a test's one-shot fault
+    std::string crash_after_end;             // TS_TEST_CRASH_AFTER_END: one after a run's end, before its Done
     // GPUs (README "GPUs"): the allocator's policy, and how the cards are probed.
     GpuPolicy gpu;                           // TS_GPU_SLOTS, TS_GPU_FOREIGN, TS_GPU_MIN_FREE, TS_GPU_SETTLE, TS_VISIBLE_DEVICES
     bool gpu_hide = false;                   // TS_GPU_HIDE=1: jobs without -G see no GPU

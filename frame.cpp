@@ -190,22 +190,28 @@ bool decode_submit(const Frame& f, JobSpec* s) {
     return true;
 }
 
-std::string encode_assign(JobId id, const JobSpec& spec) {
+std::string encode_assign(JobId id, const JobSpec& spec, uint16_t run) {
     proto::AssignBody r{};
     r.id = id;
     r.uid = static_cast<uint32_t>(spec.uid);
     TailWriter t;
     t.add(encode_submit(spec));
+    if (run != 0) t.add(std::string(reinterpret_cast<const char*>(&run), sizeof run));
     return encode(proto::MsgType::Assign, r, t.str());
 }
 
-bool decode_assign(const Frame& f, JobId* id, JobSpec* spec, uid_t* owner) {
+bool decode_assign(const Frame& f, JobId* id, JobSpec* spec, uid_t* owner, uint16_t* run) {
     proto::AssignBody r;
     std::string_view tail;
-    std::string submit;
+    std::string submit, run_bytes;
     if (f.type != proto::MsgType::Assign || !decode_body(f, &r, &tail) || r.id < 0) return false;
     TailReader t(tail);
-    if (!t.next(&submit) || !t.at_end()) return false;
+    if (!t.next(&submit)) return false;
+    uint16_t n = 0;
+    if (!t.at_end() && (!t.next(&run_bytes) || run_bytes.size() != sizeof n)) return false;
+    if (!t.at_end()) return false;
+    if (!run_bytes.empty()) memcpy(&n, run_bytes.data(), sizeof n);
+    if (run) *run = n;
     Frame inner;
     size_t used = 0;
     if (parse_frame(submit, &inner, &used) != ParseStatus::Ok || used != submit.size() ||

@@ -99,5 +99,7 @@ std::string encode_submit(const JobSpec& spec);
 [[nodiscard]] bool decode_submit(const Frame& f, JobSpec* spec);
 proto::FinishedBody finished_body(const JobResult& r, double end);
 JobResult result_of(const proto::FinishedBody& b);
-std::string encode_assign(JobId id, const JobSpec& spec);
-[[nodiscard]] bool decode_assign(const Frame& f, JobId* id, JobSpec* spec, uid_t* owner);
+/* run: which run of the job (--retry), after the Submit in the tail
+ * (absent: 0, as an Assign without it means). */
+std::string encode_assign(JobId id, const JobSpec& spec, uint16_t run = 0);
+[[nodiscard]] bool decode_assign(const Frame& f, JobId* id, JobSpec* spec, uid_t* owner, uint16_t* run = nullptr);

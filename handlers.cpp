@@ -463,6 +463,15 @@ void Server::on_attach(Conn& c, const Frame& f) {
     proto::AttachBody a;
     (void)decode_body(f, &a);
     Job* j = queue_.find(a.id);
+    // A runner of an earlier run of a retried job (--retry), back after a
+    // restart that came before its end was acknowledged: that end is an
+    // attempt already, and the job is queued again or runs again.
+    if (j && !j->spec.run_by_client() && c.uid == uid_ && a.run != j->attempts().size()) {
+        log(format("job %d: a runner of its run %u is back, but that run ended (run %zu is the job's now): "
+                   "told to stop", a.id, unsigned(a.run) + 1, j->attempts().size() + 1));
+        reply(c, encode_empty(MsgType::Bye));
+        return;
+    }
     // A runner of ours whose job the journal shows as still queued (the
     // record of its start was lost with a damaged record): it runs, so it is
     // running, rather than started a second time.
@@ -704,6 +713,8 @@ void Server::on_finished(Conn& c, const Frame& f) {
     if (!r.note.empty()) log_other(c.uid, format("job %d: %s", id, printable(r.note).c_str()));
     end_job(id, r, us_to_s(b.end_us));
     schedule();   // the freed slot's next job first: this runner only has to exit
+    if (!cfg_.crash_after_end.empty() && unlink(cfg_.crash_after_end.c_str()) == 0)
+        _exit(9);   // a test's fault: the end journaled (and the next run started), its runner not answered
     // Acknowledged once journaled: the runner exits only now, so a result is never lost.
     // (A journal that cannot be written holds it back until it can.)
     if (journal_->pending()) {

@@ -230,7 +230,9 @@ struct AttachBody {
     int32_t id;
     int32_t runner_pid;
     uint8_t started;        // 1: the job runs (Started follows); 0: still waiting for Run
-    uint8_t pad[7];
+    uint8_t pad0;
+    uint16_t run;           // which run of the job (0: its first; --retry: 1, 2, ...), as Assign said; was padding
+    uint32_t pad1;
 };
 static_assert(sizeof(AttachBody) == 16);
 

@@ -302,6 +302,7 @@ bool ServerLink::try_reattach() {
     a.id = id_;
     a.runner_pid = getpid();
     a.started = started_.empty() ? 0 : 1;
+    a.run = run_;
     if (send_frame(fd_.get(), encode(proto::MsgType::Attach, a)) &&
         (started_.empty() || send_frame(fd_.get(), started_)))
         return true;
@@ -739,6 +740,7 @@ RunnerEnd run_runner(RunnerStart s) {
     link.set_log(s.log);
     if (s.patience_ms > 0) link.set_patience(s.patience_ms);
     if (s.server_runner) link.set_may_unstart();
+    link.set_run(s.run);
     std::vector<std::string> vars;
     if (s.wait_for_run && !wait_for_run(link, s.socket, &vars, &s.spec.settings)) return end;
     set_environment(&s.spec.env, vars);

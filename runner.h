@@ -53,6 +53,7 @@ public:
     void set_patience(int ms) { patience_ms_ = ms; }
     bool gone() const { return gone_; }
     void set_started(const std::string& started_frame) { started_ = started_frame; }
+    void set_run(uint16_t run) { run_ = run; }   // which run of the job it carries (--retry)
     /* The server's own runner: a job it cannot fork for lack of processes
      * goes back to the queue (Unstarted) rather than waiting here. */
     void set_may_unstart() { may_unstart_ = true; }
@@ -65,6 +66,7 @@ private:
     Fd fd_;
     Connect connect_;
     JobId id_;
+    uint16_t run_ = 0;
     std::string started_;   // our Started frame, sent again after re-attaching
     bool gone_ = false;
     int patience_ms_ = 24 * 3600 * 1000;
@@ -104,6 +106,7 @@ std::string output_dir(const char* tmpdir);
  * and the ts of another user, which runs its own job in a shared queue. */
 struct RunnerStart {
     JobId id = 0;
+    uint16_t run = 0;                 // which run of the job (RunnerOrder::run)
     JobSpec spec;                     // with its environment
     Fd fd;                            // the connection to the server
     ServerLink::Connect reconnect;    // how to reach it again after a restart

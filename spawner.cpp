@@ -22,9 +22,11 @@
 namespace {
 
 /* The server's own runner of job id, on fd. */
-RunnerStart server_runner(JobId id, JobSpec spec, Fd fd, const std::string& path, OutputFile* ready) {
+RunnerStart server_runner(const RunnerOrder& order, JobSpec spec, Fd fd, const std::string& path,
+                          OutputFile* ready) {
     RunnerStart s;
-    s.id = id;
+    s.id = order.id;
+    s.run = order.run;
     s.spec = std::move(spec);
     s.fd = std::move(fd);
     s.reconnect = [path](std::string* why) { return connect_or_start(path, true, getuid(), why); };
@@ -51,9 +53,9 @@ RunnerStart server_runner(JobId id, JobSpec spec, Fd fd, const std::string& path
     RunnerOrder order;
     uid_t owner = 0;
     if (!recv_frame(fd.get(), &f) || f.type != proto::MsgType::Assign ||
-        !decode_assign(f, &order.id, &order.spec, &owner) || owner != getuid())
+        !decode_assign(f, &order.id, &order.spec, &owner, &order.run) || owner != getuid())
         _exit(0);   // a runner runs only jobs of its own uid
-    (void)run_runner(server_runner(order.id, std::move(order.spec), std::move(fd), path, &ready));
+    (void)run_runner(server_runner(order, std::move(order.spec), std::move(fd), path, &ready));
     _exit(0);
 }
 
@@ -143,7 +145,7 @@ public:
             for (int s : {SIGCHLD, SIGTERM, SIGINT, SIGHUP}) signal(s, SIG_DFL);
             set_process_name("ts-runner");
             close_other_fds({theirs.get()});
-            (void)run_runner(server_runner(order.id, order.spec, std::move(theirs), path_, nullptr));
+            (void)run_runner(server_runner(order, order.spec, std::move(theirs), path_, nullptr));
             _exit(0);
         }
         out->conn = std::move(mine);
@@ -198,12 +200,13 @@ RunnerOrder runner_order(const Job& j) {
     RunnerOrder o;
     o.id = j.id;
     o.spec = j.spec;
+    o.run = static_cast<uint16_t>(j.attempts().size());
     if (j.env) o.spec.env = *j.env;
     set_environment(&o.spec.env, j.start_env());   // its GPUs
     return o;
 }
 
-std::string encode_order(const RunnerOrder& o) { return encode_assign(o.id, o.spec); }
+std::string encode_order(const RunnerOrder& o) { return encode_assign(o.id, o.spec, o.run); }
 
 std::unique_ptr<Launcher> process_launcher(const std::string& socket_path, std::string* why) {
     auto l = std::make_unique<ProcessLauncher>(socket_path);

@@ -34,7 +34,8 @@
  * the owner in the body: a runner refuses an order of another uid. */
 struct RunnerOrder {
     JobId id = 0;
-    JobSpec spec;   // spec.uid is the owner
+    JobSpec spec;       // spec.uid is the owner
+    uint16_t run = 0;   // which run of the job (--retry): a runner of an earlier one that comes back is sent away
 };
 RunnerOrder runner_order(const Job& j);
 std::string encode_order(const RunnerOrder& o);

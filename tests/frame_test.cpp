@@ -951,3 +951,27 @@ TEST(Assign, CarriesTheSettings) {
     EXPECT_EQ(out.settings, in.settings);
     EXPECT_EQ(out.argv, in.argv);
 }
+
+/* --retry: an Assign says which run of the job it is, so that a runner of an
+ * earlier run that comes back after a restart is told apart; the first run's
+ * Assign is the frame it always was. */
+TEST(Assign, CarriesWhichRunOfTheJob) {
+    JobSpec in = full_spec();
+    JobId id = -1;
+    JobSpec out;
+    uid_t owner = 0;
+    uint16_t run = 99;
+    ASSERT_TRUE(decode_assign(parse_whole(encode_assign(7, in, 3)), &id, &out, &owner, &run));
+    EXPECT_EQ(run, 3);
+    EXPECT_EQ(out.argv, in.argv);
+    EXPECT_EQ(encode_assign(7, in, 0), encode_assign(7, in)) << "the first run: no more bytes than before";
+    ASSERT_TRUE(decode_assign(parse_whole(encode_assign(7, in)), &id, &out, &owner, &run));
+    EXPECT_EQ(run, 0);
+    // A run that is not two bytes, or something more after it: not an Assign.
+    TailWriter t;
+    t.add(encode_submit(in));
+    t.add("abc");
+    proto::AssignBody b{};
+    b.id = 7;
+    EXPECT_FALSE(decode_assign(parse_whole(encode(proto::MsgType::Assign, b, t.str())), &id, &out, &owner, &run));
+}

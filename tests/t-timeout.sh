@@ -155,6 +155,26 @@ is "$RC/$OUT" $'0/2\n' "a job queued after the restart, from an environment with
 [[ $ERR == *"TS_TIMEOUT=1"* ]] && pass "the client is told the queue keeps TS_TIMEOUT" || fail "the client is told the queue keeps TS_TIMEOUT" "$ERR"
 check "it times out by the journaled default" 124 '' '' -- env TS_SOCKET="$Q2" "$TS" -w 2
 
+# The server dies after a failed run is journaled as an attempt and the next run started, before the
+# first run's runner is answered: that runner comes back to the next server with a run that is over, and
+# is sent away; the job runs three times in all, each run its own attempt.
+Q3="$T/q3"
+extra_cleanup() { TS_SOCKET="$Q2" "$TS" -K; TS_SOCKET="$Q3" "$TS" -K; }
+check "a server with the test fault" 0 "$(HDR 0 1)"$'\n' '' -- env TS_SOCKET="$Q3" TS_TEST_CRASH_AFTER_END="$T/crash3" "$TS" -l
+p=$(TS_SOCKET="$Q3" server_pids | head -n 1)
+: >"$T/crash3"
+check "--retry=2 on a job that always fails: 0" 0 $'0\n' '' -- env TS_SOCKET="$Q3" "$TS" --retry=2 \
+    sh -c 'echo "run $$" >>"$TMPDIR/runs3"; exit 3'
+eventually "the fault happened (its file is gone)" -- test ! -e "$T/crash3"
+eventually "the first server is gone" -- pid_gone "${p:-0}"
+check "-w 0: the last run's status, 3" 3 '' '' -- env TS_SOCKET="$Q3" "$TS" -w 0
+is "$(wc -l <"$TMPDIR/runs3" | tr -d ' ')" 3 "three runs, no more, no fewer"
+run_cmd env TS_SOCKET="$Q3" "$TS" -i 0
+outs=$(printf '%s' "$OUT" | sed -n 's/^Attempt [12] of 3: .*, output \(.*\)$/\1/p' | sort -u | wc -l)
+is "$outs" 2 "the two runs before the last are two attempts, each with its own output file"
+[[ $OUT == *$'Attempt 3 of 3: died with exit code 3, the last\n'* ]] && pass "-i: the third run was the last" \
+    || fail "-i: the third run was the last" "$OUT"
+
 # Another user's job in a shared queue: its own ts runs it, and enforces the queue's default timeout too.
 if [ "$(id -u)" != 0 ] || ! command -v setpriv >/dev/null; then
     skip "another user's runner enforces the timeout" "needs root and setpriv to act as two users"
