@@ -142,6 +142,7 @@ void Server::on_submit(Conn& c, const Frame& f) {
     // its environment, which it never needs here, is not kept.
     spec.uid = c.uid;
     spec.flags &= ~proto::kRunByClient;
+    spec.settings.erase(kSettingRequeueOf);   // ours to set (--requeue), never a client's to claim
     if (c.uid != uid_) {
         spec.flags |= proto::kRunByClient;
         spec.env.clear();
@@ -330,9 +331,22 @@ void Server::on_kill(Conn& c, const Frame& f) {
         }
         proto::Slots sig{};
         sig.n = signal;
-        reply(*r, encode(MsgType::Signal, sig), false);
+        if (!tell_runner(c, *r, j->id, encode(MsgType::Signal, sig))) return;
     }
     reply(c, encode_empty(MsgType::Done));
+}
+
+/* A message for a job's runner (a signal, a cancel), unless that runner has
+ * not read the last ones: what it does not read is never piled up in the
+ * server's memory (another user's runner may never read); c is told why. */
+bool Server::tell_runner(Conn& c, Conn& runner, JobId id, const std::string& frame) {
+    if (runner.out.size() > kRunnerBacklog) {
+        error(c, format("The runner of job %i does not read what the server sends it: nothing was sent; try "
+                        "again later.\n", id));
+        return false;
+    }
+    reply(runner, frame, false);
+    return true;
 }
 
 /* --cancel: a queued job is removed (the head too: it has not started); a
@@ -366,7 +380,7 @@ void Server::on_cancel(Conn& c, const Frame& f) {
         error(c, format("The runner of job %i is not connected (the server restarted): try again in a moment.\n", id));
         return;
     }
-    reply(*rc, encode_empty(MsgType::CancelJob), false);
+    if (!tell_runner(c, *rc, id, encode_empty(MsgType::CancelJob))) return;
     reply_text(c, format("Job %i is running: it gets SIGTERM now, and SIGKILL in %s if it still runs.\n", id,
                          format_duration(j->spec.settings.kill_after()).c_str()));
 }

@@ -200,11 +200,14 @@ bool Server::requeueable(Conn& c, const Job& j) {
  * can run again and that no job runs again already (requeued before). */
 std::vector<JobId> Server::failed_of(const Conn& c) {
     std::set<JobId> again;
+    auto note = [&](JobId id) {   // a job of the caller's that runs one again (the server set it: --requeue)
+        const Job& j = *queue_.find(id);
+        if (j.spec.uid != c.uid) return;
+        if (auto of = j.spec.settings.requeue_of()) again.insert(*of);
+    };
     for (const std::list<JobId>* l : {&queue_.active(), &queue_.finished_list()})
-        for (JobId id : *l)
-            if (auto of = queue_.find(id)->spec.settings.requeue_of()) again.insert(*of);
-    for (JobId id : queue_.overflow())
-        if (auto of = queue_.find(id)->spec.settings.requeue_of()) again.insert(*of);
+        for (JobId id : *l) note(id);
+    for (JobId id : queue_.overflow()) note(id);
     std::vector<JobId> ids;
     for (JobId id : queue_.finished_list()) {
         const Job& j = *queue_.find(id);

@@ -452,7 +452,13 @@ std::vector<JobId> Queue::waiting_for(const Job& j) const {
 Decisions Queue::schedule(GpuPlan* gpus, double now) {
     if (!relinked_) relink_dependencies();
     if (now == 0) now = wall_now();
+    note_time(now);
     Decisions d;
+    // The last pass (without GPUs to place) decided nothing, and nothing it
+    // decides by changed since (a move, the slots, a release, a start time
+    // that came: changes()): this one would decide nothing either. So a
+    // queue of jobs waiting on long dependency lists costs nothing per request.
+    if (!gpus && idle_at_ == changes_) return d;
     next_due_ = 0;
     bool again = !drained_;   // drained: no start, no skip, no wish for a GPU probe
     while (again) {   // a skip may unblock (and skip) dependents earlier in the list
@@ -469,6 +475,7 @@ Decisions Queue::schedule(GpuPlan* gpus, double now) {
             if (schedule_one(e, gpus, &d)) again = true;
         }
     }
+    idle_at_ = !gpus && d.start.empty() && d.skipped.empty() && !d.gpu_waiting ? changes_ : ~uint64_t(0);
     return d;
 }
 

@@ -445,6 +445,7 @@ private:
     bool drained_ = false;
     double next_due_ = 0;           // schedule(): the next start time it passed over
     uint64_t changes_ = 0;
+    uint64_t idle_at_ = ~uint64_t(0);   // schedule(): changes() after a pass that decided nothing
     size_t max_finished_ = 1000;
     int last_errorlevel_ = 0;        // of the job that ended last (for -d)
     JobId last_finished_id_ = -1;

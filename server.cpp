@@ -255,7 +255,8 @@ void Server::run() {
         double now = mono_now();
         double wake = next_wakeup(now);
         // (never a wait of 0 for a time already past: this round sees to it)
-        round(wake == 0 ? -1 : std::max(1, static_cast<int>((wake - now) * 1000) + 1));
+        // (at most a day: a start time years away must not overflow poll's int)
+        round(wake == 0 ? -1 : std::max(1, static_cast<int>(std::min(wake - now, 86400.0) * 1000) + 1));
     }
 }
 

@@ -170,6 +170,7 @@ private:
     void on_hold(Conn& c, const Frame& f);
     void release_all(Conn& c);
     void on_cancel(Conn& c, const Frame& f);
+    bool tell_runner(Conn& c, Conn& runner, JobId id, const std::string& frame);
     // Waiting on many, and running jobs again (handlers_waits.cpp).
     void on_wait_list(Conn& c, const Frame& f);
     void on_wait_all(Conn& c, const Frame& f);
@@ -291,4 +292,6 @@ inline double us_to_s(int64_t us) { return double(us) / 1e6; }
 constexpr double kReattachGrace = 5.0;
 // How long --gpu-list waits for a probe before it answers with the last one.
 constexpr double kGpuListWait = 2.0;
+/* The bytes a runner may leave unread (signals, cancels) before more for it are refused. */
+constexpr size_t kRunnerBacklog = 4096;
 

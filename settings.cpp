@@ -24,13 +24,17 @@ bool valid_ids(std::string_view v, std::string* why) {
         *why = format("%zu bytes, not a list of 1 to %zu job ids", v.size(), kMaxJobDeps);
         return false;
     }
-    for (size_t i = 0; i < v.size(); i += sizeof(int32_t)) {
-        int32_t id;
-        std::memcpy(&id, v.data() + i, sizeof id);
+    std::vector<int32_t> ids(v.size() / sizeof(int32_t));
+    std::memcpy(ids.data(), v.data(), v.size());
+    for (int32_t id : ids)
         if (id < 0) {
             *why = format("%d is not a job id", int(id));
             return false;
         }
+    std::sort(ids.begin(), ids.end());
+    if (std::adjacent_find(ids.begin(), ids.end()) != ids.end()) {
+        *why = format("job %d is in the list twice", int(*std::adjacent_find(ids.begin(), ids.end())));
+        return false;
     }
     return true;
 }

@@ -5,7 +5,8 @@
  * the real ts never would. Compiled by the test at run time.
  *
  *   forge SOCK submit CMD...          Submit (of $FORGE_SLOTS slots, default 1) without the
- *                                     client-held flag, with our environment; print the
+ *                                     client-held flag, with our environment (and the job
+ *                                     setting $FORGE_SETTING=TAG:INT32, if set); print the
  *                                     answers ("ok ID", "run", "error: TEXT", "eof");
  *                                     an argument @FILE is the content of FILE
  *   forge SOCK runner PID PATH NOTE CMD...
@@ -21,6 +22,10 @@
  *                                     and hold them until stdin closes
  *   forge SOCK unread N               N list requests whose answers are never read;
  *                                     hold them until stdin closes
+ *                                     ($FORGE_DEAF set: after Started, read nothing more
+ *                                     until stdin closes)
+ *   forge SOCK kills ID N             N connections, each asking for SIGUSR1 to job ID
+ *                                     (-k ID --signal=USR1); print "done K" and the first error
  *   forge SOCK attach ID              Attach to job ID as its runner; print the answer
  *   forge SOCK listen FILE            bind SOCK (an impostor server), accept, and keep
  *                                     "CONNS BYTES" up to date in FILE until SIGTERM
@@ -46,7 +51,7 @@
 #include <unistd.h>
 
 enum {
-    V = 2, LIST = 101, SUBMIT = 102, ATTACH = 114, R_ERROR = 201, R_SUBMITOK = 203, R_DONE = 209,
+    V = 2, LIST = 101, SUBMIT = 102, KILL = 113, ATTACH = 114, R_ERROR = 201, R_SUBMITOK = 203, R_DONE = 209,
     R_RUN = 210, R_BYE = 212, R_SIGNAL = 213, STARTED = 300, FINISHED = 301, SUBMIT_BODY = 288
 };
 extern char **environ;
@@ -138,6 +143,17 @@ static void submit(int fd, char **argv, int argc) {
     for (int i = 0; i < argc; ++i) put_str(&p, argv[i]);
     for (char **e = environ; *e; ++e) put_str(&p, *e);
     put_str(&p, "/");
+    const char *setting = getenv("FORGE_SETTING");   /* TAG:VALUE, one job setting of an int32 */
+    if (setting && strchr(setting, ':')) {
+        uint16_t tag = (uint16_t)atoi(setting);
+        int32_t value = atoi(strchr(setting, ':') + 1);
+        uint32_t four = 4, all = 2 + 4 + 4;
+        put(&p, &all, 4);
+        put(&p, &tag, 2);
+        put(&p, &four, 4);
+        put(&p, &value, 4);
+        ((uint32_t *)buf)[0] |= 1u << 12;   /* kHasSettings: the tail ends with them */
+    }
     send_frame(fd, SUBMIT, buf, (uint32_t)(p - buf));
     free(buf);
 }
@@ -165,6 +181,25 @@ static void hold_until_stdin_closes(void) {
     }
 }
 
+/* N requests, one connection each, to send job ID's runner SIGUSR1 (-k ID --signal=USR1); print
+ * "done K" (how many were carried out), and the first error's text if any. */
+static int kills(int id, int n) {
+    int done = 0;
+    char first[512] = "";
+    for (int i = 0; i < n; ++i) {
+        int fd = conn();
+        int32_t body[2] = {id, 10};
+        send_frame(fd, KILL, body, 8);
+        uint32_t len;
+        int t = recv_frame(fd, frame, sizeof frame, &len);
+        if (t == R_DONE) ++done;
+        else if (t == R_ERROR && !first[0]) snprintf(first, sizeof first, "%.500s", frame + 4);
+        close(fd);
+    }
+    printf("done %d\n%s", done, first);
+    return 0;
+}
+
 static int runner(int argc, char **argv) {
     int fd = conn();
     submit(fd, argv + 3, argc - 3);
@@ -180,6 +215,10 @@ static int runner(int argc, char **argv) {
     send_frame(fd, STARTED, body, (uint32_t)(16 + plen));
     printf("started\n");
     fflush(stdout);
+    if (getenv("FORGE_DEAF")) {   /* a runner that never reads what the server sends it */
+        hold_until_stdin_closes();
+        return 0;
+    }
     struct pollfd p[2] = {{0, POLLIN, 0}, {fd, POLLIN, 0}};
     for (;;) {
         if (poll(p, 2, -1) < 0) continue;
@@ -396,6 +435,7 @@ int main(int argc, char **argv) {
         answer(fd);
         return 0;
     }
+    if (!strcmp(mode, "kills") && argc == 5) return kills(atoi(argv[3]), atoi(argv[4]));
     if (!strcmp(mode, "listen") && argc == 4) return listen_as(argv[3]);
     if (!strcmp(mode, "squat") && argc == 4) return squat(argv[3]);
     fprintf(stderr, "forge: bad usage\n");

@@ -1428,3 +1428,44 @@ TEST(Queue, SameCommandFindsAQueuedOrRunningJobOfTheSameUserOnly) {
     q.end(running, exit_with(0), 5);   // finished: no longer the same command "queued or running"
     EXPECT_EQ(q.same_command(1000, {"make", "all"}), nullptr);
 }
+
+/* A pass that decided nothing is not done again until something it decides
+ * by changes: the same decisions, at no cost per request. */
+TEST(QueueSchedule, APassThatDecidedNothingIsNotRepeatedUntilAChange) {
+    Queue q;
+    q.add(held(), 0);
+    q.add(dep_on(0), 0);
+    q.add(not_before(200, {"late"}), 0);
+    EXPECT_TRUE(q.schedule(nullptr, 100).start.empty());
+    EXPECT_TRUE(q.schedule(nullptr, 150).start.empty()) << "nothing changed, nothing due";
+    EXPECT_EQ(q.schedule(nullptr, 200).start, V{2}) << "a start time that came is a change";
+    q.end(2, exit_with(0), 201);
+    EXPECT_TRUE(q.schedule(nullptr, 202).start.empty());
+    ASSERT_TRUE(q.hold(0, false));
+    EXPECT_EQ(q.schedule(nullptr, 203).start, V{0}) << "a release is a change";
+    q.end(0, exit_with(0), 204);
+    EXPECT_EQ(q.schedule(nullptr, 205).start, V{1}) << "a dependency's end is a change";
+    q.set_max_slots(1);
+    q.add(cmd({"x"}), 0);
+    q.add(cmd({"y"}), 0);
+    EXPECT_TRUE(q.schedule(nullptr, 206).start.empty()) << "no slot free";
+    q.set_max_slots(3);
+    EXPECT_EQ(q.schedule(nullptr, 207).start, (V{3, 4})) << "more slots: a change";
+}
+
+/* A list of job ids (-D's further ones, --after's) names each job once: a
+ * list that repeats one is refused, as are negative ids. */
+TEST(DependencySettings, EachIdOnce) {
+    JobSettings s;
+    std::string why;
+    s.set_ids(kSettingAfter, {3, 4, 5});
+    EXPECT_TRUE(check_settings(s, &why)) << why;
+    s.set_ids(kSettingAfter, {3, 4, 3});
+    EXPECT_FALSE(check_settings(s, &why));
+    EXPECT_NE(why.find("job 3 is in the list twice"), std::string::npos) << why;
+    s.set_ids(kSettingAfter, {3});
+    s.set_ids(kSettingDepends, {7, 7});
+    EXPECT_FALSE(check_settings(s, &why));
+    s.set_ids(kSettingDepends, {7, -1});
+    EXPECT_FALSE(check_settings(s, &why));
+}

@@ -383,6 +383,28 @@ qstate 1 finished
 kill "$forger" "$self" 2>/dev/null
 stop_queues
 
+# ---- 12c. a runner that never reads: signals and cancels for it are refused, not piled up in the server ----
+new_queue q12c
+check "A starts q12c" 0 '' '' -- as $A "$TS" -S 3
+mkfifo "$T/in12c"; chmod 666 "$T/in12c"
+(bg_as $B env FORGE_DEAF=1 forge "$Q" runner self "" "" true <"$T/in12c" >"$T/out12c") &
+deaf=$!
+exec 7>"$T/in12c"
+eventually "B's runner that reads nothing has started" -- grep -q started "$T/out12c"
+srv=$(TS_SOCKET="$Q" server_pids | head -n 1)
+rss0=$(awk '/^VmRSS/ {print $2}' "/proc/$srv/status")
+run_cmd as $B forge "$Q" kills 0 5000
+n=$(printf '%s' "$OUT" | sed -n 's/^done //p')
+ok "$([ -n "$n" ] && [ "$n" -lt 5000 ]; echo $?)" "B's 5,000 signals for its deaf runner: not all carried out (${n:-?})"
+[[ $OUT == *"The runner of job 0 does not read what the server sends it: nothing was sent; try again later."* ]] \
+    && pass "the rest are refused, saying why" || fail "the rest are refused, saying why" "$OUT"
+rss1=$(awk '/^VmRSS/ {print $2}' "/proc/$srv/status")
+ok "$([ $((rss1 - rss0)) -lt 4096 ]; echo $?)" "the server's memory did not grow with them (${rss0} KB -> ${rss1} KB)"
+check "A's queue still answers" 0 $'running\n' '' -- qts -s 0
+exec 7>&-
+kill "$deaf" 2>/dev/null
+stop_queues
+
 # ---- 13. terminal controls beyond C0 in another user's text ----------------------------------------------
 # C1 controls (U+009B CSI and U+009D OSC in UTF-8, a raw 0x9b byte) and bidi overrides (U+202E) in B's label,
 # command and reported output path: escaped in A's -l, -i and -o, byte by byte.

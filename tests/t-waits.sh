@@ -222,4 +222,13 @@ check "b's --unique again: b's job 3" 3 $'3\n' \
     -- as $B "$T/tb" "$TS" --unique waitfor z
 release z
 check "b's --wait-all: b's job only" 0 '' '' -- as $B "$T/tb" "$TS" --wait-all
+
+# b claims, in a forged Submit, that a job of b's runs a's failed job 2 again (the setting only
+# --requeue sets): the server drops the claim, and a's --requeue=failed still requeues job 2.
+mkdir -m 755 "$T/fbin"
+cc -O1 -o "$T/fbin/forge" "$_lib_dir/forge.c" || fail "forge.c builds"
+check "b's forged job 5, claiming to run job 2 again" 0 $'ok 5\nrun\n' '' -- \
+    as $B "$T/tb" env FORGE_SETTING=25:2 "$T/fbin/forge" "$Q" submit true
+check "a's --requeue=failed: job 2 (job 0 is run again by job 2)" 0 $'6\n' '' \
+    -- as $A "$T/ta" "$TS" --requeue=failed
 done_testing
