@@ -118,6 +118,23 @@ check "--release=9 after the restart" 0 $'Job 9 is released: it starts when its 
 check "job 9 ends" 0 '' '' -- "$TS" -w 9
 kill_server
 check "the release survives a SIGKILL: job 9 stays finished" 0 $'finished\n' '' -- "$TS" -s 9
+
+# --- the "last job" rules with a held job at the head of the queue
+check "job 12 held, at the head" 0 $'12\n' '' -- "$TS" --hold echo twelve
+check "job 13 runs behind it" 0 $'13\n' '' -- "$TS" waitfor b
+wait_running 13
+run_cmd "$TS" -p 13
+pid13=$OUT
+check "-p without id: the running job's pid, not the held head's" 0 "$pid13" '' -- "$TS" -p
+run_cmd "$TS" -o 13
+check "-o without id: the running job's output" 0 "$OUT" '' -- "$TS" -o
+release b
+check "job 13 ends" 0 '' '' -- "$TS" -w 13
+check "job 14 exits 3" 0 $'14\n' '' -- "$TS" sh -c 'exit 3'
+check "-w without id: job 14 (added after the held job), at once" 3 '' '' -- timeout 20 "$TS" -w
+check "-s without id: job 14's state" 0 $'finished\n' '' -- "$TS" -s
+check "-r of the held head removes it" 0 '' '' -- "$TS" -r 12
+check "job 12 is gone" 255 '' $'Error in the request: The job 12 cannot be stated.\n' -- "$TS" -s 12
 check "-K" 0 '' '' -- "$TS" -K
 
 # --- another user: refused, and nothing changes; the job's owner and root may
