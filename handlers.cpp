@@ -159,6 +159,7 @@ void Server::on_submit(Conn& c, const Frame& f) {
         error(c, why + "; the job was not queued.\n");
         return;
     }
+    timeout_note(c, &spec);
     // TS_TIMEOUT: the queue's default, kept with the job (its runner learns it from its order, or Run).
     if (cfg_.timeout > 0 && spec.settings.timeout() == 0) spec.settings.set_timeout(cfg_.timeout);
     if (!gpu_check_submit(c, f, spec)) return;   // GPUs it could never get: refused (or asked later)
@@ -242,6 +243,22 @@ void Server::submitted(Conn& c, JobId id) {
     } else {
         reply(c, encode(MsgType::SubmitOk, r));
     }
+}
+
+/* The client's TS_TIMEOUT, when it sets one: a warning where the queue's
+ * differs (the queue keeps its settings, as a server that starts says), never kept. */
+void Server::timeout_note(Conn& c, JobSpec* spec) {
+    std::optional<uint64_t> mine = spec->settings.u64(kSettingClientTimeout);
+    spec->settings.erase(kSettingClientTimeout);
+    if (!mine || *mine == uint64_t(cfg_.timeout * 1000 + 0.5)) return;
+    std::string queue = cfg_.timeout > 0 ? "TS_TIMEOUT=" + format_duration(cfg_.timeout) : "TS_TIMEOUT unset";
+    TailWriter t;
+    t.add(format("the queue keeps its settings: %s (this environment has %s), and this job has %s. To change "
+                 "them, run ts --reconfigure as the queue's owner with the new values in its environment (it "
+                 "restarts the server, keeping the jobs); --timeout sets one job's",
+                 queue.c_str(), format_duration(double(*mine) / 1000).c_str(),
+                 cfg_.timeout > 0 ? ("a timeout of " + format_duration(cfg_.timeout)).c_str() : "no timeout"));
+    c.out += encode_empty(MsgType::Warning, t.str());
 }
 
 /* task-spooler's refusal of an id action: "The last job cannot be VERB." or

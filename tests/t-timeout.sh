@@ -154,6 +154,13 @@ run_cmd env TS_SOCKET="$Q2" "$TS" waitfor never
 is "$RC/$OUT" $'0/2\n' "a job queued after the restart, from an environment without TS_TIMEOUT: 2"
 [[ $ERR == *"TS_TIMEOUT=1"* ]] && pass "the client is told the queue keeps TS_TIMEOUT" || fail "the client is told the queue keeps TS_TIMEOUT" "$ERR"
 check "it times out by the journaled default" 124 '' '' -- env TS_SOCKET="$Q2" "$TS" -w 2
+check "with the server running, TS_TIMEOUT=5 in the environment is said to be the queue's, not the job's" 0 $'3\n' \
+    "ts: warning: the queue keeps its settings: TS_TIMEOUT=1s (this environment has 5s), and this job has a timeout of 1s. To change them, run ts --reconfigure as the queue's owner with the new values in its environment (it restarts the server, keeping the jobs); --timeout sets one job's
+" -- env TS_SOCKET="$Q2" TS_TIMEOUT=5 "$TS" true
+check "the same TS_TIMEOUT as the queue's: no warning" 0 $'4\n' '' -- env TS_SOCKET="$Q2" TS_TIMEOUT=1s "$TS" true
+check "--timeout given: no warning" 0 $'5\n' '' -- env TS_SOCKET="$Q2" TS_TIMEOUT=5 "$TS" --timeout=2 true
+run_cmd env TS_SOCKET="$Q2" "$TS" -i 3
+[[ $OUT == *$'Timeout: 1s, then SIGTERM'* ]] && pass "-i 3: the queue's timeout" || fail "-i 3: the queue's timeout" "$OUT"
 
 # Another user's job in a shared queue: its own ts runs it, and enforces the queue's default timeout too.
 if [ "$(id -u)" != 0 ] || ! command -v setpriv >/dev/null; then
