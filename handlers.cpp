@@ -359,8 +359,13 @@ void Server::on_cancel(Conn& c, const Frame& f) {
     proto::JobRef r;
     (void)decode_body(f, &r);
     Job* j = queue_.find(r.id);
-    if (!j || (j->state != JobState::Queued && j->state != JobState::Running)) {
-        error(c, format("The job %i is not queued or running: there is nothing to cancel.\n", r.id));
+    if (!j) {   // the one "no such job" message of ts's own requests (--hold, --release, --requeue)
+        error(c, format("There is no job %i.\n", r.id));
+        return;
+    }
+    if (j->state != JobState::Queued && j->state != JobState::Running) {
+        error(c, format("The job %i is %s: there is nothing to cancel.\n", r.id,
+                        state_name(wire_state(*j, wall_now()))));
         return;
     }
     if (!may_manage(c, *j)) return;
@@ -635,6 +640,9 @@ void Server::on_hold(Conn& c, const Frame& f) {
     if (!writable(c)) return;
     (void)ledger_->hold(id, b.hold == 1);
     if (b.hold) reply_text(c, format("Job %i is held: it does not start until ts --release=%i.\n", id, id));
+    else if (queue_.doomed(id))
+        reply_text(c, format("Job %i is released%s, but a job it depends on did not end well or was removed: "
+                             "it is skipped, not run.\n", id, delayed ? " (its start time is dropped)" : ""));
     else reply_text(c, format("Job %i is released%s: it starts when its turn comes.\n", id,
                               delayed ? " (its start time is dropped)" : ""));
 }

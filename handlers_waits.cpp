@@ -144,7 +144,7 @@ void Server::on_requeue(Conn& c, const Frame& f) {
     } else {
         Job* j = p.b == 0 ? queue_.find(p.a) : nullptr;
         if (!j) {
-            error(c, format("The job %i is not in the queue: it cannot be requeued.\n", p.a));
+            error(c, format("There is no job %i.\n", p.a));
             return;
         }
         if (!may_manage(c, *j)) return;

@@ -543,6 +543,11 @@ Queue::DependencySays Queue::dependency_says(const Job& j, bool gpu) const {
     return DependencySays::Skip;
 }
 
+bool Queue::doomed(JobId id) const {
+    const Job* j = find(id);
+    return j && j->state == JobState::Queued && dependency_says(*j, true) == DependencySays::Skip;
+}
+
 /* Start or skip one queued job if it can be now; true when it was skipped
  * (its dependents earlier in the list may be skipped too: another pass). */
 bool Queue::schedule_one(Entry& e, GpuPlan* gpus, Decisions* d) {

@@ -299,6 +299,9 @@ public:
      * released and a delayed one forgets its start time. False (nothing
      * changed) for a job that is not queued, or one already so. */
     [[nodiscard]] bool hold(JobId id, bool on);
+    /* A queued job that a dependency (-d, -D) which ended badly or was
+     * removed dooms: it is skipped, never run, once it may be decided. */
+    bool doomed(JobId id) const;
     /* GPU jobs queued, and the running ones. */
     size_t gpu_jobs_queued() const { return gpu_queued_; }
     size_t gpu_jobs_running() const { return gpu_running_.size(); }

@@ -1468,3 +1468,19 @@ TEST(Queue, SameCommandFindsAQueuedOrRunningJobOfTheSameUserOnly) {
     q.end(running, exit_with(0), 5);   // finished: no longer the same command "queued or running"
     EXPECT_EQ(q.same_command(1000, {"make", "all"}), nullptr);
 }
+
+TEST(QueueHold, AHeldJobWhoseDependencyWasRemovedIsDoomed) {
+    Queue q;
+    q.add(cmd({"a"}), 0);   // 0, runs
+    q.add(cmd({"b"}), 0);   // 1
+    JobSpec s = held({"c"});
+    s.depends = true;
+    s.depend_on = 1;
+    q.add(s, 0);            // 2, held, -D 1
+    q.schedule();
+    EXPECT_FALSE(q.doomed(2)) << "its dependency has not ended";
+    ASSERT_TRUE(q.remove(1));
+    EXPECT_TRUE(q.doomed(2)) << "its dependency was removed: it will be skipped";
+    EXPECT_FALSE(q.doomed(0)) << "a running job";
+    EXPECT_FALSE(q.doomed(9)) << "no such job";
+}

@@ -133,8 +133,21 @@ check "job 13 ends" 0 '' '' -- "$TS" -w 13
 check "job 14 exits 3" 0 $'14\n' '' -- "$TS" sh -c 'exit 3'
 check "-w without id: job 14 (added after the held job), at once" 3 '' '' -- timeout 20 "$TS" -w
 check "-s without id: job 14's state" 0 $'finished\n' '' -- "$TS" -s
-check "-r of the held head removes it" 0 '' '' -- "$TS" -r 12
+check "job 10 (held, delayed by an hour) is the head" 0 $'held\n' '' -- "$TS" -s 10
+check "-r of the held head removes it" 0 '' '' -- "$TS" -r 10
+check "-r 12" 0 '' '' -- "$TS" -r 12
 check "job 12 is gone" 255 '' $'Error in the request: The job 12 cannot be stated.\n' -- "$TS" -s 12
+check "job 15 runs" 0 $'15\n' '' -- "$TS" waitfor c
+wait_running 15
+check "job 16 queued" 0 $'16\n' '' -- "$TS" true
+check "job 17 held, depends on 16" 0 $'17\n' '' -- "$TS" --hold -D 16 true
+check "-r 16" 0 '' '' -- "$TS" -r 16
+check "--release of a job whose dependency was removed says it is skipped" 0 \
+    $'Job 17 is released, but a job it depends on did not end well or was removed: it is skipped, not run.\n' '' \
+    -- "$TS" --release=17
+release c
+check "job 15 ends" 0 '' '' -- "$TS" -w 15
+wait_state 17 skipped
 check "-K" 0 '' '' -- "$TS" -K
 
 # --- another user: refused, and nothing changes; the job's owner and root may

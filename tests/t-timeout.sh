@@ -106,7 +106,8 @@ has 10 $'Ended: cancelled (ts --cancel)\n' "-i says cancelled"
 run_cmd "$TS" -i 10
 [[ $OUT != *"Attempt 2"* ]] && pass "a cancelled job is not retried" || fail "a cancelled job is not retried" "$OUT"
 check "--cancel of a finished job: an error" 255 '' \
-    $'Error in the request: The job 10 is not queued or running: there is nothing to cancel.\n' -- "$TS" --cancel=10
+    $'Error in the request: The job 10 is finished: there is nothing to cancel.\n' -- "$TS" --cancel=10
+check "--cancel of no job: the message of --release" 255 '' $'Error in the request: There is no job 99.\n' -- "$TS" --cancel=99
 
 # -k --signal: the job's trap gets the signal; plain -k is still SIGTERM.
 check "a job that traps USR1: 12" 0 $'12\n' '' -- "$TS" sh -c 'trap "echo got USR1; exit 7" USR1; waitfor never & wait'
