@@ -236,7 +236,9 @@ JobSpec Server::requeue_spec(const Job& j, const std::map<JobId, JobId>& renamed
         for (int32_t& id : ids) id = name(id);
         s.settings.set_ids(tag, ids);
     }
-    s.settings.erase(kSettingUnique);
+    // Kept: --timeout, --kill-after, --retry (its attempts start again: they are the new job's).
+    // Dropped: --unique, and --hold, --delay, --at: it is queued to run now.
+    for (uint16_t tag : {kSettingUnique, kSettingHold, kSettingNotBefore}) s.settings.erase(tag);
     s.settings.set_ids(kSettingRequeueOf, {j.id});
     return s;
 }

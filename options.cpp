@@ -248,7 +248,7 @@ bool set_release(const OptionRow&, const char* arg, Options* o, std::string* err
 bool set_delay(const OptionRow&, const char* arg, Options* o, std::string* err) {
     double s = 0;
     if (!parse_duration(arg, &s) || s <= 0) {
-        *err = format("--delay needs a duration of more than 0 such as 90, 30s, 5m, 2h, 1d or 1h30m, not '%s'.\n",
+        *err = format("--delay needs a duration of more than 0 such as 90, 30s, 5m or 1h30m, not '%s'.\n",
                       printable(arg).c_str());
         return false;
     }
@@ -297,7 +297,7 @@ bool set_gpu_mem(const OptionRow&, const char* arg, Options* o, std::string* err
 bool set_duration(const OptionRow& row, const char* arg, Options* o, std::string* err) {
     double secs = 0;
     if (!parse_duration(arg, &secs) || secs < 0.001) {
-        *err = format("%s needs a duration of more than 0 such as 90, 90s, 30m, 2h or 1h30m, not '%s'.\n",
+        *err = format("%s needs a duration of more than 0 such as 90, 30s, 5m or 1h30m, not '%s'.\n",
                       flag_word(row).c_str(), printable(arg).c_str());
         return false;
     }
@@ -421,9 +421,10 @@ constexpr OptionRow kOptions[] = {
      kSetting, set_depends_on},
     {'\0', "after", kArg, "<ids>", kAdd, "run after these jobs (3,4) end, whatever their result.",
      kSetting, set_after},
-    {'\0', "timeout", kArg, "<time>", kAdd, "end the job after this long (90s, 30m, 1h30m).",
+    {'\0', "timeout", kArg, "<duration>", kAdd, "end the job after this long (90, 30s, 5m, 1h30m).",
      kSetting, set_duration},
-    {'\0', "kill-after", kArg, "<time>", kAdd, "SIGKILL this long after the timeout's SIGTERM (30s).",
+    {'\0', "kill-after", kArg, "<duration>", kAdd,
+     "SIGKILL this long after the SIGTERM of a timeout or --cancel (30s).",
      kSetting, set_duration},
     {'\0', "retry", kArg, "<num>", kAdd, "run a failed job again, up to num more times.", kSetting,
      set_retry},
@@ -441,7 +442,7 @@ constexpr OptionRow kOptions[] = {
      kSetting, set_gpu_mem},
     {'\0', "hold", kEq, "<id>", kAdd, "queue the job held, until --release; =ID holds a queued job.",
      kSetting, set_hold},
-    {'\0', "delay", kArg, "<duration>", kAdd, "start the job no sooner than after this long (90, 5m, 1h30m).",
+    {'\0', "delay", kArg, "<duration>", kAdd, "start the job no sooner than after this long (90, 30s, 5m, 1h30m).",
      kSetting, set_delay},
     {'\0', "at", kArg, "<time>", kAdd, "start the job no sooner than then (HH:MM[:SS], YYYY-MM-DD HH:MM).",
      kSetting, set_at},

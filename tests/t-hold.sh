@@ -83,9 +83,9 @@ check "job 6 ends" 0 '' '' -- "$TS" -w 6
 after=$(date +%s.%N)
 ok "$(awk -v a="$before" -v b="$after" 'BEGIN { exit !(b - a >= 1.9) }'; echo $?)" "job 6 did not start before its time (waited $(awk -v a="$before" -v b="$after" 'BEGIN { printf "%.2f", b - a }') s)"
 check "--delay=0 is refused" 255 '' \
-    $'--delay needs a duration of more than 0 such as 90, 30s, 5m, 2h, 1d or 1h30m, not \'0\'.\n' -- "$TS" --delay=0 true
+    $'--delay needs a duration of more than 0 such as 90, 30s, 5m or 1h30m, not \'0\'.\n' -- "$TS" --delay=0 true
 check "--delay=5x is refused" 255 '' \
-    $'--delay needs a duration of more than 0 such as 90, 30s, 5m, 2h, 1d or 1h30m, not \'5x\'.\n' -- "$TS" --delay=5x true
+    $'--delay needs a duration of more than 0 such as 90, 30s, 5m or 1h30m, not \'5x\'.\n' -- "$TS" --delay=5x true
 check "--at in the past is refused" 255 '' $'--at: \'2001-01-01T00:00\' is in the past.\n' -- "$TS" --at=2001-01-01T00:00 true
 check "--at=25:00 is refused" 255 '' $'--at: \'25:00\' is not a time HH:MM[:SS] or YYYY-MM-DD HH:MM[:SS].\n' -- "$TS" --at=25:00 true
 check "nothing was queued by them: job 7 is next" 0 $'7\n' '' -- "$TS" --at="$(date -d '+1 day' '+%Y-%m-%d %H:%M')" echo seven

@@ -127,10 +127,10 @@ bad() {   # DESC ERR -- ARGS...
     shift 3
     check "$desc" 255 '' "$err" -- "$TS" "$@"
 }
-bad "--timeout=0" $'--timeout needs a duration of more than 0 such as 90, 90s, 30m, 2h or 1h30m, not \'0\'.\n' -- --timeout=0 true
-bad "--timeout=abc" $'--timeout needs a duration of more than 0 such as 90, 90s, 30m, 2h or 1h30m, not \'abc\'.\n' -- --timeout=abc true
-bad "--timeout=1x" $'--timeout needs a duration of more than 0 such as 90, 90s, 30m, 2h or 1h30m, not \'1x\'.\n' -- --timeout=1x true
-bad "--kill-after=-1" $'--kill-after needs a duration of more than 0 such as 90, 90s, 30m, 2h or 1h30m, not \'-1\'.\n' -- --kill-after=-1 true
+bad "--timeout=0" $'--timeout needs a duration of more than 0 such as 90, 30s, 5m or 1h30m, not \'0\'.\n' -- --timeout=0 true
+bad "--timeout=abc" $'--timeout needs a duration of more than 0 such as 90, 30s, 5m or 1h30m, not \'abc\'.\n' -- --timeout=abc true
+bad "--timeout=1x" $'--timeout needs a duration of more than 0 such as 90, 30s, 5m or 1h30m, not \'1x\'.\n' -- --timeout=1x true
+bad "--kill-after=-1" $'--kill-after needs a duration of more than 0 such as 90, 30s, 5m or 1h30m, not \'-1\'.\n' -- --kill-after=-1 true
 bad "--retry=-1" $'--retry needs a number of retries from 0 to 1000, not \'-1\'.\n' -- --retry=-1 true
 bad "--retry=x" $'--retry needs a number of retries from 0 to 1000, not \'x\'.\n' -- --retry=x true
 bad "--cancel=x" $'--cancel needs a job id, not \'x\'.\n' -- --cancel=x
