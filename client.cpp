@@ -359,6 +359,10 @@ JobSpec job_spec(const Options& o, bool send_env) {
     if (o.delay > 0) s.settings.set_not_before(wall_now() + o.delay);   // the wall clock, as the server reads it
     else if (o.at > 0) s.settings.set_not_before(o.at);
     if (o.timeout > 0) s.settings.set_timeout(o.timeout);
+    // TS_TIMEOUT is the queue's: told to the server, which warns if the queue's differs.
+    if (double d = 0; o.timeout == 0 && getenv("TS_TIMEOUT") && parse_duration(getenv("TS_TIMEOUT"), &d) &&
+                      d >= 0.001)
+        s.settings.set_u64(kSettingClientTimeout, uint64_t(d * 1000 + 0.5));
     if (o.kill_after > 0) s.settings.set_kill_after(o.kill_after);
     if (o.retries > 0) s.settings.set_retries(o.retries);
     if (o.unique) s.settings.set_u32(kSettingUnique, 1);

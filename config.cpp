@@ -121,7 +121,7 @@ ServerConfig read_server_config(const Getenv& getenv_, size_t nofile) {
     if (const char* s = env("TS_TIMEOUT"); s && *s) {
         double d = 0;
         if (parse_duration(s, &d) && d >= 0.001) c.timeout = d;
-        else c.notes.push_back(format("TS_TIMEOUT=%s ignored: it must be a duration such as 90, 30m or 1h30m", s));
+        else c.notes.push_back(format("TS_TIMEOUT=%s ignored: it must be a duration such as 90, 30s, 5m or 1h30m", s));
     }
     if (const char* s = env("TS_TEST_CRASH_AFTER_SUBMIT")) c.crash_after_submit = s;
     if (const char* s = env("TS_TEST_CRASH_AFTER_END")) c.crash_after_end = s;

@@ -160,6 +160,7 @@ void Server::on_submit(Conn& c, const Frame& f) {
         error(c, why + "; the job was not queued.\n");
         return;
     }
+    timeout_note(c, &spec);
     // TS_TIMEOUT: the queue's default, kept with the job (its runner learns it from its order, or Run).
     if (cfg_.timeout > 0 && spec.settings.timeout() == 0) spec.settings.set_timeout(cfg_.timeout);
     if (!gpu_check_submit(c, f, spec)) return;   // GPUs it could never get: refused (or asked later)
@@ -243,6 +244,22 @@ void Server::submitted(Conn& c, JobId id) {
     } else {
         reply(c, encode(MsgType::SubmitOk, r));
     }
+}
+
+/* The client's TS_TIMEOUT, when it sets one: a warning where the queue's
+ * differs (the queue keeps its settings, as a server that starts says), never kept. */
+void Server::timeout_note(Conn& c, JobSpec* spec) {
+    std::optional<uint64_t> mine = spec->settings.u64(kSettingClientTimeout);
+    spec->settings.erase(kSettingClientTimeout);
+    if (!mine || *mine == uint64_t(cfg_.timeout * 1000 + 0.5)) return;
+    std::string queue = cfg_.timeout > 0 ? "TS_TIMEOUT=" + format_duration(cfg_.timeout) : "TS_TIMEOUT unset";
+    TailWriter t;
+    t.add(format("the queue keeps its settings: %s (this environment has %s), and this job has %s. To change "
+                 "them, run ts --reconfigure as the queue's owner with the new values in its environment (it "
+                 "restarts the server, keeping the jobs); --timeout sets one job's",
+                 queue.c_str(), format_duration(double(*mine) / 1000).c_str(),
+                 cfg_.timeout > 0 ? ("a timeout of " + format_duration(cfg_.timeout)).c_str() : "no timeout"));
+    c.out += encode_empty(MsgType::Warning, t.str());
 }
 
 /* task-spooler's refusal of an id action: "The last job cannot be VERB." or
@@ -356,8 +373,13 @@ void Server::on_cancel(Conn& c, const Frame& f) {
     proto::JobRef r;
     (void)decode_body(f, &r);
     Job* j = queue_.find(r.id);
-    if (!j || (j->state != JobState::Queued && j->state != JobState::Running)) {
-        error(c, format("The job %i is not queued or running: there is nothing to cancel.\n", r.id));
+    if (!j) {   // the one "no such job" message of ts's own requests (--hold, --release, --requeue)
+        error(c, format("There is no job %i.\n", r.id));
+        return;
+    }
+    if (j->state != JobState::Queued && j->state != JobState::Running) {
+        error(c, format("The job %i is %s: there is nothing to cancel.\n", r.id,
+                        state_name(wire_state(*j, wall_now()))));
         return;
     }
     if (!may_manage(c, *j)) return;
@@ -641,6 +663,9 @@ void Server::on_hold(Conn& c, const Frame& f) {
     if (!writable(c)) return;
     (void)ledger_->hold(id, b.hold == 1);
     if (b.hold) reply_text(c, format("Job %i is held: it does not start until ts --release=%i.\n", id, id));
+    else if (queue_.doomed(id))
+        reply_text(c, format("Job %i is released%s, but a job it depends on did not end well or was removed: "
+                             "it is skipped, not run.\n", id, delayed ? " (its start time is dropped)" : ""));
     else reply_text(c, format("Job %i is released%s: it starts when its turn comes.\n", id,
                               delayed ? " (its start time is dropped)" : ""));
 }

@@ -144,7 +144,7 @@ void Server::on_requeue(Conn& c, const Frame& f) {
     } else {
         Job* j = p.b == 0 ? queue_.find(p.a) : nullptr;
         if (!j) {
-            error(c, format("The job %i is not in the queue: it cannot be requeued.\n", p.a));
+            error(c, format("There is no job %i.\n", p.a));
             return;
         }
         if (!may_manage(c, *j)) return;
@@ -239,7 +239,9 @@ JobSpec Server::requeue_spec(const Job& j, const std::map<JobId, JobId>& renamed
         for (int32_t& id : ids) id = name(id);
         s.settings.set_ids(tag, ids);
     }
-    s.settings.erase(kSettingUnique);
+    // Kept: --timeout, --kill-after, --retry (its attempts start again: they are the new job's).
+    // Dropped: --unique, and --hold, --delay, --at: it is queued to run now.
+    for (uint16_t tag : {kSettingUnique, kSettingHold, kSettingNotBefore}) s.settings.erase(tag);
     s.settings.set_ids(kSettingRequeueOf, {j.id});
     return s;
 }

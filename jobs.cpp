@@ -484,6 +484,12 @@ bool Queue::waits_for_time(const Job& j, double now) {
     return j.spec.settings.held() || j.spec.settings.not_before() > now;
 }
 
+/* A job that cannot start on its own now (held, or delayed until later): the
+ * "last job" rules and -r pass over it where task-spooler's queue had no such job. */
+static bool waits_now(const Job& j) {
+    return j.state == JobState::Queued && Queue::waits_for_time(j, wall_now());
+}
+
 void Queue::note_time(double now) {
     if (next_due_ != 0 && now >= next_due_) {
         next_due_ = 0;
@@ -542,6 +548,11 @@ Queue::DependencySays Queue::dependency_says(const Job& j, bool gpu) const {
     int free = max_slots_ - busy_;
     if (!gpu && (free <= 0 || free < j.spec.num_slots)) return DependencySays::Wait;
     return DependencySays::Skip;
+}
+
+bool Queue::doomed(JobId id) const {
+    const Job* j = find(id);
+    return j && j->state == JobState::Queued && dependency_says(*j, true) == DependencySays::Skip;
 }
 
 /* Start or skip one queued job if it can be now; true when it was skipped
@@ -685,7 +696,10 @@ bool Queue::remove(JobId id, bool head_too) {
     if (!relinked_) relink_dependencies();
     Entry* e = entry(id);
     // task-spooler's -r never takes the head of the queue, even a queued one (ts-spec §1.2).
-    if (!e || (!head_too && e->job.state == JobState::Queued && e->pos == active_.begin())) return false;
+    // A held or delayed head is no head task-spooler had: it has not started, so -r takes it.
+    if (!e || (!head_too && e->job.state == JobState::Queued && e->pos == active_.begin() &&
+               !waits_now(e->job)))
+        return false;
     if (!move(*e, Op::Remove, std::nullopt)) return false;   // running, or overflow
     last_errorlevel_ = -1;   // a "-d" job after this one will be skipped, as in task-spooler
     tell_dependents(id, -1);
@@ -755,36 +769,47 @@ void Queue::clear_finished() {
         (void)move(jobs_.at(*it++), Op::Clear, std::nullopt);
 }
 
-Job* Queue::last_added() {
-    if (!active_.empty()) return find(active_.back());
-    if (!finished_.empty()) return find(finished_.back());
-    return nullptr;
-}
-
-Job* Queue::last_run() {
-    if ((busy_ > 0 || !gpu_running_.empty()) && !active_.empty()) return find(active_.front());
-    if (!finished_.empty()) return find(finished_.back());
-    return nullptr;
-}
-
-/* The newest job of uid in a list, from its end. */
-static Job* newest_of(Queue& q, const std::list<JobId>& l, uid_t uid) {
+/* The newest job of uid (any uid when none) in a list, from its end. */
+static Job* newest_of(Queue& q, const std::list<JobId>& l, std::optional<uid_t> uid) {
     for (auto it = l.rbegin(); it != l.rend(); ++it)
-        if (Job* j = q.find(*it); j->spec.uid == uid) return j;
+        if (Job* j = q.find(*it); !uid || j->spec.uid == *uid) return j;
     return nullptr;
 }
 
-Job* Queue::last_added(uid_t uid) {
-    Job* j = last_added();
-    if (!j || j->spec.uid == uid) return j;   // one user's queue: as ever, and at once
-    if (Job* a = newest_of(*this, active_, uid)) return a;
-    return newest_of(*this, finished_, uid);
+/* task-spooler's rule: the tail of the active list, else of the finished
+ * list. A held or delayed tail was added before any job that ended since (a
+ * --hold true; true; -w must not wait for the held job): then the newest job
+ * by id, which is that tail only when nothing was added after it. */
+Job* Queue::pick_last_added(std::optional<uid_t> uid) {
+    Job* tail = newest_of(*this, active_, uid);
+    if (!tail) return newest_of(*this, finished_, uid);
+    if (!waits_now(*tail)) return tail;
+    Job* best = tail;
+    for (const std::list<JobId>* l : {&active_, &finished_})
+        for (JobId id : *l)
+            if (Job* j = find(id); id > best->id && (!uid || j->spec.uid == *uid)) best = j;
+    return best;
 }
+
+Job* Queue::last_added() { return pick_last_added(std::nullopt); }
+
+/* task-spooler's rule: the head of the active list while a slot is busy (even
+ * a queued head, ts-spec §5 #12), else the tail of the finished list. Held and
+ * delayed jobs at the head are passed over: they are no head task-spooler had. */
+Job* Queue::last_run() {
+    if (busy_ > 0 || !gpu_running_.empty())
+        for (JobId id : active_)
+            if (Job* j = find(id); !waits_now(*j)) return j;
+    if (!finished_.empty()) return find(finished_.back());
+    return nullptr;
+}
+
+Job* Queue::last_added(uid_t uid) { return pick_last_added(uid); }
 
 Job* Queue::last_run(uid_t uid) {
     Job* j = last_run();
     if (!j || j->spec.uid == uid) return j;
     for (JobId id : active_)
         if (Job* a = find(id); a->state == JobState::Running && a->spec.uid == uid) return a;
-    return newest_of(*this, finished_, uid);
+    return newest_of(*this, finished_, std::optional<uid_t>(uid));
 }

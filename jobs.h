@@ -299,6 +299,9 @@ public:
      * released and a delayed one forgets its start time. False (nothing
      * changed) for a job that is not queued, or one already so. */
     [[nodiscard]] bool hold(JobId id, bool on);
+    /* A queued job that a dependency (-d, -D) which ended badly or was
+     * removed dooms: it is skipped, never run, once it may be decided. */
+    bool doomed(JobId id) const;
     /* GPU jobs queued, and the running ones. */
     size_t gpu_jobs_queued() const { return gpu_queued_; }
     size_t gpu_jobs_running() const { return gpu_running_.size(); }
@@ -326,10 +329,13 @@ public:
     /* The job queued by the submit with this token, if any is still known. */
     Job* by_token(const std::string& token);
 
-    /* task-spooler's "last job" rules (ts-spec §1.5); nullptr if none. */
-    Job* last_added();   // -s -w -r: tail of the active list, else of the finished list
+    /* task-spooler's "last job" rules (ts-spec §1.5); nullptr if none. Held
+     * and delayed jobs, which task-spooler had not, change them (README). */
+    Job* last_added();   // -s -w -r -u: tail of the active list, else of the finished list;
+                         // when that tail is held or delayed, the newest job by id
     Job* last_run();     // -o -p -t -c -k -i: head of the active list if a slot is busy
-                         // (or a GPU job runs), else tail of the finished list
+                         // (or a GPU job runs), passing over held and delayed jobs,
+                         // else tail of the finished list
     /* The same rules among the jobs of one user (a shared queue: "the last
      * job" of a user's command is never another user's). */
     Job* last_added(uid_t uid);
@@ -389,6 +395,8 @@ private:
         std::list<JobId>::iterator pos;   // in active_, finished_ or overflow_, per job.state
         size_t bytes = 0;                 // spec_bytes, counted in usage_
     };
+    /* last_added() among the jobs of uid (any when none). */
+    Job* pick_last_added(std::optional<uid_t> uid);
     /* The lifecycle (jobs.cpp): the operations that move a job, one row of
      * the transition table each, and the one function that moves a job. The
      * table is defined constexpr there; it is a member because Op is private. */

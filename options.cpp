@@ -17,6 +17,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <iterator>
+#include <utility>
 
 #include "gpu.h"
 #include "settings.h"
@@ -247,7 +248,7 @@ bool set_release(const OptionRow&, const char* arg, Options* o, std::string* err
 bool set_delay(const OptionRow&, const char* arg, Options* o, std::string* err) {
     double s = 0;
     if (!parse_duration(arg, &s) || s <= 0) {
-        *err = format("--delay needs a duration of more than 0 such as 90, 30s, 5m, 2h, 1d or 1h30m, not '%s'.\n",
+        *err = format("--delay needs a duration of more than 0 such as 90, 30s, 5m or 1h30m, not '%s'.\n",
                       printable(arg).c_str());
         return false;
     }
@@ -296,7 +297,7 @@ bool set_gpu_mem(const OptionRow&, const char* arg, Options* o, std::string* err
 bool set_duration(const OptionRow& row, const char* arg, Options* o, std::string* err) {
     double secs = 0;
     if (!parse_duration(arg, &secs) || secs < 0.001) {
-        *err = format("%s needs a duration of more than 0 such as 90, 90s, 30m, 2h or 1h30m, not '%s'.\n",
+        *err = format("%s needs a duration of more than 0 such as 90, 30s, 5m or 1h30m, not '%s'.\n",
                       flag_word(row).c_str(), printable(arg).c_str());
         return false;
     }
@@ -420,9 +421,10 @@ constexpr OptionRow kOptions[] = {
      kSetting, set_depends_on},
     {'\0', "after", kArg, "<ids>", kAdd, "run after these jobs (3,4) end, whatever their result.",
      kSetting, set_after},
-    {'\0', "timeout", kArg, "<time>", kAdd, "end the job after this long (90s, 30m, 1h30m).",
+    {'\0', "timeout", kArg, "<duration>", kAdd, "end the job after this long (90, 30s, 5m, 1h30m).",
      kSetting, set_duration},
-    {'\0', "kill-after", kArg, "<time>", kAdd, "SIGKILL this long after the timeout's SIGTERM (30s).",
+    {'\0', "kill-after", kArg, "<duration>", kAdd,
+     "SIGKILL this long after the SIGTERM of a timeout or --cancel (30s).",
      kSetting, set_duration},
     {'\0', "retry", kArg, "<num>", kAdd, "run a failed job again, up to num more times.", kSetting,
      set_retry},
@@ -440,7 +442,7 @@ constexpr OptionRow kOptions[] = {
      kSetting, set_gpu_mem},
     {'\0', "hold", kEq, "<id>", kAdd, "queue the job held, until --release; =ID holds a queued job.",
      kSetting, set_hold},
-    {'\0', "delay", kArg, "<duration>", kAdd, "start the job no sooner than after this long (90, 5m, 1h30m).",
+    {'\0', "delay", kArg, "<duration>", kAdd, "start the job no sooner than after this long (90, 30s, 5m, 1h30m).",
      kSetting, set_delay},
     {'\0', "at", kArg, "<time>", kAdd, "start the job no sooner than then (HH:MM[:SS], YYYY-MM-DD HH:MM).",
      kSetting, set_at},
@@ -529,39 +531,86 @@ std::string flag_word(const OptionRow& row) {
 
 int atoi_compat(const std::string& s) { return std::atoi(s.c_str()); }
 
-bool parse_options(int argc, const char* const* argv, Options* o, std::string* err) {
-    o->argv0 = argc > 0 ? argv[0] : "ts";
-    int i = 1;
-    while (i < argc) {
-        const char* a = argv[i];
-        if (a[0] != '-' || a[1] == '\0') break;   // first non-option word
-        ++i;
-        if (std::strcmp(a, "--") == 0) break;
-        // Long options: ours only, never task-spooler's letters. Any other
-        // "--x" is read as letters, so "-" is the wrong option, as getopt says.
-        if (a[1] == '-') {
-            std::string name = a + 2;
-            const char* value = nullptr;
-            if (size_t eq = name.find('='); eq != std::string::npos) {
-                value = a + 2 + eq + 1;
-                name.resize(eq);
-            }
-            if (const OptionRow* row = find_long(name.c_str())) {
-                if (row->arg == ArgKind::None && value) {
-                    *err = format("Option --%s takes no argument.\n", row->long_name);
-                    return false;
-                }
-                if (row->arg == ArgKind::Required && !value) {
-                    if (i >= argc) {
-                        *err = format("Option --%s missing argument.\n", row->long_name);
-                        return false;
-                    }
-                    value = argv[i++];
-                }
-                if (!apply(*row, value, o, err)) return false;
-                continue;
-            }
+namespace {
+
+/* "--name" or "--name=value" that names one of ts's long options. */
+bool is_our_long_option(const char* a) {
+    if (a[0] != '-' || a[1] != '-') return false;
+    std::string name = a + 2;
+    name.resize(std::min(name.size(), name.find('=')));
+    return find_long(name.c_str()) != nullptr;
+}
+
+/* A long option at argv[*i - 1] (a is its text); its value may take the next word. */
+bool parse_long(const OptionRow& row, const char* a, int argc, const char* const* argv, int* i,
+                Options* o, std::string* err) {
+    const char* eq = std::strchr(a, '=');
+    const char* value = eq ? eq + 1 : nullptr;
+    if (row.arg == ArgKind::None && value) {
+        *err = format("Option --%s takes no argument.\n", row.long_name);
+        return false;
+    }
+    if (row.arg == ArgKind::Required && !value) {
+        if (*i >= argc) {
+            *err = format("Option --%s missing argument.\n", row.long_name);
+            return false;
         }
+        value = argv[(*i)++];
+    }
+    return apply(row, value, o, err);
+}
+
+/* The checks once every word is read: flags that cannot go together, and
+ * words no action takes. */
+bool check_parsed(const Options& o, bool dash_dash, const OptionRow* action_row, const char* left,
+                  std::string* err) {
+    if (o.mail && (!o.store_output || o.gzip)) {
+        *err = "For e-mail, you should store the output (not through gzip)\n";
+        return false;
+    }
+    if (o.action == Action::Enqueue && o.foreground && o.retries > 0) {
+        *err = "--retry cannot go with -f: a job run in the foreground is run by its client, "
+               "which is not there to run it again.\n";
+        return false;
+    }
+    if (o.action == Action::Enqueue && o.hold && !dash_dash && o.command.size() == 1 &&
+        o.command[0].find_first_not_of("0123456789") == std::string::npos) {
+        *err = format("ts --hold %s would queue a command named %s: ts --hold=%s holds job %s "
+                      "(to queue a command named %s: ts --hold -- %s).\n",
+                      o.command[0].c_str(), o.command[0].c_str(), o.command[0].c_str(),
+                      o.command[0].c_str(), o.command[0].c_str(), o.command[0].c_str());
+        return false;
+    }
+    // task-spooler's actions ignore the words after them (ts-spec §1.1); ours take none.
+    if (left && o.action != Action::Enqueue && action_row && action_row->long_name) {
+        *err = format("%s takes no command: '%s' is left over.\n", flag_word(*action_row).c_str(),
+                      printable(left).c_str());
+        return false;
+    }
+    return true;
+}
+
+/* One pass over argv: where it is, and what it carries from word to word. */
+struct Parser {
+    int argc;
+    const char* const* argv;
+    Options* o;
+    std::string* err;
+    int i = 1;
+    const OptionRow* pending = nullptr;      // a letter waiting for its id
+    const OptionRow* action_row = nullptr;   // the row that chose the action last
+    bool dash_dash = false;
+
+    /* Apply a row, noting it when it chose the action. */
+    bool take(const OptionRow& row, const char* arg) {
+        Action before = o->action;
+        if (!apply(row, arg, o, err)) return false;
+        if (row.action || o->action != before) action_row = &row;
+        return true;
+    }
+
+    /* "-abc", "-w5", "-L lab": letters, the last of which may take the next word. */
+    bool letters(const char* a) {
         for (const char* p = a + 1; *p; ++p) {
             const OptionRow* row = find_letter(*p);
             if (!row) {
@@ -570,23 +619,70 @@ bool parse_options(int argc, const char* const* argv, Options* o, std::string* e
             }
             const char* arg = nullptr;
             if (row->arg != ArgKind::None) {
-                if (p[1]) arg = p + 1;               // attached: -w5
-                else if (i < argc) arg = argv[i++];  // next word, whatever it is
+                if (p[1]) arg = p + 1;   // attached: -w5
+                else if (i < argc && row->arg == ArgKind::OptionalId) {
+                    pending = row;       // the next word, read by words()
+                    return true;
+                } else if (i < argc) arg = argv[i++];   // next word, whatever it is
             }
-            if (!apply(*row, arg, o, err)) return false;
+            if (!take(*row, arg)) return false;
             if (row->arg != ArgKind::None) break;  // the argument took the rest of the word
         }
+        return true;
     }
+
+    /* The options, up to the first word that is none (or "--"). */
+    bool words() {
+        while (i < argc) {
+            const char* a = argv[i];
+            if (pending && !is_our_long_option(a)) {   // its id, whatever it is
+                ++i;
+                if (!take(*std::exchange(pending, nullptr), a)) return false;
+                continue;
+            }
+            if (a[0] != '-' || a[1] == '\0') break;   // first non-option word
+            ++i;
+            if (std::strcmp(a, "--") == 0) {
+                dash_dash = true;
+                break;
+            }
+            // Long options: ours only, never task-spooler's letters. Any other
+            // "--x" is read as letters, so "-" is the wrong option, as getopt says.
+            if (!is_our_long_option(a)) {
+                if (!letters(a)) return false;
+                continue;
+            }
+            std::string name = a + 2;
+            name.resize(std::min(name.size(), name.find('=')));
+            const OptionRow* row = find_long(name.c_str());
+            // Another action: the waiting letter had no id (and loses, as the earlier action).
+            if (pending && row->action && !take(*std::exchange(pending, nullptr), nullptr)) return false;
+            Action before = o->action;
+            if (!parse_long(*row, a, argc, argv, &i, o, err)) return false;
+            if (row->action || o->action != before) action_row = row;
+        }
+        // Only long options followed the letter: "the last job".
+        return !pending || take(*std::exchange(pending, nullptr), nullptr);
+    }
+};
+
+}  // namespace
+
+/* An OptionalId letter that ends its word waits for its id in the next word,
+ * whatever it is (task-spooler's getopt), except one of ts's own long options:
+ * task-spooler has none, so "-k --signal=INT 1" was never job 0 in a working
+ * script. That option is read, and the id is looked for after it. */
+bool parse_options(int argc, const char* const* argv, Options* o, std::string* err) {
+    o->argv0 = argc > 0 ? argv[0] : "ts";
+    Parser p{argc, argv, o, err};
+    if (!p.words()) return false;
+    int i = p.i;
     if (o->action == Action::List && i < argc) {
         o->action = Action::Enqueue;
         o->command.assign(argv + i, argv + argc);
     }
     if (o->gpu_mem && o->gpus == 0) o->gpus = 1;
-    if (o->mail && (!o->store_output || o->gzip)) {
-        *err = "For e-mail, you should store the output (not through gzip)\n";
-        return false;
-    }
-    return true;
+    return check_parsed(*o, p.dash_dash, p.action_row, i < argc ? argv[i] : nullptr, err);
 }
 
 std::string help_text(const std::string& argv0) {

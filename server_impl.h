@@ -178,6 +178,7 @@ private:
     void on_requeue(Conn& c, const Frame& f);
     void wait_on_list(Conn& c, std::vector<JobId> ids);
     bool unique_submit(Conn& c, JobSpec* spec);
+    void timeout_note(Conn& c, JobSpec* spec);
     void answer_started(Conn& c, const Deferred& d);
     bool requeueable(Conn& c, const Job& j);
     std::vector<JobId> failed_of(const Conn& c);

@@ -47,6 +47,8 @@ enum SettingTag : uint16_t {
                                      // the server decides at the submit and keeps nothing
     kSettingRequeueOf = 25,          // --requeue: the job this one runs again (int32 id, one)
     kLastMustKnowSetting = 0x7fff,   // above: settings a server may ignore
+    kSettingClientTimeout = 0x8017,  // the client's TS_TIMEOUT (uint64 ms), sent when it sets one and no
+                                     // --timeout: the server warns if the queue's differs, and keeps nothing
 };
 
 /* A job's optional settings: tag -> value bytes, kept sorted by tag. Numbers

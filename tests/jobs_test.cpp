@@ -1365,6 +1365,46 @@ TEST(QueueDelay, AReleaseDropsTheStartTimeAndTheClockSetBackDelays) {
     EXPECT_EQ(q.schedule(nullptr, 100).start, V{0});
 }
 
+TEST(QueueHold, LastRunPassesOverAHeldOrDelayedHead) {
+    Queue q;
+    q.set_max_slots(2);
+    q.add(held({"a"}), 0);                               // 0
+    q.add(not_before(wall_now() + 3600, {"b"}), 0);      // 1
+    q.add(cmd({"c"}), 0);                                // 2
+    ASSERT_EQ(q.schedule().start, V{2});
+    ASSERT_NE(q.last_run(), nullptr);
+    EXPECT_EQ(q.last_run()->id, 2) << "-t -c -o -p -k: the running job, not the held or delayed head";
+    EXPECT_EQ(q.last_run(0)->id, 2);
+    q.end(2, exit_with(0), 1);
+    EXPECT_EQ(q.last_run()->id, 2) << "nothing runs: the job that finished last, as before";
+}
+
+TEST(QueueHold, LastAddedIsNotAHeldJobAddedBeforeOneThatEnded) {
+    Queue q;
+    q.add(held({"a"}), 0);   // 0
+    EXPECT_EQ(q.last_added()->id, 0) << "the held job is the last added";
+    q.add(cmd({"b"}), 0);    // 1
+    q.schedule();
+    q.end(1, exit_with(3), 1);
+    ASSERT_EQ(ids(q.active()), V{0});
+    ASSERT_NE(q.last_added(), nullptr);
+    EXPECT_EQ(q.last_added()->id, 1) << "-w -s -r: job 1, added after the held one, though it ended";
+    EXPECT_EQ(q.last_added(0)->id, 1);
+    EXPECT_EQ(q.last_added(5), nullptr) << "another user has no job";
+    q.add(not_before(wall_now() + 3600, {"c"}), 0);   // 2
+    EXPECT_EQ(q.last_added()->id, 2) << "a delayed job added last is the last added";
+}
+
+TEST(QueueHold, MinusRTakesAHeldOrDelayedHeadButNotAQueuedOne) {
+    Queue q;
+    q.add(held({"a"}), 0);                            // 0
+    q.add(not_before(wall_now() + 3600, {"b"}), 0);   // 1
+    q.add(cmd({"c"}, 2), 0);                          // 2: two slots of one: never starts
+    EXPECT_TRUE(q.remove(0)) << "a held head has not started";
+    EXPECT_TRUE(q.remove(1)) << "a delayed head has not started";
+    EXPECT_FALSE(q.remove(2)) << "task-spooler's rule: a queued head is never removed by -r";
+}
+
 TEST(QueueDelay, HeldAndDelayedShowTheirWordInTheList) {
     Queue q;
     q.add(held({"a"}), 0);
@@ -1468,4 +1508,20 @@ TEST(DependencySettings, EachIdOnce) {
     EXPECT_FALSE(check_settings(s, &why));
     s.set_ids(kSettingDepends, {7, -1});
     EXPECT_FALSE(check_settings(s, &why));
+}
+
+TEST(QueueHold, AHeldJobWhoseDependencyWasRemovedIsDoomed) {
+    Queue q;
+    q.add(cmd({"a"}), 0);   // 0, runs
+    q.add(cmd({"b"}), 0);   // 1
+    JobSpec s = held({"c"});
+    s.depends = true;
+    s.depend_on = 1;
+    q.add(s, 0);            // 2, held, -D 1
+    q.schedule();
+    EXPECT_FALSE(q.doomed(2)) << "its dependency has not ended";
+    ASSERT_TRUE(q.remove(1));
+    EXPECT_TRUE(q.doomed(2)) << "its dependency was removed: it will be skipped";
+    EXPECT_FALSE(q.doomed(0)) << "a running job";
+    EXPECT_FALSE(q.doomed(9)) << "no such job";
 }

@@ -865,3 +865,62 @@ TEST(Options, DelayAndAtAreCheckedAndTheLastWins) {
     EXPECT_EQ(back.o.at, 0);
     EXPECT_EQ(back.o.delay, 10);
 }
+
+// ------------------------------------------- an id letter followed by ts's long options
+
+TEST(Options, AnIdLetterReadsOurLongOptionsAndTakesTheIdAfterThem) {
+    Parsed p = parse({"ts", "-k", "--signal=INT", "1"});
+    ASSERT_TRUE(p.ok) << p.err;
+    EXPECT_EQ(p.o.action, Action::Kill);
+    EXPECT_EQ(p.o.id, 1) << "not atoi(\"--signal=INT\") = 0";
+    EXPECT_EQ(p.o.signal, SIGINT);
+    Parsed q = parse({"ts", "-k", "--signal", "USR1", "4"});
+    ASSERT_TRUE(q.ok) << q.err;
+    EXPECT_EQ(q.o.id, 4);
+    EXPECT_EQ(q.o.signal, SIGUSR1);
+    Parsed r = parse({"ts", "-k", "--signal=9"});
+    ASSERT_TRUE(r.ok) << r.err;
+    EXPECT_EQ(r.o.action, Action::Kill);
+    EXPECT_EQ(r.o.id, -1) << "nothing after the long option: the last job";
+    Parsed s = parse({"ts", "-w", "--xyz"});
+    ASSERT_TRUE(s.ok) << s.err;
+    EXPECT_EQ(s.o.id, 0) << "not ours: taken as the id, as task-spooler's atoi";
+    Parsed t = parse({"ts", "-k", "--cancel=3"});
+    ASSERT_TRUE(t.ok) << t.err;
+    EXPECT_EQ(t.o.action, Action::Cancel) << "the last action wins";
+    EXPECT_EQ(t.o.id, 3);
+}
+
+TEST(Options, OurActionsRefuseLeftOverWordsTaskSpoolersIgnoreThem) {
+    Parsed p = parse({"ts", "--cancel=3", "4"});
+    EXPECT_FALSE(p.ok);
+    EXPECT_EQ(p.err, "--cancel takes no command: '4' is left over.\n");
+    EXPECT_FALSE(parse({"ts", "--release", "3", "x"}).ok);
+    EXPECT_FALSE(parse({"ts", "--hold=3", "true"}).ok);
+    EXPECT_FALSE(parse({"ts", "--drain", "now"}).ok);
+    Parsed k = parse({"ts", "-K", "echo", "hi"});
+    EXPECT_TRUE(k.ok) << "task-spooler's -K ignores the words after it";
+    EXPECT_EQ(k.o.action, Action::KillServer);
+    Parsed w = parse({"ts", "-w", "3", "x"});
+    EXPECT_TRUE(w.ok) << "so does its -w";
+}
+
+TEST(Options, HoldBeforeANumberAloneIsRefused) {
+    Parsed p = parse({"ts", "--hold", "5"});
+    EXPECT_FALSE(p.ok);
+    EXPECT_EQ(p.err, "ts --hold 5 would queue a command named 5: ts --hold=5 holds job 5 "
+                     "(to queue a command named 5: ts --hold -- 5).\n");
+    Parsed q = parse({"ts", "--hold", "--", "5"});
+    ASSERT_TRUE(q.ok) << q.err;
+    EXPECT_EQ(q.o.command, std::vector<std::string>{"5"});
+    EXPECT_TRUE(parse({"ts", "--hold", "sleep", "5"}).ok);
+    EXPECT_TRUE(parse({"ts", "--hold", "./5"}).ok);
+}
+
+TEST(Options, RetryWithForegroundIsRefused) {
+    Parsed p = parse({"ts", "-f", "--retry=2", "false"});
+    EXPECT_FALSE(p.ok);
+    EXPECT_NE(p.err.find("--retry cannot go with -f"), std::string::npos) << p.err;
+    EXPECT_TRUE(parse({"ts", "-f", "--retry=0", "false"}).ok);
+    EXPECT_TRUE(parse({"ts", "--retry=2", "false"}).ok);
+}

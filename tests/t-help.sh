@@ -54,8 +54,8 @@ Options adding jobs:
   -d       the job will be run only if the job before ends well
   -D <id>  the job will be run only if the job of given id ends well.
   --after=<ids>  run after these jobs (3,4) end, whatever their result.
-  --timeout=<time>  end the job after this long (90s, 30m, 1h30m).
-  --kill-after=<time>  SIGKILL this long after the timeout's SIGTERM (30s).
+  --timeout=<duration>  end the job after this long (90, 30s, 5m, 1h30m).
+  --kill-after=<duration>  SIGKILL this long after the SIGTERM of a timeout or --cancel (30s).
   --retry=<num>  run a failed job again, up to num more times.
   --unique queue nothing if the same command of one's own is queued or running (exit 3).
   -L <lab> name this task with a label, to be distinguished on listing.
@@ -64,7 +64,7 @@ Options adding jobs:
   --gpus=<num>  the same as -G.
   --gpu-mem=<size>  GPU memory the job needs on each GPU (8G; implies -G 1).
   --hold[=<id>]  queue the job held, until --release; =ID holds a queued job.
-  --delay=<duration>  start the job no sooner than after this long (90, 5m, 1h30m).
+  --delay=<duration>  start the job no sooner than after this long (90, 30s, 5m, 1h30m).
   --at=<time>  start the job no sooner than then (HH:MM[:SS], YYYY-MM-DD HH:MM).
 EOF
 }

@@ -83,9 +83,9 @@ check "job 6 ends" 0 '' '' -- "$TS" -w 6
 after=$(date +%s.%N)
 ok "$(awk -v a="$before" -v b="$after" 'BEGIN { exit !(b - a >= 1.9) }'; echo $?)" "job 6 did not start before its time (waited $(awk -v a="$before" -v b="$after" 'BEGIN { printf "%.2f", b - a }') s)"
 check "--delay=0 is refused" 255 '' \
-    $'--delay needs a duration of more than 0 such as 90, 30s, 5m, 2h, 1d or 1h30m, not \'0\'.\n' -- "$TS" --delay=0 true
+    $'--delay needs a duration of more than 0 such as 90, 30s, 5m or 1h30m, not \'0\'.\n' -- "$TS" --delay=0 true
 check "--delay=5x is refused" 255 '' \
-    $'--delay needs a duration of more than 0 such as 90, 30s, 5m, 2h, 1d or 1h30m, not \'5x\'.\n' -- "$TS" --delay=5x true
+    $'--delay needs a duration of more than 0 such as 90, 30s, 5m or 1h30m, not \'5x\'.\n' -- "$TS" --delay=5x true
 check "--at in the past is refused" 255 '' $'--at: \'2001-01-01T00:00\' is in the past.\n' -- "$TS" --at=2001-01-01T00:00 true
 check "--at=25:00 is refused" 255 '' $'--at: \'25:00\' is not a time HH:MM[:SS] or YYYY-MM-DD HH:MM[:SS].\n' -- "$TS" --at=25:00 true
 check "nothing was queued by them: job 7 is next" 0 $'7\n' '' -- "$TS" --at="$(date -d '+1 day' '+%Y-%m-%d %H:%M')" echo seven
@@ -118,6 +118,36 @@ check "--release=9 after the restart" 0 $'Job 9 is released: it starts when its 
 check "job 9 ends" 0 '' '' -- "$TS" -w 9
 kill_server
 check "the release survives a SIGKILL: job 9 stays finished" 0 $'finished\n' '' -- "$TS" -s 9
+
+# --- the "last job" rules with a held job at the head of the queue
+check "job 12 held, at the head" 0 $'12\n' '' -- "$TS" --hold echo twelve
+check "job 13 runs behind it" 0 $'13\n' '' -- "$TS" waitfor b
+wait_running 13
+run_cmd "$TS" -p 13
+pid13=$OUT
+check "-p without id: the running job's pid, not the held head's" 0 "$pid13" '' -- "$TS" -p
+run_cmd "$TS" -o 13
+check "-o without id: the running job's output" 0 "$OUT" '' -- "$TS" -o
+release b
+check "job 13 ends" 0 '' '' -- "$TS" -w 13
+check "job 14 exits 3" 0 $'14\n' '' -- "$TS" sh -c 'exit 3'
+check "-w without id: job 14 (added after the held job), at once" 3 '' '' -- timeout 20 "$TS" -w
+check "-s without id: job 14's state" 0 $'finished\n' '' -- "$TS" -s
+check "job 10 (held, delayed by an hour) is the head" 0 $'held\n' '' -- "$TS" -s 10
+check "-r of the held head removes it" 0 '' '' -- "$TS" -r 10
+check "-r 12" 0 '' '' -- "$TS" -r 12
+check "job 12 is gone" 255 '' $'Error in the request: The job 12 cannot be stated.\n' -- "$TS" -s 12
+check "job 15 runs" 0 $'15\n' '' -- "$TS" waitfor c
+wait_running 15
+check "job 16 queued" 0 $'16\n' '' -- "$TS" true
+check "job 17 held, depends on 16" 0 $'17\n' '' -- "$TS" --hold -D 16 true
+check "-r 16" 0 '' '' -- "$TS" -r 16
+check "--release of a job whose dependency was removed says it is skipped" 0 \
+    $'Job 17 is released, but a job it depends on did not end well or was removed: it is skipped, not run.\n' '' \
+    -- "$TS" --release=17
+release c
+check "job 15 ends" 0 '' '' -- "$TS" -w 15
+wait_state 17 skipped
 check "-K" 0 '' '' -- "$TS" -K
 
 # --- another user: refused, and nothing changes; the job's owner and root may

@@ -51,11 +51,11 @@ check "-f --timeout=1 exits 124" 124 $'4\n' '' -- "$TS" -f --timeout=1 sleep 30
 t0=$(now)
 check "job 5: --timeout=2" 0 $'5\n' '' -- "$TS" --timeout=2 waitfor never
 wait_running 5
+jp=$("$TS" -p 5)   # this job's own process (not another test's 'waitfor never')
 p=$(server_pids | head -n 1)
 ok "$([ -n "$p" ]; echo $?)" "the server's pid is found"
 [ -n "$p" ] && kill -KILL "$p"
 eventually "the server is gone after SIGKILL" -- pid_gone "${p:-0}"
-jp=$(pgrep -f 'waitfor never' | head -n 1)
 eventually "the job's process is ended by its runner, with no server" 6 -- pid_gone "${jp:-0}"
 elapsed "$t0" 1.8 4 "at its deadline"
 check "a new server: -w 5 exits 124" 124 '' '' -- "$TS" -w 5
@@ -106,7 +106,8 @@ has 10 $'Ended: cancelled (ts --cancel)\n' "-i says cancelled"
 run_cmd "$TS" -i 10
 [[ $OUT != *"Attempt 2"* ]] && pass "a cancelled job is not retried" || fail "a cancelled job is not retried" "$OUT"
 check "--cancel of a finished job: an error" 255 '' \
-    $'Error in the request: The job 10 is not queued or running: there is nothing to cancel.\n' -- "$TS" --cancel=10
+    $'Error in the request: The job 10 is finished: there is nothing to cancel.\n' -- "$TS" --cancel=10
+check "--cancel of no job: the message of --release" 255 '' $'Error in the request: There is no job 99.\n' -- "$TS" --cancel=99
 
 # -k --signal: the job's trap gets the signal; plain -k is still SIGTERM.
 check "a job that traps USR1: 12" 0 $'12\n' '' -- "$TS" sh -c 'trap "echo got USR1; exit 7" USR1; waitfor never & wait'
@@ -126,10 +127,10 @@ bad() {   # DESC ERR -- ARGS...
     shift 3
     check "$desc" 255 '' "$err" -- "$TS" "$@"
 }
-bad "--timeout=0" $'--timeout needs a duration of more than 0 such as 90, 90s, 30m, 2h or 1h30m, not \'0\'.\n' -- --timeout=0 true
-bad "--timeout=abc" $'--timeout needs a duration of more than 0 such as 90, 90s, 30m, 2h or 1h30m, not \'abc\'.\n' -- --timeout=abc true
-bad "--timeout=1x" $'--timeout needs a duration of more than 0 such as 90, 90s, 30m, 2h or 1h30m, not \'1x\'.\n' -- --timeout=1x true
-bad "--kill-after=-1" $'--kill-after needs a duration of more than 0 such as 90, 90s, 30m, 2h or 1h30m, not \'-1\'.\n' -- --kill-after=-1 true
+bad "--timeout=0" $'--timeout needs a duration of more than 0 such as 90, 30s, 5m or 1h30m, not \'0\'.\n' -- --timeout=0 true
+bad "--timeout=abc" $'--timeout needs a duration of more than 0 such as 90, 30s, 5m or 1h30m, not \'abc\'.\n' -- --timeout=abc true
+bad "--timeout=1x" $'--timeout needs a duration of more than 0 such as 90, 30s, 5m or 1h30m, not \'1x\'.\n' -- --timeout=1x true
+bad "--kill-after=-1" $'--kill-after needs a duration of more than 0 such as 90, 30s, 5m or 1h30m, not \'-1\'.\n' -- --kill-after=-1 true
 bad "--retry=-1" $'--retry needs a number of retries from 0 to 1000, not \'-1\'.\n' -- --retry=-1 true
 bad "--retry=x" $'--retry needs a number of retries from 0 to 1000, not \'x\'.\n' -- --retry=x true
 bad "--cancel=x" $'--cancel needs a job id, not \'x\'.\n' -- --cancel=x
@@ -154,6 +155,13 @@ run_cmd env TS_SOCKET="$Q2" "$TS" waitfor never
 is "$RC/$OUT" $'0/2\n' "a job queued after the restart, from an environment without TS_TIMEOUT: 2"
 [[ $ERR == *"TS_TIMEOUT=1"* ]] && pass "the client is told the queue keeps TS_TIMEOUT" || fail "the client is told the queue keeps TS_TIMEOUT" "$ERR"
 check "it times out by the journaled default" 124 '' '' -- env TS_SOCKET="$Q2" "$TS" -w 2
+check "with the server running, TS_TIMEOUT=5 in the environment is said to be the queue's, not the job's" 0 $'3\n' \
+    "ts: warning: the queue keeps its settings: TS_TIMEOUT=1s (this environment has 5s), and this job has a timeout of 1s. To change them, run ts --reconfigure as the queue's owner with the new values in its environment (it restarts the server, keeping the jobs); --timeout sets one job's
+" -- env TS_SOCKET="$Q2" TS_TIMEOUT=5 "$TS" true
+check "the same TS_TIMEOUT as the queue's: no warning" 0 $'4\n' '' -- env TS_SOCKET="$Q2" TS_TIMEOUT=1s "$TS" true
+check "--timeout given: no warning" 0 $'5\n' '' -- env TS_SOCKET="$Q2" TS_TIMEOUT=5 "$TS" --timeout=2 true
+run_cmd env TS_SOCKET="$Q2" "$TS" -i 3
+[[ $OUT == *$'Timeout: 1s, then SIGTERM'* ]] && pass "-i 3: the queue's timeout" || fail "-i 3: the queue's timeout" "$OUT"
 
 # The server dies after a failed run is journaled as an attempt and the next run started, before the
 # first run's runner is answered: that runner comes back to the next server with a run that is over, and

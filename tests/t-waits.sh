@@ -142,7 +142,7 @@ check "--requeue of a queued or running job: 255" 255 '' \
     -- sh -c '"$0" waitfor i >/dev/null; "$0" --requeue=17' "$TS"
 release i
 check "--requeue of an unknown job: 255" 255 '' \
-    $'Error in the request: The job 99 is not in the queue: it cannot be requeued.\n' -- "$TS" --requeue=99
+    $'Error in the request: There is no job 99.\n' -- "$TS" --requeue=99
 check "--requeue=x: 255" 255 '' $'--requeue needs a job id or \'failed\', not \'x\'.\n' -- "$TS" --requeue=x
 check "-w 17" 0 '' '' -- "$TS" -w 17
 # failed: 0 (exit 3), 2 (5), 4 (7), 8 (1), 9 (skipped), 12 (127), 15 and 16 (4); 15 is requeued (16).
