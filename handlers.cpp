@@ -377,6 +377,11 @@ void Server::on_cancel(Conn& c, const Frame& f) {
         error(c, format("There is no job %i.\n", r.id));
         return;
     }
+    if (j->state == JobState::Overflow) {
+        error(c, format("The job %i waits for room in the queue (TS_MAXCONN), held by the ts that submitted "
+                        "it: stopping that ts (Ctrl-C) takes it away.\n", r.id));
+        return;
+    }
     if (j->state != JobState::Queued && j->state != JobState::Running) {
         error(c, format("The job %i is %s: there is nothing to cancel.\n", r.id,
                         state_name(wire_state(*j, wall_now()))));

@@ -139,6 +139,10 @@ void Server::on_requeue(Conn& c, const Frame& f) {
     proto::JobPair p;
     (void)decode_body(f, &p);
     std::vector<JobId> ids;
+    if (p.b != 0 && p.b != 1) {   // no ts sends it
+        error(c, format("A requeue of %d jobs is not a request ts knows.\n", p.b));
+        return;
+    }
     if (p.b == 1) {
         ids = failed_of(c);
     } else {
