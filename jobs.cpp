@@ -316,9 +316,9 @@ bool retryable(const JobResult& r) {
 
 bool Queue::will_retry(JobId id, const JobResult& r) const {
     const Job* j = find(id);
-    // A job run by its client (-f, another user's in a shared queue) has no
-    // client left to run it again: it is not retried.
-    return j && j->state == JobState::Running && retryable(r) && !j->spec.run_by_client() &&
+    // A job run by its client (-f, another user's in a shared queue) too: its
+    // runner is told Again instead of Done, and waits for its next Run.
+    return j && j->state == JobState::Running && retryable(r) &&
            j->attempts().size() < j->spec.settings.retries();
 }
 
