@@ -474,7 +474,7 @@ void Server::on_attach(Conn& c, const Frame& f) {
     // attempt (--retry) before it heard Again: its Finished comes again.
     bool ok = j && (j->state == JobState::Running ||
                     (j->state == JobState::Queued && j->spec.run_by_client() &&
-                     (!a.started || a.run + 1u == j->attempts().size())));
+                     (!a.started || run_of(*j, a.run, true) == RunOf::Attempt)));
     // A job run by its client belongs to its submitter; a spawned runner runs as the server's uid.
     if (ok) ok = c.uid == (j->spec.run_by_client() ? j->spec.uid : uid_);
     if (!ok || runner_conn(a.id)) {   // not ours (any more): stop reporting
@@ -486,7 +486,10 @@ void Server::on_attach(Conn& c, const Frame& f) {
     if (!ours) c.run = a.run;
     // The pid the kernel gives (SO_PEERCRED), not the one the message claims.
     ledger_->reattached(a.id, ours ? c.pid : 0);
-    log_other(c.uid, format("job %d: its %s is back", a.id, ours ? "runner" : "client"));
+    bool attempt = run_of(*j, a.run, a.started) == RunOf::Attempt;
+    log_other(c.uid, format("job %d: its %s is back%s", a.id, ours ? "runner" : "client",
+                            attempt ? format(" from its run %u, an attempt already: told to run it again",
+                                             unsigned(a.run) + 1).c_str() : ""));
     if (j->state == JobState::Running && !a.started) send_run(c, *j, false, false);   // its Run was lost with the old server
 }
 
@@ -497,12 +500,10 @@ void Server::on_attach(Conn& c, const Frame& f) {
  * only one: one whose run ended as an attempt is kept, and its Finished,
  * sent again, is answered with Again (on_finished), its end counted once. */
 bool Server::ended_run(Conn& c, const proto::AttachBody& a, const Job& j) {
-    bool client = j.spec.run_by_client();
-    size_t now = j.attempts().size();
-    if (c.uid != (client ? j.spec.uid : uid_) || a.run == now) return false;
-    if (client && a.started && a.run + 1u == now) return false;
-    log(format("job %d: a runner of its run %u is back, but that run ended (run %zu is the job's now): "
-               "told to stop", a.id, unsigned(a.run) + 1, now + 1));
+    if (c.uid != (j.spec.run_by_client() ? j.spec.uid : uid_) || run_of(j, a.run, a.started) != RunOf::Over)
+        return false;
+    log_other(c.uid, format("job %d: a runner of its run %u is back, but that run ended (run %zu is the "
+                            "job's now): told to stop", a.id, unsigned(a.run) + 1, j.attempts().size() + 1));
     reply(c, encode_empty(MsgType::Bye));
     return true;
 }
@@ -719,9 +720,7 @@ void Server::on_finished(Conn& c, const Frame& f) {
     bool client = c.role == Role::ClientRunner;
     set_role(c, Role::Client);
     Job* j = queue_.find(id);
-    if (j && client && c.run + 1u == j->attempts().size()) {   // an attempt already (see ended_run)
-        log_other(c.uid, format("job %d: its client's run %u was an attempt already: told to run it again",
-                                id, unsigned(c.run) + 1));
+    if (j && client && run_of(*j, c.run, true) == RunOf::Attempt) {   // its end was sent again
         run_again(c, *j);
         return;
     }

@@ -322,6 +322,12 @@ bool Queue::will_retry(JobId id, const JobResult& r) const {
            j->attempts().size() < j->spec.settings.retries();
 }
 
+RunOf run_of(const Job& j, uint16_t run, bool started) {
+    size_t now = j.attempts().size();
+    if (run == now) return RunOf::Current;
+    return j.spec.run_by_client() && started && run + 1u == now ? RunOf::Attempt : RunOf::Over;
+}
+
 bool Queue::retry(JobId id, const JobResult& r, double end) {
     Entry* e = entry(id);
     if (!e || !move(*e, Op::Retry, JobState::Queued)) return false;
