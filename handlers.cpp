@@ -485,8 +485,10 @@ void Server::on_attach(Conn& c, const Frame& f) {
     set_role(c, ours ? Role::Runner : Role::ClientRunner, a.id);
     if (!ours) c.run = a.run;
     // The pid the kernel gives (SO_PEERCRED), not the one the message claims.
-    ledger_->reattached(a.id, ours ? c.pid : 0);
+    // (A runner of an attempt is back once it has heard Again: its next run
+    // does not start before that, see run_again.)
     bool attempt = run_of(*j, a.run, a.started) == RunOf::Attempt;
+    if (!attempt) ledger_->reattached(a.id, ours ? c.pid : 0);
     log_other(c.uid, format("job %d: its %s is back%s", a.id, ours ? "runner" : "client",
                             attempt ? format(" from its run %u, an attempt already: told to run it again",
                                              unsigned(a.run) + 1).c_str() : ""));
@@ -754,6 +756,7 @@ void Server::run_again(Conn& c, const Job& j) {
     set_role(c, Role::ClientRunner, j.id);
     c.run = uint16_t(j.attempts().size());
     reply(c, encode_empty(MsgType::Again), false);
+    ledger_->reattached(j.id, 0);   // its next run may start now
     if (j.state == JobState::Running) send_run(c, j, false, false);
 }
 

@@ -56,7 +56,7 @@ p=$(server_pids | head -n 1)
 ok "$([ -n "$p" ]; echo $?)" "the server's pid is found"
 [ -n "$p" ] && kill -KILL "$p"
 eventually "the server is gone after SIGKILL" -- pid_gone "${p:-0}"
-jp=$(pgrep -f 'waitfor never' | head -n 1)
+jp=$(pgrep -f "$T/bin/waitfor never" | head -n 1)   # this test's job (other tests may run at once)
 eventually "the job's process is ended by its runner, with no server" 6 -- pid_gone "${jp:-0}"
 elapsed "$t0" 1.8 4 "at its deadline"
 check "a new server: -w 5 exits 124" 124 '' '' -- "$TS" -w 5
@@ -229,9 +229,10 @@ check "root may cancel a's job" 0 $'Job 3 is running: it gets SIGTERM now, and S
 check "a's -w 3: 255" 255 '' '' -- as $A "$T/ta" "$TS" -w 3
 
 # b's --retry=2 job in a's queue: b's own ts runs each run. The server dies after b's failed first run is
-# journaled as an attempt, before b's ts hears it (drained: no next run yet): back, b's ts sends its end
-# again and hears that it was an attempt, counted once. SIGKILL while it waits for its next run: back
-# again, it waits on; resumed, it runs the job twice more: three runs, -w gives 0, -i lists the attempts.
+# journaled as an attempt, before b's ts hears it (drained: no next run yet); a's next client starts the
+# server again and resumes: b's ts, back, sends its end again and hears that it was an attempt (counted
+# once), and runs the next run. That one fails while drained; SIGKILL while b's ts waits for its last run:
+# back again, it waits on, and runs it once resumed. Three runs, -w gives 0, -i lists the attempts.
 Q4="$T/shared/q4"
 as4() { AS_Q="$Q4" as "$@"; }
 extra_cleanup() {
@@ -241,30 +242,40 @@ extra_cleanup() {
     TS_SOCKET="$Q4" "$TS" -K
 }
 logged() { [ "$(grep -c -- "$1" "$Q4.error")" -ge "$2" ]; }   # TEXT N: N lines of the log say TEXT
+info4() { TS_SOCKET="$Q4" "$TS" -i 0 | grep -q -- "$1"; }    # TEXT: -i 0 says TEXT
 check "a starts a queue with the test fault" 0 "$(HDR 0 1)"$'\n' '' -- \
     as4 $A "$T/ta" env TS_TEST_CRASH_AFTER_END="$T/ta/crash4" "$TS" -l
 p=$(TS_SOCKET="$Q4" server_pids | head -n 1)
 check "b's --retry=2 job that fails twice: 0" 0 $'0\n' '' -- as4 $B "$T/tb" "$TS" --retry=2 \
-    sh -c 'echo run >>"$TMPDIR/runs4"; n=$(wc -l <"$TMPDIR/runs4"); [ "$n" != 1 ] || waitfor go4; [ "$n" -ge 3 ]'
-eventually "b's job runs" -- sh -c "TS_SOCKET='$Q4' '$TS' -s 0 | grep -qx running"
-check "a drains the queue" 0 $'The queue is drained: no job starts until ts --resume (1 running, 0 queued).\n' '' -- as4 $A "$T/ta" "$TS" --drain
+    sh -c 'echo run >>"$TMPDIR/runs4"; n=$(wc -l <"$TMPDIR/runs4"); waitfor "go4-$n"; [ "$n" -ge 3 ]'
+eventually "b's job runs" -- info4 '^Attempt 1 of 3: running$'
+check "a drains the queue" 0 $'The queue is drained: no job starts until ts --resume (1 running, 0 queued).\n' '' \
+    -- as4 $A "$T/ta" "$TS" --drain
 : >"$T/ta/crash4"
-release go4
+release go4-1
 eventually "the fault happened after b's first run" -- test ! -e "$T/ta/crash4"
 eventually "the first server is gone" -- pid_gone "${p:-0}"
-as4 $A "$T/ta" "$TS" -l >/dev/null
+check "a resumes (a new server)" 0 $'The queue is resumed: queued jobs start again (0 running, 1 queued).\n' '' \
+    -- as4 $A "$T/ta" "$TS" --resume
 eventually "b's ts is back, and told its run was an attempt" 20 -- \
     logged "job 0: its client is back from its run 1, an attempt already: told to run it again" 1
+eventually "b's job runs its second run" -- info4 '^Attempt 2 of 3: running$'
+check "a drains the queue again" 0 $'The queue is drained: no job starts until ts --resume (1 running, 0 queued).\n' '' \
+    -- as4 $A "$T/ta" "$TS" --drain
+release go4-2
+eventually "b's second run failed: its third is queued" -- info4 '^Attempt 3 of 3: queued$'
 run_cmd env TS_SOCKET="$Q4" "$TS" -i 0
-[[ $OUT == *$'Attempt 1 of 3: died with exit code 1, from '*$'Attempt 2 of 3: queued\n'* ]] \
-    && pass "-i: one attempt, the next run queued" || fail "-i: one attempt, the next run queued" "$OUT"
+[[ $OUT == *$'Attempt 1 of 3: died with exit code 1, from '*$'Attempt 2 of 3: died with exit code 1, from '* ]] \
+    && pass "-i: two attempts, each once" || fail "-i: two attempts, each once" "$OUT"
 p=$(TS_SOCKET="$Q4" server_pids | head -n 1)
 kill -9 "${p:-0}"
 eventually "the second server is gone after SIGKILL" -- pid_gone "${p:-0}"
 as4 $A "$T/ta" "$TS" -l >/dev/null
-eventually "b's ts, waiting for its next run, is back" 20 -- logged "job 0: its client is back" 2
-is "$(wc -l <"$T/tb/runs4" | tr -d ' ')" 1 "one run so far"
-check "a resumes the queue" 0 $'The queue is resumed: queued jobs start again (0 running, 1 queued).\n' '' -- as4 $A "$T/ta" "$TS" --resume
+eventually "b's ts, waiting for its last run, is back" 20 -- logged "job 0: its client is back" 2
+is "$(wc -l <"$T/tb/runs4" | tr -d ' ')" 2 "two runs so far"
+release go4-3
+check "a resumes the queue" 0 $'The queue is resumed: queued jobs start again (0 running, 1 queued).\n' '' \
+    -- as4 $A "$T/ta" "$TS" --resume
 check "b's -w 0: the last run's status, 0" 0 '' '' -- as4 $B "$T/tb" "$TS" -w 0
 is "$(wc -l <"$T/tb/runs4" | tr -d ' ')" 3 "three runs, no more, no fewer"
 run_cmd env TS_SOCKET="$Q4" "$TS" -i 0
