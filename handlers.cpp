@@ -504,23 +504,18 @@ void Server::on_attach(Conn& c, const Frame& f) {
     proto::AttachBody a;
     (void)decode_body(f, &a);
     Job* j = queue_.find(a.id);
-    // A runner of an earlier run of a retried job (--retry), back after a
-    // restart that came before its end was acknowledged: that end is an
-    // attempt already, and the job is queued again or runs again.
-    if (j && !j->spec.run_by_client() && c.uid == uid_ && a.run != j->attempts().size()) {
-        log(format("job %d: a runner of its run %u is back, but that run ended (run %zu is the job's now): "
-                   "told to stop", a.id, unsigned(a.run) + 1, j->attempts().size() + 1));
-        reply(c, encode_empty(MsgType::Bye));
-        return;
-    }
+    if (j && ended_run(c, a, *j)) return;
     // A runner of ours whose job the journal shows as still queued (the
     // record of its start was lost with a damaged record): it runs, so it is
     // running, rather than started a second time.
     if (j && j->state == JobState::Queued && !j->spec.run_by_client() && a.started && c.uid == uid_ &&
         ledger_->resume(a.id))
         log("job %d: its runner is back, but the journal had it queued: it runs", a.id);
+    // A client's runner waiting for its Run, or one whose run ended as an
+    // attempt (--retry) before it heard Again: its Finished comes again.
     bool ok = j && (j->state == JobState::Running ||
-                    (j->state == JobState::Queued && j->spec.run_by_client() && !a.started));
+                    (j->state == JobState::Queued && j->spec.run_by_client() &&
+                     (!a.started || run_of(*j, a.run, true) == RunOf::Attempt)));
     // A job run by its client belongs to its submitter; a spawned runner runs as the server's uid.
     if (ok) ok = c.uid == (j->spec.run_by_client() ? j->spec.uid : uid_);
     if (!ok || runner_conn(a.id)) {   // not ours (any more): stop reporting
@@ -529,10 +524,31 @@ void Server::on_attach(Conn& c, const Frame& f) {
     }
     bool ours = !j->spec.run_by_client();
     set_role(c, ours ? Role::Runner : Role::ClientRunner, a.id);
+    if (!ours) c.run = a.run;
     // The pid the kernel gives (SO_PEERCRED), not the one the message claims.
-    ledger_->reattached(a.id, ours ? c.pid : 0);
-    log_other(c.uid, format("job %d: its %s is back", a.id, ours ? "runner" : "client"));
+    // (A runner of an attempt is back once it has heard Again: its next run
+    // does not start before that, see run_again.)
+    bool attempt = run_of(*j, a.run, a.started) == RunOf::Attempt;
+    if (!attempt) ledger_->reattached(a.id, ours ? c.pid : 0);
+    log_other(c.uid, format("job %d: its %s is back%s", a.id, ours ? "runner" : "client",
+                            attempt ? format(" from its run %u, an attempt already: told to run it again",
+                                             unsigned(a.run) + 1).c_str() : ""));
     if (j->state == JobState::Running && !a.started) send_run(c, *j, false, false);   // its Run was lost with the old server
+}
+
+/* --retry: a runner of a run of the job that is over, back after a restart
+ * that came before its end was answered, is sent away (Bye; true). The
+ * server's own: its end is an attempt already, and another runner runs the
+ * job's next run. A client's runner (-f, another user's job) is the job's
+ * only one: one whose run ended as an attempt is kept, and its Finished,
+ * sent again, is answered with Again (on_finished), its end counted once. */
+bool Server::ended_run(Conn& c, const proto::AttachBody& a, const Job& j) {
+    if (c.uid != (j.spec.run_by_client() ? j.spec.uid : uid_) || run_of(j, a.run, a.started) != RunOf::Over)
+        return false;
+    log_other(c.uid, format("job %d: a runner of its run %u is back, but that run ended (run %zu is the "
+                            "job's now): told to stop", a.id, unsigned(a.run) + 1, j.attempts().size() + 1));
+    reply(c, encode_empty(MsgType::Bye));
+    return true;
 }
 
 /* Whether pid is the job of the runner whose process is runner (the pid
@@ -724,6 +740,7 @@ void Server::on_started(Conn& c, const Frame& f) {
     (void)decode_body(f, &s, &path);
     Job* j = queue_.find(c.job);
     if (!j || j->state != JobState::Running) return;
+    if (c.role == Role::ClientRunner && c.run != j->attempts().size()) return;   // of a run that is over
     std::string out(path);
     pid_t pid = s.pid;
     if (c.uid != uid_) {
@@ -746,9 +763,14 @@ void Server::on_finished(Conn& c, const Frame& f) {
     std::string_view note;
     (void)decode_body(f, &b, &note);
     JobId id = c.job;
+    bool client = c.role == Role::ClientRunner;
     set_role(c, Role::Client);
     Job* j = queue_.find(id);
-    if (!j || j->state != JobState::Running) {
+    if (j && client && run_of(*j, c.run, true) == RunOf::Attempt) {   // its end was sent again
+        run_again(c, *j);
+        return;
+    }
+    if (!j || j->state != JobState::Running || (client && c.run != j->attempts().size())) {
         reply(c, encode_empty(MsgType::Bye));
         return;
     }
@@ -756,17 +778,40 @@ void Server::on_finished(Conn& c, const Frame& f) {
     r.note.assign(note.substr(0, c.uid == uid_ ? 1000 : 200));   // another user's: shorter
     if (!r.note.empty()) log_other(c.uid, format("job %d: %s", id, printable(r.note).c_str()));
     end_job(id, r, us_to_s(b.end_us));
+    // Acknowledged once journaled: the runner exits only now, so a result is never lost.
+    // (A journal that cannot be written holds it back until it can.)
+    c.ack_pending = true;
+    ++acks_pending_;
+    j = queue_.find(id);
+    if (client && j && j->state == JobState::Queued) {   // --retry: Again, and its Run when it starts
+        set_role(c, Role::ClientRunner, id);
+        c.run = uint16_t(j->attempts().size());
+        c.ack_again = true;
+    }
     schedule();   // the freed slot's next job first: this runner only has to exit
     if (!cfg_.crash_after_end.empty() && unlink(cfg_.crash_after_end.c_str()) == 0)
         _exit(9);   // a test's fault: the end journaled (and the next run started), its runner not answered
-    // Acknowledged once journaled: the runner exits only now, so a result is never lost.
-    // (A journal that cannot be written holds it back until it can.)
-    if (journal_->pending()) {
-        c.ack_pending = true;
-        ++acks_pending_;
-        return;
-    }
-    reply(c, encode_empty(MsgType::Done));
+    if (!journal_->pending()) answer_end(c);
+}
+
+/* A client's runner whose run ended as an attempt: Again, then Run at once
+ * if the job's next run started already (it waits for it, else). */
+void Server::run_again(Conn& c, const Job& j) {
+    set_role(c, Role::ClientRunner, j.id);
+    c.run = uint16_t(j.attempts().size());
+    reply(c, encode_empty(MsgType::Again), false);
+    ledger_->reattached(j.id, 0);   // its next run may start now
+    if (j.state == JobState::Running) send_run(c, j, false, false);
+}
+
+/* A runner's end, once journaled: Done, or Again (its run was an attempt,
+ * and it waits for Run). */
+void Server::answer_end(Conn& c) {
+    if (!c.ack_pending) return;
+    c.ack_pending = false;
+    bool again = c.ack_again;
+    c.ack_again = false;
+    reply(c, encode_empty(again ? MsgType::Again : MsgType::Done), !again);
 }
 
 /* A job ended (or never will run): recorded, and its waiters woken (through the ledger). */

@@ -316,10 +316,16 @@ bool retryable(const JobResult& r) {
 
 bool Queue::will_retry(JobId id, const JobResult& r) const {
     const Job* j = find(id);
-    // A job run by its client (-f, another user's in a shared queue) has no
-    // client left to run it again: it is not retried.
-    return j && j->state == JobState::Running && retryable(r) && !j->spec.run_by_client() &&
+    // A job run by its client (-f, another user's in a shared queue) too: its
+    // runner is told Again instead of Done, and waits for its next Run.
+    return j && j->state == JobState::Running && retryable(r) &&
            j->attempts().size() < j->spec.settings.retries();
+}
+
+RunOf run_of(const Job& j, uint16_t run, bool started) {
+    size_t now = j.attempts().size();
+    if (run == now) return RunOf::Current;
+    return j.spec.run_by_client() && started && run + 1u == now ? RunOf::Attempt : RunOf::Over;
 }
 
 bool Queue::retry(JobId id, const JobResult& r, double end) {

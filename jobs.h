@@ -124,6 +124,16 @@ struct JobResult {
  * (note) or a lost runner. */
 bool retryable(const JobResult& r);
 
+/* --retry: what a runner that comes back after a restart carries, for job
+ * j: run, which run of the job it was given (Assign, Run), and whether that
+ * run started. Current: the job's run now. Attempt: a job its client runs,
+ * whose run ended as an attempt before the runner heard so (Again): that
+ * runner is the job's only one, and runs its next run. Over: a run that is
+ * not the job's (a runner of ours of an earlier run: another runs the job). */
+enum class RunOf { Current, Attempt, Over };
+struct Job;
+RunOf run_of(const Job& j, uint16_t run, bool started);
+
 /* One run of a job that was retried (--retry): what it ended with, and when. */
 struct Attempt {
     double start = 0, end = 0;

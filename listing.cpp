@@ -118,9 +118,6 @@ static std::string timing_text(const Job& j) {
         s += format("Ended: timed out after %s\n", format_duration(st.timeout()).c_str());
     if (j.result.how == EndHow::Cancelled && j.state == JobState::Finished) s += "Ended: cancelled (ts --cancel)\n";
     if (st.retries() == 0) return s;
-    if (j.spec.run_by_client())   // Queue::will_retry: no client is left to run it again
-        return s + format("Retries: none of the %u asked: its client runs it, and cannot run it again\n",
-                          st.retries());
     unsigned total = st.retries() + 1, n = 0;
     for (const Attempt& a : j.attempts())
         s += format("Attempt %u of %u: %s, from %s to %s%s\n", ++n, total,

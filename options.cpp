@@ -568,11 +568,6 @@ bool check_parsed(const Options& o, bool dash_dash, const OptionRow* action_row,
         *err = "For e-mail, you should store the output (not through gzip)\n";
         return false;
     }
-    if (o.action == Action::Enqueue && o.foreground && o.retries > 0) {
-        *err = "--retry cannot go with -f: a job run in the foreground is run by its client, "
-               "which is not there to run it again.\n";
-        return false;
-    }
     if (o.action == Action::Enqueue && o.hold && !dash_dash && o.command.size() == 1 &&
         o.command[0].find_first_not_of("0123456789") == std::string::npos) {
         *err = format("ts --hold %s would queue a command named %s: ts --hold=%s holds job %s "

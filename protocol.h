@@ -98,6 +98,8 @@ enum class MsgType : uint16_t {
     Duplicate = 220,    // JobRef: --unique, and this job of the same user has the same command line
     WaitingFor = 221,   // tail: one string of int32 ids: a WaitList of them is registered (sent
                         // before WaitDone, so the client can ask again after a restart)
+    Again = 222,        // no body: to a runner held by a client, instead of Done after its Finished:
+                        // that run was an attempt (--retry); the job is queued again, wait for Run
     // runner -> server
     Started = 300,      // StartedBody + tail: output path (empty if not stored)
     Finished = 301,     // FinishedBody + tail: why the job could not start (usually empty)
@@ -222,7 +224,8 @@ static_assert(sizeof(WaitBody) == 8);
 struct RunBody {
     int32_t id;
     uint8_t skip;           // 1: a dependency failed; report Finished with skipped
-    uint8_t pad[3];
+    uint8_t pad;
+    uint16_t run;           // which run of the job (0: its first; --retry: 1, 2, ...); was padding
 };
 static_assert(sizeof(RunBody) == 8);
 

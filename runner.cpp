@@ -329,11 +329,18 @@ bool ServerLink::send(const std::string& frame) {
 }
 
 bool ServerLink::send_final(const std::string& frame) {
+    again_ = false;
     for (int tries = 0; tries < 10 && !gone_; ++tries) {
         if (!send(frame)) return false;
         Frame f;
         while (fd_ && recv_frame(fd_.get(), &f)) {
             if (f.type == proto::MsgType::Done) return true;
+            if (f.type == proto::MsgType::Again && f.version == proto::kVersion) {
+                again_ = true;       // that run was an attempt: the next one is the job's now,
+                ++run_;              // and one that re-attaches waits for its Run
+                started_.clear();
+                return true;
+            }
             note(f);
             if (gone_) return false;
         }
@@ -683,6 +690,7 @@ RunOutcome run_job(const JobSpec& spec, JobId id, ServerLink& link, bool foregro
     r.user = tv_seconds(ru.ru_utime);
     r.sys = tv_seconds(ru.ru_stime);
     outcome.reported = link.send_final(encode(proto::MsgType::Finished, finished_body(r, end), r.note));
+    outcome.again = outcome.reported && link.again();
     if (io.out.gzip_pid > 0) {   // not a zombie while the background child lives
         int st;
         (void)wait_for(io.out.gzip_pid, &st, nullptr);
@@ -702,6 +710,7 @@ void take_timing(const JobSettings& from, JobSettings* to) {
  * NAME=value settings of the job's environment (its GPUs): *env gets them. */
 bool wait_for_run(ServerLink& link, const std::string& socket, std::vector<std::string>* env,
                   JobSettings* settings) {
+    env->clear();
     for (;;) {
         Frame f;
         if (!link.receive(&f)) {   // the server went away: come back to the next one
@@ -712,6 +721,7 @@ bool wait_for_run(ServerLink& link, const std::string& socket, std::vector<std::
         proto::RunBody rb{};
         std::string_view tail;
         if (f.type == proto::MsgType::Run && decode_body(f, &rb, &tail)) {
+            link.set_run(rb.run);   // which run of the job it is (--retry): said again after a restart
             TailReader t(tail);
             std::string var;
             while (!t.at_end() && t.next(&var)) {
@@ -742,9 +752,16 @@ RunnerEnd run_runner(RunnerStart s) {
     if (s.server_runner) link.set_may_unstart();
     link.set_run(s.run);
     std::vector<std::string> vars;
-    if (s.wait_for_run && !wait_for_run(link, s.socket, &vars, &s.spec.settings)) return end;
-    set_environment(&s.spec.env, vars);
-    end.ran = true;
-    end.outcome = run_job(s.spec, s.id, link, s.foreground, s.ready);
-    return end;
+    for (;;) {
+        JobSpec spec = s.spec;   // each run: what its own Run gives (its GPUs, its deadline)
+        if (s.wait_for_run && !wait_for_run(link, s.socket, &vars, &spec.settings)) {
+            end.ran = false;   // (after Again: its next run will not come)
+            return end;
+        }
+        set_environment(&spec.env, vars);
+        end.ran = true;
+        end.outcome = run_job(spec, s.id, link, s.foreground, s.ready);
+        if (!end.outcome.again || !s.wait_for_run) return end;
+        s.ready = nullptr;   // (a spare's file: for its first run only)
+    }
 }

@@ -35,8 +35,11 @@ public:
     /* Send a frame, re-attaching after a server restart; false once the server is gone for good. */
     bool send(const std::string& frame);
     /* Send the last report and wait until the server confirms it (Done),
-     * re-attaching and sending again if it went away first. */
+     * re-attaching and sending again if it went away first. A job its
+     * client runs may hear Again instead (--retry: that run was an attempt):
+     * again() is true then, and the link carries the job's next run. */
     bool send_final(const std::string& frame);
+    bool again() const { return again_; }
     /* Read what the server sent: false on EOF (then fd() < 0 until re-attached). */
     bool receive(struct Frame* f);
     /* Connect again and attach to our job, retrying with a growing delay
@@ -67,6 +70,7 @@ private:
     Connect connect_;
     JobId id_;
     uint16_t run_ = 0;
+    bool again_ = false;    // the last send_final was answered with Again
     std::string started_;   // our Started frame, sent again after re-attaching
     bool gone_ = false;
     int patience_ms_ = 24 * 3600 * 1000;
@@ -82,6 +86,7 @@ private:
 struct RunOutcome {
     JobResult result;
     bool reported = false;   // Finished reached a server
+    bool again = false;      // ...which answered Again: wait for Run, and run the job again (--retry)
 };
 
 /* An output file: its directory, its path, and the open file. */
@@ -120,7 +125,9 @@ struct RunnerStart {
 };
 /* The one entry point of every runner: wait for Run if need be, run the
  * job, report. ran is false when the server said it will not run (skipped,
- * removed, -K) or could not be reached. */
+ * removed, -K) or could not be reached. A runner that waits for Run runs
+ * the job again each time the server answers its end with Again (--retry),
+ * each run with its own output file; the outcome is the last run's. */
 struct RunnerEnd {
     bool ran = false;
     RunOutcome outcome;

@@ -349,10 +349,7 @@ void Server::recover_journal(double now) {
     if (acks_pending_ == 0) return;
     acks_pending_ = 0;
     for (auto& c : conns_)
-        if (c->ack_pending && !c->dead) {
-            c->ack_pending = false;
-            reply(*c, encode_empty(MsgType::Done));
-        }
+        if (c->ack_pending && !c->dead) answer_end(*c);
 }
 
 /* A change may be made only if the journal can record it: else the client
@@ -975,9 +972,12 @@ void Server::gpus_started(Job& j) {
  * its start (journaled with it: the same after a restart), for a client
  * that reads it. */
 void Server::send_run(Conn& c, const Job& j, bool skip, bool last) {
+    answer_end(c);   // its last run's Again comes first
     proto::RunBody rb{};
     rb.id = j.id;
     rb.skip = skip ? 1 : 0;
+    rb.run = uint16_t(j.attempts().size());
+    c.run = rb.run;
     std::string tail;
     if (!skip && (j.spec.flags & proto::kTakesRunEnv) && c.version == proto::kVersion) {
         TailWriter t;

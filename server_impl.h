@@ -78,7 +78,9 @@ struct Conn {
     pid_t pid = 0;                      // of the connecting process (SO_PEERCRED)
     pid_t sender = 0;                   // of the process that sent the last bytes read (SO_PASSCRED; 0: not known)
     uint16_t version = proto::kVersion; // of its frames: an older runner gets answers in its own
-    bool ack_pending = false;           // its job's end is not on disk yet: Done comes once it is
+    bool ack_pending = false;           // its job's end is not on disk yet: Done (or Again) comes once it is
+    bool ack_again = false;             // ...and that answer is Again: the run was an attempt (--retry)
+    uint16_t run = 0;                   // a ClientRunner's: which run of its job it was told to run (--retry)
     double submit_at = 0;               // when a GPU job's submit first came (mono_now): its job's queue time
 
     bool runs_job() const { return role == Role::Runner || role == Role::ClientRunner; }
@@ -160,6 +162,9 @@ private:
     void on_clear(Conn& c, const Frame& f);
     void on_kill(Conn& c, const Frame& f);
     void on_attach(Conn& c, const Frame& f);
+    bool ended_run(Conn& c, const proto::AttachBody& a, const Job& j);
+    void run_again(Conn& c, const Job& j);
+    void answer_end(Conn& c);
     void on_started(Conn& c, const Frame& f);
     void on_finished(Conn& c, const Frame& f);
     void on_spare(Conn& c, const Frame& f);

@@ -1525,3 +1525,30 @@ TEST(QueueHold, AHeldJobWhoseDependencyWasRemovedIsDoomed) {
     EXPECT_FALSE(q.doomed(0)) << "a running job";
     EXPECT_FALSE(q.doomed(9)) << "no such job";
 }
+
+/* --retry: which run a runner back after a restart carries. A job's own
+ * runner of an earlier run is sent away (another runs the job); a client's
+ * runner whose run ended as an attempt before it heard so is the job's, and
+ * runs the next run; anything else is not the job's run. */
+TEST(Queue, WhichRunARunnerThatComesBackCarries) {
+    for (uint32_t flags : {0u, proto::kForeground, proto::kRunByClient}) {
+        Queue q;
+        JobSpec s = cmd({"flaky"});
+        s.flags |= flags;
+        s.settings.set_retries(3);
+        JobId id = q.add(s, 1);
+        ASSERT_TRUE(q.start(id));
+        const Job& j = *q.find(id);
+        EXPECT_EQ(run_of(j, 0, true), RunOf::Current);
+        EXPECT_EQ(run_of(j, 1, false), RunOf::Over) << "a run it never had";
+        ASSERT_TRUE(q.retry(id, exit_with(1), 2));   // run 0 was an attempt; run 1 is queued
+        bool client = flags != 0;
+        EXPECT_EQ(run_of(j, 1, false), RunOf::Current) << "waiting for run 1's Run";
+        EXPECT_EQ(run_of(j, 0, true), client ? RunOf::Attempt : RunOf::Over) << flags;
+        EXPECT_EQ(run_of(j, 0, false), RunOf::Over) << "run 0 never started: not the job's";
+        ASSERT_TRUE(q.start(id));
+        ASSERT_TRUE(q.retry(id, exit_with(1), 3));
+        EXPECT_EQ(run_of(j, 0, true), RunOf::Over) << "two runs ago";
+        EXPECT_EQ(run_of(j, 1, true), client ? RunOf::Attempt : RunOf::Over);
+    }
+}

@@ -410,9 +410,9 @@ TEST_F(LedgerTest, ARetriedRunIsAnAttemptAndTheJobIsQueuedAgainAcrossARestart) {
     EXPECT_EQ(queue_->find(a)->attempts().size(), 2u);
 }
 
-/* What is retried: a failure (exit, signal, timeout); not a cancel, a run
- * that could not start, a lost runner, a job run by its client, or a job
- * without retries left. */
+/* What is retried: a failure (exit, signal, timeout), a job run by its
+ * client's too; not a cancel, a run that could not start, a lost runner, or
+ * a job without retries left. */
 TEST_F(LedgerTest, OnlyAFailureIsRetried) {
     auto ends_at_once = [&](JobResult r, uint32_t retries, uint32_t flags = 0) {
         JobSpec s = cmd("x");
@@ -436,7 +436,34 @@ TEST_F(LedgerTest, OnlyAFailureIsRetried) {
     no_start.note = "cannot run 'x'";
     EXPECT_TRUE(ends_at_once(no_start, 1)) << "it could not start";
     EXPECT_TRUE(ends_at_once(Queue::lost_result("gone"), 1)) << "its runner was lost";
-    EXPECT_TRUE(ends_at_once(run_end(1), 1, proto::kForeground)) << "-f: no client is left to run it again";
+    EXPECT_FALSE(ends_at_once(run_end(1), 1, proto::kForeground)) << "-f: its client runs it again";
+    EXPECT_FALSE(ends_at_once(run_end(1), 1, proto::kRunByClient)) << "another user's: its ts runs it again";
+}
+
+/* A job its client runs (-f, another user's in a shared queue) is retried as
+ * any other: each failed run an attempt, queued again in its place, and a
+ * restart replays the same. */
+TEST_F(LedgerTest, AJobRunByItsClientIsRetried) {
+    JobSpec s = cmd("x");
+    s.settings.set_retries(2);
+    s.flags |= proto::kForeground;
+    JobId id = -1;
+    ASSERT_TRUE(ledger_->add(s, 1700000000, 0, &id));
+    for (int run = 0; run < 2; ++run) {
+        ASSERT_TRUE(queue_->start(id));
+        ASSERT_TRUE(ledger_->start(id));   // (journaled as the server's pass does)
+        ASSERT_TRUE(ledger_->end(id, run_end(1), 1700000001 + run));
+        EXPECT_EQ(queue_->find(id)->state, JobState::Queued) << "run " << run << " is an attempt";
+        EXPECT_EQ(queue_->find(id)->attempts().size(), size_t(run + 1));
+    }
+    open();
+    ASSERT_NE(queue_->find(id), nullptr);
+    EXPECT_EQ(queue_->find(id)->attempts().size(), 2u) << "the attempts are replayed";
+    EXPECT_EQ(queue_->find(id)->state, JobState::Queued);
+    ASSERT_TRUE(queue_->start(id));
+    ASSERT_TRUE(ledger_->start(id));
+    ASSERT_TRUE(ledger_->end(id, run_end(1), 1700000009));
+    EXPECT_EQ(queue_->find(id)->state, JobState::Finished) << "the third run was the last";
 }
 
 /* --cancel of a queued job removes it, the head of the queue too, and a restart agrees. */

@@ -917,10 +917,6 @@ TEST(Options, HoldBeforeANumberAloneIsRefused) {
     EXPECT_TRUE(parse({"ts", "--hold", "./5"}).ok);
 }
 
-TEST(Options, RetryWithForegroundIsRefused) {
-    Parsed p = parse({"ts", "-f", "--retry=2", "false"});
-    EXPECT_FALSE(p.ok);
-    EXPECT_NE(p.err.find("--retry cannot go with -f"), std::string::npos) << p.err;
-    EXPECT_TRUE(parse({"ts", "-f", "--retry=0", "false"}).ok);
-    EXPECT_TRUE(parse({"ts", "--retry=2", "false"}).ok);
+TEST(Options, RetryWithForegroundIsAccepted) {
+    EXPECT_TRUE(parse({"ts", "-f", "--retry=2", "false"}).ok) << "its client runs each run";
 }

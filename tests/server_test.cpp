@@ -14,6 +14,7 @@
 #include "jobs.h"
 #include "listing.h"
 #include "server.h"
+#include "spawner.h"
 
 namespace {
 
@@ -305,3 +306,81 @@ TEST_F(ServerTest, FramesSplitIntoSingleBytes) {
 }
 
 }  // namespace
+
+namespace {
+/* --retry of a job its client runs (-f): the client's runner hears Again
+ * after a failed run, then Run with the next run's number. (What a runner
+ * back after a restart carries: run_of, in jobs_test; t-timeout.sh.) */
+class ClientRetryTest : public ::testing::Test {
+protected:
+    void SetUp() override {
+        char templ[] = "/tmp/ts-client-retry-test.XXXXXX";
+        ASSERT_NE(mkdtemp(templ), nullptr);
+        dir_ = templ;
+        ServerConfig cfg;
+        h_ = std::make_unique<ServerHarness>(dir_ + "/s", cfg);
+    }
+    void TearDown() override {
+        h_.reset();
+        ASSERT_EQ(system(("rm -rf '" + dir_ + "'").c_str()), 0);
+    }
+    /* The frames c gets for bytes (two rounds). */
+    std::vector<MsgType> exchange(const Fd& c, const std::string& bytes, uint16_t* run = nullptr) {
+        if (!bytes.empty()) send_bytes(c, bytes);
+        h_->round();
+        h_->round();
+        std::vector<MsgType> types;
+        for (const Frame& f : receive_now(c).frames) {
+            types.push_back(f.type);
+            proto::RunBody rb{};
+            if (run && f.type == MsgType::Run && decode_body(f, &rb)) *run = rb.run;
+        }
+        return types;
+    }
+    static std::string failed_run() {
+        proto::StartedBody sb{};
+        sb.pid = getpid();
+        sb.start_us = 1700000000000000;
+        JobResult r;
+        r.errorlevel = 1;
+        return encode(MsgType::Started, sb, std::string()) + encode(MsgType::Finished, finished_body(r, 1700000001.0));
+    }
+    std::string info() {
+        proto::JobRef r{};
+        Fd c = h_->connect(getuid());
+        send_bytes(c, encode(MsgType::Info, r));
+        h_->round();
+        std::string text, s;
+        for (const Frame& f : receive_now(c).frames) {
+            TailReader t(f.payload);
+            if (t.next(&s)) text += s;
+        }
+        return text;
+    }
+    std::string dir_;
+    std::unique_ptr<ServerHarness> h_;
+};
+using Types = std::vector<MsgType>;
+}  // namespace
+
+TEST_F(ClientRetryTest, AFailedRunIsAnsweredAgainThenRunWithTheNextRun) {
+    JobSpec s;
+    s.argv = {"flaky"};
+    s.cwd = "/";
+    s.flags |= proto::kForeground;
+    s.settings.set_retries(2);
+    Fd c = h_->connect(getuid());
+    uint16_t run = 9;
+    EXPECT_EQ(exchange(c, encode_submit(s), &run), (Types{MsgType::SubmitOk, MsgType::Run}));
+    EXPECT_EQ(run, 0);
+    EXPECT_EQ(exchange(c, failed_run(), &run), (Types{MsgType::Again, MsgType::Run}));
+    EXPECT_EQ(run, 1) << "the job's second run";
+    EXPECT_NE(info().find("Attempt 2 of 3: running"), std::string::npos) << info();
+
+    // Its last run ends well: Done.
+    JobResult ok;
+    EXPECT_EQ(exchange(c, encode(MsgType::Started, proto::StartedBody{}) +
+                              encode(MsgType::Finished, finished_body(ok, 1700000002.0))),
+              Types{MsgType::Done});
+    EXPECT_NE(info().find("Attempt 2 of 3: died with exit code 0, the last"), std::string::npos) << info();
+}

@@ -2,7 +2,8 @@
 # Timeouts, retries, cancel and signals (ts.1 --timeout, --kill-after, --retry, --cancel, --signal;
 # TS_TIMEOUT): the job's runner ends a job at its deadline (SIGTERM, then SIGKILL after the grace) even
 # while its server is dead; a timed-out job makes -w and -f exit 124; a failed job runs again under the
-# same id with each run kept in -i, and a SIGKILL of the server between runs keeps the count; --cancel
+# same id with each run kept in -i (a -f job and another user's job too: their own ts runs each run), and
+# a SIGKILL of the server between runs keeps the count; --cancel
 # removes a queued job or ends a running one; -k --signal sends the signal asked for. The part with
 # another user needs root and setpriv, and is skipped without them.
 . "$(dirname "$0")/lib.sh"
@@ -163,6 +164,16 @@ check "--timeout given: no warning" 0 $'5\n' '' -- env TS_SOCKET="$Q2" TS_TIMEOU
 run_cmd env TS_SOCKET="$Q2" "$TS" -i 3
 [[ $OUT == *$'Timeout: 1s, then SIGTERM'* ]] && pass "-i 3: the queue's timeout" || fail "-i 3: the queue's timeout" "$OUT"
 
+# -f --retry: the client runs each run itself, on the same terminal, and exits with the last run's status.
+check "-f --retry=2 on a job that always fails: three runs on the terminal, exit 1" 1 \
+    $'run\nrun\nrun\n' '' -- "$TS" -f -n --retry=2 sh -c 'echo run; echo run >>"$TMPDIR/runs-f"; exit 1'
+is "$(wc -l <"$TMPDIR/runs-f" | tr -d ' ')" 3 "-f --retry=2: three runs"
+run_cmd "$TS" -f --retry=3 sh -c 'echo run >>"$TMPDIR/runs-f2"; [ "$(wc -l <"$TMPDIR/runs-f2")" -ge 2 ]'
+is "$RC" 0 "-f --retry=3 on a job that fails once: 0"
+f=${OUT%$'\n'}
+has "$f" $'Attempt 1 of 4: died with exit code 1, from ' "-i lists -f's failed run as an attempt"
+has "$f" $'Attempt 2 of 4: died with exit code 0, the last\n' "-i: its second run was the last"
+
 # The server dies after a failed run is journaled as an attempt and the next run started, before the
 # first run's runner is answered: that runner comes back to the next server with a run that is over, and
 # is sent away; the job runs three times in all, each run its own attempt.
@@ -201,7 +212,7 @@ Q="$T/shared/TS_SOCKET"
 as() {   # UID DIR CMD...: run as that user, on the shared queue
     local u=$1 dir=$2
     shift 2
-    env -i PATH="$T/bin:/usr/bin:/bin" TMPDIR="$dir" TS_SOCKET="$Q" TS_SOCKET_MODE=0666 \
+    env -i PATH="$T/bin:/usr/bin:/bin" TMPDIR="$dir" TS_SOCKET="${AS_Q:-$Q}" TS_SOCKET_MODE=0666 \
         setpriv --reuid="$u" --regid="$u" --clear-groups "$@"
 }
 extra_cleanup() {
@@ -224,4 +235,60 @@ is "$RC" 255 "b may not -k --signal a's job"
 check "root may cancel a's job" 0 $'Job 3 is running: it gets SIGTERM now, and SIGKILL in 30s if it still runs.\n' '' \
     -- env TS_SOCKET="$Q" "$TS" --cancel=3
 check "a's -w 3: 255" 255 '' '' -- as $A "$T/ta" "$TS" -w 3
+
+# b's --retry=2 job in a's queue: b's own ts runs each run. The server dies after b's failed first run is
+# journaled as an attempt, before b's ts hears it (drained: no next run yet); a's next client starts the
+# server again and resumes: b's ts, back, sends its end again and hears that it was an attempt (counted
+# once), and runs the next run. That one fails while drained; SIGKILL while b's ts waits for its last run:
+# back again, it waits on, and runs it once resumed. Three runs, -w gives 0, -i lists the attempts.
+Q4="$T/shared/q4"
+as4() { AS_Q="$Q4" as "$@"; }
+extra_cleanup() {
+    TS_SOCKET="$Q2" "$TS" -K
+    TS_SOCKET="$Q3" "$TS" -K
+    TS_SOCKET="$Q" "$TS" -K
+    TS_SOCKET="$Q4" "$TS" -K
+}
+logged() { [ "$(grep -c -- "$1" "$Q4.error")" -ge "$2" ]; }   # TEXT N: N lines of the log say TEXT
+info4() { TS_SOCKET="$Q4" "$TS" -i 0 | grep -q -- "$1"; }    # TEXT: -i 0 says TEXT
+check "a starts a queue with the test fault" 0 "$(HDR 0 1)"$'\n' '' -- \
+    as4 $A "$T/ta" env TS_TEST_CRASH_AFTER_END="$T/ta/crash4" "$TS" -l
+p=$(TS_SOCKET="$Q4" server_pids | head -n 1)
+check "b's --retry=2 job that fails twice: 0" 0 $'0\n' '' -- as4 $B "$T/tb" "$TS" --retry=2 \
+    sh -c 'echo run >>"$TMPDIR/runs4"; n=$(wc -l <"$TMPDIR/runs4"); waitfor "go4-$n"; [ "$n" -ge 3 ]'
+eventually "b's job runs" -- info4 '^Attempt 1 of 3: running$'
+check "a drains the queue" 0 $'The queue is drained: no job starts until ts --resume (1 running, 0 queued).\n' '' \
+    -- as4 $A "$T/ta" "$TS" --drain
+: >"$T/ta/crash4"
+release go4-1
+eventually "the fault happened after b's first run" -- test ! -e "$T/ta/crash4"
+eventually "the first server is gone" -- pid_gone "${p:-0}"
+check "a resumes (a new server)" 0 $'The queue is resumed: queued jobs start again (0 running, 1 queued).\n' '' \
+    -- as4 $A "$T/ta" "$TS" --resume
+eventually "b's ts is back, and told its run was an attempt" 20 -- \
+    logged "job 0: its client is back from its run 1, an attempt already: told to run it again" 1
+eventually "b's job runs its second run" -- info4 '^Attempt 2 of 3: running$'
+check "a drains the queue again" 0 $'The queue is drained: no job starts until ts --resume (1 running, 0 queued).\n' '' \
+    -- as4 $A "$T/ta" "$TS" --drain
+release go4-2
+eventually "b's second run failed: its third is queued" -- info4 '^Attempt 3 of 3: queued$'
+run_cmd env TS_SOCKET="$Q4" "$TS" -i 0
+[[ $OUT == *$'Attempt 1 of 3: died with exit code 1, from '*$'Attempt 2 of 3: died with exit code 1, from '* ]] \
+    && pass "-i: two attempts, each once" || fail "-i: two attempts, each once" "$OUT"
+p=$(TS_SOCKET="$Q4" server_pids | head -n 1)
+kill -9 "${p:-0}"
+eventually "the second server is gone after SIGKILL" -- pid_gone "${p:-0}"
+as4 $A "$T/ta" "$TS" -l >/dev/null
+eventually "b's ts, waiting for its last run, is back" 20 -- logged "job 0: its client is back" 2
+is "$(wc -l <"$T/tb/runs4" | tr -d ' ')" 2 "two runs so far"
+release go4-3
+check "a resumes the queue" 0 $'The queue is resumed: queued jobs start again (0 running, 1 queued).\n' '' \
+    -- as4 $A "$T/ta" "$TS" --resume
+check "b's -w 0: the last run's status, 0" 0 '' '' -- as4 $B "$T/tb" "$TS" -w 0
+is "$(wc -l <"$T/tb/runs4" | tr -d ' ')" 3 "three runs, no more, no fewer"
+run_cmd env TS_SOCKET="$Q4" "$TS" -i 0
+outs=$(printf '%s' "$OUT" | sed -n 's/^Attempt [12] of 3: died with exit code 1, .*, output \(.*\)$/\1/p' | sort -u | wc -l)
+is "$outs" 2 "-i: two failed runs, each with its own output file"
+[[ $OUT == *$'Attempt 3 of 3: died with exit code 0, the last\n'* ]] && pass "-i: the third run was the last" \
+    || fail "-i: the third run was the last" "$OUT"
 done_testing
