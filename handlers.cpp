@@ -159,6 +159,7 @@ void Server::on_submit(Conn& c, const Frame& f) {
         error(c, why + "; the job was not queued.\n");
         return;
     }
+    own_requeue_of(c, &spec);
     // TS_TIMEOUT: the queue's default, kept with the job (its runner learns it from its order, or Run).
     if (cfg_.timeout > 0 && spec.settings.timeout() == 0) spec.settings.set_timeout(cfg_.timeout);
     if (!gpu_check_submit(c, f, spec)) return;   // GPUs it could never get: refused (or asked later)
@@ -183,6 +184,17 @@ void Server::on_submit(Conn& c, const Frame& f) {
         return;
     }
     submitted(c, id);
+}
+
+/* A job run again (--requeue, submitted by the job's own ts) names one of
+ * its submitter's ended jobs, or none: another's is dropped, so nobody can
+ * hide someone else's failed job from their --requeue=failed. */
+void Server::own_requeue_of(const Conn& c, JobSpec* spec) {
+    auto of = spec->settings.requeue_of();
+    if (!of) return;
+    const Job* o = queue_.find(*of);
+    if (!o || o->spec.uid != c.uid || (o->state != JobState::Finished && o->state != JobState::Skipped))
+        spec->settings.erase(kSettingRequeueOf);
 }
 
 /* --unique: false (answered with Duplicate) when a job of the same user with
