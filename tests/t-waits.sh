@@ -5,7 +5,8 @@
 # will); --unique queues nothing when the same command is queued or running (its id, exit 3), even for
 # two clients at once; --requeue=ID and --requeue=failed queue finished jobs again with their context;
 # a SIGKILL of the server while a client waits on a list: the client waits on. The part with another
-# user needs root and setpriv, and is skipped without them.
+# user (their --requeue of their own jobs, which their ts submits again and runs, also across a SIGKILL
+# of the server) needs root and setpriv, and is skipped without them.
 . "$(dirname "$0")/lib.sh"
 skip_all_if_tsp "task-spooler has no -w lists, --wait-all, --wait-start, --unique or --requeue"
 
@@ -238,10 +239,27 @@ check "root's --requeue=failed: root's own jobs only, none" 0 '' \
     $'ts: warning: no failed job of yours to requeue\n' -- env TS_SOCKET="$Q" "$TS" --requeue=failed
 check "root may requeue a's job: it runs as a" 0 $'8\n' '' -- env TS_SOCKET="$Q" "$TS" --requeue=0
 check "job 8 fails as job 0 did" 1 '' '' -- as $A "$T/ta" "$TS" -w 8
-check "b's --unique of a's command: b's own jobs only, queued" 0 $'9\n' '' -- as $B "$T/tb" "$TS" --unique waitfor z
-check "a's --unique of the same: queued too" 0 $'10\n' '' -- as $A "$T/ta" "$TS" --unique waitfor z
-check "b's --unique again: b's job 9" 3 $'9\n' \
-    $'ts: job 9 of yours has the same command and is queued or running: nothing was queued.\n' \
+# A SIGKILL of the server while b's requeued job runs: b's ts (its runner) reports it to the next server.
+check "b's job 9 fails (exit 5) the first time" 0 $'9\n' '' \
+    -- as $B "$T/tb" "$TS" sh -c 'if [ -e "$0/again" ]; then waitfor kb 5; else exit 5; fi' "$T"
+check "job 9 exits 5" 5 '' '' -- as $B "$T/tb" "$TS" -w 9
+: >"$T/again"
+check "b requeues job 9 as job 10" 0 $'10\n' '' -- as $B "$T/tb" "$TS" --requeue=9
+eventually "job 10 runs" -- env TS_SOCKET="$Q" sh -c '[ "$("$0" -s 10)" = running ]' "$TS"
+p=$(TS_SOCKET="$Q" server_pids | head -n 1)
+ok "$([ -n "$p" ]; echo $?)" "the shared server's pid is found"
+[ -n "$p" ] && kill -KILL "$p"
+eventually "the shared server is gone after SIGKILL" -- pid_gone "${p:-0}"
+check "a starts the queue again: job 10 is still running" 0 $'running\n' '' -- as $A "$T/ta" "$TS" -s 10
+release kb
+check "job 10 ends as job 9 did, reported by b's ts to the new server" 5 '' '' -- as $A "$T/ta" "$TS" -w 10
+check "b's --requeue=failed after the restart: jobs 5 and 10 (not 9, requeued already) as 11 and 12" 0 \
+    $'11\n12\n' '' -- as $B "$T/tb" "$TS" --requeue=failed
+check "job 12 ends as job 10 did" 5 '' '' -- as $B "$T/tb" "$TS" -w 12
+check "b's --unique of a's command: b's own jobs only, queued" 0 $'13\n' '' -- as $B "$T/tb" "$TS" --unique waitfor z
+check "a's --unique of the same: queued too" 0 $'14\n' '' -- as $A "$T/ta" "$TS" --unique waitfor z
+check "b's --unique again: b's job 13" 3 $'13\n' \
+    $'ts: job 13 of yours has the same command and is queued or running: nothing was queued.\n' \
     -- as $B "$T/tb" "$TS" --unique waitfor z
 release z
 check "b's --wait-all: b's job only" 0 '' '' -- as $B "$T/tb" "$TS" --wait-all
