@@ -91,6 +91,38 @@ skip_all_if_tsp() {
     fi
 }
 
+# two_users DESC: the rest of the script acts as other users, which needs root and setpriv; without
+# them DESC is reported skipped and the script ends there. Sets A=4001, B=4002 and C=4003, their private
+# directories $T/ta, $T/tb and $T/tc, a shared directory $T/shared whose queue's socket is Q, and makes the
+# path to $TS searchable for them.
+two_users() {
+    if [ "$(id -u)" != 0 ] || ! command -v setpriv >/dev/null; then
+        skip "$1" "needs root and setpriv to act as other users"
+        done_testing
+        exit $?
+    fi
+    A=4001 B=4002 C=4003
+    chmod 755 "$T"
+    mkdir -m 1777 "$T/shared"
+    mkdir -m 700 "$T/ta" "$T/tb" "$T/tc"
+    chown "$A" "$T/ta"
+    chown "$B" "$T/tb"
+    chown "$C" "$T/tc"
+    local d
+    d=$(dirname "$TS")
+    while [ "$d" != / ] && [ -n "$d" ]; do chmod o+x "$d" 2>/dev/null; d=$(dirname "$d"); done
+    Q="$T/shared/TS_SOCKET"
+}
+
+# as UID DIR CMD...: run CMD as that user (two_users), on the shared queue ($AS_Q if set, else $Q),
+# with TMPDIR=DIR and a bare environment.
+as() {
+    local u=$1 dir=$2
+    shift 2
+    env -i PATH="$T/bin:/usr/bin:/bin" TMPDIR="$dir" TS_SOCKET="${AS_Q:-$Q}" TS_SOCKET_MODE=0666 \
+        setpriv --reuid="$u" --regid="$u" --clear-groups "$@"
+}
+
 # Visible rendering of a byte string for diagnostics (like cat -A; "(no trailing newline)" is explicit).
 _show() {
     if [ -z "$1" ]; then

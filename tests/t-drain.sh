@@ -54,25 +54,7 @@ check "resume again: nothing changes, and it says so" 0 \
 check "-K" 0 '' '' -- "$TS" -K
 
 # Another user: refused, and nothing changes; the server's owner and root may.
-if [ "$(id -u)" != 0 ] || ! command -v setpriv >/dev/null; then
-    skip "another user may not drain or resume" "needs root and setpriv to act as two users"
-    done_testing
-fi
-A=4001 B=4002
-chmod 755 "$T"
-mkdir -m 1777 "$T/shared"
-mkdir -m 700 "$T/ta" "$T/tb"
-chown "$A" "$T/ta"
-chown "$B" "$T/tb"
-d=$(dirname "$TS")
-while [ "$d" != / ] && [ -n "$d" ]; do chmod o+x "$d" 2>/dev/null; d=$(dirname "$d"); done
-Q="$T/shared/TS_SOCKET"
-as() {   # UID DIR CMD...: run as that user, on the shared queue
-    local u=$1 dir=$2
-    shift 2
-    env -i PATH="$T/bin:/usr/bin:/bin" TMPDIR="$dir" TS_SOCKET="$Q" TS_SOCKET_MODE=0666 \
-        setpriv --reuid="$u" --regid="$u" --clear-groups "$@"
-}
+two_users "another user may not drain or resume"
 extra_cleanup() { TS_SOCKET="$Q" "$TS" -K; }
 check "a starts the shared queue: job 0" 0 $'0\n' '' -- as $A "$T/ta" "$TS" true
 as $A "$T/ta" "$TS" -w 0

@@ -195,26 +195,8 @@ is "$outs" 2 "the two runs before the last are two attempts, each with its own o
     || fail "-i: the third run was the last" "$OUT"
 
 # Another user's job in a shared queue: its own ts runs it, and enforces the queue's default timeout too.
-if [ "$(id -u)" != 0 ] || ! command -v setpriv >/dev/null; then
-    skip "another user's runner enforces the timeout" "needs root and setpriv to act as two users"
-    done_testing
-fi
-A=4001 B=4002
-chmod 755 "$T"
+two_users "another user's runner enforces the timeout"
 chmod 777 "$T/bin"
-mkdir -m 1777 "$T/shared"
-mkdir -m 700 "$T/ta" "$T/tb"
-chown "$A" "$T/ta"
-chown "$B" "$T/tb"
-d=$(dirname "$TS")
-while [ "$d" != / ] && [ -n "$d" ]; do chmod o+x "$d" 2>/dev/null; d=$(dirname "$d"); done
-Q="$T/shared/TS_SOCKET"
-as() {   # UID DIR CMD...: run as that user, on the shared queue
-    local u=$1 dir=$2
-    shift 2
-    env -i PATH="$T/bin:/usr/bin:/bin" TMPDIR="$dir" TS_SOCKET="${AS_Q:-$Q}" TS_SOCKET_MODE=0666 \
-        setpriv --reuid="$u" --regid="$u" --clear-groups "$@"
-}
 extra_cleanup() {
     TS_SOCKET="$Q2" "$TS" -K
     TS_SOCKET="$Q" "$TS" -K

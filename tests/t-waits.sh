@@ -181,25 +181,7 @@ check "-K" 0 '' '' -- "$TS" -K
 
 # Another user: may not requeue our job; a job that their own ts ran is requeued by them only (their ts
 # submits it again and runs it: as them, in its directory), never by the server's owner or root.
-if [ "$(id -u)" != 0 ] || ! command -v setpriv >/dev/null; then
-    skip "another user's requeue" "needs root and setpriv to act as two users"
-    done_testing
-fi
-A=4001 B=4002 C=4003
-chmod 755 "$T"
-mkdir -m 1777 "$T/shared"
-mkdir -m 700 "$T/ta" "$T/tb"
-chown "$A" "$T/ta"
-chown "$B" "$T/tb"
-d=$(dirname "$TS")
-while [ "$d" != / ] && [ -n "$d" ]; do chmod o+x "$d" 2>/dev/null; d=$(dirname "$d"); done
-Q="$T/shared/TS_SOCKET"
-as() {   # UID DIR CMD...: run as that user, on the shared queue
-    local u=$1 dir=$2
-    shift 2
-    env -i PATH="$T/bin:/usr/bin:/bin" TMPDIR="$dir" TS_SOCKET="$Q" TS_SOCKET_MODE=0666 \
-        setpriv --reuid="$u" --regid="$u" --clear-groups "$@"
-}
+two_users "another user's requeue"
 extra_cleanup() { TS_SOCKET="$Q" "$TS" -K; }
 check "a starts the shared queue: job 0 fails" 0 $'0\n' '' -- as $A "$T/ta" "$TS" false
 mkdir -m 700 "$T/tb/work"
