@@ -166,4 +166,17 @@ check "b's own job 1 runs and ends" 0 '' '' -- as $B "$T/tb" "$TS" -w 1
 check "root may release a's job" 0 $'Job 2 is released: it starts when its turn comes.\n' '' \
     -- env TS_SOCKET="$Q" "$TS" --release=2
 check "job 2 runs and ends" 0 '' '' -- as $A "$T/ta" "$TS" -w 2
+
+# b's delayed job (b's own ts runs it) across a SIGKILL of the server: b's runner comes back to the
+# next server and the job starts at its time, as b.
+t0=$(date +%s)
+check "b queues job 3, delayed by 3 s" 0 $'3\n' '' -- as $B "$T/tb" "$TS" --delay=3 sh -c 'id -u >"$TMPDIR/ran3"'
+check "job 3 is delayed" 0 $'delayed\n' '' -- as $A "$T/ta" "$TS" -s 3
+p=$(TS_SOCKET="$Q" server_pids | head -n 1)
+[ -n "$p" ] && kill -KILL "$p"
+eventually "the server is gone after SIGKILL" -- sh -c '! kill -0 "$0" 2>/dev/null' "${p:-0}"
+check "a starts the next server: job 3 is still delayed" 0 $'delayed\n' '' -- as $A "$T/ta" "$TS" -s 3
+check "job 3 runs and ends" 0 '' '' -- as $B "$T/tb" "$TS" -w 3
+ok "$([ $(( $(date +%s) - t0 )) -ge 3 ]; echo $?)" "not before its time"
+is "$(cat "$T/tb/ran3" 2>/dev/null)" "$B" "it ran as b"
 done_testing

@@ -195,6 +195,27 @@ is "$outs" 2 "the two runs before the last are two attempts, each with its own o
     || fail "-i: the third run was the last" "$OUT"
 
 # Another user's job in a shared queue: its own ts runs it, and enforces the queue's default timeout too.
+# --cancel of a running job, then a SIGKILL of the server before the job ends: its runner still ends it
+# (SIGKILL after the grace) and the next server records it as cancelled, not retried.
+Q5="$T/q5"
+extra_cleanup() { TS_SOCKET="$Q2" "$TS" -K; TS_SOCKET="$Q3" "$TS" -K; TS_SOCKET="$Q5" "$TS" -K; }
+check "a stubborn job with --retry=1 --kill-after=2: 0" 0 $'0\n' '' -- env TS_SOCKET="$Q5" "$TS" --retry=1 \
+    --kill-after=2 sh -c "$STUBBORN"
+TS_SOCKET="$Q5" wait_running 0
+jp=$(TS_SOCKET="$Q5" "$TS" -p 0)
+t0=$(now)
+check "--cancel of it" 0 $'Job 0 is running: it gets SIGTERM now, and SIGKILL in 2s if it still runs.\n' '' \
+    -- env TS_SOCKET="$Q5" "$TS" --cancel=0
+p=$(TS_SOCKET="$Q5" server_pids | head -n 1)
+[ -n "$p" ] && kill -KILL "$p"
+eventually "the server is gone after SIGKILL" -- pid_gone "${p:-0}"
+eventually "its runner ends the job with no server" 8 -- pid_gone "${jp:-0}"
+elapsed "$t0" 1.5 6 "after the grace"
+check "a new server: -w 0 exits 255 (killed)" 255 '' '' -- env TS_SOCKET="$Q5" "$TS" -w 0
+run_cmd env TS_SOCKET="$Q5" "$TS" -i 0
+[[ $OUT == *$'Ended: cancelled (ts --cancel)\n'* && $OUT != *"Attempt 2"* ]] \
+    && pass "the new server recorded the cancel, not retried" || fail "the new server recorded the cancel, not retried" "$OUT"
+
 two_users "another user's runner enforces the timeout"
 chmod 777 "$T/bin"
 extra_cleanup() {
@@ -228,6 +249,7 @@ as4() { AS_Q="$Q4" as "$@"; }
 extra_cleanup() {
     TS_SOCKET="$Q2" "$TS" -K
     TS_SOCKET="$Q3" "$TS" -K
+    TS_SOCKET="$Q5" "$TS" -K
     TS_SOCKET="$Q" "$TS" -K
     TS_SOCKET="$Q4" "$TS" -K
 }
