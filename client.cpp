@@ -12,7 +12,6 @@
 #include "client.h"
 
 #include <algorithm>
-#include <map>
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
@@ -73,8 +72,6 @@ private:
     int output();
     int wait();
     int requeue();
-    int resubmit(std::vector<std::pair<JobId, JobSpec>> jobs);
-    Frame submit(const JobSpec& spec);
     int foreground(JobId id, const JobSpec& spec);
     int background(JobId id, const JobSpec& spec);
     RunnerStart runner_start(JobId id, const JobSpec& spec);
@@ -319,8 +316,7 @@ int Client::wait() {
     return wait_for(encode_empty(MsgType::WaitList, encode_ids(ids)), true);
 }
 
-/* --requeue=ID, --requeue=failed: the new ids, one a line. Jobs that our
- * own ts ran come back to us (Resubmit, in id order): we submit them again. */
+/* --requeue=ID, --requeue=failed: the new ids, one a line. */
 int Client::requeue() {
     closed_hint_ = "it runs an older ts, without --requeue (`ts --restart` moves the queue to this ts), "
                    "or it stopped.";
@@ -328,45 +324,11 @@ int Client::requeue() {
     p.a = o_.requeue_failed ? -1 : o_.id;
     p.b = o_.requeue_failed ? 1 : 0;
     send(encode(MsgType::Requeue, p));   // a change: never sent twice
-    std::vector<std::pair<JobId, JobSpec>> ours;
     Frame f = receive();
-    for (; f.type == MsgType::Resubmit; f = receive()) {
-        ours.emplace_back();
-        if (!decode_resubmit(f, &ours.back().first, &ours.back().second)) request_failed(f);
-    }
     std::string text;
     TailReader r(f.payload);
     if (f.type != MsgType::Text || !r.next(&text) || !r.at_end()) request_failed(f);
     fputs(text.c_str(), stdout);
-    return ours.empty() ? kExitOk : resubmit(std::move(ours));
-}
-
-/* Jobs of ours that our own ts ran (the server, of another uid, never runs
- * code as us): each is submitted again as a new job, on a connection of its
- * own that becomes its runner in the background, as a submit's does. The new
- * ids are printed one a line, in the old ids' order; dependencies among
- * them follow the new ids. The environment is the caller's now: the server
- * never had the first one's. */
-int Client::resubmit(std::vector<std::pair<JobId, JobSpec>> jobs) {
-    std::vector<std::string> env = caller_environment();
-    std::map<JobId, JobId> renamed;   // old -> new
-    for (auto& [of, spec] : jobs) {
-        spec.env = env;
-        spec.follow_renamed(renamed);
-        fd_ = connect_server(sock_);
-        Frame f = submit(spec);
-        proto::JobRef r;
-        if (f.type != MsgType::SubmitOk || !decode_body(f, &r)) {
-            fflush(stdout);
-            if (!renamed.empty())
-                fprintf(stderr, "ts: only %zu of %zu jobs were requeued.\n", renamed.size(), jobs.size());
-            request_failed(f);
-        }
-        renamed[of] = r.id;
-        printf("%i\n", r.id);
-        fflush(stdout);
-        if (foreign_) (void)background(r.id, spec);
-    }
     return kExitOk;
 }
 
@@ -408,18 +370,16 @@ JobSpec job_spec(const Options& o, bool send_env) {
     return s;
 }
 
-/* Send spec as a new job and return the server's answer: a server that dies
- * before answering is asked again for the same submit (its token), which
- * never queues it twice. */
-Frame Client::submit(const JobSpec& spec) {
+int Client::enqueue() {
     // A server of another uid cannot run our job as us: we run it ourselves
     // (in the background, as task-spooler does), and it never gets our environment.
+    const JobSpec& spec = spec_;
     JobSpec sent = spec;
     if (foreign_) {
         sent.env.clear();
-        if (!sent.foreground()) sent.flags |= proto::kRunByClient;
+        if (!o_.foreground) sent.flags |= proto::kRunByClient;
     }
-    if (foreign_ || sent.foreground()) sent.flags |= proto::kTakesRunEnv;   // we run it: Run may give it GPUs
+    if (foreign_ || o_.foreground) sent.flags |= proto::kTakesRunEnv;   // we run it: Run may give it GPUs
     // The submit's own name: sent again after a lost connection, it finds
     // the job it queued instead of queueing a second one.
     unsigned char rnd[16];
@@ -427,7 +387,6 @@ Frame Client::submit(const JobSpec& spec) {
         uint64_t x = uint64_t(getpid()) * 0x9E3779B97F4A7C15ull ^ uint64_t(wall_now() * 1e9);
         for (unsigned char& c : rnd) c = static_cast<unsigned char>(x >>= 3);
     }
-    sent.token.clear();
     for (unsigned char c : rnd) sent.token += format("%02x", c);
     std::string frame = encode_submit(sent);
     send(frame);
@@ -448,12 +407,6 @@ Frame Client::submit(const JobSpec& spec) {
     receive_checked(f);
     if (f.type == MsgType::QueueFull) die_with(kExitQueueFull, "Error, queue full\n");
     if (f.type == MsgType::Bye) die("Error getting the newjob_ok");   // -K while we waited for room
-    return f;
-}
-
-int Client::enqueue() {
-    const JobSpec& spec = spec_;
-    Frame f = submit(spec);
     proto::JobRef r;
     if (f.type == MsgType::Duplicate && decode_body(f, &r)) {   // --unique
         printf("%i\n", r.id);

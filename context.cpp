@@ -154,14 +154,9 @@ void wait_for_go(const JobPipes& p) {
 
 int limit_resource(int i) { return i >= 0 && i < proto::kNumLimits ? kLimitMap[i] : -1; }
 
-std::vector<std::string> caller_environment() {
-    std::vector<std::string> env;
-    for (char** e = environ; *e; ++e) env.emplace_back(*e);
-    return env;
-}
-
 void capture_context(JobSpec* s, bool send_env) {
-    if (send_env) s->env = caller_environment();
+    if (send_env)
+        for (char** e = environ; *e; ++e) s->env.emplace_back(*e);
     char cwd[4096];
     if (getcwd(cwd, sizeof cwd)) s->cwd = cwd;
     s->env_info = ts_env_output();

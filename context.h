@@ -14,9 +14,6 @@
 
 #include "jobs.h"
 
-/* The caller's environment (NAME=value strings). */
-std::vector<std::string> caller_environment();
-
 /* The caller's context into *spec (the environment only with send_env). */
 void capture_context(JobSpec* spec, bool send_env);
 

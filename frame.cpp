@@ -200,14 +200,6 @@ std::string encode_assign(JobId id, const JobSpec& spec, uint16_t run) {
     return encode(proto::MsgType::Assign, r, t.str());
 }
 
-/* The Submit frame held in one string of a tail (Assign, Resubmit). */
-static bool decode_inner_submit(const std::string& submit, JobSpec* spec) {
-    Frame inner;
-    size_t used = 0;
-    return parse_frame(submit, &inner, &used) == ParseStatus::Ok && used == submit.size() &&
-           inner.type == proto::MsgType::Submit && decode_submit(inner, spec);
-}
-
 bool decode_assign(const Frame& f, JobId* id, JobSpec* spec, uid_t* owner, uint16_t* run) {
     proto::AssignBody r;
     std::string_view tail;
@@ -220,29 +212,14 @@ bool decode_assign(const Frame& f, JobId* id, JobSpec* spec, uid_t* owner, uint1
     if (!t.at_end()) return false;
     if (!run_bytes.empty()) memcpy(&n, run_bytes.data(), sizeof n);
     if (run) *run = n;
-    if (!decode_inner_submit(submit, spec)) return false;
+    Frame inner;
+    size_t used = 0;
+    if (parse_frame(submit, &inner, &used) != ParseStatus::Ok || used != submit.size() ||
+        inner.type != proto::MsgType::Submit || !decode_submit(inner, spec))
+        return false;
     *id = r.id;
     *owner = static_cast<uid_t>(r.uid);
     spec->uid = *owner;
-    return true;
-}
-
-std::string encode_resubmit(JobId of, const JobSpec& spec) {
-    proto::JobRef r{};
-    r.id = of;
-    TailWriter t;
-    t.add(encode_submit(spec));
-    return encode(proto::MsgType::Resubmit, r, t.str());
-}
-
-bool decode_resubmit(const Frame& f, JobId* of, JobSpec* spec) {
-    proto::JobRef r;
-    std::string_view tail;
-    std::string submit;
-    if (f.type != proto::MsgType::Resubmit || !decode_body(f, &r, &tail) || r.id < 0) return false;
-    TailReader t(tail);
-    if (!t.next(&submit) || !t.at_end() || !decode_inner_submit(submit, spec)) return false;
-    *of = r.id;
     return true;
 }
 

@@ -103,7 +103,3 @@ JobResult result_of(const proto::FinishedBody& b);
  * (absent: 0, as an Assign without it means). */
 std::string encode_assign(JobId id, const JobSpec& spec, uint16_t run = 0);
 [[nodiscard]] bool decode_assign(const Frame& f, JobId* id, JobSpec* spec, uid_t* owner, uint16_t* run = nullptr);
-/* --requeue of a job that its owner's own ts ran: the job's id (of) and the
- * Submit of its spec, which that ts submits again (Resubmit). */
-std::string encode_resubmit(JobId of, const JobSpec& spec);
-[[nodiscard]] bool decode_resubmit(const Frame& f, JobId* of, JobSpec* spec);

@@ -142,6 +142,7 @@ void Server::on_submit(Conn& c, const Frame& f) {
     // its environment, which it never needs here, is not kept.
     spec.uid = c.uid;
     spec.flags &= ~proto::kRunByClient;
+    spec.settings.erase(kSettingRequeueOf);   // ours to set (--requeue), never a client's to claim
     if (c.uid != uid_) {
         spec.flags |= proto::kRunByClient;
         spec.env.clear();
@@ -160,7 +161,6 @@ void Server::on_submit(Conn& c, const Frame& f) {
         return;
     }
     timeout_note(c, &spec);
-    own_requeue_of(c, &spec);
     // TS_TIMEOUT: the queue's default, kept with the job (its runner learns it from its order, or Run).
     if (cfg_.timeout > 0 && spec.settings.timeout() == 0) spec.settings.set_timeout(cfg_.timeout);
     if (!gpu_check_submit(c, f, spec)) return;   // GPUs it could never get: refused (or asked later)
@@ -185,17 +185,6 @@ void Server::on_submit(Conn& c, const Frame& f) {
         return;
     }
     submitted(c, id);
-}
-
-/* A job run again (--requeue, submitted by the job's own ts) names one of
- * its submitter's ended jobs, or none: another's is dropped, so nobody can
- * hide someone else's failed job from their --requeue=failed. */
-void Server::own_requeue_of(const Conn& c, JobSpec* spec) {
-    auto of = spec->settings.requeue_of();
-    if (!of) return;
-    const Job* o = queue_.find(*of);
-    if (!o || o->spec.uid != c.uid || (o->state != JobState::Finished && o->state != JobState::Skipped))
-        spec->settings.erase(kSettingRequeueOf);
 }
 
 /* --unique: false (answered with Duplicate) when a job of the same user with

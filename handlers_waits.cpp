@@ -7,13 +7,11 @@
  *
  * A requeued job is a copy of the finished job's spec (command, cwd,
  * environment, label, slots, umask, nice, limits, settings) under a new id
- * and a new token, with kSettingRequeueOf naming the job it runs again. A job
- * of the server's uid is queued again here, and the server's runners run it.
- * A job of another uid (another user's in a shared queue) ran in its owner's
- * own ts, and the server never runs code as another user: its owner's
- * `ts --requeue` gets its spec back (Resubmit) and submits it again as a new
- * job of its own, which that ts then runs, exactly as a submit does; anyone
- * else (the server's owner, root) is refused, told that the owner can.
+ * and a new token, with kSettingRequeueOf naming the job it runs again. Only
+ * jobs that the server's own runners ran can be requeued: they run as the
+ * server's uid, which is their submitter's. A job that its submitter's own ts
+ * ran (another user's, in a shared queue) is refused: the server never runs
+ * code as another user, and that user's ts is gone.
  */
 #include <algorithm>
 #include <map>
@@ -136,9 +134,7 @@ void Server::answer_started(Conn& c, const Deferred& d) {
     }
 }
 
-/* --requeue=ID (b 0) and --requeue=failed (b 1). The caller's jobs are all
- * run by the server (the caller is the server's uid) or all by the caller's
- * own ts (any other uid): the latter go back to that ts (hand_back). */
+/* --requeue=ID (b 0) and --requeue=failed (b 1). */
 void Server::on_requeue(Conn& c, const Frame& f) {
     proto::JobPair p;
     (void)decode_body(f, &p);
@@ -149,12 +145,20 @@ void Server::on_requeue(Conn& c, const Frame& f) {
     }
     if (p.b == 1) {
         ids = failed_of(c);
-    } else if (!requeue_one(c, p.b == 0 ? p.a : -1, &ids)) {
-        return;
-    }
-    if (!ids.empty() && runs_elsewhere(*queue_.find(ids.front()))) {
-        hand_back(c, ids);
-        return;
+    } else {
+        Job* j = p.b == 0 ? queue_.find(p.a) : nullptr;
+        if (!j) {
+            error(c, format("There is no job %i.\n", p.a));
+            return;
+        }
+        if (!may_manage(c, *j)) return;
+        if (!ended(*j)) {
+            error(c, format("The job %i is %s: only a finished or skipped job can be requeued.\n", j->id,
+                            j->state == JobState::Running ? "running" : "queued"));
+            return;
+        }
+        if (!requeueable(c, *j)) return;
+        ids = {j->id};
     }
     if (!writable(c, "nothing was requeued")) return;
     std::map<JobId, JobId> renamed;   // of this call: dependencies among them follow the new ids
@@ -179,62 +183,29 @@ void Server::on_requeue(Conn& c, const Frame& f) {
     reply_text(c, out);
 }
 
-/* --requeue=ID: *ids = {ID} if the caller may requeue it, else false (answered). */
-bool Server::requeue_one(Conn& c, JobId id, std::vector<JobId>* ids) {
-    Job* j = queue_.find(id);
-    if (!j) {
-        error(c, format("There is no job %i.\n", id));
-        return false;
-    }
-    if (!may_manage(c, *j)) return false;
-    if (!ended(*j)) {
-        error(c, format("The job %i is %s: only a finished or skipped job can be requeued.\n", j->id,
-                        j->state == JobState::Running ? "running" : "queued"));
-        return false;
-    }
-    if (!requeueable(c, *j)) return false;
-    *ids = {j->id};
-    return true;
-}
-
-/* A job of another uid than the server's: its owner's own ts runs it, never
- * the server (which never runs code as another user). */
-bool Server::runs_elsewhere(const Job& j) const { return j.spec.uid != uid_; }
-
-/* A job the caller may have run again: one the server runs (its environment
- * known), or one of the caller's own that their ts runs (else an error
- * answered). */
+/* A job the server can run again: one its own runners ran, whose environment
+ * is known (else an error answered). */
 bool Server::requeueable(Conn& c, const Job& j) {
-    if (runs_elsewhere(j) && c.uid != j.spec.uid) {
-        error(c, format("The job %i was run by its owner's own ts (uid %u): the server never runs code as "
-                        "another user. Its owner can requeue it (ts --requeue=%i): their ts runs it again.\n",
-                        j.id, unsigned(j.spec.uid), j.id));
+    if (j.spec.flags & proto::kRunByClient) {
+        // Its submitter's ts cannot take a command from the server to run as them (a server's owner could
+        // send any): the submitter is shown how to queue it again instead.
+        std::string again;
+        if (c.uid == j.spec.uid) {
+            again = " (cd " + printable(shell_quote(j.spec.cwd)) + " && ts";
+            for (const std::string& a : j.spec.argv) again += " " + printable(shell_quote(a));
+            again += ")";
+        }
+        error(c, format("The job %i was run by its submitter's own ts (uid %u), not by this server: the "
+                        "server cannot run it again. Submit it again instead%s.\n",
+                        j.id, unsigned(j.spec.uid), again.c_str()));
         return false;
     }
-    if (!runs_elsewhere(j) && !j.env) {
+    if (!j.env) {
         error(c, format("The environment of job %i is not known (it ended under an older ts): it cannot "
                         "be requeued. Submit it again instead.\n", j.id));
         return false;
     }
     return true;
-}
-
-/* Jobs of the caller's that the caller's own ts ran: the server never runs
- * them. Each goes back to that ts as a Resubmit (its spec, naming the job it
- * runs again), in id order, then an empty Text; the ts submits each as a new
- * job of its own (one add each, through the normal submit) and runs it, as
- * it ran the first time. Nothing changes here. */
-void Server::hand_back(Conn& c, const std::vector<JobId>& ids) {
-    std::string frames;
-    for (JobId id : ids) frames += encode_resubmit(id, requeue_spec(*queue_.find(id), {}));
-    TailWriter t;
-    t.add("");
-    frames += encode_empty(MsgType::Text, t.str());
-    if (!c.trusted && !charge_unread(c, frames.size())) {   // given back when the connection goes
-        flush(c);
-        return;
-    }
-    reply(c, frames);
 }
 
 /* --requeue=failed: the caller's failed jobs, in id order, that the server
@@ -252,7 +223,8 @@ std::vector<JobId> Server::failed_of(const Conn& c) {
     std::vector<JobId> ids;
     for (JobId id : queue_.finished_list()) {
         const Job& j = *queue_.find(id);
-        if (j.spec.uid == c.uid && failed(j) && (runs_elsewhere(j) || j.env) && !again.count(id))
+        if (j.spec.uid == c.uid && failed(j) && !(j.spec.flags & proto::kRunByClient) && j.env &&
+            !again.count(id))
             ids.push_back(id);
     }
     std::sort(ids.begin(), ids.end());
@@ -268,9 +240,17 @@ JobSpec Server::requeue_spec(const Job& j, const std::map<JobId, JobId>& renamed
     // A -f job of ours runs again in the background (its terminal is gone).
     s.flags &= ~(proto::kForeground | proto::kTakesRunEnv);
     s.flags |= proto::kKeepFinished;
+    auto name = [&](int32_t id) {
+        auto it = renamed.find(id);
+        return it == renamed.end() ? id : it->second;
+    };
     s.depends = j.depends && j.depend_on >= 0;   // a -d that found no job waited for none
-    s.depend_on = s.depends ? j.depend_on : -1;
-    s.follow_renamed(renamed);
+    s.depend_on = s.depends ? name(j.depend_on) : -1;
+    for (uint16_t tag : {kSettingDepends, kSettingAfter}) {
+        std::vector<int32_t> ids = s.settings.ids(tag);
+        for (int32_t& id : ids) id = name(id);
+        s.settings.set_ids(tag, ids);
+    }
     // Kept: --timeout, --kill-after, --retry (its attempts start again: they are the new job's).
     // Dropped: --unique, and --hold, --delay, --at: it is queued to run now.
     for (uint16_t tag : {kSettingUnique, kSettingHold, kSettingNotBefore}) s.settings.erase(tag);

@@ -21,19 +21,6 @@ std::string JobSpec::command() const {
     return s;
 }
 
-void JobSpec::follow_renamed(const std::map<JobId, JobId>& renamed) {
-    auto name = [&](int32_t id) {
-        auto it = renamed.find(id);
-        return it == renamed.end() ? id : it->second;
-    };
-    if (depends && depend_on >= 0) depend_on = name(depend_on);
-    for (uint16_t tag : {kSettingDepends, kSettingAfter}) {
-        std::vector<int32_t> ids = settings.ids(tag);
-        for (int32_t& id : ids) id = name(id);
-        settings.set_ids(tag, ids);
-    }
-}
-
 /* "3,4,5" */
 static std::string id_list(const std::vector<int32_t>& ids) {
     std::string s;

@@ -44,7 +44,6 @@
 
 #include <cstdint>
 #include <list>
-#include <map>
 #include <memory>
 #include <optional>
 #include <set>
@@ -96,9 +95,6 @@ struct JobSpec {
     /* A client runs it (-f, or a submitter of another uid), not a runner of the server's. */
     bool run_by_client() const { return flags & (proto::kForeground | proto::kRunByClient); }
     std::string command() const;           // argv joined by spaces, as the list shows it
-    /* --requeue of several jobs at once: its dependencies (-d, -D, --after)
-     * on jobs requeued with it are on their new ids (renamed: old -> new). */
-    void follow_renamed(const std::map<JobId, JobId>& renamed);
 };
 
 /* An environment shared by the jobs that have the same one: most jobs of a

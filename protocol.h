@@ -74,8 +74,7 @@ enum class MsgType : uint16_t {
     WaitStart = 126,    // JobRef (--wait-start) -> Waiting, then WaitDone 0 once the job runs
                         // | Error (it ended, or was removed, without running)
     Requeue = 127,      // JobPair (a: job id; b: 1 for every failed job of the caller's) -> Text:
-                        // the new ids, one a line | Error; jobs that the caller's own ts ran
-                        // (a queue of another uid's): a Resubmit each, then Text "" (the caller submits them)
+                        // the new ids, one a line | Error
     // server -> client
     Version = 200,      // VersionBody: the server's version, then the server closes
     Error = 201,        // tail: one message line, printed as "Error in the request: ..."
@@ -101,8 +100,6 @@ enum class MsgType : uint16_t {
                         // before WaitDone, so the client can ask again after a restart)
     Again = 222,        // no body: to a runner held by a client, instead of Done after its Finished:
                         // that run was an attempt (--retry); the job is queued again, wait for Run
-    Resubmit = 224,     // JobRef (the job run again) + tail: one string, its Submit frame (no
-                        // environment, no token): --requeue of a job the caller's own ts ran
     // runner -> server
     Started = 300,      // StartedBody + tail: output path (empty if not stored)
     Finished = 301,     // FinishedBody + tail: why the job could not start (usually empty)

@@ -184,12 +184,8 @@ private:
     void wait_on_list(Conn& c, std::vector<JobId> ids);
     bool unique_submit(Conn& c, JobSpec* spec);
     void timeout_note(Conn& c, JobSpec* spec);
-    void own_requeue_of(const Conn& c, JobSpec* spec);
     void answer_started(Conn& c, const Deferred& d);
-    bool requeue_one(Conn& c, JobId id, std::vector<JobId>* ids);
-    bool runs_elsewhere(const Job& j) const;
     bool requeueable(Conn& c, const Job& j);
-    void hand_back(Conn& c, const std::vector<JobId>& ids);
     std::vector<JobId> failed_of(const Conn& c);
     JobSpec requeue_spec(const Job& j, const std::map<JobId, JobId>& renamed);
     bool requeue_job(Conn& c, const Job& j, const std::map<JobId, JobId>& renamed, JobId* id, std::string* why);

@@ -952,39 +952,6 @@ TEST(Assign, CarriesTheSettings) {
     EXPECT_EQ(out.argv, in.argv);
 }
 
-/* --requeue of a job its owner's own ts ran: the server hands back the
- * job's id and spec, and nothing else decodes as one. */
-TEST(Resubmit, CarriesTheJobRunAgainAndItsSpec) {
-    JobSpec in = full_spec();
-    in.env.clear();   // the server never has another user's environment
-    in.token.clear();
-    in.settings = some_settings();
-    JobId of = -1;
-    JobSpec out;
-    ASSERT_TRUE(decode_resubmit(parse_whole(encode_resubmit(12, in)), &of, &out));
-    EXPECT_EQ(of, 12);
-    EXPECT_EQ(out.argv, in.argv);
-    EXPECT_EQ(out.cwd, in.cwd);
-    EXPECT_EQ(out.label, in.label);
-    EXPECT_EQ(out.umask, in.umask);
-    EXPECT_EQ(out.nice, in.nice);
-    EXPECT_EQ(out.num_slots, in.num_slots);
-    EXPECT_EQ(out.settings, in.settings);
-    EXPECT_TRUE(out.env.empty());
-    // Another type, a negative id, or more after the Submit: not a Resubmit.
-    EXPECT_FALSE(decode_resubmit(parse_whole(encode_assign(12, in)), &of, &out));
-    EXPECT_FALSE(decode_resubmit(parse_whole(encode_resubmit(-1, in)), &of, &out));
-    TailWriter t;
-    t.add(encode_submit(in));
-    t.add("x");
-    proto::JobRef r{};
-    r.id = 12;
-    EXPECT_FALSE(decode_resubmit(parse_whole(encode(MsgType::Resubmit, r, t.str())), &of, &out));
-    TailWriter bad;   // a string that is not a Submit frame
-    bad.add("not a frame");
-    EXPECT_FALSE(decode_resubmit(parse_whole(encode(MsgType::Resubmit, r, bad.str())), &of, &out));
-}
-
 /* --retry: an Assign says which run of the job it is, so that a runner of an
  * earlier run that comes back after a restart is told apart; the first run's
  * Assign is the frame it always was. */

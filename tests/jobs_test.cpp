@@ -1552,28 +1552,3 @@ TEST(Queue, WhichRunARunnerThatComesBackCarries) {
         EXPECT_EQ(run_of(j, 1, true), client ? RunOf::Attempt : RunOf::Over);
     }
 }
-
-/* --requeue of several jobs at once: a dependency (-d/-D, -D's further ids,
- * --after) on a job requeued with it is on that job's new id; others stay. */
-TEST(JobSpec, FollowRenamedMovesDependenciesOnJobsRequeuedTogether) {
-    JobSpec s = cmd({"x"});
-    s.depends = true;
-    s.depend_on = 3;
-    s.settings.set_ids(kSettingDepends, {4, 9});
-    s.settings.set_ids(kSettingAfter, {5});
-    s.follow_renamed({{3, 13}, {5, 15}, {7, 17}});
-    EXPECT_EQ(s.depend_on, 13);
-    EXPECT_EQ(s.settings.ids(kSettingDepends), (std::vector<int32_t>{4, 9}));
-    EXPECT_EQ(s.settings.ids(kSettingAfter), (std::vector<int32_t>{15}));
-    s.follow_renamed({});
-    EXPECT_EQ(s.depend_on, 13) << "nothing renamed: nothing changes";
-    JobSpec none = cmd({"y"});   // no dependencies: none appear
-    none.follow_renamed({{3, 13}});
-    EXPECT_FALSE(none.depends);
-    EXPECT_TRUE(none.settings.empty());
-    JobSpec last = cmd({"z"});   // -d that found no job before it (depend_on -1): stays
-    last.depends = true;
-    last.depend_on = -1;
-    last.follow_renamed({{-1, 13}});
-    EXPECT_EQ(last.depend_on, -1);
-}
