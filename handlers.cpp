@@ -770,6 +770,16 @@ void Server::on_finished(Conn& c, const Frame& f) {
         run_again(c, *j);
         return;
     }
+    if (j && client && j->state == JobState::Queued && c.run == j->attempts().size()) {
+        // Its client, told Again, says the next run ended before it began: it is not a runner we can
+        // trust with the job any more, and no other will run it (a job of another user runs only in
+        // its submitter's ts): the job ends, lost, rather than start later with no runner at all.
+        log_other(c.uid, format("job %d: its client reported an end of a run that never began", id));
+        end_job(id, Queue::lost_result("its client (the ts that submitted it) reported an end of a run that "
+                                       "never began"), wall_now());
+        reply(c, encode_empty(MsgType::Bye));
+        return;
+    }
     if (!j || j->state != JobState::Running || (client && c.run != j->attempts().size())) {
         reply(c, encode_empty(MsgType::Bye));
         return;

@@ -119,10 +119,14 @@ static std::string timing_text(const Job& j) {
     if (j.result.how == EndHow::Cancelled && j.state == JobState::Finished) s += "Ended: cancelled (ts --cancel)\n";
     if (st.retries() == 0) return s;
     unsigned total = st.retries() + 1, n = 0;
-    for (const Attempt& a : j.attempts())
-        s += format("Attempt %u of %u: %s, from %s to %s%s\n", ++n, total,
-                    run_end_text(a.errorlevel, a.signal, a.how, st.timeout()).c_str(), short_time(a.start).c_str(),
-                    short_time(a.end).c_str(), a.output.empty() ? "" : (", output " + printable(a.output)).c_str());
+    for (const Attempt& a : j.attempts()) {
+        // A run whose start was never reported has no start time: only its end.
+        std::string when = a.start > 0 ? "from " + short_time(a.start) + " to " + short_time(a.end)
+                                       : "before its start was reported, at " + short_time(a.end);
+        s += format("Attempt %u of %u: %s, %s%s\n", ++n, total,
+                    run_end_text(a.errorlevel, a.signal, a.how, st.timeout()).c_str(), when.c_str(),
+                    a.output.empty() ? "" : (", output " + printable(a.output)).c_str());
+    }
     const char* now = j.state == JobState::Running ? "running"
                       : j.state == JobState::Queued ? "queued" : nullptr;
     if (now) s += format("Attempt %u of %u: %s\n", n + 1, total, now);

@@ -884,7 +884,13 @@ void Server::schedule() {
             supply_.start(*j);
             continue;
         }
-        if (Conn* c = runner_conn(id)) send_run(*c, *j, false, false);
+        if (Conn* c = runner_conn(id)) {
+            send_run(*c, *j, false, false);
+        } else {   // no client holds it (never so; but a job started with no runner would hold its slot for good)
+            log_other(j->spec.uid, format("job %d: no client holds it: it cannot run", id));
+            end_job(id, Queue::lost_result("its client (the ts that submitted it) is not connected: it cannot run"),
+                    wall_now());
+        }
     }
     if (gpus_.passed(now, placing, plan.get(), d)) want_probe(now);   // a probe, if one is wanted
 }

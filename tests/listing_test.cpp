@@ -608,3 +608,20 @@ TEST(Info, AJobItsClientRunsHasItsAttemptsToo) {
     std::string fg = info_text(*q.find(0), wall_now(), 0, 0);
     EXPECT_NE(fg.find("Attempt 1 of 3: queued\n"), std::string::npos) << fg;
 }
+
+/* An attempt whose start was never reported has only its end in -i, not a
+ * start in 1970. */
+TEST(Info, AnAttemptThatNeverReportedItsStartShowsItsEndOnly) {
+    Queue q;
+    JobSpec s = cmd({"false"});
+    s.settings.set_retries(1);
+    q.add(s, 0);
+    ASSERT_TRUE(q.start(0));
+    JobResult r;
+    r.errorlevel = 1;
+    ASSERT_TRUE(q.retry(0, r, 1700000000));
+    std::string text = info_text(*q.find(0), wall_now(), 0, 0);
+    EXPECT_NE(text.find("Attempt 1 of 2: died with exit code 1, before its start was reported, at "), std::string::npos)
+        << text;
+    EXPECT_EQ(text.find("1970-01-01"), std::string::npos) << text;
+}

@@ -384,3 +384,29 @@ TEST_F(ClientRetryTest, AFailedRunIsAnsweredAgainThenRunWithTheNextRun) {
               Types{MsgType::Done});
     EXPECT_NE(info().find("Attempt 2 of 3: died with exit code 0, the last"), std::string::npos) << info();
 }
+
+/* A client that, told Again, reports an end of the next run before that run
+ * began is no runner to trust with the job: the job ends (lost) at once,
+ * rather than start later with no runner, holding its slot for good. */
+TEST_F(ClientRetryTest, AnEndOfARunThatNeverBeganEndsTheJob) {
+    JobSpec s;
+    s.argv = {"flaky"};
+    s.cwd = "/";
+    s.flags |= proto::kForeground;
+    s.settings.set_retries(2);
+    Fd c = h_->connect(getuid());
+    EXPECT_EQ(exchange(c, encode_submit(s)), (Types{MsgType::SubmitOk, MsgType::Run}));
+    proto::Slots on{};
+    on.n = 1;   // --drain: the next run does not start at once
+    Fd admin = h_->connect(getuid());
+    send_bytes(admin, encode(MsgType::Drain, on));
+    h_->round();
+    h_->round();
+    EXPECT_EQ(exchange(c, failed_run()), Types{MsgType::Again});
+    JobResult r;
+    r.errorlevel = 1;
+    EXPECT_EQ(exchange(c, encode(MsgType::Finished, finished_body(r, 1700000002.0))), Types{MsgType::Bye});
+    std::string text = info();
+    EXPECT_NE(text.find("reported an end of a run that never began"), std::string::npos) << text;
+    EXPECT_NE(h_->list().find("finished"), std::string::npos) << h_->list() << text;
+}
