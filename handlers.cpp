@@ -407,6 +407,19 @@ void Server::on_cancel(Conn& c, const Frame& f) {
         error(c, format("The runner of job %i is not connected (the server restarted): try again in a moment.\n", id));
         return;
     }
+    if (rc->out.size() > kRunnerBacklog && c.trusted) {
+        // The server's owner or root takes the slot back from a runner that does not read (another
+        // user's ts, which alone can signal the job): the job ends here, lost, and that runner goes.
+        set_role(*rc, Role::Client);
+        rc->dead = true;
+        log_other(j->spec.uid, format("job %d: its runner does not read: ended by --cancel of uid %u", id,
+                                      unsigned(c.uid)));
+        end_job(id, Queue::lost_result("its runner did not read what the server sent it; ended by --cancel"),
+                wall_now());
+        reply_text(c, format("Job %i's runner does not read what the server sends it: the job is ended here "
+                             "(lost), and that runner is let go; its processes are its runner's to end.\n", id));
+        return;
+    }
     if (!tell_runner(c, *rc, id, encode_empty(MsgType::CancelJob))) return;
     reply_text(c, format("Job %i is running: it gets SIGTERM now, and SIGKILL in %s if it still runs.\n", id,
                          format_duration(j->spec.settings.kill_after()).c_str()));

@@ -401,6 +401,13 @@ ok "$([ -n "$n" ] && [ "$n" -lt 5000 ]; echo $?)" "B's 5,000 signals for its dea
 rss1=$(awk '/^VmRSS/ {print $2}' "/proc/$srv/status")
 ok "$([ $((rss1 - rss0)) -lt 4096 ]; echo $?)" "the server's memory did not grow with them (${rss0} KB -> ${rss1} KB)"
 check "A's queue still answers" 0 $'running\n' '' -- qts -s 0
+run_cmd as $B "$TS" --cancel=0
+[[ $RC == 255 && $ERR == *"does not read what the server sends it"* ]] && pass "B's own --cancel is refused too" \
+    || fail "B's own --cancel is refused too" "$RC: $ERR"
+check "A (the server's owner) takes the slot back" 0 \
+    $'Job 0\'s runner does not read what the server sends it: the job is ended here (lost), and that runner is let go; its processes are its runner\'s to end.\n' \
+    '' -- qts --cancel=0
+check "job 0 is finished" 0 $'finished\n' '' -- qts -s 0
 exec 7>&-
 kill "$deaf" 2>/dev/null
 stop_queues
