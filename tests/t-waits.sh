@@ -202,8 +202,13 @@ check "a's --unique of the same: queued too" 0 $'4\n' '' -- as $A "$T/ta" "$TS" 
 check "b's --unique again: b's job 3" 3 $'3\n' \
     $'ts: job 3 of yours has the same command and is queued or running: nothing was queued.\n' \
     -- as $B "$T/tb" "$TS" --unique waitfor z
+check "a holds its job 4" 0 $'Job 4 is held: it does not start until ts --release=4.\n' '' -- as $A "$T/ta" "$TS" --hold=4
 release z
-check "b's --wait-all: b's job only" 0 '' '' -- as $B "$T/tb" "$TS" --wait-all
+# (b's job 3 may end before b asks, or after: either way b's --wait-all returns, never waiting for a's job)
+run_cmd timeout 20 setsid bash -c "$(declare -f as); T='$T' Q='$Q' as $B '$T/tb' '$TS' --wait-all"
+is "$RC/$OUT" "0/" "b's --wait-all: b's jobs only (a's held job 4 is not waited for)"
+check "a releases job 4" 0 $'Job 4 is released: it starts when its turn comes.\n' '' -- as $A "$T/ta" "$TS" --release=4
+check "a's job 4 ends" 0 '' '' -- as $A "$T/ta" "$TS" -w 4
 
 # b claims, in a forged Submit, that a job of b's runs a's failed job 2 again (the setting only
 # --requeue sets): the server drops the claim, and a's --requeue=failed still requeues job 2.
