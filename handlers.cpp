@@ -379,7 +379,7 @@ void Server::on_cancel(Conn& c, const Frame& f) {
     }
     if (j->state == JobState::Overflow) {
         error(c, format("The job %i waits for room in the queue (TS_MAXCONN), held by the ts that submitted "
-                        "it: stopping that ts (Ctrl-C) takes it away.\n", r.id));
+                        "it: stopping that ts (Ctrl-C) takes the job away.\n", r.id));
         return;
     }
     if (j->state != JobState::Queued && j->state != JobState::Running) {
@@ -407,7 +407,7 @@ void Server::on_cancel(Conn& c, const Frame& f) {
         error(c, format("The runner of job %i is not connected (the server restarted): try again in a moment.\n", id));
         return;
     }
-    if (rc->out.size() > kRunnerBacklog && c.trusted) {
+    if (rc->out.size() > kRunnerBacklog && c.trusted && rc->role == Role::ClientRunner) {
         // The server's owner or root takes the slot back from a runner that does not read (another
         // user's ts, which alone can signal the job): the job ends here, lost, and that runner goes.
         set_role(*rc, Role::Client);

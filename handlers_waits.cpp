@@ -139,12 +139,13 @@ void Server::on_requeue(Conn& c, const Frame& f) {
     proto::JobPair p;
     (void)decode_body(f, &p);
     std::vector<JobId> ids;
+    size_t left_out = 0;   // --requeue=failed: failed jobs of the caller's that its own ts ran
     if (p.b != 0 && p.b != 1) {   // no ts sends it
         error(c, format("A requeue of %d jobs is not a request ts knows.\n", p.b));
         return;
     }
     if (p.b == 1) {
-        ids = failed_of(c);
+        ids = failed_of(c, &left_out);
     } else {
         Job* j = p.b == 0 ? queue_.find(p.a) : nullptr;
         if (!j) {
@@ -175,9 +176,12 @@ void Server::on_requeue(Conn& c, const Frame& f) {
                                           renamed.size(), ids.size(), joined_ids(renamed).c_str()));
         return;
     }
-    if (ids.empty()) {
+    if (ids.empty() || left_out > 0) {
         TailWriter t;
-        t.add("no failed job of yours to requeue");
+        t.add(left_out == 0 ? std::string("no failed job of yours to requeue")
+                            : format("%zu failed job%s of yours ran in your own ts, not in this server: it cannot "
+                                     "run %s again (ts --requeue=ID of each says how to queue it again)",
+                                     left_out, left_out == 1 ? "" : "s", left_out == 1 ? "it" : "them"));
         c.out += encode_empty(MsgType::Warning, t.str());
     }
     reply_text(c, out);
@@ -191,8 +195,8 @@ bool Server::requeueable(Conn& c, const Job& j) {
         // send any): the submitter is shown how to queue it again instead.
         std::string again;
         if (c.uid == j.spec.uid) {
-            again = " (cd " + printable(shell_quote(j.spec.cwd)) + " && ts";
-            for (const std::string& a : j.spec.argv) again += " " + printable(shell_quote(a));
+            again = " (with the options it had: cd " + paste_quote(j.spec.cwd) + " && ts";
+            for (const std::string& a : j.spec.argv) again += " " + paste_quote(a);
             again += ")";
         }
         error(c, format("The job %i was run by its submitter's own ts (uid %u), not by this server: the "
@@ -210,7 +214,7 @@ bool Server::requeueable(Conn& c, const Job& j) {
 
 /* --requeue=failed: the caller's failed jobs, in id order, that the server
  * can run again and that no job runs again already (requeued before). */
-std::vector<JobId> Server::failed_of(const Conn& c) {
+std::vector<JobId> Server::failed_of(const Conn& c, size_t* run_by_client) {
     std::set<JobId> again;
     auto note = [&](JobId id) {   // a job of the caller's that runs one again (the server set it: --requeue)
         const Job& j = *queue_.find(id);
@@ -221,11 +225,12 @@ std::vector<JobId> Server::failed_of(const Conn& c) {
         for (JobId id : *l) note(id);
     for (JobId id : queue_.overflow()) note(id);
     std::vector<JobId> ids;
+    *run_by_client = 0;
     for (JobId id : queue_.finished_list()) {
         const Job& j = *queue_.find(id);
-        if (j.spec.uid == c.uid && failed(j) && !(j.spec.flags & proto::kRunByClient) && j.env &&
-            !again.count(id))
-            ids.push_back(id);
+        if (j.spec.uid != c.uid || !failed(j) || again.count(id)) continue;
+        if (j.spec.flags & proto::kRunByClient) ++*run_by_client;   // the server cannot run it again
+        else if (j.env) ids.push_back(id);
     }
     std::sort(ids.begin(), ids.end());
     return ids;

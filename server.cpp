@@ -795,6 +795,16 @@ void Server::conn_lost(Conn& c) {
     set_role(c, Role::Client);
     if (!had_job) return;
     Job* j = queue_.find(id);
+    if (j && j->state == JobState::Overflow) {
+        // Its ts went away while it waited for room (Ctrl-C): the job goes with it, as in task-spooler,
+        // unless another connection of its submitter still waits for it, or a restart's grace runs.
+        if (reattach_deadline_ == 0 && overflow_conns(id).empty()) {
+            JobResult r = Queue::lost_result("its ts went away while it waited for room in the queue: it never ran");
+            r.signal = 0;   // nothing ran, nothing was killed
+            end_job(id, r, wall_now());
+        }
+        return;
+    }
     if (!j || (j->state != JobState::Running && j->state != JobState::Queued)) return;
     if (runner && j->state == JobState::Running && j->start_time == 0) {
         never_started(*j, c);
@@ -888,8 +898,9 @@ void Server::schedule() {
             send_run(*c, *j, false, false);
         } else {   // no client holds it (never so; but a job started with no runner would hold its slot for good)
             log_other(j->spec.uid, format("job %d: no client holds it: it cannot run", id));
-            end_job(id, Queue::lost_result("its client (the ts that submitted it) is not connected: it cannot run"),
-                    wall_now());
+            JobResult r = Queue::lost_result("its client (the ts that submitted it) is not connected: it cannot run");
+            r.signal = 0;   // nothing ran
+            end_job(id, r, wall_now());
         }
     }
     if (gpus_.passed(now, placing, plan.get(), d)) want_probe(now);   // a probe, if one is wanted

@@ -186,7 +186,7 @@ private:
     void timeout_note(Conn& c, JobSpec* spec);
     void answer_started(Conn& c, const Deferred& d);
     bool requeueable(Conn& c, const Job& j);
-    std::vector<JobId> failed_of(const Conn& c);
+    std::vector<JobId> failed_of(const Conn& c, size_t* run_by_client);
     JobSpec requeue_spec(const Job& j, const std::map<JobId, JobId>& renamed);
     bool requeue_job(Conn& c, const Job& j, const std::map<JobId, JobId>& renamed, JobId* id, std::string* why);
     void configure();

@@ -335,6 +335,18 @@ std::string printable(const std::string& s, bool keep_lines) {
     return out;
 }
 
+std::string paste_quote(const std::string& s) {
+    bool plain = std::all_of(s.begin(), s.end(), [](char c) { return c >= 0x20 && c < 0x7f; });
+    if (plain) return shell_quote(s);
+    std::string out = "$'";
+    for (unsigned char c : s) {
+        if (c == '\\' || c == '\'') out += '\\', out += char(c);
+        else if (c >= 0x20 && c < 0x7f) out += char(c);
+        else out += format("\\x%02x", c);
+    }
+    return out + "'";
+}
+
 std::string shell_quote(const std::string& s) {
     static const char kPlain[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_@%+=:,./-";
     if (!s.empty() && s.find_first_not_of(kPlain) == std::string::npos) return s;

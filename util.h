@@ -122,6 +122,10 @@ std::string dir_name(const std::string& path);
 std::string printable(const std::string& s, bool keep_lines = false);
 /* An argument quoted for sh (as it is when it needs no quotes). */
 std::string shell_quote(const std::string& s);
+/* An argument for a shell line to show and paste: shell_quote's when it is
+ * all printable ASCII, else bash's $'...' with every other byte as \xHH (so
+ * it is exact once pasted, and puts no control on the terminal). */
+std::string paste_quote(const std::string& s);
 
 /* Durations, as --delay (and any option that takes a length of time) reads
  * them: one or more terms NUMBER UNIT, UNIT one of d h m s (days, hours,

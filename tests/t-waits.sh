@@ -191,10 +191,11 @@ check "b's job, run by b's ts, cannot be requeued by a (the server's owner)" 255
     "Error in the request: The job 1 was run by its submitter's own ts (uid $B), not by this server: the server cannot run it again. Submit it again instead."$'\n' \
     -- as $A "$T/ta" "$TS" --requeue=1
 check "nor by b, who is shown how to queue it again" 255 '' \
-    "Error in the request: The job 1 was run by its submitter's own ts (uid $B), not by this server: the server cannot run it again. Submit it again instead (cd $T && ts false)."$'\n' \
+    "Error in the request: The job 1 was run by its submitter's own ts (uid $B), not by this server: the server cannot run it again. Submit it again instead (with the options it had: cd $T && ts false)."$'\n' \
     -- as $B "$T/tb" "$TS" --requeue=1
-check "b's --requeue=failed finds nothing the server can run" 0 '' \
-    $'ts: warning: no failed job of yours to requeue\n' -- as $B "$T/tb" "$TS" --requeue=failed
+check "b's --requeue=failed finds nothing the server can run, and says why" 0 '' \
+    $'ts: warning: 1 failed job of yours ran in your own ts, not in this server: it cannot run it again (ts --requeue=ID of each says how to queue it again)\n' \
+    -- as $B "$T/tb" "$TS" --requeue=failed
 check "root may requeue a's job: it runs as a" 0 $'2\n' '' -- env TS_SOCKET="$Q" "$TS" --requeue=0
 check "job 2 fails as job 0 did" 1 '' '' -- as $A "$T/ta" "$TS" -w 2
 check "b's --unique of a's command: b's own jobs only, queued" 0 $'3\n' '' -- as $B "$T/tb" "$TS" --unique waitfor z

@@ -699,3 +699,12 @@ TEST(Signal, NamesWithOrWithoutSigAndNumbers) {
         EXPECT_EQ(sig, 3) << bad;
     }
 }
+
+/* A line to paste: exact once pasted into bash, and no control byte on the terminal. */
+TEST(PasteQuote, PlainAsShellQuoteElseDollarQuotes) {
+    EXPECT_EQ(paste_quote("ls"), shell_quote("ls"));
+    EXPECT_EQ(paste_quote("a b"), shell_quote("a b"));
+    EXPECT_EQ(paste_quote("a\nb"), "$'a\\x0ab'");
+    EXPECT_EQ(paste_quote("it's\t\\"), "$'it\\'s\\x09\\\\'");
+    EXPECT_EQ(paste_quote("\xc3\xa9\x1b[2J"), "$'\\xc3\\xa9\\x1b[2J'");
+}
