@@ -139,7 +139,7 @@ check "-r 12" 0 '' '' -- "$TS" -r 12
 check "job 12 is gone" 255 '' $'Error in the request: The job 12 cannot be stated.\n' -- "$TS" -s 12
 check "job 15 runs" 0 $'15\n' '' -- "$TS" waitfor c
 wait_running 15
-check "job 16 queued" 0 $'16\n' '' -- "$TS" true
+check "job 16 queued (it needs 3 slots: it stays queued)" 0 $'16\n' '' -- "$TS" -N 3 true
 check "job 17 held, depends on 16" 0 $'17\n' '' -- "$TS" --hold -D 16 true
 check "-r 16" 0 '' '' -- "$TS" -r 16
 check "--release of a job whose dependency was removed says it is skipped" 0 \
