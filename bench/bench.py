@@ -1153,6 +1153,35 @@ def gpu_report(r):
 
 # ---- held and delayed jobs (ts only, --only hold) -------------------------------------------------------
 
+def idle_and_ops(queues, window, reps):
+    """The servers of queues [(key, label, q, srv)], alive together: {key: figures} of their CPU and
+    wakeups over one window with nothing due (schedstat), then `ts -l`'s wall time and the server's CPU per
+    `ts -s 0` (medians of reps)."""
+    time.sleep(1.0)  # the last submits' passes are over
+    first = {key: (time.time(),) + (schedstat(srv) or (0, 0)) for key, _, _, srv in queues}
+    time.sleep(window)
+    out = {}
+    for key, _, q, srv in queues:
+        t, c, w = (time.time(),) + (schedstat(srv) or (0, 0))
+        dur = t - first[key][0]
+        ls, s_cpu = [], []
+        for _ in range(reps):
+            a = time.perf_counter()
+            q.output(["-l"], timeout=120)
+            ls.append((time.perf_counter() - a) * 1e3)
+            c0 = schedstat(srv)[0]
+            q.run(["-s", 0])
+            s_cpu.append((schedstat(srv)[0] - c0) / 1e6)
+        out[key] = {"window": dur, "cpu_ms_s": (c - first[key][1]) / 1e6 / dur, "wakeups_s": (w - first[key][2]) / dur,
+                    "list_ms": median(ls), "s_cpu_ms": median(s_cpu)}
+    return out
+
+
+def log_figures(what, r):
+    log("hold: %s: %s" % (what, ", ".join("%s=%s" % (k, fmt(v) if isinstance(v, float) else v)
+                                          for k, v in r.items() if k not in ("key", "label"))))
+
+
 def hold_idle(impl, base, n, window):
     """The server's CPU and wakeups while nothing is due: an empty queue (the baseline: the server looks at
     its files once a second), n `--hold true` and n `--delay=1d true` with the slot free (every pass looks
@@ -1177,24 +1206,10 @@ def hold_idle(impl, base, n, window):
                 if got != 2 * k:
                     raise RuntimeError("hold: %s: %d jobs held or delayed, expected %d" % (key, got, 2 * k))
             queues.append((key, label, q, q.server_pid()))
-        time.sleep(1.0)
-        first = {key: (time.time(),) + (schedstat(srv) or (0, 0)) for key, _, _, srv in queues}
-        time.sleep(window)
+        figures = idle_and_ops(queues, window, 10)
         for key, label, q, srv in queues:
-            t, c, w = (time.time(),) + (schedstat(srv) or (0, 0))
-            dur = t - first[key][0]
-            ls, s_cpu = [], []
-            for _ in range(10):
-                a = time.perf_counter()
-                q.output(["-l"])
-                ls.append((time.perf_counter() - a) * 1e3)
-                c0 = schedstat(srv)[0]
-                q.run(["-s", 0])
-                s_cpu.append((schedstat(srv)[0] - c0) / 1e6)
-            res.append({"key": key, "label": label, "window": dur, "cpu_ms_s": (c - first[key][1]) / 1e6 / dur,
-                        "wakeups_s": (w - first[key][2]) / dur, "list_ms": median(ls), "s_cpu_ms": median(s_cpu)})
-            log("hold: %s: %s" % (key, ", ".join("%s=%s" % (k, fmt(v) if isinstance(v, float) else v)
-                                                for k, v in res[-1].items() if k not in ("key", "label"))))
+            res.append(dict(key=key, label=label, **figures[key]))
+            log_figures(key, res[-1])
     finally:
         for _, _, q, _ in queues:
             q.close()
@@ -1236,30 +1251,16 @@ def hold_scale(impl, base, n, window, starts=5):
             if got != n:
                 raise RuntimeError("hold: scale %s: %d jobs queued, expected %d" % (key, got, n))
             queues.append((key, label, q, q.server_pid()))
-        time.sleep(1.0)
-        first = {key: (time.time(),) + (schedstat(srv) or (0, 0)) for key, _, _, srv in queues}
-        time.sleep(window)
+        figures = idle_and_ops(queues, window, 5)
         for key, label, q, srv in queues:
-            t, c, w = (time.time(),) + (schedstat(srv) or (0, 0))
-            dur = t - first[key][0]
-            ls, s_cpu, pass_cpu = [], [], []
-            for _ in range(5):
-                a = time.perf_counter()
-                q.output(["-l"], timeout=120)
-                ls.append((time.perf_counter() - a) * 1e3)
-                c0 = schedstat(srv)[0]
-                q.run(["-s", 0])
-                s_cpu.append((schedstat(srv)[0] - c0) / 1e6)
+            pass_cpu = []
             for slots in range(2, 2 + starts):
                 c0 = schedstat(srv)[0]
                 q.run(["-S", slots])
                 pass_cpu.append((schedstat(srv)[0] - c0) / 1e6)
-            res.append({"key": key, "label": label, "n": n, "window": dur,
-                        "cpu_ms_s": (c - first[key][1]) / 1e6 / dur, "wakeups_s": (w - first[key][2]) / dur,
-                        "list_ms": median(ls), "s_cpu_ms": median(s_cpu), "start_cpu_ms": median(pass_cpu),
-                        "running": q.count("running")})
-            log("hold: scale %s: %s" % (key, ", ".join("%s=%s" % (k, fmt(v) if isinstance(v, float) else v)
-                                                       for k, v in res[-1].items() if k not in ("key", "label"))))
+            res.append(dict(key=key, label=label, n=n, start_cpu_ms=median(pass_cpu), running=q.count("running"),
+                            **figures[key]))
+            log_figures("scale " + key, res[-1])
     finally:
         for _, _, q, _ in queues:
             q.close()
